@@ -1,0 +1,621 @@
+/* apf_channel.c - APF channels: id table, both windows, close handshake, channel streams.
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * Memory per channel is bounded whatever the peers do: what the device sends is bounded by
+ * the window we granted (plus a tolerance for implementations that overrun it), and the
+ * window is refilled only for bytes the owner actually took; what the owner writes is sent
+ * within the device's window and while the tunnel's own output is not backed up, and the
+ * owner sees the queue (write_queue_size) to stop feeding us. */
+#include "apf_channel.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Above this much queued output towards the device, channels stop sending into the tunnel. */
+#define TUNNEL_TX_HIGH (256 * 1024)
+
+enum chan_state { CHAN_OPENING, CHAN_OPEN };
+
+struct chan_chunk {
+    struct chan_chunk *next;
+    size_t len, off;
+    uint8_t data[];
+};
+
+struct apf_channel {
+    mps_stream base;     /* the owner's handle; first member */
+    struct apf_tunnel *t; /* NULL once detached: both CLOSEs exchanged or tunnel gone */
+    uint32_t local_id, remote_id;
+    uint16_t port;
+    enum chan_state state;
+    bool close_sent, close_rcvd;
+    bool close_after_flush; /* owner shut down or closed: CLOSE once the queue is out */
+    bool reading;
+    bool delivering;
+    bool eof_pending; /* tell the owner end_status once rxq is delivered */
+    bool eof_delivered;
+    bool owner_released; /* the owner closed the stream, or never got it */
+    int end_status;
+    unsigned deferred; /* deferred calls that still point at us */
+    int64_t rwin;      /* credit granted to the device and not used yet (may dip below 0) */
+    uint32_t consumed; /* bytes the owner took since our last WINDOW_ADJUST */
+    uint64_t pwin;     /* the device's window: what we may still send */
+    struct chan_chunk *rxq, **rxq_tail;
+    struct chan_chunk *txq, **txq_tail;
+    mps_open_cb open_cb;
+    void *open_arg;
+    char console[72];
+};
+
+static const struct stream_ops chan_ops;
+
+/* --------------------------------------------------------------------- helpers */
+
+static struct apf_channel *
+chan_lookup(const struct apf_tunnel *t, uint32_t id)
+{
+    return id < t->nchans_cap ? t->chans[id] : NULL;
+}
+
+static void
+chunks_free(struct chan_chunk **head, struct chan_chunk ***tail)
+{
+    struct chan_chunk *c = *head;
+    while (c) {
+        struct chan_chunk *n = c->next;
+        free(c);
+        c = n;
+    }
+    *head = NULL;
+    *tail = head;
+}
+
+static int
+chunk_append(struct chan_chunk ***tail, const void *data, size_t len)
+{
+    struct chan_chunk *c = malloc(sizeof(*c) + len);
+    if (!c)
+        return -ENOMEM;
+    c->next = NULL;
+    c->len = len;
+    c->off = 0;
+    memcpy(c->data, data, len);
+    **tail = c;
+    *tail = &c->next;
+    return 0;
+}
+
+static void
+chan_maybe_free(struct apf_channel *c)
+{
+    if (c->t || !c->owner_released || c->deferred)
+        return;
+    chunks_free(&c->rxq, &c->rxq_tail);
+    chunks_free(&c->txq, &c->txq_tail);
+    free(c);
+}
+
+/* Both CLOSEs exchanged, or the tunnel is gone: free the id and leave the table. */
+static void
+chan_detach(struct apf_channel *c)
+{
+    struct apf_tunnel *t = c->t;
+    if (!t)
+        return;
+    if (c->state == CHAN_OPEN) {
+        log_info("Channel between Intel remote client %s and management console %s closed. "
+                 "Channel ID [%u:%u]",
+                 t->fqdn ? t->fqdn : t->uuid_text, c->console, c->local_id, c->remote_id);
+        t->env->stats.channels_closed++;
+    }
+    t->chans[c->local_id] = NULL;
+    t->nchans_open--;
+    c->t = NULL;
+    chunks_free(&c->txq, &c->txq_tail);
+}
+
+static void chan_deliver(struct apf_channel *c);
+
+static void
+chan_deliver_deferred(void *arg, int status)
+{
+    (void)status;
+    struct apf_channel *c = arg;
+    c->deferred--;
+    chan_deliver(c);
+    chan_maybe_free(c);
+}
+
+static void
+chan_schedule_delivery(struct apf_channel *c)
+{
+    c->deferred++;
+    stream_defer(c->base.loop, chan_deliver_deferred, c, 0);
+}
+
+static void
+chan_end(struct apf_channel *c, int status)
+{
+    if (c->eof_pending)
+        return;
+    c->eof_pending = true;
+    c->end_status = status;
+    if (!c->owner_released)
+        chan_schedule_delivery(c);
+}
+
+static void
+chan_send_close(struct apf_channel *c)
+{
+    struct apf_tunnel *t = c->t;
+    if (!t || c->close_sent)
+        return;
+    uint8_t msg[8];
+    c->close_sent = true;
+    apf_tunnel_send(t, msg, apf_encode_channel_close(msg, c->remote_id), NULL, 0);
+    if (c->close_rcvd) {
+        chan_detach(c);
+        chan_maybe_free(c);
+    }
+}
+
+/* Return credit for what the owner consumed, in batches: AMT and our peers cope with tiny
+ * adjustments, but one per read would double the message count. */
+static void
+chan_maybe_adjust(struct apf_channel *c)
+{
+    struct apf_tunnel *t = c->t;
+    if (!t || c->close_sent || c->close_rcvd || c->state != CHAN_OPEN)
+        return;
+    if (c->consumed < (uint32_t)t->env->cfg->channel_window / 2)
+        return;
+    uint8_t msg[16];
+    uint32_t add = c->consumed;
+    c->consumed = 0;
+    c->rwin += add;
+    apf_tunnel_send(t, msg, apf_encode_window_adjust(msg, c->remote_id, add), NULL, 0);
+}
+
+static bool
+tunnel_has_room(const struct apf_tunnel *t)
+{
+    return t->state != TUNNEL_CLOSING && stream_write_queue_size(t->stream) < TUNNEL_TX_HIGH;
+}
+
+/* Send up to len bytes of data within the device's window and the packet size; returns how
+ * many were sent. */
+static size_t
+chan_send_data(struct apf_channel *c, const uint8_t *data, size_t len)
+{
+    struct apf_tunnel *t = c->t;
+    size_t sent = 0;
+    size_t max_packet = (size_t)t->env->cfg->max_packet_size;
+    while (sent < len && c->pwin > 0 && tunnel_has_room(t)) {
+        size_t n = len - sent;
+        if (n > c->pwin)
+            n = (size_t)c->pwin;
+        if (n > max_packet)
+            n = max_packet;
+        uint8_t hdr[APF_CHANNEL_DATA_HDR_LEN];
+        apf_encode_channel_data_header(hdr, c->remote_id, (uint32_t)n);
+        if (apf_tunnel_send(t, hdr, sizeof(hdr), data + sent, n) < 0)
+            break;
+        c->pwin -= n;
+        sent += n;
+    }
+    return sent;
+}
+
+/* Push the queue into the tunnel as far as windows allow; CLOSE once drained if asked. */
+static void
+chan_pump(struct apf_channel *c)
+{
+    if (!c->t || c->state != CHAN_OPEN || c->close_sent)
+        return;
+    while (c->txq) {
+        struct chan_chunk *k = c->txq;
+        size_t n = chan_send_data(c, k->data + k->off, k->len - k->off);
+        if (n == 0)
+            break;
+        k->off += n;
+        if (k->off == k->len) {
+            c->txq = k->next;
+            if (!c->txq)
+                c->txq_tail = &c->txq;
+            free(k);
+        }
+        if (!c->owner_released)
+            stream_sent(&c->base, n);
+        if (!c->t)
+            return;
+    }
+    if (!c->txq && c->close_after_flush)
+        chan_send_close(c);
+}
+
+/* ---------------------------------------------------------------- stream ops */
+
+static void
+chan_deliver(struct apf_channel *c)
+{
+    if (c->delivering || c->owner_released)
+        return;
+    c->delivering = true;
+    while (c->reading && !c->base.closing && c->rxq) {
+        struct chan_chunk *k = c->rxq;
+        c->rxq = k->next;
+        if (!c->rxq)
+            c->rxq_tail = &c->rxq;
+        c->consumed += (uint32_t)k->len;
+        stream_deliver(&c->base, k->data, k->len, 0);
+        free(k);
+    }
+    if (!c->rxq && c->eof_pending && !c->eof_delivered && c->reading && !c->base.closing) {
+        c->eof_delivered = true;
+        stream_deliver(&c->base, NULL, 0, c->end_status);
+    }
+    c->delivering = false;
+    chan_maybe_adjust(c);
+}
+
+static int
+chan_read_start(mps_stream *s)
+{
+    struct apf_channel *c = (struct apf_channel *)s;
+    if (!c->reading) {
+        c->reading = true;
+        if (c->rxq || c->eof_pending)
+            chan_schedule_delivery(c);
+    }
+    return 0;
+}
+
+static int
+chan_read_stop(mps_stream *s)
+{
+    ((struct apf_channel *)s)->reading = false;
+    return 0;
+}
+
+static int
+chan_write(mps_stream *s, const struct mps_iov *iov, unsigned n)
+{
+    struct apf_channel *c = (struct apf_channel *)s;
+    if (!c->t || c->close_sent || c->close_rcvd || c->close_after_flush)
+        return -EPIPE;
+    for (unsigned i = 0; i < n; i++) {
+        const uint8_t *p = iov[i].base;
+        size_t len = iov[i].len, off = 0;
+        if (!c->txq) { /* nothing queued ahead: send straight from the caller's buffer */
+            off = chan_send_data(c, p, len);
+            if (off)
+                stream_sent(s, off);
+        }
+        if (off < len && chunk_append(&c->txq_tail, p + off, len - off) < 0)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+static int
+chan_shutdown(mps_stream *s)
+{
+    struct apf_channel *c = (struct apf_channel *)s;
+    c->close_after_flush = true;
+    if (!c->txq)
+        chan_send_close(c);
+    return 0;
+}
+
+static void
+chan_closed_deferred(void *arg, int status)
+{
+    (void)status;
+    struct apf_channel *c = arg;
+    c->deferred--;
+    stream_closed(&c->base, 0); /* -> chan_free */
+}
+
+static void
+chan_close(mps_stream *s)
+{
+    struct apf_channel *c = (struct apf_channel *)s;
+    c->reading = false;
+    chunks_free(&c->rxq, &c->rxq_tail);
+    if (c->t && !c->close_sent) {
+        c->close_after_flush = true;
+        if (!c->txq)
+            chan_send_close(c);
+    }
+    c->deferred++;
+    stream_defer(s->loop, chan_closed_deferred, c, 0);
+}
+
+static void
+chan_free(mps_stream *s)
+{
+    struct apf_channel *c = (struct apf_channel *)s;
+    c->owner_released = true;
+    chan_maybe_free(c);
+}
+
+static const struct stream_ops chan_ops = {
+    .kind = "channel",
+    .read_start = chan_read_start,
+    .read_stop = chan_read_stop,
+    .write = chan_write,
+    .shutdown = chan_shutdown,
+    .close = chan_close,
+    .free = chan_free,
+};
+
+/* ------------------------------------------------------------------- opening */
+
+static int
+chan_alloc_id(struct apf_tunnel *t, uint32_t *id_r)
+{
+    uint32_t max = (uint32_t)t->env->cfg->max_channels;
+    if (t->nchans_open >= max)
+        return -EMFILE;
+    if (t->nchans_open == t->nchans_cap) {
+        uint32_t cap = t->nchans_cap ? t->nchans_cap * 2 : 4;
+        if (cap > max)
+            cap = max;
+        struct apf_channel **n = realloc(t->chans, cap * sizeof(*n));
+        if (!n)
+            return -ENOMEM;
+        memset(n + t->nchans_cap, 0, (cap - t->nchans_cap) * sizeof(*n));
+        t->chan_hint = t->nchans_cap;
+        t->chans = n;
+        t->nchans_cap = cap;
+    }
+    /* Rotate through free ids rather than reuse the one just freed at once: a late message
+     * for an old channel then cannot hit its successor. */
+    for (uint32_t i = 0; i < t->nchans_cap; i++) {
+        uint32_t id = (t->chan_hint + i) % t->nchans_cap;
+        if (!t->chans[id]) {
+            t->chan_hint = id + 1;
+            *id_r = id;
+            return 0;
+        }
+    }
+    return -EMFILE;
+}
+
+int
+apf_channel_open(struct apf_env *env, const struct mps_chan_req *req, mps_open_cb cb, void *arg)
+{
+    struct apf_tunnel *t = apf_env_find(env, req->device);
+    if (!t || t->state != TUNNEL_FORWARDING)
+        return -ENOENT;
+    const struct apf_forward *fw = apf_tunnel_forward(t, req->port);
+    if (!fw)
+        return -ECONNREFUSED;
+    uint32_t id;
+    int rc = chan_alloc_id(t, &id);
+    if (rc < 0) {
+        apf_tunnel_log(t, MPS_LOG_WARNING, "refused a channel to port %u: %s", req->port,
+                       rc == -EMFILE ? "MaxChannelsPerDevice reached" : "out of memory");
+        return rc;
+    }
+    struct apf_channel *c = calloc(1, sizeof(*c));
+    if (!c)
+        return -ENOMEM;
+    stream_init(&c->base, &chan_ops, env->loop);
+    c->t = t;
+    c->local_id = id;
+    c->port = req->port;
+    c->state = CHAN_OPENING;
+    c->rwin = env->cfg->channel_window;
+    c->rxq_tail = &c->rxq;
+    c->txq_tail = &c->txq;
+    c->open_cb = cb;
+    c->open_arg = arg;
+    const char *origin = req->origin_addr ? req->origin_addr : "0.0.0.0";
+    snprintf(c->console, sizeof(c->console), "%s:%u", origin, req->origin_port);
+    snprintf(c->base.peer, sizeof(c->base.peer), "%s:%u", fw->address, req->port);
+    t->chans[id] = c;
+    t->nchans_open++;
+
+    size_t len = apf_encode_channel_open(NULL, APF_CHAN_FORWARDED, id, 0, fw->address, req->port,
+                                         origin, req->origin_port);
+    uint8_t *msg = malloc(len);
+    if (!msg) {
+        t->chans[id] = NULL;
+        t->nchans_open--;
+        free(c);
+        return -ENOMEM;
+    }
+    apf_encode_channel_open(msg, APF_CHAN_FORWARDED, id, (uint32_t)env->cfg->channel_window,
+                            fw->address, req->port, origin, req->origin_port);
+    apf_tunnel_send(t, msg, len, NULL, 0);
+    free(msg);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- tunnel input */
+
+uint32_t
+apf_input_channel_open(struct apf_tunnel *t, const struct apf_msg *m)
+{
+    uint32_t reason = APF_OPEN_ADMINISTRATIVELY_PROHIBITED;
+    char host[256];
+    apf_str_copy(host, sizeof(host), m->u.channel_open.address);
+    if (m->u.channel_open.kind == APF_CHAN_KIND_DIRECT) {
+        t->env->stats.direct_refused++;
+        apf_tunnel_log(t, MPS_LOG_INFO,
+                       "asked for a direct-tcpip channel to %s:%u: refused (not supported yet)",
+                       host, m->u.channel_open.port);
+    } else if (m->u.channel_open.kind == APF_CHAN_KIND_FORWARDED) {
+        apf_tunnel_log(t, MPS_LOG_WARNING, "opened a forwarded-tcpip channel (%s:%u) mpsd never "
+                       "asked for: refused", host, m->u.channel_open.port);
+    } else {
+        char type[64];
+        apf_str_copy(type, sizeof(type), m->u.channel_open.type);
+        apf_tunnel_log(t, MPS_LOG_WARNING, "asked for a channel of unknown type '%s'", type);
+        reason = APF_OPEN_UNKNOWN_CHANNEL_TYPE;
+    }
+    uint8_t msg[24];
+    apf_tunnel_send(t, msg, apf_encode_channel_open_failure(msg, m->u.channel_open.sender, reason),
+                    NULL, 0);
+    return 0;
+}
+
+uint32_t
+apf_input_channel_open_confirm(struct apf_tunnel *t, const struct apf_msg *m)
+{
+    struct apf_channel *c = chan_lookup(t, m->u.open_confirm.recipient);
+    if (!c || c->state != CHAN_OPENING) {
+        apf_tunnel_log(t, MPS_LOG_WARNING, "confirmed channel %u that is not opening",
+                       m->u.open_confirm.recipient);
+        return APF_DISC_PROTOCOL_ERROR;
+    }
+    c->state = CHAN_OPEN;
+    c->remote_id = m->u.open_confirm.sender;
+    c->pwin = m->u.open_confirm.window;
+    t->env->stats.channels_opened++;
+    log_info("Channel between Intel remote client %s and management console %s opened. "
+             "Channel ID [%u:%u]",
+             t->fqdn ? t->fqdn : t->uuid_text, c->console, c->local_id, c->remote_id);
+    c->open_cb(c->open_arg, &c->base, 0);
+    return 0;
+}
+
+uint32_t
+apf_input_channel_open_failure(struct apf_tunnel *t, const struct apf_msg *m)
+{
+    struct apf_channel *c = chan_lookup(t, m->u.open_failure.recipient);
+    if (!c || c->state != CHAN_OPENING) {
+        apf_tunnel_log(t, MPS_LOG_WARNING, "refused channel %u that is not opening",
+                       m->u.open_failure.recipient);
+        return APF_DISC_PROTOCOL_ERROR;
+    }
+    apf_tunnel_log(t, MPS_LOG_INFO, "refused a channel to port %u for %s (reason %u)", c->port,
+                   c->console, m->u.open_failure.reason);
+    chan_detach(c);
+    c->owner_released = true;
+    c->open_cb(c->open_arg, NULL, -ECONNREFUSED);
+    chan_maybe_free(c);
+    return 0;
+}
+
+uint32_t
+apf_input_channel_window_adjust(struct apf_tunnel *t, const struct apf_msg *m)
+{
+    struct apf_channel *c = chan_lookup(t, m->u.window_adjust.recipient);
+    /* Adjusts may legitimately trail a close (the spec says to ignore them). */
+    if (!c || c->state != CHAN_OPEN || c->close_sent || c->close_rcvd)
+        return 0;
+    uint64_t w = c->pwin + m->u.window_adjust.bytes;
+    if (w > UINT32_MAX) {
+        apf_tunnel_log(t, MPS_LOG_WARNING, "raised the window of channel %u above 2^32-1",
+                       c->local_id);
+        return APF_DISC_PROTOCOL_ERROR;
+    }
+    c->pwin = w;
+    chan_pump(c);
+    return 0;
+}
+
+uint32_t
+apf_input_channel_data(struct apf_tunnel *t, const struct apf_msg *m)
+{
+    struct apf_channel *c = chan_lookup(t, m->u.data.recipient);
+    if (!c || c->state != CHAN_OPEN || c->close_rcvd) {
+        apf_tunnel_log(t, MPS_LOG_WARNING, "sent data on channel %u that is not open",
+                       m->u.data.recipient);
+        return APF_DISC_PROTOCOL_ERROR;
+    }
+    uint32_t len = m->u.data.data.len;
+    if ((int64_t)len > c->rwin + t->env->cfg->window_tolerance) {
+        apf_tunnel_log(t, MPS_LOG_WARNING,
+                       "overran the window of channel %u by %lld bytes (WindowTolerance %ld)",
+                       c->local_id, (long long)len - c->rwin, t->env->cfg->window_tolerance);
+        return APF_DISC_PROTOCOL_ERROR;
+    }
+    c->rwin -= len;
+    if (c->owner_released || c->close_sent || len == 0)
+        return 0; /* nobody will read it: the device gets its CLOSE soon */
+    if (c->reading && !c->rxq && !c->delivering && !c->base.closing) {
+        c->consumed += len; /* the owner takes it now, straight from our input buffer */
+        c->delivering = true;
+        stream_deliver(&c->base, m->u.data.data.p, len, 0);
+        c->delivering = false;
+        chan_maybe_adjust(c);
+        return 0;
+    }
+    if (chunk_append(&c->rxq_tail, m->u.data.data.p, len) < 0)
+        return APF_DISC_TEMPORARILY_UNAVAILABLE;
+    return 0;
+}
+
+uint32_t
+apf_input_channel_close(struct apf_tunnel *t, const struct apf_msg *m)
+{
+    struct apf_channel *c = chan_lookup(t, m->u.close.recipient);
+    if (!c || c->close_rcvd) {
+        apf_tunnel_log(t, MPS_LOG_WARNING, "closed channel %u that is not open",
+                       m->u.close.recipient);
+        return APF_DISC_PROTOCOL_ERROR;
+    }
+    if (c->state == CHAN_OPENING) {
+        /* A CLOSE instead of an answer: treat it as a refusal. */
+        chan_detach(c);
+        c->owner_released = true;
+        c->open_cb(c->open_arg, NULL, -ECONNREFUSED);
+        chan_maybe_free(c);
+        return 0;
+    }
+    c->close_rcvd = true;
+    /* The device is done: what we still had queued for it has nowhere to go. */
+    chunks_free(&c->txq, &c->txq_tail);
+    if (!c->owner_released)
+        stream_fail_writes(&c->base, -EPIPE);
+    chan_end(c, MPS_EOF);
+    if (!c->close_sent)
+        chan_send_close(c);
+    else {
+        chan_detach(c);
+        chan_maybe_free(c);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------- lifetime */
+
+void
+apf_channels_tunnel_gone(struct apf_tunnel *t)
+{
+    for (uint32_t id = 0; id < t->nchans_cap; id++) {
+        struct apf_channel *c = t->chans[id];
+        if (!c)
+            continue;
+        bool opening = c->state == CHAN_OPENING;
+        chan_detach(c);
+        if (opening) {
+            c->owner_released = true;
+            c->open_cb(c->open_arg, NULL, -ECONNABORTED);
+        } else {
+            if (!c->owner_released)
+                stream_fail_writes(&c->base, -ECONNABORTED);
+            chan_end(c, c->close_rcvd ? MPS_EOF : -ECONNABORTED);
+        }
+        chan_maybe_free(c);
+    }
+    free(t->chans);
+    t->chans = NULL;
+    t->nchans_cap = 0;
+}
+
+void
+apf_channels_output_ready(struct apf_tunnel *t)
+{
+    for (uint32_t id = 0; id < t->nchans_cap && tunnel_has_room(t); id++) {
+        struct apf_channel *c = t->chans[id];
+        if (c && c->txq)
+            chan_pump(c);
+    }
+}

@@ -1,0 +1,31 @@
+/* apf_channel.h - APF channels: the table of a tunnel, both windows, the channel stream.
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * OpenSSH's channels.c is the model. Two axes of state: open (opening -> open) and close
+ * (close sent / close received); the id is free again once both CLOSEs were exchanged. A
+ * channel is also a stream handed to a module, with its own lifetime: the struct lives until
+ * both the protocol and the owner are done with it. Loop thread only. */
+#ifndef MPSD_APF_CHANNEL_H
+#define MPSD_APF_CHANNEL_H
+
+#include "apf_tunnel.h"
+
+/* mps_api.chan_open: immediate errors -ENOENT (device not connected), -ECONNREFUSED (port not
+ * forwarded), -EMFILE (channel limit), -ENOMEM; else 0 and cb later. */
+int apf_channel_open(struct apf_env *env, const struct mps_chan_req *req, mps_open_cb cb,
+                     void *arg);
+
+/* Tunnel input handlers: 0, or an APF DISCONNECT reason (the tunnel disconnects). */
+uint32_t apf_input_channel_open(struct apf_tunnel *t, const struct apf_msg *m);
+uint32_t apf_input_channel_open_confirm(struct apf_tunnel *t, const struct apf_msg *m);
+uint32_t apf_input_channel_open_failure(struct apf_tunnel *t, const struct apf_msg *m);
+uint32_t apf_input_channel_window_adjust(struct apf_tunnel *t, const struct apf_msg *m);
+uint32_t apf_input_channel_data(struct apf_tunnel *t, const struct apf_msg *m);
+uint32_t apf_input_channel_close(struct apf_tunnel *t, const struct apf_msg *m);
+
+/* The tunnel is going: every channel ends (owners see EOF after buffered data). */
+void apf_channels_tunnel_gone(struct apf_tunnel *t);
+/* The tunnel's output drained: channels waiting for room may send again. */
+void apf_channels_output_ready(struct apf_tunnel *t);
+
+#endif

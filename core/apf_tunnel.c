@@ -1,0 +1,837 @@
+/* apf_tunnel.c - the server side of one APF session: parsing, state machine, forwards, timers.
+ * SPDX-License-Identifier: Apache-2.0 */
+#include "apf_tunnel.h"
+#include "apf_channel.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define TUNNEL_TX_HIGH (256 * 1024) /* stop reading the device while this much is queued */
+#define APF_MAX_NAME 64             /* spec: user name and password are at most 64 bytes */
+
+static void tunnel_close(struct apf_tunnel *t);
+static void tunnel_process(struct apf_tunnel *t);
+static void tunnel_on_read(void *arg, mps_stream *s, const struct mps_iov *data, int status);
+
+/* ------------------------------------------------------------------ logging */
+
+void
+apf_tunnel_log(const struct apf_tunnel *t, enum mps_log_level level, const char *fmt, ...)
+{
+    if (!log_enabled(level))
+        return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    log_msg(level, "Intel remote client %s (%s, %s) %s", t->uuid_text,
+            t->fqdn ? t->fqdn : "no FQDN yet", t->stream ? t->stream->peer : "?", msg);
+}
+
+/* -------------------------------------------------------------------- output */
+
+int
+apf_tunnel_send(struct apf_tunnel *t, const uint8_t *msg, size_t len, const void *payload,
+                size_t payload_len)
+{
+    if (!t->stream || t->stream->closing)
+        return -EPIPE;
+    struct mps_iov iov[2] = {{msg, len}, {payload, payload_len}};
+    int rc = stream_write(t->stream, iov, payload_len ? 2 : 1, NULL, NULL);
+    if (rc < 0) {
+        apf_tunnel_log(t, MPS_LOG_WARNING, "write failed: %s", uv_strerror(rc));
+        return rc;
+    }
+    /* A device that sends requests but does not read our answers must not make us queue
+     * without bound: stop reading it until it catches up. */
+    if (!t->input_paused && stream_write_queue_size(t->stream) > TUNNEL_TX_HIGH) {
+        t->input_paused = true;
+        stream_read_stop(t->stream);
+    }
+    return 0;
+}
+
+static void
+tunnel_output_drained(void *arg, mps_stream *s)
+{
+    struct apf_tunnel *t = arg;
+    (void)s;
+    if (t->state == TUNNEL_CLOSING)
+        return;
+    if (t->input_paused) {
+        t->input_paused = false;
+        if (!t->auth_paused)
+            stream_read_start(t->stream, tunnel_on_read, t);
+    }
+    apf_channels_output_ready(t);
+}
+
+static void
+send_simple(struct apf_tunnel *t, size_t (*enc)(uint8_t *, uint32_t), uint32_t v)
+{
+    uint8_t msg[16];
+    apf_tunnel_send(t, msg, enc(msg, v), NULL, 0);
+}
+
+/* --------------------------------------------------------------------- timers */
+
+static uint64_t
+tunnel_next_deadline(const struct apf_tunnel *t)
+{
+    const struct core_config *cfg = t->env->cfg;
+    if (t->state < TUNNEL_AUTHED)
+        return t->connected_at_ms + (uint64_t)cfg->auth_timeout_ms;
+    uint64_t timeout = (uint64_t)cfg->keepalive_timeout_ms;
+    return t->last_rx_ms + (t->probe_sent ? timeout : timeout / 2);
+}
+
+static void tunnel_on_timer(uv_timer_t *timer);
+
+static void
+tunnel_arm_timer(struct apf_tunnel *t)
+{
+    uint64_t now = uv_now(t->env->loop), when = tunnel_next_deadline(t);
+    uv_timer_start(&t->timer, tunnel_on_timer, when > now ? when - now : 0, 0);
+}
+
+static void
+tunnel_on_timer(uv_timer_t *timer)
+{
+    struct apf_tunnel *t = timer->data;
+    const struct core_config *cfg = t->env->cfg;
+    uint64_t now = uv_now(t->env->loop);
+    if (t->state == TUNNEL_CLOSING)
+        return;
+    if (t->state < TUNNEL_AUTHED) {
+        if (now >= t->connected_at_ms + (uint64_t)cfg->auth_timeout_ms) {
+            apf_tunnel_disconnect(t, APF_DISC_CONNECTION_TIMED_OUT,
+                                  "did not authenticate within AuthTimeout");
+            return;
+        }
+    } else {
+        uint64_t silent = now - t->last_rx_ms;
+        if (silent >= (uint64_t)cfg->keepalive_timeout_ms) {
+            apf_tunnel_disconnect(t, APF_DISC_CONNECTION_TIMED_OUT,
+                                  "sent nothing within KeepaliveReadTimeout, not even an answer "
+                                  "to our keepalive probe: tunnel is dead");
+            return;
+        }
+        /* Silent for half the read timeout: ask before declaring the tunnel dead. */
+        if (!t->probe_sent && silent >= (uint64_t)cfg->keepalive_timeout_ms / 2) {
+            t->probe_sent = true;
+            t->probe_cookie++;
+            send_simple(t, apf_encode_keepalive_request, t->probe_cookie);
+            apf_tunnel_log(t, MPS_LOG_DEBUG, "silent for %llu ms: keepalive probe sent",
+                           (unsigned long long)silent);
+        }
+    }
+    tunnel_arm_timer(t);
+}
+
+/* ------------------------------------------------------------------- forwards */
+
+const struct apf_forward *
+apf_tunnel_forward(const struct apf_tunnel *t, uint16_t port)
+{
+    for (size_t i = 0; i < t->nforwards; i++)
+        if (t->forwards[i].port == port)
+            return &t->forwards[i];
+    return NULL;
+}
+
+void
+apf_tunnel_info(const struct apf_tunnel *t, struct mps_device_info *dev, uint16_t *ports)
+{
+    for (size_t i = 0; i < t->nforwards; i++)
+        ports[i] = t->forwards[i].port;
+    dev->uuid = t->uuid_text;
+    dev->fqdn = t->fqdn ? t->fqdn : "";
+    dev->peer_addr = t->stream ? t->stream->peer : "";
+    dev->ports = ports;
+    dev->nports = t->nforwards;
+}
+
+static void
+tunnel_event(struct apf_tunnel *t, enum mps_event ev)
+{
+    struct apf_env *env = t->env;
+    if (!env->on_event)
+        return;
+    uint16_t ports[256];
+    struct mps_device_info dev;
+    apf_tunnel_info(t, &dev, ports);
+    env->on_event(env->event_arg, ev, &dev);
+}
+
+static bool
+name_in_use(const struct apf_tunnel *t, const char *name)
+{
+    for (size_t i = 0; i < t->nforwards; i++)
+        if (strcasecmp(t->forwards[i].address, name) == 0)
+            return true;
+    return false;
+}
+
+/* The latest registration decides where a name routes: a device that changed its hostname
+ * is found under the new one, and a device reconnecting replaces its stale tunnel. */
+static void
+tunnel_claim_name(struct apf_tunnel *t, const char *name)
+{
+    struct apf_tunnel *prev = route_name_claim(t->env->route, name, t);
+    if (prev == (struct apf_tunnel *)-1) {
+        apf_tunnel_log(t, MPS_LOG_ERROR, "out of memory registering %s", name);
+        return;
+    }
+    if (!prev)
+        return;
+    if (memcmp(prev->uuid, t->uuid, APF_UUID_LEN) == 0) {
+        apf_tunnel_log(prev, MPS_LOG_INFO, "replaced by a new connection from %s",
+                       t->stream->peer);
+        apf_tunnel_disconnect(prev, APF_DISC_BY_APPLICATION, "replaced by a new connection");
+    } else {
+        apf_tunnel_log(t, MPS_LOG_WARNING,
+                       "registered %s, which device %s (%s) had registered: now routed here",
+                       name, prev->uuid_text, prev->stream ? prev->stream->peer : "?");
+    }
+}
+
+static void
+tunnel_set_fqdn(struct apf_tunnel *t, const char *name)
+{
+    if (t->fqdn && strcmp(t->fqdn, name) == 0)
+        return;
+    char *n = strdup(name);
+    if (!n)
+        return;
+    free(t->fqdn);
+    t->fqdn = n;
+}
+
+static void
+maybe_send_keepalive_options(struct apf_tunnel *t, uint16_t port)
+{
+    if (t->keepalive_opts_sent)
+        return;
+    /* Device-side APF stacks outside AMT firmware (MeshAgent's among them) abort on an
+     * unexpected type 210; the field-proven servers send it only once 5900 is forwarded. */
+    if (t->env->keepalive_mode == KEEPALIVE_OPTIONS_NEVER ||
+        (t->env->keepalive_mode == KEEPALIVE_OPTIONS_AUTO && port != 5900))
+        return;
+    t->keepalive_opts_sent = true;
+    uint8_t msg[16];
+    const struct core_config *cfg = t->env->cfg;
+    apf_tunnel_send(t, msg,
+                    apf_encode_keepalive_options_request(
+                        msg, (uint32_t)(cfg->keepalive_interval_ms / 1000),
+                        (uint32_t)(cfg->keepalive_timeout_ms / 1000)),
+                    NULL, 0);
+}
+
+static uint32_t
+input_tcpip_forward(struct apf_tunnel *t, const struct apf_msg *m)
+{
+    char addr[256];
+    uint8_t msg[16];
+    apf_str_copy(addr, sizeof(addr), m->u.global.address);
+    uint32_t port = m->u.global.port;
+    bool ok = port > 0 && port <= 65535 && addr[0] && m->u.global.address.len < sizeof(addr);
+    struct apf_forward *fw = (struct apf_forward *)apf_tunnel_forward(t, (uint16_t)port);
+    if (ok && !fw && t->nforwards >= (size_t)t->env->cfg->max_forwards) {
+        apf_tunnel_log(t, MPS_LOG_WARNING, "asked to forward port %u beyond "
+                       "MaxForwardsPerDevice: refused", port);
+        ok = false;
+    }
+    if (ok && fw && strcasecmp(fw->address, addr) != 0) {
+        char *old = fw->address, *n = strdup(addr);
+        if (!n)
+            return APF_DISC_TEMPORARILY_UNAVAILABLE;
+        fw->address = n;
+        if (!name_in_use(t, old))
+            route_name_release(t->env->route, old, t);
+        free(old);
+    } else if (ok && !fw) {
+        struct apf_forward *nf = realloc(t->forwards, (t->nforwards + 1) * sizeof(*nf));
+        if (!nf)
+            return APF_DISC_TEMPORARILY_UNAVAILABLE;
+        t->forwards = nf;
+        nf[t->nforwards].port = (uint16_t)port;
+        nf[t->nforwards].address = strdup(addr);
+        if (!nf[t->nforwards].address)
+            return APF_DISC_TEMPORARILY_UNAVAILABLE;
+        t->nforwards++;
+    }
+    if (!ok) {
+        if (m->u.global.want_reply)
+            apf_tunnel_send(t, msg, apf_encode_request_failure(msg), NULL, 0);
+        return 0;
+    }
+    tunnel_set_fqdn(t, addr);
+    tunnel_claim_name(t, addr);
+    if (m->u.global.want_reply)
+        apf_tunnel_send(t, msg, apf_encode_request_success(msg, true, port), NULL, 0);
+    log_info("Intel remote client %s started port forwarding to address %s:%u", t->fqdn, addr,
+             port);
+    apf_tunnel_log(t, MPS_LOG_DEBUG, "forwards %zu ports", t->nforwards);
+    tunnel_event(t, t->connected_event ? MPS_EV_PORTS_CHANGED : MPS_EV_DEVICE_CONNECTED);
+    t->connected_event = true;
+    maybe_send_keepalive_options(t, (uint16_t)port);
+    return 0;
+}
+
+static uint32_t
+input_cancel_tcpip_forward(struct apf_tunnel *t, const struct apf_msg *m)
+{
+    char addr[256];
+    uint8_t msg[16];
+    apf_str_copy(addr, sizeof(addr), m->u.global.address);
+    struct apf_forward *fw = (struct apf_forward *)apf_tunnel_forward(
+        t, m->u.global.port <= 65535 ? (uint16_t)m->u.global.port : 0);
+    if (!fw || strcasecmp(fw->address, addr) != 0) {
+        if (m->u.global.want_reply)
+            apf_tunnel_send(t, msg, apf_encode_request_failure(msg), NULL, 0);
+        return 0;
+    }
+    char *old = fw->address;
+    *fw = t->forwards[--t->nforwards];
+    if (!name_in_use(t, old))
+        route_name_release(t->env->route, old, t);
+    free(old);
+    if (m->u.global.want_reply)
+        apf_tunnel_send(t, msg, apf_encode_request_success(msg, false, 0), NULL, 0);
+    apf_tunnel_log(t, MPS_LOG_INFO, "cancelled port forwarding to address %s:%u", addr,
+                   m->u.global.port);
+    tunnel_event(t, MPS_EV_PORTS_CHANGED);
+    return 0;
+}
+
+static uint32_t
+input_global_request(struct apf_tunnel *t, const struct apf_msg *m)
+{
+    uint8_t msg[16];
+    switch (m->u.global.kind) {
+    case APF_GREQ_KIND_TCPIP_FORWARD:
+        return input_tcpip_forward(t, m);
+    case APF_GREQ_KIND_CANCEL_TCPIP_FORWARD:
+        return input_cancel_tcpip_forward(t, m);
+    case APF_GREQ_KIND_UDP_SEND_TO: {
+        char host[256];
+        apf_str_copy(host, sizeof(host), m->u.global.address);
+        t->env->stats.udp_dropped++;
+        apf_tunnel_log(t, MPS_LOG_INFO, "sent a %u-byte UDP datagram for %s:%u: dropped "
+                       "(alert forwarding is not enabled)", m->u.global.data.len, host,
+                       m->u.global.port);
+        break;
+    }
+    default: {
+        char name[80];
+        apf_str_copy(name, sizeof(name), m->u.global.name);
+        apf_tunnel_log(t, MPS_LOG_DEBUG, "unknown global request '%s'", name);
+        break;
+    }
+    }
+    /* Replies carry no id, so every request that wants one must get one, in order. */
+    if (m->u.global.want_reply)
+        apf_tunnel_send(t, msg, apf_encode_request_failure(msg), NULL, 0);
+    return 0;
+}
+
+/* ------------------------------------------------------------------- session */
+
+static uint32_t
+input_version(struct apf_tunnel *t, const struct apf_msg *m)
+{
+    if (t->state != TUNNEL_VERSION) {
+        apf_tunnel_log(t, MPS_LOG_WARNING, "sent PROTOCOLVERSION twice");
+        return APF_DISC_PROTOCOL_ERROR;
+    }
+    t->version_major = m->u.version.major;
+    t->version_minor = m->u.version.minor;
+    memcpy(t->uuid, m->u.version.uuid, APF_UUID_LEN);
+    apf_uuid_format(t->uuid, t->uuid_text);
+    if (m->u.version.major != 1) {
+        apf_tunnel_log(t, MPS_LOG_WARNING, "speaks APF %u.%u; mpsd speaks 1.x",
+                       m->u.version.major, m->u.version.minor);
+        return APF_DISC_PROTOCOL_VERSION_NOT_SUPPORTED;
+    }
+    int shared = route_uuid_add(t->env->route, t->uuid_text, t);
+    if (shared < 0)
+        return APF_DISC_TEMPORARILY_UNAVAILABLE;
+    t->state = TUNNEL_OPENED;
+    t->uuid_registered = true;
+    if (shared > 0)
+        apf_tunnel_log(t, MPS_LOG_WARNING, "shares its UUID with %d other connected device(s): "
+                       "consoles should address it by FQDN", shared);
+    apf_tunnel_log(t, MPS_LOG_DEBUG, "speaks APF %u.%u", m->u.version.major, m->u.version.minor);
+    return 0;
+}
+
+static void
+tunnel_authenticated(struct apf_tunnel *t, const char *how)
+{
+    uint8_t msg[4];
+    t->state = TUNNEL_AUTHED;
+    apf_tunnel_send(t, msg, apf_encode_userauth_success(msg), NULL, 0);
+    log_info("Intel remote client %s is now connected.", t->uuid_text);
+    apf_tunnel_log(t, MPS_LOG_DEBUG, "authenticated (%s)", how);
+    tunnel_arm_timer(t);
+}
+
+static void
+tunnel_auth_failed(struct apf_tunnel *t, const char *why)
+{
+    uint8_t msg[16];
+    t->auth_failures++;
+    t->env->stats.auth_failures++;
+    apf_tunnel_send(t, msg, apf_encode_userauth_failure(msg, "password"), NULL, 0);
+    apf_tunnel_log(t, MPS_LOG_WARNING, "failed to authenticate as '%s': %s", t->user,
+                   why ? why : "denied");
+    if (t->auth_failures >= (unsigned)t->env->cfg->max_auth_attempts)
+        apf_tunnel_disconnect(t, APF_DISC_INVALID_CREDENTIALS, "too many failed authentications");
+}
+
+static void
+tunnel_auth_result(struct apf_tunnel *t, int result, const char *msg)
+{
+    if (result == MPS_AUTH_OK)
+        tunnel_authenticated(t, "password");
+    else
+        tunnel_auth_failed(t, msg);
+}
+
+static void
+tunnel_auth_done(void *arg, int result, const char *msg)
+{
+    struct apf_tunnel *t = arg;
+    t->auth_req = NULL;
+    t->auth_paused = false;
+    tunnel_auth_result(t, result, msg);
+    if (t->state == TUNNEL_CLOSING)
+        return;
+    if (!t->input_paused)
+        stream_read_start(t->stream, tunnel_on_read, t);
+    tunnel_process(t); /* what the device pipelined behind its USERAUTH_REQUEST */
+}
+
+static uint32_t
+input_userauth_request(struct apf_tunnel *t, const struct apf_msg *m)
+{
+    uint8_t msg[16];
+    const __typeof__(m->u.userauth_request) *ua = &m->u.userauth_request;
+    if (t->state != TUNNEL_AUTH) {
+        apf_tunnel_log(t, MPS_LOG_WARNING, "sent USERAUTH_REQUEST outside the auth service");
+        return APF_DISC_PROTOCOL_ERROR;
+    }
+    if (ua->user.len > APF_MAX_NAME || (ua->has_password && ua->password.len > APF_MAX_NAME)) {
+        apf_tunnel_log(t, MPS_LOG_WARNING, "sent a user name or password over %d bytes",
+                       APF_MAX_NAME);
+        return APF_DISC_PROTOCOL_ERROR;
+    }
+    char user[APF_MAX_NAME + 1];
+    apf_str_copy(user, sizeof(user), ua->user);
+    free(t->user);
+    t->user = strdup(user);
+    if (!t->user)
+        return APF_DISC_TEMPORARILY_UNAVAILABLE;
+    bool required = auth_realm_required(t->env->realm);
+    if (!required) {
+        tunnel_authenticated(t, "authentication not required");
+        return 0;
+    }
+    if (!apf_str_eq(ua->service, APF_SERVICE_PFWD)) {
+        tunnel_auth_failed(t, "authentication for a service other than pfwd@amt.intel.com");
+        return 0;
+    }
+    if (!ua->has_password) {
+        /* "none" (or an unknown method) asks which methods we take: tell it, not a failure. */
+        apf_tunnel_send(t, msg, apf_encode_userauth_failure(msg, "password"), NULL, 0);
+        return 0;
+    }
+    char password[APF_MAX_NAME + 1];
+    memcpy(password, ua->password.p, ua->password.len);
+    password[ua->password.len] = '\0';
+    struct mps_cred cred = {
+        .service = "apf",
+        .user = user,
+        .password = password,
+        .peer_addr = t->stream->peer,
+    };
+    const char *why = NULL;
+    int rc = auth_check(t->env->realm, &cred, tunnel_auth_done, t, &t->auth_req, &why);
+    explicit_bzero(password, sizeof(password));
+    if (rc == MPS_AUTH_PENDING) {
+        t->auth_paused = true;
+        stream_read_stop(t->stream);
+        return 0;
+    }
+    t->auth_req = NULL;
+    tunnel_auth_result(t, rc, why);
+    return 0;
+}
+
+static uint32_t
+input_service_request(struct apf_tunnel *t, const struct apf_msg *m)
+{
+    uint8_t msg[64];
+    const struct apf_str name = m->u.service.name;
+    bool required = auth_realm_required(t->env->realm);
+    if (apf_str_eq(name, APF_SERVICE_AUTH)) {
+        if (t->state != TUNNEL_OPENED) {
+            apf_tunnel_log(t, MPS_LOG_WARNING, "requested the auth service twice or too late");
+            return APF_DISC_PROTOCOL_ERROR;
+        }
+        t->state = TUNNEL_AUTH;
+        apf_tunnel_send(t, msg, apf_encode_service_accept(msg, APF_SERVICE_AUTH), NULL, 0);
+        return 0;
+    }
+    if (apf_str_eq(name, APF_SERVICE_PFWD)) {
+        bool ready = t->state == TUNNEL_AUTHED ||
+                     (!required && (t->state == TUNNEL_OPENED || t->state == TUNNEL_AUTH));
+        if (!ready) {
+            apf_tunnel_log(t, MPS_LOG_WARNING, "requested port forwarding %s",
+                           t->state == TUNNEL_FORWARDING ? "twice" : "before authenticating");
+            return APF_DISC_PROTOCOL_ERROR;
+        }
+        if (t->state != TUNNEL_AUTHED)
+            log_info("Intel remote client %s is now connected.", t->uuid_text);
+        t->state = TUNNEL_FORWARDING;
+        apf_tunnel_send(t, msg, apf_encode_service_accept(msg, APF_SERVICE_PFWD), NULL, 0);
+        tunnel_arm_timer(t);
+        return 0;
+    }
+    char text[80];
+    apf_str_copy(text, sizeof(text), name);
+    apf_tunnel_log(t, MPS_LOG_WARNING, "requested unknown service '%s'", text);
+    return APF_DISC_SERVICE_NOT_AVAILABLE;
+}
+
+/* Handle one decoded message: 0, or the DISCONNECT reason the tunnel must end with. */
+static uint32_t
+tunnel_input(struct apf_tunnel *t, const struct apf_msg *m)
+{
+    if (t->state == TUNNEL_VERSION && m->type != APF_PROTOCOLVERSION) {
+        apf_tunnel_log(t, MPS_LOG_WARNING, "sent %s before PROTOCOLVERSION",
+                       apf_type_name(m->type));
+        return APF_DISC_PROTOCOL_ERROR;
+    }
+    bool forwarding = t->state == TUNNEL_FORWARDING;
+    switch (m->type) {
+    case APF_PROTOCOLVERSION:
+        return input_version(t, m);
+    case APF_DISCONNECT:
+        apf_tunnel_log(t, MPS_LOG_INFO, "disconnected: %u %s", m->u.disconnect.reason,
+                       apf_disconnect_reason_name(m->u.disconnect.reason));
+        tunnel_close(t);
+        return 0;
+    case APF_SERVICE_REQUEST:
+        return input_service_request(t, m);
+    case APF_USERAUTH_REQUEST:
+        return input_userauth_request(t, m);
+    case APF_KEEPALIVE_REQUEST:
+        send_simple(t, apf_encode_keepalive_reply, m->u.keepalive.cookie);
+        return 0;
+    case APF_KEEPALIVE_REPLY:
+        return 0; /* any input proves the tunnel alive; the cookie adds nothing */
+    case APF_KEEPALIVE_OPTIONS_REQUEST: {
+        uint8_t msg[16];
+        apf_tunnel_send(t, msg,
+                        apf_encode_keepalive_options_reply(msg,
+                                                           m->u.keepalive_options.interval,
+                                                           m->u.keepalive_options.timeout),
+                        NULL, 0);
+        return 0;
+    }
+    case APF_KEEPALIVE_OPTIONS_REPLY:
+        apf_tunnel_log(t, MPS_LOG_DEBUG, "will send keepalives every %u s (read timeout %u s)",
+                       m->u.keepalive_options.interval, m->u.keepalive_options.timeout);
+        return 0;
+    default:
+        break;
+    }
+    /* Everything else belongs to the port forwarding service. */
+    if (!forwarding) {
+        apf_tunnel_log(t, MPS_LOG_WARNING, "sent %s before port forwarding was granted",
+                       apf_type_name(m->type));
+        return APF_DISC_PROTOCOL_ERROR;
+    }
+    switch (m->type) {
+    case APF_GLOBAL_REQUEST:
+        return input_global_request(t, m);
+    case APF_CHANNEL_OPEN:
+        return apf_input_channel_open(t, m);
+    case APF_CHANNEL_OPEN_CONFIRMATION:
+        return apf_input_channel_open_confirm(t, m);
+    case APF_CHANNEL_OPEN_FAILURE:
+        return apf_input_channel_open_failure(t, m);
+    case APF_CHANNEL_WINDOW_ADJUST:
+        return apf_input_channel_window_adjust(t, m);
+    case APF_CHANNEL_DATA:
+        return apf_input_channel_data(t, m);
+    case APF_CHANNEL_CLOSE:
+        return apf_input_channel_close(t, m);
+    default:
+        /* SERVICE_ACCEPT, USERAUTH_*, REQUEST_*: server-bound answers to requests we never
+         * made. */
+        apf_tunnel_log(t, MPS_LOG_WARNING, "sent %s, which only a server sends",
+                       apf_type_name(m->type));
+        return APF_DISC_PROTOCOL_ERROR;
+    }
+}
+
+/* Parse and handle what inbuf holds, until it needs more bytes, auth must decide, or the
+ * tunnel ends. */
+static void
+tunnel_process(struct apf_tunnel *t)
+{
+    struct apf_decode_opts opts = {.max_msg = t->max_msg};
+    size_t off = 0;
+    t->in_input = true;
+    while (off < t->inlen && !t->auth_paused && t->state != TUNNEL_CLOSING) {
+        struct apf_msg m;
+        size_t len;
+        const char *why = NULL;
+        enum apf_decode_status st =
+            apf_decode(t->inbuf + off, t->inlen - off, &opts, &m, &len, &why);
+        if (st == APF_DECODE_NEED_MORE)
+            break;
+        if (st == APF_DECODE_MALFORMED) {
+            t->env->stats.protocol_errors++;
+            apf_tunnel_disconnect(t, APF_DISC_PROTOCOL_ERROR, why);
+            break;
+        }
+        off += len;
+        uint32_t reason = tunnel_input(t, &m);
+        if (reason) {
+            t->env->stats.protocol_errors += reason == APF_DISC_PROTOCOL_ERROR;
+            apf_tunnel_disconnect(t, reason, NULL);
+        }
+    }
+    t->in_input = false;
+    if (t->state == TUNNEL_CLOSING) {
+        t->inlen = 0;
+    } else if (off) {
+        memmove(t->inbuf, t->inbuf + off, t->inlen - off);
+        t->inlen -= off;
+    }
+    /* An idle tunnel keeps no input buffer: 10,000 idle devices should cost little. */
+    if (t->inlen == 0 && t->incap > 4096) {
+        free(t->inbuf);
+        t->inbuf = NULL;
+        t->incap = 0;
+    }
+    if (t->free_pending && t->state == TUNNEL_CLOSING)
+        tunnel_close(t);
+}
+
+static int
+inbuf_append(struct apf_tunnel *t, const void *data, size_t len)
+{
+    if (t->inlen + len > t->incap) {
+        size_t cap = t->incap ? t->incap : 512;
+        while (cap < t->inlen + len)
+            cap *= 2;
+        uint8_t *n = realloc(t->inbuf, cap);
+        if (!n)
+            return -ENOMEM;
+        t->inbuf = n;
+        t->incap = cap;
+    }
+    memcpy(t->inbuf + t->inlen, data, len);
+    t->inlen += len;
+    return 0;
+}
+
+static void
+tunnel_on_read(void *arg, mps_stream *s, const struct mps_iov *data, int status)
+{
+    struct apf_tunnel *t = arg;
+    (void)s;
+    if (status < 0) {
+        if (status == MPS_EOF)
+            log_info("[%s] Intel remote client has disconnected", t->fqdn ? t->fqdn : t->uuid_text);
+        else
+            apf_tunnel_log(t, MPS_LOG_INFO, "connection lost: %s", uv_strerror(status));
+        tunnel_close(t);
+        return;
+    }
+    if (t->state == TUNNEL_CLOSING)
+        return;
+    t->last_rx_ms = uv_now(t->env->loop);
+    t->probe_sent = false;
+    /* A well-formed message is never longer than max_msg, and we stop reading while auth
+     * decides, so more than that plus one read means a peer ignoring the protocol. */
+    if (t->inlen + data->len > t->max_msg + 65536) {
+        apf_tunnel_disconnect(t, APF_DISC_PROTOCOL_ERROR, "input backlog too large");
+        return;
+    }
+    if (inbuf_append(t, data->base, data->len) < 0) {
+        apf_tunnel_disconnect(t, APF_DISC_TEMPORARILY_UNAVAILABLE, "out of memory");
+        return;
+    }
+    if (!t->auth_paused)
+        tunnel_process(t);
+}
+
+/* ------------------------------------------------------------------- lifetime */
+
+static void
+tunnel_free(struct apf_tunnel *t)
+{
+    for (size_t i = 0; i < t->nforwards; i++)
+        free(t->forwards[i].address);
+    free(t->forwards);
+    free(t->fqdn);
+    free(t->user);
+    free(t->inbuf);
+    free(t);
+}
+
+/* The tunnel struct goes once both its handles (stream, timer) have closed. */
+static void
+tunnel_stream_closed(void *arg, int status)
+{
+    (void)status;
+    struct apf_tunnel *t = arg;
+    t->stream = NULL;
+    if (!t->timer.data)
+        tunnel_free(t);
+}
+
+static void
+tunnel_timer_closed(uv_handle_t *h)
+{
+    struct apf_tunnel *t = h->data;
+    t->timer.data = NULL;
+    if (!t->stream)
+        tunnel_free(t);
+}
+
+static void
+tunnel_close(struct apf_tunnel *t)
+{
+    if (t->state == TUNNEL_CLOSING && !t->free_pending)
+        return;
+    if (t->in_input) {
+        /* Handlers further up still use t and its channel table: finish there. */
+        t->state = TUNNEL_CLOSING;
+        t->free_pending = true;
+        return;
+    }
+    t->free_pending = false;
+    t->state = TUNNEL_CLOSING;
+    struct apf_env *env = t->env;
+    if (t->auth_req) {
+        auth_check_cancel(t->auth_req);
+        t->auth_req = NULL;
+    }
+    for (size_t i = 0; i < t->nforwards; i++)
+        route_name_release(env->route, t->forwards[i].address, t);
+    if (t->uuid_registered)
+        route_uuid_remove(env->route, t->uuid_text, t);
+    apf_channels_tunnel_gone(t);
+    if (t->connected_event)
+        tunnel_event(t, MPS_EV_DEVICE_DISCONNECTED);
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        env->tunnels = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    env->ntunnels--;
+    env->stats.devices_closed++;
+    uv_timer_stop(&t->timer);
+    uv_close((uv_handle_t *)&t->timer, tunnel_timer_closed);
+    stream_close(t->stream, tunnel_stream_closed, t);
+}
+
+void
+apf_tunnel_disconnect(struct apf_tunnel *t, uint32_t reason, const char *why)
+{
+    if (t->state == TUNNEL_CLOSING)
+        return;
+    uint8_t msg[8];
+    apf_tunnel_log(t, reason == APF_DISC_BY_APPLICATION ? MPS_LOG_INFO : MPS_LOG_WARNING,
+                   "disconnected by mpsd: %u %s%s%s", reason, apf_disconnect_reason_name(reason),
+                   why ? ": " : "", why ? why : "");
+    apf_tunnel_send(t, msg, apf_encode_disconnect(msg, reason), NULL, 0);
+    tunnel_close(t);
+}
+
+int
+apf_tunnel_new(struct apf_env *env, mps_stream *stream, struct apf_tunnel **t_r)
+{
+    uint8_t msg[APF_PROTOCOLVERSION_LEN];
+    if (env->stopping || env->ntunnels >= (size_t)env->cfg->max_connections) {
+        log_warn("connection from %s refused: MaxConnections (%ld) reached", stream->peer,
+                 env->cfg->max_connections);
+        mps_stream *s = stream;
+        struct mps_iov iov = {msg, apf_encode_disconnect(msg, APF_DISC_TOO_MANY_CONNECTIONS)};
+        stream_write(s, &iov, 1, NULL, NULL);
+        stream_close(s, NULL, NULL);
+        return -EMFILE;
+    }
+    struct apf_tunnel *t = calloc(1, sizeof(*t));
+    if (!t) {
+        stream_close(stream, NULL, NULL);
+        return -ENOMEM;
+    }
+    t->env = env;
+    t->stream = stream;
+    t->state = TUNNEL_VERSION;
+    strcpy(t->uuid_text, "unknown");
+    uv_timer_init(env->loop, &t->timer);
+    t->timer.data = t;
+    t->connected_at_ms = t->last_rx_ms = uv_now(env->loop);
+    size_t data_max = (size_t)(env->cfg->channel_window + env->cfg->window_tolerance);
+    /* The largest legal message: channel data within window and tolerance, or a UDP alert
+     * (under 64 KiB of data plus its addresses). */
+    t->max_msg = (data_max > 65536 ? data_max : 65536) + 1024;
+    t->next = env->tunnels;
+    if (t->next)
+        t->next->prev = t;
+    env->tunnels = t;
+    env->ntunnels++;
+    env->stats.devices_opened++;
+
+    static const uint8_t no_uuid[APF_UUID_LEN];
+    apf_tunnel_send(t, msg, apf_encode_protocolversion(msg, 1, 0, 0, no_uuid), NULL, 0);
+    stream_set_drain(stream, TUNNEL_TX_HIGH / 2, tunnel_output_drained, t);
+    stream_read_start(stream, tunnel_on_read, t);
+    tunnel_arm_timer(t);
+    log_debug("connection from %s", stream->peer);
+    if (t_r)
+        *t_r = t;
+    return 0;
+}
+
+void
+apf_env_shutdown(struct apf_env *env)
+{
+    env->stopping = true;
+    while (env->tunnels)
+        apf_tunnel_disconnect(env->tunnels, APF_DISC_BY_APPLICATION, "mpsd is shutting down");
+}
+
+struct apf_tunnel *
+apf_env_find(struct apf_env *env, const char *device)
+{
+    struct apf_tunnel *t = route_name_lookup(env->route, device);
+    if (t)
+        return t;
+    uint8_t uuid[APF_UUID_LEN];
+    if (apf_uuid_parse(device, uuid) != 0)
+        return NULL;
+    char text[37];
+    apf_uuid_format(uuid, text);
+    size_t shared = 0;
+    t = route_uuid_lookup(env->route, text, &shared);
+    if (t && shared > 1)
+        apf_tunnel_log(t, MPS_LOG_WARNING, "UUID %s is shared by %zu devices: routed to the "
+                       "newest; address the device by FQDN to be sure", text, shared);
+    return t;
+}

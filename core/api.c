@@ -1,0 +1,138 @@
+/* api.c - the core services table handed to modules (struct mps_api).
+ * SPDX-License-Identifier: Apache-2.0 */
+#include "api.h"
+#include "apf_channel.h"
+#include "log.h"
+#include "modload.h"
+#include "splice.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static struct api_context ctx;
+
+struct mps_listener {
+    struct tcp_listener *tcp;
+    mps_inst *owner;
+    struct mps_listener *next, *prev;
+};
+static struct mps_listener *listeners;
+
+void
+api_set_context(const struct api_context *c)
+{
+    ctx = *c;
+}
+
+static void
+api_vlog(mps_inst *mi, enum mps_log_level level, const char *fmt, va_list ap)
+{
+    if (!log_enabled(level))
+        return;
+    char msg[2048];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    log_msg(level, "[%s] %s", mi && mi->label ? mi->label : "module", msg);
+}
+
+static void
+api_log(mps_inst *mi, enum mps_log_level level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    api_vlog(mi, level, fmt, ap);
+    va_end(ap);
+}
+
+static const char *
+api_peer(const mps_stream *s)
+{
+    return s->peer;
+}
+
+static int
+api_chan_open(mps_inst *mi, const struct mps_chan_req *req, mps_open_cb cb, void *arg)
+{
+    (void)mi;
+    if (!ctx.env || !req || !req->device || !cb)
+        return -EINVAL;
+    return apf_channel_open(ctx.env, req, cb, arg);
+}
+
+static int
+api_auth_check(mps_inst *mi, const struct mps_cred *cred, mps_auth_cb cb, void *arg,
+               mps_auth_req **req_r)
+{
+    (void)mi;
+    const char *msg = NULL;
+    mps_auth_req *req = NULL;
+    if (!ctx.console_realm)
+        return MPS_AUTH_ERROR;
+    int rc = auth_check(ctx.console_realm, cred, cb, arg, &req, &msg);
+    if (req_r)
+        *req_r = rc == MPS_AUTH_PENDING ? req : NULL;
+    return rc;
+}
+
+static int
+api_listen(mps_inst *mi, const char *host, uint16_t port, mps_accept_cb cb, void *arg,
+           mps_listener **l_r)
+{
+    struct mps_listener *l = calloc(1, sizeof(*l));
+    if (!l)
+        return -ENOMEM;
+    int rc = tcp_listen(ctx.env->loop, host, port, cb, arg, &l->tcp);
+    if (rc < 0) {
+        free(l);
+        return rc;
+    }
+    l->owner = mi;
+    l->next = listeners;
+    if (listeners)
+        listeners->prev = l;
+    listeners = l;
+    if (mi)
+        log_info("[%s] listening on %s", mi->label, tcp_listener_addr(l->tcp));
+    *l_r = l;
+    return 0;
+}
+
+static void
+api_listen_close(mps_listener *l)
+{
+    if (l->prev)
+        l->prev->next = l->next;
+    else
+        listeners = l->next;
+    if (l->next)
+        l->next->prev = l->prev;
+    tcp_listener_close(l->tcp);
+    free(l);
+}
+
+void
+api_close_listeners(void)
+{
+    while (listeners)
+        api_listen_close(listeners);
+}
+
+const struct mps_api core_api = {
+    .size = sizeof(struct mps_api),
+    .log = api_log,
+    .vlog = api_vlog,
+    .peer = api_peer,
+    .read_start = stream_read_start,
+    .read_stop = stream_read_stop,
+    .write = stream_write,
+    .write_queue_size = stream_write_queue_size,
+    .shutdown = stream_shutdown,
+    .close = stream_close,
+    .chan_open = api_chan_open,
+    .splice = splice_streams,
+    .auth_check = api_auth_check,
+    .auth_cancel = auth_check_cancel,
+    .auth_done = auth_plugin_done,
+    .listen = api_listen,
+    .listen_close = api_listen_close,
+};

@@ -1,0 +1,50 @@
+/* auth.h - authentication realms (AMT devices, consoles) and the auth worker pool.
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * A realm is an ordered chain of auth plugin instances. A check walks the chain until a plugin
+ * answers OK, DENY or ERROR (NEXT moves on; the end of the chain denies). Plugins flagged
+ * MPS_F_BLOCKING run on the pool's own threads (not libuv's threadpool, which getaddrinfo and
+ * fs calls need); the others run on the loop and may answer PENDING. Every check has a
+ * deadline (the realm's Timeout) and the realm caps how many run at once; beyond the cap they
+ * wait in a bounded FIFO and fail fast ("auth queue full") when it is full.
+ * All functions here: loop thread only. */
+#ifndef MPSD_AUTH_H
+#define MPSD_AUTH_H
+
+#include "config.h"
+#include "modload.h"
+#include <stdint.h>
+#include <uv.h>
+
+struct auth_pool;
+struct auth_realm;
+
+struct auth_counters { /* for statistics; only ever increase */
+    uint64_t ok, deny, error, timeout;
+};
+
+int auth_pool_new(uv_loop_t *loop, unsigned workers, unsigned queue_max, struct auth_pool **r);
+/* Stop the workers (abandoning queued jobs) and close the pool's handles; the loop must run
+ * afterwards for the close callbacks. Every realm must be freed first. */
+void auth_pool_free(struct auth_pool *pool);
+
+/* name: "AMT" or "console" (log lines). plugins: instances already initialised, in chain order
+ * (the realm does not own them). With need_auth false every check answers OK at once. */
+int auth_realm_new(struct auth_pool *pool, const char *name, const struct realm_config *rc,
+                   struct mps_inst **plugins, size_t nplugins, struct auth_realm **r);
+/* Cancels every pending check (their callbacks are not called). */
+void auth_realm_free(struct auth_realm *realm);
+const struct auth_counters *auth_realm_counters(const struct auth_realm *realm);
+int auth_realm_required(const struct auth_realm *realm);
+
+/* Start a check. Returns MPS_AUTH_OK/_DENY/_ERROR if decided at once (cb not called; *msg_r
+ * may point to a static message), or MPS_AUTH_PENDING: cb(arg, result, msg) will be called
+ * exactly once from the loop unless auth_check_cancel() is called first. The strings of cred
+ * are copied; the password copy is wiped when the check ends. */
+int auth_check(struct auth_realm *realm, const struct mps_cred *cred, mps_auth_cb cb, void *arg,
+               mps_auth_req **req_r, const char **msg_r);
+void auth_check_cancel(mps_auth_req *req);
+/* mps_api.auth_done: a non-blocking plugin answers a request it returned PENDING for. */
+void auth_plugin_done(mps_auth_req *req, enum mps_auth_result result, const char *msg);
+
+#endif

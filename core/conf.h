@@ -1,0 +1,55 @@
+/* conf.h - mps.conf reader: INI sections and typed option tables.
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * Syntax: `[section]` or `[module NAME]`; `Key = value`; comments start with `#` or `;` at the
+ * beginning of a line or after whitespace; a value may be double-quoted to keep `#`, `;` or
+ * surrounding blanks. Section and key names are case-insensitive. Every error is reported as
+ * "file:line: message" in the caller's buffer. */
+#ifndef MPSD_CONF_H
+#define MPSD_CONF_H
+
+#include <mpsd/module.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct conf_kv {
+    char *key;
+    char *value;
+    int line;
+};
+
+struct conf_section {
+    char *name; /* as written: "core", "AMT_Authenticate", "module" */
+    char *arg;  /* "[module tls]" -> "tls"; NULL otherwise */
+    int line;
+    struct conf_kv *kv;
+    size_t nkv;
+};
+
+struct conf_file {
+    char *path; /* as given, used in error messages */
+    struct conf_section *sec;
+    size_t nsec;
+};
+
+/* 0, or -1 with err set ("file:line: message"). On error *cf is left empty. */
+int conf_parse_file(const char *path, struct conf_file *cf, char *err, size_t errlen);
+int conf_parse_string(const char *name, const char *text, struct conf_file *cf, char *err,
+                      size_t errlen);
+void conf_free(struct conf_file *cf);
+
+/* Store every option of opts into base: the value from sec (NULL: none given) or the default.
+ * A key of sec not in opts, a repeated key, a bad value or a missing required option is an
+ * error. 0 or -1 with err set. Strings stored are owned by base: conf_free_options() frees. */
+int conf_apply(const struct conf_file *cf, const struct conf_section *sec,
+               const struct mps_option *opts, void *base, char *err, size_t errlen);
+void conf_free_options(const struct mps_option *opts, void *base);
+
+/* Parse one value of type o->type into base + o->offset. 0 or -1 with err = "message". */
+int conf_parse_value(const struct mps_option *o, const char *text, void *base, char *err,
+                     size_t errlen);
+
+/* Print the option table as `mpsd --list-options` shows it. */
+void conf_print_options(const char *title, const struct mps_option *opts);
+
+#endif

@@ -1,0 +1,415 @@
+/* config.c - mps.conf into struct config: [core] table, the two auth realms, module sections.
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * Module sections are only collected here: their keys are checked by the module loader, which
+ * has the module's option table. Everything else is checked before the daemon starts, with the
+ * file:line of the offending key, so a bad config never half-starts. */
+#include "config.h"
+
+#include "log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#ifndef MPSD_MODULE_DIR
+#define MPSD_MODULE_DIR "/usr/local/lib/mpsd"
+#endif
+
+#define CORE_OPT(key, type, field, dflt, help)                                                    \
+    { key, type, offsetof(struct core_config, field), dflt, help }
+
+const struct mps_option config_core_options[] = {
+    CORE_OPT("AMTListenIP", MPS_OPT_STR, amt_listen_ip, "127.0.0.1",
+             "numeric IPv4/IPv6 address for AMT tunnels (from the TLS terminator)"),
+    CORE_OPT("AMTListenPort", MPS_OPT_PORT, amt_listen_port, "16982",
+             "TCP port for AMT tunnels (the TLS terminator's connect port)"),
+    CORE_OPT("ModulePath", MPS_OPT_PATH, module_path, MPSD_MODULE_DIR,
+             "directory searched for modules and auth plugins given by name"),
+    CORE_OPT("TraceLevels", MPS_OPT_STR, trace_levels, "INFO|ERROR|WARNING",
+             "levels logged: INFO, ERROR, WARNING, DEBUG joined by '|'"),
+    CORE_OPT("LogFile", MPS_OPT_STR, log_file, "stderr", "stderr, syslog or a file path"),
+    CORE_OPT("LogFileMaxSize", MPS_OPT_INT, log_file_max_size, "0",
+             "KiB after which the log file is rotated (0: never)"),
+    CORE_OPT("LogFileMaxFiles", MPS_OPT_INT, log_file_max_files, "5",
+             "rotated log files kept (LogFile.1 .. LogFile.N)"),
+    CORE_OPT("MaxConnections", MPS_OPT_INT, max_connections, "100000",
+             "AMT tunnels accepted at once"),
+    CORE_OPT("AuthTimeout", MPS_OPT_MSEC, auth_timeout_ms, "30s",
+             "time from connect to a successful USERAUTH before the tunnel is dropped"),
+    CORE_OPT("MaxAuthAttempts", MPS_OPT_INT, max_auth_attempts, "1",
+             "failed USERAUTH attempts before DISCONNECT"),
+    CORE_OPT("KeepaliveOptions", MPS_OPT_STR, keepalive_options, "auto",
+             "send KEEPALIVE_OPTIONS_REQUEST: auto (AMT 6+), always or never"),
+    CORE_OPT("KeepaliveInterval", MPS_OPT_MSEC, keepalive_interval_ms, "30s",
+             "keepalive interval proposed to the device"),
+    CORE_OPT("KeepaliveReadTimeout", MPS_OPT_MSEC, keepalive_timeout_ms, "180s",
+             "silence after which a tunnel is declared dead (>= 2 x KeepaliveInterval)"),
+    CORE_OPT("ChannelWindow", MPS_OPT_INT, channel_window, "65536",
+             "receive window per channel, bytes"),
+    CORE_OPT("MaxPacketSize", MPS_OPT_INT, max_packet_size, "16384",
+             "largest CHANNEL_DATA payload sent, bytes"),
+    CORE_OPT("WindowTolerance", MPS_OPT_INT, window_tolerance, "65536",
+             "bytes a device may overrun our window before DISCONNECT"),
+    CORE_OPT("MaxChannelsPerDevice", MPS_OPT_INT, max_channels, "4096",
+             "open channels per AMT tunnel"),
+    CORE_OPT("MaxForwardsPerDevice", MPS_OPT_INT, max_forwards, "32",
+             "tcpip-forward ports a device may announce"),
+    CORE_OPT("AuthWorkers", MPS_OPT_INT, auth_workers, "8",
+             "threads running blocking auth plugins"),
+    CORE_OPT("AuthQueueMax", MPS_OPT_INT, auth_queue, "4096",
+             "authentications waiting for a worker before 'auth queue full'"),
+    MPS_OPTIONS_END,
+};
+
+struct loader {
+    struct config *cfg;
+    const char *path;
+    char *err;
+    size_t errlen;
+};
+
+/* "PATH:LINE: msg", or "PATH: msg" when line is 0 (a default with no section to point at). */
+static int __attribute__((format(printf, 3, 4)))
+lerr(struct loader *ld, int line, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (!ld->err || ld->errlen == 0)
+        return -1;
+    if (line > 0)
+        snprintf(ld->err, ld->errlen, "%s:%d: %s", ld->path, line, msg);
+    else
+        snprintf(ld->err, ld->errlen, "%s: %s", ld->path, msg);
+    return -1;
+}
+
+/* Line of key in sec; the section's line if it was defaulted; 0 without a section. */
+static int
+key_line(const struct conf_section *sec, const char *key)
+{
+    if (!sec)
+        return 0;
+    for (size_t i = 0; i < sec->nkv; i++)
+        if (strcasecmp(sec->kv[i].key, key) == 0)
+            return sec->kv[i].line;
+    return sec->line;
+}
+
+/* ------------------------------------------------------------------------------- realms */
+
+enum realm_key { RK_NEED, RK_TIMEOUT, RK_MAXCONC, RK_COUNT };
+
+static int
+add_plugin(struct loader *ld, struct realm_config *r, const struct conf_kv *kv)
+{
+    if (!*kv->value)
+        return lerr(ld, kv->line, "%s needs a plugin name or path", kv->key);
+    struct realm_plugin *p = realloc(r->plugins, (r->nplugins + 1) * sizeof(*p));
+    if (!p)
+        return lerr(ld, kv->line, "out of memory");
+    r->plugins = p;
+    p = &p[r->nplugins];
+    p->plugin = strdup(kv->value);
+    p->params = NULL;
+    p->line = kv->line;
+    if (!p->plugin)
+        return lerr(ld, kv->line, "out of memory");
+    r->nplugins++;
+    return 0;
+}
+
+static int
+load_realm(struct loader *ld, const struct conf_section *sec, const char *label,
+           struct realm_config *r)
+{
+    static const struct mps_option o_bool = {"NeedAuthentication", MPS_OPT_BOOL, 0, NULL, NULL};
+    static const struct mps_option o_msec = {"Timeout", MPS_OPT_MSEC, 0, NULL, NULL};
+    static const struct mps_option o_int = {"MaxConcurrent", MPS_OPT_INT, 0, NULL, NULL};
+    int seen[RK_COUNT] = {0};
+    char msg[256];
+
+    for (size_t i = 0; i < sec->nkv; i++) {
+        const struct conf_kv *kv = &sec->kv[i];
+        const struct mps_option *o = NULL;
+        void *dst = NULL;
+        enum realm_key rk = RK_COUNT;
+
+        if (strcasecmp(kv->key, "Plugin") == 0 || strcasecmp(kv->key, "DllName") == 0) {
+            if (add_plugin(ld, r, kv) < 0)
+                return -1;
+            continue;
+        }
+        if (strcasecmp(kv->key, "PluginParameters") == 0 ||
+            strcasecmp(kv->key, "DllParameters") == 0) {
+            if (r->nplugins == 0)
+                return lerr(ld, kv->line, "%s comes before any Plugin line in %s", kv->key,
+                            label);
+            struct realm_plugin *p = &r->plugins[r->nplugins - 1];
+            if (p->params)
+                return lerr(ld, kv->line, "%s given twice for the Plugin on line %d", kv->key,
+                            p->line);
+            p->params = strdup(kv->value);
+            if (!p->params)
+                return lerr(ld, kv->line, "out of memory");
+            continue;
+        }
+        if (strcasecmp(kv->key, "NeedAuthentication") == 0) {
+            o = &o_bool;
+            dst = &r->need_authentication;
+            rk = RK_NEED;
+        } else if (strcasecmp(kv->key, "Timeout") == 0) {
+            o = &o_msec;
+            dst = &r->timeout_ms;
+            rk = RK_TIMEOUT;
+        } else if (strcasecmp(kv->key, "MaxConcurrent") == 0) {
+            o = &o_int;
+            dst = &r->max_concurrent;
+            rk = RK_MAXCONC;
+        } else {
+            return lerr(ld, kv->line, "unknown key '%s' in %s", kv->key, label);
+        }
+        if (seen[rk])
+            return lerr(ld, kv->line, "%s given twice (first on line %d)", kv->key, seen[rk]);
+        seen[rk] = kv->line;
+        if (conf_parse_value(o, kv->value, dst, msg, sizeof(msg)) < 0)
+            return lerr(ld, kv->line, "%s: %s", kv->key, msg);
+    }
+
+    if (r->timeout_ms < 1)
+        return lerr(ld, seen[RK_TIMEOUT], "Timeout must be at least 1ms");
+    if (r->max_concurrent < 1)
+        return lerr(ld, seen[RK_MAXCONC], "MaxConcurrent must be at least 1, got %ld",
+                    r->max_concurrent);
+    for (size_t i = 0; i < r->nplugins; i++) {
+        if (!r->plugins[i].params && !(r->plugins[i].params = strdup("")))
+            return lerr(ld, r->plugins[i].line, "out of memory");
+    }
+    if (r->need_authentication && r->nplugins == 0)
+        return lerr(ld, seen[RK_NEED] ? seen[RK_NEED] : sec->line,
+                    "%s NeedAuthentication = true needs a Plugin", label);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------- semantic checks */
+
+struct range_check {
+    const char *key;
+    size_t offset;
+    long min, max;
+};
+
+#define RANGE(key, field, lo, hi) {key, offsetof(struct core_config, field), lo, hi}
+
+static const struct range_check core_ranges[] = {
+    RANGE("LogFileMaxSize", log_file_max_size, 0, 1024L * 1024 * 1024),
+    RANGE("LogFileMaxFiles", log_file_max_files, 0, 1000),
+    RANGE("MaxConnections", max_connections, 1, 10000000),
+    RANGE("AuthTimeout", auth_timeout_ms, 1, 24L * 3600 * 1000),
+    RANGE("MaxAuthAttempts", max_auth_attempts, 1, 100),
+    /* APF carries the keepalive interval in whole seconds: below 1s would round to 0 (off). */
+    RANGE("KeepaliveInterval", keepalive_interval_ms, 1000, 24L * 3600 * 1000),
+    RANGE("ChannelWindow", channel_window, 1024, 16L * 1024 * 1024),
+    RANGE("MaxPacketSize", max_packet_size, 512, 1024L * 1024),
+    RANGE("WindowTolerance", window_tolerance, 0, 16L * 1024 * 1024),
+    RANGE("MaxChannelsPerDevice", max_channels, 1, 65536),
+    RANGE("MaxForwardsPerDevice", max_forwards, 1, 256),
+    RANGE("AuthWorkers", auth_workers, 1, 256),
+    RANGE("AuthQueueMax", auth_queue, 1, 10000000),
+};
+
+static int
+check_core(struct loader *ld, const struct conf_section *sec)
+{
+    struct core_config *c = &ld->cfg->core;
+
+    for (size_t i = 0; i < sizeof(core_ranges) / sizeof(core_ranges[0]); i++) {
+        const struct range_check *rc = &core_ranges[i];
+        long v = *(const long *)((const char *)c + rc->offset);
+        if (v < rc->min || v > rc->max)
+            return lerr(ld, key_line(sec, rc->key), "%s must be between %ld and %ld, got %ld",
+                        rc->key, rc->min, rc->max, v);
+    }
+
+    unsigned char addr[16];
+    if (inet_pton(AF_INET, c->amt_listen_ip, addr) != 1 &&
+        inet_pton(AF_INET6, c->amt_listen_ip, addr) != 1)
+        return lerr(ld, key_line(sec, "AMTListenIP"),
+                    "AMTListenIP must be a numeric IPv4 or IPv6 address, got '%s'",
+                    c->amt_listen_ip);
+
+    if (log_parse_levels(c->trace_levels, &ld->cfg->trace_mask) < 0)
+        return lerr(ld, key_line(sec, "TraceLevels"),
+                    "TraceLevels: expected INFO, ERROR, WARNING and DEBUG joined by '|', "
+                    "got '%s'", c->trace_levels);
+
+    if (strcasecmp(c->keepalive_options, "auto") == 0)
+        ld->cfg->keepalive_mode = KEEPALIVE_OPTIONS_AUTO;
+    else if (strcasecmp(c->keepalive_options, "always") == 0)
+        ld->cfg->keepalive_mode = KEEPALIVE_OPTIONS_ALWAYS;
+    else if (strcasecmp(c->keepalive_options, "never") == 0)
+        ld->cfg->keepalive_mode = KEEPALIVE_OPTIONS_NEVER;
+    else
+        return lerr(ld, key_line(sec, "KeepaliveOptions"),
+                    "KeepaliveOptions: expected auto, always or never, got '%s'",
+                    c->keepalive_options);
+
+    /* Devices send a keepalive every interval; a read timeout near it fires on ordinary
+     * jitter, drops the tunnel, the device reconnects, and the cycle repeats. */
+    if (c->keepalive_timeout_ms / 2 < c->keepalive_interval_ms) {
+        int line = key_line(sec, "KeepaliveReadTimeout");
+        if (sec && line == sec->line)
+            line = key_line(sec, "KeepaliveInterval");
+        return lerr(ld, line,
+                    "KeepaliveReadTimeout (%ld ms) must be at least 2 x KeepaliveInterval "
+                    "(%ld ms): a read timeout this close to the device's keepalive interval "
+                    "drops healthy tunnels in a loop",
+                    c->keepalive_timeout_ms, c->keepalive_interval_ms);
+    }
+
+    if (!*c->log_file)
+        return lerr(ld, key_line(sec, "LogFile"), "LogFile must be stderr, syslog or a path");
+    if (!*c->module_path)
+        return lerr(ld, key_line(sec, "ModulePath"), "ModulePath must not be empty");
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------- loading */
+
+static int
+add_module(struct loader *ld, const struct conf_section *sec)
+{
+    struct config *cfg = ld->cfg;
+    struct module_config *m = realloc(cfg->modules, (cfg->nmodules + 1) * sizeof(*m));
+    if (!m)
+        return lerr(ld, sec->line, "out of memory");
+    cfg->modules = m;
+    m[cfg->nmodules].name = strdup(sec->arg);
+    m[cfg->nmodules].sec = sec;
+    if (!m[cfg->nmodules].name)
+        return lerr(ld, sec->line, "out of memory");
+    cfg->nmodules++;
+    return 0;
+}
+
+static int
+load_sections(struct loader *ld)
+{
+    struct config *cfg = ld->cfg;
+    const struct conf_section *core = NULL, *amt = NULL, *console = NULL;
+
+    cfg->amt.need_authentication = 1;
+    cfg->console.need_authentication = 0;
+    cfg->amt.timeout_ms = cfg->console.timeout_ms = 10000;
+    cfg->amt.max_concurrent = cfg->console.max_concurrent = 64;
+
+    for (size_t i = 0; i < cfg->file.nsec; i++) {
+        const struct conf_section *sec = &cfg->file.sec[i];
+        const struct conf_section **once = NULL;
+        const char *label = NULL;
+
+        if (strcasecmp(sec->name, "module") == 0 && sec->arg) {
+            if (add_module(ld, sec) < 0)
+                return -1;
+            continue;
+        }
+        if (sec->arg)
+            return lerr(ld, sec->line, "unknown section [%s %s]", sec->name, sec->arg);
+        if (strcasecmp(sec->name, "core") == 0) {
+            once = &core;
+            label = "[core]";
+        } else if (strcasecmp(sec->name, "AMT_Authenticate") == 0) {
+            once = &amt;
+            label = "[AMT_Authenticate]";
+        } else if (strcasecmp(sec->name, "Socks_Authenticate") == 0) {
+            once = &console;
+            label = "[Socks_Authenticate]";
+        } else {
+            return lerr(ld, sec->line, "unknown section [%s]", sec->name);
+        }
+        if (*once)
+            return lerr(ld, sec->line, "%s given twice (first on line %d)", label,
+                        (*once)->line);
+        *once = sec;
+        if (once == &amt && load_realm(ld, sec, label, &cfg->amt) < 0)
+            return -1;
+        if (once == &console && load_realm(ld, sec, label, &cfg->console) < 0)
+            return -1;
+    }
+
+    /* Devices must prove who they are unless the admin says otherwise in so many words. */
+    if (!amt)
+        return lerr(ld, 0, "no [AMT_Authenticate] section: NeedAuthentication defaults to "
+                           "true and needs a Plugin (or set NeedAuthentication = false)");
+
+    if (conf_apply(&cfg->file, core, config_core_options, &cfg->core, ld->err, ld->errlen) < 0)
+        return -1;
+    return check_core(ld, core);
+}
+
+static int
+load_common(struct config *cfg, char *err, size_t errlen)
+{
+    struct loader ld = {.cfg = cfg, .path = cfg->file.path, .err = err, .errlen = errlen};
+
+    if (load_sections(&ld) < 0) {
+        config_free(cfg);
+        return -1;
+    }
+    return 0;
+}
+
+int
+config_load(const char *path, struct config *cfg, char *err, size_t errlen)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    if (conf_parse_file(path, &cfg->file, err, errlen) < 0)
+        return -1;
+    return load_common(cfg, err, errlen);
+}
+
+int
+config_load_string(const char *name, const char *text, struct config *cfg, char *err,
+                   size_t errlen)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    if (conf_parse_string(name, text, &cfg->file, err, errlen) < 0)
+        return -1;
+    return load_common(cfg, err, errlen);
+}
+
+static void
+free_realm(struct realm_config *r)
+{
+    for (size_t i = 0; i < r->nplugins; i++) {
+        free(r->plugins[i].plugin);
+        free(r->plugins[i].params);
+    }
+    free(r->plugins);
+    r->plugins = NULL;
+    r->nplugins = 0;
+}
+
+void
+config_free(struct config *cfg)
+{
+    if (!cfg)
+        return;
+    conf_free_options(config_core_options, &cfg->core);
+    free_realm(&cfg->amt);
+    free_realm(&cfg->console);
+    for (size_t i = 0; i < cfg->nmodules; i++)
+        free(cfg->modules[i].name);
+    free(cfg->modules);
+    conf_free(&cfg->file);
+    memset(cfg, 0, sizeof(*cfg));
+}

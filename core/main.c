@@ -1,0 +1,95 @@
+/* main.c - mpsd's command line.
+ * SPDX-License-Identifier: Apache-2.0 */
+#include "config.h"
+#include "log.h"
+#include "modload.h"
+#include "server.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef MPSD_SYSCONFDIR
+#define MPSD_SYSCONFDIR "/etc/mpsd"
+#endif
+
+static void
+usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: mpsd [-c FILE] [-t] [-V] [--list-options MODULE]\n"
+            "Management Presence Server for Intel AMT CIRA (APF over TLS or TCP).\n\n"
+            "  -c, --config FILE        configuration file (default %s/mps.conf)\n"
+            "  -t, --test               check the configuration and exit (0 ok, 1 error)\n"
+            "  -V, --version            print the version and module ABI and exit\n"
+            "      --list-options NAME  print the options of module NAME ([core] for the core)\n"
+            "  -h, --help               this text\n\n"
+            "mpsd runs in the foreground and logs to stderr unless LogFile says otherwise.\n"
+            "Signals: TERM/INT stop, HUP reloads plugins and TraceLevels, USR1 logs statistics.\n",
+            MPSD_SYSCONFDIR);
+}
+
+int
+main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"test", no_argument, NULL, 't'},
+        {"version", no_argument, NULL, 'V'},
+        {"list-options", required_argument, NULL, 'L'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *conf = MPSD_SYSCONFDIR "/mps.conf";
+    const char *list = NULL;
+    bool test = false;
+    int c;
+    while ((c = getopt_long(argc, argv, "c:tVh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            conf = optarg;
+            break;
+        case 't':
+            test = true;
+            break;
+        case 'V':
+            printf("mpsd %s (module ABI %d.%d)\n", MPSD_VERSION, MPS_ABI_MAJOR, MPS_ABI_MINOR);
+            return 0;
+        case 'L':
+            list = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "mpsd: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+    if (list) {
+        if (strcmp(list, "core") == 0 || strcmp(list, "[core]") == 0) {
+            conf_print_options("[core]", config_core_options);
+            return 0;
+        }
+        struct config cfg;
+        char err[1024];
+        const char *dir = MPSD_MODULE_DIR;
+        /* ModulePath comes from the configuration when there is a readable one. */
+        int loaded = config_load(conf, &cfg, err, sizeof(err)) == 0;
+        if (loaded)
+            dir = cfg.core.module_path;
+        int rc = modload_list_options(dir, list) == 0 ? 0 : 1;
+        if (loaded)
+            config_free(&cfg);
+        return rc;
+    }
+    if (test)
+        return server_check(conf);
+    return server_run(conf);
+}

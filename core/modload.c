@@ -1,0 +1,338 @@
+/* modload.c - dlopen modules and auth plugins, check their descriptor, build instances.
+ * SPDX-License-Identifier: Apache-2.0 */
+#include "modload.h"
+
+#include "conf.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* The descriptor as ABI 1.0 defined it ends with the `auth` member. Later minors only append,
+ * so this stays the floor for every module of major 1 even after struct mps_module grows. */
+#define MODLOAD_DESC_SIZE_1_0                                                                     \
+    (offsetof(struct mps_module, auth) + sizeof(((struct mps_module *)0)->auth))
+
+/* conf_apply() with this table refuses every key of the section: a module without options
+ * must not silently accept (and ignore) misspelt settings. */
+static const struct mps_option modload_no_options[] = {MPS_OPTIONS_END};
+
+static const struct mps_option *
+modload_options(const struct mps_module *mod)
+{
+    return mod->options ? mod->options : modload_no_options;
+}
+
+static void __attribute__((format(printf, 3, 4)))
+modload_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!err || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static int
+has_suffix(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* Build the file name and the module name (basename minus ".so"). Both malloc'd. */
+static int
+modload_resolve(const char *module_path, const char *name_or_path, char **path_r, char **name_r,
+                char *err, size_t errlen)
+{
+    const char *base;
+    char *path, *name;
+    size_t len;
+
+    if (!name_or_path || !*name_or_path) {
+        modload_err(err, errlen, "empty module name");
+        return -EINVAL;
+    }
+    if (strchr(name_or_path, '/')) {
+        path = strdup(name_or_path);
+    } else {
+        if (!module_path || !*module_path) {
+            modload_err(err, errlen, "%s: no ModulePath to look for it in", name_or_path);
+            return -EINVAL;
+        }
+        /* "auth_file" and "auth_file.so" both name module_path/auth_file.so. */
+        const char *ext = has_suffix(name_or_path, ".so") ? "" : ".so";
+        len = strlen(module_path) + strlen(name_or_path) + strlen(ext) + 2;
+        path = malloc(len);
+        if (path)
+            snprintf(path, len, "%s/%s%s", module_path, name_or_path, ext);
+    }
+    if (!path) {
+        modload_err(err, errlen, "%s: out of memory", name_or_path);
+        return -ENOMEM;
+    }
+    base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    len = strlen(base);
+    if (has_suffix(base, ".so"))
+        len -= 3;
+    if (len == 0) {
+        modload_err(err, errlen, "%s: no module name in this path", path);
+        free(path);
+        return -EINVAL;
+    }
+    name = strndup(base, len);
+    if (!name) {
+        modload_err(err, errlen, "%s: out of memory", path);
+        free(path);
+        return -ENOMEM;
+    }
+    *path_r = path;
+    *name_r = name;
+    return 0;
+}
+
+/* Check what the module says about itself. 0 or -1 with err set. */
+static int
+modload_check(const char *path, const char *name, const struct mps_module *mod, char *err,
+              size_t errlen)
+{
+    uint32_t major = MPS_ABI_MAJOR_OF(mod->abi), minor = MPS_ABI_MINOR_OF(mod->abi);
+
+    if (major != MPS_ABI_MAJOR) {
+        modload_err(err, errlen, "%s: built for module ABI %u.%u, this mpsd speaks %u.%u", path,
+                    major, minor, MPS_ABI_MAJOR, MPS_ABI_MINOR);
+        return -1;
+    }
+    if (minor > MPS_ABI_MINOR) {
+        modload_err(err, errlen, "%s: needs module ABI %u.%u, this mpsd has %u.%u: upgrade mpsd",
+                    path, major, minor, MPS_ABI_MAJOR, MPS_ABI_MINOR);
+        return -1;
+    }
+    if (mod->size < MODLOAD_DESC_SIZE_1_0) {
+        modload_err(err, errlen,
+                    "%s: descriptor size %u is smaller than the ABI %u.0 descriptor (%zu)", path,
+                    mod->size, MPS_ABI_MAJOR, (size_t)MODLOAD_DESC_SIZE_1_0);
+        return -1;
+    }
+    /* A module of our own minor cannot know members we do not: a larger size means it was
+     * built against a different header claiming the same version. */
+    if (minor == MPS_ABI_MINOR && mod->size > sizeof(struct mps_module)) {
+        modload_err(err, errlen,
+                    "%s: descriptor size %u is larger than this mpsd's (%zu) for the same ABI "
+                    "%u.%u",
+                    path, mod->size, sizeof(struct mps_module), MPS_ABI_MAJOR, MPS_ABI_MINOR);
+        return -1;
+    }
+    if (!mod->name) {
+        modload_err(err, errlen, "%s: descriptor has no name", path);
+        return -1;
+    }
+    if (strcmp(mod->name, name) != 0) {
+        modload_err(err, errlen, "%s: descriptor name \"%s\" differs from the file name \"%s\"",
+                    path, mod->name, name);
+        return -1;
+    }
+    return 0;
+}
+
+/* Loop thread (startup and reload). On success the caller owns *dl_r (dlclose it);
+ * *mod_r points into the module and lives as long as the handle. */
+int
+modload_open(const char *module_path, const char *name_or_path, const struct mps_module **mod_r,
+             void **dl_r, char *err, size_t errlen)
+{
+    const struct mps_module *(*get)(void);
+    const struct mps_module *mod;
+    char *path = NULL, *name = NULL, *sym = NULL;
+    struct stat st;
+    void *dl = NULL;
+    size_t len;
+    int rc;
+
+    rc = modload_resolve(module_path, name_or_path, &path, &name, err, errlen);
+    if (rc < 0)
+        return rc;
+    /* stat first: "No such file or directory" reads better than dlerror()'s wording. */
+    if (stat(path, &st) < 0) {
+        rc = -errno;
+        modload_err(err, errlen, "%s: cannot load module: %s", path, strerror(errno));
+        goto fail;
+    }
+    dlerror();
+    dl = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+    if (!dl) {
+        const char *e = dlerror();
+        modload_err(err, errlen, "%s: cannot load module: %s", path, e ? e : "dlopen failed");
+        rc = -ENOEXEC;
+        goto fail;
+    }
+    len = strlen("mps_module_") + strlen(name) + 1;
+    sym = malloc(len);
+    if (!sym) {
+        modload_err(err, errlen, "%s: out of memory", path);
+        rc = -ENOMEM;
+        goto fail;
+    }
+    snprintf(sym, len, "mps_module_%s", name);
+    dlerror();
+    /* POSIX-sanctioned way to turn a data pointer from dlsym into a function pointer. */
+    *(void **)&get = dlsym(dl, sym);
+    if (!get) {
+        modload_err(err, errlen, "%s: not an mpsd module (no symbol %s)", path, sym);
+        rc = -ENOEXEC;
+        goto fail;
+    }
+    mod = get();
+    if (!mod) {
+        modload_err(err, errlen, "%s: %s() returned no descriptor", path, sym);
+        rc = -ENOEXEC;
+        goto fail;
+    }
+    if (modload_check(path, name, mod, err, errlen) < 0) {
+        rc = -ENOEXEC;
+        goto fail;
+    }
+    free(sym);
+    free(name);
+    free(path);
+    *mod_r = mod;
+    *dl_r = dl;
+    return 0;
+
+fail:
+    if (dl)
+        dlclose(dl);
+    free(sym);
+    free(name);
+    free(path);
+    return rc;
+}
+
+/* Loop thread. On success the caller owns *inst_r (modload_instance_free). */
+int
+modload_instance_new(const char *module_path, const char *name_or_path,
+                     const struct conf_file *cf, const struct conf_section *sec,
+                     const char *params, const char *label, const struct mps_api *api,
+                     struct mps_inst **inst_r, char *err, size_t errlen)
+{
+    const struct mps_module *mod;
+    struct mps_inst *mi;
+    void *dl;
+    int rc;
+
+    rc = modload_open(module_path, name_or_path, &mod, &dl, err, errlen);
+    if (rc < 0)
+        return rc;
+    mi = calloc(1, sizeof(*mi));
+    if (!mi) {
+        dlclose(dl);
+        modload_err(err, errlen, "%s: out of memory", mod->name);
+        return -ENOMEM;
+    }
+    mi->mod = mod;
+    mi->dl = dl;
+    pthread_mutex_init(&mi->serial, NULL);
+    mi->name = strdup(mod->name);
+    mi->label = strdup(label ? label : mod->name);
+    /* calloc(0) may return NULL; ctx.data is never NULL so modules need not check it. */
+    mi->ctx.data = calloc(1, mod->inst_size ? mod->inst_size : 1);
+    mi->ctx.params = params ? strdup(params) : NULL;
+    mi->ctx.api = api;
+    mi->ctx.inst = mi;
+    if (!mi->name || !mi->label || !mi->ctx.data || (params && !mi->ctx.params)) {
+        modload_err(err, errlen, "%s: out of memory", mod->name);
+        rc = -ENOMEM;
+        goto fail;
+    }
+    if (conf_apply(cf, sec, modload_options(mod), mi->ctx.data, err, errlen) < 0) {
+        rc = -EINVAL;
+        goto fail;
+    }
+    *inst_r = mi;
+    return 0;
+
+fail:
+    /* Strings conf_apply stored before failing are freed there: the data started zeroed. */
+    modload_instance_free(mi);
+    return rc;
+}
+
+/* Loop thread. */
+int
+modload_instance_init(struct mps_inst *mi)
+{
+    int rc = 0;
+
+    if (mi->initialised)
+        return 0;
+    if (mi->mod->init)
+        rc = mi->mod->init(&mi->ctx);
+    if (rc == 0)
+        mi->initialised = 1;
+    return rc > 0 ? -rc : rc;
+}
+
+/* Loop thread. Takes ownership of mi (NULL is fine). The module's code stays mapped
+ * (RTLD_NODELETE), so stack traces through it remain readable after this. */
+void
+modload_instance_free(struct mps_inst *mi)
+{
+    if (!mi)
+        return;
+    if (mi->initialised && mi->mod->fini)
+        mi->mod->fini(&mi->ctx);
+    mi->initialised = 0;
+    if (mi->ctx.data) {
+        conf_free_options(modload_options(mi->mod), mi->ctx.data);
+        free(mi->ctx.data);
+    }
+    free((char *)mi->ctx.params);
+    free(mi->label);
+    free(mi->name);
+    pthread_mutex_destroy(&mi->serial);
+    if (mi->dl)
+        dlclose(mi->dl);
+    free(mi);
+}
+
+/* Main thread, before the loop runs. Output on stdout, errors on stderr. */
+int
+modload_list_options(const char *module_path, const char *name_or_path)
+{
+    const struct mps_module *mod;
+    char err[512];
+    void *dl;
+    uint32_t f;
+
+    if (modload_open(module_path, name_or_path, &mod, &dl, err, sizeof(err)) < 0) {
+        fprintf(stderr, "mpsd: %s\n", err);
+        return -1;
+    }
+    f = mod->flags;
+    printf("%s %s (module ABI %u.%u)\n", mod->name, mod->version ? mod->version : "?",
+           MPS_ABI_MAJOR_OF(mod->abi), MPS_ABI_MINOR_OF(mod->abi));
+    if (mod->description)
+        printf("  %s\n", mod->description);
+    printf("  flags: %s\n", (f & MPS_F_BLOCKING) && (f & MPS_F_THREAD_UNSAFE)
+                                ? "BLOCKING THREAD_UNSAFE"
+                                : f & MPS_F_BLOCKING ? "BLOCKING"
+                                : f & MPS_F_THREAD_UNSAFE ? "THREAD_UNSAFE"
+                                : "none");
+    printf("  roles: %s\n", mod->auth && mod->events ? "auth events"
+                            : mod->auth              ? "auth"
+                            : mod->events            ? "events"
+                                                     : "none");
+    fflush(stdout);
+    conf_print_options("options:", modload_options(mod));
+    fflush(stdout);
+    dlclose(dl);
+    return 0;
+}

@@ -1,0 +1,43 @@
+/* modload.h - loading modules and auth plugins (dlopen), checking their ABI, instances.
+ * SPDX-License-Identifier: Apache-2.0 */
+#ifndef MPSD_MODLOAD_H
+#define MPSD_MODLOAD_H
+
+#include "conf.h"
+#include <mpsd/module.h>
+#include <pthread.h>
+
+/* One configured instance of a module: a [module NAME] section or a realm's Plugin line. */
+struct mps_inst {
+    const struct mps_module *mod;
+    void *dl;           /* dlopen handle; the core dlcloses at the end (RTLD_NODELETE keeps
+                           the code mapped for sanitizer stack traces) */
+    char *name;         /* the module's name, e.g. "auth_file" */
+    char *label;        /* for log lines: "auth_file" or "auth_file[AMT]" */
+    struct mps_ctx ctx; /* api, inst = this, data, params */
+    pthread_mutex_t serial; /* MPS_F_THREAD_UNSAFE: held around authenticate() */
+    int initialised;    /* init() returned 0: fini() is owed */
+    struct mps_inst *next;
+};
+
+/* Resolve name_or_path against module_path ("auth_file" -> module_path/auth_file.so; a value
+ * containing '/' is used as-is), dlopen it and check the descriptor: exported symbol
+ * mps_module_<basename>, ABI major equal to ours, minor not newer, size plausible, name equal
+ * to the basename. On failure err holds one line naming the file and the reason. */
+int modload_open(const char *module_path, const char *name_or_path,
+                 const struct mps_module **mod_r, void **dl_r, char *err, size_t errlen);
+
+/* Open the module, allocate its instance data, apply sec's keys through its option table
+ * (sec may be NULL: defaults only), set params (NULL for non-plugins). Does not call init().
+ * err: "file:line: message" for option errors, or the modload_open line. */
+int modload_instance_new(const char *module_path, const char *name_or_path,
+                         const struct conf_file *cf, const struct conf_section *sec,
+                         const char *params, const char *label, const struct mps_api *api,
+                         struct mps_inst **inst_r, char *err, size_t errlen);
+int modload_instance_init(struct mps_inst *mi);      /* calls mod->init; 0 or its -errno */
+void modload_instance_free(struct mps_inst *mi);     /* fini() if owed, free options, dlclose */
+
+/* `mpsd --list-options NAME`: print NAME's option table. 0 or -1 (message on stderr). */
+int modload_list_options(const char *module_path, const char *name_or_path);
+
+#endif

@@ -1,0 +1,362 @@
+/* server.c - the daemon: configuration, modules and plugins, the AMT listener, signals.
+ * SPDX-License-Identifier: Apache-2.0 */
+#include "server.h"
+#include "api.h"
+#include "apf_tunnel.h"
+#include "auth.h"
+#include "config.h"
+#include "log.h"
+#include "modload.h"
+#include "route.h"
+#include "stream.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct realm_instances {
+    struct mps_inst **plugins;
+    size_t n;
+};
+
+struct server {
+    uv_loop_t loop;
+    const char *conf_path;
+    struct config cfg;
+    struct route *route;
+    struct auth_pool *pool;
+    struct auth_realm *amt_realm, *console_realm;
+    struct realm_instances amt_plugins, console_plugins;
+    struct mps_inst *modules; /* [module NAME] instances, in file order */
+    struct apf_env env;
+    struct tcp_listener *amt_listener;
+    uv_signal_t sig[5];
+    bool stopping;
+};
+
+/* -------------------------------------------------------------- modules, plugins */
+
+static void
+realm_instances_free(struct realm_instances *ri)
+{
+    for (size_t i = 0; i < ri->n; i++)
+        modload_instance_free(ri->plugins[i]);
+    free(ri->plugins);
+    ri->plugins = NULL;
+    ri->n = 0;
+}
+
+static int
+load_realm_plugins(struct server *srv, const char *realm, const struct realm_config *rc,
+                   struct realm_instances *ri, bool init)
+{
+    if (!rc->need_authentication)
+        return 0;
+    ri->plugins = calloc(rc->nplugins, sizeof(*ri->plugins));
+    if (!ri->plugins)
+        return -1;
+    for (size_t i = 0; i < rc->nplugins; i++) {
+        const struct realm_plugin *p = &rc->plugins[i];
+        char err[1024], label[128];
+        snprintf(label, sizeof(label), "%s[%s]", p->plugin, realm);
+        struct mps_inst *mi;
+        if (modload_instance_new(srv->cfg.core.module_path, p->plugin, &srv->cfg.file, NULL,
+                                 p->params, label, &core_api, &mi, err, sizeof(err)) < 0) {
+            log_error("%s:%d: [%s] Plugin %s: %s", srv->cfg.file.path, p->line, realm, p->plugin,
+                      err);
+            return -1;
+        }
+        ri->plugins[ri->n++] = mi;
+        if (!mi->mod->auth) {
+            log_error("%s:%d: [%s] Plugin %s is not an authentication plugin",
+                      srv->cfg.file.path, p->line, realm, p->plugin);
+            return -1;
+        }
+        if (init && modload_instance_init(mi) < 0) {
+            log_error("%s:%d: [%s] Plugin %s failed to initialise (see above)",
+                      srv->cfg.file.path, p->line, realm, p->plugin);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int
+load_modules(struct server *srv, bool init)
+{
+    struct mps_inst **tail = &srv->modules;
+    for (size_t i = 0; i < srv->cfg.nmodules; i++) {
+        const struct module_config *mc = &srv->cfg.modules[i];
+        char err[1024];
+        struct mps_inst *mi;
+        if (modload_instance_new(srv->cfg.core.module_path, mc->name, &srv->cfg.file, mc->sec,
+                                 NULL, mc->name, &core_api, &mi, err, sizeof(err)) < 0) {
+            log_error("%s", err);
+            return -1;
+        }
+        *tail = mi;
+        tail = &mi->next;
+        if (init && modload_instance_init(mi) < 0) {
+            log_error("%s:%d: [module %s] failed to initialise (see above)", srv->cfg.file.path,
+                      mc->sec->line, mc->name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void
+modules_free(struct server *srv)
+{
+    while (srv->modules) {
+        struct mps_inst *mi = srv->modules;
+        srv->modules = mi->next;
+        modload_instance_free(mi);
+    }
+}
+
+static void
+server_on_event(void *arg, enum mps_event ev, const struct mps_device_info *dev)
+{
+    struct server *srv = arg;
+    for (struct mps_inst *mi = srv->modules; mi; mi = mi->next)
+        if (mi->mod->events && mi->mod->events->on_event)
+            mi->mod->events->on_event(&mi->ctx, ev, dev);
+}
+
+/* -------------------------------------------------------------------- device side */
+
+static void
+server_on_device(void *arg, mps_stream *s)
+{
+    struct server *srv = arg;
+    apf_tunnel_new(&srv->env, s, NULL);
+}
+
+/* ------------------------------------------------------------------------ signals */
+
+static void
+server_log_stats(struct server *srv)
+{
+    const struct apf_stats *st = &srv->env.stats;
+    const struct auth_counters *a = srv->amt_realm ? auth_realm_counters(srv->amt_realm) : NULL;
+    log_info("statistics: devices connected %zu, opened %llu, closed %llu; channels opened %llu, "
+             "closed %llu; AMT auth failures %llu; protocol errors %llu; UDP dropped %llu; "
+             "direct-tcpip refused %llu; auth ok %llu deny %llu error %llu timeout %llu",
+             srv->env.ntunnels, (unsigned long long)st->devices_opened,
+             (unsigned long long)st->devices_closed, (unsigned long long)st->channels_opened,
+             (unsigned long long)st->channels_closed, (unsigned long long)st->auth_failures,
+             (unsigned long long)st->protocol_errors, (unsigned long long)st->udp_dropped,
+             (unsigned long long)st->direct_refused, a ? (unsigned long long)a->ok : 0,
+             a ? (unsigned long long)a->deny : 0, a ? (unsigned long long)a->error : 0,
+             a ? (unsigned long long)a->timeout : 0);
+}
+
+static void
+server_reload(struct server *srv)
+{
+    log_info("reloading (SIGHUP)");
+    log_reopen();
+    /* Levels change at run time like the reference MPS's mps_dynamic.config; everything
+     * else needs a restart, so only TraceLevels is taken from the file. */
+    struct config fresh;
+    char err[1024];
+    if (config_load(srv->conf_path, &fresh, err, sizeof(err)) == 0) {
+        log_set_levels(fresh.trace_mask);
+        config_free(&fresh);
+    } else {
+        log_error("reload: %s (keeping the running configuration)", err);
+    }
+    struct realm_instances *realms[] = {&srv->amt_plugins, &srv->console_plugins};
+    for (size_t r = 0; r < 2; r++)
+        for (size_t i = 0; i < realms[r]->n; i++) {
+            struct mps_inst *mi = realms[r]->plugins[i];
+            if (mi->mod->reload && mi->mod->reload(&mi->ctx) < 0)
+                log_error("[%s] reload failed: keeping its previous state", mi->label);
+        }
+    for (struct mps_inst *mi = srv->modules; mi; mi = mi->next)
+        if (mi->mod->reload && mi->mod->reload(&mi->ctx) < 0)
+            log_error("[%s] reload failed: keeping its previous state", mi->label);
+}
+
+static void
+server_stop(struct server *srv)
+{
+    if (srv->stopping)
+        return;
+    srv->stopping = true;
+    log_info("Intel (R) Management Presence Server is shutting down");
+    if (srv->amt_listener) {
+        tcp_listener_close(srv->amt_listener);
+        srv->amt_listener = NULL;
+    }
+    for (struct mps_inst *mi = srv->modules; mi; mi = mi->next)
+        if (mi->mod->stop)
+            mi->mod->stop(&mi->ctx);
+    api_close_listeners();
+    apf_env_shutdown(&srv->env);
+    if (srv->amt_realm)
+        auth_realm_free(srv->amt_realm);
+    if (srv->console_realm)
+        auth_realm_free(srv->console_realm);
+    srv->amt_realm = srv->console_realm = NULL;
+    if (srv->pool)
+        auth_pool_free(srv->pool);
+    srv->pool = NULL;
+    for (size_t i = 0; i < sizeof(srv->sig) / sizeof(srv->sig[0]); i++)
+        uv_close((uv_handle_t *)&srv->sig[i], NULL);
+}
+
+static void
+server_on_signal(uv_signal_t *h, int signum)
+{
+    struct server *srv = h->data;
+    switch (signum) {
+    case SIGTERM:
+    case SIGINT:
+        server_stop(srv);
+        break;
+    case SIGHUP:
+        server_reload(srv);
+        break;
+    case SIGUSR1:
+        server_log_stats(srv);
+        break;
+    default:
+        break;
+    }
+}
+
+/* ------------------------------------------------------------------------- entry */
+
+static void
+server_cleanup(struct server *srv)
+{
+    modules_free(srv);
+    realm_instances_free(&srv->amt_plugins);
+    realm_instances_free(&srv->console_plugins);
+    route_free(srv->route);
+    config_free(&srv->cfg);
+}
+
+int
+server_check(const char *conf_path)
+{
+    struct server srv;
+    memset(&srv, 0, sizeof(srv));
+    char err[1024];
+    if (config_load(conf_path, &srv.cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    int rc = 0;
+    if (load_realm_plugins(&srv, "AMT_Authenticate", &srv.cfg.amt, &srv.amt_plugins, false) < 0 ||
+        load_realm_plugins(&srv, "Socks_Authenticate", &srv.cfg.console, &srv.console_plugins,
+                           false) < 0 ||
+        load_modules(&srv, false) < 0)
+        rc = 1;
+    server_cleanup(&srv);
+    if (rc == 0)
+        fprintf(stderr, "%s: configuration OK\n", conf_path);
+    return rc;
+}
+
+static int
+server_start(struct server *srv)
+{
+    char err[1024];
+    if (config_load(srv->conf_path, &srv->cfg, err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        return -1;
+    }
+    const struct core_config *cc = &srv->cfg.core;
+    log_set_levels(srv->cfg.trace_mask);
+    if (strcmp(cc->log_file, "stderr") != 0 &&
+        log_open(cc->log_file, cc->log_file_max_size, cc->log_file_max_files) < 0) {
+        log_error("cannot open LogFile %s: %s", cc->log_file, strerror(errno));
+        return -1;
+    }
+    srv->route = route_new();
+    if (!srv->route || stream_loop_init(&srv->loop) < 0)
+        return -1;
+    srv->env.loop = &srv->loop;
+    srv->env.cfg = cc;
+    srv->env.keepalive_mode = srv->cfg.keepalive_mode;
+    srv->env.route = srv->route;
+    srv->env.on_event = server_on_event;
+    srv->env.event_arg = srv;
+    if (auth_pool_new(&srv->loop, (unsigned)cc->auth_workers, (unsigned)cc->auth_queue,
+                      &srv->pool) < 0)
+        return -1;
+    if (load_realm_plugins(srv, "AMT_Authenticate", &srv->cfg.amt, &srv->amt_plugins, true) < 0 ||
+        load_realm_plugins(srv, "Socks_Authenticate", &srv->cfg.console, &srv->console_plugins,
+                           true) < 0)
+        return -1;
+    if (auth_realm_new(srv->pool, "AMT", &srv->cfg.amt, srv->amt_plugins.plugins,
+                       srv->amt_plugins.n, &srv->amt_realm) < 0 ||
+        auth_realm_new(srv->pool, "console", &srv->cfg.console, srv->console_plugins.plugins,
+                       srv->console_plugins.n, &srv->console_realm) < 0)
+        return -1;
+    srv->env.realm = srv->amt_realm;
+    struct api_context actx = {.env = &srv->env, .console_realm = srv->console_realm};
+    api_set_context(&actx);
+    if (load_modules(srv, true) < 0)
+        return -1;
+    if (tcp_listen(&srv->loop, cc->amt_listen_ip, (uint16_t)cc->amt_listen_port,
+                   server_on_device, srv, &srv->amt_listener) < 0)
+        return -1;
+    static const int signals[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGPIPE};
+    for (size_t i = 0; i < sizeof(signals) / sizeof(signals[0]); i++) {
+        uv_signal_init(&srv->loop, &srv->sig[i]);
+        srv->sig[i].data = srv;
+        uv_signal_start(&srv->sig[i], server_on_signal, signals[i]);
+    }
+    log_info("Intel (R) Management Presence Server has started");
+    log_info("mpsd %s (module ABI %d.%d) listening for Intel AMT devices on %s; "
+             "authentication %s", MPSD_VERSION, MPS_ABI_MAJOR, MPS_ABI_MINOR,
+             tcp_listener_addr(srv->amt_listener),
+             srv->cfg.amt.need_authentication ? "required" : "NOT required");
+    return 0;
+}
+
+int
+server_run(const char *conf_path)
+{
+    struct server *srv = calloc(1, sizeof(*srv));
+    if (!srv)
+        return 1;
+    srv->conf_path = conf_path;
+    uv_loop_init(&srv->loop);
+    int rc = 0;
+    if (server_start(srv) < 0) {
+        rc = 1;
+        /* Unwind what was started with the same path as a normal stop. */
+        srv->stopping = true;
+        if (srv->amt_listener)
+            tcp_listener_close(srv->amt_listener);
+        api_close_listeners();
+        if (srv->amt_realm)
+            auth_realm_free(srv->amt_realm);
+        if (srv->console_realm)
+            auth_realm_free(srv->console_realm);
+        if (srv->pool)
+            auth_pool_free(srv->pool);
+    }
+    uv_run(&srv->loop, UV_RUN_DEFAULT);
+    if (rc == 0)
+        server_log_stats(srv);
+    /* Modules are finished (fini) only now: every stream they owned has closed. */
+    server_cleanup(srv);
+    if (srv->loop.data)
+        stream_loop_fini(&srv->loop);
+    uv_run(&srv->loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&srv->loop) != 0)
+        log_error("internal: handles left open at exit");
+    if (rc == 0)
+        log_info("Intel (R) Management Presence Server has stopped");
+    log_close();
+    free(srv);
+    return rc;
+}

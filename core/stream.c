@@ -1,0 +1,575 @@
+/* stream.c - the generic stream base, deferred calls, and the TCP stream and listener.
+ * SPDX-License-Identifier: Apache-2.0 */
+#include "stream.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ deferred calls */
+
+struct deferred {
+    void (*fn)(void *arg, int status);
+    void *arg;
+    int status;
+    struct deferred *next;
+};
+
+struct stream_loop {
+    uv_idle_t idle; /* active only while calls are queued, so an idle loop sleeps */
+    struct deferred *head, **tail;
+};
+
+static void
+deferred_run(uv_idle_t *idle)
+{
+    struct stream_loop *sl = idle->data;
+    /* Take the current batch: calls queued by these callbacks run on the next turn. */
+    struct deferred *d = sl->head;
+    sl->head = NULL;
+    sl->tail = &sl->head;
+    uv_idle_stop(idle);
+    while (d) {
+        struct deferred *next = d->next;
+        d->fn(d->arg, d->status);
+        free(d);
+        d = next;
+    }
+}
+
+int
+stream_loop_init(uv_loop_t *loop)
+{
+    struct stream_loop *sl = calloc(1, sizeof(*sl));
+    if (!sl)
+        return -ENOMEM;
+    uv_idle_init(loop, &sl->idle);
+    sl->idle.data = sl;
+    sl->tail = &sl->head;
+    loop->data = sl;
+    return 0;
+}
+
+static void
+stream_loop_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+void
+stream_loop_fini(uv_loop_t *loop)
+{
+    struct stream_loop *sl = loop->data;
+    if (!sl)
+        return;
+    /* Whatever is still queued belongs to objects that are gone or going: run it now. */
+    while (sl->head)
+        deferred_run(&sl->idle);
+    loop->data = NULL;
+    uv_close((uv_handle_t *)&sl->idle, stream_loop_closed);
+}
+
+void
+stream_defer(uv_loop_t *loop, void (*fn)(void *arg, int status), void *arg, int status)
+{
+    struct stream_loop *sl = loop->data;
+    struct deferred *d = malloc(sizeof(*d));
+    if (!d) {
+        /* Out of memory: running it late is better than never (callers tolerate it). */
+        fn(arg, status);
+        return;
+    }
+    d->fn = fn;
+    d->arg = arg;
+    d->status = status;
+    d->next = NULL;
+    *sl->tail = d;
+    sl->tail = &d->next;
+    uv_idle_start(&sl->idle, deferred_run);
+}
+
+/* ----------------------------------------------------------------------- base */
+
+struct stream_write_mark {
+    uint64_t until; /* the callback runs once tx_out reaches this */
+    mps_done_cb cb;
+    void *arg;
+    struct stream_write_mark *next;
+};
+
+void
+stream_init(mps_stream *s, const struct stream_ops *ops, uv_loop_t *loop)
+{
+    memset(s, 0, sizeof(*s));
+    s->ops = ops;
+    s->loop = loop;
+    s->marks_tail = &s->marks;
+}
+
+int
+stream_read_start(mps_stream *s, mps_read_cb cb, void *arg)
+{
+    if (s->closing)
+        return -EPIPE;
+    s->read_cb = cb;
+    s->read_arg = arg;
+    return s->ops->read_start(s);
+}
+
+int
+stream_read_stop(mps_stream *s)
+{
+    if (s->closing)
+        return 0;
+    return s->ops->read_stop(s);
+}
+
+int
+stream_write(mps_stream *s, const struct mps_iov *iov, unsigned n, mps_done_cb cb, void *arg)
+{
+    if (s->closing)
+        return -EPIPE;
+    size_t total = 0;
+    for (unsigned i = 0; i < n; i++)
+        total += iov[i].len;
+    struct stream_write_mark *m = NULL;
+    if (cb) {
+        m = malloc(sizeof(*m));
+        if (!m)
+            return -ENOMEM;
+        m->until = s->tx_in + total;
+        m->cb = cb;
+        m->arg = arg;
+        m->next = NULL;
+    }
+    uint64_t before = s->tx_in;
+    s->tx_in += total;
+    int rc = s->ops->write(s, iov, n);
+    if (rc < 0) {
+        s->tx_in = before;
+        free(m);
+        return rc;
+    }
+    if (s->drain_cb && stream_write_queue_size(s) > s->drain_below)
+        s->drain_armed = true;
+    if (m) {
+        *s->marks_tail = m;
+        s->marks_tail = &m->next;
+        /* Sent synchronously: the callback still must not run inline. */
+        stream_sent(s, 0);
+    }
+    return 0;
+}
+
+size_t
+stream_write_queue_size(const mps_stream *s)
+{
+    return (size_t)(s->tx_in - s->tx_out);
+}
+
+int
+stream_shutdown(mps_stream *s)
+{
+    if (s->closing)
+        return -EPIPE;
+    return s->ops->shutdown(s);
+}
+
+void
+stream_close(mps_stream *s, mps_done_cb cb, void *arg)
+{
+    if (s->closing)
+        return; /* a second close is a caller bug; ignoring it keeps the first callback */
+    s->closing = true;
+    s->read_cb = NULL;
+    s->drain_cb = NULL;
+    s->close_cb = cb;
+    s->close_arg = arg;
+    s->ops->close(s);
+}
+
+void
+stream_closed(mps_stream *s, int status)
+{
+    stream_fail_writes(s, status ? status : -ECANCELED);
+    if (s->close_cb)
+        s->close_cb(s->close_arg, status);
+    s->ops->free(s);
+}
+
+void
+stream_deliver(mps_stream *s, const void *data, size_t len, int status)
+{
+    if (!s->read_cb)
+        return;
+    struct mps_iov iov = {data, len};
+    s->read_cb(s->read_arg, s, status == 0 ? &iov : NULL, status);
+}
+
+static void
+run_write_mark(void *arg, int status)
+{
+    struct stream_write_mark *m = arg;
+    m->cb(m->arg, status);
+    free(m);
+}
+
+void
+stream_sent(mps_stream *s, size_t n)
+{
+    s->tx_out += n;
+    while (s->marks && s->marks->until <= s->tx_out) {
+        struct stream_write_mark *m = s->marks;
+        s->marks = m->next;
+        if (!s->marks)
+            s->marks_tail = &s->marks;
+        stream_defer(s->loop, run_write_mark, m, 0);
+    }
+    if (s->drain_armed && stream_write_queue_size(s) <= s->drain_below) {
+        s->drain_armed = false;
+        if (s->drain_cb)
+            s->drain_cb(s->drain_arg, s);
+    }
+}
+
+void
+stream_fail_writes(mps_stream *s, int status)
+{
+    while (s->marks) {
+        struct stream_write_mark *m = s->marks;
+        s->marks = m->next;
+        stream_defer(s->loop, run_write_mark, m, status);
+    }
+    s->marks_tail = &s->marks;
+    s->tx_out = s->tx_in;
+}
+
+void
+stream_set_drain(mps_stream *s, size_t below, stream_drain_cb cb, void *arg)
+{
+    s->drain_below = below;
+    s->drain_cb = cb;
+    s->drain_arg = arg;
+    s->drain_armed = cb && stream_write_queue_size(s) > below;
+}
+
+void
+sockaddr_text(const struct sockaddr *sa, char *out, size_t len)
+{
+    char ip[64] = "?";
+    int port = 0;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        uv_ip4_name(in, ip, sizeof(ip));
+        port = ntohs(in->sin_port);
+        snprintf(out, len, "%s:%d", ip, port);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        uv_ip6_name(in6, ip, sizeof(ip));
+        port = ntohs(in6->sin6_port);
+        snprintf(out, len, "[%s]:%d", ip, port);
+    } else {
+        snprintf(out, len, "unknown");
+    }
+}
+
+/* ------------------------------------------------------------------------ TCP */
+
+/* One read buffer for the whole loop: a read callback consumes or copies its data before
+ * returning, so idle connections hold no receive buffer at all. */
+static char tcp_read_buf[65536];
+static bool tcp_read_buf_busy;
+
+struct tcp_stream {
+    mps_stream base;
+    uv_tcp_t handle;
+    uv_shutdown_t shutdown_req;
+    bool shut;      /* shutdown requested */
+    bool eof;       /* EOF or error delivered: never deliver again */
+};
+
+struct tcp_write {
+    uv_write_t req;
+    struct tcp_stream *ts;
+    size_t len;
+    char data[];
+};
+
+static void
+tcp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)h;
+    (void)suggested;
+    if (tcp_read_buf_busy) {
+        /* Reentrant read (a callback ran the loop): cannot happen with libuv, be safe. */
+        *buf = uv_buf_init(NULL, 0);
+        return;
+    }
+    tcp_read_buf_busy = true;
+    *buf = uv_buf_init(tcp_read_buf, sizeof(tcp_read_buf));
+}
+
+static void
+tcp_on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
+{
+    struct tcp_stream *ts = h->data;
+    if (buf->base == tcp_read_buf)
+        tcp_read_buf_busy = false;
+    if (nread == 0 || ts->eof)
+        return;
+    if (nread < 0) {
+        ts->eof = true;
+        uv_read_stop(h);
+        stream_deliver(&ts->base, NULL, 0, nread == UV_EOF ? MPS_EOF : (int)nread);
+        return;
+    }
+    stream_deliver(&ts->base, buf->base, (size_t)nread, 0);
+}
+
+static int
+tcp_read_start(mps_stream *s)
+{
+    struct tcp_stream *ts = (struct tcp_stream *)s;
+    if (ts->eof)
+        return 0;
+    int rc = uv_read_start((uv_stream_t *)&ts->handle, tcp_alloc, tcp_on_read);
+    return rc == UV_EALREADY ? 0 : rc;
+}
+
+static int
+tcp_read_stop(mps_stream *s)
+{
+    struct tcp_stream *ts = (struct tcp_stream *)s;
+    return uv_read_stop((uv_stream_t *)&ts->handle);
+}
+
+static void
+tcp_write_done(uv_write_t *req, int status)
+{
+    struct tcp_write *w = (struct tcp_write *)req;
+    struct tcp_stream *ts = w->ts;
+    size_t len = w->len;
+    free(w);
+    if (status == UV_ECANCELED)
+        return; /* closing: stream_closed accounts for it */
+    stream_sent(&ts->base, len);
+}
+
+static int
+tcp_write(mps_stream *s, const struct mps_iov *iov, unsigned n)
+{
+    struct tcp_stream *ts = (struct tcp_stream *)s;
+    if (ts->shut)
+        return -EPIPE;
+    uv_buf_t bufs[16];
+    if (n > 16)
+        return -EINVAL;
+    size_t total = 0;
+    for (unsigned i = 0; i < n; i++) {
+        bufs[i] = uv_buf_init((char *)iov[i].base, (unsigned)iov[i].len);
+        total += iov[i].len;
+    }
+    size_t done = 0;
+    /* Most writes fit the socket buffer: send them without a copy or an allocation. */
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&ts->handle) == 0) {
+        int rc = uv_try_write((uv_stream_t *)&ts->handle, bufs, n);
+        if (rc > 0)
+            done = (size_t)rc;
+        else if (rc != UV_EAGAIN && rc != UV_ENOSYS)
+            return rc;
+    }
+    if (done == total) {
+        stream_sent(s, total);
+        return 0;
+    }
+    struct tcp_write *w = malloc(sizeof(*w) + total - done);
+    if (!w)
+        return -ENOMEM;
+    w->ts = ts;
+    w->len = total - done;
+    size_t off = 0, skip = done;
+    for (unsigned i = 0; i < n; i++) {
+        size_t l = iov[i].len;
+        if (skip >= l) {
+            skip -= l;
+            continue;
+        }
+        memcpy(w->data + off, (const char *)iov[i].base + skip, l - skip);
+        off += l - skip;
+        skip = 0;
+    }
+    uv_buf_t b = uv_buf_init(w->data, (unsigned)w->len);
+    int rc = uv_write(&w->req, (uv_stream_t *)&ts->handle, &b, 1, tcp_write_done);
+    if (rc < 0) {
+        free(w);
+        return rc;
+    }
+    if (done)
+        stream_sent(s, done);
+    return 0;
+}
+
+static void
+tcp_shutdown_done(uv_shutdown_t *req, int status)
+{
+    (void)req;
+    (void)status;
+}
+
+static int
+tcp_shutdown(mps_stream *s)
+{
+    struct tcp_stream *ts = (struct tcp_stream *)s;
+    if (ts->shut)
+        return 0;
+    ts->shut = true;
+    int rc = uv_shutdown(&ts->shutdown_req, (uv_stream_t *)&ts->handle, tcp_shutdown_done);
+    return rc == UV_ENOTCONN ? 0 : rc;
+}
+
+static void
+tcp_handle_closed(uv_handle_t *h)
+{
+    struct tcp_stream *ts = h->data;
+    stream_closed(&ts->base, 0);
+}
+
+static void
+tcp_close_now(struct tcp_stream *ts)
+{
+    uv_read_stop((uv_stream_t *)&ts->handle);
+    uv_close((uv_handle_t *)&ts->handle, tcp_handle_closed);
+}
+
+static void
+tcp_flushed_then_close(void *arg, mps_stream *s)
+{
+    (void)s;
+    tcp_close_now(arg);
+}
+
+static void
+tcp_close(mps_stream *s)
+{
+    struct tcp_stream *ts = (struct tcp_stream *)s;
+    /* Flush what is queued (a DISCONNECT, the end of a response) before the socket goes; the
+     * kernel takes it at once unless the peer stopped reading, and then the peer loses it. */
+    if (stream_write_queue_size(s) > 0 && !ts->eof) {
+        stream_set_drain(s, 0, tcp_flushed_then_close, ts);
+        ts->eof = true;
+        uv_read_stop((uv_stream_t *)&ts->handle);
+        return;
+    }
+    tcp_close_now(ts);
+}
+
+static void
+tcp_free(mps_stream *s)
+{
+    free(s);
+}
+
+static const struct stream_ops tcp_ops = {
+    .kind = "tcp",
+    .read_start = tcp_read_start,
+    .read_stop = tcp_read_stop,
+    .write = tcp_write,
+    .shutdown = tcp_shutdown,
+    .close = tcp_close,
+    .free = tcp_free,
+};
+
+/* ---------------------------------------------------------------------- listener */
+
+struct tcp_listener {
+    uv_tcp_t handle;
+    tcp_accept_cb cb;
+    void *arg;
+    char addr[72];
+};
+
+static void
+tcp_on_connection(uv_stream_t *server, int status)
+{
+    struct tcp_listener *l = server->data;
+    if (status < 0) {
+        log_error("accept on %s failed: %s", l->addr, uv_strerror(status));
+        return;
+    }
+    struct tcp_stream *ts = malloc(sizeof(*ts));
+    if (!ts) {
+        log_error("accept on %s: out of memory", l->addr);
+        return;
+    }
+    stream_init(&ts->base, &tcp_ops, server->loop);
+    ts->shut = ts->eof = false;
+    uv_tcp_init(server->loop, &ts->handle);
+    ts->handle.data = ts;
+    if (uv_accept(server, (uv_stream_t *)&ts->handle) < 0) {
+        ts->base.closing = true;
+        uv_close((uv_handle_t *)&ts->handle, tcp_handle_closed);
+        return;
+    }
+    uv_tcp_nodelay(&ts->handle, 1);
+    struct sockaddr_storage ss;
+    int sl = sizeof(ss);
+    if (uv_tcp_getpeername(&ts->handle, (struct sockaddr *)&ss, &sl) == 0)
+        sockaddr_text((struct sockaddr *)&ss, ts->base.peer, sizeof(ts->base.peer));
+    else
+        snprintf(ts->base.peer, sizeof(ts->base.peer), "unknown");
+    l->cb(l->arg, &ts->base);
+}
+
+int
+tcp_listen(uv_loop_t *loop, const char *host, uint16_t port, tcp_accept_cb cb, void *arg,
+           struct tcp_listener **l_r)
+{
+    struct sockaddr_storage ss;
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
+        uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0) {
+        log_error("cannot listen on %s:%u: not a numeric IP address", host, port);
+        return -EINVAL;
+    }
+    struct tcp_listener *l = calloc(1, sizeof(*l));
+    if (!l)
+        return -ENOMEM;
+    l->cb = cb;
+    l->arg = arg;
+    uv_tcp_init(loop, &l->handle);
+    l->handle.data = l;
+    sockaddr_text((struct sockaddr *)&ss, l->addr, sizeof(l->addr));
+    int rc = uv_tcp_bind(&l->handle, (struct sockaddr *)&ss, 0);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&l->handle, 4096, tcp_on_connection);
+    if (rc < 0) {
+        log_error("cannot listen on %s: %s", l->addr, uv_strerror(rc));
+        tcp_listener_close(l);
+        return rc;
+    }
+    /* Port 0 asks the kernel for one: report what we got. */
+    int sl = sizeof(ss);
+    if (uv_tcp_getsockname(&l->handle, (struct sockaddr *)&ss, &sl) == 0)
+        sockaddr_text((struct sockaddr *)&ss, l->addr, sizeof(l->addr));
+    *l_r = l;
+    return 0;
+}
+
+static void
+tcp_listener_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+void
+tcp_listener_close(struct tcp_listener *l)
+{
+    uv_close((uv_handle_t *)&l->handle, tcp_listener_closed);
+}
+
+const char *
+tcp_listener_addr(const struct tcp_listener *l)
+{
+    return l->addr;
+}

@@ -1,0 +1,205 @@
+/* module.h - the mpsd module ABI: the one header modules and auth plugins compile against.
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * Rules that hold for every module:
+ *  - Every hook runs on the loop thread, except authenticate() of a module flagged
+ *    MPS_F_BLOCKING, which the core calls on its own auth worker threads.
+ *  - Hooks never block. Pointers handed to a hook are valid only during that call.
+ *  - Objects the core hands out (streams, auth requests, listeners) are freed only by the core.
+ *  - Modules link against nothing from mpsd: every core service is reached through
+ *    struct mps_api, so mpsd is built with hidden visibility.
+ *
+ * Versioning promise: MPS_ABI_MAJOR changes only for an incompatible change, and the core then
+ * refuses modules of any other major. Within a major, structs only grow at their end; each
+ * struct carries its size so both sides can tell which members the other knows. A module built
+ * against minor N loads in every mpsd of the same major with minor >= N.
+ *
+ * ABI changelog:
+ *   1.0  first release: descriptor, options, init/fini/reload/stop, events, auth, streams,
+ *        channels, splice, listeners.
+ */
+#ifndef MPS_MODULE_H
+#define MPS_MODULE_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MPS_ABI_MAJOR 1
+#define MPS_ABI_MINOR 0
+#define MPS_ABI_VERSION ((uint32_t)(MPS_ABI_MAJOR << 16 | MPS_ABI_MINOR))
+#define MPS_ABI_MAJOR_OF(v) ((uint32_t)(v) >> 16)
+#define MPS_ABI_MINOR_OF(v) ((uint32_t)(v)&0xffffu)
+#define MPS_EXPORT __attribute__((visibility("default")))
+
+typedef struct mps_inst mps_inst;         /* one configured instance of a module */
+typedef struct mps_stream mps_stream;     /* a byte stream: TCP connection or APF channel */
+typedef struct mps_auth_req mps_auth_req; /* one pending authentication */
+typedef struct mps_listener mps_listener; /* a listening socket owned by the core */
+
+/* Log levels, in the reference MPS's vocabulary (TraceLevels = INFO|ERROR|WARNING|DEBUG). */
+enum mps_log_level { MPS_LOG_ERROR = 1, MPS_LOG_WARNING = 2, MPS_LOG_INFO = 4, MPS_LOG_DEBUG = 8 };
+
+struct mps_iov {
+    const void *base;
+    size_t len;
+};
+
+/* Read callback: status 0 with data (valid only during the call); MPS_EOF at orderly end of
+ * stream; another negative errno on error. After EOF or an error no more reads arrive. */
+#define MPS_EOF (-4095) /* same value as UV_EOF */
+typedef void (*mps_read_cb)(void *arg, mps_stream *s, const struct mps_iov *data, int status);
+/* Write completion and close completion: 0 or -errno. Never called from inside the call that
+ * queued it. */
+typedef void (*mps_done_cb)(void *arg, int status);
+/* Channel open result: chan is a new stream owned by the caller (close it when done), or NULL
+ * with status -ECONNREFUSED (device refused the channel) or -ECONNABORTED (tunnel went away). */
+typedef void (*mps_open_cb)(void *arg, mps_stream *chan, int status);
+typedef void (*mps_accept_cb)(void *arg, mps_stream *client);
+
+struct mps_chan_req {        /* open an APF forwarded-tcpip channel to device:port */
+    const char *device;      /* the FQDN the device registered (any case) or its UUID text */
+    uint16_t port;           /* must be a port the device announced with tcpip-forward */
+    const char *origin_addr; /* originator shown to AMT; NULL = "0.0.0.0" */
+    uint16_t origin_port;
+};
+
+/* Credentials of one authentication, the MPS Authenticate(user, password, params, &error)
+ * contract. service: "apf" for AMT devices, "socks5"/"http"/... for consoles. */
+struct mps_cred {
+    const char *service;
+    const char *user;
+    const char *password;
+    const char *params;    /* the realm's PluginParameters (DllParameters), as written */
+    const char *peer_addr; /* "198.51.100.7:51234" */
+};
+
+/* Results of an authentication (the values of enum mps_auth_result). */
+enum mps_auth_result {
+    MPS_AUTH_OK = 0,
+    MPS_AUTH_DENY = 1,    /* known user, wrong password, or refused */
+    MPS_AUTH_NEXT = 2,    /* not mine: the next plugin of the realm decides (none left: deny) */
+    MPS_AUTH_ERROR = 3,   /* could not decide (backend down, timeout); message says why */
+    MPS_AUTH_PENDING = 4, /* answer comes later through api->auth_done(), exactly once */
+};
+/* Completion of api->auth_check(): result is MPS_AUTH_OK, _DENY or _ERROR; msg may be NULL. */
+typedef void (*mps_auth_cb)(void *arg, int result, const char *msg);
+
+struct mps_api { /* core services; append-only: check size before using newer members */
+    uint32_t size;
+    /* Thread-safe: may be called from any thread, including auth workers. */
+    void (*log)(mps_inst *mi, enum mps_log_level level, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+    void (*vlog)(mps_inst *mi, enum mps_log_level level, const char *fmt, va_list ap);
+    const char *(*peer)(const mps_stream *s); /* "198.51.100.7:51234" or "dev.example:16992" */
+
+    int (*read_start)(mps_stream *s, mps_read_cb cb, void *arg);
+    int (*read_stop)(mps_stream *s); /* on a channel: withholds WINDOW_ADJUST */
+    /* The data is copied or sent before write() returns: the caller may reuse its buffers. */
+    int (*write)(mps_stream *s, const struct mps_iov *iov, unsigned n, mps_done_cb cb, void *arg);
+    size_t (*write_queue_size)(const mps_stream *s); /* bytes accepted but not yet sent */
+    /* Orderly end of the write side once queued data is out (TCP FIN; on a channel CLOSE). */
+    int (*shutdown)(mps_stream *s);
+    /* Release the stream. Queued data is still flushed; cb exactly once, never inline. */
+    void (*close)(mps_stream *s, mps_done_cb cb, void *arg);
+
+    /* 0: cb will be called once. Immediate errors (cb not called): -ENOENT device not
+     * connected, -ECONNREFUSED port not forwarded by the device, -EMFILE channel limit. */
+    int (*chan_open)(mps_inst *mi, const struct mps_chan_req *req, mps_open_cb cb, void *arg);
+    /* Join a and b; the core pumps both ways with backpressure and closes both when done.
+     * The caller gives up both streams. */
+    int (*splice)(mps_stream *a, mps_stream *b);
+
+    /* Console realm ([Socks_Authenticate]) check. Returns MPS_AUTH_OK/_DENY/_ERROR when
+     * decided at once (cb not called) or MPS_AUTH_PENDING (cb called once, later). */
+    int (*auth_check)(mps_inst *mi, const struct mps_cred *cred, mps_auth_cb cb, void *arg,
+                      mps_auth_req **req_r);
+    void (*auth_cancel)(mps_auth_req *req); /* cb will not be called */
+    /* Answer a request an auth plugin returned MPS_AUTH_PENDING for. Loop thread only. */
+    void (*auth_done)(mps_auth_req *req, enum mps_auth_result result, const char *msg);
+
+    /* Listen on host:port (numeric IPv4/IPv6). Accepted streams are handed to cb. */
+    int (*listen)(mps_inst *mi, const char *host, uint16_t port, mps_accept_cb cb, void *arg,
+                  mps_listener **l_r);
+    void (*listen_close)(mps_listener *l);
+};
+
+struct mps_ctx { /* passed to every hook */
+    const struct mps_api *api;
+    mps_inst *inst;
+    void *data;         /* inst_size zeroed bytes; options already stored at their offsets */
+    const char *params; /* auth plugins: the realm's PluginParameters; else NULL */
+};
+
+enum mps_opt_type {
+    MPS_OPT_STR = 1, /* char * (owned by the core, valid until fini) */
+    MPS_OPT_INT,     /* long */
+    MPS_OPT_BOOL,    /* int: true/false, yes/no, on/off, 1/0 */
+    MPS_OPT_PATH,    /* char *, a file path */
+    MPS_OPT_MSEC,    /* long milliseconds; the value may carry ms, s, m or h (default s) */
+    MPS_OPT_PORT,    /* long, 1..65535 */
+};
+struct mps_option { /* one `Key = value` line of the instance's [module NAME] section */
+    const char *name;
+    enum mps_opt_type type;
+    size_t offset;    /* offsetof(struct my_instance, field) */
+    const char *dflt; /* default as text; NULL = required */
+    const char *help; /* printed by `mpsd --list-options NAME` */
+};
+#define MPS_OPTIONS_END { NULL, 0, 0, NULL, NULL }
+
+enum mps_event { MPS_EV_DEVICE_CONNECTED = 1, MPS_EV_DEVICE_DISCONNECTED, MPS_EV_PORTS_CHANGED };
+struct mps_device_info {
+    const char *uuid, *fqdn, *peer_addr;
+    const uint16_t *ports;
+    size_t nports;
+};
+struct mps_event_ops { /* copy what you keep, queue any I/O, return at once */
+    void (*on_event)(const struct mps_ctx *ctx, enum mps_event ev,
+                     const struct mps_device_info *dev);
+};
+
+struct mps_auth_ops {
+    /* Decide on cred. Returns an enum mps_auth_result; on DENY or ERROR write a message
+     * (never the password) into error[0..error_len). With MPS_F_BLOCKING this runs on an
+     * auth worker thread and may block; otherwise it runs on the loop and must not. */
+    int (*authenticate)(const struct mps_ctx *ctx, mps_auth_req *req, const struct mps_cred *cred,
+                        char *error, size_t error_len);
+    /* Loop thread, non-blocking plugins only: req will not be answered; auth_done is not
+     * needed any more for it. May be NULL. */
+    void (*cancel)(const struct mps_ctx *ctx, mps_auth_req *req);
+};
+
+#define MPS_F_BLOCKING 0x1u      /* authenticate() may block: the core calls it on its pool */
+#define MPS_F_THREAD_UNSAFE 0x2u /* with BLOCKING: one call at a time (PAM, old vendor libs) */
+
+struct mps_module {
+    uint32_t abi;  /* MPS_ABI_VERSION, via MPS_MODULE_HEADER */
+    uint32_t size; /* sizeof(struct mps_module) as compiled into the module */
+    const char *name, *version, *description;
+    uint32_t flags;
+    size_t inst_size;
+    const struct mps_option *options;             /* may be NULL */
+    int (*init)(const struct mps_ctx *ctx);       /* 0 or -errno; log the reason first */
+    void (*fini)(const struct mps_ctx *ctx);      /* after its streams and requests are gone */
+    int (*reload)(const struct mps_ctx *ctx);     /* SIGHUP; keep the old state on error */
+    /* Shutdown begins: close listeners and the connections not handed to splice; fini()
+     * follows once the loop has nothing left of the module. May be NULL. */
+    void (*stop)(const struct mps_ctx *ctx);
+    const struct mps_event_ops *events;           /* NULL: no events wanted */
+    const struct mps_auth_ops *auth;              /* NULL: not an auth plugin */
+};
+#define MPS_MODULE_HEADER .abi = MPS_ABI_VERSION, .size = sizeof(struct mps_module)
+/* The one exported symbol of a module: mps_module_<name>, returning its descriptor. */
+#define MPS_MODULE_EXPORT(name, desc)                                                             \
+    MPS_EXPORT const struct mps_module *mps_module_##name(void);                                \
+    const struct mps_module *mps_module_##name(void) { return &(desc); }
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MPS_MODULE_H */
