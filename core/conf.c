@@ -17,7 +17,10 @@
 
 #define CONF_LINE_MAX 4096 /* bytes of one line, newline excluded */
 
-static void __attribute__((format(printf, 3, 4)))
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
 set_err(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
@@ -76,7 +79,9 @@ struct parser {
     size_t errlen;
 };
 
-static int __attribute__((format(printf, 2, 3)))
+static int perr(struct parser *ps, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int
 perr(struct parser *ps, const char *fmt, ...)
 {
     char msg[512];
@@ -444,8 +449,7 @@ parse_msec(const char *text, long *out)
 }
 
 int
-conf_parse_value(const struct mps_option *o, const char *text, void *base, char *err,
-                 size_t errlen)
+conf_parse_value(const struct mps_option *o, const char *text, void *base, char *err, size_t errlen)
 {
     void *field = (char *)base + o->offset;
     long l;
@@ -490,16 +494,17 @@ conf_parse_value(const struct mps_option *o, const char *text, void *base, char 
             return -1;
         }
         if (r < 0) {
-            set_err(err, errlen, "expected a duration (250ms, 30s, 5m, 1h; default unit s), "
-                    "got '%s'", text);
+            set_err(err, errlen,
+                    "expected a duration (250ms, 30s, 5m, 1h; default unit s), "
+                    "got '%s'",
+                    text);
             return -1;
         }
         *(long *)field = l;
         return 0;
     case MPS_OPT_PORT:
         /* Digits only: "-1" or "+80" are typos, not ports. */
-        if (!isdigit((unsigned char)text[0]) || parse_long(text, &l) < 0 || l < 1 ||
-            l > 65535) {
+        if (!isdigit((unsigned char)text[0]) || parse_long(text, &l) < 0 || l < 1 || l > 65535) {
             set_err(err, errlen, "expected a port number (1-65535), got '%s'", text);
             return -1;
         }
@@ -543,14 +548,13 @@ conf_apply(const struct conf_file *cf, const struct conf_section *sec,
     for (size_t i = 0; sec && i < sec->nkv; i++) {
         const struct conf_kv *kv = &sec->kv[i];
         if (!find_option(opts, kv->key)) {
-            set_err(err, errlen, "%s:%d: unknown key '%s' in %s", path, kv->line, kv->key,
-                    label);
+            set_err(err, errlen, "%s:%d: unknown key '%s' in %s", path, kv->line, kv->key, label);
             return -1;
         }
         for (size_t j = 0; j < i; j++) {
             if (strcasecmp(sec->kv[j].key, kv->key) == 0) {
-                set_err(err, errlen, "%s:%d: %s given twice (first on line %d)", path,
-                        kv->line, kv->key, sec->kv[j].line);
+                set_err(err, errlen, "%s:%d: %s given twice (first on line %d)", path, kv->line,
+                        kv->key, sec->kv[j].line);
                 return -1;
             }
         }

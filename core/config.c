@@ -21,8 +21,10 @@
 #define MPSD_MODULE_DIR "/usr/local/lib/mpsd"
 #endif
 
-#define CORE_OPT(key, type, field, dflt, help)                                                    \
-    { key, type, offsetof(struct core_config, field), dflt, help }
+#define CORE_OPT(key, type, field, dflt, help)                                                     \
+    {                                                                                              \
+        key, type, offsetof(struct core_config, field), dflt, help                                 \
+    }
 
 const struct mps_option config_core_options[] = {
     CORE_OPT("AMTListenIP", MPS_OPT_STR, amt_listen_ip, "127.0.0.1",
@@ -75,7 +77,10 @@ struct loader {
 };
 
 /* "PATH:LINE: msg", or "PATH: msg" when line is 0 (a default with no section to point at). */
-static int __attribute__((format(printf, 3, 4)))
+static int lerr(struct loader *ld, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
 lerr(struct loader *ld, int line, const char *fmt, ...)
 {
     char msg[512];
@@ -152,8 +157,7 @@ load_realm(struct loader *ld, const struct conf_section *sec, const char *label,
         if (strcasecmp(kv->key, "PluginParameters") == 0 ||
             strcasecmp(kv->key, "DllParameters") == 0) {
             if (r->nplugins == 0)
-                return lerr(ld, kv->line, "%s comes before any Plugin line in %s", kv->key,
-                            label);
+                return lerr(ld, kv->line, "%s comes before any Plugin line in %s", kv->key, label);
             struct realm_plugin *p = &r->plugins[r->nplugins - 1];
             if (p->params)
                 return lerr(ld, kv->line, "%s given twice for the Plugin on line %d", kv->key,
@@ -208,7 +212,10 @@ struct range_check {
     long min, max;
 };
 
-#define RANGE(key, field, lo, hi) {key, offsetof(struct core_config, field), lo, hi}
+#define RANGE(key, field, lo, hi)                                                                  \
+    {                                                                                              \
+        key, offsetof(struct core_config, field), lo, hi                                           \
+    }
 
 static const struct range_check core_ranges[] = {
     RANGE("LogFileMaxSize", log_file_max_size, 0, 1024L * 1024 * 1024),
@@ -250,7 +257,8 @@ check_core(struct loader *ld, const struct conf_section *sec)
     if (log_parse_levels(c->trace_levels, &ld->cfg->trace_mask) < 0)
         return lerr(ld, key_line(sec, "TraceLevels"),
                     "TraceLevels: expected INFO, ERROR, WARNING and DEBUG joined by '|', "
-                    "got '%s'", c->trace_levels);
+                    "got '%s'",
+                    c->trace_levels);
 
     if (strcasecmp(c->keepalive_options, "auto") == 0)
         ld->cfg->keepalive_mode = KEEPALIVE_OPTIONS_AUTO;
@@ -337,8 +345,7 @@ load_sections(struct loader *ld)
             return lerr(ld, sec->line, "unknown section [%s]", sec->name);
         }
         if (*once)
-            return lerr(ld, sec->line, "%s given twice (first on line %d)", label,
-                        (*once)->line);
+            return lerr(ld, sec->line, "%s given twice (first on line %d)", label, (*once)->line);
         *once = sec;
         if (once == &amt && load_realm(ld, sec, label, &cfg->amt) < 0)
             return -1;
@@ -348,8 +355,9 @@ load_sections(struct loader *ld)
 
     /* Devices must prove who they are unless the admin says otherwise in so many words. */
     if (!amt)
-        return lerr(ld, 0, "no [AMT_Authenticate] section: NeedAuthentication defaults to "
-                           "true and needs a Plugin (or set NeedAuthentication = false)");
+        return lerr(ld, 0,
+                    "no [AMT_Authenticate] section: NeedAuthentication defaults to "
+                    "true and needs a Plugin (or set NeedAuthentication = false)");
 
     if (conf_apply(&cfg->file, core, config_core_options, &cfg->core, ld->err, ld->errlen) < 0)
         return -1;
@@ -378,8 +386,7 @@ config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 }
 
 int
-config_load_string(const char *name, const char *text, struct config *cfg, char *err,
-                   size_t errlen)
+config_load_string(const char *name, const char *text, struct config *cfg, char *err, size_t errlen)
 {
     memset(cfg, 0, sizeof(*cfg));
     if (conf_parse_string(name, text, &cfg->file, err, errlen) < 0)

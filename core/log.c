@@ -146,8 +146,8 @@ format_stamp(char *buf, size_t len)
     if (!localtime_r(&t, &tm))
         memset(&tm, 0, sizeof(tm));
     int n = snprintf(buf, len, "[%s %s %d %d %02d:%02d:%02d.%06ld] ", days[tm.tm_wday % 7],
-                     months[tm.tm_mon % 12], tm.tm_mday, tm.tm_year + 1900, tm.tm_hour,
-                     tm.tm_min, tm.tm_sec, (long)tv.tv_usec);
+                     months[tm.tm_mon % 12], tm.tm_mday, tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
+                     tm.tm_sec, (long)tv.tv_usec);
     if (n < 0)
         return 0;
     return (size_t)n < len ? (size_t)n : len - 1;
@@ -344,8 +344,9 @@ log_open(const char *target, long max_size_kb, long max_files)
     log_path = path;
     log_size = size;
     /* Clamped so the size comparison in log_vmsg cannot overflow. */
-    log_max_size_kb = max_size_kb <= 0 ? 0 : max_size_kb > LONG_MAX / 1024 ? LONG_MAX / 1024
-                                                                          : max_size_kb;
+    log_max_size_kb = max_size_kb <= 0                ? 0
+                      : max_size_kb > LONG_MAX / 1024 ? LONG_MAX / 1024
+                                                      : max_size_kb;
     log_max_files = max_files > 0 ? max_files : 0;
     pthread_mutex_unlock(&log_lock);
     return 0;

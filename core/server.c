@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,6 +125,25 @@ server_on_event(void *arg, enum mps_event ev, const struct mps_device_info *dev)
     for (struct mps_inst *mi = srv->modules; mi; mi = mi->next)
         if (mi->mod->events && mi->mod->events->on_event)
             mi->mod->events->on_event(&mi->ctx, ev, dev);
+}
+
+/* Every tunnel and console connection is a descriptor: take all the kernel allows us (like
+ * nginx's worker_rlimit_nofile) and say so when MaxConnections cannot fit. */
+static void
+raise_fd_limit(long max_connections)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && (rlim_t)max_connections + 64 > rl.rlim_cur)
+        log_warn("MaxConnections %ld exceeds what the file descriptor limit (%llu) allows: raise "
+                 "it (LimitNOFILE= in systemd) or lower MaxConnections", max_connections,
+                 (unsigned long long)rl.rlim_cur);
 }
 
 /* -------------------------------------------------------------------- device side */
@@ -278,6 +298,7 @@ server_start(struct server *srv)
         log_error("cannot open LogFile %s: %s", cc->log_file, strerror(errno));
         return -1;
     }
+    raise_fd_limit(cc->max_connections);
     srv->route = route_new();
     if (!srv->route || stream_loop_init(&srv->loop) < 0)
         return -1;

@@ -288,7 +288,11 @@ struct tcp_stream {
     uv_shutdown_t shutdown_req;
     bool shut;      /* shutdown requested */
     bool eof;       /* EOF or error delivered: never deliver again */
+    uv_timer_t *linger; /* bounds the flush of a closing stream whose peer stopped reading */
 };
+
+/* How long a closing connection may wait for its peer to take the queued bytes. */
+#define TCP_LINGER_MS 10000
 
 struct tcp_write {
     uv_write_t req;
@@ -437,10 +441,30 @@ tcp_handle_closed(uv_handle_t *h)
 }
 
 static void
+tcp_linger_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void
 tcp_close_now(struct tcp_stream *ts)
 {
+    if (ts->linger) {
+        uv_close((uv_handle_t *)ts->linger, tcp_linger_closed);
+        ts->linger = NULL;
+    }
+    ts->base.drain_cb = NULL;
     uv_read_stop((uv_stream_t *)&ts->handle);
     uv_close((uv_handle_t *)&ts->handle, tcp_handle_closed);
+}
+
+static void
+tcp_linger_expired(uv_timer_t *timer)
+{
+    struct tcp_stream *ts = timer->data;
+    log_debug("%s: peer did not take %zu queued bytes within %d ms: closing anyway",
+              ts->base.peer, stream_write_queue_size(&ts->base), TCP_LINGER_MS);
+    tcp_close_now(ts);
 }
 
 static void
@@ -457,10 +481,16 @@ tcp_close(mps_stream *s)
     /* Flush what is queued (a DISCONNECT, the end of a response) before the socket goes; the
      * kernel takes it at once unless the peer stopped reading, and then the peer loses it. */
     if (stream_write_queue_size(s) > 0 && !ts->eof) {
-        stream_set_drain(s, 0, tcp_flushed_then_close, ts);
-        ts->eof = true;
-        uv_read_stop((uv_stream_t *)&ts->handle);
-        return;
+        ts->linger = malloc(sizeof(*ts->linger));
+        if (ts->linger) {
+            uv_timer_init(s->loop, ts->linger);
+            ts->linger->data = ts;
+            uv_timer_start(ts->linger, tcp_linger_expired, TCP_LINGER_MS, 0);
+            stream_set_drain(s, 0, tcp_flushed_then_close, ts);
+            ts->eof = true;
+            uv_read_stop((uv_stream_t *)&ts->handle);
+            return;
+        }
     }
     tcp_close_now(ts);
 }
@@ -505,6 +535,7 @@ tcp_on_connection(uv_stream_t *server, int status)
     }
     stream_init(&ts->base, &tcp_ops, server->loop);
     ts->shut = ts->eof = false;
+    ts->linger = NULL;
     uv_tcp_init(server->loop, &ts->handle);
     ts->handle.data = ts;
     if (uv_accept(server, (uv_stream_t *)&ts->handle) < 0) {

@@ -7,8 +7,8 @@
  * transmit buffer is handed to libuv and freed when written.
  */
 #include "apf_wire.h"
+#include "http_responder.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -30,8 +30,6 @@
 #define MAX_CRED 255
 #define DATA_CHUNK 4096u              /* largest CHANNEL_DATA payload we send */
 #define HTTP_OUT_HIGH (64u * 1024)    /* stop parsing requests while this much is unsent */
-#define HTTP_MAX_HEAD (16u * 1024)    /* request line + headers */
-#define HTTP_MAX_BODY (64u << 20)     /* a bigger request body gets 413 */
 #define SHUTDOWN_GRACE_MS 2000        /* then sockets still flushing are closed hard */
 #define RECONNECT_DELAY_MS 1000
 #define LAUNCH_TICK_MS 10
@@ -196,26 +194,6 @@ static const char *const state_names[] = {
 
 enum chan_kind { CHAN_ECHO, CHAN_HTTP };
 
-enum http_phase {
-    HP_HEAD,       /* collecting request line + headers */
-    HP_BODY,       /* Content-Length body */
-    HP_CHUNK_SIZE, /* chunked: size line */
-    HP_CHUNK_DATA,
-    HP_CHUNK_CRLF, /* CRLF after chunk data */
-    HP_TRAILER,    /* trailer lines up to the empty line */
-    HP_DEAD,       /* response with close queued: discard input */
-};
-
-struct http {
-    struct buf in;      /* received, not yet parsed */
-    struct buf body;    /* request body so far */
-    size_t scanned;     /* bytes of in searched for the end of the head */
-    uint64_t remaining; /* body or chunk bytes still expected */
-    char *path;
-    uint8_t phase;
-    bool post, head, close;
-};
-
 struct channel {
     uint32_t id, peer;
     uint16_t port;
@@ -226,7 +204,7 @@ struct channel {
     uint32_t rx_left;       /* bytes the server may still send us */
     uint32_t owed;          /* consumed bytes not yet returned with WINDOW_ADJUST */
     struct buf out;         /* bytes waiting for tx_credit */
-    struct http *http;
+    struct http_responder *http; /* CHAN_HTTP only */
 };
 
 struct device {
@@ -327,359 +305,6 @@ is_http_port(uint16_t port)
     return port == 16992 || port == 16993 || port == 623 || port == 664;
 }
 
-/* ------------------------------------------------------------------------ HTTP responder */
-
-/* Case-insensitive match of p[0..n) against a lowercase literal. */
-static bool
-token_eq(const char *p, size_t n, const char *lit)
-{
-    if (n != strlen(lit))
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (tolower((unsigned char)p[i]) != lit[i])
-            return false;
-    return true;
-}
-
-/* Whether a comma-separated header value lists tok (case-insensitive). */
-static bool
-list_has(const char *p, size_t n, const char *tok)
-{
-    size_t i = 0;
-
-    while (i < n) {
-        while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == ','))
-            i++;
-        size_t s = i;
-        while (i < n && p[i] != ',')
-            i++;
-        size_t e = i;
-        while (e > s && (p[e - 1] == ' ' || p[e - 1] == '\t'))
-            e--;
-        if (e > s && token_eq(p + s, e - s, tok))
-            return true;
-    }
-    return false;
-}
-
-/* Next LF-terminated line of p[*pos..n), without its CR LF; false when no complete line. */
-static bool
-next_line(const char *p, size_t n, size_t *pos, const char **line_r, size_t *len_r)
-{
-    const char *nl = memchr(p + *pos, '\n', n - *pos);
-
-    if (nl == NULL)
-        return false;
-    size_t len = (size_t)(nl - (p + *pos));
-    *line_r = p + *pos;
-    if (len > 0 && (*line_r)[len - 1] == '\r')
-        len--;
-    *len_r = len;
-    *pos = (size_t)(nl - p) + 1;
-    return true;
-}
-
-static bool
-parse_u64(const char *p, size_t n, int base, uint64_t *v_r)
-{
-    uint64_t v = 0;
-
-    if (n == 0 || n > 16)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        int c = (unsigned char)p[i], dv;
-
-        if (c >= '0' && c <= '9')
-            dv = c - '0';
-        else if (base == 16 && c >= 'a' && c <= 'f')
-            dv = c - 'a' + 10;
-        else if (base == 16 && c >= 'A' && c <= 'F')
-            dv = c - 'A' + 10;
-        else
-            return false;
-        v = v * (uint64_t)base + (uint64_t)dv;
-    }
-    *v_r = v;
-    return true;
-}
-
-/* Parses a complete head (ending with its empty line). -1: malformed. */
-static int
-http_parse_head(struct http *h, const char *p, size_t n)
-{
-    const char *line;
-    size_t len, pos = 0;
-    bool has_length = false, keep_alive = false, http10;
-    uint64_t length = 0;
-
-    if (!next_line(p, n, &pos, &line, &len))
-        return -1;
-    const char *sp1 = memchr(line, ' ', len);
-    if (sp1 == NULL || sp1 == line)
-        return -1;
-    const char *target = sp1 + 1;
-    const char *sp2 = memchr(target, ' ', len - (size_t)(target - line));
-    if (sp2 == NULL || sp2 == target)
-        return -1;
-    const char *version = sp2 + 1;
-    size_t vlen = len - (size_t)(version - line);
-    if (vlen != 8 || memcmp(version, "HTTP/1.", 7) != 0 || (version[7] != '0' && version[7] != '1'))
-        return -1;
-    http10 = version[7] == '0';
-    for (const char *c = line; c < sp1; c++)
-        if (!isupper((unsigned char)*c))
-            return -1;
-    for (const char *c = target; c < sp2; c++)
-        if ((unsigned char)*c <= 0x20 || (unsigned char)*c == 0x7f)
-            return -1;
-    h->post = (sp1 - line == 4 && memcmp(line, "POST", 4) == 0) ||
-              (sp1 - line == 3 && memcmp(line, "PUT", 3) == 0);
-    h->head = sp1 - line == 4 && memcmp(line, "HEAD", 4) == 0;
-    h->path = xcalloc(1, (size_t)(sp2 - target) + 1);
-    memcpy(h->path, target, (size_t)(sp2 - target));
-    h->close = false;
-    h->remaining = 0;
-    h->phase = HP_HEAD;
-
-    while (next_line(p, n, &pos, &line, &len) && len > 0) {
-        if (line[0] == ' ' || line[0] == '\t') /* obsolete line folding */
-            return -1;
-        const char *colon = memchr(line, ':', len);
-        if (colon == NULL || colon == line)
-            return -1;
-        size_t nlen = (size_t)(colon - line);
-        for (size_t i = 0; i < nlen; i++)
-            if ((unsigned char)line[i] <= 0x20 || (unsigned char)line[i] >= 0x7f)
-                return -1;
-        const char *v = colon + 1;
-        size_t vl = len - nlen - 1;
-        while (vl > 0 && (*v == ' ' || *v == '\t'))
-            v++, vl--;
-        while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
-            vl--;
-        if (token_eq(line, nlen, "content-length")) {
-            uint64_t l;
-            if (!parse_u64(v, vl, 10, &l) || (has_length && l != length))
-                return -1;
-            has_length = true;
-            length = l;
-        } else if (token_eq(line, nlen, "transfer-encoding")) {
-            if (!list_has(v, vl, "chunked"))
-                return -1; /* no other coding is supported */
-            h->phase = HP_CHUNK_SIZE;
-        } else if (token_eq(line, nlen, "connection")) {
-            if (list_has(v, vl, "close"))
-                h->close = true;
-            if (list_has(v, vl, "keep-alive"))
-                keep_alive = true;
-        }
-    }
-    if (http10 && !keep_alive)
-        h->close = true;
-    if (h->phase != HP_CHUNK_SIZE && length > 0) {
-        h->phase = HP_BODY;
-        h->remaining = length;
-    }
-    if (length > HTTP_MAX_BODY)
-        return -2;
-    return 0;
-}
-
-/* Queue a channel's response; the response body is copied, so it may point anywhere. */
-static void
-http_send(struct channel *c, int status, const char *reason, const uint8_t *body, size_t len,
-          bool head_only, bool close)
-{
-    char hdr[256];
-    int n = snprintf(hdr, sizeof(hdr),
-                     "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n%s\r\n",
-                     status, reason, len, close ? "Connection: close\r\n" : "");
-
-    buf_append(&c->out, hdr, (size_t)n);
-    if (!head_only)
-        buf_append(&c->out, body, len);
-    if (close) {
-        c->close_after_flush = true;
-        c->http->phase = HP_DEAD;
-    }
-}
-
-static void
-http_error(struct channel *c, int status, const char *reason)
-{
-    static const char msg[] = "bad request\n";
-
-    http_send(c, status, reason, (const uint8_t *)msg, sizeof(msg) - 1, false, true);
-}
-
-/* A whole request has been read: answer it and get ready for the next one. */
-static void
-http_complete(const struct device *d, struct channel *c)
-{
-    struct http *h = c->http;
-
-    if (h->post) {
-        http_send(c, 200, "OK", buf_data(&h->body), buf_size(&h->body), false, h->close);
-    } else {
-        char uuid[37];
-        struct buf b = {0};
-
-        apf_uuid_format(d->uuid, uuid);
-        size_t n = (size_t)snprintf(NULL, 0, "amtsim %s %s %s\n", d->fqdn, uuid, h->path);
-        snprintf((char *)buf_reserve(&b, n + 1), n + 1, "amtsim %s %s %s\n", d->fqdn, uuid,
-                 h->path);
-        http_send(c, 200, "OK", b.p, n, h->head, h->close);
-        buf_free(&b);
-    }
-    buf_free(&h->body);
-    free(h->path);
-    h->path = NULL;
-    if (h->phase != HP_DEAD)
-        h->phase = HP_HEAD;
-}
-
-/* Takes n parsed bytes off the input; they are processed, so their credit can go back. */
-static void
-http_take(struct channel *c, size_t n)
-{
-    buf_consume(&c->http->in, n);
-    c->owed += (uint32_t)n;
-}
-
-/* Moves request bytes into the body, answering when the request is complete. */
-static void
-http_take_body(const struct device *d, struct channel *c, enum http_phase next)
-{
-    struct http *h = c->http;
-    size_t n = buf_size(&h->in);
-
-    if (n > h->remaining)
-        n = (size_t)h->remaining;
-    buf_append(&h->body, buf_data(&h->in), n);
-    http_take(c, n);
-    h->remaining -= n;
-    if (h->remaining == 0) {
-        if (next == HP_HEAD)
-            http_complete(d, c);
-        else
-            h->phase = (uint8_t)next;
-    }
-}
-
-/* Parses as much input as possible while the unsent output is small; true if it consumed any. */
-static bool
-http_process(const struct device *d, struct channel *c)
-{
-    struct http *h = c->http;
-    bool progress = false;
-
-    while (!c->close_after_flush && buf_size(&c->out) < HTTP_OUT_HIGH) {
-        const char *p = (const char *)buf_data(&h->in);
-        size_t avail = buf_size(&h->in), before = avail, pos = 0, len;
-        const char *line;
-
-        if (avail == 0)
-            break;
-        switch (h->phase) {
-        case HP_HEAD: {
-            size_t end = 0;
-
-            /* RFC 9112 2.2: ignore empty lines before a request line */
-            if (h->scanned == 0 && (p[0] == '\r' || p[0] == '\n')) {
-                http_take(c, 1);
-                break;
-            }
-            for (size_t i = h->scanned; i < avail && end == 0; i++) {
-                if (p[i] != '\n')
-                    continue;
-                if (i + 1 < avail && p[i + 1] == '\n')
-                    end = i + 2;
-                else if (i + 2 < avail && p[i + 1] == '\r' && p[i + 2] == '\n')
-                    end = i + 3;
-            }
-            if (end == 0) {
-                if (avail > HTTP_MAX_HEAD)
-                    http_error(c, 400, "Bad Request");
-                h->scanned = avail > 2 ? avail - 2 : 0;
-                return progress;
-            }
-            int rc = http_parse_head(h, p, end);
-            h->scanned = 0;
-            http_take(c, end);
-            if (rc == -2) {
-                http_error(c, 413, "Payload Too Large");
-            } else if (rc < 0) {
-                http_error(c, 400, "Bad Request");
-            } else if (h->phase == HP_HEAD) {
-                http_complete(d, c);
-            }
-            break;
-        }
-        case HP_BODY:
-            http_take_body(d, c, HP_HEAD);
-            break;
-        case HP_CHUNK_SIZE: {
-            uint64_t size;
-
-            if (!next_line(p, avail, &pos, &line, &len)) {
-                if (avail > 1024)
-                    http_error(c, 400, "Bad Request");
-                return progress;
-            }
-            const char *semi = memchr(line, ';', len);
-            size_t digits = semi ? (size_t)(semi - line) : len;
-            while (digits > 0 && (line[digits - 1] == ' ' || line[digits - 1] == '\t'))
-                digits--;
-            http_take(c, pos);
-            if (!parse_u64(line, digits, 16, &size)) {
-                http_error(c, 400, "Bad Request");
-            } else if (size > HTTP_MAX_BODY - buf_size(&h->body)) {
-                http_error(c, 413, "Payload Too Large");
-            } else if (size == 0) {
-                h->phase = HP_TRAILER;
-            } else {
-                h->remaining = size;
-                h->phase = HP_CHUNK_DATA;
-            }
-            break;
-        }
-        case HP_CHUNK_DATA:
-            http_take_body(d, c, HP_CHUNK_CRLF);
-            break;
-        case HP_CHUNK_CRLF:
-            if (p[0] == '\n') {
-                http_take(c, 1);
-            } else if (p[0] != '\r' || (avail >= 2 && p[1] != '\n')) {
-                http_error(c, 400, "Bad Request");
-            } else if (avail < 2) {
-                return progress;
-            } else {
-                http_take(c, 2);
-            }
-            if (!c->close_after_flush)
-                h->phase = HP_CHUNK_SIZE;
-            break;
-        case HP_TRAILER:
-            if (!next_line(p, avail, &pos, &line, &len)) {
-                if (avail > HTTP_MAX_HEAD)
-                    http_error(c, 400, "Bad Request");
-                return progress;
-            }
-            http_take(c, pos);
-            if (len == 0)
-                http_complete(d, c);
-            break;
-        case HP_DEAD:
-        default:
-            http_take(c, avail);
-            break;
-        }
-        if (buf_size(&h->in) != before)
-            progress = true;
-    }
-    return progress;
-}
-
 /* ---------------------------------------------------------------------------- channels */
 
 static struct channel *
@@ -692,12 +317,7 @@ static void
 chan_free(struct device *d, struct channel *c)
 {
     d->chans[c->id] = NULL;
-    if (c->http) {
-        buf_free(&c->http->in);
-        buf_free(&c->http->body);
-        free(c->http->path);
-        free(c->http);
-    }
+    http_responder_free(c->http);
     buf_free(&c->out);
     free(c);
 }
@@ -721,6 +341,33 @@ chan_send_close(struct device *d, struct channel *c)
     dlog(d, 2, "channel %" PRIu32 " close sent", c->id);
 }
 
+static void
+http_emit(void *arg, const void *data, size_t len)
+{
+    buf_append(arg, data, len);
+}
+
+/* Parses requests while the unsent output is small; parsed bytes are processed, so their
+ * credit can go back to the server. True if it consumed anything. */
+static bool
+chan_http_process(const struct device *d, struct channel *c)
+{
+    char uuid[37];
+    struct http_identity id = {.fqdn = d->fqdn, .uuid = uuid};
+    bool progress = false;
+    size_t n;
+
+    apf_uuid_format(d->uuid, uuid);
+    while (!c->close_after_flush && buf_size(&c->out) < HTTP_OUT_HIGH &&
+           (n = http_responder_step(c->http, &id, http_emit, &c->out)) > 0) {
+        c->owed += (uint32_t)n;
+        progress = true;
+    }
+    if (http_responder_closing(c->http))
+        c->close_after_flush = true;
+    return progress;
+}
+
 /* Sends what the server's window allows, returns credit for consumed input, closes if due. */
 static void
 chan_pump(struct device *d, struct channel *c)
@@ -728,7 +375,7 @@ chan_pump(struct device *d, struct channel *c)
     if (c->close_sent)
         return;
     for (;;) {
-        bool progress = c->http ? http_process(d, c) : false;
+        bool progress = c->http ? chan_http_process(d, c) : false;
         size_t n = buf_size(&c->out);
 
         if (n > 0 && c->tx_credit > 0) {
@@ -806,7 +453,7 @@ input_channel_open(struct device *d, const struct apf_msg *m)
     c->rx_left = opt.window;
     if (is_http_port(c->port)) {
         c->kind = CHAN_HTTP;
-        c->http = xcalloc(1, sizeof(*c->http));
+        c->http = http_responder_new();
     } else {
         c->kind = CHAN_ECHO;
     }
@@ -843,7 +490,10 @@ input_channel_data(struct device *d, const struct apf_msg *m)
         return;
     }
     c->rx_left -= len;
-    buf_append(c->http ? &c->http->in : &c->out, m->u.data.data.p, len);
+    if (c->http)
+        http_responder_input(c->http, m->u.data.data.p, len);
+    else
+        buf_append(&c->out, m->u.data.data.p, len);
     chan_pump(d, c);
 }
 

@@ -19,21 +19,21 @@
 
 #include <cmocka.h>
 
-#define FULL_CONFIG                                                                              \
-    "[core]\n"                                                                                   \
-    "AMTListenIP = 127.0.0.1\n"                                                                  \
-    "AMTListenPort = 16982\n"                                                                    \
-    "ModulePath = /usr/lib/mpsd          # default: the installed pkglibdir\n"                   \
-    "TraceLevels = INFO|ERROR|WARNING    # plus DEBUG\n"                                         \
-    "LogFile = stderr                    # or a path, or syslog\n"                               \
-    "MaxConnections = 100000\n"                                                                  \
-    "[AMT_Authenticate]\n"                                                                       \
-    "NeedAuthentication = true\n"                                                                \
-    "Plugin = auth_file\n"                                                                       \
-    "PluginParameters = file /etc/mpsd/amt-users.txt\n"                                          \
-    "[Socks_Authenticate]\n"                                                                     \
-    "NeedAuthentication = false\n"                                                                \
-    "[module socks5]\n"                                                                          \
+#define FULL_CONFIG                                                                                \
+    "[core]\n"                                                                                     \
+    "AMTListenIP = 127.0.0.1\n"                                                                    \
+    "AMTListenPort = 16982\n"                                                                      \
+    "ModulePath = /usr/lib/mpsd          # default: the installed pkglibdir\n"                     \
+    "TraceLevels = INFO|ERROR|WARNING    # plus DEBUG\n"                                           \
+    "LogFile = stderr                    # or a path, or syslog\n"                                 \
+    "MaxConnections = 100000\n"                                                                    \
+    "[AMT_Authenticate]\n"                                                                         \
+    "NeedAuthentication = true\n"                                                                  \
+    "Plugin = auth_file\n"                                                                         \
+    "PluginParameters = file /etc/mpsd/amt-users.txt\n"                                            \
+    "[Socks_Authenticate]\n"                                                                       \
+    "NeedAuthentication = false\n"                                                                 \
+    "[module socks5]\n"                                                                            \
     "SocksListenPort = 8090\n"
 
 /* A minimal valid realm so [core]-only tests load. */
@@ -388,9 +388,8 @@ test_section_headers(void **state)
     struct conf_file cf;
     (void)state;
 
-    assert_int_equal(conf_parse_string("h", "[ module  tls ]\n[Module tls]\n[x]\n", &cf, err,
-                                       sizeof(err)),
-                     0);
+    assert_int_equal(
+        conf_parse_string("h", "[ module  tls ]\n[Module tls]\n[x]\n", &cf, err, sizeof(err)), 0);
     assert_int_equal(cf.nsec, 3);
     assert_string_equal(cf.sec[0].name, "module");
     assert_string_equal(cf.sec[0].arg, "tls");

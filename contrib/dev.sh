@@ -1,0 +1,88 @@
+#!/bin/bash
+# dev.sh - the README's two commands: `run` builds and starts mpsd, `test` runs the whole suite.
+# SPDX-License-Identifier: Apache-2.0
+#
+# Works on a fresh Debian 12 machine: installs what it needs with apt-get (as root, or through
+# sudo), builds out of tree (configure must not run where a `core` directory exists, see
+# configure.ac), and never touches the system outside the package installs.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+
+BUILD_DEPS="build-essential autoconf automake libtool pkg-config libuv1-dev libssl-dev"
+TEST_DEPS="libcmocka-dev valgrind clang python3 curl openssl"
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+install_deps() {
+    local missing=()
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "== installing ${missing[*]}"
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+}
+
+bootstrap() {
+    [ -x configure ] && [ configure -nt configure.ac ] && [ Makefile.in -nt Makefile.am ] || \
+        autoreconf --install --force >/dev/null
+}
+
+# build DIR [configure args...]: a fresh out-of-tree build
+build() {
+    local dir=$1
+    shift
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    (cd "$dir" && "$top/configure" --enable-werror "$@" >configure.out &&
+        make -j"$(nproc)" >make.out) || { tail -40 "$dir"/*.out; return 1; }
+}
+
+case "${1:-}" in
+run)
+    install_deps $BUILD_DEPS
+    bootstrap
+    build build --prefix="$top/_stage"
+    make -C build install >/dev/null
+    conf="$top/_stage/etc/mpsd/mps.conf"
+    echo "== mpsd installed in $top/_stage; configuration $conf"
+    echo "== AMT devices: plain TCP on 127.0.0.1:16982 (user amtuser, password in"
+    echo "   $top/_stage/etc/mpsd/amt-users.txt). Stop with Ctrl-C."
+    exec "$top/_stage/sbin/mpsd" -c "$conf"
+    ;;
+test)
+    install_deps $BUILD_DEPS $TEST_DEPS
+    bootstrap
+    start=$SECONDS
+    echo "== 1/4 build and make check"
+    build build
+    make -C build check -j2 || { cat build/test-suite.log; exit 1; }
+    echo "== 2/4 AddressSanitizer + UBSan build and make check"
+    build build-asan --enable-sanitizers
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+        MPSD_NO_VALGRIND=1 make -C build-asan check -j2 || {
+        cat build-asan/test-suite.log
+        exit 1
+    }
+    echo "== 3/4 fuzz targets (libFuzzer, ${FUZZ_SECONDS:=20} s each)"
+    make -C build fuzz-run FUZZ_SECONDS="$FUZZ_SECONDS" >build/fuzz.out 2>&1 || {
+        tail -40 build/fuzz.out
+        exit 1
+    }
+    echo "== 4/4 make distcheck"
+    make -C build distcheck >build/distcheck.out 2>&1 || {
+        tail -60 build/distcheck.out
+        exit 1
+    }
+    sum() { grep -h "^# $1:" build/test-suite.log build-asan/test-suite.log | awk '{n += $3} END {print n + 0}'; }
+    echo "all checks passed in $((SECONDS - start)) s (plain and ASan+UBSan builds, fuzz, distcheck)"
+    echo "$(sum PASS) passed, $(( $(sum FAIL) + $(sum ERROR) )) failed, $(sum SKIP) skipped"
+    ;;
+*)
+    echo "usage: $0 run|test" >&2
+    exit 2
+    ;;
+esac
