@@ -106,9 +106,11 @@ chan_detach(struct apf_channel *c)
     if (!t)
         return;
     if (c->state == CHAN_OPEN) {
+        char id[200];
         log_info("Channel between Intel remote client %s and management console %s closed. "
-                 "Channel ID [%u:%u]",
-                 t->fqdn ? t->fqdn : t->uuid_text, c->console, c->local_id, c->remote_id);
+                 "Channel ID [%u:%u] %s",
+                 t->fqdn ? t->fqdn : t->uuid_text, c->console, c->local_id, c->remote_id,
+                 apf_tunnel_ident(t, id, sizeof(id)));
         t->env->stats.channels_closed++;
     }
     t->chans[c->local_id] = NULL;
@@ -477,9 +479,11 @@ apf_input_channel_open_confirm(struct apf_tunnel *t, const struct apf_msg *m)
     c->remote_id = m->u.open_confirm.sender;
     c->pwin = m->u.open_confirm.window;
     t->env->stats.channels_opened++;
+    char id[200];
     log_info("Channel between Intel remote client %s and management console %s opened. "
-             "Channel ID [%u:%u]",
-             t->fqdn ? t->fqdn : t->uuid_text, c->console, c->local_id, c->remote_id);
+             "Channel ID [%u:%u] %s",
+             t->fqdn ? t->fqdn : t->uuid_text, c->console, c->local_id, c->remote_id,
+             apf_tunnel_ident(t, id, sizeof(id)));
     c->open_cb(c->open_arg, &c->base, 0);
     return 0;
 }

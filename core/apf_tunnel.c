@@ -34,6 +34,14 @@ apf_tunnel_log(const struct apf_tunnel *t, enum mps_log_level level, const char 
             t->fqdn ? t->fqdn : "no FQDN yet", t->stream ? t->stream->peer : "?", msg);
 }
 
+const char *
+apf_tunnel_ident(const struct apf_tunnel *t, char *buf, size_t len)
+{
+    snprintf(buf, len, "[uuid %s, fqdn %s, peer %s]", t->uuid_text, t->fqdn ? t->fqdn : "-",
+             t->stream ? t->stream->peer : "?");
+    return buf;
+}
+
 /* -------------------------------------------------------------------- output */
 
 int
@@ -275,8 +283,9 @@ input_tcpip_forward(struct apf_tunnel *t, const struct apf_msg *m)
     tunnel_claim_name(t, addr);
     if (m->u.global.want_reply)
         apf_tunnel_send(t, msg, apf_encode_request_success(msg, true, port), NULL, 0);
-    log_info("Intel remote client %s started port forwarding to address %s:%u", t->fqdn, addr,
-             port);
+    char id[200];
+    log_info("Intel remote client %s started port forwarding to address %s:%u %s", t->fqdn, addr,
+             port, apf_tunnel_ident(t, id, sizeof(id)));
     apf_tunnel_log(t, MPS_LOG_DEBUG, "forwards %zu ports", t->nforwards);
     tunnel_event(t, t->connected_event ? MPS_EV_PORTS_CHANGED : MPS_EV_DEVICE_CONNECTED);
     t->connected_event = true;
@@ -359,14 +368,10 @@ input_version(struct apf_tunnel *t, const struct apf_msg *m)
                        m->u.version.major, m->u.version.minor);
         return APF_DISC_PROTOCOL_VERSION_NOT_SUPPORTED;
     }
-    int shared = route_uuid_add(t->env->route, t->uuid_text, t);
-    if (shared < 0)
-        return APF_DISC_TEMPORARILY_UNAVAILABLE;
+    /* The UUID routes only once the device is authenticated and forwarding (see
+     * input_service_request): an unauthenticated connection claiming a UUID must not shadow
+     * the real device. */
     t->state = TUNNEL_OPENED;
-    t->uuid_registered = true;
-    if (shared > 0)
-        apf_tunnel_log(t, MPS_LOG_WARNING, "shares its UUID with %d other connected device(s): "
-                       "consoles should address it by FQDN", shared);
     apf_tunnel_log(t, MPS_LOG_DEBUG, "speaks APF %u.%u", m->u.version.major, m->u.version.minor);
     return 0;
 }
@@ -375,9 +380,11 @@ static void
 tunnel_authenticated(struct apf_tunnel *t, const char *how)
 {
     uint8_t msg[4];
+    char id[200];
     t->state = TUNNEL_AUTHED;
     apf_tunnel_send(t, msg, apf_encode_userauth_success(msg), NULL, 0);
-    log_info("Intel remote client %s is now connected.", t->uuid_text);
+    log_info("Intel remote client %s is now connected. %s", t->uuid_text,
+             apf_tunnel_ident(t, id, sizeof(id)));
     apf_tunnel_log(t, MPS_LOG_DEBUG, "authenticated (%s)", how);
     tunnel_arm_timer(t);
 }
@@ -497,8 +504,17 @@ input_service_request(struct apf_tunnel *t, const struct apf_msg *m)
                            t->state == TUNNEL_FORWARDING ? "twice" : "before authenticating");
             return APF_DISC_PROTOCOL_ERROR;
         }
+        int shared = route_uuid_add(t->env->route, t->uuid_text, t);
+        if (shared < 0)
+            return APF_DISC_TEMPORARILY_UNAVAILABLE;
+        t->uuid_registered = true;
+        if (shared > 0)
+            apf_tunnel_log(t, MPS_LOG_WARNING, "shares its UUID with %d other connected "
+                           "device(s): consoles should address it by FQDN", shared);
+        char id[200];
         if (t->state != TUNNEL_AUTHED)
-            log_info("Intel remote client %s is now connected.", t->uuid_text);
+            log_info("Intel remote client %s is now connected. %s", t->uuid_text,
+                     apf_tunnel_ident(t, id, sizeof(id)));
         t->state = TUNNEL_FORWARDING;
         apf_tunnel_send(t, msg, apf_encode_service_accept(msg, APF_SERVICE_PFWD), NULL, 0);
         tunnel_arm_timer(t);
@@ -652,8 +668,10 @@ tunnel_on_read(void *arg, mps_stream *s, const struct mps_iov *data, int status)
     struct apf_tunnel *t = arg;
     (void)s;
     if (status < 0) {
+        char id[200];
         if (status == MPS_EOF)
-            log_info("[%s] Intel remote client has disconnected", t->fqdn ? t->fqdn : t->uuid_text);
+            log_info("[%s] Intel remote client has disconnected %s",
+                     t->fqdn ? t->fqdn : t->uuid_text, apf_tunnel_ident(t, id, sizeof(id)));
         else
             apf_tunnel_log(t, MPS_LOG_INFO, "connection lost: %s", uv_strerror(status));
         tunnel_close(t);
@@ -803,7 +821,7 @@ apf_tunnel_new(struct apf_env *env, mps_stream *stream, struct apf_tunnel **t_r)
     stream_set_drain(stream, TUNNEL_TX_HIGH / 2, tunnel_output_drained, t);
     stream_read_start(stream, tunnel_on_read, t);
     tunnel_arm_timer(t);
-    log_debug("connection from %s", stream->peer);
+    log_debug("Intel remote client connection from %s", stream->peer);
     if (t_r)
         *t_r = t;
     return 0;

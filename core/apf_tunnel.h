@@ -105,7 +105,10 @@ void apf_env_shutdown(struct apf_env *env);
 /* Send one message the caller encoded (or header + payload). 0 or -errno. */
 int apf_tunnel_send(struct apf_tunnel *t, const uint8_t *msg, size_t len, const void *payload,
                     size_t payload_len);
-/* "uuid fqdn peer" prefix for log lines about this device. */
+/* Who a device is, for log lines in the reference MPS's wording: "[uuid U, fqdn F, peer P]".
+ * Returns buf. */
+const char *apf_tunnel_ident(const struct apf_tunnel *t, char *buf, size_t len);
+/* A log line about this device: "Intel remote client UUID (FQDN, PEER) <message>". */
 void apf_tunnel_log(const struct apf_tunnel *t, enum mps_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 const struct apf_forward *apf_tunnel_forward(const struct apf_tunnel *t, uint16_t port);

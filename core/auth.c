@@ -493,7 +493,8 @@ req_finish(mps_auth_req *req, int result)
     req_unlink(req);
     req_account(req, result);
     /* The realm is done with req; the callback may free the realm or start new checks. */
-    req->cb(req->arg, result, result == MPS_AUTH_OK ? NULL : req->msg);
+    if (req->cb)
+        req->cb(req->arg, result, result == MPS_AUTH_OK ? NULL : req->msg);
     req_free(req);
 }
 

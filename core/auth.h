@@ -32,12 +32,16 @@ void auth_pool_free(struct auth_pool *pool);
  * (the realm does not own them). With need_auth false every check answers OK at once. */
 int auth_realm_new(struct auth_pool *pool, const char *name, const struct realm_config *rc,
                    struct mps_inst **plugins, size_t nplugins, struct auth_realm **r);
+/* The plugin instances must stay alive until auth_pool_free() has returned: a worker may still
+ * be running an abandoned authenticate() in them. Shutdown order: realms, pool, instances. */
 /* Cancels every pending check (their callbacks are not called). */
 void auth_realm_free(struct auth_realm *realm);
 const struct auth_counters *auth_realm_counters(const struct auth_realm *realm);
 int auth_realm_required(const struct auth_realm *realm);
 
-/* Start a check. Returns MPS_AUTH_OK/_DENY/_ERROR if decided at once (cb not called; *msg_r
+/* *msg_r of a synchronous answer is valid until the next auth_check() on the realm; *req_r is
+ * NULL when decided at once; cb must not be NULL.
+ * Start a check. Returns MPS_AUTH_OK/_DENY/_ERROR if decided at once (cb not called; *msg_r
  * may point to a static message), or MPS_AUTH_PENDING: cb(arg, result, msg) will be called
  * exactly once from the loop unless auth_check_cancel() is called first. The strings of cred
  * are copied; the password copy is wiped when the check ends. */

@@ -28,9 +28,9 @@
 #define MAX_PORTS 16
 #define MAX_FQDN 255
 #define MAX_CRED 255
-#define DATA_CHUNK 4096u              /* largest CHANNEL_DATA payload we send */
-#define HTTP_OUT_HIGH (64u * 1024)    /* stop parsing requests while this much is unsent */
-#define SHUTDOWN_GRACE_MS 2000        /* then sockets still flushing are closed hard */
+#define DATA_CHUNK 4096u           /* largest CHANNEL_DATA payload we send */
+#define HTTP_OUT_HIGH (64u * 1024) /* stop parsing requests while this much is unsent */
+#define SHUTDOWN_GRACE_MS 2000     /* then sockets still flushing are closed hard */
 #define RECONNECT_DELAY_MS 1000
 #define LAUNCH_TICK_MS 10
 
@@ -167,7 +167,7 @@ buf_consume(struct buf *b, size_t n)
 }
 
 /* Encode one APF message at the end of a buffer: encoders report their size for out == NULL. */
-#define BUF_ENCODE(b, encode, ...)                                                               \
+#define BUF_ENCODE(b, encode, ...)                                                                 \
     do {                                                                                           \
         size_t n_ = encode(NULL, ##__VA_ARGS__);                                                   \
         encode(buf_reserve((b), n_), ##__VA_ARGS__);                                               \
@@ -188,8 +188,8 @@ enum dev_state {
 };
 
 static const char *const state_names[] = {
-    "idle", "connecting", "auth-service", "userauth", "pfwd-service", "forward-request",
-    "forwarding", "closing",
+    "idle",         "connecting",      "auth-service", "userauth",
+    "pfwd-service", "forward-request", "forwarding",   "closing",
 };
 
 enum chan_kind { CHAN_ECHO, CHAN_HTTP };
@@ -199,34 +199,34 @@ struct channel {
     uint16_t port;
     uint8_t kind;
     bool close_sent;
-    bool close_after_flush; /* send CLOSE once out is drained */
-    uint64_t tx_credit;     /* bytes the server still lets us send */
-    uint32_t rx_left;       /* bytes the server may still send us */
-    uint32_t owed;          /* consumed bytes not yet returned with WINDOW_ADJUST */
-    struct buf out;         /* bytes waiting for tx_credit */
+    bool close_after_flush;      /* send CLOSE once out is drained */
+    uint64_t tx_credit;          /* bytes the server still lets us send */
+    uint32_t rx_left;            /* bytes the server may still send us */
+    uint32_t owed;               /* consumed bytes not yet returned with WINDOW_ADJUST */
+    struct buf out;              /* bytes waiting for tx_credit */
     struct http_responder *http; /* CHAN_HTTP only */
 };
 
 struct device {
     uint32_t index;
     uint8_t state;
-    uint8_t port_idx;     /* port being forwarded in ST_FORWARD_REQ */
-    uint16_t acked_mask;  /* bit i: ports[i] acknowledged with REQUEST_SUCCESS */
-    bool tcp_open;        /* tcp initialised and its close callback not yet run */
+    uint8_t port_idx;    /* port being forwarded in ST_FORWARD_REQ */
+    uint16_t acked_mask; /* bit i: ports[i] acknowledged with REQUEST_SUCCESS */
+    bool tcp_open;       /* tcp initialised and its close callback not yet run */
     bool sent_password;
     bool forward_failed;
     bool finished;        /* --expect-disconnect: got the expected DISCONNECT */
     bool pending_ready;   /* counted in g.ready */
     uint32_t ka_interval; /* seconds; 0 = no keepalive requests */
     uint32_t ka_cookie;
-    uint32_t nslots;      /* length of chans */
+    uint32_t nslots;        /* length of chans */
     struct channel **chans; /* indexed by our channel id; NULL = free id */
     char *fqdn;
     uint8_t uuid[APF_UUID_LEN];
-    struct buf rx;        /* tail of an incomplete message */
-    struct buf tx;        /* encoded, not yet handed to uv_write */
+    struct buf rx; /* tail of an incomplete message */
+    struct buf tx; /* encoded, not yet handed to uv_write */
     uv_tcp_t tcp;
-    uv_timer_t timer;     /* keepalive while connected, reconnect delay while idle */
+    uv_timer_t timer; /* keepalive while connected, reconnect delay while idle */
     uv_connect_t connect_req;
 };
 
@@ -241,12 +241,12 @@ static struct {
     struct sockaddr_storage addr;
     unsigned launched;
     uint64_t launch_start;
-    unsigned ready;           /* devices in ST_FORWARDING now */
-    unsigned matched;         /* --expect-disconnect: devices that got the reason */
-    unsigned n_connected;     /* TCP connections established */
-    unsigned n_forwarding;    /* times a device reached ST_FORWARDING */
-    unsigned n_disconnected;  /* sessions ended by the server or by errors */
-    unsigned anomalies;       /* unexpected messages from the server */
+    unsigned ready;          /* devices in ST_FORWARDING now */
+    unsigned matched;        /* --expect-disconnect: devices that got the reason */
+    unsigned n_connected;    /* TCP connections established */
+    unsigned n_forwarding;   /* times a device reached ST_FORWARDING */
+    unsigned n_disconnected; /* sessions ended by the server or by errors */
+    unsigned anomalies;      /* unexpected messages from the server */
     bool ready_dirty;
     bool shutting_down;
     int exit_code;
@@ -459,7 +459,8 @@ input_channel_open(struct device *d, const struct apf_msg *m)
     }
     d->chans[id] = c;
     BUF_ENCODE(&d->tx, apf_encode_channel_open_confirmation, sender, id, opt.window);
-    dlog(d, 2, "channel %" PRIu32 " opened to port %" PRIu32 " (%s) from %s:%" PRIu32
+    dlog(d, 2,
+         "channel %" PRIu32 " opened to port %" PRIu32 " (%s) from %s:%" PRIu32
          ", server window %" PRIu32,
          id, port, c->http ? "http" : "echo",
          apf_str_copy(orig, sizeof(orig), m->u.channel_open.originator),
@@ -914,8 +915,8 @@ device_end(struct device *d, bool by_server, bool disconnect, uint32_t reason, c
                 sim_finish(0);
             }
         } else {
-            fprintf(stderr, "device %" PRIu32 ": %s (expected DISCONNECT %" PRIu32 ")\n",
-                    d->index, text, opt.expect_reason);
+            fprintf(stderr, "device %" PRIu32 ": %s (expected DISCONNECT %" PRIu32 ")\n", d->index,
+                    text, opt.expect_reason);
             sim_finish(1);
         }
     } else if (opt.exit_when_ready && !g.shutting_down) {
@@ -1087,8 +1088,8 @@ on_duration(uv_timer_t *t)
         fprintf(stderr, "amtsim: timeout: %u of %u devices forwarding\n", g.ready, opt.count);
         sim_finish(1);
     } else if (opt.expect_disconnect) {
-        fprintf(stderr, "amtsim: timeout: %u of %u devices got DISCONNECT %" PRIu32 "\n",
-                g.matched, opt.count, opt.expect_reason);
+        fprintf(stderr, "amtsim: timeout: %u of %u devices got DISCONNECT %" PRIu32 "\n", g.matched,
+                opt.count, opt.expect_reason);
         sim_finish(1);
     } else {
         sim_finish(0);
@@ -1242,9 +1243,27 @@ raise_fd_limit(void)
 }
 
 enum {
-    OPT_HOST = 256, OPT_PORT, OPT_COUNT, OPT_FQDN, OPT_UUID, OPT_SAME_UUID, OPT_USER, OPT_PASS,
-    OPT_AUTH, OPT_NO_PASSWORD, OPT_PORTS, OPT_KEEPALIVE, OPT_WINDOW, OPT_RATE, OPT_DURATION,
-    OPT_READY_FILE, OPT_EXIT_READY, OPT_EXPECT_DISC, OPT_RECONNECT, OPT_QUIET, OPT_VERBOSE,
+    OPT_HOST = 256,
+    OPT_PORT,
+    OPT_COUNT,
+    OPT_FQDN,
+    OPT_UUID,
+    OPT_SAME_UUID,
+    OPT_USER,
+    OPT_PASS,
+    OPT_AUTH,
+    OPT_NO_PASSWORD,
+    OPT_PORTS,
+    OPT_KEEPALIVE,
+    OPT_WINDOW,
+    OPT_RATE,
+    OPT_DURATION,
+    OPT_READY_FILE,
+    OPT_EXIT_READY,
+    OPT_EXPECT_DISC,
+    OPT_RECONNECT,
+    OPT_QUIET,
+    OPT_VERBOSE,
     OPT_HELP,
 };
 
@@ -1292,7 +1311,9 @@ parse_args(int argc, char **argv)
         const char *a = optarg;
 
         switch (c) {
-        case OPT_HOST: opt.host = a; break;
+        case OPT_HOST:
+            opt.host = a;
+            break;
         case OPT_PORT:
             if (!parse_uint(a, 65535, &v) || v == 0)
                 return bad_arg("port", a);
@@ -1303,9 +1324,15 @@ parse_args(int argc, char **argv)
                 return bad_arg("count", a);
             opt.count = (unsigned)v;
             break;
-        case OPT_FQDN: opt.fqdn = a; break;
-        case OPT_UUID: uuid = a; break;
-        case OPT_SAME_UUID: opt.same_uuid = true; break;
+        case OPT_FQDN:
+            opt.fqdn = a;
+            break;
+        case OPT_UUID:
+            uuid = a;
+            break;
+        case OPT_SAME_UUID:
+            opt.same_uuid = true;
+            break;
         case OPT_USER:
             if (strlen(a) > MAX_CRED)
                 return bad_arg("user", a);
@@ -1324,7 +1351,9 @@ parse_args(int argc, char **argv)
             else
                 return bad_arg("auth", a);
             break;
-        case OPT_NO_PASSWORD: opt.no_password = true; break;
+        case OPT_NO_PASSWORD:
+            opt.no_password = true;
+            break;
         case OPT_PORTS:
             if (!parse_ports(a))
                 return bad_arg("ports", a);
@@ -1350,17 +1379,27 @@ parse_args(int argc, char **argv)
             opt.duration = (unsigned)v;
             opt.duration_set = true;
             break;
-        case OPT_READY_FILE: opt.ready_file = a; break;
-        case OPT_EXIT_READY: opt.exit_when_ready = true; break;
+        case OPT_READY_FILE:
+            opt.ready_file = a;
+            break;
+        case OPT_EXIT_READY:
+            opt.exit_when_ready = true;
+            break;
         case OPT_EXPECT_DISC:
             if (!parse_uint(a, UINT32_MAX, &v))
                 return bad_arg("expect-disconnect", a);
             opt.expect_disconnect = true;
             opt.expect_reason = (uint32_t)v;
             break;
-        case OPT_RECONNECT: opt.reconnect = true; break;
-        case OPT_QUIET: opt.verbosity = 0; break;
-        case OPT_VERBOSE: opt.verbosity = 2; break;
+        case OPT_RECONNECT:
+            opt.reconnect = true;
+            break;
+        case OPT_QUIET:
+            opt.verbosity = 0;
+            break;
+        case OPT_VERBOSE:
+            opt.verbosity = 2;
+            break;
         case OPT_HELP:
             usage(stdout);
             exit(0);
@@ -1417,7 +1456,8 @@ main(int argc, char **argv)
         memcpy(d->uuid, opt.uuid, APF_UUID_LEN);
         if (!opt.same_uuid) {
             uint32_t tail = ((uint32_t)d->uuid[12] << 24 | (uint32_t)d->uuid[13] << 16 |
-                             (uint32_t)d->uuid[14] << 8 | d->uuid[15]) + i;
+                             (uint32_t)d->uuid[14] << 8 | d->uuid[15]) +
+                            i;
             d->uuid[12] = (uint8_t)(tail >> 24);
             d->uuid[13] = (uint8_t)(tail >> 16);
             d->uuid[14] = (uint8_t)(tail >> 8);

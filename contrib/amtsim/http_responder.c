@@ -232,8 +232,8 @@ parse_head(struct http_responder *h, const char *p, size_t n)
         if ((unsigned char)*c <= 0x20 || (unsigned char)*c == 0x7f)
             return -1;
     size_t mlen = (size_t)(sp1 - line);
-    h->post = (mlen == 4 && memcmp(line, "POST", 4) == 0) ||
-              (mlen == 3 && memcmp(line, "PUT", 3) == 0);
+    h->post =
+        (mlen == 4 && memcmp(line, "POST", 4) == 0) || (mlen == 3 && memcmp(line, "PUT", 3) == 0);
     h->head = mlen == 4 && memcmp(line, "HEAD", 4) == 0;
     free(h->path);
     h->path = hxrealloc(NULL, (size_t)(sp2 - target) + 1);
@@ -287,8 +287,8 @@ parse_head(struct http_responder *h, const char *p, size_t n)
 }
 
 static void
-respond(struct http_responder *h, int status, const char *reason, const uint8_t *body,
-        size_t len, bool head_only, bool close, http_emit_fn *emit, void *arg)
+respond(struct http_responder *h, int status, const char *reason, const uint8_t *body, size_t len,
+        bool head_only, bool close, http_emit_fn *emit, void *arg)
 {
     char hdr[256];
     int n = snprintf(hdr, sizeof(hdr),
@@ -318,8 +318,8 @@ complete(struct http_responder *h, const struct http_identity *id, http_emit_fn 
 {
     h->phase = HP_HEAD;
     if (h->post) {
-        respond(h, 200, "OK", h->body.p + h->body.off, hbuf_size(&h->body), false, h->close,
-                emit, arg);
+        respond(h, 200, "OK", h->body.p + h->body.off, hbuf_size(&h->body), false, h->close, emit,
+                arg);
     } else {
         int n = snprintf(NULL, 0, "amtsim %s %s %s\n", id->fqdn, id->uuid, h->path);
         char *text = hxrealloc(NULL, (size_t)n + 1);
@@ -364,8 +364,8 @@ find_head_end(struct http_responder *h, const char *p, size_t avail)
 }
 
 size_t
-http_responder_step(struct http_responder *h, const struct http_identity *id,
-                    http_emit_fn *emit, void *arg)
+http_responder_step(struct http_responder *h, const struct http_identity *id, http_emit_fn *emit,
+                    void *arg)
 {
     const char *p = (const char *)h->in.p + h->in.off, *line;
     size_t avail = hbuf_size(&h->in), used = 0, pos = 0, len;

@@ -166,7 +166,8 @@ struct mps_event_ops { /* copy what you keep, queue any I/O, return at once */
 struct mps_auth_ops {
     /* Decide on cred. Returns an enum mps_auth_result; on DENY or ERROR write a message
      * (never the password) into error[0..error_len). With MPS_F_BLOCKING this runs on an
-     * auth worker thread and may block; otherwise it runs on the loop and must not. */
+     * auth worker thread and may block; req is then NULL: answer by returning (PENDING is
+     * treated as ERROR). Otherwise it runs on the loop and must not block. */
     int (*authenticate)(const struct mps_ctx *ctx, mps_auth_req *req, const struct mps_cred *cred,
                         char *error, size_t error_len);
     /* Loop thread, non-blocking plugins only: req will not be answered; auth_done is not

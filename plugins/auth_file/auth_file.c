@@ -150,8 +150,8 @@ static int
 af_load(const struct mps_ctx *ctx, const char *path, struct af_table *t_r)
 {
     struct af_table t = {NULL, 0};
-    size_t cap = 0, bufcap = 0;
-    char *buf = NULL;
+    size_t cap = 0, bufcap = 4096;
+    char iobuf[8192], *buf;
     ssize_t len;
     int lineno = 0, rc = 0;
     FILE *f;
@@ -161,6 +161,14 @@ af_load(const struct mps_ctx *ctx, const char *path, struct af_table *t_r)
         rc = -errno;
         AF_LOG(ctx, MPS_LOG_ERROR, "cannot read users file %s: %s", path, strerror(errno));
         return rc;
+    }
+    /* Our own stdio buffer and a line buffer that rarely grows, so both can be wiped: the
+     * file holds passwords in clear. */
+    setvbuf(f, iobuf, _IOFBF, sizeof(iobuf));
+    buf = malloc(bufcap);
+    if (!buf) {
+        fclose(f);
+        return -ENOMEM;
     }
     while ((len = getline(&buf, &bufcap, f)) >= 0) {
         lineno++;
@@ -173,11 +181,10 @@ af_load(const struct mps_ctx *ctx, const char *path, struct af_table *t_r)
     }
     if (rc == 0 && ferror(f))
         rc = -EIO;
-    if (buf) {
-        OPENSSL_cleanse(buf, bufcap); /* it held passwords */
-        free(buf);
-    }
+    OPENSSL_cleanse(buf, bufcap);
+    free(buf);
     fclose(f);
+    OPENSSL_cleanse(iobuf, sizeof(iobuf));
     if (rc < 0) {
         AF_LOG(ctx, MPS_LOG_ERROR, "cannot read users file %s: %s", path, strerror(-rc));
         af_table_free(&t);

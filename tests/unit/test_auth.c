@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static char module_dir[512];
@@ -28,6 +29,10 @@ static char users_path[300];
 
 static uv_loop_t loop;
 static struct auth_pool *pool;
+/* Plugin instances live until teardown, after auth_pool_free() has joined the workers: an
+ * abandoned authenticate() may still be running in them until then. */
+static struct mps_inst *insts[8];
+static size_t ninsts;
 
 /* ------------------------------------------------------------------- helpers */
 
@@ -92,7 +97,10 @@ run_until(const int *counter, int target, unsigned max_ms)
     assert_non_null(guard);
     uv_timer_init(&loop, guard);
     guard->data = &expired;
-    uv_timer_start(guard, guard_cb, max_ms, 0);
+    /* Repeating: UV_RUN_ONCE runs due timers before polling, so a one-shot guard could fire
+     * first and leave the poll with nothing to wake it. */
+    uv_update_time(&loop);
+    uv_timer_start(guard, guard_cb, max_ms, max_ms);
     while (*counter < target && !expired)
         uv_run(&loop, UV_RUN_ONCE);
     uv_close((uv_handle_t *)guard, guard_close_cb);
@@ -117,6 +125,8 @@ plugin_new(const char *dir, const char *name, const char *params)
                              sizeof(err)) < 0)
         fail_msg("%s", err);
     assert_int_equal(modload_instance_init(mi), 0);
+    assert_true(ninsts < sizeof(insts) / sizeof(insts[0]));
+    insts[ninsts++] = mi;
     return mi;
 }
 
@@ -217,6 +227,37 @@ fake_plugin(enum fake_mode mode)
     return &fake_inst;
 }
 
+/* A blocking, thread-unsafe fake: the core must never run two of its calls at once. */
+static int serial_inside, serial_max;
+static pthread_mutex_t serial_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int
+serial_authenticate(const struct mps_ctx *ctx, mps_auth_req *req, const struct mps_cred *cred,
+                    char *error, size_t error_len)
+{
+    struct timespec ts = {0, 20 * 1000000L};
+
+    (void)ctx;
+    (void)cred;
+    (void)error;
+    (void)error_len;
+    assert_null(req); /* blocking plugins answer by returning */
+    pthread_mutex_lock(&serial_lock);
+    if (++serial_inside > serial_max)
+        serial_max = serial_inside;
+    pthread_mutex_unlock(&serial_lock);
+    nanosleep(&ts, NULL);
+    pthread_mutex_lock(&serial_lock);
+    serial_inside--;
+    pthread_mutex_unlock(&serial_lock);
+    return MPS_AUTH_OK;
+}
+
+static const struct mps_auth_ops serial_ops = {.authenticate = serial_authenticate};
+static const struct mps_module serial_mod = {MPS_MODULE_HEADER, .name = "serial",
+                                             .flags = MPS_F_BLOCKING | MPS_F_THREAD_UNSAFE,
+                                             .auth = &serial_ops};
+
 /* ------------------------------------------------------------------ fixtures */
 
 static int
@@ -247,8 +288,11 @@ static int
 teardown(void **state)
 {
     (void)state;
-    auth_pool_free(pool);
+    if (pool)
+        auth_pool_free(pool);
     pool = NULL;
+    while (ninsts)
+        modload_instance_free(insts[--ninsts]);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&loop), 0);
     return 0;
@@ -296,7 +340,6 @@ test_file_sync(void **state)
     assert_int_equal(auth_realm_counters(realm)->ok, 1);
     assert_int_equal(auth_realm_counters(realm)->deny, 2);
     auth_realm_free(realm);
-    modload_instance_free(af);
 }
 
 static void
@@ -323,7 +366,6 @@ test_blocking_many(void **state)
     assert_true(now_ms() - t0 >= 2400);
     assert_int_equal(auth_realm_counters(realm)->ok, 200);
     auth_realm_free(realm);
-    modload_instance_free(slow);
 }
 
 static void
@@ -348,7 +390,6 @@ test_max_concurrent_fifo(void **state)
     assert_string_equal(r[2].msg, "test_auth: bad user or password");
     assert_int_equal(auth_realm_counters(realm)->deny, 1);
     auth_realm_free(realm);
-    modload_instance_free(slow);
 }
 
 static void
@@ -374,7 +415,6 @@ test_timeout(void **state)
     assert_int_equal(auth_realm_counters(realm)->error, 2);
     assert_int_equal(auth_realm_counters(realm)->ok, 0);
     auth_realm_free(realm);
-    modload_instance_free(slow);
 }
 
 static void
@@ -404,7 +444,6 @@ test_cancel(void **state)
     run_for(300);
     assert_int_equal(r[0].called, 0);
     auth_realm_free(realm);
-    modload_instance_free(slow);
 }
 
 static void
@@ -426,7 +465,6 @@ test_cancel_queued(void **state)
     assert_int_equal(r[0].result, MPS_AUTH_OK);
     assert_int_equal(r[1].called, 0);
     auth_realm_free(realm);
-    modload_instance_free(slow);
 }
 
 static void
@@ -447,7 +485,6 @@ test_cancel_waiting(void **state)
     assert_int_equal(r[2].result, MPS_AUTH_OK);
     assert_int_equal(r[0].called + r[1].called, 0);
     auth_realm_free(realm);
-    modload_instance_free(slow);
 }
 
 static void
@@ -479,7 +516,6 @@ test_pool_queue_full(void **state)
         assert_int_equal(r[i].result, MPS_AUTH_OK);
     assert_int_equal(auth_realm_counters(realm)->error, (uint64_t)full);
     auth_realm_free(realm);
-    modload_instance_free(slow);
 }
 
 static void
@@ -499,7 +535,6 @@ test_realm_fifo_full(void **state)
     assert_int_equal(run_until(&ncalled, 3, 3000), 0);
     assert_int_equal(r[3].called, 0);
     auth_realm_free(realm);
-    modload_instance_free(slow);
 }
 
 static void
@@ -520,8 +555,6 @@ test_next_chain(void **state)
     assert_int_equal(r[2].result, MPS_AUTH_DENY);
     assert_string_equal(r[2].msg, "no plugin knows this user");
     auth_realm_free(realm);
-    modload_instance_free(p[0]);
-    modload_instance_free(p[1]);
 }
 
 static void
@@ -538,7 +571,6 @@ test_forced_error(void **state)
     assert_string_equal(r.msg, "test_auth: forced error");
     assert_int_equal(auth_realm_counters(realm)->error, 1);
     auth_realm_free(realm);
-    modload_instance_free(slow);
 }
 
 static void
@@ -595,7 +627,6 @@ test_async_plugin(void **state)
     assert_null(req);
     assert_int_equal(fake_cancelled, 0);
     auth_realm_free(realm);
-    modload_instance_free(p[1]);
     pthread_mutex_destroy(&fake_inst.serial);
 }
 
@@ -622,6 +653,31 @@ test_async_plugin_timeout(void **state)
 }
 
 static void
+test_thread_unsafe(void **state)
+{
+    struct mps_inst serial = {.mod = &serial_mod, .label = fake_label};
+    struct mps_inst *p = &serial;
+    struct auth_realm *realm;
+    struct res r[8] = {{0}};
+
+    (void)state;
+    serial.ctx.api = &test_api;
+    serial.ctx.inst = &serial;
+    pthread_mutex_init(&serial.serial, NULL);
+    serial_max = 0;
+    realm = realm_new(&p, 1, 5000, 8);
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(check(realm, "u", "p", &r[i], NULL, NULL), MPS_AUTH_PENDING);
+    assert_int_equal(run_until(&ncalled, 8, 3000), 0);
+    assert_int_equal(serial_max, 1);
+    auth_realm_free(realm);
+    /* Join the workers before the stack instance goes away. */
+    auth_pool_free(pool);
+    pool = NULL;
+    pthread_mutex_destroy(&serial.serial);
+}
+
+static void
 test_realm_free_pending(void **state)
 {
     struct mps_inst *slow = slow_plugin("user alice pass secret delay 100");
@@ -637,7 +693,6 @@ test_realm_free_pending(void **state)
     auth_realm_free(realm);
     run_for(200);
     assert_int_equal(ncalled, 0);
-    modload_instance_free(slow);
 }
 
 static void
@@ -667,7 +722,6 @@ test_log_no_password(void **state)
     assert_non_null(strstr(buf, "user \"ev?il\""));
     assert_null(strstr(buf, "Sup3r-S3cret"));
     auth_realm_free(realm);
-    modload_instance_free(af);
 }
 
 /* --------------------------------------------------------------------- setup */
@@ -717,6 +771,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_forced_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_async_plugin, setup, teardown),
         cmocka_unit_test_setup_teardown(test_async_plugin_timeout, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_thread_unsafe, setup, teardown),
         cmocka_unit_test_setup_teardown(test_realm_free_pending, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_no_password, setup, teardown),
     };
