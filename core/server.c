@@ -217,6 +217,7 @@ server_stop(struct server *srv)
             mi->mod->stop(&mi->ctx);
     api_close_listeners();
     apf_env_shutdown(&srv->env);
+    server_log_stats(srv); /* while the realms and their counters still exist */
     if (srv->amt_realm)
         auth_realm_free(srv->amt_realm);
     if (srv->console_realm)
@@ -366,8 +367,6 @@ server_run(const char *conf_path)
             auth_pool_free(srv->pool);
     }
     uv_run(&srv->loop, UV_RUN_DEFAULT);
-    if (rc == 0)
-        server_log_stats(srv);
     /* Modules are finished (fini) only now: every stream they owned has closed. */
     server_cleanup(srv);
     if (srv->loop.data)

@@ -1,0 +1,78 @@
+#!/bin/bash
+# cli.sh - command line: -V, -t on good and bad configurations, --list-options, busy port.
+# SPDX-License-Identifier: Apache-2.0
+. "$(dirname "$0")/lib.sh"
+
+# check_bad NAME WANT_REGEX: `mpsd -t` on $TMPD/NAME.conf exits 1 and prints WANT_REGEX.
+check_bad() {
+    local name=$1 want=$2 out rc=0
+    out=$("$MPSD" -t -c "$TMPD/$name.conf" 2>&1) || rc=$?
+    [ "$rc" = 1 ] || fail "mpsd -t on $name.conf exited $rc, expected 1; output: $out"
+    grep -q -e "$want" <<<"$out" || fail "mpsd -t on $name.conf: no /$want/ in: $out"
+    log "-t $name.conf: exit 1, /$want/"
+}
+
+# -V: version and module ABI.
+out=$("$MPSD" -V) || fail "mpsd -V failed"
+grep -q "^mpsd [0-9][0-9.]*" <<<"$out" || fail "mpsd -V printed: $out"
+grep -q "module ABI 1\.0" <<<"$out" || fail "mpsd -V lacks the module ABI: $out"
+log "-V: $out"
+
+# -t on the test configuration.
+write_conf
+out=$("$MPSD" -t -c "$CONF" 2>&1) || fail "mpsd -t on a good configuration failed: $out"
+log "-t good configuration: exit 0"
+
+# Errors are reported as file:line:, on the line at fault. write_conf's layout is fixed: line
+# 1 is a comment, 2 [core], 3 AMTListenIP, 4 AMTListenPort, 5 ModulePath, 6 TraceLevels, then
+# CORE_EXTRA.
+CORE_EXTRA="BogusKey = 1" write_conf "$TMPD/unknown-key.conf"
+check_bad unknown-key "unknown-key\.conf:7: .*BogusKey"
+
+CONF_EXTRA=$'[NoSuchSection]\nKey = 1' write_conf "$TMPD/unknown-section.conf"
+line=$(grep -n -F "[NoSuchSection]" "$TMPD/unknown-section.conf" | cut -d: -f1)
+check_bad unknown-section "unknown-section\.conf:$line: .*NoSuchSection"
+
+write_conf "$TMPD/bad-port.conf"
+sed -i 's/^AMTListenPort = .*/AMTListenPort = 70000/' "$TMPD/bad-port.conf"
+check_bad bad-port "bad-port\.conf:4: .*AMTListenPort"
+
+write_conf "$TMPD/no-plugin.conf"
+sed -i 's/^Plugin = auth_file$/Plugin = no_such_plugin/' "$TMPD/no-plugin.conf"
+line=$(grep -n '^Plugin = no_such_plugin' "$TMPD/no-plugin.conf" | cut -d: -f1)
+check_bad no-plugin "no-plugin\.conf:$line: .*no_such_plugin"
+
+# A module built for another ABI major is refused by name, with the reason.
+CONF_EXTRA="[module test_bad_major]" write_conf "$TMPD/bad-abi.conf"
+check_bad bad-abi "test_bad_major.*ABI 2\.0.*1\.0"
+
+# --list-options: the core's keys, and a module's from its option table.
+out=$("$MPSD" --list-options core) || fail "--list-options core failed"
+grep -q "AMTListenPort" <<<"$out" || fail "--list-options core lacks AMTListenPort: $out"
+log "--list-options core lists AMTListenPort"
+out=$("$MPSD" --list-options test_good -c "$CONF" 2>&1) || fail "--list-options test_good: $out"
+for opt in Greeting Count Enabled Delay Port File; do
+    grep -q "^ *$opt " <<<"$out" || fail "--list-options test_good lacks $opt: $out"
+done
+log "--list-options test_good lists its six options"
+
+# A taken AMT port: the daemon refuses to start (exit 1) instead of running deaf.
+holder_ready="$TMPD/holder.ready"
+bg holder python3 -c '
+import socket, sys, time, os
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(1)
+open(sys.argv[2], "w").close()
+time.sleep(30)
+' "$AMT_PORT" "$holder_ready"
+holder=$BG_PID
+wait_for 10 "the port holder" test -e "$holder_ready"
+rc=0
+out=$(timeout 20 "$MPSD" -c "$CONF" 2>&1) || rc=$?
+[ "$rc" = 1 ] || fail "mpsd on a taken port exited $rc, expected 1: $out"
+grep -qi "address already in use" <<<"$out" || fail "no reason given for the busy port: $out"
+log "taken port: exit 1 ($(grep -i 'already in use' <<<"$out" | head -1 | sed 's/^\[[^]]*\] //'))"
+kill "$holder" 2>/dev/null || true
+log "PASS"
