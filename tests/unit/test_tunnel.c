@@ -402,14 +402,25 @@ expect_service_accept(struct dev *d, const char *service)
     assert_cur_bytes(d, want, apf_encode_service_accept(want, service));
 }
 
-/* A round trip that proves the session is alive and everything before it was answered. */
+/* A round trip that proves the session is alive and everything before it was answered. With
+ * short keepalive timers (or a slow sanitizer build) a probe of the server's may come first:
+ * answer it, as a device would, and keep waiting for our reply. */
 static void
 expect_alive(struct dev *d, uint32_t cookie)
 {
     uint8_t msg[16];
     struct apf_msg m;
     dev_send(d, msg, apf_encode_keepalive_request(msg, cookie));
-    assert_int_equal(expect_msg(d, APF_KEEPALIVE_REPLY, &m), 5);
+    for (;;) {
+        if (!dev_pop(d, &m, WAIT_MS))
+            fail_msg("expected KEEPALIVE_REPLY, got nothing (ended %d)", d->ended);
+        if (m.type != APF_KEEPALIVE_REQUEST)
+            break;
+        dev_send(d, msg, apf_encode_keepalive_reply(msg, m.u.keepalive.cookie));
+    }
+    if (m.type != APF_KEEPALIVE_REPLY)
+        fail_msg("expected KEEPALIVE_REPLY, got %s", apf_type_name(m.type));
+    assert_int_equal(d->curlen, 5);
     assert_int_equal(m.u.keepalive.cookie, cookie);
 }
 
@@ -1137,7 +1148,7 @@ test_keepalive_answered(void **state)
         probes++;
         dev_send(d, msg, apf_encode_keepalive_reply(msg, m.u.keepalive.cookie));
     }
-    assert_in_range(probes, 2, 4);
+    assert_in_range(probes, 1, 6); /* about 3; the point is that the device survives */
     assert_false(d->ended);
     assert_int_equal(F->env.ntunnels, 1);
     expect_alive(d, 3);
