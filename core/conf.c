@@ -17,11 +17,8 @@
 
 #define CONF_LINE_MAX 4096 /* bytes of one line, newline excluded */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-set_err(char *err, size_t errlen, const char *fmt, ...)
+void
+conf_errf(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
 
@@ -90,7 +87,7 @@ perr(struct parser *ps, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    set_err(ps->err, ps->errlen, "%s:%d: %s", ps->path, ps->line, msg);
+    conf_errf(ps->err, ps->errlen, "%s:%d: %s", ps->path, ps->line, msg);
     return -1;
 }
 
@@ -297,7 +294,7 @@ parse_common(const char *path, const char *text, size_t len, struct conf_file *c
     memset(cf, 0, sizeof(*cf));
     cf->path = strdup(path ? path : "(config)");
     if (!cf->path) {
-        set_err(err, errlen, "%s: out of memory", path ? path : "(config)");
+        conf_errf(err, errlen, "%s: out of memory", path ? path : "(config)");
         return -1;
     }
     if (parse_buffer(cf->path, text, len, cf, err, errlen) < 0) {
@@ -323,7 +320,7 @@ conf_parse_file(const char *path, struct conf_file *cf, char *err, size_t errlen
 
     memset(cf, 0, sizeof(*cf));
     if (!f) {
-        set_err(err, errlen, "%s: %s", path, strerror(errno));
+        conf_errf(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
     for (;;) {
@@ -331,7 +328,7 @@ conf_parse_file(const char *path, struct conf_file *cf, char *err, size_t errlen
             size_t ncap = cap ? cap * 2 : 16384;
             char *nb = ncap > cap ? realloc(buf, ncap) : NULL;
             if (!nb) {
-                set_err(err, errlen, "%s: out of memory", path);
+                conf_errf(err, errlen, "%s: out of memory", path);
                 goto fail;
             }
             buf = nb;
@@ -343,7 +340,7 @@ conf_parse_file(const char *path, struct conf_file *cf, char *err, size_t errlen
             break;
     }
     if (ferror(f)) {
-        set_err(err, errlen, "%s: read error", path);
+        conf_errf(err, errlen, "%s: read error", path);
         goto fail;
     }
     fclose(f);
@@ -460,7 +457,7 @@ conf_parse_value(const struct mps_option *o, const char *text, void *base, char 
     case MPS_OPT_PATH: {
         char *s = strdup(text);
         if (!s) {
-            set_err(err, errlen, "out of memory");
+            conf_errf(err, errlen, "out of memory");
             return -1;
         }
         free(*(char **)field);
@@ -470,18 +467,18 @@ conf_parse_value(const struct mps_option *o, const char *text, void *base, char 
     case MPS_OPT_INT:
         r = parse_long(text, &l);
         if (r == -ERANGE) {
-            set_err(err, errlen, "integer out of range, got '%s'", text);
+            conf_errf(err, errlen, "integer out of range, got '%s'", text);
             return -1;
         }
         if (r < 0) {
-            set_err(err, errlen, "expected an integer, got '%s'", text);
+            conf_errf(err, errlen, "expected an integer, got '%s'", text);
             return -1;
         }
         *(long *)field = l;
         return 0;
     case MPS_OPT_BOOL:
         if (parse_bool(text, &b) < 0) {
-            set_err(err, errlen, "expected a boolean (true/false, yes/no, on/off, 1/0), got '%s'",
+            conf_errf(err, errlen, "expected a boolean (true/false, yes/no, on/off, 1/0), got '%s'",
                     text);
             return -1;
         }
@@ -490,11 +487,11 @@ conf_parse_value(const struct mps_option *o, const char *text, void *base, char 
     case MPS_OPT_MSEC:
         r = parse_msec(text, &l);
         if (r == -ERANGE) {
-            set_err(err, errlen, "duration out of range, got '%s'", text);
+            conf_errf(err, errlen, "duration out of range, got '%s'", text);
             return -1;
         }
         if (r < 0) {
-            set_err(err, errlen,
+            conf_errf(err, errlen,
                     "expected a duration (250ms, 30s, 5m, 1h; default unit s), "
                     "got '%s'",
                     text);
@@ -505,13 +502,13 @@ conf_parse_value(const struct mps_option *o, const char *text, void *base, char 
     case MPS_OPT_PORT:
         /* Digits only: "-1" or "+80" are typos, not ports. */
         if (!isdigit((unsigned char)text[0]) || parse_long(text, &l) < 0 || l < 1 || l > 65535) {
-            set_err(err, errlen, "expected a port number (1-65535), got '%s'", text);
+            conf_errf(err, errlen, "expected a port number (1-65535), got '%s'", text);
             return -1;
         }
         *(long *)field = l;
         return 0;
     }
-    set_err(err, errlen, "unknown option type %d", (int)o->type);
+    conf_errf(err, errlen, "unknown option type %d", (int)o->type);
     return -1;
 }
 
@@ -548,12 +545,12 @@ conf_apply(const struct conf_file *cf, const struct conf_section *sec,
     for (size_t i = 0; sec && i < sec->nkv; i++) {
         const struct conf_kv *kv = &sec->kv[i];
         if (!find_option(opts, kv->key)) {
-            set_err(err, errlen, "%s:%d: unknown key '%s' in %s", path, kv->line, kv->key, label);
+            conf_errf(err, errlen, "%s:%d: unknown key '%s' in %s", path, kv->line, kv->key, label);
             return -1;
         }
         for (size_t j = 0; j < i; j++) {
             if (strcasecmp(sec->kv[j].key, kv->key) == 0) {
-                set_err(err, errlen, "%s:%d: %s given twice (first on line %d)", path, kv->line,
+                conf_errf(err, errlen, "%s:%d: %s given twice (first on line %d)", path, kv->line,
                         kv->key, sec->kv[j].line);
                 return -1;
             }
@@ -567,19 +564,19 @@ conf_apply(const struct conf_file *cf, const struct conf_section *sec,
                 kv = &sec->kv[i];
         if (kv) {
             if (conf_parse_value(o, kv->value, base, msg, sizeof(msg)) < 0) {
-                set_err(err, errlen, "%s:%d: %s: %s", path, kv->line, kv->key, msg);
+                conf_errf(err, errlen, "%s:%d: %s: %s", path, kv->line, kv->key, msg);
                 return -1;
             }
         } else if (o->dflt) {
             if (conf_parse_value(o, o->dflt, base, msg, sizeof(msg)) < 0) {
-                set_err(err, errlen, "%s: %s: bad built-in default: %s", path, o->name, msg);
+                conf_errf(err, errlen, "%s: %s: bad built-in default: %s", path, o->name, msg);
                 return -1;
             }
         } else if (sec) {
-            set_err(err, errlen, "%s:%d: %s needs %s", path, sec->line, label, o->name);
+            conf_errf(err, errlen, "%s:%d: %s needs %s", path, sec->line, label, o->name);
             return -1;
         } else {
-            set_err(err, errlen, "%s: %s is required", path, o->name);
+            conf_errf(err, errlen, "%s: %s is required", path, o->name);
             return -1;
         }
     }

@@ -27,18 +27,6 @@ modload_options(const struct mps_module *mod)
     return mod->options ? mod->options : modload_no_options;
 }
 
-static void __attribute__((format(printf, 3, 4)))
-modload_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!err || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static int
 has_suffix(const char *s, const char *suffix)
 {
@@ -57,14 +45,14 @@ modload_resolve(const char *module_path, const char *name_or_path, char **path_r
     size_t len;
 
     if (!name_or_path || !*name_or_path) {
-        modload_err(err, errlen, "empty module name");
+        conf_errf(err, errlen, "empty module name");
         return -EINVAL;
     }
     if (strchr(name_or_path, '/')) {
         path = strdup(name_or_path);
     } else {
         if (!module_path || !*module_path) {
-            modload_err(err, errlen, "%s: no ModulePath to look for it in", name_or_path);
+            conf_errf(err, errlen, "%s: no ModulePath to look for it in", name_or_path);
             return -EINVAL;
         }
         /* "auth_file" and "auth_file.so" both name module_path/auth_file.so. */
@@ -75,7 +63,7 @@ modload_resolve(const char *module_path, const char *name_or_path, char **path_r
             snprintf(path, len, "%s/%s%s", module_path, name_or_path, ext);
     }
     if (!path) {
-        modload_err(err, errlen, "%s: out of memory", name_or_path);
+        conf_errf(err, errlen, "%s: out of memory", name_or_path);
         return -ENOMEM;
     }
     base = strrchr(path, '/');
@@ -84,13 +72,13 @@ modload_resolve(const char *module_path, const char *name_or_path, char **path_r
     if (has_suffix(base, ".so"))
         len -= 3;
     if (len == 0) {
-        modload_err(err, errlen, "%s: no module name in this path", path);
+        conf_errf(err, errlen, "%s: no module name in this path", path);
         free(path);
         return -EINVAL;
     }
     name = strndup(base, len);
     if (!name) {
-        modload_err(err, errlen, "%s: out of memory", path);
+        conf_errf(err, errlen, "%s: out of memory", path);
         free(path);
         return -ENOMEM;
     }
@@ -107,17 +95,17 @@ modload_check(const char *path, const char *name, const struct mps_module *mod, 
     uint32_t major = MPS_ABI_MAJOR_OF(mod->abi), minor = MPS_ABI_MINOR_OF(mod->abi);
 
     if (major != MPS_ABI_MAJOR) {
-        modload_err(err, errlen, "%s: built for module ABI %u.%u, this mpsd speaks %u.%u", path,
+        conf_errf(err, errlen, "%s: built for module ABI %u.%u, this mpsd speaks %u.%u", path,
                     major, minor, MPS_ABI_MAJOR, MPS_ABI_MINOR);
         return -1;
     }
     if (minor > MPS_ABI_MINOR) {
-        modload_err(err, errlen, "%s: needs module ABI %u.%u, this mpsd has %u.%u: upgrade mpsd",
+        conf_errf(err, errlen, "%s: needs module ABI %u.%u, this mpsd has %u.%u: upgrade mpsd",
                     path, major, minor, MPS_ABI_MAJOR, MPS_ABI_MINOR);
         return -1;
     }
     if (mod->size < MODLOAD_DESC_SIZE_1_0) {
-        modload_err(err, errlen,
+        conf_errf(err, errlen,
                     "%s: descriptor size %u is smaller than the ABI %u.0 descriptor (%zu)", path,
                     mod->size, MPS_ABI_MAJOR, (size_t)MODLOAD_DESC_SIZE_1_0);
         return -1;
@@ -125,18 +113,18 @@ modload_check(const char *path, const char *name, const struct mps_module *mod, 
     /* A module of our own minor cannot know members we do not: a larger size means it was
      * built against a different header claiming the same version. */
     if (minor == MPS_ABI_MINOR && mod->size > sizeof(struct mps_module)) {
-        modload_err(err, errlen,
+        conf_errf(err, errlen,
                     "%s: descriptor size %u is larger than this mpsd's (%zu) for the same ABI "
                     "%u.%u",
                     path, mod->size, sizeof(struct mps_module), MPS_ABI_MAJOR, MPS_ABI_MINOR);
         return -1;
     }
     if (!mod->name) {
-        modload_err(err, errlen, "%s: descriptor has no name", path);
+        conf_errf(err, errlen, "%s: descriptor has no name", path);
         return -1;
     }
     if (strcmp(mod->name, name) != 0) {
-        modload_err(err, errlen, "%s: descriptor name \"%s\" differs from the file name \"%s\"",
+        conf_errf(err, errlen, "%s: descriptor name \"%s\" differs from the file name \"%s\"",
                     path, mod->name, name);
         return -1;
     }
@@ -163,21 +151,21 @@ modload_open(const char *module_path, const char *name_or_path, const struct mps
     /* stat first: "No such file or directory" reads better than dlerror()'s wording. */
     if (stat(path, &st) < 0) {
         rc = -errno;
-        modload_err(err, errlen, "%s: cannot load module: %s", path, strerror(errno));
+        conf_errf(err, errlen, "%s: cannot load module: %s", path, strerror(errno));
         goto fail;
     }
     dlerror();
     dl = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (!dl) {
         const char *e = dlerror();
-        modload_err(err, errlen, "%s: cannot load module: %s", path, e ? e : "dlopen failed");
+        conf_errf(err, errlen, "%s: cannot load module: %s", path, e ? e : "dlopen failed");
         rc = -ENOEXEC;
         goto fail;
     }
     len = strlen("mps_module_") + strlen(name) + 1;
     sym = malloc(len);
     if (!sym) {
-        modload_err(err, errlen, "%s: out of memory", path);
+        conf_errf(err, errlen, "%s: out of memory", path);
         rc = -ENOMEM;
         goto fail;
     }
@@ -186,13 +174,13 @@ modload_open(const char *module_path, const char *name_or_path, const struct mps
     /* POSIX-sanctioned way to turn a data pointer from dlsym into a function pointer. */
     *(void **)&get = dlsym(dl, sym);
     if (!get) {
-        modload_err(err, errlen, "%s: not an mpsd module (no symbol %s)", path, sym);
+        conf_errf(err, errlen, "%s: not an mpsd module (no symbol %s)", path, sym);
         rc = -ENOEXEC;
         goto fail;
     }
     mod = get();
     if (!mod) {
-        modload_err(err, errlen, "%s: %s() returned no descriptor", path, sym);
+        conf_errf(err, errlen, "%s: %s() returned no descriptor", path, sym);
         rc = -ENOEXEC;
         goto fail;
     }
@@ -234,7 +222,7 @@ modload_instance_new(const char *module_path, const char *name_or_path,
     mi = calloc(1, sizeof(*mi));
     if (!mi) {
         dlclose(dl);
-        modload_err(err, errlen, "%s: out of memory", mod->name);
+        conf_errf(err, errlen, "%s: out of memory", mod->name);
         return -ENOMEM;
     }
     mi->mod = mod;
@@ -248,7 +236,7 @@ modload_instance_new(const char *module_path, const char *name_or_path,
     mi->ctx.api = api;
     mi->ctx.inst = mi;
     if (!mi->name || !mi->label || !mi->ctx.data || (params && !mi->ctx.params)) {
-        modload_err(err, errlen, "%s: out of memory", mod->name);
+        conf_errf(err, errlen, "%s: out of memory", mod->name);
         rc = -ENOMEM;
         goto fail;
     }
