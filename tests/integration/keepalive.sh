@@ -37,7 +37,7 @@ log "device sending keepalives every 1 s survived 6 s: $out"
 # KEEPALIVE_OPTIONS_REPLY ("will send keepalives every N s") at DEBUG, naming the device.
 options_answered() { log_has "($1, [^)]*) will send keepalives every"; }
 timeout $((10 * SLOW)) "$AMTSIM" --port "$AMT_PORT" --fqdn 'kvm%d.example.com' \
-    --ports 16992,5900 --keepalive 0 --duration 1 >"$TMPD/kvm.out" 2>&1 || true
+    --ports 16992,5900 --keepalive 0 --duration 1 --verbose >"$TMPD/kvm.out" 2>&1 || true
 timeout $((10 * SLOW)) "$AMTSIM" --port "$AMT_PORT" --fqdn 'nokvm%d.example.com' \
     --ports 16992,16994 --keepalive 0 --duration 1 >"$TMPD/nokvm.out" 2>&1 || true
 options_answered kvm0.example.com ||
@@ -46,6 +46,10 @@ if options_answered nokvm0.example.com; then
     fail "KEEPALIVE_OPTIONS_REQUEST sent to a device without 5900 (KeepaliveOptions = auto)"
 fi
 log "KeepaliveOptions auto: sent for 5900 only"
+# The device sees the daemon's proposal: KeepaliveInterval and KeepaliveReadTimeout in seconds.
+grep -q "keepalive options: interval 1 s, timeout 2 s" "$TMPD/kvm.out" ||
+    fail "the device did not get KEEPALIVE_OPTIONS_REQUEST(1 s, 2 s): $(cat "$TMPD/kvm.out")"
+log "device forwarding 5900 received KEEPALIVE_OPTIONS_REQUEST (1 s, 2 s)"
 require_alive
 stop_mpsd
 
@@ -60,5 +64,17 @@ if options_answered dev0.example.com; then
     fail "KEEPALIVE_OPTIONS_REQUEST sent with KeepaliveOptions = never"
 fi
 log "KeepaliveOptions never: not sent"
+stop_mpsd
+
+# KeepaliveOptions = always: sent to every device, with the default timers (30 s, 180 s).
+CORE_EXTRA="KeepaliveOptions = always"
+write_conf
+start_mpsd
+out=$(timeout $((10 * SLOW)) "$AMTSIM" --port "$AMT_PORT" --ports 16992 --keepalive 0 \
+    --duration 1 --verbose 2>&1) || fail "amtsim with KeepaliveOptions = always: $out"
+grep -q "keepalive options: interval 30 s, timeout 180 s" <<<"$out" ||
+    fail "KeepaliveOptions = always sent no KEEPALIVE_OPTIONS_REQUEST(30 s, 180 s): $out"
+wait_log "(dev0.example.com, [^)]*) will send keepalives every 30 s (read timeout 180 s)"
+log "KeepaliveOptions always: sent without 5900, with the defaults"
 stop_mpsd
 log "PASS"

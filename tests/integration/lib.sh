@@ -66,11 +66,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-# Module dir: the auth plugin and every test module, found by name through ModulePath.
+# Module dir: the auth plugin, every built module and test module, found through ModulePath.
 MODDIR="$TMPD/modules"
 mkdir -p "$MODDIR"
 ln -s "$top_builddir/plugins/auth_file/.libs/auth_file.so" "$MODDIR/auth_file.so"
-for so in "$top_builddir"/tests/modules/.libs/test_*.so; do
+for so in "$top_builddir"/tests/modules/.libs/test_*.so "$top_builddir"/modules/*/.libs/*.so; do
     [ -e "$so" ] && ln -s "$so" "$MODDIR/$(basename "$so")"
 done
 if [ ! -e "$MODDIR/test_console.so" ]; then
@@ -81,6 +81,8 @@ fi
 
 USERS="$TMPD/amt-users.txt"
 printf 'amtuser:P@ssw0rd\n' >"$USERS"
+CONSOLE_USERS="$TMPD/console-users.txt"
+printf 'consoleuser:C0nsole!\n' >"$CONSOLE_USERS"
 
 # Free ports, chosen by the kernel: all bound at once so they differ. A small race with other
 # programs remains between this and mpsd's bind; it is accepted.
@@ -112,7 +114,8 @@ fail() {
 }
 
 # write_conf [FILE]: the test configuration. CORE_EXTRA: more [core] lines; NO_AUTH=1: no
-# device authentication; CONF_EXTRA: appended at the end (more sections).
+# device authentication; CONSOLE_AUTH=1: consoles authenticate through auth_file with
+# $CONSOLE_USERS (consoleuser:C0nsole!); CONF_EXTRA: appended at the end (more sections).
 write_conf() {
     local file=${1:-$CONF}
     {
@@ -136,7 +139,13 @@ write_conf() {
         fi
         echo
         echo "[Socks_Authenticate]"
-        echo "NeedAuthentication = false"
+        if [ "${CONSOLE_AUTH:-0}" = 1 ]; then
+            echo "NeedAuthentication = true"
+            echo "Plugin = auth_file"
+            echo "PluginParameters = file $CONSOLE_USERS"
+        else
+            echo "NeedAuthentication = false"
+        fi
         echo
         echo "[module test_console]"
         echo "ListenPort = $CONSOLE_PORT"
