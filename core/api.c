@@ -75,6 +75,13 @@ api_auth_check(mps_inst *mi, const struct mps_cred *cred, mps_auth_cb cb, void *
 }
 
 static int
+api_auth_required(mps_inst *mi)
+{
+    (void)mi;
+    return ctx.console_realm ? auth_realm_required(ctx.console_realm) : 1;
+}
+
+static int
 api_listen(mps_inst *mi, const char *host, uint16_t port, mps_accept_cb cb, void *arg,
            mps_listener **l_r)
 {
@@ -117,6 +124,50 @@ api_close_listeners(void)
         api_listen_close(listeners);
 }
 
+struct mps_timer {
+    uv_timer_t handle;
+    void (*cb)(void *arg);
+    void *arg;
+};
+
+static void
+timer_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void
+timer_fired(uv_timer_t *h)
+{
+    struct mps_timer *t = h->data;
+    uv_close((uv_handle_t *)h, timer_closed); /* freed whatever the callback does */
+    t->cb(t->arg);
+}
+
+static mps_timer *
+api_timer_start(mps_inst *mi, uint64_t ms, void (*cb)(void *arg), void *arg)
+{
+    (void)mi;
+    if (!ctx.env)
+        return NULL;
+    struct mps_timer *t = malloc(sizeof(*t));
+    if (!t)
+        return NULL;
+    uv_timer_init(ctx.env->loop, &t->handle);
+    t->handle.data = t;
+    t->cb = cb;
+    t->arg = arg;
+    uv_timer_start(&t->handle, timer_fired, ms, 0);
+    return t;
+}
+
+static void
+api_timer_stop(mps_timer *t)
+{
+    if (t && !uv_is_closing((uv_handle_t *)&t->handle))
+        uv_close((uv_handle_t *)&t->handle, timer_closed);
+}
+
 const struct mps_api core_api = {
     .size = sizeof(struct mps_api),
     .log = api_log,
@@ -133,6 +184,9 @@ const struct mps_api core_api = {
     .auth_check = api_auth_check,
     .auth_cancel = auth_check_cancel,
     .auth_done = auth_plugin_done,
+    .auth_required = api_auth_required,
     .listen = api_listen,
     .listen_close = api_listen_close,
+    .timer_start = api_timer_start,
+    .timer_stop = api_timer_stop,
 };

@@ -288,11 +288,21 @@ struct tcp_stream {
     uv_shutdown_t shutdown_req;
     bool shut;      /* shutdown requested */
     bool eof;       /* EOF or error delivered: never deliver again */
-    uv_timer_t *linger; /* bounds the flush of a closing stream whose peer stopped reading */
+    bool shut_done; /* our FIN is out (or the shutdown failed) */
+    bool peer_done; /* the peer's FIN or an error arrived */
+    bool lingering; /* closing: discarding input until the peer's FIN */
+    bool fin_wait;  /* lingering, our FIN is out: the shorter timer runs */
+    uv_timer_t *linger; /* bounds a lingering close */
 };
 
-/* How long a closing connection may wait for its peer to take the queued bytes. */
+/* A closing connection first sends what is queued and its FIN, then reads and discards until
+ * the peer's FIN: closing a socket with unread input makes the kernel send RST, and the peer
+ * may then lose our last bytes (an error response, a DISCONNECT) still in flight. The flush
+ * may take TCP_LINGER_MS when the peer reads slowly; the wait for its FIN after that only
+ * TCP_LINGER_FIN_MS. */
 #define TCP_LINGER_MS 10000
+#define TCP_LINGER_FIN_MS 2000
+static char tcp_discard_buf[4096];
 
 struct tcp_write {
     uv_write_t req;
@@ -415,11 +425,33 @@ tcp_write(mps_stream *s, const struct mps_iov *iov, unsigned n)
     return 0;
 }
 
+static void tcp_close_now(struct tcp_stream *ts);
+static void tcp_linger_expired(uv_timer_t *timer);
+
+/* A lingering close goes on: closed once both FINs are through, else the timers decide. */
+static void
+tcp_linger_step(struct tcp_stream *ts)
+{
+    if (!ts->lingering)
+        return;
+    if (ts->shut_done && ts->peer_done) {
+        tcp_close_now(ts);
+    } else if (ts->shut_done && !ts->fin_wait) {
+        ts->fin_wait = true;
+        uv_timer_start(ts->linger, tcp_linger_expired, TCP_LINGER_FIN_MS, 0);
+    }
+}
+
 static void
 tcp_shutdown_done(uv_shutdown_t *req, int status)
 {
-    (void)req;
-    (void)status;
+    struct tcp_stream *ts = req->data;
+    if (status == UV_ECANCELED)
+        return; /* the handle is closing already */
+    ts->shut_done = true;
+    if (status < 0)
+        ts->peer_done = true; /* reset or gone: nothing more will come */
+    tcp_linger_step(ts);
 }
 
 static int
@@ -429,7 +461,10 @@ tcp_shutdown(mps_stream *s)
     if (ts->shut)
         return 0;
     ts->shut = true;
+    ts->shutdown_req.data = ts;
     int rc = uv_shutdown(&ts->shutdown_req, (uv_stream_t *)&ts->handle, tcp_shutdown_done);
+    if (rc < 0)
+        ts->shut_done = true;
     return rc == UV_ENOTCONN ? 0 : rc;
 }
 
@@ -449,6 +484,9 @@ tcp_linger_closed(uv_handle_t *h)
 static void
 tcp_close_now(struct tcp_stream *ts)
 {
+    if (uv_is_closing((uv_handle_t *)&ts->handle))
+        return;
+    ts->lingering = false;
     if (ts->linger) {
         uv_close((uv_handle_t *)ts->linger, tcp_linger_closed);
         ts->linger = NULL;
@@ -462,37 +500,59 @@ static void
 tcp_linger_expired(uv_timer_t *timer)
 {
     struct tcp_stream *ts = timer->data;
-    log_debug("%s: peer did not take %zu queued bytes within %d ms: closing anyway",
-              ts->base.peer, stream_write_queue_size(&ts->base), TCP_LINGER_MS);
+    if (!ts->shut_done)
+        log_debug("%s: peer did not take %zu queued bytes within %d ms: closing anyway",
+                  ts->base.peer, stream_write_queue_size(&ts->base), TCP_LINGER_MS);
     tcp_close_now(ts);
 }
 
 static void
-tcp_flushed_then_close(void *arg, mps_stream *s)
+tcp_discard_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-    (void)s;
-    tcp_close_now(arg);
+    (void)h;
+    (void)suggested;
+    *buf = uv_buf_init(tcp_discard_buf, sizeof(tcp_discard_buf));
+}
+
+static void
+tcp_discard_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
+{
+    struct tcp_stream *ts = h->data;
+    (void)buf;
+    if (nread >= 0)
+        return; /* the peer is still sending: it gets our FIN and stops, or the timer ends it */
+    ts->peer_done = true;
+    uv_read_stop(h);
+    tcp_linger_step(ts);
 }
 
 static void
 tcp_close(mps_stream *s)
 {
     struct tcp_stream *ts = (struct tcp_stream *)s;
-    /* Flush what is queued (a DISCONNECT, the end of a response) before the socket goes; the
-     * kernel takes it at once unless the peer stopped reading, and then the peer loses it. */
-    if (stream_write_queue_size(s) > 0 && !ts->eof) {
-        ts->linger = malloc(sizeof(*ts->linger));
-        if (ts->linger) {
-            uv_timer_init(s->loop, ts->linger);
-            ts->linger->data = ts;
-            uv_timer_start(ts->linger, tcp_linger_expired, TCP_LINGER_MS, 0);
-            stream_set_drain(s, 0, tcp_flushed_then_close, ts);
-            ts->eof = true;
-            uv_read_stop((uv_stream_t *)&ts->handle);
-            return;
-        }
+    ts->base.drain_cb = NULL;
+    uv_read_stop((uv_stream_t *)&ts->handle);
+    ts->peer_done = ts->eof; /* its FIN or an error was delivered already */
+    ts->eof = true;          /* nothing is delivered any more */
+    if (ts->peer_done && stream_write_queue_size(s) == 0) {
+        tcp_close_now(ts);
+        return;
     }
-    tcp_close_now(ts);
+    ts->linger = malloc(sizeof(*ts->linger));
+    if (!ts->linger) {
+        tcp_close_now(ts);
+        return;
+    }
+    uv_timer_init(s->loop, ts->linger);
+    ts->linger->data = ts;
+    uv_timer_start(ts->linger, tcp_linger_expired, TCP_LINGER_MS, 0);
+    ts->lingering = true;
+    if (!ts->peer_done &&
+        uv_read_start((uv_stream_t *)&ts->handle, tcp_discard_alloc, tcp_discard_read) < 0)
+        ts->peer_done = true;
+    if (!ts->shut)
+        tcp_shutdown(s); /* the FIN follows the queued bytes; its callback steps on */
+    tcp_linger_step(ts);
 }
 
 static void
@@ -534,7 +594,7 @@ tcp_on_connection(uv_stream_t *server, int status)
         return;
     }
     stream_init(&ts->base, &tcp_ops, server->loop);
-    ts->shut = ts->eof = false;
+    ts->shut = ts->eof = ts->shut_done = ts->peer_done = ts->lingering = ts->fin_wait = false;
     ts->linger = NULL;
     uv_tcp_init(server->loop, &ts->handle);
     ts->handle.data = ts;

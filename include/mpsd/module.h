@@ -16,7 +16,7 @@
  *
  * ABI changelog:
  *   1.0  first release: descriptor, options, init/fini/reload/stop, events, auth, streams,
- *        channels, splice, listeners.
+ *        channels, splice, listeners, one-shot timers.
  */
 #ifndef MPS_MODULE_H
 #define MPS_MODULE_H
@@ -40,6 +40,7 @@ typedef struct mps_inst mps_inst;         /* one configured instance of a module
 typedef struct mps_stream mps_stream;     /* a byte stream: TCP connection or APF channel */
 typedef struct mps_auth_req mps_auth_req; /* one pending authentication */
 typedef struct mps_listener mps_listener; /* a listening socket owned by the core */
+typedef struct mps_timer mps_timer;       /* a one-shot timer owned by the core */
 
 /* Log levels, in the reference MPS's vocabulary (TraceLevels = INFO|ERROR|WARNING|DEBUG). */
 enum mps_log_level { MPS_LOG_ERROR = 1, MPS_LOG_WARNING = 2, MPS_LOG_INFO = 4, MPS_LOG_DEBUG = 8 };
@@ -121,11 +122,19 @@ struct mps_api { /* core services; append-only: check size before using newer me
     void (*auth_cancel)(mps_auth_req *req); /* cb will not be called */
     /* Answer a request an auth plugin returned MPS_AUTH_PENDING for. Loop thread only. */
     void (*auth_done)(mps_auth_req *req, enum mps_auth_result result, const char *msg);
+    /* Whether the console realm wants credentials ([Socks_Authenticate] NeedAuthentication):
+     * a proxy offers "no authentication" only when this is 0. */
+    int (*auth_required)(mps_inst *mi);
 
     /* Listen on host:port (numeric IPv4/IPv6). Accepted streams are handed to cb. */
     int (*listen)(mps_inst *mi, const char *host, uint16_t port, mps_accept_cb cb, void *arg,
                   mps_listener **l_r);
     void (*listen_close)(mps_listener *l);
+
+    /* One-shot timer: cb(arg) runs once after ms unless timer_stop() comes first. The timer is
+     * freed after it fired or by timer_stop(); do not use it after either. NULL on ENOMEM. */
+    mps_timer *(*timer_start)(mps_inst *mi, uint64_t ms, void (*cb)(void *arg), void *arg);
+    void (*timer_stop)(mps_timer *t);
 };
 
 struct mps_ctx { /* passed to every hook */
