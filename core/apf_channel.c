@@ -541,7 +541,10 @@ apf_input_channel_data(struct apf_tunnel *t, const struct apf_msg *m)
         return APF_DISC_PROTOCOL_ERROR;
     }
     c->rwin -= len;
-    if (c->owner_released || c->close_sent || len == 0)
+    /* After our CLOSE (a console that half-closed) the owner still reads: what the device sent
+     * before it saw the CLOSE is its answer. Nothing beyond the window is taken: no more
+     * WINDOW_ADJUST goes out after a CLOSE. */
+    if (c->owner_released || len == 0)
         return 0; /* nobody will read it: the device gets its CLOSE soon */
     if (c->reading && !c->rxq && !c->delivering && !c->base.closing) {
         c->consumed += len; /* the owner takes it now, straight from our input buffer */

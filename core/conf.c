@@ -445,6 +445,46 @@ parse_msec(const char *text, long *out)
     return 0;
 }
 
+/* "16992 16993, 623": ports separated by blanks or commas, at least one. */
+static int
+parse_port_set(const char *text, uint8_t **set_r, char *err, size_t errlen)
+{
+    uint8_t *set = calloc(1, MPS_PORT_SET_BYTES);
+    size_t n = 0;
+    if (!set) {
+        conf_errf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (const char *p = text + strspn(text, " \t,"); *p; p += strspn(p, " \t,")) {
+        size_t len = strcspn(p, " \t,");
+        long v = 0;
+        bool ok = len <= 5;
+        for (size_t i = 0; ok && i < len; i++) {
+            ok = isdigit((unsigned char)p[i]);
+            v = v * 10 + (p[i] - '0');
+        }
+        if (!ok || v < 1 || v > 65535) {
+            conf_errf(err, errlen,
+                    "\"%.*s\" is not a port number (1-65535); expected a list such as "
+                    "\"16992 16993 16994 16995 623 664 5900\"",
+                    (int)(len > 32 ? 32 : len), p);
+            free(set);
+            return -1;
+        }
+        set[v / 8] |= (uint8_t)(1u << (v % 8));
+        n++;
+        p += len;
+    }
+    if (n == 0) {
+        conf_errf(err, errlen, "lists no port");
+        free(set);
+        return -1;
+    }
+    free(*set_r);
+    *set_r = set;
+    return 0;
+}
+
 int
 conf_parse_value(const struct mps_option *o, const char *text, void *base, char *err, size_t errlen)
 {
@@ -499,6 +539,8 @@ conf_parse_value(const struct mps_option *o, const char *text, void *base, char 
         }
         *(long *)field = l;
         return 0;
+    case MPS_OPT_PORTS:
+        return parse_port_set(text, (uint8_t **)field, err, errlen);
     case MPS_OPT_PORT:
         /* Digits only: "-1" or "+80" are typos, not ports. */
         if (!isdigit((unsigned char)text[0]) || parse_long(text, &l) < 0 || l < 1 || l > 65535) {
@@ -587,8 +629,8 @@ void
 conf_free_options(const struct mps_option *opts, void *base)
 {
     for (const struct mps_option *o = opts; o && o->name; o++) {
-        if (o->type == MPS_OPT_STR || o->type == MPS_OPT_PATH) {
-            char **field = (char **)((char *)base + o->offset);
+        if (o->type == MPS_OPT_STR || o->type == MPS_OPT_PATH || o->type == MPS_OPT_PORTS) {
+            void **field = (void **)((char *)base + o->offset);
             free(*field);
             *field = NULL;
         }
@@ -611,6 +653,8 @@ type_name(enum mps_opt_type t)
         return "duration";
     case MPS_OPT_PORT:
         return "port";
+    case MPS_OPT_PORTS:
+        return "port list";
     }
     return "?";
 }

@@ -151,7 +151,11 @@ enum mps_opt_type {
     MPS_OPT_PATH,    /* char *, a file path */
     MPS_OPT_MSEC,    /* long milliseconds; the value may carry ms, s, m or h (default s) */
     MPS_OPT_PORT,    /* long, 1..65535 */
+    MPS_OPT_PORTS,   /* uint8_t * (owned by the core): a set of ports written as a list such
+                      * as "16992 16993, 623"; test it with MPS_PORT_IN_SET */
 };
+#define MPS_PORT_SET_BYTES (65536 / 8)
+#define MPS_PORT_IN_SET(set, port) (((set)[(uint16_t)(port) / 8] >> ((port) % 8)) & 1u)
 struct mps_option { /* one `Key = value` line of the instance's [module NAME] section */
     const char *name;
     enum mps_opt_type type;
