@@ -10,7 +10,7 @@
 
 #define HTTP_MAX_HEAD (16u * 1024) /* request line + headers */
 #define HTTP_MAX_LINE 1024u        /* chunk size line */
-#define HTTP_MAX_BODY (64u << 20)  /* a bigger request body gets 413 */
+#define HTTP_MAX_BODY (256u << 20) /* a bigger request body gets 413 */
 
 enum http_phase {
     HP_HEAD,       /* collecting request line + headers */

@@ -6,7 +6,7 @@
  * (backpressure). GET/HEAD and other methods answer "amtsim FQDN UUID PATH\n"; POST and PUT
  * echo the request body (Content-Length or chunked) byte for byte. Keep-alive is the default
  * for HTTP/1.1; "Connection: close", HTTP/1.0 without keep-alive and malformed requests (400,
- * or 413 for a body over 64 MiB) end the stream after the response. Single-threaded use only.
+ * or 413 for a body over 256 MiB) end the stream after the response. Single-threaded use only.
  */
 #ifndef AMTSIM_HTTP_RESPONDER_H
 #define AMTSIM_HTTP_RESPONDER_H

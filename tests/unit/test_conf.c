@@ -636,9 +636,13 @@ test_default_mps_conf(void **state)
     if (!in)
         fail_msg("cannot open %s (set top_srcdir)", path);
     char *a = replace_all(in, "@moduledir@", "/usr/lib/mpsd");
-    char *text = replace_all(a, "@sysconfmpsddir@", "/etc/mpsd");
+    char *b = replace_all(a, "@sysconfmpsddir@", "/etc/mpsd");
+    char *c = replace_all(b, "@IF_SOCKS5@", ""); /* as configured with every module */
+    char *text = replace_all(c, "@IF_HTTP_PROXY@", "");
     free(in);
     free(a);
+    free(b);
+    free(c);
 
     /* Through a real file, as mpsd reads it. */
     char tmp[] = "/tmp/mpsd_test_mpsconf_XXXXXX";
@@ -674,7 +678,10 @@ test_default_mps_conf(void **state)
     assert_int_equal(cfg.core.log_file_max_files, 5);
     assert_int_equal(cfg.core.auth_queue, 4096);
     assert_int_equal(cfg.core.max_channels, 4096);
-    assert_int_equal(cfg.nmodules, 0);
+    /* Both console proxies are on by default (on loopback). */
+    assert_int_equal(cfg.nmodules, 2);
+    assert_string_equal(cfg.modules[0].name, "socks5");
+    assert_string_equal(cfg.modules[1].name, "http_proxy");
     config_free(&cfg);
     free(uncommented);
 }

@@ -1,0 +1,368 @@
+/* http_proxy.c - console module: an HTTP proxy (RFC 7230/7231) into AMT devices' APF channels.
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * What the reference deployment's patched Apache did for WS-Management consoles: absolute-URI
+ * requests ("POST http://dev1.example.com:16992/wsman HTTP/1.1") go to the device over an APF
+ * channel in origin form, and CONNECT host:port becomes a raw pipe (TLS ports 16993/16995,
+ * redirection). The only place a request can lead is an APF channel to a registered device on
+ * an allowed port: there is no code here that opens a network connection.
+ *
+ * This file: the module, its listener and each console connection's lifetime (idle timer,
+ * close, free) and flow control; http_exchange.c moves the requests through a connection,
+ * one exchange at a time, in order. The channel of an exchange is kept for the next request to the same device and port. Console
+ * bytes are kept in one buffer only until they are consumed (a head being read, pipelined
+ * requests) and it is bounded: reading stops when it is full. Bodies are never buffered here:
+ * each direction stops reading its source while its sink's write queue is above HP_HIGH_WATER
+ * (on a channel, not reading withholds WINDOW_ADJUST, so the device waits). */
+#ifdef HAVE_CONFIG_H
+#include "autoconfig.h"
+#endif
+
+#include "http_proxy.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "0.1.0"
+#endif
+
+/* ------------------------------------------------------------------------------ helpers */
+
+uint64_t
+hp_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void
+hp_log(const struct hp_conn *c, enum mps_log_level level, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    c->hi->api->log(c->hi->inst, level, "console %s: %s", c->peer, msg);
+}
+
+/* "1.2.3.4:5678" / "[2001:db8::1]:5678" -> the address and port shown to AMT as originator. */
+static void
+parse_origin(const char *peer, char *addr, size_t addr_len, uint16_t *port)
+{
+    const char *start = peer, *end, *colon;
+
+    addr[0] = '\0';
+    *port = 0;
+    if (peer[0] == '[') {
+        start = peer + 1;
+        end = strchr(start, ']');
+        colon = end && end[1] == ':' ? end + 1 : NULL;
+    } else {
+        end = colon = strrchr(peer, ':');
+    }
+    if (!end || end == start || (size_t)(end - start) >= addr_len)
+        return;
+    memcpy(addr, start, (size_t)(end - start));
+    addr[end - start] = '\0';
+    if (colon)
+        *port = (uint16_t)strtoul(colon + 1, NULL, 10);
+}
+
+
+/* ---------------------------------------------------------------------------- lifetime */
+
+static void
+conn_unlink(struct hp_conn *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else if (c->hi->conns == c)
+        c->hi->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+}
+
+static void
+hp_conn_free(struct hp_conn *c)
+{
+    conn_unlink(c);
+    hh_msg_free(&c->req);
+    hh_msg_free(&c->resp);
+    if (c->in.p)
+        explicit_bzero(c->in.p, c->in.cap); /* may hold credentials */
+    hh_buf_free(&c->in);
+    hh_buf_free(&c->head_out);
+    if (c->auth_ok) {
+        explicit_bzero(c->auth_ok, strlen(c->auth_ok));
+        free(c->auth_ok);
+    }
+    free(c);
+}
+
+/* Free once nothing can call back into c any more. */
+void
+hp_conn_maybe_free(struct hp_conn *c)
+{
+    if (c->closing && !c->busy && !c->opening && !c->writes_pending)
+        hp_conn_free(c);
+}
+
+void
+hp_chan_drop(struct hp_conn *c)
+{
+    if (c->chan) {
+        c->hi->api->close(c->chan, NULL, NULL);
+        c->chan = NULL;
+    }
+    c->chan_reading = c->down_paused = false;
+}
+
+/* Close everything; queued bytes (an error response) still reach the console. */
+void
+hp_conn_close(struct hp_conn *c)
+{
+    const struct mps_api *api = c->hi->api;
+    if (c->closing)
+        return;
+    c->closing = true;
+    if (c->timer) {
+        api->timer_stop(c->timer);
+        c->timer = NULL;
+    }
+    if (c->auth_req) {
+        api->auth_cancel(c->auth_req);
+        c->auth_req = NULL;
+    }
+    hp_chan_drop(c);
+    if (c->client) {
+        api->close(c->client, NULL, NULL);
+        c->client = NULL;
+    }
+    hp_conn_maybe_free(c);
+}
+
+/* ------------------------------------------------------------------------ flow control */
+
+void
+hp_client_reading_set(struct hp_conn *c)
+{
+    if (!c->client)
+        return;
+    bool want = !c->closing && !c->client_eof && !c->up_paused &&
+                c->in.len < (size_t)c->hi->max_head + HP_PIPELINE_MAX;
+    if (want == c->client_reading)
+        return;
+    c->client_reading = want;
+    if (want)
+        c->hi->api->read_start(c->client, hp_on_client_read, c);
+    else
+        c->hi->api->read_stop(c->client);
+}
+
+void
+hp_chan_reading_set(struct hp_conn *c)
+{
+    if (!c->chan)
+        return;
+    bool want = !c->closing && !c->down_paused;
+    if (want == c->chan_reading)
+        return;
+    c->chan_reading = want;
+    if (want)
+        c->hi->api->read_start(c->chan, hp_on_chan_read, c);
+    else
+        c->hi->api->read_stop(c->chan);
+}
+
+/* A write that crossed HP_HIGH_WATER has left its queue: the paused source may go on. */
+static void
+hp_drained(void *arg, int status)
+{
+    struct hp_conn *c = arg;
+    (void)status; /* a failed sink is noticed by its own read callback or the next write */
+    c->writes_pending--;
+    c->busy++;
+    if (!c->closing) {
+        c->up_paused = c->down_paused = false;
+        hp_client_reading_set(c);
+        hp_chan_reading_set(c);
+        hp_pump(c); /* request bytes may be waiting for the device */
+    }
+    c->busy--;
+    hp_conn_maybe_free(c);
+}
+
+/* Write to a sink; returns false when the sink is dead. A write that leaves more than
+ * HP_HIGH_WATER queued carries a callback, and the caller's source pauses until it runs. */
+bool
+hp_write(struct hp_conn *c, mps_stream *sink, const void *p, size_t n, bool *paused)
+{
+    const struct mps_api *api = c->hi->api;
+    struct mps_iov iov = {p, n};
+    bool crossing = api->write_queue_size(sink) + n > HP_HIGH_WATER;
+    if (api->write(sink, &iov, 1, crossing ? hp_drained : NULL, c) < 0)
+        return false;
+    if (crossing) {
+        c->writes_pending++;
+        if (api->write_queue_size(sink) > HP_HIGH_WATER)
+            *paused = true;
+    }
+    return true;
+}
+
+static void
+hp_timeout(void *arg)
+{
+    struct hp_conn *c = arg;
+    struct hp_inst *hi = c->hi;
+    c->timer = NULL;
+    uint64_t idle = hp_now_ms() - c->last_active;
+    if (idle < (uint64_t)hi->idle_ms) {
+        c->timer = hi->api->timer_start(hi->inst, (uint64_t)hi->idle_ms - idle, hp_timeout, c);
+        if (c->timer)
+            return;
+    }
+    c->busy++;
+    if (c->state == HP_HEAD && !c->req.head_seen && !c->in.len) {
+        hp_log(c, MPS_LOG_DEBUG, "idle for %ld ms: closed", hi->idle_ms);
+    } else if (c->state == HP_HEAD) {
+        hp_error(c, 408, NULL, "no complete request within %ld ms", hi->idle_ms);
+    } else {
+        hp_error(c, 504, NULL, "nothing moved for %ld ms (%s)", hi->idle_ms,
+                 c->state == HP_AUTH      ? "authenticating"
+                 : c->state == HP_OPENING ? "opening a channel"
+                                          : "exchange stalled");
+    }
+    hp_conn_close(c);
+    c->busy--;
+    hp_conn_maybe_free(c);
+}
+
+static void
+hp_accept(void *arg, mps_stream *client)
+{
+    struct hp_inst *hi = arg;
+    const struct mps_api *api = hi->api;
+
+    if (hi->stopping) {
+        api->close(client, NULL, NULL);
+        return;
+    }
+    struct hp_conn *c = calloc(1, sizeof(*c));
+    if (!c) {
+        api->log(hi->inst, MPS_LOG_ERROR, "out of memory: console %s closed", api->peer(client));
+        api->close(client, NULL, NULL);
+        return;
+    }
+    c->hi = hi;
+    c->client = client;
+    c->state = HP_HEAD;
+    c->last_active = hp_now_ms();
+    hh_msg_init(&c->req, HTTP_REQUEST, (size_t)hi->max_head);
+    hh_msg_init(&c->resp, HTTP_RESPONSE, (size_t)hi->max_head);
+    snprintf(c->peer, sizeof(c->peer), "%s", api->peer(client));
+    parse_origin(c->peer, c->origin, sizeof(c->origin), &c->origin_port);
+    c->next = hi->conns;
+    if (hi->conns)
+        hi->conns->prev = c;
+    hi->conns = c;
+    c->timer = api->timer_start(hi->inst, (uint64_t)hi->idle_ms, hp_timeout, c);
+    if (!c->timer) {
+        hp_log(c, MPS_LOG_ERROR, "out of memory (timer): closed");
+        hp_conn_close(c);
+        return;
+    }
+    hp_client_reading_set(c);
+}
+
+/* ------------------------------------------------------------------------------- hooks */
+
+static int
+hp_init(const struct mps_ctx *ctx)
+{
+    struct hp_inst *hi = ctx->data;
+    hi->api = ctx->api;
+    hi->inst = ctx->inst;
+
+    int rc;
+    if (hi->idle_ms <= 0) {
+        hi->api->log(hi->inst, MPS_LOG_ERROR, "IdleTimeout must be positive (e.g. 60s)");
+        return -EINVAL;
+    }
+    if (hi->max_head < 1024 || hi->max_head > 1024 * 1024) {
+        hi->api->log(hi->inst, MPS_LOG_ERROR, "MaxHeaderSize must be 1024 .. 1048576 bytes");
+        return -EINVAL;
+    }
+    rc = hi->api->listen(hi->inst, hi->listen_ip, (uint16_t)hi->listen_port, hp_accept, hi,
+                         &hi->listener);
+    if (rc < 0) {
+        hi->api->log(hi->inst, MPS_LOG_ERROR, "cannot listen on %s port %ld: %s", hi->listen_ip,
+                     hi->listen_port, strerror(-rc));
+        hi->listener = NULL;
+        return rc;
+    }
+    return 0;
+}
+
+static void
+hp_stop(const struct mps_ctx *ctx)
+{
+    struct hp_inst *hi = ctx->data;
+    hi->stopping = true;
+    if (hi->listener)
+        hi->api->listen_close(hi->listener);
+    hi->listener = NULL;
+    /* Connections waiting for a channel or a write stay listed until those callbacks, which
+     * the core's shutdown delivers. */
+    for (struct hp_conn *c = hi->conns, *next; c; c = next) {
+        next = c->next;
+        c->resp_started = true; /* no status line in the middle of a shutdown */
+        hp_conn_close(c);
+    }
+}
+
+static void
+hp_fini(const struct mps_ctx *ctx)
+{
+    struct hp_inst *hi = ctx->data;
+    while (hi->conns) /* only memory is left: every stream is gone before fini */
+        hp_conn_free(hi->conns);
+}
+
+static const struct mps_option hp_options[] = {
+    {"HttpListenIP", MPS_OPT_STR, offsetof(struct hp_inst, listen_ip), "127.0.0.1",
+     "numeric IPv4/IPv6 address the HTTP proxy listener binds to"},
+    {"HttpListenPort", MPS_OPT_PORT, offsetof(struct hp_inst, listen_port), "8080",
+     "TCP port of the HTTP proxy listener"},
+    {"AllowCONNECT", MPS_OPT_PORTS, offsetof(struct hp_inst, allowed),
+     "16992 16993 16994 16995 623 664 5900",
+     "device ports consoles may reach, by CONNECT or absolute URI (space- or comma-separated)"},
+    {"IdleTimeout", MPS_OPT_MSEC, offsetof(struct hp_inst, idle_ms), "60s",
+     "close a console connection when nothing moved for this long (not after CONNECT)"},
+    {"MaxHeaderSize", MPS_OPT_INT, offsetof(struct hp_inst, max_head), "65536",
+     "largest request or response head in bytes (431 beyond)"},
+    MPS_OPTIONS_END,
+};
+
+static const struct mps_module hp_module = {
+    MPS_MODULE_HEADER,
+    .name = "http_proxy",
+    .version = PACKAGE_VERSION,
+    .description = "HTTP proxy (absolute URI and CONNECT) into AMT devices' APF channels",
+    .inst_size = sizeof(struct hp_inst),
+    .options = hp_options,
+    .init = hp_init,
+    .fini = hp_fini,
+    .stop = hp_stop,
+};
+
+MPS_MODULE_EXPORT(http_proxy, hp_module)
