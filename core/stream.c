@@ -58,6 +58,8 @@ stream_loop_closed(uv_handle_t *h)
     free(h->data);
 }
 
+static void tcp_spares_free(void);
+
 void
 stream_loop_fini(uv_loop_t *loop)
 {
@@ -69,6 +71,7 @@ stream_loop_fini(uv_loop_t *loop)
         deferred_run(&sl->idle);
     loop->data = NULL;
     uv_close((uv_handle_t *)&sl->idle, stream_loop_closed);
+    tcp_spares_free();
 }
 
 void
@@ -293,7 +296,28 @@ struct tcp_stream {
     bool lingering; /* closing: discarding input until the peer's FIN */
     bool fin_wait;  /* lingering, our FIN is out: the shorter timer runs */
     uv_timer_t *linger; /* bounds a lingering close */
+    bool batched;       /* on tcp_batch */
+    int send_error;     /* a gathered send failed: later writes report it */
+    struct tcp_stream *batch_next;
+    char *gather; /* written while a read was handled, not sent yet (see tcp_batching) */
+    size_t gather_len, gather_cap;
 };
+
+/* While one read is handled, what is written to any TCP stream is gathered, and each stream's
+ * share goes out in one send when the handler returns. One tunnel read carries many APF
+ * messages and one console read becomes several CHANNEL_DATA: sent one by one, each would
+ * cost a syscall, a packet and a wakeup of the peer (tests/bench/README.md has the numbers). */
+static bool tcp_batching;
+static struct tcp_stream *tcp_batch;
+/* Gather buffers are recycled: a batch usually touches a console and a tunnel, and a fresh
+ * buffer per stream and read would cost a 64-byte round trip more than the send it saves. */
+#define TCP_SPARES 4
+#define TCP_SPARE_MAX (256 * 1024)
+static struct {
+    char *p;
+    size_t cap;
+} tcp_spare[TCP_SPARES];
+static unsigned tcp_nspare;
 
 /* A closing connection first sends what is queued and its FIN, then reads and discards until
  * the peer's FIN: closing a socket with unread input makes the kernel send RST, and the peer
@@ -325,6 +349,8 @@ tcp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init(tcp_read_buf, sizeof(tcp_read_buf));
 }
 
+static void tcp_batch_flush(void);
+
 static void
 tcp_on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
 {
@@ -339,7 +365,10 @@ tcp_on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
         stream_deliver(&ts->base, NULL, 0, nread == UV_EOF ? MPS_EOF : (int)nread);
         return;
     }
+    tcp_batching = true;
     stream_deliver(&ts->base, buf->base, (size_t)nread, 0);
+    tcp_batching = false;
+    tcp_batch_flush();
 }
 
 static int
@@ -372,11 +401,9 @@ tcp_write_done(uv_write_t *req, int status)
 }
 
 static int
-tcp_write(mps_stream *s, const struct mps_iov *iov, unsigned n)
+tcp_send(mps_stream *s, const struct mps_iov *iov, unsigned n)
 {
     struct tcp_stream *ts = (struct tcp_stream *)s;
-    if (ts->shut)
-        return -EPIPE;
     uv_buf_t bufs[16];
     if (n > 16)
         return -EINVAL;
@@ -425,6 +452,105 @@ tcp_write(mps_stream *s, const struct mps_iov *iov, unsigned n)
     return 0;
 }
 
+static void
+tcp_spares_free(void)
+{
+    while (tcp_nspare > 0)
+        free(tcp_spare[--tcp_nspare].p);
+}
+
+/* Back to the spares (or freed): 10,000 idle tunnels should hold no buffer. */
+static void
+tcp_gather_release(struct tcp_stream *ts)
+{
+    if (ts->gather && ts->gather_cap <= TCP_SPARE_MAX && tcp_nspare < TCP_SPARES) {
+        tcp_spare[tcp_nspare].p = ts->gather;
+        tcp_spare[tcp_nspare++].cap = ts->gather_cap;
+    } else {
+        free(ts->gather);
+    }
+    ts->gather = NULL;
+    ts->gather_len = ts->gather_cap = 0;
+}
+
+static void
+tcp_unbatch(struct tcp_stream *ts)
+{
+    if (!ts->batched)
+        return;
+    for (struct tcp_stream **p = &tcp_batch; *p; p = &(*p)->batch_next) {
+        if (*p == ts) {
+            *p = ts->batch_next;
+            break;
+        }
+    }
+    ts->batched = false;
+}
+
+/* Sends what was gathered. The writers were told it was accepted: a failure (the peer reset)
+ * fails their callbacks, and the next write returns it, as an immediate send would have. */
+static void
+tcp_gather_send(struct tcp_stream *ts)
+{
+    tcp_unbatch(ts);
+    if (!ts->gather_len)
+        return;
+    struct mps_iov iov = {ts->gather, ts->gather_len};
+    int rc = tcp_send(&ts->base, &iov, 1);
+    if (rc < 0) {
+        ts->send_error = rc;
+        stream_fail_writes(&ts->base, rc);
+    }
+    tcp_gather_release(ts);
+}
+
+static void
+tcp_batch_flush(void)
+{
+    while (tcp_batch)
+        tcp_gather_send(tcp_batch);
+}
+
+static int
+tcp_write(mps_stream *s, const struct mps_iov *iov, unsigned n)
+{
+    struct tcp_stream *ts = (struct tcp_stream *)s;
+    if (ts->shut)
+        return -EPIPE;
+    if (ts->send_error)
+        return ts->send_error;
+    if (!tcp_batching)
+        return tcp_send(s, iov, n);
+    size_t total = 0;
+    for (unsigned i = 0; i < n; i++)
+        total += iov[i].len;
+    if (!ts->gather && tcp_nspare > 0) {
+        tcp_nspare--;
+        ts->gather = tcp_spare[tcp_nspare].p;
+        ts->gather_cap = tcp_spare[tcp_nspare].cap;
+    }
+    if (ts->gather_len + total > ts->gather_cap) {
+        size_t cap = ts->gather_cap ? ts->gather_cap : 16384;
+        while (cap < ts->gather_len + total)
+            cap *= 2;
+        char *g = realloc(ts->gather, cap);
+        if (!g)
+            return -ENOMEM;
+        ts->gather = g;
+        ts->gather_cap = cap;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        memcpy(ts->gather + ts->gather_len, iov[i].base, iov[i].len);
+        ts->gather_len += iov[i].len;
+    }
+    if (!ts->batched) {
+        ts->batched = true;
+        ts->batch_next = tcp_batch;
+        tcp_batch = ts;
+    }
+    return 0;
+}
+
 static void tcp_close_now(struct tcp_stream *ts);
 static void tcp_linger_expired(uv_timer_t *timer);
 
@@ -460,6 +586,7 @@ tcp_shutdown(mps_stream *s)
     struct tcp_stream *ts = (struct tcp_stream *)s;
     if (ts->shut)
         return 0;
+    tcp_gather_send(ts); /* the FIN follows the data */
     ts->shut = true;
     ts->shutdown_req.data = ts;
     int rc = uv_shutdown(&ts->shutdown_req, (uv_stream_t *)&ts->handle, tcp_shutdown_done);
@@ -486,6 +613,7 @@ tcp_close_now(struct tcp_stream *ts)
 {
     if (uv_is_closing((uv_handle_t *)&ts->handle))
         return;
+    tcp_unbatch(ts);
     ts->lingering = false;
     if (ts->linger) {
         uv_close((uv_handle_t *)ts->linger, tcp_linger_closed);
@@ -530,6 +658,7 @@ static void
 tcp_close(mps_stream *s)
 {
     struct tcp_stream *ts = (struct tcp_stream *)s;
+    tcp_gather_send(ts); /* what was written before the close goes out first */
     ts->base.drain_cb = NULL;
     uv_read_stop((uv_stream_t *)&ts->handle);
     ts->peer_done = ts->eof; /* its FIN or an error was delivered already */
@@ -558,6 +687,9 @@ tcp_close(mps_stream *s)
 static void
 tcp_free(mps_stream *s)
 {
+    struct tcp_stream *ts = (struct tcp_stream *)s;
+    tcp_unbatch(ts);
+    tcp_gather_release(ts);
     free(s);
 }
 
@@ -596,6 +728,11 @@ tcp_on_connection(uv_stream_t *server, int status)
     stream_init(&ts->base, &tcp_ops, server->loop);
     ts->shut = ts->eof = ts->shut_done = ts->peer_done = ts->lingering = ts->fin_wait = false;
     ts->linger = NULL;
+    ts->batched = false;
+    ts->send_error = 0;
+    ts->batch_next = NULL;
+    ts->gather = NULL;
+    ts->gather_len = ts->gather_cap = 0;
     uv_tcp_init(server->loop, &ts->handle);
     ts->handle.data = ts;
     if (uv_accept(server, (uv_stream_t *)&ts->handle) < 0) {

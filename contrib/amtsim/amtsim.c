@@ -28,7 +28,7 @@
 #define MAX_PORTS 16
 #define MAX_FQDN 255
 #define MAX_CRED 255
-#define DATA_CHUNK 4096u           /* largest CHANNEL_DATA payload we send */
+#define DATA_CHUNK 4096u           /* default largest CHANNEL_DATA payload we send */
 #define HTTP_OUT_HIGH (64u * 1024) /* stop parsing requests while this much is unsent */
 #define SHUTDOWN_GRACE_MS 2000     /* then sockets still flushing are closed hard */
 #define RECONNECT_DELAY_MS 1000
@@ -49,6 +49,7 @@ struct options {
     unsigned nports;
     unsigned keepalive;
     uint32_t window;
+    uint32_t max_data; /* largest CHANNEL_DATA payload we send */
     unsigned connect_rate;
     unsigned duration;
     bool duration_set;
@@ -71,6 +72,7 @@ static struct options opt = {
     .nports = 2,
     .keepalive = 30,
     .window = 32768,
+    .max_data = DATA_CHUNK,
     .verbosity = 1,
 };
 
@@ -381,7 +383,7 @@ chan_pump(struct device *d, struct channel *c)
         if (n > 0 && c->tx_credit > 0) {
             progress = true;
             while (n > 0 && c->tx_credit > 0) {
-                size_t k = n < DATA_CHUNK ? n : DATA_CHUNK;
+                size_t k = n < opt.max_data ? n : opt.max_data;
 
                 if (k > c->tx_credit)
                     k = (size_t)c->tx_credit;
@@ -1135,6 +1137,7 @@ usage(FILE *f)
           "                         (default 16992,16994; at most 16)\n"
           "  --keepalive SECONDS    KEEPALIVE_REQUEST interval, 0 = never (default 30)\n"
           "  --window BYTES         receive window announced per channel (default 32768)\n"
+          "  --max-data BYTES       largest CHANNEL_DATA payload sent (default 4096)\n"
           "  --connect-rate N       connections started per second, 0 = all at once\n"
           "                         (default 0)\n"
           "  --duration SECONDS     stop after this long, 0 = until SIGINT/SIGTERM\n"
@@ -1256,6 +1259,7 @@ enum {
     OPT_PORTS,
     OPT_KEEPALIVE,
     OPT_WINDOW,
+    OPT_MAX_DATA,
     OPT_RATE,
     OPT_DURATION,
     OPT_READY_FILE,
@@ -1281,6 +1285,7 @@ static const struct option long_opts[] = {
     {"ports", required_argument, NULL, OPT_PORTS},
     {"keepalive", required_argument, NULL, OPT_KEEPALIVE},
     {"window", required_argument, NULL, OPT_WINDOW},
+    {"max-data", required_argument, NULL, OPT_MAX_DATA},
     {"connect-rate", required_argument, NULL, OPT_RATE},
     {"duration", required_argument, NULL, OPT_DURATION},
     {"ready-file", required_argument, NULL, OPT_READY_FILE},
@@ -1367,6 +1372,11 @@ parse_args(int argc, char **argv)
             if (!parse_uint(a, 64u << 20, &v) || v == 0)
                 return bad_arg("window", a);
             opt.window = (uint32_t)v;
+            break;
+        case OPT_MAX_DATA:
+            if (!parse_uint(a, 1u << 20, &v) || v == 0)
+                return bad_arg("max-data", a);
+            opt.max_data = (uint32_t)v;
             break;
         case OPT_RATE:
             if (!parse_uint(a, 1000000, &v))
