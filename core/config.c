@@ -52,7 +52,7 @@ const struct mps_option config_core_options[] = {
              "keepalive interval proposed to the device"),
     CORE_OPT("KeepaliveReadTimeout", MPS_OPT_MSEC, keepalive_timeout_ms, "180s",
              "silence after which a tunnel is declared dead (>= 2 x KeepaliveInterval)"),
-    CORE_OPT("ChannelWindow", MPS_OPT_INT, channel_window, "65536",
+    CORE_OPT("ChannelWindow", MPS_OPT_INT, channel_window, "262144",
              "receive window per channel, bytes"),
     CORE_OPT("MaxPacketSize", MPS_OPT_INT, max_packet_size, "16384",
              "largest CHANNEL_DATA payload sent, bytes"),

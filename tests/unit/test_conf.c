@@ -103,7 +103,7 @@ test_full_config(void **state)
     assert_int_equal(cfg.keepalive_mode, KEEPALIVE_OPTIONS_AUTO);
     assert_int_equal(cfg.core.keepalive_interval_ms, 30000);
     assert_int_equal(cfg.core.keepalive_timeout_ms, 180000);
-    assert_int_equal(cfg.core.channel_window, 65536);
+    assert_int_equal(cfg.core.channel_window, 262144);
     assert_int_equal(cfg.core.max_packet_size, 16384);
     assert_int_equal(cfg.core.window_tolerance, 65536);
     assert_int_equal(cfg.core.max_channels, 4096);
