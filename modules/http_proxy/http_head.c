@@ -141,7 +141,7 @@ on_headers_complete(http_parser *p)
     m->upgrade = p->upgrade;
     if (m->major != 1 || m->minor > 1)
         return fail(m, HH_E_VERSION);
-    /* A value holding CR, LF or NUL (obsolete line folding, smuggling attempts) would be
+    /* A value holding CR, LF or NUL (smuggling attempts; folding is refused earlier) would be
      * re-emitted as a broken or extra header line: refuse it. */
     for (unsigned i = 0; i < m->nhdr; i++) {
         struct hh_header *h = &m->hdr[i];
@@ -261,6 +261,7 @@ enum frame_state {
     FS_TRAILER,
     FS_TRAILER_LF,
     FS_END_LF,
+    FS_HEAD_BOL, /* in the head, at the start of a line */
     FS_NONE, /* nothing to check: no body, a Content-Length body or one read until EOF */
 };
 
@@ -287,14 +288,25 @@ strict_prefix(uint8_t *state, uint64_t *left, const char *p, size_t len)
         char c = p[i];
         int d;
         switch (*state) {
+        case FS_HEAD_BOL:
+            /* Obsolete line folding: http_parser would join the lines and the rebuilt head
+             * could carry a value the device reads differently (RFC 7230 3.2.4 lets a proxy
+             * refuse it). */
+            if (c == ' ' || c == '\t')
+                return i;
+            /* fall through */
         case FS_HEAD:
             if (c == '\r')
                 *state = FS_HEAD_CR;
+            else if (c == '\n')
+                *state = FS_HEAD_BOL;
+            else
+                *state = FS_HEAD;
             break;
         case FS_HEAD_CR:
             if (c != '\n')
                 return i;
-            *state = FS_HEAD;
+            *state = FS_HEAD_BOL;
             break;
         case FS_SIZE_FIRST:
         case FS_SIZE:
