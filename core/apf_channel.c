@@ -416,14 +416,20 @@ apf_channel_open(struct apf_env *env, const struct mps_chan_req *req, mps_open_c
     c->txq_tail = &c->txq;
     c->open_cb = cb;
     c->open_arg = arg;
+    char console_addr[64];
     const char *origin = req->origin_addr ? req->origin_addr : "0.0.0.0";
-    snprintf(c->console, sizeof(c->console), "%s:%u", origin, req->origin_port);
+    uint16_t origin_port = req->origin_port;
+    if (req->console) {
+        stream_peer_split(req->console, console_addr, sizeof(console_addr), &origin_port);
+        origin = console_addr;
+    }
+    snprintf(c->console, sizeof(c->console), "%s:%u", origin, origin_port);
     snprintf(c->base.peer, sizeof(c->base.peer), "%s:%u", fw->address, req->port);
     t->chans[id] = c;
     t->nchans_open++;
 
     size_t len = apf_encode_channel_open(NULL, APF_CHAN_FORWARDED, id, 0, fw->address, req->port,
-                                         origin, req->origin_port);
+                                         origin, origin_port);
     uint8_t *msg = malloc(len);
     if (!msg) {
         t->chans[id] = NULL;
@@ -432,7 +438,7 @@ apf_channel_open(struct apf_env *env, const struct mps_chan_req *req, mps_open_c
         return -ENOMEM;
     }
     apf_encode_channel_open(msg, APF_CHAN_FORWARDED, id, (uint32_t)env->cfg->channel_window,
-                            fw->address, req->port, origin, req->origin_port);
+                            fw->address, req->port, origin, origin_port);
     apf_tunnel_send(t, msg, len, NULL, 0);
     free(msg);
     return 0;

@@ -103,6 +103,27 @@ struct stream_write_mark {
 };
 
 void
+stream_peer_split(const mps_stream *s, char *addr, size_t addr_len, uint16_t *port)
+{
+    const char *peer = s->peer, *start = peer, *end, *colon;
+    snprintf(addr, addr_len, "0.0.0.0");
+    *port = 0;
+    if (peer[0] == '[') {
+        start = peer + 1;
+        end = strchr(start, ']');
+        colon = end && end[1] == ':' ? end + 1 : NULL;
+    } else {
+        end = colon = strrchr(peer, ':');
+    }
+    if (!end || end == start || (size_t)(end - start) >= addr_len)
+        return;
+    memcpy(addr, start, (size_t)(end - start));
+    addr[end - start] = '\0';
+    if (colon)
+        *port = (uint16_t)strtoul(colon + 1, NULL, 10);
+}
+
+void
 stream_init(mps_stream *s, const struct stream_ops *ops, uv_loop_t *loop)
 {
     memset(s, 0, sizeof(*s));

@@ -59,6 +59,10 @@ size_t stream_write_queue_size(const mps_stream *s);
 int stream_shutdown(mps_stream *s);
 void stream_close(mps_stream *s, mps_done_cb cb, void *arg);
 
+/* s's peer text ("198.51.100.7:51234", "[2001:db8::1]:443") split into address and port;
+ * "0.0.0.0" and 0 when it has another form. */
+void stream_peer_split(const mps_stream *s, char *addr, size_t addr_len, uint16_t *port);
+
 /* Implementations call these. */
 void stream_closed(mps_stream *s, int status); /* runs close_cb, then ops->free */
 void stream_deliver(mps_stream *s, const void *data, size_t len, int status);

@@ -67,6 +67,9 @@ struct mps_chan_req {        /* open an APF forwarded-tcpip channel to device:po
     uint16_t port;           /* must be a port the device announced with tcpip-forward */
     const char *origin_addr; /* originator shown to AMT; NULL = "0.0.0.0" */
     uint16_t origin_port;
+    /* The console stream the channel serves, or NULL. When set, the originator shown to AMT
+     * (and logged) is its peer address and port, and origin_addr/origin_port are ignored. */
+    const mps_stream *console;
 };
 
 /* Credentials of one authentication, the MPS Authenticate(user, password, params, &error)

@@ -211,8 +211,7 @@ open_channel(struct hp_conn *c)
     struct mps_chan_req req = {
         .device = c->target.host,
         .port = c->target.port,
-        .origin_addr = c->origin[0] ? c->origin : NULL,
-        .origin_port = c->origin_port,
+        .console = c->client, /* AMT is told the console's address and port */
     };
     hp_chan_drop(c); /* one channel per console connection at a time */
     c->state = HP_OPENING;

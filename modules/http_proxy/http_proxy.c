@@ -53,29 +53,6 @@ hp_log(const struct hp_conn *c, enum mps_log_level level, const char *fmt, ...)
     c->hi->api->log(c->hi->inst, level, "console %s: %s", c->peer, msg);
 }
 
-/* "1.2.3.4:5678" / "[2001:db8::1]:5678" -> the address and port shown to AMT as originator. */
-static void
-parse_origin(const char *peer, char *addr, size_t addr_len, uint16_t *port)
-{
-    const char *start = peer, *end, *colon;
-
-    addr[0] = '\0';
-    *port = 0;
-    if (peer[0] == '[') {
-        start = peer + 1;
-        end = strchr(start, ']');
-        colon = end && end[1] == ':' ? end + 1 : NULL;
-    } else {
-        end = colon = strrchr(peer, ':');
-    }
-    if (!end || end == start || (size_t)(end - start) >= addr_len)
-        return;
-    memcpy(addr, start, (size_t)(end - start));
-    addr[end - start] = '\0';
-    if (colon)
-        *port = (uint16_t)strtoul(colon + 1, NULL, 10);
-}
-
 
 /* ---------------------------------------------------------------------------- lifetime */
 
@@ -270,7 +247,6 @@ hp_accept(void *arg, mps_stream *client)
     hh_msg_init(&c->req, HTTP_REQUEST, (size_t)hi->max_head);
     hh_msg_init(&c->resp, HTTP_RESPONSE, (size_t)hi->max_head);
     snprintf(c->peer, sizeof(c->peer), "%s", api->peer(client));
-    parse_origin(c->peer, c->origin, sizeof(c->origin), &c->origin_port);
     c->next = hi->conns;
     if (hi->conns)
         hi->conns->prev = c;

@@ -71,8 +71,6 @@ struct hp_conn {
     unsigned writes_pending; /* write callbacks not yet run */
     unsigned busy;          /* nested inside one of our callbacks */
     char peer[72];
-    char origin[64];
-    uint16_t origin_port;
     char what[300];         /* "GET http://dev:16992" for log lines */
 };
 

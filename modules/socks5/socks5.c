@@ -74,8 +74,6 @@ struct s5_conn {
     uint8_t *in;     /* received, not yet consumed */
     size_t in_len, in_cap;
     char peer[72];
-    char origin[64];
-    uint16_t origin_port;
     char user[64]; /* printable copy, for log lines */
     char host[256];
     uint16_t port;
@@ -107,39 +105,6 @@ copy_printable(char *out, size_t out_len, const char *in)
         out[i] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
     }
     out[i] = '\0';
-}
-
-/* "1.2.3.4:5678" or "[2001:db8::1]:5678" -> address text and port; empty address when the
- * text has another form (the core then shows 0.0.0.0 to the device). */
-static void
-parse_origin(const char *peer, char *addr, size_t addr_len, uint16_t *port)
-{
-    const char *start = peer, *colon;
-    size_t len;
-
-    addr[0] = '\0';
-    *port = 0;
-    if (peer[0] == '[') {
-        const char *rb = strchr(peer, ']');
-        if (!rb)
-            return;
-        start = peer + 1;
-        len = (size_t)(rb - start);
-        colon = rb[1] == ':' ? rb + 1 : NULL;
-    } else {
-        colon = strrchr(peer, ':');
-        len = colon ? (size_t)(colon - peer) : strlen(peer);
-    }
-    if (len == 0 || len >= addr_len)
-        return;
-    memcpy(addr, start, len);
-    addr[len] = '\0';
-    if (colon) {
-        char *end;
-        unsigned long p = strtoul(colon + 1, &end, 10);
-        if (*end == '\0' && p <= 65535)
-            *port = (uint16_t)p;
-    }
 }
 
 static bool
@@ -405,8 +370,7 @@ s5_request(struct s5_conn *c, const struct socks5_request *r)
     struct mps_chan_req req = {
         .device = c->host,
         .port = c->port,
-        .origin_addr = c->origin[0] ? c->origin : NULL,
-        .origin_port = c->origin_port,
+        .console = c->client, /* AMT is told the console's address and port */
     };
     c->state = S5_CONNECTING;
     c->opening = true;
@@ -587,7 +551,6 @@ s5_accept(void *arg, mps_stream *client)
     c->client = client;
     c->state = S5_GREETING;
     snprintf(c->peer, sizeof(c->peer), "%s", api->peer(client));
-    parse_origin(c->peer, c->origin, sizeof(c->origin), &c->origin_port);
     c->next = si->conns;
     if (si->conns)
         si->conns->prev = c;
