@@ -78,7 +78,8 @@ void stream_loop_fini(uv_loop_t *loop);
  * never run inline). */
 void stream_defer(uv_loop_t *loop, void (*fn)(void *arg, int status), void *arg, int status);
 
-/* TCP. */
+/* TCP (stream_tcp.c). */
+void tcp_stream_spares_free(void); /* stream_loop_fini: the recycled write buffers */
 typedef mps_accept_cb tcp_accept_cb;
 struct tcp_listener;
 /* host: numeric IPv4/IPv6. 0 or -errno (message logged). */
