@@ -21,12 +21,6 @@
 
 static void hp_down(struct hp_conn *c, const char *data, size_t len);
 
-static bool
-request_has_body(const struct hh_msg *m)
-{
-    return !m->msg_done;
-}
-
 /* ------------------------------------------------------------------------- responses */
 
 /* Answer the current request ourselves. keep: the connection may serve the next request,
@@ -364,7 +358,7 @@ head_complete(struct hp_conn *c)
         hp_error(c, 403, NULL, "port %u is not in AllowCONNECT", t->port);
         return;
     }
-    if (t->is_connect && request_has_body(&c->req)) {
+    if (t->is_connect && !c->req.msg_done) { /* a body follows the head */
         hp_error(c, 400, NULL, "a CONNECT request has no body");
         return;
     }

@@ -392,8 +392,14 @@ execute_strict(struct hh_msg *m, const char *data, size_t len, int *bad)
     size_t ok = strict_prefix(&state, &left, data, len);
     /* Not with 0 bytes: to http_parser that means the end of the stream. */
     size_t n = ok ? http_parser_execute(&m->parser, &settings, data, ok) : 0;
-    /* The real state advances over what http_parser consumed only. */
-    strict_prefix(&m->frame_state, &m->chunk_left, data, n);
+    /* The real state advances over what http_parser consumed only: mostly all of it, and the
+     * scan above already knows where that ends. */
+    if (n == ok) {
+        m->frame_state = state;
+        m->chunk_left = left;
+    } else {
+        strict_prefix(&m->frame_state, &m->chunk_left, data, n);
+    }
     *bad = n == ok && ok < len && HTTP_PARSER_ERRNO(&m->parser) == HPE_OK;
     return n;
 }

@@ -74,7 +74,7 @@ struct s5_conn {
     uint8_t *in;     /* received, not yet consumed */
     size_t in_len, in_cap;
     char peer[72];
-    char user[64]; /* printable copy, for log lines */
+    char user[256]; /* for log lines */
     char host[256];
     uint16_t port;
 };
@@ -93,18 +93,6 @@ s5_log(const struct s5_conn *c, enum mps_log_level level, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     c->si->api->log(c->si->inst, level, "console %s: %s", c->peer, msg);
-}
-
-/* Console-supplied text goes into log lines only with control bytes replaced. */
-static void
-copy_printable(char *out, size_t out_len, const char *in)
-{
-    size_t i = 0;
-    for (; in[i] && i + 1 < out_len; i++) {
-        unsigned char ch = (unsigned char)in[i];
-        out[i] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
-    }
-    out[i] = '\0';
 }
 
 static bool
@@ -278,7 +266,8 @@ s5_auth_done(void *arg, int result, const char *msg)
 static bool
 start_auth(struct s5_conn *c, const struct socks5_auth *a)
 {
-    copy_printable(c->user, sizeof(c->user), a->user);
+    /* for log lines, which the core strips of control bytes */
+    snprintf(c->user, sizeof(c->user), "%s", a->user);
     struct mps_cred cred = {
         .service = "socks5",
         .user = a->user,
