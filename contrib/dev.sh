@@ -48,9 +48,12 @@ run)
     build build --prefix="$top/_stage"
     make -C build install >/dev/null
     conf="$top/_stage/etc/mpsd/mps.conf"
+    # A self-signed dev PKI on the first run only: devices trust it once provisioned.
+    "$top/_stage/bin/mpsd-certs" --if-missing "$top/_stage/etc/mpsd/tls"
     echo "== mpsd installed in $top/_stage; configuration $conf"
-    echo "== AMT devices: plain TCP on 127.0.0.1:16982 (user amtuser, password in"
-    echo "   $top/_stage/etc/mpsd/amt-users.txt). Stop with Ctrl-C."
+    echo "== AMT devices: TLS on 127.0.0.1:4433 (root CA $top/_stage/etc/mpsd/tls/ca.pem) or"
+    echo "   plain TCP on 127.0.0.1:16982; user amtuser, password in"
+    echo "   $top/_stage/etc/mpsd/amt-users.txt. Stop with Ctrl-C."
     exec "$top/_stage/sbin/mpsd" -c "$conf"
     ;;
 test)

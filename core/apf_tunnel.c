@@ -37,8 +37,9 @@ apf_tunnel_log(const struct apf_tunnel *t, enum mps_log_level level, const char 
 const char *
 apf_tunnel_ident(const struct apf_tunnel *t, char *buf, size_t len)
 {
-    snprintf(buf, len, "[uuid %s, fqdn %s, peer %s]", t->uuid_text, t->fqdn ? t->fqdn : "-",
-             t->stream ? t->stream->peer : "?");
+    const char *cert = t->stream ? t->stream->identity : NULL;
+    snprintf(buf, len, "[uuid %s, fqdn %s, peer %s%s%s]", t->uuid_text, t->fqdn ? t->fqdn : "-",
+             t->stream ? t->stream->peer : "?", cert ? ", certificate " : "", cert ? cert : "");
     return buf;
 }
 
@@ -163,6 +164,7 @@ apf_tunnel_info(const struct apf_tunnel *t, struct mps_device_info *dev, uint16_
     dev->peer_addr = t->stream ? t->stream->peer : "";
     dev->ports = ports;
     dev->nports = t->nforwards;
+    dev->identity = t->stream ? t->stream->identity : NULL;
 }
 
 static void
@@ -283,7 +285,7 @@ input_tcpip_forward(struct apf_tunnel *t, const struct apf_msg *m)
     tunnel_claim_name(t, addr);
     if (m->u.global.want_reply)
         apf_tunnel_send(t, msg, apf_encode_request_success(msg, true, port), NULL, 0);
-    char id[200];
+    char id[400];
     log_info("Intel remote client %s started port forwarding to address %s:%u %s", t->fqdn, addr,
              port, apf_tunnel_ident(t, id, sizeof(id)));
     apf_tunnel_log(t, MPS_LOG_DEBUG, "forwards %zu ports", t->nforwards);
@@ -380,7 +382,7 @@ static void
 tunnel_authenticated(struct apf_tunnel *t, const char *how)
 {
     uint8_t msg[4];
-    char id[200];
+    char id[400];
     t->state = TUNNEL_AUTHED;
     apf_tunnel_send(t, msg, apf_encode_userauth_success(msg), NULL, 0);
     log_info("Intel remote client %s is now connected. %s", t->uuid_text,
@@ -445,8 +447,11 @@ input_userauth_request(struct apf_tunnel *t, const struct apf_msg *m)
     t->user = strdup(user);
     if (!t->user)
         return APF_DISC_TEMPORARILY_UNAVAILABLE;
-    bool required = auth_realm_required(t->env->realm);
-    if (!required) {
+    if (t->stream->identity) {
+        tunnel_authenticated(t, "TLS client certificate");
+        return 0;
+    }
+    if (!auth_realm_required(t->env->realm)) {
         tunnel_authenticated(t, "authentication not required");
         return 0;
     }
@@ -486,7 +491,9 @@ input_service_request(struct apf_tunnel *t, const struct apf_msg *m)
 {
     uint8_t msg[64];
     const struct apf_str name = m->u.service.name;
-    bool required = auth_realm_required(t->env->realm);
+    /* A verified client certificate authenticates the device (the seeds' TLS mutual
+     * authentication): it may skip the auth service. */
+    bool required = auth_realm_required(t->env->realm) && !t->stream->identity;
     if (apf_str_eq(name, APF_SERVICE_AUTH)) {
         if (t->state != TUNNEL_OPENED) {
             apf_tunnel_log(t, MPS_LOG_WARNING, "requested the auth service twice or too late");
@@ -511,7 +518,7 @@ input_service_request(struct apf_tunnel *t, const struct apf_msg *m)
         if (shared > 0)
             apf_tunnel_log(t, MPS_LOG_WARNING, "shares its UUID with %d other connected "
                            "device(s): consoles should address it by FQDN", shared);
-        char id[200];
+        char id[400];
         if (t->state != TUNNEL_AUTHED)
             log_info("Intel remote client %s is now connected. %s", t->uuid_text,
                      apf_tunnel_ident(t, id, sizeof(id)));
@@ -634,8 +641,9 @@ tunnel_process(struct apf_tunnel *t)
         memmove(t->inbuf, t->inbuf + off, t->inlen - off);
         t->inlen -= off;
     }
-    /* An idle tunnel keeps no input buffer: 10,000 idle devices should cost little. */
-    if (t->inlen == 0 && t->incap > 4096) {
+    /* An idle tunnel keeps no input buffer: 10,000 idle devices should cost little (every
+     * device parks its pipelined login here while the realm decides). */
+    if (t->inlen == 0 && t->inbuf) {
         free(t->inbuf);
         t->inbuf = NULL;
         t->incap = 0;
@@ -668,7 +676,7 @@ tunnel_on_read(void *arg, mps_stream *s, const struct mps_iov *data, int status)
     struct apf_tunnel *t = arg;
     (void)s;
     if (status < 0) {
-        char id[200];
+        char id[400];
         if (status == MPS_EOF)
             log_info("[%s] Intel remote client has disconnected %s",
                      t->fqdn ? t->fqdn : t->uuid_text, apf_tunnel_ident(t, id, sizeof(id)));

@@ -4,11 +4,13 @@
 #include "apf_channel.h"
 #include "log.h"
 #include "modload.h"
+#include "proxy_accept.h"
 #include "splice.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static struct api_context ctx;
 
@@ -16,6 +18,7 @@ struct mps_listener {
     struct tcp_listener *tcp;
     mps_inst *owner;
     struct mps_listener *next, *prev;
+    struct proxy_gate *gate; /* MPS_LISTEN_PROXY_PROTOCOL */
 };
 static struct mps_listener *listeners;
 
@@ -82,14 +85,31 @@ api_auth_required(mps_inst *mi)
 }
 
 static int
-api_listen(mps_inst *mi, const char *host, uint16_t port, mps_accept_cb cb, void *arg,
-           mps_listener **l_r)
+api_listen(mps_inst *mi, const char *host, uint16_t port, unsigned flags, mps_accept_cb cb,
+           void *arg, mps_listener **l_r)
 {
+    if (strcmp(host, "none") == 0) { /* e.g. a proxy reached only through a TLS layer */
+        *l_r = NULL;
+        if (mi)
+            log_info("[%s] no listener of its own (listen address none)", mi->label);
+        return 0;
+    }
     struct mps_listener *l = calloc(1, sizeof(*l));
     if (!l)
         return -ENOMEM;
+    if (flags & MPS_LISTEN_PROXY_PROTOCOL) {
+        l->gate = malloc(sizeof(*l->gate));
+        if (!l->gate) {
+            free(l);
+            return -ENOMEM;
+        }
+        proxy_gate_init(l->gate, ctx.env->loop, cb, arg);
+        cb = proxy_gate_accept;
+        arg = l->gate;
+    }
     int rc = tcp_listen(ctx.env->loop, host, port, cb, arg, &l->tcp);
     if (rc < 0) {
+        free(l->gate);
         free(l);
         return rc;
     }
@@ -99,7 +119,8 @@ api_listen(mps_inst *mi, const char *host, uint16_t port, mps_accept_cb cb, void
         listeners->prev = l;
     listeners = l;
     if (mi)
-        log_info("[%s] listening on %s", mi->label, tcp_listener_addr(l->tcp));
+        log_info("[%s] listening on %s%s", mi->label, tcp_listener_addr(l->tcp),
+                 l->gate ? " (PROXY protocol)" : "");
     *l_r = l;
     return 0;
 }
@@ -114,6 +135,10 @@ api_listen_close(mps_listener *l)
     if (l->next)
         l->next->prev = l->prev;
     tcp_listener_close(l->tcp);
+    if (l->gate) {
+        proxy_gate_close(l->gate);
+        free(l->gate);
+    }
     free(l);
 }
 
@@ -168,6 +193,41 @@ api_timer_stop(mps_timer *t)
         uv_close((uv_handle_t *)&t->handle, timer_closed);
 }
 
+static mps_stream *
+api_stream_new(mps_inst *mi, const struct mps_stream_impl *impl, void *arg, const char *peer)
+{
+    (void)mi;
+    return ctx.env ? mod_stream_new(ctx.env->loop, impl, arg, peer) : NULL;
+}
+
+static struct mps_inst *
+api_find_service(const char *service)
+{
+    for (struct mps_inst *mi = ctx.modules ? *ctx.modules : NULL; mi; mi = mi->next)
+        if (strcmp(mi->label, service) == 0 && mi->mod->accept)
+            return mi;
+    return NULL;
+}
+
+static int
+api_serve(mps_inst *mi, const char *service, mps_stream *s)
+{
+    (void)mi;
+    bool apf = service && strcmp(service, "apf") == 0;
+    struct mps_inst *target = service && !apf ? api_find_service(service) : NULL;
+    if (!apf && !target) {
+        if (s)
+            stream_close(s, NULL, NULL);
+        return -ENOENT;
+    }
+    if (!s)
+        return 0;
+    if (apf)
+        return apf_tunnel_new(ctx.env, s, NULL);
+    target->mod->accept(&target->ctx, s);
+    return 0;
+}
+
 const struct mps_api core_api = {
     .size = sizeof(struct mps_api),
     .log = api_log,
@@ -189,4 +249,10 @@ const struct mps_api core_api = {
     .listen_close = api_listen_close,
     .timer_start = api_timer_start,
     .timer_stop = api_timer_stop,
+    .stream_new = api_stream_new,
+    .stream_deliver = stream_deliver,
+    .stream_sent = stream_sent,
+    .stream_closed = stream_closed,
+    .stream_set_identity = stream_set_identity,
+    .serve = api_serve,
 };

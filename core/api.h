@@ -11,6 +11,7 @@
 struct api_context {
     struct apf_env *env;
     struct auth_realm *console_realm;
+    struct mps_inst *const *modules; /* the loaded instances (serve's targets) */
 };
 
 extern const struct mps_api core_api;

@@ -28,9 +28,12 @@
 
 const struct mps_option config_core_options[] = {
     CORE_OPT("AMTListenIP", MPS_OPT_STR, amt_listen_ip, "127.0.0.1",
-             "numeric IPv4/IPv6 address for AMT tunnels (from the TLS terminator)"),
+             "numeric IPv4/IPv6 address for plain AMT tunnels (behind an external TLS "
+             "terminator), or none"),
     CORE_OPT("AMTListenPort", MPS_OPT_PORT, amt_listen_port, "16982",
-             "TCP port for AMT tunnels (the TLS terminator's connect port)"),
+             "TCP port for plain AMT tunnels (the TLS terminator's connect port)"),
+    CORE_OPT("AMTProxyProtocol", MPS_OPT_BOOL, amt_proxy_protocol, "false",
+             "plain AMT connections start with a PROXY protocol v1/v2 header"),
     CORE_OPT("ModulePath", MPS_OPT_PATH, module_path, MPSD_MODULE_DIR,
              "directory searched for modules and auth plugins given by name"),
     CORE_OPT("TraceLevels", MPS_OPT_STR, trace_levels, "INFO|ERROR|WARNING",

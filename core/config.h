@@ -10,6 +10,7 @@ enum keepalive_options_mode { KEEPALIVE_OPTIONS_AUTO = 0, KEEPALIVE_OPTIONS_ALWA
 struct core_config { /* [core]; names are the reference MPS's where it had one */
     char *amt_listen_ip;          /* AMTListenIP = 127.0.0.1 */
     long amt_listen_port;         /* AMTListenPort = 16982 */
+    int amt_proxy_protocol;       /* AMTProxyProtocol = false */
     char *module_path;            /* ModulePath = $(pkglibdir) */
     char *trace_levels;           /* TraceLevels = INFO|ERROR|WARNING */
     char *log_file;               /* LogFile = stderr | syslog | PATH */

@@ -12,10 +12,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* The descriptor as ABI 1.0 defined it ends with the `auth` member. Later minors only append,
+/* The descriptor as ABI 1.0 defined it ends with the `check` member. Later minors only append,
  * so this stays the floor for every module of major 1 even after struct mps_module grows. */
 #define MODLOAD_DESC_SIZE_1_0                                                                     \
-    (offsetof(struct mps_module, auth) + sizeof(((struct mps_module *)0)->auth))
+    (offsetof(struct mps_module, check) + sizeof(((struct mps_module *)0)->check))
 
 /* conf_apply() with this table refuses every key of the section: a module without options
  * must not silently accept (and ignore) misspelt settings. */

@@ -7,6 +7,7 @@
 #include "config.h"
 #include "log.h"
 #include "modload.h"
+#include "proxy_accept.h"
 #include "route.h"
 #include "stream.h"
 
@@ -33,6 +34,7 @@ struct server {
     struct mps_inst *modules; /* [module NAME] instances, in file order */
     struct apf_env env;
     struct tcp_listener *amt_listener;
+    struct proxy_gate amt_gate; /* AMTProxyProtocol */
     uv_signal_t sig[5];
     bool stopping;
 };
@@ -99,9 +101,17 @@ load_modules(struct server *srv, bool init)
         }
         *tail = mi;
         tail = &mi->next;
-        if (init && modload_instance_init(mi) < 0) {
-            log_error("%s:%d: [module %s] failed to initialise (see above)", srv->cfg.file.path,
-                      mc->sec->line, mc->name);
+    }
+    /* Every instance is loaded before the first init: an init may check that the service
+     * it will serve streams to (another instance) exists. Without init (mpsd -t) each
+     * instance checks what it would use. */
+    size_t i = 0;
+    for (struct mps_inst *mi = srv->modules; mi; mi = mi->next, i++) {
+        int rc = init ? modload_instance_init(mi) : mi->mod->check ? mi->mod->check(&mi->ctx) : 0;
+        if (rc < 0) {
+            const struct module_config *mc = &srv->cfg.modules[i];
+            log_error("%s:%d: [module %s] %s (see above)", srv->cfg.file.path, mc->sec->line,
+                      mc->name, init ? "failed to initialise" : "check failed");
             return -1;
         }
     }
@@ -211,6 +221,7 @@ server_stop(struct server *srv)
     if (srv->amt_listener) {
         tcp_listener_close(srv->amt_listener);
         srv->amt_listener = NULL;
+        proxy_gate_close(&srv->amt_gate);
     }
     for (struct mps_inst *mi = srv->modules; mi; mi = mi->next)
         if (mi->mod->stop)
@@ -273,6 +284,8 @@ server_check(const char *conf_path)
         return 1;
     }
     int rc = 0;
+    struct api_context actx = {.modules = &srv.modules}; /* checks may look up services */
+    api_set_context(&actx);
     if (load_realm_plugins(&srv, "AMT_Authenticate", &srv.cfg.amt, &srv.amt_plugins, false) < 0 ||
         load_realm_plugins(&srv, "Socks_Authenticate", &srv.cfg.console, &srv.console_plugins,
                            false) < 0 ||
@@ -322,13 +335,23 @@ server_start(struct server *srv)
                        srv->console_plugins.n, &srv->console_realm) < 0)
         return -1;
     srv->env.realm = srv->amt_realm;
-    struct api_context actx = {.env = &srv->env, .console_realm = srv->console_realm};
+    struct api_context actx = {
+        .env = &srv->env, .console_realm = srv->console_realm, .modules = &srv->modules};
     api_set_context(&actx);
     if (load_modules(srv, true) < 0)
         return -1;
-    if (tcp_listen(&srv->loop, cc->amt_listen_ip, (uint16_t)cc->amt_listen_port,
-                   server_on_device, srv, &srv->amt_listener) < 0)
-        return -1;
+    if (strcmp(cc->amt_listen_ip, "none") != 0) {
+        mps_accept_cb accept = server_on_device;
+        void *arg = srv;
+        if (cc->amt_proxy_protocol) {
+            proxy_gate_init(&srv->amt_gate, &srv->loop, server_on_device, srv);
+            accept = proxy_gate_accept;
+            arg = &srv->amt_gate;
+        }
+        if (tcp_listen(&srv->loop, cc->amt_listen_ip, (uint16_t)cc->amt_listen_port, accept, arg,
+                       &srv->amt_listener) < 0)
+            return -1;
+    }
     static const int signals[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGPIPE};
     for (size_t i = 0; i < sizeof(signals) / sizeof(signals[0]); i++) {
         uv_signal_init(&srv->loop, &srv->sig[i]);
@@ -336,9 +359,10 @@ server_start(struct server *srv)
         uv_signal_start(&srv->sig[i], server_on_signal, signals[i]);
     }
     log_info("Intel (R) Management Presence Server has started");
-    log_info("mpsd %s (module ABI %d.%d) listening for Intel AMT devices on %s; "
+    log_info("mpsd %s (module ABI %d.%d) listening for Intel AMT devices on %s%s; "
              "authentication %s", MPSD_VERSION, MPS_ABI_MAJOR, MPS_ABI_MINOR,
-             tcp_listener_addr(srv->amt_listener),
+             srv->amt_listener ? tcp_listener_addr(srv->amt_listener) : "(no plain listener)",
+             cc->amt_proxy_protocol && srv->amt_listener ? " (PROXY protocol)" : "",
              srv->cfg.amt.need_authentication ? "required" : "NOT required");
     return 0;
 }
@@ -356,8 +380,10 @@ server_run(const char *conf_path)
         rc = 1;
         /* Unwind what was started with the same path as a normal stop. */
         srv->stopping = true;
-        if (srv->amt_listener)
+        if (srv->amt_listener) {
             tcp_listener_close(srv->amt_listener);
+            proxy_gate_close(&srv->amt_gate);
+        }
         api_close_listeners();
         if (srv->amt_realm)
             auth_realm_free(srv->amt_realm);

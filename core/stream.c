@@ -130,6 +130,30 @@ stream_init(mps_stream *s, const struct stream_ops *ops, uv_loop_t *loop)
     s->marks_tail = &s->marks;
 }
 
+static void
+stream_unread_deliver(void *arg, int status)
+{
+    (void)status;
+    mps_stream *s = arg;
+    s->unread_queued = false;
+    if (s->closing) {
+        if (s->free_deferred)
+            s->ops->free(s);
+        return;
+    }
+    if (!s->reading)
+        return; /* the next read_start queues it again */
+    uint8_t *data = s->unread;
+    size_t len = s->unread_len;
+    s->unread = NULL;
+    s->unread_len = 0;
+    stream_deliver(s, data, len, 0);
+    free(data);
+    /* A callback that closes the stream only starts the close: s is freed later. */
+    if (!s->closing && s->reading)
+        s->ops->read_start(s);
+}
+
 int
 stream_read_start(mps_stream *s, mps_read_cb cb, void *arg)
 {
@@ -137,6 +161,15 @@ stream_read_start(mps_stream *s, mps_read_cb cb, void *arg)
         return -EPIPE;
     s->read_cb = cb;
     s->read_arg = arg;
+    s->reading = true;
+    if (s->unread) {
+        /* Never inline: the caller may not be ready for data inside its read_start call. */
+        if (!s->unread_queued) {
+            s->unread_queued = true;
+            stream_defer(s->loop, stream_unread_deliver, s, 0);
+        }
+        return 0;
+    }
     return s->ops->read_start(s);
 }
 
@@ -145,7 +178,36 @@ stream_read_stop(mps_stream *s)
 {
     if (s->closing)
         return 0;
+    s->reading = false;
     return s->ops->read_stop(s);
+}
+
+int
+stream_unread(mps_stream *s, const void *data, size_t len)
+{
+    if (len == 0)
+        return 0;
+    uint8_t *p = malloc(s->unread_len + len);
+    if (!p)
+        return -ENOMEM;
+    memcpy(p, data, len);
+    if (s->unread)
+        memcpy(p + len, s->unread, s->unread_len);
+    free(s->unread);
+    s->unread = p;
+    s->unread_len += len;
+    return 0;
+}
+
+int
+stream_set_identity(mps_stream *s, const char *identity)
+{
+    char *copy = identity ? strdup(identity) : NULL;
+    if (identity && !copy)
+        return -ENOMEM;
+    free(s->identity);
+    s->identity = copy;
+    return 0;
 }
 
 int
@@ -168,7 +230,8 @@ stream_write(mps_stream *s, const struct mps_iov *iov, unsigned n, mps_done_cb c
     }
     uint64_t before = s->tx_in;
     s->tx_in += total;
-    int rc = s->ops->write(s, iov, n);
+    /* Writing nothing only asks to be told when everything written so far has left. */
+    int rc = total ? s->ops->write(s, iov, n) : 0;
     if (rc < 0) {
         s->tx_in = before;
         free(m);
@@ -218,7 +281,14 @@ stream_closed(mps_stream *s, int status)
     stream_fail_writes(s, status ? status : -ECANCELED);
     if (s->close_cb)
         s->close_cb(s->close_arg, status);
-    s->ops->free(s);
+    free(s->unread);
+    s->unread = NULL;
+    free(s->identity);
+    s->identity = NULL;
+    if (s->unread_queued)
+        s->free_deferred = true; /* stream_unread_deliver still holds s */
+    else
+        s->ops->free(s);
 }
 
 void

@@ -44,6 +44,12 @@ struct mps_stream {
     uint64_t tx_in, tx_out;      /* bytes accepted by write / reported by stream_sent */
     struct stream_write_mark *marks, **marks_tail; /* write callbacks waiting for tx_out */
     bool closing;
+    bool reading;       /* between read_start and read_stop */
+    bool unread_queued; /* the delivery of unread is queued */
+    bool free_deferred; /* closed while unread_queued: that call frees */
+    uint8_t *unread;    /* bytes to deliver before the implementation's (stream_unread) */
+    size_t unread_len;
+    char *identity;     /* verified peer identity (TLS client certificate subject) or NULL */
     char peer[72]; /* "198.51.100.7:51234", "[2001:db8::1]:443" or "dev.example:16992" */
 };
 
@@ -69,6 +75,14 @@ void stream_deliver(mps_stream *s, const void *data, size_t len, int status);
 void stream_sent(mps_stream *s, size_t n); /* n bytes left the write queue */
 void stream_fail_writes(mps_stream *s, int status); /* dead stream: run pending write cbs */
 void stream_set_drain(mps_stream *s, size_t below, stream_drain_cb cb, void *arg);
+/* Hand back bytes read too early (after a PROXY header): the next read_start delivers them,
+ * from the loop, before anything the implementation reads. 0 or -ENOMEM. */
+int stream_unread(mps_stream *s, const void *data, size_t len);
+int stream_set_identity(mps_stream *s, const char *identity);
+
+/* Module-implemented streams (stream_mod.c): api->stream_new. */
+mps_stream *mod_stream_new(uv_loop_t *loop, const struct mps_stream_impl *impl, void *arg,
+                           const char *peer);
 
 /* Per-loop support (the deferred-call queue): once per loop before any stream, and after
  * every stream is gone, before uv_loop_close. Uses loop->data. */

@@ -4,10 +4,12 @@
  * Every device is a small struct in one array; one libuv loop, one thread. The APF codec is
  * core/apf_wire.c. Per device memory is a few hundred bytes while idle: receive bytes are read
  * into one shared buffer and only an incomplete message tail is kept per device, and the
- * transmit buffer is handed to libuv and freed when written.
+ * transmit buffer is drained at the end of every callback (written at once, or its unsent rest
+ * handed to libuv), its allocation going back to a few process-wide spares.
  */
 #include "apf_wire.h"
 #include "http_responder.h"
+#include "tls_client.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -33,6 +35,8 @@
 #define SHUTDOWN_GRACE_MS 2000     /* then sockets still flushing are closed hard */
 #define RECONNECT_DELAY_MS 1000
 #define LAUNCH_TICK_MS 10
+#define TX_SPARES 2             /* drained transmit allocations kept for the next batch */
+#define TX_SPARE_MAX (4u << 20) /* bigger ones are freed */
 
 /* ------------------------------------------------------------------------------ options */
 
@@ -59,6 +63,9 @@ struct options {
     uint32_t expect_reason;
     int verbosity; /* 0 quiet, 1 normal, 2 verbose */
     bool reconnect;
+    bool tls;
+    struct tls_client_options tls_opts;
+    bool expect_tls_failure;
 };
 
 static struct options opt = {
@@ -171,9 +178,10 @@ buf_consume(struct buf *b, size_t n)
 /* Encode one APF message at the end of a buffer: encoders report their size for out == NULL. */
 #define BUF_ENCODE(b, encode, ...)                                                                 \
     do {                                                                                           \
+        struct buf *b_ = (b);                                                                      \
         size_t n_ = encode(NULL, ##__VA_ARGS__);                                                   \
-        encode(buf_reserve((b), n_), ##__VA_ARGS__);                                               \
-        (b)->len += n_;                                                                            \
+        encode(buf_reserve(b_, n_), ##__VA_ARGS__);                                                \
+        b_->len += n_;                                                                             \
     } while (0)
 
 /* ----------------------------------------------------------------------------- devices */
@@ -181,6 +189,7 @@ buf_consume(struct buf *b, size_t n)
 enum dev_state {
     ST_IDLE = 0,     /* no socket: not launched yet, waiting to reconnect, or done */
     ST_CONNECTING,   /* TCP connect in progress */
+    ST_TLS,          /* TLS handshake in progress (--tls) */
     ST_AUTH_SERVICE, /* sent version + SERVICE_REQUEST auth@ */
     ST_USERAUTH,     /* sent USERAUTH_REQUEST */
     ST_PFWD_SERVICE, /* sent SERVICE_REQUEST pfwd@ */
@@ -190,8 +199,8 @@ enum dev_state {
 };
 
 static const char *const state_names[] = {
-    "idle",         "connecting",      "auth-service", "userauth",
-    "pfwd-service", "forward-request", "forwarding",   "closing",
+    "idle",         "connecting",      "tls-handshake", "auth-service", "userauth",
+    "pfwd-service", "forward-request", "forwarding",    "closing",
 };
 
 enum chan_kind { CHAN_ECHO, CHAN_HTTP };
@@ -225,8 +234,10 @@ struct device {
     struct channel **chans; /* indexed by our channel id; NULL = free id */
     char *fqdn;
     uint8_t uuid[APF_UUID_LEN];
-    struct buf rx; /* tail of an incomplete message */
-    struct buf tx; /* encoded, not yet handed to uv_write */
+    struct buf rx;          /* tail of an incomplete message */
+    struct buf tx;          /* APF encoded and not yet sent (with --tls: not yet encrypted) */
+    struct buf wire;        /* --tls: ciphertext not yet sent */
+    struct tls_client *tls; /* --tls: from TCP connect to TCP close */
     uv_tcp_t tcp;
     uv_timer_t timer; /* keepalive while connected, reconnect delay while idle */
     uv_connect_t connect_req;
@@ -234,7 +245,8 @@ struct device {
 
 struct write_req {
     uv_write_t req;
-    uint8_t *data;
+    uint8_t *data; /* the transmit allocation, recycled once written */
+    size_t cap;
 };
 
 static struct {
@@ -255,14 +267,77 @@ static struct {
     uv_timer_t launch_timer, duration_timer, grace_timer;
     uv_signal_t sigint, sigterm;
     uv_check_t ready_check;
+    struct buf tx_spare[TX_SPARES]; /* drained transmit allocations: p and cap only */
+    struct tls_client_ctx *tls_ctx;
     uint8_t readbuf[64 * 1024];
+    uint8_t plainbuf[64 * 1024]; /* --tls: what readbuf's ciphertext decrypts to */
 } g;
 
 static void device_flush(struct device *d);
-static void device_end(struct device *d, bool by_server, bool disconnect, uint32_t reason,
+/* How a session ended, for --expect-disconnect and --expect-tls-failure. */
+enum end_kind {
+    END_ERROR,      /* the network, the server closing, or a protocol error */
+    END_DISCONNECT, /* APF DISCONNECT from the server */
+    END_TLS,        /* TLS failed: handshake, alert, verification */
+};
+
+static void device_end(struct device *d, bool by_server, enum end_kind kind, uint32_t reason,
                        const char *text);
 static void sim_finish(int code);
 static void on_reconnect(uv_timer_t *t);
+
+/* Offers a drained transmit allocation to the spares; keeps the bigger ones, frees the rest. */
+static void
+tx_recycle(uint8_t *p, size_t cap)
+{
+    struct buf *smallest = &g.tx_spare[0];
+
+    if (p == NULL)
+        return;
+    for (unsigned i = 1; i < TX_SPARES; i++)
+        if (g.tx_spare[i].cap < smallest->cap)
+            smallest = &g.tx_spare[i];
+    if (cap > TX_SPARE_MAX || cap <= smallest->cap) {
+        free(p);
+        return;
+    }
+    free(smallest->p);
+    smallest->p = p;
+    smallest->cap = cap;
+}
+
+static void
+tx_drained(struct buf *b)
+{
+    tx_recycle(b->p, b->cap);
+    memset(b, 0, sizeof(*b));
+}
+
+/* A device's transmit buffer is empty between callbacks. Output starts in the biggest spare
+ * allocation, so a busy device does not regrow one from 256 bytes by realloc every batch,
+ * while an idle device holds none. */
+static struct buf *
+tx_buffer(struct buf *b)
+{
+    struct buf *biggest = &g.tx_spare[0];
+
+    if (b->p != NULL)
+        return b;
+    for (unsigned i = 1; i < TX_SPARES; i++)
+        if (g.tx_spare[i].cap > biggest->cap)
+            biggest = &g.tx_spare[i];
+    if (biggest->p != NULL) {
+        *b = *biggest;
+        memset(biggest, 0, sizeof(*biggest));
+    }
+    return b;
+}
+
+static struct buf *
+device_tx(struct device *d)
+{
+    return tx_buffer(&d->tx);
+}
 
 static void dlog(const struct device *d, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -338,7 +413,7 @@ chan_free_all(struct device *d)
 static void
 chan_send_close(struct device *d, struct channel *c)
 {
-    BUF_ENCODE(&d->tx, apf_encode_channel_close, c->peer);
+    BUF_ENCODE(device_tx(d), apf_encode_channel_close, c->peer);
     c->close_sent = true;
     dlog(d, 2, "channel %" PRIu32 " close sent", c->id);
 }
@@ -387,8 +462,8 @@ chan_pump(struct device *d, struct channel *c)
 
                 if (k > c->tx_credit)
                     k = (size_t)c->tx_credit;
-                BUF_ENCODE(&d->tx, apf_encode_channel_data_header, c->peer, (uint32_t)k);
-                buf_append(&d->tx, buf_data(&c->out), k);
+                BUF_ENCODE(device_tx(d), apf_encode_channel_data_header, c->peer, (uint32_t)k);
+                buf_append(device_tx(d), buf_data(&c->out), k);
                 buf_consume(&c->out, k);
                 c->tx_credit -= k;
                 n -= k;
@@ -400,7 +475,7 @@ chan_pump(struct device *d, struct channel *c)
             break;
     }
     if (c->owed > 0) {
-        BUF_ENCODE(&d->tx, apf_encode_window_adjust, c->peer, c->owed);
+        BUF_ENCODE(device_tx(d), apf_encode_window_adjust, c->peer, c->owed);
         c->rx_left += c->owed;
         c->owed = 0;
     }
@@ -428,13 +503,13 @@ input_channel_open(struct device *d, const struct apf_msg *m)
         uint32_t why = m->u.channel_open.kind == APF_CHAN_KIND_DIRECT
                            ? APF_OPEN_ADMINISTRATIVELY_PROHIBITED
                            : APF_OPEN_UNKNOWN_CHANNEL_TYPE;
-        BUF_ENCODE(&d->tx, apf_encode_channel_open_failure, sender, why);
+        BUF_ENCODE(device_tx(d), apf_encode_channel_open_failure, sender, why);
         dlog(d, 2, "refused channel open of type %s",
              apf_str_copy(orig, sizeof(orig), m->u.channel_open.type));
         return;
     }
     if (!port_acked(d, port)) {
-        BUF_ENCODE(&d->tx, apf_encode_channel_open_failure, sender, APF_OPEN_CONNECT_FAILED);
+        BUF_ENCODE(device_tx(d), apf_encode_channel_open_failure, sender, APF_OPEN_CONNECT_FAILED);
         dlog(d, 2, "refused channel open to port %" PRIu32 " (not forwarded)", port);
         return;
     }
@@ -460,7 +535,7 @@ input_channel_open(struct device *d, const struct apf_msg *m)
         c->kind = CHAN_ECHO;
     }
     d->chans[id] = c;
-    BUF_ENCODE(&d->tx, apf_encode_channel_open_confirmation, sender, id, opt.window);
+    BUF_ENCODE(device_tx(d), apf_encode_channel_open_confirmation, sender, id, opt.window);
     dlog(d, 2,
          "channel %" PRIu32 " opened to port %" PRIu32 " (%s) from %s:%" PRIu32
          ", server window %" PRIu32,
@@ -488,8 +563,8 @@ input_channel_data(struct device *d, const struct apf_msg *m)
                  "server overran the window of channel %" PRIu32 " (%" PRIu32 " > %" PRIu32 ")",
                  c->id, len, c->rx_left);
         g.anomalies++;
-        BUF_ENCODE(&d->tx, apf_encode_disconnect, APF_DISC_PROTOCOL_ERROR);
-        device_end(d, false, false, 0, why);
+        BUF_ENCODE(device_tx(d), apf_encode_disconnect, APF_DISC_PROTOCOL_ERROR);
+        device_end(d, false, END_ERROR, 0, why);
         return;
     }
     c->rx_left -= len;
@@ -564,7 +639,7 @@ static void
 send_next_forward(struct device *d)
 {
     while (d->port_idx < opt.nports) {
-        BUF_ENCODE(&d->tx, apf_encode_global_request, APF_GREQ_TCPIP_FORWARD, true, d->fqdn,
+        BUF_ENCODE(device_tx(d), apf_encode_global_request, APF_GREQ_TCPIP_FORWARD, true, d->fqdn,
                    opt.ports[d->port_idx]);
         set_state(d, ST_FORWARD_REQ);
         return;
@@ -591,7 +666,7 @@ send_next_forward(struct device *d)
 static void
 send_userauth(struct device *d, bool password)
 {
-    BUF_ENCODE(&d->tx, apf_encode_userauth_request, opt.user, APF_SERVICE_PFWD,
+    BUF_ENCODE(device_tx(d), apf_encode_userauth_request, opt.user, APF_SERVICE_PFWD,
                password ? "password" : "none", password ? opt.pass : NULL);
     d->sent_password = password;
     set_state(d, ST_USERAUTH);
@@ -604,7 +679,7 @@ on_keepalive(uv_timer_t *t)
 
     if (d->state < ST_AUTH_SERVICE || d->state == ST_CLOSING)
         return;
-    BUF_ENCODE(&d->tx, apf_encode_keepalive_request, d->ka_cookie);
+    BUF_ENCODE(device_tx(d), apf_encode_keepalive_request, d->ka_cookie);
     dlog(d, 2, "keepalive request %" PRIu32, d->ka_cookie);
     d->ka_cookie++;
     device_flush(d);
@@ -663,7 +738,7 @@ input_disconnect(struct device *d, uint32_t reason)
 
     snprintf(text, sizeof(text), "DISCONNECT %" PRIu32 " %s", reason,
              apf_disconnect_reason_name(reason));
-    device_end(d, true, true, reason, text);
+    device_end(d, true, END_DISCONNECT, reason, text);
 }
 
 static void
@@ -689,7 +764,7 @@ input_message(struct device *d, const struct apf_msg *m)
             anomaly(d, m->type, NULL);
             break;
         }
-        BUF_ENCODE(&d->tx, apf_encode_service_request, APF_SERVICE_PFWD);
+        BUF_ENCODE(device_tx(d), apf_encode_service_request, APF_SERVICE_PFWD);
         set_state(d, ST_PFWD_SERVICE);
         break;
     case APF_USERAUTH_FAILURE:
@@ -708,7 +783,7 @@ input_message(struct device *d, const struct apf_msg *m)
         break;
     case APF_GLOBAL_REQUEST:
         if (m->u.global.want_reply)
-            BUF_ENCODE(&d->tx, apf_encode_request_failure);
+            BUF_ENCODE(device_tx(d), apf_encode_request_failure);
         anomaly(d, m->type, NULL);
         break;
     case APF_CHANNEL_OPEN:
@@ -724,15 +799,15 @@ input_message(struct device *d, const struct apf_msg *m)
         input_channel_close(d, m);
         break;
     case APF_KEEPALIVE_REQUEST:
-        BUF_ENCODE(&d->tx, apf_encode_keepalive_reply, m->u.keepalive.cookie);
+        BUF_ENCODE(device_tx(d), apf_encode_keepalive_reply, m->u.keepalive.cookie);
         dlog(d, 2, "keepalive request %" PRIu32 " answered", m->u.keepalive.cookie);
         break;
     case APF_KEEPALIVE_REPLY:
         dlog(d, 2, "keepalive reply %" PRIu32, m->u.keepalive.cookie);
         break;
     case APF_KEEPALIVE_OPTIONS_REQUEST:
-        BUF_ENCODE(&d->tx, apf_encode_keepalive_options_reply, m->u.keepalive_options.interval,
-                   m->u.keepalive_options.timeout);
+        BUF_ENCODE(device_tx(d), apf_encode_keepalive_options_reply,
+                   m->u.keepalive_options.interval, m->u.keepalive_options.timeout);
         dlog(d, 2, "keepalive options: interval %" PRIu32 " s, timeout %" PRIu32 " s",
              m->u.keepalive_options.interval, m->u.keepalive_options.timeout);
         d->ka_interval = m->u.keepalive_options.interval;
@@ -765,8 +840,16 @@ device_input(struct device *d, const uint8_t *p, size_t len)
             char text[160];
 
             snprintf(text, sizeof(text), "malformed input from server: %s", why);
-            BUF_ENCODE(&d->tx, apf_encode_disconnect, APF_DISC_PROTOCOL_ERROR);
-            device_end(d, false, false, 0, text);
+            BUF_ENCODE(device_tx(d), apf_encode_disconnect, APF_DISC_PROTOCOL_ERROR);
+            device_end(d, false, END_ERROR, 0, text);
+            return len;
+        }
+        if (opt.expect_tls_failure) {
+            fprintf(stderr,
+                    "device %" PRIu32 ": the server accepted the TLS session (got %s), "
+                    "expected a TLS failure\n",
+                    d->index, apf_type_name(m.type));
+            sim_finish(1);
             return len;
         }
         input_message(d, &m);
@@ -783,40 +866,97 @@ on_write(uv_write_t *req, int status)
     struct write_req *w = (struct write_req *)req;
     struct device *d = req->data;
 
-    free(w->data);
+    tx_recycle(w->data, w->cap);
     free(w);
     if (status < 0 && status != UV_ECANCELED && d->state != ST_CLOSING && d->state != ST_IDLE) {
         char text[96];
 
         snprintf(text, sizeof(text), "write: %s", uv_strerror(status));
-        device_end(d, true, false, 0, text);
+        device_end(d, true, END_ERROR, 0, text);
     }
 }
 
-/* Hands the transmit buffer to libuv (no copy) once per batch of handled input. */
+/* Writes what the socket takes now; the rest goes to libuv with the allocation (no copy), and
+ * b is left empty either way. Writes queued before make uv_try_write refuse, keeping order. */
+static void
+device_send(struct device *d, struct buf *b)
+{
+    size_t n = buf_size(b);
+    struct write_req *w;
+    uv_buf_t ub;
+    char text[96];
+    int rc;
+
+    if (n == 0) {
+        tx_drained(b);
+        return;
+    }
+    ub = uv_buf_init((char *)buf_data(b), (unsigned)n);
+    rc = uv_try_write((uv_stream_t *)&d->tcp, &ub, 1);
+    if (rc == UV_EAGAIN)
+        rc = 0;
+    if (rc < 0 || (size_t)rc == n) {
+        tx_drained(b);
+        if (rc < 0)
+            goto failed;
+        return;
+    }
+    b->off += (size_t)rc;
+    w = xcalloc(1, sizeof(*w));
+    w->data = b->p;
+    w->cap = b->cap;
+    w->req.data = d;
+    ub = uv_buf_init((char *)buf_data(b), (unsigned)buf_size(b));
+    memset(b, 0, sizeof(*b));
+    rc = uv_write(&w->req, (uv_stream_t *)&d->tcp, &ub, 1, on_write);
+    if (rc == 0)
+        return;
+    tx_recycle(w->data, w->cap);
+    free(w);
+failed:
+    snprintf(text, sizeof(text), "write: %s", uv_strerror(rc));
+    device_end(d, true, END_ERROR, 0, text);
+}
+
+/* A TLS failure ends the device; any alert OpenSSL emitted goes out before the TCP close. */
+static void
+tls_failed(struct device *d, const char *what)
+{
+    char why[192], text[256];
+
+    tls_client_error(d->tls, why, sizeof(why));
+    snprintf(text, sizeof(text), "%s: %s", what, why);
+    device_end(d, false, END_TLS, 0, text);
+}
+
+/* Sends what the handled input produced, once per batch. With TLS, APF waits in tx until the
+ * handshake is done and is then encrypted into wire in one go. */
 static void
 device_flush(struct device *d)
 {
-    struct write_req *w;
-    uv_buf_t b;
-    int rc;
-
-    if (buf_size(&d->tx) == 0 || !d->tcp_open || d->state <= ST_CONNECTING)
+    if (!d->tcp_open || d->state <= ST_CONNECTING)
         return;
-    w = xcalloc(1, sizeof(*w));
-    w->data = d->tx.p;
-    b = uv_buf_init((char *)d->tx.p + d->tx.off, (unsigned)buf_size(&d->tx));
-    memset(&d->tx, 0, sizeof(d->tx));
-    w->req.data = d;
-    rc = uv_write(&w->req, (uv_stream_t *)&d->tcp, &b, 1, on_write);
-    if (rc < 0) {
-        char text[96];
-
-        free(w->data);
-        free(w);
-        snprintf(text, sizeof(text), "write: %s", uv_strerror(rc));
-        device_end(d, true, false, 0, text);
+    if (d->tls == NULL) {
+        device_send(d, &d->tx);
+        return;
     }
+    if (buf_size(&d->tx) > 0 && tls_client_established(d->tls)) {
+        if (tls_client_write(d->tls, buf_data(&d->tx), buf_size(&d->tx)) < 0) {
+            tls_failed(d, "TLS write failed");
+            return;
+        }
+        tx_drained(&d->tx);
+    }
+    device_send(d, &d->wire);
+}
+
+/* OpenSSL's output for the socket, from any TLS call. */
+static void
+tls_emit(void *arg, const void *data, size_t len)
+{
+    struct device *d = arg;
+
+    buf_append(tx_buffer(&d->wire), data, len);
 }
 
 static void
@@ -828,26 +968,19 @@ on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
     *b = uv_buf_init((char *)g.readbuf, sizeof(g.readbuf));
 }
 
-static void
-on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+static bool
+device_gone(const struct device *d)
 {
-    struct device *d = s->data;
-    const uint8_t *p = (const uint8_t *)b->base;
-    size_t len = (size_t)nread, used;
+    return d->state == ST_CLOSING || d->state == ST_IDLE;
+}
+
+/* APF bytes from the server: complete messages are handled, an incomplete tail is kept. */
+static void
+device_receive(struct device *d, const uint8_t *p, size_t len)
+{
     bool from_rx = false;
+    size_t used;
 
-    if (nread < 0) {
-        char text[96];
-
-        if (nread == UV_EOF)
-            snprintf(text, sizeof(text), "connection closed by server");
-        else
-            snprintf(text, sizeof(text), "read: %s", uv_strerror((int)nread));
-        device_end(d, true, false, 0, text);
-        return;
-    }
-    if (nread == 0 || d->state == ST_CLOSING)
-        return;
     if (buf_size(&d->rx) > 0) {
         buf_append(&d->rx, p, len);
         p = buf_data(&d->rx);
@@ -855,7 +988,7 @@ on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         from_rx = true;
     }
     used = device_input(d, p, len);
-    if (d->state == ST_CLOSING || d->state == ST_IDLE)
+    if (device_gone(d))
         return;
     if (from_rx) {
         buf_consume(&d->rx, used);
@@ -864,7 +997,101 @@ on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     } else {
         buf_append(&d->rx, p + used, len - used);
     }
-    device_flush(d);
+}
+
+/* Like firmware: version and auth service request back to back, not awaiting the server. */
+static void
+apf_start(struct device *d)
+{
+    set_state(d, ST_AUTH_SERVICE);
+    BUF_ENCODE(device_tx(d), apf_encode_protocolversion, 1, 0, 0, d->uuid);
+    BUF_ENCODE(device_tx(d), apf_encode_service_request, APF_SERVICE_AUTH);
+    keepalive_start(d);
+}
+
+/* Ciphertext from the server: the handshake first, then decrypted APF in batches as large
+ * as plainbuf, so messages split across TLS records are rarely copied into rx. */
+static void
+device_receive_tls(struct device *d, const uint8_t *p, size_t len)
+{
+    size_t fill = 0;
+    ssize_t n;
+
+    tls_client_feed(d->tls, p, len);
+    if (d->state == ST_TLS) {
+        int rc = tls_client_handshake(d->tls);
+
+        if (rc == TLS_CLIENT_AGAIN)
+            return;
+        if (rc < 0) {
+            tls_failed(d, "TLS handshake failed");
+            return;
+        }
+        if (opt.verbosity > 1) {
+            char how[128];
+
+            tls_client_describe(d->tls, how, sizeof(how));
+            dlog(d, 2, "TLS established: %s", how);
+        }
+        apf_start(d);
+    }
+    for (;;) {
+        n = tls_client_read(d->tls, g.plainbuf + fill, sizeof(g.plainbuf) - fill);
+        if (n > 0) {
+            fill += (size_t)n;
+            if (fill < sizeof(g.plainbuf))
+                continue;
+        }
+        /* what was decrypted before an error or the end is still handled */
+        if (fill > 0) {
+            device_receive(d, g.plainbuf, fill);
+            fill = 0;
+            if (device_gone(d))
+                return;
+        }
+        if (n > 0)
+            continue;
+        if (n == TLS_CLIENT_CLOSED)
+            device_end(d, true, END_ERROR, 0, "connection closed by server (TLS close_notify)");
+        else if (n == TLS_CLIENT_FAILED)
+            tls_failed(d, "TLS failed");
+        return;
+    }
+}
+
+static void
+on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+{
+    struct device *d = s->data;
+
+    if (nread < 0) {
+        char text[96];
+
+        if (nread == UV_EOF)
+            snprintf(text, sizeof(text), "connection closed by server");
+        else
+            snprintf(text, sizeof(text), "read: %s", uv_strerror((int)nread));
+        if (d->state == ST_TLS) {
+            char why[128];
+
+            snprintf(why, sizeof(why), "TLS handshake failed: %s", text);
+            device_end(d, true, END_TLS, 0, why);
+        } else {
+            device_end(d, true, END_ERROR, 0, text);
+        }
+        return;
+    }
+    if (nread == 0 || device_gone(d))
+        return;
+    if (d->tls) {
+        device_receive_tls(d, (const uint8_t *)b->base, (size_t)nread);
+        /* the ciphertext was lent: nothing may refer to readbuf after this callback */
+        tls_client_feed(d->tls, NULL, 0);
+    } else {
+        device_receive(d, (const uint8_t *)b->base, (size_t)nread);
+    }
+    if (!device_gone(d))
+        device_flush(d);
 }
 
 static void
@@ -872,6 +1099,8 @@ on_tcp_close(uv_handle_t *h)
 {
     struct device *d = h->data;
 
+    tls_client_free(d->tls);
+    d->tls = NULL;
     d->tcp_open = false;
     d->state = ST_IDLE;
     if (!g.shutting_down && opt.reconnect && !d->finished)
@@ -884,7 +1113,9 @@ device_release(struct device *d)
     uv_timer_stop(&d->timer);
     chan_free_all(d);
     buf_free(&d->rx);
-    buf_free(&d->tx);
+    /* unsent bytes of a session that ended are dropped */
+    tx_drained(&d->tx);
+    tx_drained(&d->wire);
 }
 
 static void
@@ -898,27 +1129,60 @@ on_shutdown(uv_shutdown_t *req, int status)
         uv_close(h, on_tcp_close);
 }
 
-/* Ends a session. by_server: the server or the network ended it (counted and reported);
- * disconnect: it was an APF DISCONNECT with reason. Local ends flush what is queued first. */
+/* Our end of a connection: what is queued goes out, then close_notify with TLS, then FIN. */
 static void
-device_end(struct device *d, bool by_server, bool disconnect, uint32_t reason, const char *text)
+device_close_orderly(struct device *d)
 {
-    if (d->state == ST_CLOSING || d->state == ST_IDLE)
+    device_flush(d);
+    if (d->tls) {
+        tls_client_close(d->tls);
+        device_send(d, &d->wire);
+    }
+    if (uv_is_closing((uv_handle_t *)&d->tcp)) /* a failed write closed it */
+        return;
+    device_release(d);
+    uv_read_stop((uv_stream_t *)&d->tcp);
+    uv_shutdown_t *req = xcalloc(1, sizeof(*req));
+    if (uv_shutdown(req, (uv_stream_t *)&d->tcp, on_shutdown) < 0) {
+        free(req);
+        uv_close((uv_handle_t *)&d->tcp, on_tcp_close);
+    }
+}
+
+/* Ends a session. by_server: the server or the network ended it, the socket closes at once;
+ * else we end it (protocol error, TLS failure) and what is queued goes out first. Every end
+ * is counted; kind and reason decide --expect-disconnect and --expect-tls-failure. */
+static void
+device_end(struct device *d, bool by_server, enum end_kind kind, uint32_t reason, const char *text)
+{
+    if (device_gone(d))
         return;
     bool was_connected = d->state > ST_CONNECTING;
     set_state(d, ST_CLOSING);
     g.n_disconnected++;
-    if (opt.expect_disconnect) {
-        if (disconnect && reason == opt.expect_reason) {
+    if (opt.expect_disconnect || opt.expect_tls_failure) {
+        bool expected = opt.expect_disconnect
+                            ? kind == END_DISCONNECT && reason == opt.expect_reason
+                            : kind == END_TLS;
+
+        if (expected) {
             d->finished = true;
+            if (kind == END_TLS)
+                dlog(d, 1, "%s", text);
             if (++g.matched == opt.count) {
-                printf("disconnected %u %" PRIu32 "\n", g.matched, reason);
+                if (opt.expect_disconnect)
+                    printf("disconnected %u %" PRIu32 "\n", g.matched, reason);
+                else
+                    printf("tls-failed %u\n", g.matched);
                 fflush(stdout);
                 sim_finish(0);
             }
-        } else {
+        } else if (opt.expect_disconnect) {
             fprintf(stderr, "device %" PRIu32 ": %s (expected DISCONNECT %" PRIu32 ")\n", d->index,
                     text, opt.expect_reason);
+            sim_finish(1);
+        } else {
+            fprintf(stderr, "device %" PRIu32 ": %s (expected a TLS failure)\n", d->index, text);
             sim_finish(1);
         }
     } else if (opt.exit_when_ready && !g.shutting_down) {
@@ -932,15 +1196,7 @@ device_end(struct device *d, bool by_server, bool disconnect, uint32_t reason, c
         uv_close((uv_handle_t *)&d->tcp, on_tcp_close);
         return;
     }
-    /* we end it (protocol error): let the queued DISCONNECT reach the server first */
-    device_flush(d);
-    device_release(d);
-    uv_read_stop((uv_stream_t *)&d->tcp);
-    uv_shutdown_t *req = xcalloc(1, sizeof(*req));
-    if (uv_shutdown(req, (uv_stream_t *)&d->tcp, on_shutdown) < 0) {
-        free(req);
-        uv_close((uv_handle_t *)&d->tcp, on_tcp_close);
-    }
+    device_close_orderly(d);
 }
 
 static void
@@ -953,7 +1209,7 @@ on_connect(uv_connect_t *req, int status)
         return;
     if (status < 0) {
         snprintf(text, sizeof(text), "connect: %s", uv_strerror(status));
-        device_end(d, true, false, 0, text);
+        device_end(d, true, END_ERROR, 0, text);
         return;
     }
     g.n_connected++;
@@ -964,15 +1220,25 @@ on_connect(uv_connect_t *req, int status)
     d->forward_failed = false;
     d->ka_interval = opt.keepalive;
     d->ka_cookie = 1;
-    set_state(d, ST_AUTH_SERVICE);
-    /* like firmware: version and auth service request back to back, not awaiting the server */
-    BUF_ENCODE(&d->tx, apf_encode_protocolversion, 1, 0, 0, d->uuid);
-    BUF_ENCODE(&d->tx, apf_encode_service_request, APF_SERVICE_AUTH);
-    keepalive_start(d);
+    if (opt.tls) {
+        d->tls = tls_client_new(g.tls_ctx, tls_emit, d);
+        if (d->tls == NULL) {
+            fputs("amtsim: out of memory (TLS)\n", stderr);
+            abort();
+        }
+        set_state(d, ST_TLS);
+        /* only the ClientHello: APF starts once the handshake is done */
+        if (tls_client_handshake(d->tls) != TLS_CLIENT_AGAIN) { /* needs the server's answer */
+            tls_failed(d, "TLS handshake failed");
+            return;
+        }
+    } else {
+        apf_start(d);
+    }
     int rc = uv_read_start((uv_stream_t *)&d->tcp, on_alloc, on_read);
     if (rc < 0) {
         snprintf(text, sizeof(text), "read: %s", uv_strerror(rc));
-        device_end(d, true, false, 0, text);
+        device_end(d, true, END_ERROR, 0, text);
         return;
     }
     device_flush(d);
@@ -997,7 +1263,7 @@ device_connect(struct device *d)
         char text[96];
 
         snprintf(text, sizeof(text), "connect: %s", uv_strerror(rc));
-        device_end(d, true, false, 0, text);
+        device_end(d, true, END_ERROR, 0, text);
     }
 }
 
@@ -1025,7 +1291,8 @@ on_grace(uv_timer_t *t)
     }
 }
 
-/* Local end of one device at exit: DISCONNECT BY_APPLICATION, then an orderly TCP close. */
+/* Local end of one device at exit: DISCONNECT BY_APPLICATION once APF runs, then an orderly
+ * close (close_notify with TLS, TCP FIN). */
 static void
 device_stop(struct device *d)
 {
@@ -1037,19 +1304,12 @@ device_stop(struct device *d)
         uv_close((uv_handle_t *)&d->tcp, on_tcp_close);
         return;
     }
+    bool apf_running = d->state >= ST_AUTH_SERVICE;
     /* CLOSING first: a failing flush then cannot end the device a second time */
     set_state(d, ST_CLOSING);
-    BUF_ENCODE(&d->tx, apf_encode_disconnect, APF_DISC_BY_APPLICATION);
-    device_flush(d);
-    if (uv_is_closing((uv_handle_t *)&d->tcp))
-        return;
-    device_release(d);
-    uv_read_stop((uv_stream_t *)&d->tcp);
-    uv_shutdown_t *req = xcalloc(1, sizeof(*req));
-    if (uv_shutdown(req, (uv_stream_t *)&d->tcp, on_shutdown) < 0) {
-        free(req);
-        uv_close((uv_handle_t *)&d->tcp, on_tcp_close);
-    }
+    if (apf_running)
+        BUF_ENCODE(device_tx(d), apf_encode_disconnect, APF_DISC_BY_APPLICATION);
+    device_close_orderly(d);
 }
 
 static void
@@ -1078,8 +1338,8 @@ on_signal(uv_signal_t *s, int signum)
     (void)s;
     if (opt.verbosity > 1)
         fprintf(stderr, "amtsim: signal %d, disconnecting\n", signum);
-    /* an interrupted --exit-when-ready / --expect-disconnect run did not reach its goal */
-    sim_finish(opt.exit_when_ready || opt.expect_disconnect ? 1 : 0);
+    /* an interrupted --exit-when-ready / --expect-... run did not reach its goal */
+    sim_finish(opt.exit_when_ready || opt.expect_disconnect || opt.expect_tls_failure ? 1 : 0);
 }
 
 static void
@@ -1092,6 +1352,9 @@ on_duration(uv_timer_t *t)
     } else if (opt.expect_disconnect) {
         fprintf(stderr, "amtsim: timeout: %u of %u devices got DISCONNECT %" PRIu32 "\n", g.matched,
                 opt.count, opt.expect_reason);
+        sim_finish(1);
+    } else if (opt.expect_tls_failure) {
+        fprintf(stderr, "amtsim: timeout: TLS failed for %u of %u devices\n", g.matched, opt.count);
         sim_finish(1);
     } else {
         sim_finish(0);
@@ -1118,7 +1381,7 @@ static void
 usage(FILE *f)
 {
     fputs("Usage: amtsim [OPTION]...\n"
-          "Simulate Intel AMT devices that dial an MPS over CIRA/APF (plain TCP).\n"
+          "Simulate Intel AMT devices that dial an MPS over CIRA/APF (TCP, or TLS).\n"
           "\n"
           "  --host H               MPS address (default 127.0.0.1)\n"
           "  --port P               MPS port (default 16982)\n"
@@ -1141,13 +1404,36 @@ usage(FILE *f)
           "  --connect-rate N       connections started per second, 0 = all at once\n"
           "                         (default 0)\n"
           "  --duration SECONDS     stop after this long, 0 = until SIGINT/SIGTERM\n"
-          "                         (default 0; 10 with --expect-disconnect)\n"
+          "                         (default 0; 10 with --expect-disconnect and\n"
+          "                         --expect-tls-failure)\n"
           "  --ready-file PATH      keep the number of forwarding devices in PATH\n"
           "  --exit-when-ready      exit 0 (printing \"ready N\") once all devices forward;\n"
           "                         exit 1 if a device is disconnected first\n"
           "  --expect-disconnect R  exit 0 (printing \"disconnected N R\") once every device\n"
           "                         got APF DISCONNECT reason R; exit 1 otherwise\n"
           "  --reconnect            reconnect 1 s after a disconnect\n"
+          "\n"
+          "TLS (every --tls-X option implies --tls):\n"
+          "  --tls                  wrap the connection in TLS (never sends SNI, like AMT)\n"
+          "  --tls-ca FILE          verify the server's chain against the PEM\n"
+          "                         certificates in FILE; without it nothing is verified\n"
+          "  --tls-name NAME        with --tls-ca: the certificate must be for NAME (DNS\n"
+          "                         name in subjectAltName, else CN; or an IP address)\n"
+          "  --tls-cert FILE        present this client certificate chain (mutual TLS);\n"
+          "                         --auth none --no-password then skips the APF password\n"
+          "  --tls-key FILE         its private key (default: in the --tls-cert file)\n"
+          "  --tls-version V        pin the protocol: 1.0, 1.1, 1.2 or 1.3 (default: any\n"
+          "                         OpenSSL allows)\n"
+          "  --tls-ciphers LIST     OpenSSL cipher list for TLS 1.2 and older (default:\n"
+          "                         OpenSSL's; with --tls-version 1.0 or 1.1 it is\n"
+          "                         AES128-SHA:AES256-SHA at security level 0, what AMT\n"
+          "                         before release 12 offers)\n"
+          "  --expect-tls-failure   exit 0 (printing \"tls-failed N\") once TLS failed for\n"
+          "                         every device (handshake, alert, verification); exit 1\n"
+          "                         as soon as the server answers with APF or a device\n"
+          "                         ends otherwise\n"
+          "\n"
+          "Output:\n"
           "  --quiet                print only results and fatal errors\n"
           "  --verbose              print every state change\n"
           "  --help                 this text\n"
@@ -1269,6 +1555,14 @@ enum {
     OPT_QUIET,
     OPT_VERBOSE,
     OPT_HELP,
+    OPT_TLS,
+    OPT_TLS_CA,
+    OPT_TLS_NAME,
+    OPT_TLS_CERT,
+    OPT_TLS_KEY,
+    OPT_TLS_VERSION,
+    OPT_TLS_CIPHERS,
+    OPT_EXPECT_TLS_FAIL,
 };
 
 static const struct option long_opts[] = {
@@ -1295,6 +1589,14 @@ static const struct option long_opts[] = {
     {"quiet", no_argument, NULL, OPT_QUIET},
     {"verbose", no_argument, NULL, OPT_VERBOSE},
     {"help", no_argument, NULL, OPT_HELP},
+    {"tls", no_argument, NULL, OPT_TLS},
+    {"tls-ca", required_argument, NULL, OPT_TLS_CA},
+    {"tls-name", required_argument, NULL, OPT_TLS_NAME},
+    {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+    {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+    {"tls-version", required_argument, NULL, OPT_TLS_VERSION},
+    {"tls-ciphers", required_argument, NULL, OPT_TLS_CIPHERS},
+    {"expect-tls-failure", no_argument, NULL, OPT_EXPECT_TLS_FAIL},
     {NULL, 0, NULL, 0},
 };
 
@@ -1413,6 +1715,45 @@ parse_args(int argc, char **argv)
         case OPT_HELP:
             usage(stdout);
             exit(0);
+        case OPT_TLS:
+            opt.tls = true;
+            break;
+        case OPT_TLS_CA:
+            opt.tls = true;
+            opt.tls_opts.ca_file = a;
+            break;
+        case OPT_TLS_NAME:
+            opt.tls = true;
+            opt.tls_opts.name = a;
+            break;
+        case OPT_TLS_CERT:
+            opt.tls = true;
+            opt.tls_opts.cert_file = a;
+            break;
+        case OPT_TLS_KEY:
+            opt.tls = true;
+            opt.tls_opts.key_file = a;
+            break;
+        case OPT_TLS_VERSION:
+            opt.tls = true;
+            if (strcmp(a, "1.0") == 0)
+                opt.tls_opts.version = 10;
+            else if (strcmp(a, "1.1") == 0)
+                opt.tls_opts.version = 11;
+            else if (strcmp(a, "1.2") == 0)
+                opt.tls_opts.version = 12;
+            else if (strcmp(a, "1.3") == 0)
+                opt.tls_opts.version = 13;
+            else
+                return bad_arg("tls-version", a);
+            break;
+        case OPT_TLS_CIPHERS:
+            opt.tls = true;
+            opt.tls_opts.ciphers = a;
+            break;
+        case OPT_EXPECT_TLS_FAIL:
+            opt.expect_tls_failure = true;
+            break;
         default:
             usage(stderr);
             return -1;
@@ -1424,11 +1765,25 @@ parse_args(int argc, char **argv)
     }
     if (apf_uuid_parse(uuid, opt.uuid) != 0)
         return bad_arg("uuid-base", uuid);
-    if (opt.exit_when_ready && opt.expect_disconnect) {
-        fputs("amtsim: --exit-when-ready and --expect-disconnect exclude each other\n", stderr);
+    if (opt.exit_when_ready + opt.expect_disconnect + opt.expect_tls_failure > 1) {
+        fputs("amtsim: --exit-when-ready, --expect-disconnect and --expect-tls-failure exclude "
+              "each other\n",
+              stderr);
         return -1;
     }
-    if (opt.expect_disconnect && !opt.duration_set)
+    if (opt.expect_tls_failure && !opt.tls) {
+        fputs("amtsim: --expect-tls-failure needs --tls\n", stderr);
+        return -1;
+    }
+    if (opt.tls_opts.name && !opt.tls_opts.ca_file) {
+        fputs("amtsim: --tls-name needs --tls-ca (the name is checked with the chain)\n", stderr);
+        return -1;
+    }
+    if (opt.tls_opts.key_file && !opt.tls_opts.cert_file) {
+        fputs("amtsim: --tls-key needs --tls-cert\n", stderr);
+        return -1;
+    }
+    if ((opt.expect_disconnect || opt.expect_tls_failure) && !opt.duration_set)
         opt.duration = 10;
     char *longest = make_fqdn(opt.fqdn, opt.count - 1);
     size_t flen = strlen(longest);
@@ -1453,6 +1808,17 @@ main(int argc, char **argv)
         return 2;
     if (resolve() < 0)
         return 2;
+    if (opt.tls) {
+        char err[512];
+
+        g.tls_ctx = tls_client_ctx_new(&opt.tls_opts, err, sizeof(err));
+        if (g.tls_ctx == NULL) {
+            fprintf(stderr, "amtsim: TLS: %s\n", err);
+            return 2;
+        }
+        if (opt.tls_opts.ca_file == NULL && opt.verbosity > 0)
+            fputs("amtsim: note: no --tls-ca, the server's certificate is not verified\n", stderr);
+    }
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
 
@@ -1512,9 +1878,14 @@ main(int argc, char **argv)
         chan_free_all(&g.devs[i]);
         buf_free(&g.devs[i].rx);
         buf_free(&g.devs[i].tx);
+        buf_free(&g.devs[i].wire);
+        tls_client_free(g.devs[i].tls);
         free(g.devs[i].fqdn);
     }
     free(g.devs);
+    for (unsigned i = 0; i < TX_SPARES; i++)
+        buf_free(&g.tx_spare[i]);
+    tls_client_ctx_free(g.tls_ctx);
     if (uv_loop_close(g.loop) != 0)
         fputs("amtsim: libuv loop not closed cleanly\n", stderr);
     return g.exit_code;

@@ -15,8 +15,9 @@
  * against minor N loads in every mpsd of the same major with minor >= N.
  *
  * ABI changelog:
- *   1.0  first release: descriptor, options, init/fini/reload/stop, events, auth, streams,
- *        channels, splice, listeners, one-shot timers.
+ *   1.0  first release: descriptor, options, init/fini/reload/stop/check, accept, events, auth,
+ *        streams (also module-implemented ones: layers such as TLS), channels, splice,
+ *        listeners (optionally behind the PROXY protocol), serve, one-shot timers.
  */
 #ifndef MPS_MODULE_H
 #define MPS_MODULE_H
@@ -61,6 +62,24 @@ typedef void (*mps_done_cb)(void *arg, int status);
  * with status -ECONNREFUSED (device refused the channel) or -ECONNABORTED (tunnel went away). */
 typedef void (*mps_open_cb)(void *arg, mps_stream *chan, int status);
 typedef void (*mps_accept_cb)(void *arg, mps_stream *client);
+
+/* A stream implemented by a module: a layer (TLS) that turns one stream into another. The
+ * core calls these with the impl pointer given to stream_new; the module reports through
+ * api->stream_deliver / stream_sent / stream_closed, exactly as the core's own streams do. */
+struct mps_stream_impl {
+    const char *kind; /* "tls": for log lines */
+    int (*read_start)(void *impl);
+    int (*read_stop)(void *impl);
+    /* Take the bytes (copy what cannot go at once); report each byte that leaves this
+     * stream's queue with stream_sent(), which drives write callbacks and backpressure. */
+    int (*write)(void *impl, const struct mps_iov *iov, unsigned n);
+    int (*shutdown)(void *impl);
+    /* Begin closing: flush, then call api->stream_closed() (never from inside close()). */
+    void (*close)(void *impl);
+    void (*free)(void *impl); /* after stream_closed has run the owner's close callback */
+};
+
+#define MPS_LISTEN_PROXY_PROTOCOL 0x1u /* connections start with a PROXY v1/v2 header */
 
 struct mps_chan_req {        /* open an APF forwarded-tcpip channel to device:port */
     const char *device;      /* the FQDN the device registered (any case) or its UUID text */
@@ -129,15 +148,31 @@ struct mps_api { /* core services; append-only: check size before using newer me
      * a proxy offers "no authentication" only when this is 0. */
     int (*auth_required)(mps_inst *mi);
 
-    /* Listen on host:port (numeric IPv4/IPv6). Accepted streams are handed to cb. */
-    int (*listen)(mps_inst *mi, const char *host, uint16_t port, mps_accept_cb cb, void *arg,
-                  mps_listener **l_r);
+    /* Listen on host:port (numeric IPv4/IPv6). Accepted streams are handed to cb. With
+     * MPS_LISTEN_PROXY_PROTOCOL the core first reads the PROXY header and the stream's peer is
+     * the address it names. */
+    int (*listen)(mps_inst *mi, const char *host, uint16_t port, unsigned flags,
+                  mps_accept_cb cb, void *arg, mps_listener **l_r);
     void (*listen_close)(mps_listener *l);
 
     /* One-shot timer: cb(arg) runs once after ms unless timer_stop() comes first. The timer is
      * freed after it fired or by timer_stop(); do not use it after either. NULL on ENOMEM. */
     mps_timer *(*timer_start)(mps_inst *mi, uint64_t ms, void (*cb)(void *arg), void *arg);
     void (*timer_stop)(mps_timer *t);
+
+    /* Layers. stream_new: a stream implemented by impl (NULL on ENOMEM); peer is copied. */
+    mps_stream *(*stream_new)(mps_inst *mi, const struct mps_stream_impl *impl, void *arg,
+                              const char *peer);
+    void (*stream_deliver)(mps_stream *s, const void *data, size_t len, int status);
+    void (*stream_sent)(mps_stream *s, size_t n);
+    void (*stream_closed)(mps_stream *s, int status);
+    /* The peer's verified identity (a TLS client certificate subject), copied. A device
+     * stream carrying one is authenticated by it: the tunnel asks for no APF password. */
+    int (*stream_set_identity)(mps_stream *s, const char *identity);
+    /* Hand s to a service: "apf" (an AMT device tunnel) or the name of a loaded module
+     * instance with an accept hook ("http_proxy"). The service owns s from then on, also on
+     * error. With s NULL: 0 if the service exists, else -ENOENT (check it in init). */
+    int (*serve)(mps_inst *mi, const char *service, mps_stream *s);
 };
 
 struct mps_ctx { /* passed to every hook */
@@ -173,6 +208,7 @@ struct mps_device_info {
     const char *uuid, *fqdn, *peer_addr;
     const uint16_t *ports;
     size_t nports;
+    const char *identity; /* verified TLS client certificate subject, or NULL */
 };
 struct mps_event_ops { /* copy what you keep, queue any I/O, return at once */
     void (*on_event)(const struct mps_ctx *ctx, enum mps_event ev,
@@ -209,6 +245,12 @@ struct mps_module {
     void (*stop)(const struct mps_ctx *ctx);
     const struct mps_event_ops *events;           /* NULL: no events wanted */
     const struct mps_auth_ops *auth;              /* NULL: not an auth plugin */
+    /* A stream served to this instance by another one (api->serve: a TLS layer in front of
+     * a proxy). The instance owns client from then on. NULL: cannot be served. */
+    void (*accept)(const struct mps_ctx *ctx, mps_stream *client);
+    /* `mpsd -t`: check what init would use (files, keys, names) without side effects: no
+     * listener, no timer, no stream. 0 or -errno with the reason logged. May be NULL. */
+    int (*check)(const struct mps_ctx *ctx);
 };
 #define MPS_MODULE_HEADER .abi = MPS_ABI_VERSION, .size = sizeof(struct mps_module)
 /* The one exported symbol of a module: mps_module_<name>, returning its descriptor. */

@@ -278,7 +278,7 @@ hp_init(const struct mps_ctx *ctx)
         hi->api->log(hi->inst, MPS_LOG_ERROR, "MaxHeaderSize must be 1024 .. 1048576 bytes");
         return -EINVAL;
     }
-    rc = hi->api->listen(hi->inst, hi->listen_ip, (uint16_t)hi->listen_port, hp_accept, hi,
+    rc = hi->api->listen(hi->inst, hi->listen_ip, (uint16_t)hi->listen_port, 0, hp_accept, hi,
                          &hi->listener);
     if (rc < 0) {
         hi->api->log(hi->inst, MPS_LOG_ERROR, "cannot listen on %s port %ld: %s", hi->listen_ip,
@@ -287,6 +287,13 @@ hp_init(const struct mps_ctx *ctx)
         return rc;
     }
     return 0;
+}
+
+/* A stream served by another instance (a TLS layer): same as one accepted here. */
+static void
+hp_served(const struct mps_ctx *ctx, mps_stream *client)
+{
+    hp_accept(ctx->data, client);
 }
 
 static void
@@ -339,6 +346,7 @@ static const struct mps_module hp_module = {
     .init = hp_init,
     .fini = hp_fini,
     .stop = hp_stop,
+    .accept = hp_served,
 };
 
 MPS_MODULE_EXPORT(http_proxy, hp_module)

@@ -571,7 +571,7 @@ s5_init(const struct mps_ctx *ctx)
         si->api->log(si->inst, MPS_LOG_ERROR, "HandshakeTimeout must be positive (e.g. 10s)");
         return -EINVAL;
     }
-    rc = si->api->listen(si->inst, si->listen_ip, (uint16_t)si->listen_port, s5_accept, si,
+    rc = si->api->listen(si->inst, si->listen_ip, (uint16_t)si->listen_port, 0, s5_accept, si,
                          &si->listener);
     if (rc < 0) {
         si->api->log(si->inst, MPS_LOG_ERROR, "cannot listen on %s port %ld: %s",
@@ -580,6 +580,13 @@ s5_init(const struct mps_ctx *ctx)
         return rc;
     }
     return 0;
+}
+
+/* A stream served by another instance (a TLS layer): same as one accepted here. */
+static void
+s5_served(const struct mps_ctx *ctx, mps_stream *client)
+{
+    s5_accept(ctx->data, client);
 }
 
 static void
@@ -638,6 +645,7 @@ static const struct mps_module s5_module = {
     .init = s5_init,
     .fini = s5_fini,
     .stop = s5_stop,
+    .accept = s5_served,
 };
 
 MPS_MODULE_EXPORT(socks5, s5_module)

@@ -12,6 +12,12 @@ the result did not match --expect, 2 on an error (timeout, unexpected message...
 
 The console-* scenarios talk to the test_console module (--cport): "DEVICE PORT\\n", then "OK\\n"
 and a raw pipe into an APF channel.
+
+--tls speaks TLS to the MPS like AMT does (no SNI; --tls-ca verifies the server chain but not
+its name, --tls-cert/--tls-key present a client certificate, --tls-version pins one version;
+1.0 and 1.1 offer AES128-SHA only, as AMT before 12 does). The negotiated version and suite are
+printed on stderr as "tls VERSION SUITE". --proxy v1|v2 sends a PROXY protocol header naming
+--proxy-src first, as an L4 load balancer would.
 """
 from __future__ import annotations
 
@@ -21,6 +27,7 @@ import os
 import random
 import select
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -315,8 +322,10 @@ class Device:
     """One APF device session. Every wait is bounded by a timeout."""
 
     def __init__(self, port: int, host: str = "127.0.0.1", timeout: float = 10.0,
-                 uuid: bytes = DEFAULT_UUID) -> None:
+                 uuid: bytes = DEFAULT_UUID, tls: Optional[ssl.SSLContext] = None,
+                 preamble: bytes = b"") -> None:
         self.host, self.port, self.timeout, self.uuid = host, port, timeout, uuid
+        self.tls, self.preamble = tls, preamble  # preamble: sent before TLS (a PROXY header)
         self.sock: Optional[socket.socket] = None
         self.rx = bytearray()
         self.eof = False
@@ -331,6 +340,13 @@ class Device:
     def connect(self) -> "Device":
         self.sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.preamble:
+            self.sock.sendall(self.preamble)
+        if self.tls:
+            # No SNI: AMT sends none, and the server must not depend on it.
+            self.sock = self.tls.wrap_socket(self.sock, server_hostname=None)
+            tls_sock: Any = self.sock
+            print(f"tls {tls_sock.version()} {tls_sock.cipher()[0]}", file=sys.stderr, flush=True)
         return self
 
     def close(self) -> None:
@@ -387,7 +403,9 @@ class Device:
             if timeout == 0.0:
                 assert self.sock
                 r, _, _ = select.select([self.sock], [], [], 0)
-                if not r:
+                # Decrypted bytes already inside the TLS layer do not wake select().
+                pending = isinstance(self.sock, ssl.SSLSocket) and self.sock.pending() > 0
+                if not r and not pending:
                     return None
                 deadline = time.monotonic() + 0.5
             if not self._fill(deadline):
@@ -501,8 +519,43 @@ class Device:
 
 # ------------------------------------------------------------------------------ scenarios
 
+def tls_context(a: argparse.Namespace) -> Optional[ssl.SSLContext]:
+    """The client side of AMT's TLS, from --tls*; None without --tls (or for callers such as
+    httpclient.py whose options have no TLS at all)."""
+    if not getattr(a, "tls", False):
+        return None
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False  # AMT checks the name itself; the tests use 127.0.0.1
+    if a.tls_ca:
+        ctx.load_verify_locations(a.tls_ca)
+    else:
+        ctx.verify_mode = ssl.CERT_NONE
+    if a.tls_cert:
+        ctx.load_cert_chain(a.tls_cert, a.tls_key)
+    if a.tls_version:
+        v = {"1.0": ssl.TLSVersion.TLSv1, "1.1": ssl.TLSVersion.TLSv1_1,
+             "1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}[a.tls_version]
+        if v in (ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1):
+            # What AMT before 12 offers; OpenSSL 3 allows it only at security level 0.
+            ctx.set_ciphers("AES128-SHA@SECLEVEL=0")
+        ctx.minimum_version = ctx.maximum_version = v
+    return ctx
+
+
+def proxy_header(a: argparse.Namespace) -> bytes:
+    """A PROXY protocol header (v1 text or v2 binary) naming a.proxy_src:40000 -> 127.0.0.1."""
+    if not getattr(a, "proxy", None):
+        return b""
+    src, dst, sport, dport = a.proxy_src, "127.0.0.1", 40000, a.port
+    if a.proxy == "v1":
+        return f"PROXY TCP4 {src} {dst} {sport} {dport}\r\n".encode()
+    addrs = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack(">HH", sport, dport)
+    return (b"\r\n\r\n\x00\r\nQUIT\n" + bytes([0x21, 0x11]) + struct.pack(">H", len(addrs))
+            + addrs)
+
+
 def open_version(a: argparse.Namespace) -> Device:
-    d = Device(a.port, a.host, a.timeout, uuid_bytes(a))
+    d = Device(a.port, a.host, a.timeout, uuid_bytes(a), tls_context(a), proxy_header(a))
     d.connect()
     return d
 
@@ -968,6 +1021,133 @@ def sc_console_hold(a: argparse.Namespace) -> str:
     return "timeout"
 
 
+# ------------------------------------------------------------------------ TLS scenarios
+
+def sc_pfwd_no_auth(a: argparse.Namespace) -> str:
+    """A device authenticated by its TLS client certificate (mutual TLS): --userauth skip asks
+    for pfwd without the auth service, none sends USERAUTH "none" and expects SUCCESS at
+    once. 'ok' once forwarding works (proved with a ping), else how the server refused."""
+    d = open_version(a)
+    if a.userauth == "skip":
+        d.send(msg_protocolversion(uuid=d.uuid) + msg_service_request(SERVICE_PFWD))
+    else:
+        d.send(msg_protocolversion(uuid=d.uuid) + msg_service_request(SERVICE_AUTH))
+        d.expect(SERVICE_ACCEPT)
+        d.send(msg_userauth_none(a.user))
+        m = d.expect_one_of(USERAUTH_SUCCESS, USERAUTH_FAILURE)
+        if m.type == USERAUTH_FAILURE:
+            return "userauth failure"
+        d.send(msg_service_request(SERVICE_PFWD))
+    acc = d.expect(SERVICE_ACCEPT)
+    if acc.f["service"] != SERVICE_PFWD:
+        return f"SERVICE_ACCEPT for {acc.f['service']}"
+    for p in a.ports:
+        d.send_global(msg_tcpip_forward(a.fqdn, p), "fwd")
+        if d.expect(REQUEST_SUCCESS).f.get("port") != p:
+            return f"tcpip-forward {p} refused"
+    d.ping()
+    d.close()
+    return "ok"
+
+
+HTTP_PORTS = (16992, 16993, 623, 664)
+
+
+def sc_serve(a: argparse.Namespace) -> str:
+    """A device that serves its forwarded ports for a.seconds: channels to HTTP_PORTS get an
+    HTTP/1.1 200 answer "apfclient FQDN PATH" per request, others echo. When --trigger-file
+    appears: a keepalive round trip, then 'ok'. How the server ended the session otherwise."""
+    d = full(a)
+    touch(a.ready_file)
+    chans: dict[int, dict[str, Any]] = {}  # our channel id -> peer id, port, buffered request
+    next_id = 100
+    deadline = time.monotonic() + a.seconds
+    while time.monotonic() < deadline:
+        if a.trigger_file and os.path.exists(a.trigger_file):
+            try:
+                d.ping()
+            except Disconnected as e:
+                return e.result()
+            d.close()
+            return "ok"
+        try:
+            m = d.recv(0.1)
+        except Disconnected as e:
+            return e.result()
+        if m is None or d.handle_background(m):
+            continue
+        if m.type == DISCONNECT:
+            return f"disconnect {m.f['reason']}"
+        if m.type == CHANNEL_OPEN:
+            next_id += 1
+            chans[next_id] = {"peer": m.f["sender"], "port": m.f["port"], "buf": b""}
+            d.send(msg_channel_open_confirmation(m.f["sender"], next_id, 1 << 20))
+        elif m.type == CHANNEL_DATA and m.f["recipient"] in chans:
+            c = chans[m.f["recipient"]]
+            data = m.f["data"]
+            d.send(msg_window_adjust(c["peer"], len(data)))
+            if c["port"] not in HTTP_PORTS:
+                d.send(msg_channel_data(c["peer"], data))  # small pieces: within any window
+                continue
+            c["buf"] += data
+            while b"\r\n\r\n" in c["buf"]:
+                head, _, c["buf"] = c["buf"].partition(b"\r\n\r\n")
+                path = head.split(b"\r\n", 1)[0].split(b" ")[1].decode(errors="replace")
+                body = f"apfclient {a.fqdn} {path}\n".encode()
+                d.send(msg_channel_data(c["peer"], b"HTTP/1.1 200 OK\r\nContent-Type: text/plain"
+                                        + f"\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+                                        + body))
+        elif m.type == CHANNEL_CLOSE and m.f["recipient"] in chans:
+            d.send(msg_channel_close(chans.pop(m.f["recipient"])["peer"]))
+        elif m.type not in (CHANNEL_WINDOW_ADJUST, CHANNEL_DATA, CHANNEL_CLOSE):
+            return f"unexpected {m}"
+    return "timeout"
+
+
+def client_hello() -> bytes:
+    """The first flight of a default TLS client, for the tls-stall scenario."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    into, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(into, out, server_side=False)
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return out.read()
+
+
+def sc_tls_stall(a: argparse.Namespace) -> str:
+    """Connect to a TLS listener and misbehave (--stall): silent (send nothing), half-hello
+    (half a ClientHello), mid-handshake (a whole ClientHello, read the answer, send nothing
+    more), http (a plain HTTP request). Then wait up to a.wait for the server to close:
+    'closed SECONDS' (from the last byte sent) or 'open'."""
+    s = socket.create_connection((a.host, a.port), timeout=a.timeout)
+    s.sendall(proxy_header(a))
+    hello = client_hello()
+    if a.stall == "half-hello":
+        s.sendall(hello[:len(hello) // 2])
+    elif a.stall == "mid-handshake":
+        s.sendall(hello)
+    elif a.stall == "http":
+        s.sendall(b"GET / HTTP/1.1\r\nHost: mps\r\n\r\n")
+    t0 = time.monotonic()
+    got = 0
+    while time.monotonic() - t0 < a.wait:
+        s.settimeout(max(0.01, a.wait - (time.monotonic() - t0)))
+        try:
+            b = s.recv(65536)
+        except socket.timeout:
+            break
+        except OSError:
+            b = b""
+        if not b:
+            return f"closed {time.monotonic() - t0:.1f}" + (" after an answer" if got else "")
+        got += len(b)
+    return "open"
+
+
 SCENARIOS: dict[str, Callable[[argparse.Namespace], str]] = {
     "handshake": sc_handshake,
     "retry": sc_retry,
@@ -990,6 +1170,9 @@ SCENARIOS: dict[str, Callable[[argparse.Namespace], str]] = {
     "console-http": sc_console_http,
     "console-multi": sc_console_multi,
     "console-hold": sc_console_hold,
+    "pfwd-no-auth": sc_pfwd_no_auth,
+    "serve": sc_serve,
+    "tls-stall": sc_tls_stall,
 }
 
 
@@ -1039,6 +1222,18 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--devices", type=int, default=1, help="console-multi: devices")
     p.add_argument("--conns", type=int, default=1, help="console-multi: connections")
     p.add_argument("--parallel", type=int, default=1, help="run N copies concurrently")
+    p.add_argument("--userauth", choices=["skip", "none"], default="skip",
+                   help="pfwd-no-auth: skip the auth service or send USERAUTH none")
+    p.add_argument("--stall", choices=["silent", "half-hello", "mid-handshake", "http"],
+                   default="silent", help="tls-stall: how the client misbehaves")
+    p.add_argument("--tls", action="store_true", help="speak TLS to the MPS")
+    p.add_argument("--tls-ca", default=None, help="verify the server chain against this file")
+    p.add_argument("--tls-cert", default=None, help="client certificate (PEM)")
+    p.add_argument("--tls-key", default=None, help="its private key (PEM)")
+    p.add_argument("--tls-version", choices=["1.0", "1.1", "1.2", "1.3"], default=None)
+    p.add_argument("--proxy", choices=["v1", "v2"], default=None,
+                   help="send a PROXY protocol header first")
+    p.add_argument("--proxy-src", default="203.0.113.7", help="the address the header names")
     p.add_argument("--expect", default=None,
                    help="'|'-separated accepted results: exit 1 (printing them) otherwise")
     a = p.parse_args(argv)

@@ -288,3 +288,113 @@ amtsim() {
 require_alive() {
     mpsd_alive || fail "mpsd is no longer running"
 }
+
+# ------------------------------------------------------------------------------ TLS helpers
+
+# make_certs: a PKI in $CERTS for the TLS tests. The normal set comes from contrib/mpsd-certs
+# (openssl by hand if it is missing): ca.pem/ca.key, server-chain.pem (leaf + CA), server.pem
+# (leaf only), server.key, devices/dev-cert.example.com.pem/.key (client certificate). The
+# broken and spare sets are made here with openssl:
+#   other-ca.pem, other-device.pem/.key  a client certificate from a CA mpsd does not trust
+#   server2-chain.pem/server2.key         a second valid server certificate (reload)
+#   expired-chain.pem                     an expired leaf (server.key) + CA
+#   disorder-chain.pem                    CA first, then the leaf
+#   garbage.pem                           no PEM at all
+CERTS=""
+make_certs() {
+    CERTS="$TMPD/certs"
+    local mc="$top_srcdir/contrib/mpsd-certs" o="$TMPD/openssl.log"
+    if [ -x "$mc" ]; then
+        "$mc" --device dev-cert.example.com "$CERTS" >"$o" 2>&1 || fail "mpsd-certs: $(cat "$o")"
+    else
+        mkdir -p "$CERTS/devices"
+        openssl req -x509 -newkey rsa:2048 -nodes -keyout "$CERTS/ca.key" -out "$CERTS/ca.pem" \
+            -subj "/CN=mpsd test CA" -days 30 -addext basicConstraints=critical,CA:true \
+            -addext keyUsage=critical,keyCertSign,cRLSign >"$o" 2>&1 || fail "CA: $(cat "$o")"
+        tls_issue server localhost 30 "$CERTS/server"
+        cat "$CERTS/server.pem" "$CERTS/ca.pem" >"$CERTS/server-chain.pem"
+        tls_issue client dev-cert.example.com 30 "$CERTS/devices/dev-cert.example.com"
+    fi
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$CERTS/other-ca.key" \
+        -out "$CERTS/other-ca.pem" -subj "/CN=unknown CA" -days 30 \
+        -addext basicConstraints=critical,CA:true >"$o" 2>&1 || fail "other CA: $(cat "$o")"
+    tls_issue client other-device.example.com 30 "$CERTS/other-device" other-ca
+    tls_issue server localhost 30 "$CERTS/server2"
+    cat "$CERTS/server2.pem" "$CERTS/ca.pem" >"$CERTS/server2-chain.pem"
+    tls_issue server localhost expired "$CERTS/expired" ca "$CERTS/server.key"
+    cat "$CERTS/expired.pem" "$CERTS/ca.pem" >"$CERTS/expired-chain.pem"
+    cat "$CERTS/ca.pem" "$CERTS/server.pem" >"$CERTS/disorder-chain.pem"
+    printf -- '-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n' \
+        >"$CERTS/garbage.pem"
+}
+
+# tls_issue server|client CN DAYS|expired OUT [CA [KEY]]: OUT.pem (and OUT.key unless KEY is
+# given) signed by $CERTS/CA.pem (default ca); expired: valid for a day in 2020.
+tls_issue() {
+    local kind=$1 cn=$2 days=$3 out=$4 ca=${5:-ca} key=${6:-} o="$TMPD/openssl.log"
+    local eku=serverAuth
+    [ "$kind" = client ] && eku=clientAuth
+    if [ -z "$key" ]; then
+        key="$out.key"
+        openssl genrsa -out "$key" 2048 >"$o" 2>&1 || fail "key $key: $(cat "$o")"
+    fi
+    openssl req -new -key "$key" -subj "/CN=$cn" -out "$out.csr" >"$o" 2>&1 ||
+        fail "CSR $out: $(cat "$o")"
+    local ext="$out.ext" db="$TMPD/ca-db"
+    printf 'basicConstraints=CA:false\nextendedKeyUsage=%s\nsubjectAltName=DNS:%s,IP:127.0.0.1\n' \
+        "$eku" "$cn" >"$ext"
+    if [ "$days" != expired ]; then
+        openssl x509 -req -in "$out.csr" -CA "$CERTS/$ca.pem" -CAkey "$CERTS/$ca.key" \
+            -CAcreateserial -days "$days" -sha256 -extfile "$ext" -out "$out.pem" >"$o" 2>&1 ||
+            fail "certificate $out: $(cat "$o")"
+        return
+    fi
+    # openssl x509 cannot back-date; openssl ca can, given a minimal database.
+    mkdir -p "$db"
+    : >"$db/index.txt"
+    [ -e "$db/serial" ] || echo 1000 >"$db/serial"
+    printf '[ca]\ndefault_ca = d\n[d]\ndatabase = %s/index.txt\nnew_certs_dir = %s\n' \
+        "$db" "$db" >"$db/ca.cnf"
+    printf 'serial = %s/serial\ndefault_md = sha256\npolicy = p\n[p]\ncommonName = supplied\n' \
+        "$db" >>"$db/ca.cnf"
+    openssl ca -batch -config "$db/ca.cnf" -cert "$CERTS/$ca.pem" -keyfile "$CERTS/$ca.key" \
+        -startdate 20200101000000Z -enddate 20200102000000Z -extfile "$ext" -notext \
+        -in "$out.csr" -out "$out.pem" >"$o" 2>&1 || fail "expired certificate: $(cat "$o")"
+}
+
+# tls_section PORT [LINE...]: a [module tls] section on 127.0.0.1:PORT serving
+# $CERTS/server-chain.pem; the LINEs are added (and override nothing: give only new keys or
+# pass CERT=/KEY= through TLS_CERT/TLS_KEY).
+tls_section() {
+    local port=$1
+    shift
+    echo "[module tls]"
+    echo "ListenPort = $port"
+    echo "Certificate = ${TLS_CERT:-$CERTS/server-chain.pem}"
+    echo "PrivateKey = ${TLS_KEY:-$CERTS/server.key}"
+    local l
+    for l in "$@"; do
+        echo "$l"
+    done
+    echo
+}
+
+# s_client PORT [ARGS...]: openssl s_client to 127.0.0.1:PORT without SNI (as AMT), closing at
+# once; its output (both streams) on stdout. Never fails by itself.
+s_client() {
+    local port=$1
+    shift
+    echo Q | timeout $((10 * SLOW)) openssl s_client -connect "127.0.0.1:$port" -noservername \
+        "$@" 2>&1 | tr -d '\000' || true
+}
+
+# tls_fingerprint PORT: the SHA-256 fingerprint of the certificate served on PORT.
+tls_fingerprint() {
+    s_client "$1" | openssl x509 -noout -fingerprint -sha256 2>/dev/null | sed 's/.*=//'
+}
+
+# apf_tls SCENARIO [ARGS]: apfclient over TLS to $TLS_PORT (stderr: $TMPD/apf_tls.err).
+apf_tls() {
+    python3 -W ignore::DeprecationWarning "$APFCLIENT" --port "$TLS_PORT" --cport "$CONSOLE_PORT" \
+        --tls "$@" 2>"$TMPD/apf_tls.err" || true
+}

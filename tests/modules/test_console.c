@@ -148,7 +148,7 @@ console_init(const struct mps_ctx *ctx)
     struct console_inst *ci = ctx->data;
     ci->api = ctx->api;
     ci->inst = ctx->inst;
-    return ctx->api->listen(ctx->inst, ci->listen_ip, (uint16_t)ci->listen_port, console_accept,
+    return ctx->api->listen(ctx->inst, ci->listen_ip, (uint16_t)ci->listen_port, 0, console_accept,
                             ci, &ci->listener);
 }
 

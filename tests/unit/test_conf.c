@@ -678,10 +678,11 @@ test_default_mps_conf(void **state)
     assert_int_equal(cfg.core.log_file_max_files, 5);
     assert_int_equal(cfg.core.auth_queue, 4096);
     assert_int_equal(cfg.core.max_channels, 4096);
-    /* Both console proxies are on by default (on loopback). */
-    assert_int_equal(cfg.nmodules, 2);
-    assert_string_equal(cfg.modules[0].name, "socks5");
-    assert_string_equal(cfg.modules[1].name, "http_proxy");
+    /* TLS for devices and both console proxies are on by default (on loopback). */
+    assert_int_equal(cfg.nmodules, 3);
+    assert_string_equal(cfg.modules[0].name, "tls");
+    assert_string_equal(cfg.modules[1].name, "socks5");
+    assert_string_equal(cfg.modules[2].name, "http_proxy");
     config_free(&cfg);
     free(uncommented);
 }

@@ -1,0 +1,724 @@
+/* tls_conn.c - one TLS connection on the loop: ciphertext below (the accepted stream),
+ * plaintext above (a stream of our own, served to the core's APF tunnels or a proxy).
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * OpenSSL reads and writes through a BIO of ours: reads take from the ciphertext the lower
+ * stream just delivered (no copy into a memory BIO), writes go straight to the lower stream,
+ * which sends at once or queues. Ciphertext that arrives while the upper side does not read
+ * is held (one read at most: the lower side stops reading) and fed again when it resumes.
+ * Plaintext written above counts as sent once its ciphertext has left the lower stream's
+ * queue, so the core's backpressure sees the real socket. The upper stream exists only once
+ * the handshake is done; a failed handshake is logged with what the client offered. */
+#include "tls.h"
+
+#include <errno.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#ifdef __GLIBC__
+#include <malloc.h> /* malloc_trim */
+#endif
+
+struct sent_mark { /* plaintext bytes whose ciphertext is queued below */
+    size_t len;
+    struct sent_mark *next;
+};
+
+struct tls_conn {
+    struct tls_inst *ti;
+    struct tls_conn *next, *prev;
+    mps_stream *lower, *upper;
+    SSL *ssl;
+    mps_timer *timer;  /* the handshake deadline */
+    mps_timer *resume; /* feeds held input again after read_start */
+    const uint8_t *in; /* ciphertext the BIO hands to OpenSSL now */
+    size_t in_len;
+    uint8_t *held; /* ciphertext not fed yet: the upper side stopped reading */
+    size_t held_len;
+    struct sent_mark *marks, **marks_tail;
+    char *hello; /* what the ClientHello offered, until the handshake ends */
+    uint8_t first[4], nfirst;
+    bool established, failed, upper_reading, lower_eof, eof_delivered, shut_sent;
+    bool closing, lower_gone;
+    bool handshaking; /* counted in the module's handshaking */
+};
+
+static BIO_METHOD *stream_bio_method;
+
+/* A burst of handshakes leaves the heap full of holes between the small objects each
+ * surviving connection keeps (the handshake's key shares, transcript and certificate
+ * buffers are freed, the session is not): RSS stays up to twice the live data. Once a burst
+ * is over, give the free pages back (malloc_trim releases pages inside the heap, not only at
+ * its top). */
+#define SETTLE_AFTER 256     /* handshakes since the last trim */
+#define SETTLE_DELAY_MS 1000 /* quiet time before trimming */
+static unsigned handshaking, handshakes_since_settle;
+static mps_timer *settle_timer;
+static const struct mps_api *settle_api;
+static uint8_t plain_buf[16384]; /* one record at most: SSL_read consumes whole records */
+
+/* --------------------------------------------------------------------- the BIO */
+
+static int
+bio_read(BIO *b, char *out, size_t len, size_t *got)
+{
+    struct tls_conn *c = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    if (c->in_len == 0) {
+        if (!c->lower_eof)
+            BIO_set_retry_read(b);
+        *got = 0;
+        return 0;
+    }
+    size_t n = len < c->in_len ? len : c->in_len;
+    memcpy(out, c->in, n);
+    c->in += n;
+    c->in_len -= n;
+    *got = n;
+    return 1;
+}
+
+static int
+bio_write(BIO *b, const char *data, size_t len, size_t *put)
+{
+    struct tls_conn *c = BIO_get_data(b);
+    BIO_clear_retry_flags(b);
+    struct mps_iov iov = {data, len};
+    if (c->ti->api->write(c->lower, &iov, 1, NULL, NULL) < 0)
+        return 0;
+    *put = len;
+    return 1;
+}
+
+static long
+bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+    (void)b;
+    (void)num;
+    (void)ptr;
+    return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+int
+tls_conn_global_init(void)
+{
+    if (stream_bio_method)
+        return 0;
+    stream_bio_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "mpsd stream");
+    if (!stream_bio_method || !BIO_meth_set_read_ex(stream_bio_method, bio_read) ||
+        !BIO_meth_set_write_ex(stream_bio_method, bio_write) ||
+        !BIO_meth_set_ctrl(stream_bio_method, bio_ctrl)) {
+        BIO_meth_free(stream_bio_method);
+        stream_bio_method = NULL;
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+void
+tls_conn_global_fini(void)
+{
+    BIO_meth_free(stream_bio_method);
+    stream_bio_method = NULL;
+}
+
+/* ------------------------------------------------------------ failure reports */
+
+/* At most REPORT_BURST failure lines per client address and minute: a misconfigured fleet
+ * retries every few seconds and would bury everything else. Addresses share slots by hash;
+ * a collision only restarts the count. */
+#define REPORT_SLOTS 256
+#define REPORT_INTERVAL_S 60
+#define REPORT_BURST 10
+#define HELLO_SUITES_SHOWN 12 /* the rest is counted: old firmware offers a handful */
+static struct {
+    char addr[64];
+    time_t start;
+    unsigned logged, suppressed;
+} reports[REPORT_SLOTS];
+
+static void
+peer_address(const char *peer, char *addr, size_t len)
+{
+    snprintf(addr, len, "%s", peer);
+    char *colon = strrchr(addr, ':');
+    if (colon && (addr[0] != '[' || colon[-1] == ']'))
+        *colon = '\0';
+}
+
+/* true: log now; *suppressed = lines dropped for this address since the last one. */
+static bool
+report_allowed(const char *peer, unsigned *suppressed)
+{
+    char addr[64];
+    peer_address(peer, addr, sizeof(addr));
+    unsigned h = 5381;
+    for (const char *p = addr; *p; p++)
+        h = h * 33 + (unsigned char)*p;
+    __typeof__(reports[0]) *r = &reports[h % REPORT_SLOTS];
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (strcmp(r->addr, addr) != 0 || now.tv_sec - r->start >= REPORT_INTERVAL_S) {
+        *suppressed = strcmp(r->addr, addr) == 0 ? r->suppressed : 0;
+        snprintf(r->addr, sizeof(r->addr), "%s", addr);
+        r->start = now.tv_sec;
+        r->logged = 1;
+        r->suppressed = 0;
+        return true;
+    }
+    if (r->logged >= REPORT_BURST) {
+        r->suppressed++;
+        return false;
+    }
+    r->logged++;
+    *suppressed = 0;
+    return true;
+}
+
+static const char *
+version_name(unsigned v)
+{
+    switch (v) {
+    case SSL3_VERSION: return "SSLv3";
+    case TLS1_VERSION: return "TLSv1.0";
+    case TLS1_1_VERSION: return "TLSv1.1";
+    case TLS1_2_VERSION: return "TLSv1.2";
+    case TLS1_3_VERSION: return "TLSv1.3";
+    default: return "an unknown version";
+    }
+}
+
+int
+tls_conn_on_client_hello(SSL *ssl, int *alert, void *arg)
+{
+    (void)alert;
+    (void)arg;
+    struct tls_conn *c = SSL_get_app_data(ssl);
+    if (!c || c->hello)
+        return SSL_CLIENT_HELLO_SUCCESS;
+    unsigned best = SSL_client_hello_get0_legacy_version(ssl);
+    const unsigned char *ext;
+    size_t ext_len;
+    if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_supported_versions, &ext, &ext_len) &&
+        ext_len >= 1) {
+        for (size_t i = 1; i + 1 < ext_len && i <= ext[0]; i += 2) {
+            unsigned v = (unsigned)ext[i] << 8 | ext[i + 1];
+            if ((v & 0x0f0f) != 0x0a0a && v > best && v <= TLS1_3_VERSION) /* not GREASE */
+                best = v;
+        }
+    }
+    char text[512];
+    size_t pos = (size_t)snprintf(text, sizeof(text), "%s, suites ", version_name(best));
+    const unsigned char *suites;
+    size_t n = SSL_client_hello_get0_ciphers(ssl, &suites), known = 0;
+    for (size_t i = 0; i + 1 < n; i += 2) {
+        const SSL_CIPHER *sc = SSL_CIPHER_find(ssl, suites + i);
+        if (!sc)
+            continue; /* GREASE, signalling values, suites OpenSSL does not know */
+        if (known++ < HELLO_SUITES_SHOWN)
+            pos += (size_t)snprintf(text + pos, sizeof(text) - pos, "%s%s", known > 1 ? ":" : "",
+                                    SSL_CIPHER_get_name(sc));
+    }
+    if (!known)
+        snprintf(text + pos, sizeof(text) - pos, "(none known to OpenSSL)");
+    else if (known > HELLO_SUITES_SHOWN)
+        snprintf(text + pos, sizeof(text) - pos, " and %zu more", known - HELLO_SUITES_SHOWN);
+    c->hello = strdup(text);
+    return SSL_CLIENT_HELLO_SUCCESS;
+}
+
+/* OpenSSL's reason for the failure just seen, or a description of what went wrong. */
+static void
+failure_reason(struct tls_conn *c, int ssl_error, char *out, size_t len)
+{
+    unsigned long e = ERR_peek_last_error();
+    long verify = SSL_get_verify_result(c->ssl);
+    if (verify != X509_V_OK)
+        snprintf(out, len, "client certificate rejected: %s",
+                 X509_verify_cert_error_string(verify));
+    else if (e)
+        ERR_error_string_n(e, out, len);
+    else if (ssl_error == SSL_ERROR_SYSCALL || c->lower_eof)
+        snprintf(out, len, "the client closed the connection");
+    else
+        snprintf(out, len, "SSL error %d", ssl_error);
+    ERR_clear_error();
+}
+
+/* ------------------------------------------------------------------ lifetime */
+
+static void
+heap_settle(void *arg)
+{
+    (void)arg;
+    settle_timer = NULL;
+    handshakes_since_settle = 0;
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
+/* c's handshake is over (done, failed or abandoned). */
+static void
+handshake_over(struct tls_conn *c)
+{
+    if (!c->handshaking)
+        return;
+    c->handshaking = false;
+    handshaking--;
+    handshakes_since_settle++;
+    if (handshaking == 0 && handshakes_since_settle >= SETTLE_AFTER && !settle_timer &&
+        !c->ti->stopping) {
+        settle_api = c->ti->api;
+        settle_timer = settle_api->timer_start(c->ti->inst, SETTLE_DELAY_MS, heap_settle, NULL);
+    }
+}
+
+void
+tls_conn_settle_cancel(void)
+{
+    if (settle_timer)
+        settle_api->timer_stop(settle_timer);
+    settle_timer = NULL;
+}
+
+static void
+conn_free(struct tls_conn *c)
+{
+    struct tls_inst *ti = c->ti;
+    handshake_over(c);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        ti->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    if (c->timer)
+        ti->api->timer_stop(c->timer);
+    if (c->resume)
+        ti->api->timer_stop(c->resume);
+    while (c->marks) {
+        struct sent_mark *m = c->marks;
+        c->marks = m->next;
+        free(m);
+    }
+    SSL_free(c->ssl);
+    free(c->held);
+    free(c->hello);
+    free(c);
+}
+
+/* Freed once the lower stream is closed and no write callback of it can still arrive. */
+static void
+conn_maybe_finish(struct tls_conn *c)
+{
+    if (!c->lower_gone || c->marks)
+        return;
+    if (c->upper)
+        c->ti->api->stream_closed(c->upper, 0); /* -> tls_upper_free -> conn_free */
+    else
+        conn_free(c);
+}
+
+static void
+lower_closed(void *arg, int status)
+{
+    (void)status;
+    struct tls_conn *c = arg;
+    c->lower_gone = true;
+    conn_maybe_finish(c);
+}
+
+static void
+conn_close_lower(struct tls_conn *c)
+{
+    c->closing = true;
+    if (c->timer)
+        c->ti->api->timer_stop(c->timer);
+    if (c->resume)
+        c->ti->api->timer_stop(c->resume);
+    c->timer = c->resume = NULL;
+    c->ti->api->close(c->lower, lower_closed, c);
+}
+
+static void
+handshake_failed(struct tls_conn *c, const char *reason)
+{
+    struct tls_inst *ti = c->ti;
+    const char *peer = ti->api->peer(c->lower);
+    unsigned suppressed = 0;
+    c->failed = true;
+    ti->handshakes_failed++;
+    handshake_over(c);
+    if (!c->nfirst) {
+        /* Connected and left (a load balancer's health check, a port scan): not a device. */
+        ti->api->log(ti->inst, MPS_LOG_DEBUG, "%s closed before sending anything", peer);
+    } else if (report_allowed(peer, &suppressed)) {
+        char offered[600];
+        if (c->hello)
+            snprintf(offered, sizeof(offered), "client offered %s", c->hello);
+        else
+            snprintf(offered, sizeof(offered), "no TLS ClientHello: first bytes %02x %02x %02x "
+                     "%02x%s", c->first[0], c->nfirst > 1 ? c->first[1] : 0,
+                     c->nfirst > 2 ? c->first[2] : 0, c->nfirst > 3 ? c->first[3] : 0,
+                     c->first[0] >= 'A' && c->first[0] <= 'Z' ? " (plain text: not TLS)" : "");
+        char more[64] = "";
+        if (suppressed)
+            snprintf(more, sizeof(more), " (%u similar lines suppressed)", suppressed);
+        ti->api->log(ti->inst, MPS_LOG_WARNING, "TLS handshake with %s failed: %s; %s%s", peer,
+                     reason, offered, more);
+    }
+    conn_close_lower(c);
+}
+
+static void
+handshake_timeout(void *arg)
+{
+    struct tls_conn *c = arg;
+    char reason[64];
+    c->timer = NULL;
+    snprintf(reason, sizeof(reason), "no handshake within %ld ms", c->ti->handshake_ms);
+    handshake_failed(c, reason);
+}
+
+/* ------------------------------------------------------------ the upper stream */
+
+static void conn_feed(struct tls_conn *c, const uint8_t *p, size_t len);
+static void lower_read(void *arg, mps_stream *s, const struct mps_iov *data, int status);
+
+static void
+resume_fired(void *arg)
+{
+    struct tls_conn *c = arg;
+    c->resume = NULL;
+    if (!c->closing && c->upper_reading)
+        conn_feed(c, NULL, 0);
+}
+
+static int
+tls_upper_read_start(void *impl)
+{
+    struct tls_conn *c = impl;
+    c->upper_reading = true;
+    /* Held input or an EOF not yet delivered: hand them over from the loop, not from here. */
+    if ((c->held_len || (c->lower_eof && !c->eof_delivered)) && !c->resume)
+        c->resume = c->ti->api->timer_start(c->ti->inst, 0, resume_fired, c);
+    if (c->held_len || c->lower_eof)
+        return 0;
+    return c->ti->api->read_start(c->lower, lower_read, c);
+}
+
+static int
+tls_upper_read_stop(void *impl)
+{
+    struct tls_conn *c = impl;
+    c->upper_reading = false;
+    return c->lower_eof ? 0 : c->ti->api->read_stop(c->lower);
+}
+
+static void
+plain_sent(void *arg, int status)
+{
+    (void)status;
+    struct tls_conn *c = arg;
+    struct sent_mark *m = c->marks;
+    c->marks = m->next;
+    if (!c->marks)
+        c->marks_tail = &c->marks;
+    if (!c->closing)
+        c->ti->api->stream_sent(c->upper, m->len);
+    free(m);
+    conn_maybe_finish(c);
+}
+
+static int
+tls_write_plain(struct tls_conn *c, const void *p, size_t len)
+{
+    if (len == 0)
+        return 0;
+    if (len > INT32_MAX)
+        return -EINVAL;
+    int rc = SSL_write(c->ssl, p, (int)len);
+    if (rc <= 0) {
+        ERR_clear_error();
+        return -EPIPE;
+    }
+    return 0;
+}
+
+static int
+tls_upper_write(void *impl, const struct mps_iov *iov, unsigned n)
+{
+    struct tls_conn *c = impl;
+    const struct mps_api *api = c->ti->api;
+    if (c->shut_sent || c->failed)
+        return -EPIPE;
+    size_t total = 0;
+    for (unsigned i = 0; i < n; i++)
+        total += iov[i].len;
+    /* Small pieces (an APF header and its payload) go out as one record. */
+    if (n > 1 && total <= sizeof(plain_buf)) {
+        uint8_t one[sizeof(plain_buf)];
+        size_t off = 0;
+        for (unsigned i = 0; i < n; i++) {
+            memcpy(one + off, iov[i].base, iov[i].len);
+            off += iov[i].len;
+        }
+        if (tls_write_plain(c, one, total) < 0)
+            return -EPIPE;
+    } else {
+        for (unsigned i = 0; i < n; i++)
+            if (tls_write_plain(c, iov[i].base, iov[i].len) < 0)
+                return -EPIPE;
+    }
+    if (api->write_queue_size(c->lower) == 0) {
+        api->stream_sent(c->upper, total);
+        return 0;
+    }
+    struct sent_mark *m = malloc(sizeof(*m));
+    if (!m)
+        return -ENOMEM;
+    m->len = total;
+    m->next = NULL;
+    /* An empty write: its callback runs once everything queued below so far has left. */
+    if (api->write(c->lower, NULL, 0, plain_sent, c) < 0) {
+        free(m);
+        return -EPIPE;
+    }
+    *c->marks_tail = m;
+    c->marks_tail = &m->next;
+    return 0;
+}
+
+static void
+send_close_notify(struct tls_conn *c)
+{
+    if (c->shut_sent || c->failed || !c->established)
+        return;
+    c->shut_sent = true;
+    SSL_shutdown(c->ssl); /* queues close_notify below; the peer's answer is not awaited */
+    ERR_clear_error();
+}
+
+static int
+tls_upper_shutdown(void *impl)
+{
+    struct tls_conn *c = impl;
+    send_close_notify(c);
+    return c->ti->api->shutdown(c->lower);
+}
+
+static void
+tls_upper_close(void *impl)
+{
+    struct tls_conn *c = impl;
+    send_close_notify(c);
+    conn_close_lower(c);
+}
+
+static void
+tls_upper_free(void *impl)
+{
+    conn_free(impl);
+}
+
+static const struct mps_stream_impl tls_upper_impl = {
+    .kind = "tls",
+    .read_start = tls_upper_read_start,
+    .read_stop = tls_upper_read_stop,
+    .write = tls_upper_write,
+    .shutdown = tls_upper_shutdown,
+    .close = tls_upper_close,
+    .free = tls_upper_free,
+};
+
+/* ------------------------------------------------------------------- the engine */
+
+static int
+handshake_done(struct tls_conn *c)
+{
+    struct tls_inst *ti = c->ti;
+    const struct mps_api *api = ti->api;
+    if (c->timer)
+        api->timer_stop(c->timer);
+    c->timer = NULL;
+    free(c->hello);
+    c->hello = NULL;
+    c->established = true;
+    ti->handshakes_ok++;
+    handshake_over(c);
+    c->upper = api->stream_new(ti->inst, &tls_upper_impl, c, api->peer(c->lower));
+    if (!c->upper) {
+        handshake_failed(c, "out of memory");
+        return -1;
+    }
+    char subject[256] = "";
+    X509 *cert = SSL_get0_peer_certificate(c->ssl);
+    if (cert && SSL_get_verify_result(c->ssl) == X509_V_OK) {
+        X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof(subject));
+        api->stream_set_identity(c->upper, subject);
+    }
+    api->log(ti->inst, MPS_LOG_DEBUG, "%s: %s %s%s%s%s", api->peer(c->lower),
+             SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl),
+             SSL_session_reused(c->ssl) ? " (resumed)" : "",
+             subject[0] ? ", client certificate " : "", subject);
+    api->serve(ti->inst, ti->serve, c->upper); /* the service owns upper from here */
+    return 0;
+}
+
+/* Feed what c->in holds to OpenSSL and deliver what it decrypts while the upper side reads. */
+static void
+conn_pump(struct tls_conn *c)
+{
+    if (!c->established) {
+        int rc = SSL_do_handshake(c->ssl);
+        if (rc != 1) {
+            int err = SSL_get_error(c->ssl, rc);
+            if (err == SSL_ERROR_WANT_READ && !c->lower_eof) {
+                ERR_clear_error();
+                return;
+            }
+            char reason[256];
+            failure_reason(c, err, reason, sizeof(reason));
+            handshake_failed(c, reason);
+            return;
+        }
+        if (handshake_done(c) < 0)
+            return;
+    }
+    while (c->upper_reading && !c->closing && !c->eof_delivered) {
+        int n = SSL_read(c->ssl, plain_buf, sizeof(plain_buf));
+        if (n > 0) {
+            c->ti->api->stream_deliver(c->upper, plain_buf, (size_t)n, 0);
+            continue;
+        }
+        int err = SSL_get_error(c->ssl, n);
+        if (err == SSL_ERROR_WANT_READ && !c->lower_eof)
+            break;
+        int status = MPS_EOF; /* close_notify, or the peer just closed (AMT does) */
+        if (err != SSL_ERROR_ZERO_RETURN && !(err == SSL_ERROR_WANT_READ && c->lower_eof) &&
+            !(err == SSL_ERROR_SYSCALL && c->lower_eof)) {
+            char reason[256];
+            failure_reason(c, err, reason, sizeof(reason));
+            c->ti->api->log(c->ti->inst, MPS_LOG_WARNING, "%s: TLS error: %s",
+                            c->ti->api->peer(c->lower), reason);
+            status = -EPROTO;
+        }
+        ERR_clear_error();
+        c->eof_delivered = true;
+        c->ti->api->stream_deliver(c->upper, NULL, 0, status);
+    }
+}
+
+/* Process p (after what is held, if anything); keep what the upper side did not take. */
+static void
+conn_feed(struct tls_conn *c, const uint8_t *p, size_t len)
+{
+    bool from_held = c->held_len > 0;
+    if (from_held && len) {
+        uint8_t *h = realloc(c->held, c->held_len + len);
+        if (!h) {
+            handshake_failed(c, "out of memory");
+            return;
+        }
+        memcpy(h + c->held_len, p, len);
+        c->held = h;
+        c->held_len += len;
+    }
+    if (from_held) {
+        p = c->held;
+        len = c->held_len;
+    }
+    c->in = p;
+    c->in_len = len;
+    conn_pump(c);
+    size_t left = c->eof_delivered ? 0 : c->in_len; /* nothing counts after close_notify */
+    c->in = NULL;
+    c->in_len = 0;
+    if (c->closing)
+        return;
+    if (from_held) {
+        memmove(c->held, c->held + (len - left), left);
+        c->held_len = left;
+        if (!left) {
+            free(c->held);
+            c->held = NULL;
+            if (c->upper_reading && !c->lower_eof)
+                c->ti->api->read_start(c->lower, lower_read, c);
+        }
+    } else if (left) {
+        c->held = malloc(left);
+        if (!c->held) {
+            handshake_failed(c, "out of memory");
+            return;
+        }
+        memcpy(c->held, p + (len - left), left);
+        c->held_len = left;
+    }
+    if (c->held_len)
+        c->ti->api->read_stop(c->lower);
+}
+
+static void
+lower_read(void *arg, mps_stream *s, const struct mps_iov *data, int status)
+{
+    (void)s;
+    struct tls_conn *c = arg;
+    if (c->closing)
+        return;
+    if (status < 0) {
+        c->lower_eof = true;
+        if (!c->established || c->upper_reading)
+            conn_feed(c, NULL, 0);
+        return;
+    }
+    const uint8_t *p = data->base;
+    for (size_t i = 0; !c->established && c->nfirst < sizeof(c->first) && i < data->len; i++)
+        c->first[c->nfirst++] = p[i]; /* for the log when this turns out not to be TLS */
+    conn_feed(c, p, data->len);
+}
+
+void
+tls_conn_accept(void *arg, mps_stream *lower)
+{
+    struct tls_inst *ti = arg;
+    const struct mps_api *api = ti->api;
+    struct tls_conn *c = ti->stopping ? NULL : calloc(1, sizeof(*c));
+    SSL *ssl = c ? SSL_new(ti->ctx) : NULL;
+    BIO *bio = ssl ? BIO_new(stream_bio_method) : NULL;
+    if (!bio) {
+        SSL_free(ssl);
+        free(c);
+        api->close(lower, NULL, NULL);
+        return;
+    }
+    c->ti = ti;
+    c->lower = lower;
+    c->ssl = ssl;
+    c->marks_tail = &c->marks;
+    c->handshaking = true;
+    handshaking++;
+    BIO_set_data(bio, c);
+    BIO_set_init(bio, 1);
+    SSL_set_bio(ssl, bio, bio);
+    SSL_set_app_data(ssl, c);
+    SSL_set_accept_state(ssl);
+    c->next = ti->conns;
+    if (ti->conns)
+        ti->conns->prev = c;
+    ti->conns = c;
+    c->timer = api->timer_start(ti->inst, (uint64_t)ti->handshake_ms, handshake_timeout, c);
+    if (!c->timer || api->read_start(lower, lower_read, c) < 0)
+        conn_close_lower(c);
+}
+
+void
+tls_conn_close_all(struct tls_inst *ti)
+{
+    for (struct tls_conn *c = ti->conns; c; c = c->next)
+        if (!c->established && !c->closing)
+            conn_close_lower(c);
+}
