@@ -10,6 +10,7 @@
 
 #include "log.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -17,9 +18,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define AUTH_MSG_MAX 256
+
+/* The failure throttle's memory: a fixed table per realm, so a flood of addresses costs no
+ * more than this; an address lives in one of THROTTLE_WAYS slots picked by its hash and, when
+ * they are all taken, evicts the one whose last failure is oldest. */
+#define THROTTLE_SLOTS 1024 /* a power of two */
+#define THROTTLE_WAYS 4
+#define THROTTLE_BASE_MS 250 /* the first delay; it doubles with each further failure */
+/* Delayed checks of one address at once: more are refused at once, so a single address cannot
+ * fill the realm's queue for everybody else. */
+#define THROTTLE_MAX_DELAYED 32
+#define THROTTLE_KEY_MAX 64 /* an IPv6 address, "/64" included, fits */
 
 enum job_state { JOB_QUEUED, JOB_RUNNING, JOB_DONE };
 
@@ -53,6 +66,15 @@ struct req_list {
     size_t n;
 };
 
+struct throttle_entry { /* one source address's recent failures */
+    char key[THROTTLE_KEY_MAX]; /* "": a free slot */
+    uint64_t first_ms, last_ms; /* loop time of the first and the latest failure */
+    uint64_t next_start_ms;     /* when its latest delayed check starts */
+    unsigned failures;          /* since first_ms, none FailureWindow apart */
+    unsigned delayed;           /* its checks waiting out a delay now */
+    bool logged;                /* "delaying its checks" said for this run of failures */
+};
+
 struct auth_realm {
     struct auth_pool *pool;
     struct auth_realm *next; /* in pool->realms */
@@ -63,6 +85,11 @@ struct auth_realm {
     long timeout_ms;
     size_t max_concurrent; /* 0: no cap */
     struct req_list active, waiting;
+    struct req_list delayed;          /* waiting out a throttle delay, on req->timer */
+    struct throttle_entry *throttle; /* THROTTLE_SLOTS; NULL: the throttle is off */
+    uint64_t failure_window_ms;
+    unsigned failure_free;
+    uint64_t failure_delay_max_ms;
     bool kick;        /* a slot was freed while checks wait: start them from the async cb */
     int dispatching;  /* realm_start_waiting() on the stack: defer the free */
     bool dead;        /* auth_realm_free() ran during dispatch */
@@ -70,7 +97,7 @@ struct auth_realm {
     char sync_msg[AUTH_MSG_MAX]; /* *msg_r of synchronous answers */
 };
 
-enum req_state { REQ_WAITING, REQ_ACTIVE };
+enum req_state { REQ_WAITING, REQ_ACTIVE, REQ_DELAYED };
 
 struct mps_auth_req {
     struct auth_realm *realm;
@@ -85,7 +112,7 @@ struct mps_auth_req {
     mps_auth_cb cb;
     void *arg;
     bool timer_on; /* timer initialised: the req is freed in its close callback */
-    uv_timer_t timer;
+    uv_timer_t timer; /* the throttle delay while REQ_DELAYED, then the deadline */
     char msg[AUTH_MSG_MAX];
 };
 
@@ -407,6 +434,203 @@ job_abandon(struct auth_pool *pool, struct auth_job *job)
         job_free(job);
 }
 
+/* ------------------------------------------------------------ the failure throttle */
+
+/* The address part of peer ("198.51.100.7:51234", "[2001:db8::1]:443", "host:16992") into
+ * key. IPv4-mapped IPv6 addresses count as their IPv4 address, and an IPv6 address as its
+ * /64: one subscriber usually holds a whole /64, so single addresses would not slow it down.
+ * Returns false when there is no address to key on. */
+static bool
+throttle_key(const char *peer, char *key, size_t n)
+{
+    const char *start = peer, *end, *colon = strchr(peer, ':');
+    struct in6_addr a6;
+    size_t len;
+
+    if (peer[0] == '[') {
+        start = peer + 1;
+        end = strchr(start, ']');
+        if (!end)
+            end = start + strlen(start);
+    } else if (colon && !strchr(colon + 1, ':')) {
+        end = colon; /* exactly one colon: address or name, then the port */
+    } else {
+        end = peer + strlen(peer); /* no port, or a bare IPv6 address */
+    }
+    len = (size_t)(end - start);
+    if (len == 0 || len >= n)
+        return false;
+    memcpy(key, start, len);
+    key[len] = '\0';
+    if (strncasecmp(key, "::ffff:", 7) == 0 && strchr(key + 7, '.')) {
+        memmove(key, key + 7, len - 7 + 1);
+        return true;
+    }
+    if (strchr(key, ':') && inet_pton(AF_INET6, key, &a6) == 1) {
+        char text[INET6_ADDRSTRLEN];
+        memset(a6.s6_addr + 8, 0, 8);
+        if (inet_ntop(AF_INET6, &a6, text, sizeof(text)))
+            snprintf(key, n, "%s/64", text);
+    }
+    return true;
+}
+
+static uint64_t
+throttle_now(const struct auth_realm *realm)
+{
+    return uv_now(realm->pool->loop);
+}
+
+/* A run of failures ends after FailureWindow without a new one. */
+static void
+throttle_expire(const struct auth_realm *realm, struct throttle_entry *e, uint64_t now)
+{
+    if (e->failures && now - e->last_ms >= realm->failure_window_ms) {
+        e->failures = 0;
+        e->logged = false;
+    }
+}
+
+/* The entry of key, or NULL; with create, a slot is taken for it (evicting the stalest). */
+static struct throttle_entry *
+throttle_find(struct auth_realm *realm, const char *key, bool create)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    struct throttle_entry *set, *victim = NULL;
+    uint64_t now = throttle_now(realm);
+
+    for (const char *p = key; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    set = &realm->throttle[(h & (THROTTLE_SLOTS - 1)) & ~(uint32_t)(THROTTLE_WAYS - 1)];
+    for (unsigned i = 0; i < THROTTLE_WAYS; i++) {
+        struct throttle_entry *e = &set[i];
+        if (e->key[0] && strcmp(e->key, key) == 0) {
+            throttle_expire(realm, e, now);
+            return e;
+        }
+    }
+    if (!create)
+        return NULL;
+    for (unsigned i = 0; i < THROTTLE_WAYS; i++) {
+        struct throttle_entry *e = &set[i];
+        if (e->key[0])
+            throttle_expire(realm, e, now);
+        if (!e->key[0] || (!e->failures && !e->delayed)) {
+            victim = e;
+            break;
+        }
+        if (!victim || e->last_ms < victim->last_ms)
+            victim = e;
+    }
+    /* An evicted address's delayed checks still run; they just no longer find their entry. */
+    memset(victim, 0, sizeof(*victim));
+    snprintf(victim->key, sizeof(victim->key), "%s", key);
+    return victim;
+}
+
+/* The delay for an address with this many failures: 0 below FailureFree. */
+static uint64_t
+throttle_delay(const struct auth_realm *realm, unsigned failures)
+{
+    unsigned threshold = realm->failure_free ? realm->failure_free : 1;
+    uint64_t d = THROTTLE_BASE_MS;
+
+    if (failures < threshold)
+        return 0;
+    for (unsigned steps = failures - threshold; steps && d < realm->failure_delay_max_ms; steps--)
+        d *= 2;
+    return d < realm->failure_delay_max_ms ? d : realm->failure_delay_max_ms;
+}
+
+static const char *
+fmt_ms(char *buf, size_t n, uint64_t ms)
+{
+    if (ms < 1000)
+        snprintf(buf, n, "%llu ms", (unsigned long long)ms);
+    else if (ms % 1000 == 0)
+        snprintf(buf, n, "%llu s", (unsigned long long)(ms / 1000));
+    else
+        snprintf(buf, n, "%.1f s", (double)ms / 1000);
+    return buf;
+}
+
+/* A check from peer was denied. */
+static void
+throttle_fail(struct auth_realm *realm, const char *peer)
+{
+    char key[THROTTLE_KEY_MAX], d[32], w[32];
+    struct throttle_entry *e;
+    uint64_t now = throttle_now(realm), delay;
+
+    if (!realm->throttle || !throttle_key(peer, key, sizeof(key)))
+        return;
+    e = throttle_find(realm, key, true);
+    if (!e->failures)
+        e->first_ms = now;
+    e->last_ms = now;
+    if (e->failures < UINT32_MAX)
+        e->failures++;
+    delay = throttle_delay(realm, e->failures);
+    if (delay && !e->logged) {
+        e->logged = true;
+        log_warn("auth[%s]: %s: %u failure%s in %s: delaying its checks by %s", realm->name,
+                 key, e->failures, e->failures == 1 ? "" : "s",
+                 fmt_ms(w, sizeof(w), now - e->first_ms), fmt_ms(d, sizeof(d), delay));
+    }
+}
+
+/* A check from peer succeeded: whoever is there knows a password. */
+static void
+throttle_clear(struct auth_realm *realm, const char *peer)
+{
+    char key[THROTTLE_KEY_MAX];
+    struct throttle_entry *e;
+
+    if (!realm->throttle || !throttle_key(peer, key, sizeof(key)))
+        return;
+    e = throttle_find(realm, key, false);
+    if (e) {
+        e->failures = 0;
+        e->logged = false;
+    }
+}
+
+/* How long a new check from peer waits before it starts: 0 at once, -1 refused (too many of
+ * the address's checks wait already). The delays of one address queue up behind each other. */
+static int64_t
+throttle_admit(struct auth_realm *realm, const char *peer)
+{
+    char key[THROTTLE_KEY_MAX];
+    struct throttle_entry *e;
+    uint64_t now = throttle_now(realm), delay, start;
+
+    if (!realm->throttle || !throttle_key(peer, key, sizeof(key)))
+        return 0;
+    e = throttle_find(realm, key, false);
+    if (!e || !(delay = throttle_delay(realm, e->failures)))
+        return 0;
+    if (e->delayed >= THROTTLE_MAX_DELAYED || realm->delayed.n >= realm->pool->queue_max)
+        return -1;
+    start = (e->next_start_ms > now ? e->next_start_ms : now) + delay;
+    e->next_start_ms = start;
+    e->delayed++;
+    return (int64_t)(start - now);
+}
+
+/* A delayed check from peer stops waiting (it starts, or is cancelled). */
+static void
+throttle_release(struct auth_realm *realm, const char *peer)
+{
+    char key[THROTTLE_KEY_MAX];
+    struct throttle_entry *e;
+
+    if (!realm->throttle || !throttle_key(peer, key, sizeof(key)))
+        return;
+    e = throttle_find(realm, key, false);
+    if (e && e->delayed)
+        e->delayed--;
+}
+
 /* -------------------------------------------------------------------- the checks */
 
 static void
@@ -457,6 +681,9 @@ req_unlink(mps_auth_req *req)
             realm->kick = true;
             uv_async_send(&realm->pool->async);
         }
+    } else if (req->state == REQ_DELAYED) {
+        list_remove(&realm->delayed, req);
+        throttle_release(realm, req->cred.peer_addr);
     } else {
         list_remove(&realm->waiting, req);
     }
@@ -473,8 +700,10 @@ req_account(mps_auth_req *req, int result)
 
     if (result == MPS_AUTH_OK) {
         realm->counters.ok++;
+        throttle_clear(realm, req->cred.peer_addr);
         return;
     }
+    /* Only a plugin's DENY is a guess that failed; errors and timeouts are our backend's. */
     if (result == MPS_AUTH_DENY)
         realm->counters.deny++;
     else
@@ -482,6 +711,8 @@ req_account(mps_auth_req *req, int result)
     log_safe(user, sizeof(user), req->cred.user);
     log_warn("auth[%s]: user \"%s\" from %s %s: %s", realm->name, user, req->cred.peer_addr,
              result == MPS_AUTH_DENY ? "denied" : "failed", req->msg[0] ? req->msg : "no reason");
+    if (result == MPS_AUTH_DENY)
+        throttle_fail(realm, req->cred.peer_addr);
 }
 
 /* The check ends with a result nobody has seen yet: tell the caller through its callback.
@@ -594,6 +825,24 @@ req_start(mps_auth_req *req)
 }
 
 static void realm_destroy(struct auth_realm *realm);
+static void realm_start_waiting(struct auth_realm *realm);
+
+/* The throttle delay is over: the check queues like a new one (nobody is overtaken) and its
+ * deadline starts now. */
+static void
+req_delay_cb(uv_timer_t *t)
+{
+    mps_auth_req *req = t->data;
+    struct auth_realm *realm = req->realm;
+
+    list_remove(&realm->delayed, req);
+    throttle_release(realm, req->cred.peer_addr);
+    req->state = REQ_WAITING;
+    list_push(&realm->waiting, req);
+    if (realm->timeout_ms > 0)
+        uv_timer_start(&req->timer, req_timer_cb, (uint64_t)realm->timeout_ms, 0);
+    realm_start_waiting(realm);
+}
 
 static void
 realm_start_waiting(struct auth_realm *realm)
@@ -682,6 +931,28 @@ auth_check(struct auth_realm *realm, const struct mps_cred *cred, mps_auth_cb cb
     req->realm = realm;
     req->cb = cb;
     req->arg = arg;
+
+    int64_t delay = throttle_admit(realm, req->cred.peer_addr);
+    if (delay < 0) {
+        realm->counters.throttled++;
+        snprintf(req->msg, sizeof(req->msg), "too many checks from this address are delayed "
+                                             "after failures");
+        r = MPS_AUTH_ERROR;
+        goto sync;
+    }
+    if (delay > 0) {
+        /* Not in the FIFO yet and holding no slot: others go first while this one waits. */
+        realm->counters.throttled++;
+        req->state = REQ_DELAYED;
+        list_push(&realm->delayed, req);
+        uv_timer_init(realm->pool->loop, &req->timer);
+        req->timer.data = req;
+        req->timer_on = true;
+        uv_timer_start(&req->timer, req_delay_cb, (uint64_t)delay, 0);
+        if (req_r)
+            *req_r = req;
+        return MPS_AUTH_PENDING;
+    }
 
     /* FIFO order: nobody overtakes a waiting check, even when a slot is free but its kick
      * has not run yet. The waiting FIFO is bounded like the pool's queue. */
@@ -795,6 +1066,18 @@ auth_realm_new(struct auth_pool *pool, const char *name, const struct realm_conf
     realm->need_auth = rc->need_authentication != 0;
     realm->timeout_ms = rc->timeout_ms;
     realm->max_concurrent = rc->max_concurrent > 0 ? (size_t)rc->max_concurrent : 0;
+    if (realm->need_auth && rc->failure_delay_max_ms > 0 && rc->failure_window_ms > 0) {
+        realm->throttle = calloc(THROTTLE_SLOTS, sizeof(*realm->throttle));
+        if (!realm->throttle) {
+            free(realm->name);
+            free(realm->plugins);
+            free(realm);
+            return -ENOMEM;
+        }
+        realm->failure_window_ms = (uint64_t)rc->failure_window_ms;
+        realm->failure_free = rc->failure_free > 0 ? (unsigned)rc->failure_free : 0;
+        realm->failure_delay_max_ms = (uint64_t)rc->failure_delay_max_ms;
+    }
     realm->next = pool->realms;
     pool->realms = realm;
     *realm_r = realm;
@@ -804,6 +1087,7 @@ auth_realm_new(struct auth_pool *pool, const char *name, const struct realm_conf
 static void
 realm_destroy(struct auth_realm *realm)
 {
+    free(realm->throttle);
     free(realm->plugins);
     free(realm->name);
     free(realm);
@@ -824,6 +1108,8 @@ auth_realm_free(struct auth_realm *realm)
         }
     }
     realm->kick = false;
+    while (realm->delayed.head)
+        auth_check_cancel(realm->delayed.head);
     while (realm->waiting.head)
         auth_check_cancel(realm->waiting.head);
     while (realm->active.head)

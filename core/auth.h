@@ -7,6 +7,13 @@
  * fs calls need); the others run on the loop and may answer PENDING. Every check has a
  * deadline (the realm's Timeout) and the realm caps how many run at once; beyond the cap they
  * wait in a bounded FIFO and fail fast ("auth queue full") when it is full.
+ * Failure throttle: a realm remembers recent DENY answers per source address (the address of
+ * cred->peer_addr without its port; an IPv6 /64 counts as one address). Once an address has
+ * FailureFree of them, each new check from it first waits out a delay on a timer (250 ms,
+ * doubling per further failure up to FailureDelayMax), holding no slot and no worker; the
+ * delays of one address queue up, so parallel guessing is slowed as much as serial guessing.
+ * An OK from the address, or FailureWindow without a failure, forgets them. The deadline
+ * (Timeout) starts when the delay ends.
  * All functions here: loop thread only. */
 #ifndef MPSD_AUTH_H
 #define MPSD_AUTH_H
@@ -21,6 +28,7 @@ struct auth_realm;
 
 struct auth_counters { /* for statistics; only ever increase */
     uint64_t ok, deny, error, timeout;
+    uint64_t throttled; /* checks delayed (or refused) by the failure throttle */
 };
 
 int auth_pool_new(uv_loop_t *loop, unsigned workers, unsigned queue_max, struct auth_pool **r);

@@ -115,7 +115,7 @@ key_line(const struct conf_section *sec, const char *key)
 
 /* ------------------------------------------------------------------------------- realms */
 
-enum realm_key { RK_NEED, RK_TIMEOUT, RK_MAXCONC, RK_COUNT };
+enum realm_key { RK_NEED, RK_TIMEOUT, RK_MAXCONC, RK_FWINDOW, RK_FFREE, RK_FDELAY, RK_COUNT };
 
 static int
 add_plugin(struct loader *ld, struct realm_config *r, const struct conf_kv *kv)
@@ -143,6 +143,9 @@ load_realm(struct loader *ld, const struct conf_section *sec, const char *label,
     static const struct mps_option o_bool = {"NeedAuthentication", MPS_OPT_BOOL, 0, NULL, NULL};
     static const struct mps_option o_msec = {"Timeout", MPS_OPT_MSEC, 0, NULL, NULL};
     static const struct mps_option o_int = {"MaxConcurrent", MPS_OPT_INT, 0, NULL, NULL};
+    static const struct mps_option o_window = {"FailureWindow", MPS_OPT_MSEC, 0, NULL, NULL};
+    static const struct mps_option o_free = {"FailureFree", MPS_OPT_INT, 0, NULL, NULL};
+    static const struct mps_option o_delay = {"FailureDelayMax", MPS_OPT_MSEC, 0, NULL, NULL};
     int seen[RK_COUNT] = {0};
     char msg[256];
 
@@ -182,6 +185,18 @@ load_realm(struct loader *ld, const struct conf_section *sec, const char *label,
             o = &o_int;
             dst = &r->max_concurrent;
             rk = RK_MAXCONC;
+        } else if (strcasecmp(kv->key, "FailureWindow") == 0) {
+            o = &o_window;
+            dst = &r->failure_window_ms;
+            rk = RK_FWINDOW;
+        } else if (strcasecmp(kv->key, "FailureFree") == 0) {
+            o = &o_free;
+            dst = &r->failure_free;
+            rk = RK_FFREE;
+        } else if (strcasecmp(kv->key, "FailureDelayMax") == 0) {
+            o = &o_delay;
+            dst = &r->failure_delay_max_ms;
+            rk = RK_FDELAY;
         } else {
             return lerr(ld, kv->line, "unknown key '%s' in %s", kv->key, label);
         }
@@ -197,6 +212,14 @@ load_realm(struct loader *ld, const struct conf_section *sec, const char *label,
     if (r->max_concurrent < 1)
         return lerr(ld, seen[RK_MAXCONC], "MaxConcurrent must be at least 1, got %ld",
                     r->max_concurrent);
+    if (r->failure_window_ms < 1 || r->failure_window_ms > 24L * 3600 * 1000)
+        return lerr(ld, seen[RK_FWINDOW], "FailureWindow must be between 1ms and 24h");
+    if (r->failure_free < 0 || r->failure_free > 1000)
+        return lerr(ld, seen[RK_FFREE], "FailureFree must be between 0 and 1000, got %ld",
+                    r->failure_free);
+    /* Longer delays would outlast any device's patience (AuthTimeout) and only hold memory. */
+    if (r->failure_delay_max_ms < 0 || r->failure_delay_max_ms > 3600L * 1000)
+        return lerr(ld, seen[RK_FDELAY], "FailureDelayMax must be between 0 (off) and 1h");
     for (size_t i = 0; i < r->nplugins; i++) {
         if (!r->plugins[i].params && !(r->plugins[i].params = strdup("")))
             return lerr(ld, r->plugins[i].line, "out of memory");
@@ -322,6 +345,9 @@ load_sections(struct loader *ld)
     cfg->console.need_authentication = 0;
     cfg->amt.timeout_ms = cfg->console.timeout_ms = 10000;
     cfg->amt.max_concurrent = cfg->console.max_concurrent = 64;
+    cfg->amt.failure_window_ms = cfg->console.failure_window_ms = 60000;
+    cfg->amt.failure_free = cfg->console.failure_free = 3;
+    cfg->amt.failure_delay_max_ms = cfg->console.failure_delay_max_ms = 8000;
 
     for (size_t i = 0; i < cfg->file.nsec; i++) {
         const struct conf_section *sec = &cfg->file.sec[i];

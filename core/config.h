@@ -43,6 +43,10 @@ struct realm_config { /* [AMT_Authenticate] and [Socks_Authenticate] */
     size_t nplugins;
     long timeout_ms;            /* Timeout = 10s per authentication */
     long max_concurrent;        /* MaxConcurrent = 64 in-flight authentications */
+    long failure_window_ms;     /* FailureWindow = 60s: an address's failures are forgotten
+                                 * after this long without a new one */
+    long failure_free;          /* FailureFree = 3 failures before its checks are delayed */
+    long failure_delay_max_ms;  /* FailureDelayMax = 8s; 0 disables the throttle */
 };
 
 struct module_config { /* one [module NAME] section, applied when the module is loaded */

@@ -8,8 +8,9 @@
 # relay_cpu_ms=N endpoint_cpu_ms=N" followed by relaybench's result line. The report takes the
 # median over rounds of every number, compares mpsd's paths with HAProxy's and prints itself
 # too. The KEY=VALUE arguments describe the run (machine, versions, options).
-import statistics
 import sys
+
+from benchlib import fmt, load, med
 
 TARGET_THROUGHPUT = 1.0  # mpsd / HAProxy, at least
 TARGET_P50 = 1.2  # mpsd / HAProxy, at most
@@ -23,32 +24,8 @@ PATH_TITLES = {
 }
 
 
-def parse(path):
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            fields = {}
-            for word in line.split():
-                if "=" in word:
-                    k, v = word.split("=", 1)
-                    fields[k] = v
-            if fields:
-                rows.append(fields)
-    return rows
-
-
-def median(rows, path, test, key):
-    vals = [float(r[key]) for r in rows if r["path"] == path and r["test"] == test and key in r]
-    return statistics.median(vals) if vals else None
-
-
-def fmt(v, digits=0):
-    return "—" if v is None else f"{v:,.{digits}f}"
-
-
 def main():
-    rows = parse(sys.argv[1])
-    meta = dict(a.split("=", 1) for a in sys.argv[3:])
+    rows, meta = load(sys.argv)
     paths = [p for p in PATH_TITLES if any(r["path"] == p for r in rows)]
     mpsd_paths = [p for p in paths if p.startswith("mpsd-")]
     conns = meta.get("conns", "?")
@@ -79,7 +56,7 @@ def main():
     out.append("|" + "|".join(["---"] + ["---:"] * (len(head) - 2) + ["---"]) + "|")
     for title, test, key, higher, target in metrics:
         cells = [title]
-        values = {p: median(rows, p, test, key) for p in paths}
+        values = {p: med(rows, key, path=p, test=test) for p in paths}
         cells += [fmt(values[p], 0 if key == "mibps" else 1) for p in paths]
         hap = values.get("haproxy")
         for p in mpsd_paths:
@@ -110,10 +87,10 @@ def main():
                                                    "1 thread" for p in mpsd_paths) + " |")
         out.append("|---|" + "---:|" * len(mpsd_paths))
         for title, test, key, _higher, _target in metrics:
-            one = median(rows, "haproxy-1t", test, key)
+            one = med(rows, key, path="haproxy-1t", test=test)
             cells = [title]
             for p in mpsd_paths:
-                v = median(rows, p, test, key)
+                v = med(rows, key, path=p, test=test)
                 cells.append("—" if v is None or not one else f"{v / one:.2f}x")
             out.append("| " + " | ".join(cells) + " |")
         out.append("")
@@ -152,10 +129,10 @@ def main():
             else:
                 per = 1000.0 / float(sel[0]["samples"])  # ms -> µs per round trip
                 unit = "µs/RTT"
-            relay = median(rows, p, test, "relay_cpu_ms")
-            endp = median(rows, p, test, "endpoint_cpu_ms")
-            client = median(rows, p, test, "cpu_ms")
-            wall = median(rows, p, test, "seconds")
+            relay = med(rows, "relay_cpu_ms", path=p, test=test)
+            endp = med(rows, "endpoint_cpu_ms", path=p, test=test)
+            client = med(rows, "cpu_ms", path=p, test=test)
+            wall = med(rows, "seconds", path=p, test=test)
             relay_text = "—" if p == "direct" else fmt(relay * per, 1 if unit == "µs/RTT" else 0)
             out.append(f"| {PATH_TITLES[p]} | {test} ({unit}) | {relay_text} | "
                        f"{fmt(endp * per, 1 if unit == 'µs/RTT' else 0)} | "

@@ -8,8 +8,9 @@
 # key=value words (a throughput line ends with relaybench's result line). The report takes the
 # median over rounds, compares mpsd's tls module with stunnel4 and HAProxy (one thread) against
 # the issue's targets, and prints itself too. KEY=VALUE arguments describe the run.
-import statistics
 import sys
+
+from benchlib import fmt, load, med, ratio
 
 # (setup compared with, mpsd / it at least) -- from the issue
 TARGET_HS = [("haproxy", 1.0)]
@@ -23,37 +24,19 @@ TITLES = {
 }
 
 
-def parse(path):
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            fields = {}
-            for word in line.split():
-                if "=" in word:
-                    k, v = word.split("=", 1)
-                    fields.setdefault(k, v)  # relaybench's line repeats no key we use
-            if fields:
-                rows.append(fields)
-    return rows
-
-
-def med(rows, key, **match):
-    vals = [float(r[key]) for r in rows
-            if all(r.get(k) == str(v) for k, v in match.items()) and key in r]
-    return statistics.median(vals) if vals else None
-
-
-def fmt(v, digits=0):
-    return "—" if v is None else f"{v:,.{digits}f}"
-
-
-def ratio(a, b):
-    return None if a is None or not b else a / b
+def cpu_cells(rows, setups, key, per, **match):
+    """Per setup, the median of the CPU time KEY over the rows of MATCH, scaled by PER(ms); the
+    mpsd setup has no terminator."""
+    cells = []
+    for s in setups:
+        ms = med(rows, key, setup=s, **match)
+        cells.append("—" if s == "mpsd" and key == "term_cpu_ms"
+                     else fmt(None if ms is None else per(ms)))
+    return cells
 
 
 def main():
-    rows = parse(sys.argv[1])
-    meta = dict(a.split("=", 1) for a in sys.argv[3:])
+    rows, meta = load(sys.argv)
     setups = [s for s in TITLES if any(r.get("setup") == s for r in rows)]
     out, missed, met = [], [], []
 
@@ -93,11 +76,7 @@ def main():
                 fmt(med(hs, "rate", setup=s, tls=v)) for s in setups) + " |")
             n = float(meta.get("hs_devices", "1"))
             for label, key in (("mpsd CPU", "mpsd_cpu_ms"), ("terminator CPU", "term_cpu_ms")):
-                cells = []
-                for s in setups:
-                    c = med(hs, key, setup=s, tls=v)
-                    cells.append("—" if s == "mpsd" and key == "term_cpu_ms"
-                                 else fmt(None if c is None else c * 1000 / n))
+                cells = cpu_cells(hs, setups, key, lambda ms: ms * 1000 / n, tls=v)
                 out.append(f"| TLS {v} {label} per handshake (µs) | " + " | ".join(cells) + " |")
         out.append("")
         for v in versions:
@@ -140,11 +119,7 @@ def main():
             mib = float(meta.get("mib", "256"))
             for label, key in (("mpsd CPU", "mpsd_cpu_ms"), ("terminator CPU", "term_cpu_ms"),
                                ("amtsim CPU", "dev_cpu_ms")):
-                cells = []
-                for s in setups:
-                    v = med(tp, key, setup=s, conns=c)
-                    cells.append("—" if s == "mpsd" and key == "term_cpu_ms"
-                                 else fmt(None if v is None else v * 1024 / mib))
+                cells = cpu_cells(tp, setups, key, lambda ms: ms * 1024 / mib, conns=c)
                 out.append(f"| {c} channel(s), {label} ms/GiB | " + " | ".join(cells) + " |")
         out.append("")
         for c in sorted({r["conns"] for r in tp}, key=int):

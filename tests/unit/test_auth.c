@@ -22,6 +22,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* core/auth.c's THROTTLE_MAX_DELAYED: delayed checks one address may have at once. */
+#define THROTTLE_TEST_PARALLEL 32
+
 static char module_dir[512];
 static char plugin_dir[600];
 static char tmpdir[256];
@@ -61,6 +64,7 @@ struct res {
     int result;
     char msg[256];
     int order;
+    uint64_t at; /* loop time of the callback */
 };
 static int ncalled;
 
@@ -73,6 +77,7 @@ res_cb(void *arg, int result, const char *msg)
     r->result = result;
     snprintf(r->msg, sizeof(r->msg), "%s", msg ? msg : "");
     r->order = ncalled++;
+    r->at = uv_now(&loop);
 }
 
 static void
@@ -164,6 +169,50 @@ check(struct auth_realm *realm, const char *user, const char *pass, struct res *
                             .peer_addr = "192.0.2.7:51234"};
 
     return auth_check(realm, &cred, res_cb, r, req_r, msg_r);
+}
+
+static struct auth_realm *
+throttled_realm(struct mps_inst *p, long free_failures, long window_ms, long delay_max_ms)
+{
+    struct realm_config rc = {.need_authentication = 1, .timeout_ms = 5000, .max_concurrent = 8,
+                              .failure_window_ms = window_ms, .failure_free = free_failures,
+                              .failure_delay_max_ms = delay_max_ms};
+    struct auth_realm *realm = NULL;
+
+    assert_int_equal(auth_realm_new(pool, "AMT", &rc, &p, 1, &realm), 0);
+    return realm;
+}
+
+static int
+check_from(struct auth_realm *realm, const char *peer, const char *user, const char *pass,
+           struct res *r, mps_auth_req **req_r)
+{
+    struct mps_cred cred = {.service = "apf", .user = user, .password = pass, .peer_addr = peer};
+
+    return auth_check(realm, &cred, res_cb, r, req_r, NULL);
+}
+
+/* n wrong passwords from peer, each denied at once by auth_file. */
+static void
+fail_n(struct auth_realm *realm, const char *peer, int n)
+{
+    struct res r = {0};
+
+    for (int i = 0; i < n; i++)
+        assert_int_equal(check_from(realm, peer, "alice", "guess", &r, NULL), MPS_AUTH_DENY);
+}
+
+static char *
+read_file(const char *path, char *buf, size_t len)
+{
+    FILE *f = fopen(path, "r");
+    size_t n;
+
+    assert_non_null(f);
+    n = fread(buf, 1, len - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
 }
 
 static uint64_t
@@ -724,6 +773,243 @@ test_log_no_password(void **state)
     auth_realm_free(realm);
 }
 
+/* ------------------------------------------------------------ failure throttle */
+
+static void
+test_throttle_delays(void **state)
+{
+    struct mps_inst *af = file_plugin(NULL);
+    struct auth_realm *realm = throttled_realm(af, 3, 60000, 8000);
+    const char *peer = "198.51.100.7:40001";
+    char logpath[300], buf[8192];
+    struct res r[3] = {{0}};
+    mps_auth_req *req;
+    uint64_t t0;
+
+    (void)state;
+    snprintf(logpath, sizeof(logpath), "%s/throttle.log", tmpdir);
+    assert_int_equal(log_open(logpath, 0, 0), 0);
+    /* FailureFree = 3: the first three failures cost nothing. */
+    fail_n(realm, peer, 3);
+    assert_int_equal(auth_realm_counters(realm)->throttled, 0);
+    /* The fourth check waits 250 ms before auth_file even sees it, then is denied. */
+    t0 = now_ms();
+    assert_int_equal(check_from(realm, "198.51.100.7:40002", "alice", "Gu3ss-S3cret", &r[0],
+                                &req),
+                     MPS_AUTH_PENDING);
+    assert_non_null(req);
+    assert_int_equal(auth_realm_counters(realm)->throttled, 1);
+    run_for(150);
+    assert_int_equal(r[0].called, 0);
+    assert_int_equal(run_until(&r[0].called, 1, 2000), 0);
+    assert_int_equal(r[0].result, MPS_AUTH_DENY);
+    assert_string_equal(r[0].msg, "wrong password");
+    assert_true(r[0].at - t0 >= 240);
+    /* The delay doubles with each further failure: 500 ms, then 1 s. */
+    t0 = now_ms();
+    assert_int_equal(check_from(realm, peer, "alice", "guess", &r[1], NULL), MPS_AUTH_PENDING);
+    assert_int_equal(run_until(&r[1].called, 1, 3000), 0);
+    assert_true(r[1].at - t0 >= 490);
+    t0 = now_ms();
+    assert_int_equal(check_from(realm, peer, "alice", "guess", &r[2], NULL), MPS_AUTH_PENDING);
+    assert_int_equal(run_until(&r[2].called, 1, 3000), 0);
+    assert_true(r[2].at - t0 >= 990);
+    assert_int_equal(auth_realm_counters(realm)->throttled, 3);
+    assert_int_equal(auth_realm_counters(realm)->deny, 6);
+    log_close();
+    read_file(logpath, buf, sizeof(buf));
+    unlink(logpath);
+    /* Logged once when the throttle starts, without the port and without any password. */
+    assert_non_null(strstr(buf, "auth[AMT]: 198.51.100.7: 3 failures in "));
+    assert_non_null(strstr(buf, ": delaying its checks by 250 ms"));
+    assert_null(strstr(buf, "delaying its checks by 500 ms"));
+    assert_null(strstr(buf, "Gu3ss-S3cret"));
+    assert_null(strstr(buf, "guess"));
+    auth_realm_free(realm);
+}
+
+static void
+test_throttle_other_address(void **state)
+{
+    struct mps_inst *af = file_plugin(NULL);
+    struct auth_realm *realm = throttled_realm(af, 3, 60000, 8000);
+    struct res r[3] = {{0}};
+
+    (void)state;
+    fail_n(realm, "192.0.2.7:1000", 3);
+    /* Another address is decided at once, right and wrong password alike. */
+    assert_int_equal(check_from(realm, "192.0.2.8:1000", "alice", "secret", &r[0], NULL),
+                     MPS_AUTH_OK);
+    assert_int_equal(check_from(realm, "192.0.2.70:1000", "alice", "guess", &r[0], NULL),
+                     MPS_AUTH_DENY);
+    /* The same address from another port is the same address. */
+    assert_int_equal(check_from(realm, "192.0.2.7:2000", "alice", "secret", &r[1], NULL),
+                     MPS_AUTH_PENDING);
+    /* IPv6: one /64 is one address; the next /64 is another; IPv4-mapped is the IPv4 one. */
+    fail_n(realm, "[2001:db8::1]:5000", 3);
+    assert_int_equal(check_from(realm, "[2001:db8:0:1::1]:5000", "alice", "secret", &r[0], NULL),
+                     MPS_AUTH_OK);
+    assert_int_equal(check_from(realm, "[2001:db8::ff]:6000", "alice", "secret", &r[2], NULL),
+                     MPS_AUTH_PENDING);
+    assert_int_equal(check_from(realm, "[::ffff:192.0.2.7]:3000", "alice", "secret", &r[0],
+                                NULL),
+                     MPS_AUTH_PENDING);
+    assert_int_equal(auth_realm_counters(realm)->throttled, 3);
+    assert_int_equal(run_until(&ncalled, 3, 3000), 0);
+    assert_int_equal(r[1].result, MPS_AUTH_OK);
+    assert_int_equal(r[2].result, MPS_AUTH_OK);
+    auth_realm_free(realm);
+}
+
+static void
+test_throttle_ok_clears(void **state)
+{
+    struct mps_inst *af = file_plugin(NULL);
+    struct auth_realm *realm = throttled_realm(af, 3, 60000, 8000);
+    const char *peer = "192.0.2.9:1000";
+    struct res r = {0};
+
+    (void)state;
+    fail_n(realm, peer, 3);
+    /* The right password is delayed too (the throttle cannot know), then clears the count. */
+    assert_int_equal(check_from(realm, peer, "alice", "secret", &r, NULL), MPS_AUTH_PENDING);
+    assert_int_equal(run_until(&r.called, 1, 3000), 0);
+    assert_int_equal(r.result, MPS_AUTH_OK);
+    assert_int_equal(check_from(realm, peer, "alice", "secret", &r, NULL), MPS_AUTH_OK);
+    fail_n(realm, peer, 3); /* and a fresh allowance of free failures */
+    assert_int_equal(check_from(realm, peer, "alice", "secret", &r, NULL), MPS_AUTH_PENDING);
+    assert_int_equal(run_until(&r.called, 2, 3000), 0);
+    assert_int_equal(auth_realm_counters(realm)->throttled, 2);
+    auth_realm_free(realm);
+}
+
+static void
+test_throttle_window(void **state)
+{
+    struct mps_inst *af = file_plugin(NULL);
+    struct auth_realm *realm = throttled_realm(af, 2, 300, 8000);
+    const char *peer = "192.0.2.10:1000";
+    struct res r = {0};
+
+    (void)state;
+    fail_n(realm, peer, 2);
+    assert_int_equal(check_from(realm, peer, "alice", "secret", &r, NULL), MPS_AUTH_PENDING);
+    assert_int_equal(run_until(&r.called, 1, 3000), 0);
+    fail_n(realm, peer, 2);
+    /* FailureWindow without a failure forgets them. */
+    run_for(400);
+    assert_int_equal(check_from(realm, peer, "alice", "guess", &r, NULL), MPS_AUTH_DENY);
+    auth_realm_free(realm);
+}
+
+static void
+test_throttle_parallel(void **state)
+{
+    struct mps_inst *af = file_plugin(NULL);
+    struct auth_realm *realm = throttled_realm(af, 3, 60000, 8000);
+    const char *peer = "203.0.113.5:1000";
+    static struct res r[THROTTLE_TEST_PARALLEL + 1];
+    uint64_t t0;
+    const char *msg = NULL;
+    mps_auth_req *req;
+
+    (void)state;
+    memset(r, 0, sizeof(r));
+    fail_n(realm, peer, 3);
+    /* Checks sent at once do not wait together: each starts one delay after the previous. */
+    t0 = now_ms();
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(check_from(realm, peer, "alice", "guess", &r[i], NULL),
+                         MPS_AUTH_PENDING);
+    assert_int_equal(run_until(&ncalled, 3, 5000), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(r[i].order, i);
+    assert_true(r[2].at - t0 >= 740);
+    /* One address holds at most 32 delayed checks; more are refused at once. */
+    for (int i = 0; i < THROTTLE_TEST_PARALLEL; i++)
+        assert_int_equal(check_from(realm, peer, "alice", "guess", &r[i], &req),
+                         MPS_AUTH_PENDING);
+    struct mps_cred cred = {.service = "apf", .user = "alice", .password = "guess",
+                            .peer_addr = peer};
+    assert_int_equal(auth_check(realm, &cred, res_cb, &r[THROTTLE_TEST_PARALLEL], &req, &msg),
+                     MPS_AUTH_ERROR);
+    assert_null(req);
+    assert_string_equal(msg, "too many checks from this address are delayed after failures");
+    assert_int_equal(auth_realm_counters(realm)->throttled, 3 + THROTTLE_TEST_PARALLEL + 1);
+    auth_realm_free(realm); /* with 32 delayed checks */
+    run_for(50);
+    assert_int_equal(ncalled, 3);
+}
+
+static void
+test_throttle_cancel(void **state)
+{
+    struct mps_inst *af = file_plugin(NULL);
+    struct auth_realm *realm = throttled_realm(af, 1, 60000, 8000);
+    const char *peer = "192.0.2.11:1000";
+    struct res r[3] = {{0}};
+    mps_auth_req *req[3];
+
+    (void)state;
+    fail_n(realm, peer, 1);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(check_from(realm, peer, "alice", "secret", &r[i], &req[i]),
+                         MPS_AUTH_PENDING);
+    run_for(50);
+    auth_check_cancel(req[0]);
+    auth_check_cancel(req[2]);
+    /* The survivor still starts (its place in the line is kept) and no callback comes for the
+     * others; the teardown's uv_loop_close() finds any timer left open. */
+    assert_int_equal(run_until(&r[1].called, 1, 3000), 0);
+    assert_int_equal(r[1].result, MPS_AUTH_OK);
+    run_for(900);
+    assert_int_equal(r[0].called + r[2].called, 0);
+    /* The cancelled checks no longer count against the address's cap. */
+    fail_n(realm, peer, 1);
+    for (int i = 0; i < THROTTLE_TEST_PARALLEL; i++) {
+        mps_auth_req *q;
+        assert_int_equal(check_from(realm, peer, "alice", "guess", &r[0], &q), MPS_AUTH_PENDING);
+        auth_check_cancel(q);
+    }
+    assert_int_equal(check_from(realm, peer, "alice", "guess", &r[0], &req[0]), MPS_AUTH_PENDING);
+    auth_check_cancel(req[0]);
+    auth_realm_free(realm);
+}
+
+static void
+test_throttle_realm_free(void **state)
+{
+    struct mps_inst *slow = slow_plugin("user alice pass secret delay 10");
+    struct auth_realm *realm = throttled_realm(slow, 1, 60000, 8000);
+    struct res r[4] = {{0}};
+
+    (void)state;
+    assert_int_equal(check_from(realm, "192.0.2.12:1", "alice", "bad", &r[0], NULL),
+                     MPS_AUTH_PENDING);
+    assert_int_equal(run_until(&r[0].called, 1, 3000), 0);
+    assert_int_equal(r[0].result, MPS_AUTH_DENY);
+    for (int i = 1; i < 4; i++)
+        assert_int_equal(check_from(realm, "192.0.2.12:2", "alice", "secret", &r[i], NULL),
+                         MPS_AUTH_PENDING);
+    assert_int_equal(auth_realm_counters(realm)->throttled, 3);
+    run_for(20);
+    auth_realm_free(realm);
+    run_for(400);
+    assert_int_equal(r[1].called + r[2].called + r[3].called, 0);
+}
+
+static void
+test_throttle_off(void **state)
+{
+    struct mps_inst *af = file_plugin(NULL);
+    struct auth_realm *realm = throttled_realm(af, 3, 60000, 0);
+
+    (void)state;
+    fail_n(realm, "192.0.2.13:1", 20);
+    assert_int_equal(auth_realm_counters(realm)->throttled, 0);
+    auth_realm_free(realm);
+}
+
 /* --------------------------------------------------------------------- setup */
 
 static int
@@ -774,6 +1060,14 @@ main(void)
         cmocka_unit_test_setup_teardown(test_thread_unsafe, setup, teardown),
         cmocka_unit_test_setup_teardown(test_realm_free_pending, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_no_password, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_throttle_delays, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_throttle_other_address, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_throttle_ok_clears, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_throttle_window, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_throttle_parallel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_throttle_cancel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_throttle_realm_free, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_throttle_off, setup, teardown),
     };
     FILE *f;
     int rc;
