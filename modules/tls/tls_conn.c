@@ -54,7 +54,7 @@ static BIO_METHOD *stream_bio_method;
  * is over, give the free pages back (malloc_trim releases pages inside the heap, not only at
  * its top). */
 #define SETTLE_AFTER 256     /* handshakes since the last trim */
-#define SETTLE_DELAY_MS 1000 /* quiet time before trimming */
+#define SETTLE_DELAY_MS 1000 /* time without a handshake ending before trimming */
 static unsigned handshaking, handshakes_since_settle;
 static mps_timer *settle_timer;
 static const struct mps_api *settle_api;
@@ -270,8 +270,10 @@ handshake_over(struct tls_conn *c)
     c->handshaking = false;
     handshaking--;
     handshakes_since_settle++;
-    if (handshaking == 0 && handshakes_since_settle >= SETTLE_AFTER && !settle_timer &&
-        !c->ti->stopping) {
+    /* Trimming in the middle of a burst only makes the next handshakes fault the pages in
+     * again (20% more CPU per handshake): wait for a quiet second after the last one. */
+    if (handshakes_since_settle >= SETTLE_AFTER && !c->ti->stopping) {
+        tls_conn_settle_cancel();
         settle_api = c->ti->api;
         settle_timer = settle_api->timer_start(c->ti->inst, SETTLE_DELAY_MS, heap_settle, NULL);
     }
