@@ -9,8 +9,8 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
-BUILD_DEPS="build-essential autoconf automake libtool pkg-config libuv1-dev libssl-dev libhttp-parser-dev"
-TEST_DEPS="libcmocka-dev valgrind clang python3 curl openssl"
+BUILD_DEPS="build-essential autoconf automake libtool pkg-config libuv1-dev libssl-dev libhttp-parser-dev libpam0g-dev gsoap libgsoap-dev"
+TEST_DEPS="libcmocka-dev valgrind clang python3 curl openssl libpam-wrapper libpam-modules"
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 

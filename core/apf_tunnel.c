@@ -388,6 +388,9 @@ tunnel_authenticated(struct apf_tunnel *t, const char *how)
     log_info("Intel remote client %s is now connected. %s", t->uuid_text,
              apf_tunnel_ident(t, id, sizeof(id)));
     apf_tunnel_log(t, MPS_LOG_DEBUG, "authenticated (%s)", how);
+    /* The device was not read while its realm decided: that silence is ours, not its. */
+    t->last_rx_ms = uv_now(t->env->loop);
+    t->probe_sent = false;
     tunnel_arm_timer(t);
 }
 

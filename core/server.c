@@ -51,6 +51,15 @@ realm_instances_free(struct realm_instances *ri)
     ri->n = 0;
 }
 
+/* Start an instance (init), or with `mpsd -t` only check what it would use. */
+static int
+instance_start(struct mps_inst *mi, bool init)
+{
+    if (init)
+        return modload_instance_init(mi);
+    return mi->mod->check ? mi->mod->check(&mi->ctx) : 0;
+}
+
 static int
 load_realm_plugins(struct server *srv, const char *realm, const struct realm_config *rc,
                    struct realm_instances *ri, bool init)
@@ -77,9 +86,9 @@ load_realm_plugins(struct server *srv, const char *realm, const struct realm_con
                       srv->cfg.file.path, p->line, realm, p->plugin);
             return -1;
         }
-        if (init && modload_instance_init(mi) < 0) {
-            log_error("%s:%d: [%s] Plugin %s failed to initialise (see above)",
-                      srv->cfg.file.path, p->line, realm, p->plugin);
+        if (instance_start(mi, init) < 0) {
+            log_error("%s:%d: [%s] Plugin %s %s (see above)", srv->cfg.file.path, p->line,
+                      realm, p->plugin, init ? "failed to initialise" : "check failed");
             return -1;
         }
     }
@@ -107,8 +116,7 @@ load_modules(struct server *srv, bool init)
      * instance checks what it would use. */
     size_t i = 0;
     for (struct mps_inst *mi = srv->modules; mi; mi = mi->next, i++) {
-        int rc = init ? modload_instance_init(mi) : mi->mod->check ? mi->mod->check(&mi->ctx) : 0;
-        if (rc < 0) {
+        if (instance_start(mi, init) < 0) {
             const struct module_config *mc = &srv->cfg.modules[i];
             log_error("%s:%d: [module %s] %s (see above)", srv->cfg.file.path, mc->sec->line,
                       mc->name, init ? "failed to initialise" : "check failed");
@@ -174,14 +182,15 @@ server_log_stats(struct server *srv)
     const struct auth_counters *a = srv->amt_realm ? auth_realm_counters(srv->amt_realm) : NULL;
     log_info("statistics: devices connected %zu, opened %llu, closed %llu; channels opened %llu, "
              "closed %llu; AMT auth failures %llu; protocol errors %llu; UDP dropped %llu; "
-             "direct-tcpip refused %llu; auth ok %llu deny %llu error %llu timeout %llu",
+             "direct-tcpip refused %llu; auth ok %llu deny %llu error %llu timeout %llu "
+             "throttled %llu",
              srv->env.ntunnels, (unsigned long long)st->devices_opened,
              (unsigned long long)st->devices_closed, (unsigned long long)st->channels_opened,
              (unsigned long long)st->channels_closed, (unsigned long long)st->auth_failures,
              (unsigned long long)st->protocol_errors, (unsigned long long)st->udp_dropped,
              (unsigned long long)st->direct_refused, a ? (unsigned long long)a->ok : 0,
              a ? (unsigned long long)a->deny : 0, a ? (unsigned long long)a->error : 0,
-             a ? (unsigned long long)a->timeout : 0);
+             a ? (unsigned long long)a->timeout : 0, a ? (unsigned long long)a->throttled : 0);
 }
 
 static void

@@ -1,0 +1,269 @@
+#!/bin/bash
+# auth_soap.sh - device authentication through auth_soap against real SOAP services: the gSOAP
+# test server built from the same WSDL (accept, reject, slow, HTTP 500, SOAP fault, malformed
+# XML, HTTP basic auth, TLS) and an independent Python service that checks the wire format.
+# SPDX-License-Identifier: Apache-2.0
+. "$(dirname "$0")/lib.sh"
+
+SERVER="$top_builddir/tests/soap/mps_auth_server"
+PLUGIN="$top_builddir/plugins/auth_soap/.libs/auth_soap.so"
+for f in "$SERVER" "$PLUGIN"; do
+    [ -e "$f" ] || fail "$f is missing (configure --enable-auth-soap; make check builds it)"
+done
+ln -s "$PLUGIN" "$MODDIR/auth_soap.so"
+
+ACTION="http://schemas.intel.com/platform/client/MPSAuthentication/2006/01/Authenticate"
+{ read -r SOAP_PORT; } < <(free_ports 1)
+URL="http://127.0.0.1:$SOAP_PORT/MPSAuthenticationService"
+SOAP_PID=""
+SOAP_RUNS=0
+SOAP_OUT=""
+
+# start_soap MODE [ARG]: the gSOAP test server on $SOAP_PORT (HTTPS when SOAP_TLS names its
+# key and certificate PEM), its output in $SOAP_OUT.
+start_soap() {
+    local tls=()
+    [ -z "${SOAP_TLS:-}" ] || tls=(--tls "$SOAP_TLS")
+    SOAP_RUNS=$((SOAP_RUNS + 1))
+    bg "soap.$SOAP_RUNS" "$SERVER" "${tls[@]}" "$SOAP_PORT" "$@"
+    SOAP_PID=$BG_PID
+    SOAP_OUT="$TMPD/soap.$SOAP_RUNS.out"
+    wait_for $((10 * SLOW)) "the SOAP test server ($*)" grep -q "^ready $SOAP_PORT" "$SOAP_OUT"
+}
+
+stop_soap() {
+    kill "$SOAP_PID" 2>/dev/null ||
+        fail "the SOAP test server had died: $(cat "$TMPD/soap.$SOAP_RUNS.err")"
+    wait "$SOAP_PID" 2>/dev/null || true
+    SOAP_PID=""
+}
+
+# soap_conf PARAMS [CORE_LINES]: write_conf with auth_soap as the AMT realm's plugin. The
+# realm's Timeout stays well above the plugin's -timeout: what the tests see is the plugin's.
+soap_conf() {
+    CORE_EXTRA=${2:-} write_conf
+    sed -i -e "s|^Plugin = auth_file\$|Plugin = auth_soap|" \
+        -e "s|^PluginParameters = file .*|PluginParameters = $1\nTimeout = 30s|" "$CONF"
+    grep -q "^Plugin = auth_soap" "$CONF" || fail "soap_conf: no auth_soap line in $CONF"
+}
+
+# Devices are amtsim (amtuser:P@ssw0rd; C, so it starts fast on a loaded machine).
+# dev_ok: the device gets in; dev_refused [ARGS]: it is refused with DISCONNECT 15.
+dev_ok() {
+    local out
+    out=$(timeout $((40 * SLOW)) "$AMTSIM" --port "$AMT_PORT" --exit-when-ready --quiet 2>&1) ||
+        fail "amtsim was refused: $out"
+    log "device accepted"
+}
+dev_refused() {
+    local out
+    out=$(timeout $((40 * SLOW)) "$AMTSIM" --port "$AMT_PORT" --expect-disconnect 15 --quiet \
+        "$@" 2>&1) ||
+        fail "amtsim was not refused with DISCONNECT 15: $out"
+    log "device refused${1:+ ($*)}"
+}
+
+# soap_saw PATTERN: the test server printed a request line matching PATTERN.
+soap_saw() { grep -q -e "$1" "$SOAP_OUT"; }
+
+# auth_line KIND MSG: mpsd logged the realm's verdict for amtuser: KIND is denied or failed.
+auth_line() {
+    wait_log "auth\[.*\]: user \"amtuser\" from .* $1: SOAP service .*$2"
+    local pat="auth\[.*\]: user \"amtuser\" from .* $1: SOAP service .*$2"
+    log "logged: $(grep -m1 "$pat" "$MPSD_LOG" | sed 's/.*\] auth/auth/')"
+}
+
+no_password_logged() {
+    local pw
+    for pw in P@ssw0rd S3rv1ce-Pw; do
+        if grep -q -F -e "$pw" "$MPSD_LOG"; then
+            fail "the log shows a password ($pw)"
+        fi
+    done
+}
+
+# log_time PATTERN: the time of day (seconds) of the daemon's first log line matching PATTERN.
+log_time() {
+    grep -m1 -e "$1" "$MPSD_LOG" |
+        sed -n 's/^\[[A-Za-z]* [A-Za-z]* [0-9]* [0-9]* \([0-9:.]*\)\].*/\1/p' |
+        awk -F: '{ printf "%.3f\n", $1 * 3600 + $2 * 60 + $3 }'
+}
+
+# ------------------------------------------- one daemon, the services swapped behind it
+soap_conf "-target $URL -timeout 3"
+start_mpsd
+assert_log "SOAP service $URL, timeout 3 s\$"
+
+start_soap accept-list 'amtuser:P@ssw0rd,other:x'
+dev_ok
+soap_saw "^request action=$ACTION id=amtuser http-user=- -> true\$" ||
+    fail "the service did not see the WSDL's SOAPAction and user: $(cat "$SOAP_OUT")"
+dev_refused --pass wrong
+auth_line denied "AuthenticateResult false"
+stop_soap
+
+start_soap reject
+dev_refused
+soap_saw "id=amtuser http-user=- -> false" || fail "the rejecting service saw no request"
+stop_soap
+
+# No service at all is an error, and says so.
+dev_refused
+auth_line failed "Connection refused"
+
+start_soap http500
+dev_refused
+auth_line failed "HTTP status 500\$"
+stop_soap
+
+start_soap fault
+dev_refused
+auth_line failed "SOAP fault (HTTP 500): test fault: backend unavailable"
+stop_soap
+
+start_soap malformed
+dev_refused
+auth_line failed "bad answer (HTTP 200): incomplete or malformed SOAP/XML"
+stop_soap
+
+start_soap basic-auth 'mps:S3rv1ce-Pw'
+dev_refused
+soap_saw "http-user=- -> 401" || fail "the service did not ask for credentials"
+auth_line failed "HTTP status 401 (the service wants -user/-pass"
+require_alive
+no_password_logged
+stop_mpsd
+
+# HTTP basic auth with -user/-pass (and the default -timeout), then with a wrong -pass.
+soap_conf "-target $URL -user mps -pass S3rv1ce-Pw"
+start_mpsd
+assert_log "SOAP service $URL, timeout 5 s, HTTP authentication as mps"
+dev_ok
+soap_saw "id=amtuser http-user=mps -> true" || fail "no authenticated request: $(cat "$SOAP_OUT")"
+no_password_logged
+stop_mpsd
+soap_conf "-target $URL -user mps -pass wrong -timeout 3"
+start_mpsd
+dev_refused
+auth_line failed "HTTP status 401"
+stop_mpsd
+stop_soap
+
+# --------------------------------------------------- slow: one worker, freed by -timeout
+# AuthWorkers = 1: had the timed-out call kept the only worker, the next device would wait for
+# the realm's 30 s Timeout (the slow service sleeps 60 s).
+start_soap slow 60000
+soap_conf "-target $URL -timeout 1" "AuthWorkers = 1"
+start_mpsd
+dev_refused
+auth_line failed "Timeout: no answer within 1 s"
+soap_saw "id=amtuser http-user=- -> sleeping" || fail "the slow service saw no request"
+t_conn=$(log_time "speaks APF")
+t_fail=$(log_time "failed: SOAP service .*Timeout")
+took=$(awk -v a="$t_conn" -v b="$t_fail" 'BEGIN { printf "%.1f", b - a }')
+awk -v t="$took" -v max=$((2 * SLOW)) 'BEGIN { exit !(t >= 0.9 && t <= max) }' ||
+    fail "a 1 s -timeout answered after ${took}s"
+log "the device was refused ${took}s after its handshake, with -timeout 1"
+# The slow server still sleeps in its handler; a fresh one answers the next device.
+stop_soap
+start_soap accept-list 'amtuser:P@ssw0rd'
+dev_ok
+require_alive
+stop_mpsd
+stop_soap
+
+# ------------------------------------------------------------------------------- TLS
+make_certs
+cat "$CERTS/server.key" "$CERTS/server-chain.pem" >"$TMPD/soap-server.pem"
+SOAP_TLS="$TMPD/soap-server.pem" start_soap accept-list 'amtuser:P@ssw0rd'
+soap_conf "-target $URL -tls -cert $CERTS/ca.pem -timeout 3"
+start_mpsd
+HTTPS_URL="https://127.0.0.1:$SOAP_PORT/MPSAuthenticationService"
+assert_log "SOAP service $HTTPS_URL, TLS verified against $CERTS/ca.pem, timeout 3 s"
+dev_ok
+stop_mpsd
+# A service whose certificate the given CA did not sign is refused before any request.
+n_before=$(grep -c "^request" "$SOAP_OUT")
+soap_conf "-target $HTTPS_URL -cert $CERTS/other-ca.pem"
+start_mpsd
+dev_refused
+auth_line failed "TLS"
+[ "$(grep -c "^request" "$SOAP_OUT")" = "$n_before" ] ||
+    fail "a request reached an unverified service"
+stop_mpsd
+stop_soap
+
+# ------------------------------------------- an independent service checks the wire format
+# Python, no gSOAP: the request must be the WSDL's document/literal Authenticate exactly.
+cat >"$TMPD/pysoap.py" <<'EOF'
+import http.server, sys, xml.etree.ElementTree as ET
+NS = "http://schemas.intel.com/platform/client/MPSAuthentication/2006/01"
+ENV = "http://schemas.xmlsoap.org/soap/envelope/"
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        problems = []
+        if self.path != "/MPSAuthenticationService":
+            problems.append("path " + self.path)
+        if self.headers.get("SOAPAction", "").strip('"') != NS + "/Authenticate":
+            problems.append("SOAPAction " + repr(self.headers.get("SOAPAction")))
+        if not self.headers.get("Content-Type", "").startswith("text/xml"):
+            problems.append("Content-Type " + repr(self.headers.get("Content-Type")))
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        try:
+            env = ET.fromstring(body)
+        except ET.ParseError as e:
+            env = None
+            problems.append("XML: %s" % e)
+        ok = False
+        if env is not None:
+            req = env.find("{%s}Body/{%s}AuthenticateRequest" % (ENV, NS))
+            if env.tag != "{%s}Envelope" % ENV or req is None:
+                problems.append("no Envelope/Body/AuthenticateRequest in " + repr(body[:300]))
+            else:
+                kids = [c.tag for c in req]
+                if kids != ["{%s}AuthenticateId" % NS, "{%s}AuthenticatePassword" % NS]:
+                    problems.append("children %r" % kids)
+                user = req.findtext("{%s}AuthenticateId" % NS)
+                pw = req.findtext("{%s}AuthenticatePassword" % NS)
+                ok = (user, pw) == ("amtuser", "P@ssw0rd")
+                print("request id=%s -> %s" % (user, str(ok).lower()), flush=True)
+        if problems:
+            print("PROBLEM " + "; ".join(problems), flush=True)
+            self.send_response(400)
+            self.end_headers()
+            return
+        # Namespace prefixes as another toolkit might choose them, the SOAP-ENV one included.
+        out = ('<?xml version="1.0" encoding="utf-8"?><s:Envelope xmlns:s="%s"><s:Body>'
+               '<AuthenticateResponse xmlns="%s"><AuthenticateResult>%s</AuthenticateResult>'
+               '</AuthenticateResponse></s:Body></s:Envelope>' % (ENV, NS, str(ok).lower()))
+        data = out.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/xml; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+    def log_message(self, *a):
+        pass
+srv = http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H)
+print("ready %s" % sys.argv[1], flush=True)
+srv.serve_forever()
+EOF
+SOAP_RUNS=$((SOAP_RUNS + 1))
+bg "soap.$SOAP_RUNS" python3 "$TMPD/pysoap.py" "$SOAP_PORT"
+SOAP_PID=$BG_PID
+SOAP_OUT="$TMPD/soap.$SOAP_RUNS.out"
+wait_for $((10 * SLOW)) "the Python SOAP service" grep -q "^ready $SOAP_PORT" "$SOAP_OUT"
+soap_conf "-target $URL -timeout 3"
+start_mpsd
+dev_ok
+dev_refused --pass wrong
+if grep -q "^PROBLEM" "$SOAP_OUT"; then
+    fail "the request is not the WSDL's: $(grep "^PROBLEM" "$SOAP_OUT")"
+fi
+soap_saw "^request id=amtuser -> true" || fail "the Python service saw no good request"
+soap_saw "^request id=amtuser -> false" || fail "the Python service saw no wrong password"
+auth_line denied "AuthenticateResult false"
+no_password_logged
+stop_mpsd
+stop_soap
+log "PASS"
