@@ -218,12 +218,12 @@ job_run(struct auth_job *job)
 
     job->msg[0] = '\0';
     if (serial)
-        pthread_mutex_lock(&mi->serial);
+        pthread_mutex_lock(mi->serial);
     /* The req pointer is only an identity for the plugin; blocking plugins answer by return. */
     job->result = mi->mod->auth->authenticate(&mi->ctx, NULL, &job->cred, job->msg,
                                               sizeof(job->msg));
     if (serial)
-        pthread_mutex_unlock(&mi->serial);
+        pthread_mutex_unlock(mi->serial);
     job->msg[sizeof(job->msg) - 1] = '\0';
 }
 

@@ -7,6 +7,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,6 +206,45 @@ fail:
 }
 
 /* Loop thread. On success the caller owns *inst_r (modload_instance_free). */
+/* The MPS_F_THREAD_UNSAFE locks, one per module descriptor (dlopen hands every instance of a
+ * library the same one). Taken and released on the loop thread only, at load and unload. */
+static struct {
+    const struct mps_module *mod;
+    pthread_mutex_t mutex;
+    unsigned refs;
+} serial_locks[64];
+
+static pthread_mutex_t *
+serial_lock_get(const struct mps_module *mod)
+{
+    size_t free_slot = SIZE_MAX;
+    for (size_t i = 0; i < sizeof(serial_locks) / sizeof(serial_locks[0]); i++) {
+        if (serial_locks[i].refs && serial_locks[i].mod == mod) {
+            serial_locks[i].refs++;
+            return &serial_locks[i].mutex;
+        }
+        if (!serial_locks[i].refs && free_slot == SIZE_MAX)
+            free_slot = i;
+    }
+    if (free_slot == SIZE_MAX)
+        return NULL; /* more than 64 libraries loaded: modload_instance_new refuses */
+    serial_locks[free_slot].mod = mod;
+    serial_locks[free_slot].refs = 1;
+    pthread_mutex_init(&serial_locks[free_slot].mutex, NULL);
+    return &serial_locks[free_slot].mutex;
+}
+
+static void
+serial_lock_put(pthread_mutex_t *m)
+{
+    for (size_t i = 0; m && i < sizeof(serial_locks) / sizeof(serial_locks[0]); i++) {
+        if (&serial_locks[i].mutex == m && --serial_locks[i].refs == 0) {
+            pthread_mutex_destroy(m);
+            serial_locks[i].mod = NULL;
+        }
+    }
+}
+
 int
 modload_instance_new(const char *module_path, const char *name_or_path,
                      const struct conf_file *cf, const struct conf_section *sec,
@@ -227,7 +267,7 @@ modload_instance_new(const char *module_path, const char *name_or_path,
     }
     mi->mod = mod;
     mi->dl = dl;
-    pthread_mutex_init(&mi->serial, NULL);
+    mi->serial = serial_lock_get(mod);
     mi->name = strdup(mod->name);
     mi->label = strdup(label ? label : mod->name);
     /* calloc(0) may return NULL; ctx.data is never NULL so modules need not check it. */
@@ -235,7 +275,7 @@ modload_instance_new(const char *module_path, const char *name_or_path,
     mi->ctx.params = params ? strdup(params) : NULL;
     mi->ctx.api = api;
     mi->ctx.inst = mi;
-    if (!mi->name || !mi->label || !mi->ctx.data || (params && !mi->ctx.params)) {
+    if (!mi->name || !mi->label || !mi->ctx.data || (params && !mi->ctx.params) || !mi->serial) {
         conf_errf(err, errlen, "%s: out of memory", mod->name);
         rc = -ENOMEM;
         goto fail;
@@ -285,7 +325,7 @@ modload_instance_free(struct mps_inst *mi)
     free((char *)mi->ctx.params);
     free(mi->label);
     free(mi->name);
-    pthread_mutex_destroy(&mi->serial);
+    serial_lock_put(mi->serial);
     if (mi->dl)
         dlclose(mi->dl);
     free(mi);

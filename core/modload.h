@@ -15,7 +15,9 @@ struct mps_inst {
     char *name;         /* the module's name, e.g. "auth_file" */
     char *label;        /* for log lines: "auth_file" or "auth_file[AMT]" */
     struct mps_ctx ctx; /* api, inst = this, data, params */
-    pthread_mutex_t serial; /* MPS_F_THREAD_UNSAFE: held around authenticate() */
+    /* MPS_F_THREAD_UNSAFE: held around authenticate(); one per module, shared by all of its
+     * instances (two realms using the same library must not call it at once either). */
+    pthread_mutex_t *serial;
     int initialised;    /* init() returned 0: fini() is owed */
     struct mps_inst *next;
 };

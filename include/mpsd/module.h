@@ -228,7 +228,8 @@ struct mps_auth_ops {
 };
 
 #define MPS_F_BLOCKING 0x1u      /* authenticate() may block: the core calls it on its pool */
-#define MPS_F_THREAD_UNSAFE 0x2u /* with BLOCKING: one call at a time (PAM, old vendor libs) */
+#define MPS_F_THREAD_UNSAFE 0x2u /* with BLOCKING: one call at a time in the whole process, across
+                                 * every instance of the module (old vendor libs) */
 
 struct mps_module {
     uint32_t abi;  /* MPS_ABI_VERSION, via MPS_MODULE_HEADER */

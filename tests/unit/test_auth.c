@@ -260,6 +260,8 @@ static const struct mps_module fake_mod = {MPS_MODULE_HEADER, .name = "fake_asyn
 static struct mps_inst fake_inst;
 static char fake_label[] = "fake_async";
 
+static pthread_mutex_t fake_serial = PTHREAD_MUTEX_INITIALIZER;
+
 static struct mps_inst *
 fake_plugin(enum fake_mode mode)
 {
@@ -269,7 +271,7 @@ fake_plugin(enum fake_mode mode)
     fake_inst.label = fake_label;
     fake_inst.ctx.api = &test_api;
     fake_inst.ctx.inst = &fake_inst;
-    pthread_mutex_init(&fake_inst.serial, NULL);
+    fake_inst.serial = &fake_serial;
     fake_mode = mode;
     fake_req = NULL;
     fake_cancelled = 0;
@@ -676,7 +678,6 @@ test_async_plugin(void **state)
     assert_null(req);
     assert_int_equal(fake_cancelled, 0);
     auth_realm_free(realm);
-    pthread_mutex_destroy(&fake_inst.serial);
 }
 
 static void
@@ -698,7 +699,6 @@ test_async_plugin_timeout(void **state)
     auth_realm_free(realm);
     assert_int_equal(fake_cancelled, 2);
     assert_int_equal(r[1].called, 0);
-    pthread_mutex_destroy(&fake_inst.serial);
 }
 
 static void
@@ -712,7 +712,8 @@ test_thread_unsafe(void **state)
     (void)state;
     serial.ctx.api = &test_api;
     serial.ctx.inst = &serial;
-    pthread_mutex_init(&serial.serial, NULL);
+    pthread_mutex_t serial_mutex = PTHREAD_MUTEX_INITIALIZER;
+    serial.serial = &serial_mutex;
     serial_max = 0;
     realm = realm_new(&p, 1, 5000, 8);
     for (int i = 0; i < 8; i++)
@@ -723,7 +724,6 @@ test_thread_unsafe(void **state)
     /* Join the workers before the stack instance goes away. */
     auth_pool_free(pool);
     pool = NULL;
-    pthread_mutex_destroy(&serial.serial);
 }
 
 static void
