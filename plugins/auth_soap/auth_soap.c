@@ -6,10 +6,15 @@
  *   -target URL [-user U -pass P] [-tls] [-cert CAFILE]
  *   [-proxy HOST:PORT [-proxyUserName U -proxyPass P]] [-timeout SECONDS]
  *
- * One Authenticate call per check, on mpsd's auth workers (MPS_F_BLOCKING): gSOAP blocks, and
- * a struct soap must not be shared between threads, so each call builds and frees its own
- * context; the parsed parameters are read-only after init(), so any number of workers may
- * run at once. The generated bindings come from libmpsdsoap (soap/mpsdsoap.h says why).
+ * One Authenticate call per check (two to answer a Digest challenge), on mpsd's auth workers
+ * (MPS_F_BLOCKING): gSOAP blocks, and a struct soap must not be shared between threads, so each
+ * call builds and frees its own context; the parsed parameters are read-only after init(), so
+ * any number of workers may run at once. The generated bindings come from libmpsdsoap
+ * (soap/mpsdsoap.h says why).
+ *
+ * -user/-pass: HTTP basic credentials go with the first request (as gSOAP always sent them);
+ * a service that answers 401 with a Digest challenge gets the request once more, answering the
+ * challenge with gSOAP's http_da plugin (RFC 7616/2617; in libmpsdsoap).
  *
  * AuthenticateResult true is OK, false is DENY; everything else (no connection, timeout,
  * HTTP error, SOAP fault, an answer that is not the WSDL's) is ERROR with one line saying
@@ -361,6 +366,16 @@ as_setup(struct soap *soap, const struct as_inst *as, char *error, size_t error_
     return 0;
 }
 
+/* Whether the 401 the last call got carried a Digest challenge the http_da plugin took: it
+ * keeps the server's nonce, and a Basic challenge leaves none. */
+static bool
+as_digest_challenged(struct soap *soap)
+{
+    const struct http_da_data *da = soap_lookup_plugin(soap, http_da_id);
+
+    return soap->error == 401 && da && da->nonce && soap->authrealm;
+}
+
 static int
 as_authenticate(const struct mps_ctx *ctx, mps_auth_req *req, const struct mps_cred *cred,
                 char *error, size_t error_len)
@@ -368,9 +383,11 @@ as_authenticate(const struct mps_ctx *ctx, mps_auth_req *req, const struct mps_c
     const struct as_inst *as = ctx->data;
     struct _mpa__AuthenticateRequest rq;
     struct _mpa__AuthenticateResponse rs;
+    struct http_da_info digest;
+    bool digest_saved = false;
     struct soap *soap;
     double start;
-    int result;
+    int result, rc;
 
     (void)req;
     /* UTF-8 user names go out as they are, not as Latin-1 character references. */
@@ -383,12 +400,27 @@ as_authenticate(const struct mps_ctx *ctx, mps_auth_req *req, const struct mps_c
         result = MPS_AUTH_ERROR;
         goto out;
     }
+    if (as->user && soap_register_plugin(soap, http_da) != SOAP_OK) {
+        snprintf(error, error_len, "SOAP: cannot register the HTTP digest plugin: out of memory");
+        result = MPS_AUTH_ERROR;
+        goto out;
+    }
     rq.AuthenticateId = (char *)(cred->user ? cred->user : "");
     rq.AuthenticatePassword = (char *)(cred->password ? cred->password : "");
     memset(&rs, 0, sizeof(rs));
     /* NULL action: the WSDL's soapAction, .../2006/01/Authenticate. */
     start = as_now();
-    if (soap_call___mpa__Authenticate(soap, as->target, NULL, &rq, &rs) != SOAP_OK) {
+    rc = soap_call___mpa__Authenticate(soap, as->target, NULL, &rq, &rs);
+    if (rc != SOAP_OK && as->user && as_digest_challenged(soap)) {
+        /* Once: a service that refuses these credentials challenges again, and that 401 is
+         * the answer. http_da_save() copies the realm and credentials it sends from. */
+        http_da_save(soap, &digest, soap->authrealm, as->user, as->pass);
+        digest_saved = true;
+        memset(&rs, 0, sizeof(rs));
+        start = as_now(); /* -timeout applies to each request */
+        rc = soap_call___mpa__Authenticate(soap, as->target, NULL, &rq, &rs);
+    }
+    if (rc != SOAP_OK) {
         as_describe(soap, as, as_now() - start, error, error_len);
         result = MPS_AUTH_ERROR;
     } else if (rs.AuthenticateResult == xsd__boolean__true_) {
@@ -398,6 +430,11 @@ as_authenticate(const struct mps_ctx *ctx, mps_auth_req *req, const struct mps_c
         result = MPS_AUTH_DENY;
     }
 out:
+    if (digest_saved) {
+        if (digest.passwd)
+            explicit_bzero(digest.passwd, strlen(digest.passwd));
+        http_da_release(soap, &digest);
+    }
     /* The request went out through soap->buf: do not leave the password in freed memory. */
     explicit_bzero(soap->buf, sizeof(soap->buf));
     soap_destroy(soap);

@@ -1,7 +1,8 @@
 #!/bin/bash
 # auth_soap.sh - device authentication through auth_soap against real SOAP services: the gSOAP
 # test server built from the same WSDL (accept, reject, slow, HTTP 500, SOAP fault, malformed
-# XML, HTTP basic auth, TLS) and an independent Python service that checks the wire format.
+# XML, HTTP basic and digest auth, TLS) and an independent Python service that checks the wire
+# format.
 # SPDX-License-Identifier: Apache-2.0
 . "$(dirname "$0")/lib.sh"
 
@@ -65,6 +66,8 @@ dev_refused() {
 
 # soap_saw PATTERN: the test server printed a request line matching PATTERN.
 soap_saw() { grep -q -e "$1" "$SOAP_OUT"; }
+# soap_count PATTERN: how many request lines of the test server match PATTERN.
+soap_count() { grep -c -e "$1" "$SOAP_OUT" || true; }
 
 # auth_line KIND MSG: mpsd logged the realm's verdict for amtuser: KIND is denied or failed.
 auth_line() {
@@ -146,6 +149,44 @@ soap_conf "-target $URL -user mps -pass wrong -timeout 3"
 start_mpsd
 dev_refused
 auth_line failed "HTTP status 401"
+# A Basic challenge is not retried: the wrong password went out once.
+[ "$(soap_count "http-user=mps -> 401\$")" = 1 ] ||
+    fail "a refused basic login was retried: $(cat "$SOAP_OUT")"
+stop_mpsd
+stop_soap
+
+# ------------------------------------------------------------------------ HTTP digest auth
+# A service that takes only digest (gSOAP's http_da plugin): it refuses the first request's
+# Basic credentials with a Digest challenge, and the plugin answers that challenge once.
+start_soap digest-auth 'mps:S3rv1ce-Pw'
+soap_conf "-target $URL -user mps -pass S3rv1ce-Pw -timeout 3"
+start_mpsd
+dev_ok
+soap_saw "id=amtuser http-user=mps -> 401 (basic refused)\$" ||
+    fail "the digest service saw no basic first request: $(cat "$SOAP_OUT")"
+soap_saw "id=amtuser http-user=mps -> true (digest)\$" ||
+    fail "the digest service accepted no digest answer: $(cat "$SOAP_OUT")"
+[ "$(soap_count "^request")" = 2 ] || fail "not 2 requests for one login: $(cat "$SOAP_OUT")"
+no_password_logged
+stop_mpsd
+# A wrong -pass: the digest answer is refused, the second 401 is final (no third request).
+soap_conf "-target $URL -user mps -pass wrong -timeout 3"
+start_mpsd
+dev_refused
+auth_line failed "HTTP status 401 (the service wants -user/-pass, or refused them)"
+soap_saw "id=amtuser http-user=mps -> 401 (digest refused)\$" ||
+    fail "the digest service saw no wrong digest: $(cat "$SOAP_OUT")"
+[ "$(soap_count "^request")" = 4 ] || fail "not 2 requests for a refused login: $(cat "$SOAP_OUT")"
+stop_mpsd
+# No -user/-pass: nothing to answer the challenge with, one request only.
+soap_conf "-target $URL -timeout 3"
+start_mpsd
+dev_refused
+auth_line failed "HTTP status 401"
+soap_saw "id=amtuser http-user=- -> 401\$" || fail "no anonymous request: $(cat "$SOAP_OUT")"
+[ "$(soap_count "^request")" = 5 ] || fail "an anonymous login was retried: $(cat "$SOAP_OUT")"
+require_alive
+no_password_logged
 stop_mpsd
 stop_soap
 

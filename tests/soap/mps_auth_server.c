@@ -9,6 +9,8 @@
  *   fault                     a SOAP Server fault "test fault: backend unavailable"
  *   malformed                 HTTP 200, text/xml, an envelope cut off in the middle
  *   basic-auth U:P            HTTP 401 without these basic credentials; with them true
+ *   digest-auth U:P           HTTP 401 with a Digest challenge (gSOAP's http_da plugin) unless
+ *                             the request answers one for U:P; then true. Basic is refused.
  * --tls PEM serves HTTPS with the key and certificate (chain) in PEM.
  *
  * Listens on 127.0.0.1:PORT, prints "ready PORT" once it does, then one line per request:
@@ -25,11 +27,23 @@
 #include <time.h>
 #include <unistd.h>
 
-enum mode { M_ACCEPT_LIST, M_REJECT, M_SLOW, M_HTTP500, M_FAULT, M_MALFORMED, M_BASIC_AUTH };
+enum mode {
+    M_ACCEPT_LIST,
+    M_REJECT,
+    M_SLOW,
+    M_HTTP500,
+    M_FAULT,
+    M_MALFORMED,
+    M_BASIC_AUTH,
+    M_DIGEST_AUTH
+};
+
+#define REALM "mps_auth_server"
 
 static enum mode mode;
 static const char *mode_arg = "";
 static long slow_ms;
+static char *digest_user, *digest_pass; /* digest-auth U:P, split */
 
 static void
 report(struct soap *soap, const char *id, const char *answer)
@@ -113,11 +127,27 @@ __mpa__Authenticate(struct soap *soap, struct _mpa__AuthenticateRequest *rq,
     case M_BASIC_AUTH:
         if (!soap->userid || !soap->passwd || !pair_listed(mode_arg, soap->userid, soap->passwd)) {
             report(soap, id, "401");
-            soap->authrealm = "mps_auth_server";
+            soap->authrealm = REALM;
             return 401;
         }
         ok = 1;
         break;
+    case M_DIGEST_AUTH:
+        /* The plugin leaves passwd NULL for a Digest answer; a Basic one sets it. */
+        if (soap->passwd) {
+            report(soap, id, "401 (basic refused)");
+        } else if (!soap->authrealm || !soap->userid) {
+            report(soap, id, "401");
+        } else if (strcmp(soap->authrealm, REALM) != 0 || strcmp(soap->userid, digest_user) != 0 ||
+                   http_da_verify_post(soap, digest_pass) != SOAP_OK) {
+            report(soap, id, "401 (digest refused)");
+        } else {
+            rs->AuthenticateResult = xsd__boolean__true_;
+            report(soap, id, "true (digest)");
+            return SOAP_OK;
+        }
+        soap->authrealm = REALM; /* the plugin turns the challenge into Digest ones */
+        return 401;
     }
     rs->AuthenticateResult = ok ? xsd__boolean__true_ : xsd__boolean__false_;
     report(soap, id, ok ? "true" : "false");
@@ -128,7 +158,8 @@ static void
 usage(void)
 {
     fprintf(stderr, "usage: mps_auth_server [--tls PEM] PORT accept-list U:P[,U:P...] | reject |"
-                    " slow MS | http500 | fault | malformed | basic-auth U:P\n");
+                    " slow MS | http500 | fault | malformed | basic-auth U:P |"
+                    " digest-auth U:P\n");
     exit(2);
 }
 
@@ -151,10 +182,21 @@ parse_mode(int argc, char **argv)
         mode = M_MALFORMED;
     else if (strcmp(m, "basic-auth") == 0 && argc == 2)
         mode = M_BASIC_AUTH;
+    else if (strcmp(m, "digest-auth") == 0 && argc == 2)
+        mode = M_DIGEST_AUTH;
     else
         usage();
     if (argc == 2)
         mode_arg = argv[1];
+    if (mode == M_DIGEST_AUTH) {
+        const char *colon = strchr(mode_arg, ':');
+        if (!colon || colon == mode_arg)
+            usage();
+        digest_user = strndup(mode_arg, (size_t)(colon - mode_arg));
+        digest_pass = strdup(colon + 1);
+        if (!digest_user || !digest_pass)
+            exit(1);
+    }
     if (mode == M_SLOW) {
         char *end;
         slow_ms = strtol(mode_arg, &end, 10);
@@ -186,6 +228,10 @@ main(int argc, char **argv)
     soap = soap_new1(SOAP_C_UTFSTRING);
     if (!soap)
         return 1;
+    if (mode == M_DIGEST_AUTH && soap_register_plugin(soap, http_da) != SOAP_OK) {
+        soap_print_fault(soap, stderr);
+        return 1;
+    }
     soap->bind_flags = SO_REUSEADDR;
     soap->send_timeout = soap->recv_timeout = 10;
     if (pem) {
