@@ -51,7 +51,8 @@ int conf_parse_value(const struct mps_option *o, const char *text, void *base, c
 
 /* Format an error message into err (NULL or errlen 0: nothing), the way every reader and
  * loader here reports "file:line: message". */
-void conf_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void conf_errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Print the option table as `mpsd --list-options` shows it. */
 void conf_print_options(const char *title, const struct mps_option *opts);

@@ -5,7 +5,11 @@
 
 #include "conf.h"
 
-enum keepalive_options_mode { KEEPALIVE_OPTIONS_AUTO = 0, KEEPALIVE_OPTIONS_ALWAYS, KEEPALIVE_OPTIONS_NEVER };
+enum keepalive_options_mode {
+    KEEPALIVE_OPTIONS_AUTO = 0,
+    KEEPALIVE_OPTIONS_ALWAYS,
+    KEEPALIVE_OPTIONS_NEVER,
+};
 
 struct core_config { /* [core]; names are the reference MPS's where it had one */
     char *amt_listen_ip;          /* AMTListenIP = 127.0.0.1 */
@@ -24,7 +28,7 @@ struct core_config { /* [core]; names are the reference MPS's where it had one *
     long keepalive_timeout_ms;    /* KeepaliveReadTimeout = 180s (silence => dead tunnel) */
     long channel_window;          /* ChannelWindow = 65536 (our receive window per channel) */
     long max_packet_size;         /* MaxPacketSize = 16384 (largest CHANNEL_DATA we send) */
-    long window_tolerance;        /* WindowTolerance = 65536 (overrun allowed before DISCONNECT 2) */
+    long window_tolerance;        /* WindowTolerance = 65536 (overrun before DISCONNECT 2) */
     long max_channels;            /* MaxChannelsPerDevice = 4096 */
     long max_forwards;            /* MaxForwardsPerDevice = 32 */
     long auth_workers;            /* AuthWorkers = 8 (threads of the auth pool) */

@@ -9,11 +9,12 @@
  *
  * This file: the module, its listener and each console connection's lifetime (idle timer,
  * close, free) and flow control; http_exchange.c moves the requests through a connection,
- * one exchange at a time, in order. The channel of an exchange is kept for the next request to the same device and port. Console
- * bytes are kept in one buffer only until they are consumed (a head being read, pipelined
- * requests) and it is bounded: reading stops when it is full. Bodies are never buffered here:
- * each direction stops reading its source while its sink's write queue is above HP_HIGH_WATER
- * (on a channel, not reading withholds WINDOW_ADJUST, so the device waits). */
+ * one exchange at a time, in order. The channel of an exchange is kept for the next request to
+ * the same device and port. Console bytes are kept in one buffer only until they are consumed
+ * (a head being read, pipelined requests) and it is bounded: reading stops when it is full.
+ * Bodies are never buffered here: each direction stops reading its source while its sink's
+ * write queue is above HP_HIGH_WATER (on a channel, not reading withholds WINDOW_ADJUST, so
+ * the device waits). */
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
