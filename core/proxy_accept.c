@@ -74,11 +74,8 @@ wait_read(void *arg, mps_stream *s, const struct mps_iov *data, int status)
     struct proxy_info info;
     size_t used = 0;
     const char *why = "malformed";
+    /* The buffer holds PROXY_HEADER_MAX bytes: once full, the parser's answer is final. */
     enum proxy_status st = proxy_proto_parse(w->buf, w->len, &info, &used, &why);
-    if (st == PROXY_NEED_MORE && w->len == sizeof(w->buf)) {
-        st = PROXY_BAD;
-        why = "header too long";
-    }
     if (st == PROXY_NEED_MORE)
         return;
     if (st == PROXY_BAD) {
