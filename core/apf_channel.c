@@ -8,6 +8,8 @@
  * owner sees the queue (write_queue_size) to stop feeding us. */
 #include "apf_channel.h"
 #include "log.h"
+#include "outbound.h"
+#include "splice.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -17,7 +19,11 @@
 /* Above this much queued output towards the device, channels stop sending into the tunnel. */
 #define TUNNEL_TX_HIGH (256 * 1024)
 
-enum chan_state { CHAN_OPENING, CHAN_OPEN };
+enum chan_state {
+    CHAN_OPENING,    /* we sent OPEN (forwarded-tcpip): waiting for the device's answer */
+    CHAN_CONNECTING, /* the device sent OPEN (direct-tcpip): we are connecting out */
+    CHAN_OPEN,
+};
 
 struct chan_chunk {
     struct chan_chunk *next;
@@ -47,7 +53,9 @@ struct apf_channel {
     struct chan_chunk *txq, **txq_tail;
     mps_open_cb open_cb;
     void *open_arg;
-    char console[72];
+    bool direct;                   /* device-initiated direct-tcpip, spliced to a server */
+    struct outbound_conn *connect; /* CHAN_CONNECTING: the connect under way */
+    char console[300]; /* the other end: console address, or the server the device asked for */
 };
 
 static const struct stream_ops chan_ops;
@@ -107,11 +115,12 @@ chan_detach(struct apf_channel *c)
         return;
     if (c->state == CHAN_OPEN) {
         char id[200];
-        log_info("Channel between Intel remote client %s and management console %s closed. "
-                 "Channel ID [%u:%u] %s",
-                 t->fqdn ? t->fqdn : t->uuid_text, c->console, c->local_id, c->remote_id,
-                 apf_tunnel_ident(t, id, sizeof(id)));
-        t->env->stats.channels_closed++;
+        log_info("Channel between Intel remote client %s and %s %s closed. Channel ID [%u:%u] "
+                 "%s", t->fqdn ? t->fqdn : t->uuid_text,
+                 c->direct ? "authorized server" : "management console", c->console,
+                 c->local_id, c->remote_id, apf_tunnel_ident(t, id, sizeof(id)));
+        if (!c->direct) /* direct-tcpip channels count as tcp_forwarded, not console channels */
+            t->env->stats.channels_closed++;
     }
     t->chans[c->local_id] = NULL;
     t->nchans_open--;
@@ -444,6 +453,122 @@ apf_channel_open(struct apf_env *env, const struct mps_chan_req *req, mps_open_c
     return 0;
 }
 
+/* -------------------------------------------------------- device-initiated (direct) */
+
+static void
+send_open_failure(struct apf_tunnel *t, uint32_t recipient, uint32_t reason)
+{
+    uint8_t msg[24];
+    apf_tunnel_send(t, msg, apf_encode_channel_open_failure(msg, recipient, reason), NULL, 0);
+}
+
+/* The connect for a direct-tcpip channel ended: confirm and splice, or refuse. */
+static void
+direct_connected(void *arg, mps_stream *s, int status)
+{
+    struct apf_channel *c = arg;
+    struct apf_tunnel *t = c->t; /* set: the tunnel cancels the connect when it goes */
+    c->connect = NULL;
+    if (status < 0) {
+        t->env->stats.connection_errors++;
+        apf_tunnel_log(t, MPS_LOG_INFO, "asked for a direct-tcpip channel to %s: connect "
+                       "failed: %s", c->console, uv_strerror(status));
+        send_open_failure(t, c->remote_id, APF_OPEN_CONNECT_FAILED);
+        chan_detach(c);
+        chan_maybe_free(c);
+        return;
+    }
+    uint8_t msg[24];
+    c->state = CHAN_OPEN;
+    c->owner_released = false; /* the splice owns the channel stream from now on */
+    apf_tunnel_send(t, msg,
+                    apf_encode_channel_open_confirmation(msg, c->remote_id, c->local_id,
+                                                         (uint32_t)t->env->cfg->channel_window),
+                    NULL, 0);
+    t->env->stats.tcp_forwarded++;
+    char id[200];
+    log_info("Channel between Intel remote client %s and authorized server %s opened "
+             "(direct-tcpip, connected to %s). Channel ID [%u:%u] %s",
+             t->fqdn ? t->fqdn : t->uuid_text, c->console, s->peer, c->local_id, c->remote_id,
+             apf_tunnel_ident(t, id, sizeof(id)));
+    if (splice_streams(&c->base, s) < 0) {
+        apf_tunnel_log(t, MPS_LOG_WARNING, "direct-tcpip channel to %s: out of memory",
+                       c->console);
+        stream_close(s, NULL, NULL);
+        stream_close(&c->base, NULL, NULL);
+    }
+}
+
+/* The device opens a channel to host:port (WS-Eventing to a console, for one): allowed by
+ * the authorized-servers filter, mpsd connects out and splices; else reason 1. */
+static uint32_t
+direct_open(struct apf_tunnel *t, const struct apf_msg *m)
+{
+    struct apf_env *env = t->env;
+    uint32_t sender = m->u.channel_open.sender, port = m->u.channel_open.port;
+    struct apf_str addr = m->u.channel_open.address;
+    char host[256];
+    apf_str_copy(host, sizeof(host), addr);
+    /* A name that does not fit or was mangled by the copy ('?' for odd bytes) never matches:
+     * a truncated name must not reach a listed one. */
+    bool usable = addr.len > 0 && addr.len < sizeof(host) && !strchr(host, '?') && port > 0 &&
+                  port <= 65535;
+    if (!usable || !outbound_allowed(env, host, port)) {
+        env->stats.tcp_blocked++;
+        uint64_t suppressed;
+        if (outbound_log_blocked_ok(env, t, &suppressed))
+            apf_tunnel_log(t, MPS_LOG_INFO, "asked for a direct-tcpip channel to %s:%u: refused "
+                           "(not an authorized server)%s%llu", host, port,
+                           suppressed ? "; blocked lines not logged in the last minute: " : "",
+                           suppressed ? (unsigned long long)suppressed : 0ULL);
+        send_open_failure(t, sender, APF_OPEN_ADMINISTRATIVELY_PROHIBITED);
+        return 0;
+    }
+    uint32_t id;
+    int rc = chan_alloc_id(t, &id);
+    struct apf_channel *c = rc == 0 ? calloc(1, sizeof(*c)) : NULL;
+    if (!c) {
+        apf_tunnel_log(t, MPS_LOG_WARNING, "refused a direct-tcpip channel to %s:%u: %s", host,
+                       port, rc == -EMFILE ? "MaxChannelsPerDevice reached" : "out of memory");
+        send_open_failure(t, sender, APF_OPEN_RESOURCE_SHORTAGE);
+        return 0;
+    }
+    stream_init(&c->base, &chan_ops, env->loop);
+    c->t = t;
+    c->local_id = id;
+    c->remote_id = sender;
+    c->direct = true;
+    c->state = CHAN_CONNECTING;
+    c->owner_released = true; /* nobody holds the stream until it is spliced */
+    c->rwin = env->cfg->channel_window;
+    c->pwin = m->u.channel_open.window;
+    c->rxq_tail = &c->rxq;
+    c->txq_tail = &c->txq;
+    c->port = (uint16_t)port;
+    bool v6 = strchr(host, ':') != NULL;
+    snprintf(c->console, sizeof(c->console), "%s%s%s:%u", v6 ? "[" : "", host, v6 ? "]" : "",
+             port);
+    snprintf(c->base.peer, sizeof(c->base.peer), "%s", t->fqdn ? t->fqdn : t->uuid_text);
+    t->chans[id] = c;
+    t->nchans_open++;
+    char who[200];
+    snprintf(who, sizeof(who), "Intel remote client %s (%s)", t->uuid_text,
+             t->fqdn ? t->fqdn : "no FQDN yet");
+    c->connect = outbound_connect(env, who, host, (uint16_t)port, OUTBOUND_CONNECT_TIMEOUT_MS,
+                                  direct_connected, c);
+    if (!c->connect) {
+        apf_tunnel_log(t, MPS_LOG_WARNING, "refused a direct-tcpip channel to %s: out of memory "
+                       "or too many connects under way", c->console);
+        send_open_failure(t, sender, APF_OPEN_RESOURCE_SHORTAGE);
+        chan_detach(c);
+        chan_maybe_free(c);
+        return 0;
+    }
+    apf_tunnel_log(t, MPS_LOG_DEBUG, "direct-tcpip channel %u to %s: connecting", id,
+                   c->console);
+    return 0;
+}
+
 /* ---------------------------------------------------------------- tunnel input */
 
 uint32_t
@@ -453,10 +578,7 @@ apf_input_channel_open(struct apf_tunnel *t, const struct apf_msg *m)
     char host[256];
     apf_str_copy(host, sizeof(host), m->u.channel_open.address);
     if (m->u.channel_open.kind == APF_CHAN_KIND_DIRECT) {
-        t->env->stats.direct_refused++;
-        apf_tunnel_log(t, MPS_LOG_INFO,
-                       "asked for a direct-tcpip channel to %s:%u: refused (not supported yet)",
-                       host, m->u.channel_open.port);
+        return direct_open(t, m);
     } else if (m->u.channel_open.kind == APF_CHAN_KIND_FORWARDED) {
         apf_tunnel_log(t, MPS_LOG_WARNING, "opened a forwarded-tcpip channel (%s:%u) mpsd never "
                        "asked for: refused", host, m->u.channel_open.port);
@@ -574,6 +696,18 @@ apf_input_channel_close(struct apf_tunnel *t, const struct apf_msg *m)
                        m->u.close.recipient);
         return APF_DISC_PROTOCOL_ERROR;
     }
+    if (c->state == CHAN_CONNECTING) {
+        /* The device gave up on its own direct-tcpip open (it can only know our id by
+         * guessing): stop connecting, and free its id with the refusal it waits for. */
+        apf_tunnel_log(t, MPS_LOG_INFO, "closed its direct-tcpip channel to %s while mpsd was "
+                       "connecting", c->console);
+        outbound_connect_cancel(c->connect);
+        c->connect = NULL;
+        send_open_failure(t, c->remote_id, APF_OPEN_CONNECT_FAILED);
+        chan_detach(c);
+        chan_maybe_free(c);
+        return 0;
+    }
     if (c->state == CHAN_OPENING) {
         /* A CLOSE instead of an answer: treat it as a refusal. */
         chan_detach(c);
@@ -607,6 +741,13 @@ apf_channels_tunnel_gone(struct apf_tunnel *t)
         if (!c)
             continue;
         bool opening = c->state == CHAN_OPENING;
+        if (c->state == CHAN_CONNECTING) {
+            outbound_connect_cancel(c->connect); /* no callback into c after this */
+            c->connect = NULL;
+            chan_detach(c);
+            chan_maybe_free(c);
+            continue;
+        }
         chan_detach(c);
         if (opening) {
             c->owner_released = true;

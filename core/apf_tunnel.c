@@ -3,6 +3,7 @@
 #include "apf_tunnel.h"
 #include "apf_channel.h"
 #include "log.h"
+#include "outbound.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #define TUNNEL_TX_HIGH (256 * 1024) /* stop reading the device while this much is queued */
 #define APF_MAX_NAME 64             /* spec: user name and password are at most 64 bytes */
@@ -165,6 +167,16 @@ apf_tunnel_info(const struct apf_tunnel *t, struct mps_device_info *dev, uint16_
     dev->ports = ports;
     dev->nports = t->nforwards;
     dev->identity = t->stream ? t->stream->identity : NULL;
+    dev->session = t->session;
+    dev->user = t->user;
+    dev->auth_method = dev->identity ? "certificate" : t->password_auth ? "password" : "none";
+    /* Loop times are monotonic; listings want the wall clock: offset from the accept. */
+    dev->connected_ms = t->connected_wall_ms;
+    dev->last_rx_ms = t->connected_wall_ms + (int64_t)(t->last_rx_ms - t->connected_at_ms);
+    dev->last_keepalive_ms =
+        t->last_keepalive_ms
+            ? t->connected_wall_ms + (int64_t)(t->last_keepalive_ms - t->connected_at_ms)
+            : 0;
 }
 
 static void
@@ -289,6 +301,8 @@ input_tcpip_forward(struct apf_tunnel *t, const struct apf_msg *m)
     log_info("Intel remote client %s started port forwarding to address %s:%u %s", t->fqdn, addr,
              port, apf_tunnel_ident(t, id, sizeof(id)));
     apf_tunnel_log(t, MPS_LOG_DEBUG, "forwards %zu ports", t->nforwards);
+    if (!t->connected_event)
+        t->env->ndevices++;
     tunnel_event(t, t->connected_event ? MPS_EV_PORTS_CHANGED : MPS_EV_DEVICE_CONNECTED);
     t->connected_event = true;
     maybe_send_keepalive_options(t, (uint16_t)port);
@@ -330,15 +344,9 @@ input_global_request(struct apf_tunnel *t, const struct apf_msg *m)
         return input_tcpip_forward(t, m);
     case APF_GREQ_KIND_CANCEL_TCPIP_FORWARD:
         return input_cancel_tcpip_forward(t, m);
-    case APF_GREQ_KIND_UDP_SEND_TO: {
-        char host[256];
-        apf_str_copy(host, sizeof(host), m->u.global.address);
-        t->env->stats.udp_dropped++;
-        apf_tunnel_log(t, MPS_LOG_INFO, "sent a %u-byte UDP datagram for %s:%u: dropped "
-                       "(alert forwarding is not enabled)", m->u.global.data.len, host,
-                       m->u.global.port);
+    case APF_GREQ_KIND_UDP_SEND_TO:
+        outbound_udp_request(t, m); /* sent if allowed, else dropped; no reply either way */
         break;
-    }
     default: {
         char name[80];
         apf_str_copy(name, sizeof(name), m->u.global.name);
@@ -410,10 +418,12 @@ tunnel_auth_failed(struct apf_tunnel *t, const char *why)
 static void
 tunnel_auth_result(struct apf_tunnel *t, int result, const char *msg)
 {
-    if (result == MPS_AUTH_OK)
+    if (result == MPS_AUTH_OK) {
+        t->password_auth = true;
         tunnel_authenticated(t, "password");
-    else
+    } else {
         tunnel_auth_failed(t, msg);
+    }
 }
 
 static void
@@ -559,10 +569,13 @@ tunnel_input(struct apf_tunnel *t, const struct apf_msg *m)
     case APF_USERAUTH_REQUEST:
         return input_userauth_request(t, m);
     case APF_KEEPALIVE_REQUEST:
+        t->last_keepalive_ms = uv_now(t->env->loop);
         send_simple(t, apf_encode_keepalive_reply, m->u.keepalive.cookie);
         return 0;
     case APF_KEEPALIVE_REPLY:
-        return 0; /* any input proves the tunnel alive; the cookie adds nothing */
+        /* Any input proves the tunnel alive; the cookie adds nothing. */
+        t->last_keepalive_ms = uv_now(t->env->loop);
+        return 0;
     case APF_KEEPALIVE_OPTIONS_REQUEST: {
         uint8_t msg[16];
         apf_tunnel_send(t, msg,
@@ -680,6 +693,9 @@ tunnel_on_read(void *arg, mps_stream *s, const struct mps_iov *data, int status)
     (void)s;
     if (status < 0) {
         char id[400];
+        /* A device that leaves without DISCONNECT (tunnel_close ran for those) is the
+         * statistics report's "unexpected connection shutdown". */
+        t->env->stats.connection_errors++;
         if (status == MPS_EOF)
             log_info("[%s] Intel remote client has disconnected %s",
                      t->fqdn ? t->fqdn : t->uuid_text, apf_tunnel_ident(t, id, sizeof(id)));
@@ -763,8 +779,10 @@ tunnel_close(struct apf_tunnel *t)
     if (t->uuid_registered)
         route_uuid_remove(env->route, t->uuid_text, t);
     apf_channels_tunnel_gone(t);
-    if (t->connected_event)
+    if (t->connected_event) {
+        env->ndevices--;
         tunnel_event(t, MPS_EV_DEVICE_DISCONNECTED);
+    }
     if (t->prev)
         t->prev->next = t->next;
     else
@@ -784,6 +802,8 @@ apf_tunnel_disconnect(struct apf_tunnel *t, uint32_t reason, const char *why)
     if (t->state == TUNNEL_CLOSING)
         return;
     uint8_t msg[8];
+    if (reason == APF_DISC_PROTOCOL_ERROR || reason == APF_DISC_CONNECTION_TIMED_OUT)
+        t->env->stats.connection_errors++;
     apf_tunnel_log(t, reason == APF_DISC_BY_APPLICATION ? MPS_LOG_INFO : MPS_LOG_WARNING,
                    "disconnected by mpsd: %u %s%s%s", reason, apf_disconnect_reason_name(reason),
                    why ? ": " : "", why ? why : "");
@@ -816,6 +836,10 @@ apf_tunnel_new(struct apf_env *env, mps_stream *stream, struct apf_tunnel **t_r)
     uv_timer_init(env->loop, &t->timer);
     t->timer.data = t;
     t->connected_at_ms = t->last_rx_ms = uv_now(env->loop);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    t->connected_wall_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    t->session = ++env->last_session;
     size_t data_max = (size_t)(env->cfg->channel_window + env->cfg->window_tolerance);
     /* The largest legal message: channel data within window and tolerance, or a UDP alert
      * (under 64 KiB of data plus its addresses). */
@@ -844,6 +868,16 @@ apf_env_shutdown(struct apf_env *env)
     env->stopping = true;
     while (env->tunnels)
         apf_tunnel_disconnect(env->tunnels, APF_DISC_BY_APPLICATION, "mpsd is shutting down");
+    outbound_shutdown(env); /* after the tunnels: their channels cancelled their connects */
+}
+
+struct apf_tunnel *
+apf_env_find_session(struct apf_env *env, uint64_t session)
+{
+    for (struct apf_tunnel *t = env->tunnels; t; t = t->next)
+        if (t->session == session)
+            return t->state == TUNNEL_CLOSING ? NULL : t;
+    return NULL;
 }
 
 struct apf_tunnel *

@@ -25,7 +25,9 @@ struct apf_stats { /* the reference statistics report's counters that the core c
     uint64_t auth_failures;
     uint64_t channels_opened, channels_closed;
     uint64_t protocol_errors;
-    uint64_t udp_dropped, direct_refused;
+    uint64_t connection_errors;      /* protocol errors + devices lost without a DISCONNECT */
+    uint64_t udp_blocked, tcp_blocked; /* refused by the authorized-servers filter */
+    uint64_t udp_forwarded, tcp_forwarded;
 };
 
 /* What a tunnel needs from its surroundings; one per server (or per unit test). */
@@ -38,9 +40,15 @@ struct apf_env {
     void (*on_event)(void *arg, enum mps_event ev, const struct mps_device_info *dev);
     void *event_arg;
     struct apf_stats stats;
-    struct apf_tunnel *tunnels; /* every live tunnel, for shutdown and listing */
+    struct apf_tunnel *tunnels; /* every live tunnel, newest first, for shutdown and listing */
     size_t ntunnels;
+    size_t ndevices;            /* tunnels that delivered DEVICE_CONNECTED */
+    uint64_t last_session;      /* session ids are handed out in order, never reused */
     bool stopping;
+    /* Where devices may send alerts and open direct-tcpip channels (authorized.h): NULL is an
+     * empty list. The server owns it and swaps it on SIGHUP. */
+    struct authorized_list *authorized;
+    struct outbound *outbound; /* outbound.c: created at first use, gone after shutdown */
 };
 
 enum apf_tunnel_state {
@@ -72,6 +80,7 @@ struct apf_tunnel {
     bool in_input;         /* inside tunnel input processing: defer frees */
     bool free_pending;
     bool uuid_registered;  /* in the route's UUID table */
+    bool password_auth;    /* the realm accepted the device's password */
     unsigned auth_failures;
     mps_auth_req *auth_req;
     uint32_t probe_cookie;
@@ -82,8 +91,11 @@ struct apf_tunnel {
     char *fqdn;                 /* the name of the latest forward; NULL before one */
     struct apf_forward *forwards;
     size_t nforwards;
+    uint64_t session;           /* mps_device_info.session */
     uint64_t connected_at_ms;   /* uv_now at accept */
+    int64_t connected_wall_ms;  /* the same moment on the wall clock, for listings */
     uint64_t last_rx_ms;        /* uv_now of the latest input */
+    uint64_t last_keepalive_ms; /* uv_now of the device's latest keepalive; 0: none */
     /* Input not yet parsed (a message split across reads, or parked during auth). */
     uint8_t *inbuf;
     size_t inlen, incap;
@@ -117,5 +129,7 @@ void apf_tunnel_info(const struct apf_tunnel *t, struct mps_device_info *dev, ui
 
 /* Find the tunnel for a device text: FQDN, UUID, or an address a device registered. */
 struct apf_tunnel *apf_env_find(struct apf_env *env, const char *device);
+/* The live tunnel with this session id, or NULL. */
+struct apf_tunnel *apf_env_find_session(struct apf_env *env, uint64_t session);
 
 #endif

@@ -12,11 +12,20 @@ struct api_context {
     struct apf_env *env;
     struct auth_realm *console_realm;
     struct mps_inst *const *modules; /* the loaded instances (serve's targets) */
+    int64_t started_ms;              /* wall clock at start, for the statistics */
 };
 
 extern const struct mps_api core_api;
 void api_set_context(const struct api_context *ctx);
+/* Shutdown: the console realm is about to be freed (auth_check then answers ERROR). */
+void api_forget_console_realm(void);
 /* Close every listener modules opened and did not close (shutdown). */
 void api_close_listeners(void);
+/* Before an instance's fini: withdraw its published interfaces. After: close the wakeups it
+ * left open. */
+void api_iface_withdraw(mps_inst *mi);
+void api_instance_gone(mps_inst *mi);
+/* The statistics as modules see them (SIGUSR1 logs the same). st->size set by the caller. */
+void api_stats_fill(struct mps_stats *st);
 
 #endif

@@ -69,6 +69,11 @@ const struct mps_option config_core_options[] = {
              "threads running blocking auth plugins"),
     CORE_OPT("AuthQueueMax", MPS_OPT_INT, auth_queue, "4096",
              "authentications waiting for a worker before 'auth queue full'"),
+    CORE_OPT("FilterUnauthorizedServers", MPS_OPT_BOOL, filter_unauthorized, "true",
+             "forward device alerts (udp-send-to) and direct-tcpip channels only to the servers "
+             "in AuthorizedServersList; false forwards them anywhere"),
+    CORE_OPT("AuthorizedServersList", MPS_OPT_PATH, authorized_list, "",
+             "file of host:port lines devices may reach (empty: none)"),
     MPS_OPTIONS_END,
 };
 

@@ -33,6 +33,8 @@ struct core_config { /* [core]; names are the reference MPS's where it had one *
     long max_forwards;            /* MaxForwardsPerDevice = 32 */
     long auth_workers;            /* AuthWorkers = 8 (threads of the auth pool) */
     long auth_queue;              /* AuthQueueMax = 4096 (requests waiting for a worker) */
+    int filter_unauthorized;      /* FilterUnauthorizedServers = true (alerts, direct-tcpip) */
+    char *authorized_list;        /* AuthorizedServersList = "" (no file: nothing is allowed) */
 };
 
 struct realm_plugin {      /* one `Plugin =` line of a realm and its `PluginParameters =` */

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@
 enum log_target { LOG_TARGET_STDERR = 0, LOG_TARGET_SYSLOG, LOG_TARGET_FILE };
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_uint_fast64_t error_count;
 static unsigned log_mask = LOG_LEVELS_DEFAULT; /* atomic access only */
 
 /* Everything below is protected by log_lock. */
@@ -233,6 +235,9 @@ log_vmsg(enum mps_log_level level, const char *fmt, va_list ap)
     char line[LOG_LINE_MAX];
     int saved_errno = errno;
 
+    /* The statistics' "general errors": counted even when ERROR lines are not written. */
+    if (level == MPS_LOG_ERROR)
+        atomic_fetch_add_explicit(&error_count, 1, memory_order_relaxed);
     if (!log_enabled(level))
         return;
 
@@ -279,6 +284,12 @@ log_vmsg(enum mps_log_level level, const char *fmt, va_list ap)
     }
     pthread_mutex_unlock(&log_lock);
     errno = saved_errno;
+}
+
+uint64_t
+log_error_count(void)
+{
+    return atomic_load_explicit(&error_count, memory_order_relaxed);
 }
 
 void

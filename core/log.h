@@ -8,6 +8,7 @@
 #include <mpsd/module.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #define LOG_LEVELS_DEFAULT (MPS_LOG_INFO | MPS_LOG_ERROR | MPS_LOG_WARNING)
 
@@ -22,6 +23,8 @@ bool log_enabled(enum mps_log_level level);
 int log_open(const char *target, long max_size_kb, long max_files);
 int log_reopen(void); /* SIGHUP: reopen the file so logrotate works */
 void log_close(void); /* back to stderr, releases everything */
+/* ERROR messages so far, written or not (the statistics' "general errors"). */
+uint64_t log_error_count(void);
 
 void log_msg(enum mps_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_vmsg(enum mps_log_level level, const char *fmt, va_list ap)

@@ -4,6 +4,7 @@
 #include "api.h"
 #include "apf_tunnel.h"
 #include "auth.h"
+#include "authorized.h"
 #include "config.h"
 #include "log.h"
 #include "modload.h"
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct realm_instances {
     struct mps_inst **plugins;
@@ -129,10 +131,14 @@ load_modules(struct server *srv, bool init)
 static void
 modules_free(struct server *srv)
 {
+    /* No module may find another's interface while the other is being finished. */
+    for (struct mps_inst *mi = srv->modules; mi; mi = mi->next)
+        api_iface_withdraw(mi);
     while (srv->modules) {
         struct mps_inst *mi = srv->modules;
         srv->modules = mi->next;
         modload_instance_free(mi);
+        api_instance_gone(mi); /* compares the pointer only */
     }
 }
 
@@ -178,19 +184,28 @@ server_on_device(void *arg, mps_stream *s)
 static void
 server_log_stats(struct server *srv)
 {
-    const struct apf_stats *st = &srv->env.stats;
+    struct mps_stats st = {.size = sizeof(st)};
+    api_stats_fill(&st);
     const struct auth_counters *a = srv->amt_realm ? auth_realm_counters(srv->amt_realm) : NULL;
-    log_info("statistics: devices connected %zu, opened %llu, closed %llu; channels opened %llu, "
-             "closed %llu; AMT auth failures %llu; protocol errors %llu; UDP dropped %llu; "
-             "direct-tcpip refused %llu; auth ok %llu deny %llu error %llu timeout %llu "
-             "throttled %llu",
-             srv->env.ntunnels, (unsigned long long)st->devices_opened,
-             (unsigned long long)st->devices_closed, (unsigned long long)st->channels_opened,
-             (unsigned long long)st->channels_closed, (unsigned long long)st->auth_failures,
-             (unsigned long long)st->protocol_errors, (unsigned long long)st->udp_dropped,
-             (unsigned long long)st->direct_refused, a ? (unsigned long long)a->ok : 0,
-             a ? (unsigned long long)a->deny : 0, a ? (unsigned long long)a->error : 0,
-             a ? (unsigned long long)a->timeout : 0, a ? (unsigned long long)a->throttled : 0);
+    /* The reference statistics report's fields first (its Appendix B), then ours. */
+    log_info("statistics: Intel client connections opened %llu, closed %llu; management "
+             "console connections opened %llu, closed %llu; AMT authentication failures %llu; "
+             "SOCKS authentication failures %llu; blocked UDP %llu; blocked TCP %llu; "
+             "connection errors %llu; general errors %llu; forwarded UDP %llu, TCP %llu; now "
+             "%llu devices, %llu tunnels, %llu console connections; protocol errors %llu; "
+             "AMT realm ok %llu deny %llu error %llu timeout %llu throttled %llu",
+             (unsigned long long)st.devices_opened, (unsigned long long)st.devices_closed,
+             (unsigned long long)st.consoles_opened, (unsigned long long)st.consoles_closed,
+             (unsigned long long)st.amt_auth_failures,
+             (unsigned long long)st.console_auth_failures, (unsigned long long)st.udp_blocked,
+             (unsigned long long)st.tcp_blocked, (unsigned long long)st.connection_errors,
+             (unsigned long long)st.general_errors, (unsigned long long)st.udp_forwarded,
+             (unsigned long long)st.tcp_forwarded, (unsigned long long)st.devices_now,
+             (unsigned long long)st.tunnels_now, (unsigned long long)st.consoles_now,
+             (unsigned long long)srv->env.stats.protocol_errors,
+             a ? (unsigned long long)a->ok : 0, a ? (unsigned long long)a->deny : 0,
+             a ? (unsigned long long)a->error : 0, a ? (unsigned long long)a->timeout : 0,
+             a ? (unsigned long long)a->throttled : 0);
 }
 
 static void
@@ -207,6 +222,16 @@ server_reload(struct server *srv)
         config_free(&fresh);
     } else {
         log_error("reload: %s (keeping the running configuration)", err);
+    }
+    /* The file the running configuration names (a new AuthorizedServersList or
+     * FilterUnauthorizedServers value needs a restart). */
+    struct authorized_list *authorized;
+    if (authorized_load(srv->cfg.core.authorized_list, &authorized, err, sizeof(err)) == 0) {
+        authorized_free(srv->env.authorized);
+        srv->env.authorized = authorized;
+        log_info("reload: %zu authorized servers", authorized_count(authorized));
+    } else {
+        log_error("reload: %s (keeping the previous authorized servers)", err);
     }
     struct realm_instances *realms[] = {&srv->amt_plugins, &srv->console_plugins};
     for (size_t r = 0; r < 2; r++)
@@ -238,6 +263,7 @@ server_stop(struct server *srv)
     api_close_listeners();
     apf_env_shutdown(&srv->env);
     server_log_stats(srv); /* while the realms and their counters still exist */
+    api_forget_console_realm();
     if (srv->amt_realm)
         auth_realm_free(srv->amt_realm);
     if (srv->console_realm)
@@ -279,6 +305,8 @@ server_cleanup(struct server *srv)
     realm_instances_free(&srv->amt_plugins);
     realm_instances_free(&srv->console_plugins);
     route_free(srv->route);
+    authorized_free(srv->env.authorized);
+    srv->env.authorized = NULL;
     config_free(&srv->cfg);
 }
 
@@ -293,6 +321,10 @@ server_check(const char *conf_path)
         return 1;
     }
     int rc = 0;
+    if (authorized_load(srv.cfg.core.authorized_list, &srv.env.authorized, err, sizeof(err)) < 0) {
+        fprintf(stderr, "%s\n", err);
+        rc = 1;
+    }
     struct api_context actx = {.modules = &srv.modules}; /* checks may look up services */
     api_set_context(&actx);
     if (load_realm_plugins(&srv, "AMT_Authenticate", &srv.cfg.amt, &srv.amt_plugins, false) < 0 ||
@@ -331,6 +363,18 @@ server_start(struct server *srv)
     srv->env.route = srv->route;
     srv->env.on_event = server_on_event;
     srv->env.event_arg = srv;
+    if (authorized_load(cc->authorized_list, &srv->env.authorized, err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        return -1;
+    }
+    if (!cc->filter_unauthorized)
+        log_warn("FilterUnauthorizedServers is false: devices may send alerts and open "
+                 "direct-tcpip channels to any host this MPS can reach");
+    else
+        log_info("%zu authorized servers (AuthorizedServersList %s): device alerts and "
+                 "direct-tcpip channels go to these only",
+                 authorized_count(srv->env.authorized),
+                 *cc->authorized_list ? cc->authorized_list : "not set");
     if (auth_pool_new(&srv->loop, (unsigned)cc->auth_workers, (unsigned)cc->auth_queue,
                       &srv->pool) < 0)
         return -1;
@@ -344,8 +388,12 @@ server_start(struct server *srv)
                        srv->console_plugins.n, &srv->console_realm) < 0)
         return -1;
     srv->env.realm = srv->amt_realm;
-    struct api_context actx = {
-        .env = &srv->env, .console_realm = srv->console_realm, .modules = &srv->modules};
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    struct api_context actx = {.env = &srv->env,
+                               .console_realm = srv->console_realm,
+                               .modules = &srv->modules,
+                               .started_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000};
     api_set_context(&actx);
     if (load_modules(srv, true) < 0)
         return -1;

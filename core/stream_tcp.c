@@ -1,7 +1,7 @@
 /* stream_tcp.c - the TCP stream (try_write first, writes gathered per read, lingering
  * close) and the TCP listener.
  * SPDX-License-Identifier: Apache-2.0 */
-#include "stream.h"
+#include "stream_tcp.h"
 #include "log.h"
 
 #include <errno.h>
@@ -434,6 +434,95 @@ static const struct stream_ops tcp_ops = {
     .free = tcp_free,
 };
 
+/* A stream around a fresh, unconnected handle. */
+static struct tcp_stream *
+tcp_stream_new(uv_loop_t *loop)
+{
+    struct tcp_stream *ts = malloc(sizeof(*ts));
+    if (!ts)
+        return NULL;
+    stream_init(&ts->base, &tcp_ops, loop);
+    ts->shut = ts->eof = ts->shut_done = ts->peer_done = ts->lingering = ts->fin_wait = false;
+    ts->linger = NULL;
+    ts->batched = false;
+    ts->send_error = 0;
+    ts->batch_next = NULL;
+    ts->gather = NULL;
+    ts->gather_len = ts->gather_cap = 0;
+    uv_tcp_init(loop, &ts->handle);
+    ts->handle.data = ts;
+    return ts;
+}
+
+/* ----------------------------------------------------------------------- connect */
+
+struct tcp_connect {
+    uv_connect_t req;
+    struct tcp_stream *ts;
+    tcp_connect_cb cb; /* NULL once cancelled */
+    void *arg;
+};
+
+static void
+tcp_connect_abandon(struct tcp_stream *ts)
+{
+    ts->base.closing = true;
+    uv_close((uv_handle_t *)&ts->handle, tcp_handle_closed); /* -> stream_closed -> tcp_free */
+}
+
+static void
+tcp_on_connect(uv_connect_t *req, int status)
+{
+    struct tcp_connect *c = req->data;
+    struct tcp_stream *ts = c->ts;
+    tcp_connect_cb cb = c->cb;
+    void *arg = c->arg;
+    free(c);
+    if (!cb)
+        return; /* cancelled: the handle is closing already */
+    if (status < 0) {
+        tcp_connect_abandon(ts);
+        cb(arg, NULL, status);
+        return;
+    }
+    uv_tcp_nodelay(&ts->handle, 1);
+    cb(arg, &ts->base, 0);
+}
+
+int
+tcp_connect(uv_loop_t *loop, const struct sockaddr *sa, tcp_connect_cb cb, void *arg,
+            struct tcp_connect **c_r)
+{
+    struct tcp_connect *c = calloc(1, sizeof(*c));
+    if (!c)
+        return -ENOMEM;
+    c->ts = tcp_stream_new(loop);
+    if (!c->ts) {
+        free(c);
+        return -ENOMEM;
+    }
+    sockaddr_text(sa, c->ts->base.peer, sizeof(c->ts->base.peer));
+    c->cb = cb;
+    c->arg = arg;
+    c->req.data = c;
+    int rc = uv_tcp_connect(&c->req, &c->ts->handle, sa, tcp_on_connect);
+    if (rc < 0) {
+        tcp_connect_abandon(c->ts);
+        free(c);
+        return rc;
+    }
+    *c_r = c;
+    return 0;
+}
+
+void
+tcp_connect_cancel(struct tcp_connect *c)
+{
+    /* Closing the handle makes libuv call tcp_on_connect with UV_ECANCELED: c goes there. */
+    c->cb = NULL;
+    tcp_connect_abandon(c->ts);
+}
+
 /* ---------------------------------------------------------------------- listener */
 
 struct tcp_listener {
@@ -451,21 +540,11 @@ tcp_on_connection(uv_stream_t *server, int status)
         log_error("accept on %s failed: %s", l->addr, uv_strerror(status));
         return;
     }
-    struct tcp_stream *ts = malloc(sizeof(*ts));
+    struct tcp_stream *ts = tcp_stream_new(server->loop);
     if (!ts) {
         log_error("accept on %s: out of memory", l->addr);
         return;
     }
-    stream_init(&ts->base, &tcp_ops, server->loop);
-    ts->shut = ts->eof = ts->shut_done = ts->peer_done = ts->lingering = ts->fin_wait = false;
-    ts->linger = NULL;
-    ts->batched = false;
-    ts->send_error = 0;
-    ts->batch_next = NULL;
-    ts->gather = NULL;
-    ts->gather_len = ts->gather_cap = 0;
-    uv_tcp_init(server->loop, &ts->handle);
-    ts->handle.data = ts;
     if (uv_accept(server, (uv_stream_t *)&ts->handle) < 0) {
         ts->base.closing = true;
         uv_close((uv_handle_t *)&ts->handle, tcp_handle_closed);

@@ -17,7 +17,9 @@
  * ABI changelog:
  *   1.0  first release: descriptor, options, init/fini/reload/stop/check, accept, events, auth,
  *        streams (also module-implemented ones: layers such as TLS), channels, splice,
- *        listeners (optionally behind the PROXY protocol), serve, one-shot timers.
+ *        listeners (optionally behind the PROXY protocol), serve, one-shot timers,
+ *        the device registry (list, find, disconnect), statistics, wakeups for module
+ *        threads, and named interfaces between modules.
  */
 #ifndef MPS_MODULE_H
 #define MPS_MODULE_H
@@ -42,6 +44,7 @@ typedef struct mps_stream mps_stream;     /* a byte stream: TCP connection or AP
 typedef struct mps_auth_req mps_auth_req; /* one pending authentication */
 typedef struct mps_listener mps_listener; /* a listening socket owned by the core */
 typedef struct mps_timer mps_timer;       /* a one-shot timer owned by the core */
+typedef struct mps_wakeup mps_wakeup;     /* wakes the loop from a module's own thread */
 
 /* Log levels, in the reference MPS's vocabulary (TraceLevels = INFO|ERROR|WARNING|DEBUG). */
 enum mps_log_level { MPS_LOG_ERROR = 1, MPS_LOG_WARNING = 2, MPS_LOG_INFO = 4, MPS_LOG_DEBUG = 8 };
@@ -112,6 +115,40 @@ enum mps_auth_result {
 /* Completion of api->auth_check(): result is MPS_AUTH_OK, _DENY or _ERROR; msg may be NULL. */
 typedef void (*mps_auth_cb)(void *arg, int result, const char *msg);
 
+/* One connected device, as events and the registry describe it. Strings and ports are valid
+ * only during the call that hands the struct out; copy what you keep. */
+struct mps_device_info {
+    const char *uuid, *fqdn, *peer_addr;
+    const uint16_t *ports;
+    size_t nports;
+    const char *identity;    /* verified TLS client certificate subject, or NULL */
+    uint64_t session;        /* unique per tunnel in this process; never reused */
+    const char *user;        /* the APF user name the device logged in with, or NULL */
+    const char *auth_method; /* "password", "certificate" or "none" */
+    int64_t connected_ms;    /* wall clock (ms since the epoch) of the TCP accept */
+    int64_t last_rx_ms;      /* wall clock of the last bytes from the device */
+    int64_t last_keepalive_ms; /* of the last keepalive from the device; 0: none yet */
+};
+typedef void (*mps_device_cb)(void *arg, const struct mps_device_info *dev);
+
+/* Live counters, the reference MPS statistics report (its Appendix B) and a few more. Counters
+ * only grow; "now" values are gauges. Filled by api->stats_get up to the caller's size. */
+struct mps_stats {
+    uint32_t size;                             /* set by the caller: sizeof(struct mps_stats) */
+    uint64_t devices_opened, devices_closed;   /* AMT tunnels that reached forwarding / ended */
+    uint64_t consoles_opened, consoles_closed; /* console channels to devices */
+    uint64_t amt_auth_failures;                /* APF logins denied */
+    uint64_t console_auth_failures;            /* console realm (SOCKS/HTTP proxy) denials */
+    uint64_t udp_blocked, tcp_blocked;         /* alerts / direct-tcpip refused by the filter */
+    uint64_t udp_forwarded, tcp_forwarded;     /* alerts sent / direct-tcpip channels opened */
+    uint64_t connection_errors; /* protocol errors, devices lost without DISCONNECT, timeouts */
+    uint64_t general_errors;    /* every ERROR line the daemon logged */
+    uint64_t devices_now;       /* tunnels in the forwarding state */
+    uint64_t tunnels_now;       /* every device TCP session, including those still logging in */
+    uint64_t consoles_now;      /* console channels open */
+    int64_t started_ms;         /* wall clock at start */
+};
+
 struct mps_api { /* core services; append-only: check size before using newer members */
     uint32_t size;
     /* Thread-safe: may be called from any thread, including auth workers. */
@@ -173,6 +210,36 @@ struct mps_api { /* core services; append-only: check size before using newer me
      * instance with an accept hook ("http_proxy"). The service owns s from then on, also on
      * error. With s NULL: 0 if the service exists, else -ENOENT (check it in init). */
     int (*serve)(mps_inst *mi, const char *service, mps_stream *s);
+
+    /* Device registry (loop thread). devices_foreach calls cb, inside the call, once per
+     * device in the forwarding state (oldest first) and returns how many; device_find calls
+     * it for the device registered under name (FQDN, any case, or UUID text; with duplicate
+     * UUIDs the newest session) and returns 0, or -ENOENT. */
+    size_t (*devices_foreach)(mps_inst *mi, mps_device_cb cb, void *arg);
+    int (*device_find)(mps_inst *mi, const char *name, mps_device_cb cb, void *arg);
+    /* End one session (mps_device_info.session) with APF_DISCONNECT "by application"; why is
+     * logged with it. 0, or -ENOENT when that session is gone (a reconnected device is a new
+     * session and is not touched). Events for it arrive later, never inside this call. */
+    int (*device_disconnect)(mps_inst *mi, uint64_t session, const char *why);
+    /* Copy the counters into st, up to st->size bytes (set it first). */
+    void (*stats_get)(mps_inst *mi, struct mps_stats *st);
+
+    /* A wakeup lets a module's own threads hand work back to the loop: wakeup_signal() may be
+     * called from any thread, and cb(arg) then runs on the loop soon after, once for any
+     * number of signals since it last ran (like a condition to re-check, not a message: keep
+     * the work in a locked queue of your own). wakeup_new and wakeup_close are loop-thread
+     * only; after wakeup_close cb never runs again and the wakeup must not be signalled (join
+     * your threads first). A wakeup does not keep the daemon from shutting down. */
+    mps_wakeup *(*wakeup_new)(mps_inst *mi, void (*cb)(void *arg), void *arg);
+    void (*wakeup_signal)(mps_wakeup *w);
+    void (*wakeup_close)(mps_wakeup *w);
+
+    /* Named interfaces between modules (loop thread): an instance publishes iface (a struct of
+     * function pointers it defines and documents in its own header) under name, once; others
+     * look it up when they need it (not in their init: load order is the configuration's). The
+     * name is withdrawn when the publisher is finished. -EEXIST if the name is taken. */
+    int (*iface_publish)(mps_inst *mi, const char *name, const void *iface, void *obj);
+    const void *(*iface_lookup)(mps_inst *mi, const char *name, void **obj_r);
 };
 
 struct mps_ctx { /* passed to every hook */
@@ -204,12 +271,6 @@ struct mps_option { /* one `Key = value` line of the instance's [module NAME] se
 #define MPS_OPTIONS_END { NULL, 0, 0, NULL, NULL }
 
 enum mps_event { MPS_EV_DEVICE_CONNECTED = 1, MPS_EV_DEVICE_DISCONNECTED, MPS_EV_PORTS_CHANGED };
-struct mps_device_info {
-    const char *uuid, *fqdn, *peer_addr;
-    const uint16_t *ports;
-    size_t nports;
-    const char *identity; /* verified TLS client certificate subject, or NULL */
-};
 struct mps_event_ops { /* copy what you keep, queue any I/O, return at once */
     void (*on_event)(const struct mps_ctx *ctx, enum mps_event ev,
                      const struct mps_device_info *dev);

@@ -815,6 +815,73 @@ def sc_hold(a: argparse.Namespace) -> str:
     return "ok"
 
 
+# ------------------------------------------------------- device-initiated traffic (alerts)
+
+def alert_payload(a: argparse.Namespace) -> bytes:
+    return random.Random(a.seed).randbytes(a.bytes)
+
+
+def sc_udp_alert(a: argparse.Namespace) -> str:
+    """udp-send-to@amt.intel.com for --target:--tport with --bytes of seeded data (the
+    receiver recomputes them); a ping after it proves the request was handled without a
+    reply. 'sent'."""
+    d = full(a)
+    d.send(msg_udp_send_to(a.target, a.tport, "192.0.2.9", 1024, alert_payload(a)))
+    d.ping()
+    d.close()
+    return "sent"
+
+
+def sc_direct(a: argparse.Namespace) -> str:
+    """A device-initiated direct-tcpip channel to --target:--tport: 'open-failure REASON', or
+    --bytes of seeded data sent within the server's window and read back from an echo server
+    (our window refilled as we consume), then CLOSE answered: 'echo N'."""
+    d = full(a)
+    window, sender = 65536, 7
+    d.send(msg_channel_open_direct(sender, window, a.target, a.tport, "192.0.2.1", 5555))
+    m = d.expect_one_of(CHANNEL_OPEN_CONFIRMATION, CHANNEL_OPEN_FAILURE, timeout=a.wait)
+    if m.f["recipient"] != sender:
+        return f"error: answer for channel {m.f['recipient']}"
+    if m.type == CHANNEL_OPEN_FAILURE:
+        d.ping()  # the tunnel survives a refusal
+        d.close()
+        return f"open-failure {m.f['reason']}"
+    rid, pwin = m.f["sender"], m.f["window"]
+    data = alert_payload(a)
+    sent, consumed, got = 0, 0, bytearray()
+    while len(got) < len(data):
+        while sent < len(data) and pwin > 0:
+            n = min(16384, pwin, len(data) - sent)
+            d.send(msg_channel_data(rid, data[sent:sent + n]))
+            sent += n
+            pwin -= n
+        m = d.recv()
+        if m is None:
+            return f"timeout after {len(got)} of {len(data)} bytes"
+        if m.type == CHANNEL_WINDOW_ADJUST and m.f["recipient"] == sender:
+            pwin += m.f["add"]
+        elif m.type == CHANNEL_DATA and m.f["recipient"] == sender:
+            got += m.f["data"]
+            consumed += len(m.f["data"])
+            if consumed >= window // 2:
+                d.send(msg_window_adjust(rid, consumed))
+                consumed = 0
+        elif m.type == CHANNEL_CLOSE:
+            return f"closed after {len(got)} of {len(data)} bytes"
+        elif not d.handle_background(m):
+            return f"unexpected {m}"
+    if bytes(got) != data:
+        return "mismatch"
+    d.send(msg_channel_close(rid))
+    while True:
+        m = d.expect_one_of(CHANNEL_CLOSE, CHANNEL_WINDOW_ADJUST)
+        if m.type == CHANNEL_CLOSE:
+            break
+    d.ping()
+    d.close()
+    return f"echo {len(data)}"
+
+
 # ------------------------------------------------------------------- test_console scenarios
 
 def console_open(a: argparse.Namespace, device: Optional[str] = None,
@@ -1173,6 +1240,8 @@ SCENARIOS: dict[str, Callable[[argparse.Namespace], str]] = {
     "pfwd-no-auth": sc_pfwd_no_auth,
     "serve": sc_serve,
     "tls-stall": sc_tls_stall,
+    "udp-alert": sc_udp_alert,
+    "direct": sc_direct,
 }
 
 
@@ -1226,6 +1295,8 @@ def main(argv: Optional[list[str]] = None) -> int:
                    help="pfwd-no-auth: skip the auth service or send USERAUTH none")
     p.add_argument("--stall", choices=["silent", "half-hello", "mid-handshake", "http"],
                    default="silent", help="tls-stall: how the client misbehaves")
+    p.add_argument("--target", default="127.0.0.1", help="udp-alert/direct: host asked for")
+    p.add_argument("--tport", type=int, default=0, help="udp-alert/direct: port asked for")
     p.add_argument("--tls", action="store_true", help="speak TLS to the MPS")
     p.add_argument("--tls-ca", default=None, help="verify the server chain against this file")
     p.add_argument("--tls-cert", default=None, help="client certificate (PEM)")

@@ -88,8 +88,10 @@ stats() {
     wait_for $((10 * SLOW)) "a statistics line" stats_newer
     local line
     line=$(grep 'statistics: ' "$MPSD_LOG" | tail -n 1)
-    STAT_OPENED=$(sed -n 's/.*channels opened \([0-9]*\), closed [0-9]*;.*/\1/p' <<<"$line")
-    STAT_CLOSED=$(sed -n 's/.*channels opened [0-9]*, closed \([0-9]*\);.*/\1/p' <<<"$line")
+    STAT_OPENED=$(sed -n 's/.*console connections opened \([0-9]*\), closed [0-9]*;.*/\1/p' \
+        <<<"$line")
+    STAT_CLOSED=$(sed -n 's/.*console connections opened [0-9]*, closed \([0-9]*\);.*/\1/p' \
+        <<<"$line")
     if [ -z "$STAT_OPENED" ] || [ -z "$STAT_CLOSED" ]; then
         fail "cannot read statistics: $line"
     fi

@@ -16,6 +16,7 @@
 #include "apf_wire.h"
 #include "api.h"
 #include "auth.h"
+#include "authorized.h"
 #include "log.h"
 #include "modload.h"
 #include "route.h"
@@ -26,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define WAIT_MS 2000 /* how long to wait for something that must happen */
@@ -125,6 +127,7 @@ fx_setup(void **state)
     F->cfg.window_tolerance = 65536;
     F->cfg.max_channels = 4096;
     F->cfg.max_forwards = 32;
+    F->cfg.filter_unauthorized = 1; /* with no list: nothing leaves */
     F->route = route_new();
     assert_non_null(F->route);
     assert_int_equal(auth_pool_new(&F->loop, 2, 64, &F->pool), 0);
@@ -175,6 +178,8 @@ fx_teardown(void **state)
         if (!F->devs[i]->closed)
             stream_close(F->devs[i]->s, NULL, NULL);
     apf_env_shutdown(&F->env);
+    authorized_free(F->env.authorized);
+    F->env.authorized = NULL;
     if (F->realm)
         auth_realm_free(F->realm);
     auth_pool_free(F->pool);
@@ -764,6 +769,14 @@ test_happy_path_auth(void **state)
     expect_service_accept(d, APF_SERVICE_PFWD);
     dev_forward(d, FQDN, 16992);
     expect_silence(d, QUIET_MS);
+    /* What listings show: the realm took a password from this user. */
+    assert_non_null(F->env.tunnels);
+    struct mps_device_info info;
+    uint16_t ports[8];
+    apf_tunnel_info(F->env.tunnels, &info, ports);
+    assert_string_equal(info.auth_method, "password");
+    assert_string_equal(info.user, USER);
+    assert_int_equal(info.last_keepalive_ms, 0);
     assert_ptr_equal(apf_env_find(&F->env, FQDN), d->t);
     apf_uuid_format(dev_uuid, uuid_text);
     assert_string_equal(d->t->uuid_text, uuid_text);
@@ -1016,7 +1029,7 @@ test_global_requests(void **state)
                                   sizeof(alert));
     send_wbuf(d, &w);
     expect_alive(d, 1);
-    assert_int_equal(F->env.stats.udp_dropped, 1);
+    assert_int_equal(F->env.stats.udp_blocked, 1);
 
     /* Cancel a registered forward: REQUEST_SUCCESS without a port, and the port is gone. */
     w.n = 0;
@@ -1414,7 +1427,7 @@ test_channel_failures(void **state)
     assert_int_equal(expect_msg(d, APF_CHANNEL_OPEN_FAILURE, &m), 17);
     assert_int_equal(m.u.open_failure.recipient, 42);
     assert_int_equal(m.u.open_failure.reason, APF_OPEN_ADMINISTRATIVELY_PROHIBITED);
-    assert_int_equal(F->env.stats.direct_refused, 1);
+    assert_int_equal(F->env.stats.tcp_blocked, 1);
 
     /* The window may reach 2^32-1 but not go beyond. */
     o = owner_new();
@@ -1835,6 +1848,10 @@ struct ev_rec {
     size_t nports;
     uint16_t ports[4];
     char fqdn[64];
+    char auth_method[16];
+    uint64_t session;
+    int64_t connected_ms, last_rx_ms;
+    size_t ndevices; /* env->ndevices when the event fired */
 };
 
 static struct ev_rec evs[16];
@@ -1851,6 +1868,11 @@ record_event(void *arg, enum mps_event ev, const struct mps_device_info *dev)
     for (size_t i = 0; i < dev->nports && i < 4; i++)
         r->ports[i] = dev->ports[i];
     snprintf(r->fqdn, sizeof(r->fqdn), "%s", dev->fqdn);
+    snprintf(r->auth_method, sizeof(r->auth_method), "%s", dev->auth_method);
+    r->session = dev->session;
+    r->connected_ms = dev->connected_ms;
+    r->last_rx_ms = dev->last_rx_ms;
+    r->ndevices = F->env.ndevices;
 }
 
 /* 20. Device events: connected on the first forward, ports changed, disconnected. */
@@ -1875,6 +1897,17 @@ test_events(void **state)
     assert_int_equal(evs[0].nports, 1);
     assert_int_equal(evs[0].ports[0], 16992);
     assert_string_equal(evs[0].fqdn, FQDN);
+    /* Registry fields: no realm here, so no password was asked; a session id of its own
+     * (the closed device above had one); wall-clock times of this minute. */
+    assert_string_equal(evs[0].auth_method, "none");
+    assert_true(evs[0].session >= 2);
+    assert_int_equal(evs[0].ndevices, 1);
+    time_t now = time(NULL);
+    assert_true(evs[0].connected_ms / 1000 <= (int64_t)now &&
+                evs[0].connected_ms / 1000 >= (int64_t)now - 60);
+    assert_true(evs[0].last_rx_ms >= evs[0].connected_ms);
+    assert_non_null(apf_env_find_session(&F->env, evs[0].session));
+    assert_null(apf_env_find_session(&F->env, evs[0].session + 1));
     dev_forward(d, FQDN, 16993);
     assert_int_equal(nevs, 2);
     assert_int_equal(evs[1].ev, MPS_EV_PORTS_CHANGED);
@@ -1892,6 +1925,9 @@ test_events(void **state)
     assert_int_equal(nevs, 4);
     assert_int_equal(evs[3].ev, MPS_EV_DEVICE_DISCONNECTED);
     assert_string_equal(evs[3].fqdn, FQDN);
+    assert_int_equal(evs[3].session, evs[0].session);
+    assert_int_equal(F->env.ndevices, 0);
+    assert_null(apf_env_find_session(&F->env, evs[0].session));
     F->env.on_event = NULL;
 }
 
@@ -1921,6 +1957,234 @@ group_teardown(void **state)
     (void)state;
     unlink(users_path);
     return 0;
+}
+
+/* ------------------------------------------------ alerts and direct-tcpip (real sockets) */
+
+struct echo_srv {
+    struct tcp_listener *l;
+    uint16_t port;
+    int accepted;
+};
+
+static void
+echo_read(void *arg, mps_stream *s, const struct mps_iov *data, int status)
+{
+    (void)arg;
+    if (status < 0) {
+        stream_close(s, NULL, NULL);
+        return;
+    }
+    stream_write(s, data, 1, NULL, NULL);
+}
+
+static void
+echo_accept(void *arg, mps_stream *s)
+{
+    ((struct echo_srv *)arg)->accepted++;
+    stream_read_start(s, echo_read, NULL);
+}
+
+static uint16_t
+addr_port(const char *text)
+{
+    const char *colon = strrchr(text, ':');
+    assert_non_null(colon);
+    return (uint16_t)atoi(colon + 1);
+}
+
+/* A port nothing listens on: bound, then released. */
+static uint16_t
+closed_port(void)
+{
+    uv_tcp_t h;
+    struct sockaddr_in sin;
+    uv_ip4_addr("127.0.0.1", 0, &sin);
+    uv_tcp_init(&F->loop, &h);
+    assert_int_equal(uv_tcp_bind(&h, (struct sockaddr *)&sin, 0), 0);
+    int len = sizeof(sin);
+    assert_int_equal(uv_tcp_getsockname(&h, (struct sockaddr *)&sin, &len), 0);
+    uv_close((uv_handle_t *)&h, NULL);
+    run_for(5);
+    return ntohs(sin.sin_port);
+}
+
+struct udp_rx {
+    uv_udp_t h;
+    uint16_t port;
+    uint8_t data[1024];
+    size_t len;
+    int datagrams;
+};
+
+static void
+udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)suggested;
+    struct udp_rx *u = h->data;
+    *buf = uv_buf_init((char *)u->data, sizeof(u->data));
+}
+
+static void
+udp_recv(uv_udp_t *h, ssize_t n, const uv_buf_t *buf, const struct sockaddr *from, unsigned fl)
+{
+    (void)buf;
+    (void)fl;
+    struct udp_rx *u = h->data;
+    if (n > 0 && from) {
+        u->len = (size_t)n;
+        u->datagrams++;
+    }
+}
+
+static bool
+udp_got_cond(void *arg)
+{
+    return ((struct udp_rx *)arg)->datagrams > 0;
+}
+
+static void
+set_list(const char *fmt, ...)
+{
+    char text[512], err[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    authorized_free(F->env.authorized);
+    F->env.authorized = NULL;
+    if (authorized_parse("list", text, strlen(text), &F->env.authorized, err, sizeof(err)) < 0)
+        fail_msg("%s", err);
+}
+
+static void
+direct_open(struct dev *d, uint32_t sender, const char *host, uint32_t port)
+{
+    struct wbuf w = {.n = 0};
+    w.n += apf_encode_channel_open(wp(&w), APF_CHAN_DIRECT, sender, 65536, host, port,
+                                   "192.0.2.1", 1234);
+    send_wbuf(d, &w);
+}
+
+static void
+expect_open_failure(struct dev *d, uint32_t recipient, uint32_t reason)
+{
+    struct apf_msg m;
+    assert_int_equal(expect_msg(d, APF_CHANNEL_OPEN_FAILURE, &m), 17);
+    assert_int_equal(m.u.open_failure.recipient, recipient);
+    assert_int_equal(m.u.open_failure.reason, reason);
+}
+
+static void
+test_direct_tcpip(void **state)
+{
+    (void)state;
+    fx_realm(false);
+    struct apf_msg m;
+    uint8_t msg[64];
+    struct echo_srv echo = {0};
+    assert_int_equal(tcp_listen(&F->loop, "127.0.0.1", 0, echo_accept, &echo, &echo.l), 0);
+    echo.port = addr_port(tcp_listener_addr(echo.l));
+    uint16_t dead = closed_port();
+    set_list("127.0.0.1:%u\nlocalhost:%u\n", echo.port, dead);
+    struct dev *d = dev_ready(FQDN, 16992);
+
+    /* Not on the list (another port of a listed host, too): reason 1, counted. */
+    direct_open(d, 5, "forbidden.example.com", echo.port);
+    expect_open_failure(d, 5, APF_OPEN_ADMINISTRATIVELY_PROHIBITED);
+    direct_open(d, 6, "127.0.0.1", dead);
+    expect_open_failure(d, 6, APF_OPEN_ADMINISTRATIVELY_PROHIBITED);
+    assert_int_equal(F->env.stats.tcp_blocked, 2);
+    assert_int_equal(echo.accepted, 0);
+
+    /* Listed but nothing listens (a name, resolved asynchronously): reason 2. */
+    direct_open(d, 7, "LOCALHOST", dead);
+    expect_open_failure(d, 7, APF_OPEN_CONNECT_FAILED);
+    assert_int_equal(d->t->nchans_open, 0);
+    assert_int_equal(F->env.stats.tcp_forwarded, 0);
+
+    /* Listed and listening: confirmed with our window, bytes round-trip through the splice. */
+    direct_open(d, 8, "127.0.0.1", echo.port);
+    expect_msg(d, APF_CHANNEL_OPEN_CONFIRMATION, &m);
+    assert_int_equal(m.u.open_confirm.recipient, 8);
+    assert_int_equal(m.u.open_confirm.window, F->cfg.channel_window);
+    uint32_t id = m.u.open_confirm.sender;
+    assert_int_equal(F->env.stats.tcp_forwarded, 1);
+    assert_int_equal(F->env.stats.channels_opened, 0); /* not a console channel */
+    assert_int_equal(d->t->nchans_open, 1);
+    static const uint8_t hello[] = "WS-Eventing says hello";
+    dev_send_data(d, id, hello, sizeof(hello));
+    expect_msg(d, APF_CHANNEL_DATA, &m);
+    assert_int_equal(m.u.data.recipient, 8);
+    assert_int_equal(m.u.data.data.len, sizeof(hello));
+    assert_memory_equal(m.u.data.data.p, hello, sizeof(hello));
+    /* The device closes: CLOSE answered, the id is free, the server connection ends. */
+    dev_send(d, msg, apf_encode_channel_close(msg, id));
+    expect_msg(d, APF_CHANNEL_CLOSE, &m);
+    assert_int_equal(m.u.close.recipient, 8);
+    expect_alive(d, 1);
+    assert_int_equal(d->t->nchans_open, 0);
+    assert_int_equal(F->env.stats.channels_closed, 0);
+
+    /* The tunnel goes while a connect is under way: everything is freed (ASan/valgrind). */
+    direct_open(d, 9, "127.0.0.1", echo.port);
+    dev_close(d);
+    run_for(50);
+    tcp_listener_close(echo.l);
+}
+
+static void
+test_udp_alerts(void **state)
+{
+    (void)state;
+    fx_realm(false);
+    struct udp_rx rx = {0};
+    struct sockaddr_in sin;
+    uv_ip4_addr("127.0.0.1", 0, &sin);
+    uv_udp_init(&F->loop, &rx.h);
+    rx.h.data = &rx;
+    assert_int_equal(uv_udp_bind(&rx.h, (struct sockaddr *)&sin, 0), 0);
+    int len = sizeof(sin);
+    assert_int_equal(uv_udp_getsockname(&rx.h, (struct sockaddr *)&sin, &len), 0);
+    rx.port = ntohs(sin.sin_port);
+    assert_int_equal(uv_udp_recv_start(&rx.h, udp_alloc, udp_recv), 0);
+    set_list("127.0.0.1:%u\n", rx.port);
+    struct dev *d = dev_ready(FQDN, 16992);
+    struct wbuf w = {.n = 0};
+
+    /* Not listed: dropped, counted, nothing sent. */
+    static const uint8_t alert[] = "\x01PET alert payload\x00\xff";
+    w.n += apf_encode_udp_send_to(wp(&w), "127.0.0.2", rx.port, "192.0.2.9", 1024, alert,
+                                  sizeof(alert));
+    send_wbuf(d, &w);
+    expect_alive(d, 1);
+    assert_int_equal(F->env.stats.udp_blocked, 1);
+
+    /* Listed: the exact bytes arrive, counted once sent; still no reply (want-reply 0). */
+    w.n = 0;
+    w.n += apf_encode_udp_send_to(wp(&w), "127.0.0.1", rx.port, "192.0.2.9", 1024, alert,
+                                  sizeof(alert));
+    send_wbuf(d, &w);
+    assert_true(run_until(udp_got_cond, &rx, WAIT_MS));
+    assert_int_equal(rx.len, sizeof(alert));
+    assert_memory_equal(rx.data, alert, sizeof(alert));
+    expect_alive(d, 2);
+    assert_int_equal(F->env.stats.udp_forwarded, 1);
+    assert_int_equal(F->env.stats.udp_blocked, 1);
+    assert_int_equal(rx.datagrams, 1);
+
+    /* Filtering off: an unlisted target gets it too. */
+    F->cfg.filter_unauthorized = 0;
+    set_list("");
+    w.n = 0;
+    w.n += apf_encode_udp_send_to(wp(&w), "127.0.0.1", rx.port, "192.0.2.9", 1024, alert, 3);
+    send_wbuf(d, &w);
+    rx.datagrams = 0;
+    assert_true(run_until(udp_got_cond, &rx, WAIT_MS));
+    assert_int_equal(rx.len, 3);
+    dev_close(d);
+    uv_close((uv_handle_t *)&rx.h, NULL);
+    run_for(10);
 }
 
 #define T(f) cmocka_unit_test_setup_teardown(f, fx_setup, fx_teardown)
@@ -1957,6 +2221,8 @@ main(void)
         T(test_channel_backpressure),
         T(test_events),
         T(test_uuid_not_shadowed_before_auth),
+        T(test_direct_tcpip),
+        T(test_udp_alerts),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
