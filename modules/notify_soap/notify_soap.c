@@ -1,0 +1,702 @@
+/* notify_soap.c - module notify_soap: tells SOAP subscribers (the MpsNotification WSDL) when
+ * Intel AMT devices connect and disconnect, and drops a tunnel a subscriber asks to drop.
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * This file is the loop side: options, events, the ConnectDelay that lets a device announce
+ * all its ports before its CONNECTED goes out, the KeepConnection decisions, reload, and the
+ * run-time subscriptions other modules reach through notify_soap.h. Deliveries are in
+ * notify_worker.c (one thread per subscriber), the NotificationList file in notify_list.c.
+ * docs/mpsd-notify_soap.5 documents the options and the decisions. */
+#ifdef HAVE_CONFIG_H
+#include "autoconfig.h"
+#endif
+
+#include "notify_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "0.1.0"
+#endif
+
+/* ------------------------------------------------------------------------ notifications */
+
+/* Up to two of the device's ports for DevicePort: 16992, 16993, then 16994, 16995, then the
+ * others in the order the device forwarded them. */
+static int
+pick_ports(const uint16_t *ports, size_t n, uint16_t out[2])
+{
+    static const uint16_t preferred[] = {16992, 16993, 16994, 16995};
+    int k = 0;
+
+    for (size_t p = 0; p < 4 && k < 2; p++)
+        for (size_t i = 0; i < n; i++)
+            if (ports[i] == preferred[p]) {
+                out[k++] = ports[i];
+                break;
+            }
+    for (size_t i = 0; i < n && k < 2; i++) {
+        bool taken = false;
+        for (int j = 0; j < k; j++)
+            taken |= out[j] == ports[i];
+        for (size_t p = 0; p < 4; p++)
+            taken |= ports[i] == preferred[p];
+        if (!taken)
+            out[k++] = ports[i];
+    }
+    return k;
+}
+
+static struct ns_item *
+item_new(unsigned state, const char *fqdn, const char *uuid, const uint16_t *ports, size_t nports,
+         bool want_reply, uint64_t ask_id)
+{
+    size_t fl = strlen(fqdn) + 1, ul = strlen(uuid) + 1;
+    struct ns_item *it = calloc(1, sizeof(*it) + fl + ul);
+
+    if (!it)
+        return NULL;
+    it->state = state;
+    it->want_reply = want_reply;
+    it->ask_id = ask_id;
+    it->nports = pick_ports(ports, nports, it->ports);
+    it->fqdn = (char *)(it + 1);
+    it->uuid = it->fqdn + fl;
+    memcpy(it->fqdn, fqdn, fl);
+    memcpy(it->uuid, uuid, ul);
+    return it;
+}
+
+/* Queue one event for every subscriber. For a CONNECTED, WantReply goes to those WantReply
+ * names, and an ask collects their answers. */
+static void
+notify_all(struct ns_inst *ns, unsigned state, uint64_t session, const char *fqdn, const char *uuid,
+           const uint16_t *ports, size_t nports)
+{
+    struct ns_ask *ask = NULL;
+    size_t i = 0;
+
+    fqdn = fqdn ? fqdn : "";
+    uuid = uuid ? uuid : "";
+    if (state == 0 && ns->want != NS_WANT_NONE && ns->subs) {
+        ask = calloc(1, sizeof(*ask));
+        if (ask) {
+            ask->id = ++ns->next_ask_id;
+            ask->session = session;
+            snprintf(ask->fqdn, sizeof(ask->fqdn), "%s", fqdn);
+            ask->next = ns->asks;
+            ns->asks = ask;
+        }
+    }
+    for (struct ns_sub *sub = ns->subs; sub; sub = sub->next, i++) {
+        bool want = ask && (ns->want == NS_WANT_ALL || i == 0);
+        struct ns_item *it = item_new(state, fqdn, uuid, ports, nports, want, want ? ask->id : 0);
+        if (!it) {
+            NS_LOG(ns, MPS_LOG_ERROR, "notify %s: out of memory", sub->url);
+            continue;
+        }
+        if (want) {
+            ask->pending++;
+            ask->asked++;
+        }
+        ns_sub_enqueue(sub, it);
+    }
+}
+
+static struct ns_pending **
+pending_find(struct ns_inst *ns, uint64_t session)
+{
+    struct ns_pending **pp;
+
+    for (pp = &ns->pending; *pp; pp = &(*pp)->next)
+        if ((*pp)->session == session)
+            return pp;
+    return NULL;
+}
+
+static void
+pending_free(struct ns_pending *p)
+{
+    free(p->fqdn);
+    free(p->uuid);
+    free(p->ports);
+    free(p);
+}
+
+/* Send the held CONNECTED now; pp is its link in ns->pending. */
+static void
+pending_send(struct ns_inst *ns, struct ns_pending **pp)
+{
+    struct ns_pending *p = *pp;
+
+    *pp = p->next;
+    if (p->timer)
+        ns->api->timer_stop(p->timer);
+    notify_all(ns, 0, p->session, p->fqdn, p->uuid, p->ports, p->nports);
+    pending_free(p);
+}
+
+static void
+pending_fire(void *arg)
+{
+    struct ns_pending *p = arg;
+    struct ns_pending **pp = pending_find(p->ns, p->session);
+
+    p->timer = NULL; /* freed by the core once fired */
+    if (pp)
+        pending_send(p->ns, pp);
+}
+
+static void
+pending_flush(struct ns_inst *ns)
+{
+    while (ns->pending)
+        pending_send(ns, &ns->pending);
+}
+
+static int
+copy_ports(const struct mps_device_info *dev, uint16_t **ports_r, size_t *n_r)
+{
+    uint16_t *ports = NULL;
+
+    if (dev->nports) {
+        ports = malloc(dev->nports * sizeof(*ports));
+        if (!ports)
+            return -ENOMEM;
+        memcpy(ports, dev->ports, dev->nports * sizeof(*ports));
+    }
+    free(*ports_r);
+    *ports_r = ports;
+    *n_r = dev->nports;
+    return 0;
+}
+
+static void
+on_connected(struct ns_inst *ns, const struct mps_device_info *dev)
+{
+    struct ns_pending *p;
+
+    if (ns->connect_delay_ms <= 0 || ns->stopping || !ns->subs) {
+        notify_all(ns, 0, dev->session, dev->fqdn, dev->uuid, dev->ports, dev->nports);
+        return;
+    }
+    p = calloc(1, sizeof(*p));
+    if (!p || !(p->fqdn = strdup(dev->fqdn ? dev->fqdn : "")) ||
+        !(p->uuid = strdup(dev->uuid ? dev->uuid : "")) ||
+        copy_ports(dev, &p->ports, &p->nports) < 0) {
+        if (p)
+            pending_free(p);
+        notify_all(ns, 0, dev->session, dev->fqdn, dev->uuid, dev->ports, dev->nports);
+        return;
+    }
+    p->ns = ns;
+    p->session = dev->session;
+    p->timer = ns->api->timer_start(ns->mi, (uint64_t)ns->connect_delay_ms, pending_fire, p);
+    if (!p->timer) {
+        pending_free(p);
+        notify_all(ns, 0, dev->session, dev->fqdn, dev->uuid, dev->ports, dev->nports);
+        return;
+    }
+    p->next = ns->pending;
+    ns->pending = p;
+}
+
+static void
+ns_on_event(const struct mps_ctx *ctx, enum mps_event ev, const struct mps_device_info *dev)
+{
+    struct ns_inst *ns = ctx->data;
+    struct ns_pending **pp;
+
+    switch (ev) {
+    case MPS_EV_DEVICE_CONNECTED:
+        on_connected(ns, dev);
+        break;
+    case MPS_EV_PORTS_CHANGED:
+        pp = pending_find(ns, dev->session);
+        if (pp && copy_ports(dev, &(*pp)->ports, &(*pp)->nports) < 0)
+            pending_send(ns, pp); /* out of memory: send with the ports it has */
+        break;
+    case MPS_EV_DEVICE_DISCONNECTED:
+        pp = pending_find(ns, dev->session);
+        if (pp)
+            pending_send(ns, pp); /* CONNECTED first, then DISCONNECTED */
+        notify_all(ns, 1, dev->session, dev->fqdn, dev->uuid, dev->ports, dev->nports);
+        break;
+    }
+}
+
+/* -------------------------------------------------------------------- answers (loop side) */
+
+static void
+ask_answer(struct ns_inst *ns, struct ns_ask *ask, enum ns_answer answer, const char *url)
+{
+    char why[700];
+    int rc;
+
+    ask->pending--;
+    if (answer == NS_ANS_DROP || (answer == NS_ANS_FAILED && ns->fail_is_drop)) {
+        size_t used = strlen(ask->urls);
+        snprintf(ask->urls + used, sizeof(ask->urls) - used, "%s%s%s", used ? ", " : "", url,
+                 answer == NS_ANS_FAILED ? " (no answer)" : "");
+        ask->drops++;
+    }
+    if (ask->decided)
+        return;
+    if (ns->drop_all ? ask->pending == 0 && ask->drops == ask->asked : ask->drops > 0) {
+        ask->decided = true;
+        snprintf(why, sizeof(why), "subscriber %s answered KeepConnection=false", ask->urls);
+        NS_LOG(ns, MPS_LOG_INFO, "dropping %s (session %llu): %s", ask->fqdn,
+               (unsigned long long)ask->session, why);
+        rc = ns->api->device_disconnect(ns->mi, ask->session, why);
+        if (rc < 0)
+            NS_LOG(ns, MPS_LOG_INFO, "%s (session %llu) had already gone", ask->fqdn,
+                   (unsigned long long)ask->session);
+    }
+}
+
+static void
+results_run(void *arg)
+{
+    struct ns_inst *ns = arg;
+    struct ns_result *r, *next;
+
+    pthread_mutex_lock(&ns->res_mu);
+    r = ns->results;
+    ns->results = ns->results_tail = NULL;
+    pthread_mutex_unlock(&ns->res_mu);
+    for (; r; r = next) {
+        next = r->next;
+        if (r->sub) { /* a retired worker exited: join it (at once: it has returned) */
+            for (struct ns_sub **pp = &ns->retired; *pp; pp = &(*pp)->next) {
+                if (*pp == r->sub) {
+                    *pp = r->sub->next;
+                    ns_sub_join_free(r->sub);
+                    break;
+                }
+            }
+        } else {
+            for (struct ns_ask **pp = &ns->asks; *pp; pp = &(*pp)->next) {
+                struct ns_ask *ask = *pp;
+                if (ask->id != r->ask_id)
+                    continue;
+                ask_answer(ns, ask, r->answer, r->url);
+                if (ask->pending == 0) {
+                    *pp = ask->next;
+                    free(ask);
+                }
+                break;
+            }
+        }
+        free(r);
+    }
+}
+
+/* ------------------------------------------------------------------------- subscribers */
+
+static void
+warn_plain(struct ns_inst *ns, const char *url)
+{
+    if (ns->need_auth && strncmp(url, "http://", 7) == 0)
+        NS_LOG(ns, MPS_LOG_WARNING,
+               "subscriber %s: plain http://, the notification password crosses the network "
+               "in clear",
+               url);
+}
+
+static struct ns_sub **
+sub_find(struct ns_inst *ns, const char *url)
+{
+    for (struct ns_sub **pp = &ns->subs; *pp; pp = &(*pp)->next)
+        if (strcmp((*pp)->url, url) == 0)
+            return pp;
+    return NULL;
+}
+
+static void
+sub_retire(struct ns_inst *ns, struct ns_sub **pp)
+{
+    struct ns_sub *sub = *pp;
+
+    *pp = sub->next;
+    ns->nsubs--;
+    ns_sub_quit(sub);
+    sub->next = ns->retired;
+    ns->retired = sub;
+}
+
+/* Make the running set the list's: keep the subscribers still listed (and their queues),
+ * start the new ones, retire the others. */
+static void
+apply_list(struct ns_inst *ns, const struct ns_list *list)
+{
+    struct ns_sub *kept = NULL, **tail = &kept, **pp;
+    unsigned added = 0, removed = 0;
+
+    for (size_t i = 0; i < list->n; i++) {
+        struct ns_sub *sub;
+        pp = sub_find(ns, list->urls[i]);
+        if (pp) {
+            sub = *pp;
+            *pp = sub->next;
+            ns->nsubs--;
+        } else {
+            sub = ns_sub_start(ns, list->urls[i]);
+            if (!sub)
+                continue;
+            warn_plain(ns, sub->url);
+            added++;
+        }
+        sub->next = NULL;
+        *tail = sub;
+        tail = &sub->next;
+    }
+    while (ns->subs) {
+        sub_retire(ns, &ns->subs);
+        removed++;
+    }
+    ns->subs = kept;
+    ns->nsubs = 0;
+    for (struct ns_sub *s = kept; s; s = s->next)
+        ns->nsubs++;
+    NS_LOG(ns, MPS_LOG_INFO, "%zu subscriber%s (%u added, %u removed)", ns->nsubs,
+           ns->nsubs == 1 ? "" : "s", added, removed);
+}
+
+/* The running URLs, in order, plus add (may be NULL) and without drop (may be NULL). */
+static size_t
+current_urls(struct ns_inst *ns, const char *add, const char *drop, const char **urls)
+{
+    size_t n = 0;
+
+    for (struct ns_sub *s = ns->subs; s; s = s->next)
+        if (!drop || strcmp(s->url, drop) != 0)
+            urls[n++] = s->url;
+    if (add)
+        urls[n++] = add;
+    return n;
+}
+
+static int
+ns_subscribe(void *obj, const char *url, char *err, size_t err_len)
+{
+    struct ns_inst *ns = obj;
+    const char *urls[NS_MAX_SUBSCRIBERS + 1], *why;
+    struct ns_sub *sub, **tail;
+    size_t n;
+
+    if (!url || !ns_url_valid(url, &why)) {
+        snprintf(err, err_len, "%s", url ? why : "no URL");
+        return -EINVAL;
+    }
+    if (sub_find(ns, url)) {
+        snprintf(err, err_len, "%s is already subscribed", url);
+        return -EEXIST;
+    }
+    if (ns->nsubs >= NS_MAX_SUBSCRIBERS) {
+        snprintf(err, err_len, "at most %d subscribers", NS_MAX_SUBSCRIBERS);
+        return -ENOSPC;
+    }
+    n = current_urls(ns, url, NULL, urls);
+    if (*ns->list_path && ns_list_write(ns->list_path, urls, n, err, err_len) < 0) {
+        NS_LOG(ns, MPS_LOG_ERROR, "subscribe %s: %s", url, err);
+        return -EIO;
+    }
+    sub = ns_sub_start(ns, url);
+    if (!sub) {
+        snprintf(err, err_len, "cannot start a worker for %s", url);
+        return -ENOMEM;
+    }
+    warn_plain(ns, url);
+    for (tail = &ns->subs; *tail; tail = &(*tail)->next)
+        ;
+    *tail = sub;
+    ns->nsubs++;
+    NS_LOG(ns, MPS_LOG_INFO, "subscribed %s (%zu subscriber%s)", url, ns->nsubs,
+           ns->nsubs == 1 ? "" : "s");
+    return 0;
+}
+
+static int
+ns_unsubscribe(void *obj, const char *url, char *err, size_t err_len)
+{
+    struct ns_inst *ns = obj;
+    const char *urls[NS_MAX_SUBSCRIBERS + 1];
+    struct ns_sub **pp = url ? sub_find(ns, url) : NULL;
+    size_t n;
+
+    if (!pp) {
+        snprintf(err, err_len, "%s is not subscribed", url ? url : "(null)");
+        return -ENOENT;
+    }
+    n = current_urls(ns, NULL, url, urls);
+    if (*ns->list_path && ns_list_write(ns->list_path, urls, n, err, err_len) < 0) {
+        NS_LOG(ns, MPS_LOG_ERROR, "unsubscribe %s: %s", url, err);
+        return -EIO;
+    }
+    NS_LOG(ns, MPS_LOG_INFO, "unsubscribed %s (%zu subscriber%s)", url, ns->nsubs - 1,
+           ns->nsubs - 1 == 1 ? "" : "s");
+    sub_retire(ns, pp);
+    return 0;
+}
+
+static size_t
+ns_list(void *obj, void (*cb)(void *arg, const struct notify_subscriber_info *sub), void *arg)
+{
+    struct ns_inst *ns = obj;
+    struct notify_subscriber_info info;
+    size_t n = 0;
+
+    for (struct ns_sub *s = ns->subs; s; s = s->next, n++) {
+        ns_sub_info(s, &info);
+        cb(arg, &info);
+    }
+    return n;
+}
+
+/* ----------------------------------------------------------------------------- hooks */
+
+/* The options that are words and numbers with limits. 0 or -EINVAL (logged). */
+static int
+parse_options(const struct mps_ctx *ctx, struct ns_inst *ns)
+{
+    const char *bad = NULL;
+
+    ns->api = ctx->api;
+    ns->mi = ctx->inst;
+    if (strcasecmp(ns->want_reply_s, "none") == 0)
+        ns->want = NS_WANT_NONE;
+    else if (strcasecmp(ns->want_reply_s, "all") == 0)
+        ns->want = NS_WANT_ALL;
+    else if (strcasecmp(ns->want_reply_s, "first") == 0)
+        ns->want = NS_WANT_FIRST;
+    else
+        bad = "WantReply must be none, all or first";
+    if (strcasecmp(ns->drop_when_s, "any") == 0)
+        ns->drop_all = false;
+    else if (strcasecmp(ns->drop_when_s, "all") == 0)
+        ns->drop_all = true;
+    else
+        bad = "DropWhen must be any or all";
+    if (strcasecmp(ns->reply_failure_s, "keep") == 0)
+        ns->fail_is_drop = false;
+    else if (strcasecmp(ns->reply_failure_s, "drop") == 0)
+        ns->fail_is_drop = true;
+    else
+        bad = "ReplyFailure must be keep or drop";
+    if (ns->timeout_ms < 1 || ns->timeout_ms > 300000)
+        bad = "Timeout must be 1 ms to 300 s";
+    if (ns->retries < 0 || ns->retries > 10)
+        bad = "Retries must be 0 to 10";
+    if (ns->retry_delay_ms < 0 || ns->retry_delay_ms > 600000)
+        bad = "RetryDelay must be 0 to 10 min";
+    if (ns->queue_limit < 1 || ns->queue_limit > 1000000)
+        bad = "QueueLimit must be 1 to 1000000";
+    if (ns->connect_delay_ms < 0 || ns->connect_delay_ms > 60000)
+        bad = "ConnectDelay must be 0 to 60 s";
+    if (ns->need_auth && (!*ns->username || !*ns->password))
+        bad = "NeedNotificationAuthentication needs Username and Password";
+    if (*ns->cafile && access(ns->cafile, R_OK) != 0)
+        bad = "CAFile cannot be read";
+    if (bad) {
+        NS_LOG(ns, MPS_LOG_ERROR, "%s", bad);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int
+ns_check(const struct mps_ctx *ctx)
+{
+    struct ns_inst *ns = ctx->data;
+    struct ns_list list;
+    int rc = parse_options(ctx, ns);
+
+    if (rc < 0 || !*ns->list_path)
+        return rc;
+    rc = ns_list_read(ns, ns->list_path, &list);
+    if (rc == 0)
+        NS_LOG(ns, MPS_LOG_INFO, "NotificationList %s: %zu subscriber%s", ns->list_path, list.n,
+               list.n == 1 ? "" : "s");
+    ns_list_free(&list);
+    return rc;
+}
+
+static void ns_fini(const struct mps_ctx *ctx);
+
+static int
+ns_init(const struct mps_ctx *ctx)
+{
+    struct ns_inst *ns = ctx->data;
+    struct ns_list list = {.n = 0};
+    char host[256];
+    int rc = parse_options(ctx, ns);
+
+    if (rc < 0)
+        return rc;
+    if (*ns->list_path && (rc = ns_list_read(ns, ns->list_path, &list)) < 0)
+        return rc;
+    if (*ns->mps_address) {
+        ns->mps_addr = strdup(ns->mps_address);
+    } else {
+        if (gethostname(host, sizeof(host)) < 0)
+            snprintf(host, sizeof(host), "localhost");
+        host[sizeof(host) - 1] = '\0';
+        ns->mps_addr = strdup(host);
+    }
+    pthread_mutex_init(&ns->res_mu, NULL);
+    ns->wakeup = ns->api->wakeup_new(ns->mi, results_run, ns);
+    if (!ns->mps_addr || !ns->wakeup) {
+        ns_list_free(&list);
+        ns_fini(ctx);
+        return -ENOMEM;
+    }
+    apply_list(ns, &list);
+    ns_list_free(&list);
+    ns->iface.size = sizeof(ns->iface);
+    ns->iface.subscribe = ns_subscribe;
+    ns->iface.unsubscribe = ns_unsubscribe;
+    ns->iface.list = ns_list;
+    rc = ns->api->iface_publish(ns->mi, NOTIFY_SOAP_IFACE, &ns->iface, ns);
+    if (rc < 0) {
+        NS_LOG(ns, MPS_LOG_ERROR, "cannot publish %s: %s (one notify_soap instance only)",
+               NOTIFY_SOAP_IFACE, strerror(-rc));
+        ns_fini(ctx);
+        return rc;
+    }
+    NS_LOG(ns, MPS_LOG_INFO,
+           "notifying %zu subscriber%s from %s; MpsAddress %s, HTTP %ld, SOCKS %ld; WantReply "
+           "%s, DropWhen %s, ReplyFailure %s",
+           ns->nsubs, ns->nsubs == 1 ? "" : "s",
+           *ns->list_path ? ns->list_path : "(no NotificationList: run-time only)", ns->mps_addr,
+           ns->http_port, ns->socks_port, ns->want_reply_s, ns->drop_when_s, ns->reply_failure_s);
+    return 0;
+}
+
+static int
+ns_reload(const struct mps_ctx *ctx)
+{
+    struct ns_inst *ns = ctx->data;
+    struct ns_list list;
+    int rc;
+
+    if (!*ns->list_path)
+        return 0;
+    rc = ns_list_read(ns, ns->list_path, &list);
+    if (rc < 0) {
+        NS_LOG(ns, MPS_LOG_ERROR, "reload: keeping the %zu subscribers", ns->nsubs);
+        return rc;
+    }
+    apply_list(ns, &list);
+    ns_list_free(&list);
+    return 0;
+}
+
+static void
+ns_stop(const struct mps_ctx *ctx)
+{
+    struct ns_inst *ns = ctx->data;
+
+    ns->stopping = true;
+    pending_flush(ns);
+    for (struct ns_sub *s = ns->subs; s; s = s->next)
+        ns_sub_no_retry(s);
+}
+
+static void
+ns_fini(const struct mps_ctx *ctx)
+{
+    struct ns_inst *ns = ctx->data;
+    struct ns_result *r;
+    struct ns_sub *s;
+
+    ns->stopping = true;
+    pending_flush(ns);
+    for (s = ns->subs; s; s = s->next)
+        ns_sub_finish(s);
+    for (s = ns->retired; s; s = s->next)
+        ns_sub_quit(s);
+    while ((s = ns->subs)) {
+        ns->subs = s->next;
+        ns_sub_join_free(s);
+    }
+    while ((s = ns->retired)) {
+        ns->retired = s->next;
+        ns_sub_join_free(s);
+    }
+    if (ns->wakeup) {
+        pthread_mutex_lock(&ns->res_mu);
+        ns->wakeup_closed = true;
+        pthread_mutex_unlock(&ns->res_mu);
+        ns->api->wakeup_close(ns->wakeup);
+        ns->wakeup = NULL;
+        pthread_mutex_destroy(&ns->res_mu);
+    }
+    while ((r = ns->results)) {
+        ns->results = r->next;
+        free(r);
+    }
+    ns->results_tail = NULL;
+    while (ns->asks) {
+        struct ns_ask *a = ns->asks;
+        ns->asks = a->next;
+        free(a);
+    }
+    free(ns->mps_addr);
+    ns->mps_addr = NULL;
+}
+
+#define NS_OFF(field) offsetof(struct ns_inst, field)
+static const struct mps_option ns_options[] = {
+    {"NotificationList", MPS_OPT_PATH, NS_OFF(list_path), "",
+     "file of subscriber URLs, one a line (empty: run-time subscriptions only)"},
+    {"NeedNotificationAuthentication", MPS_OPT_BOOL, NS_OFF(need_auth), "false",
+     "send Username/Password to subscribers (HTTP basic, or digest when challenged)"},
+    {"Username", MPS_OPT_STR, NS_OFF(username), "", "user name for subscribers"},
+    {"Password", MPS_OPT_STR, NS_OFF(password), "", "password for subscribers"},
+    {"CAFile", MPS_OPT_PATH, NS_OFF(cafile), "",
+     "CA certificates for https:// subscribers (default: the system store)"},
+    {"MpsAddress", MPS_OPT_STR, NS_OFF(mps_address), "",
+     "MpsAddress sent (default: the host name)"},
+    {"MpsHttpPort", MPS_OPT_PORT, NS_OFF(http_port), "8080", "MpsHttpPort sent"},
+    {"MpsSocksPort", MPS_OPT_PORT, NS_OFF(socks_port), "8090", "MpsSocksPort sent"},
+    {"WantReply", MPS_OPT_STR, NS_OFF(want_reply_s), "none",
+     "who gets WantReply=true with CONNECTED: none, all or first"},
+    {"DropWhen", MPS_OPT_STR, NS_OFF(drop_when_s), "any",
+     "drop the tunnel when any or all asked subscribers answer KeepConnection=false"},
+    {"ReplyFailure", MPS_OPT_STR, NS_OFF(reply_failure_s), "keep",
+     "an asked subscriber that does not answer counts as keep or drop"},
+    {"Timeout", MPS_OPT_MSEC, NS_OFF(timeout_ms), "5s", "connect, send and receive timeout"},
+    {"Retries", MPS_OPT_INT, NS_OFF(retries), "2", "more attempts per event"},
+    {"RetryDelay", MPS_OPT_MSEC, NS_OFF(retry_delay_ms), "1s", "before the first retry; doubles"},
+    {"QueueLimit", MPS_OPT_INT, NS_OFF(queue_limit), "1024", "events queued per subscriber"},
+    {"ConnectDelay", MPS_OPT_MSEC, NS_OFF(connect_delay_ms), "300ms",
+     "hold CONNECTED this long to collect the device's ports"},
+    MPS_OPTIONS_END,
+};
+
+static const struct mps_event_ops ns_event_ops = {
+    .on_event = ns_on_event,
+};
+
+static const struct mps_module ns_module = {
+    MPS_MODULE_HEADER,
+    .name = "notify_soap",
+    .version = PACKAGE_VERSION,
+    .description = "notifies SOAP subscribers (MpsNotification WSDL) of device connections",
+    .flags = 0,
+    .inst_size = sizeof(struct ns_inst),
+    .options = ns_options,
+    .init = ns_init,
+    .fini = ns_fini,
+    .reload = ns_reload,
+    .stop = ns_stop,
+    .events = &ns_event_ops,
+    .check = ns_check,
+};
+
+MPS_MODULE_EXPORT(notify_soap, ns_module)
