@@ -638,11 +638,13 @@ test_default_mps_conf(void **state)
     char *a = replace_all(in, "@moduledir@", "/usr/lib/mpsd");
     char *b = replace_all(a, "@sysconfmpsddir@", "/etc/mpsd");
     char *c = replace_all(b, "@IF_SOCKS5@", ""); /* as configured with every module */
-    char *text = replace_all(c, "@IF_HTTP_PROXY@", "");
+    char *d = replace_all(c, "@IF_HTTP_PROXY@", "");
+    char *text = replace_all(d, "@IF_SOAP@", "");
     free(in);
     free(a);
     free(b);
     free(c);
+    free(d);
 
     /* Through a real file, as mpsd reads it. */
     char tmp[] = "/tmp/mpsd_test_mpsconf_XXXXXX";
@@ -678,11 +680,14 @@ test_default_mps_conf(void **state)
     assert_int_equal(cfg.core.log_file_max_files, 5);
     assert_int_equal(cfg.core.auth_queue, 4096);
     assert_int_equal(cfg.core.max_channels, 4096);
-    /* TLS for devices and both console proxies are on by default (on loopback). */
-    assert_int_equal(cfg.nmodules, 3);
+    /* TLS for devices, both console proxies and the SOAP modules are on by default (on
+     * loopback). */
+    assert_int_equal(cfg.nmodules, 5);
     assert_string_equal(cfg.modules[0].name, "tls");
     assert_string_equal(cfg.modules[1].name, "socks5");
     assert_string_equal(cfg.modules[2].name, "http_proxy");
+    assert_string_equal(cfg.modules[3].name, "admin_soap");
+    assert_string_equal(cfg.modules[4].name, "notify_soap");
     config_free(&cfg);
     free(uncommented);
 }
