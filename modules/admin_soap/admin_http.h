@@ -37,11 +37,6 @@ struct ah_request {
  * it is already too long. */
 enum ah_result ah_parse(const char *buf, size_t len, size_t max_body, struct ah_request *rq);
 
-/* "Basic <base64 user:pass>" -> user and password, NUL-terminated. 0, or -1 when it is not
- * Basic, not valid base64, has no colon or does not fit. */
-int ah_basic_credentials(const char *value, size_t len, char *user, size_t user_cap, char *pass,
-                         size_t pass_cap);
-
 /* The reason phrase of the statuses admin_soap answers ("Unknown" for others). */
 const char *ah_status_text(int status);
 

@@ -15,6 +15,7 @@
 #include "admin_soap.h"
 
 #include "admin_http.h"
+#include "http_basic.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -358,7 +359,7 @@ check_auth(struct ad_conn *c, const struct ah_request *rq)
         memcmp(c->auth_ok, value, rq->auth_len) == 0)
         return AUTH_GO;
     char pass[AD_PASS_MAX];
-    if (ah_basic_credentials(value, rq->auth_len, c->user, sizeof(c->user), pass, sizeof(pass)) <
+    if (http_basic_credentials(value, rq->auth_len, c->user, sizeof(c->user), pass, sizeof(pass)) <
         0) {
         c->user[0] = '\0';
         respond_text(c, 401, AD_CHALLENGE, rq->keep_alive,

@@ -11,6 +11,7 @@
 #endif
 
 #include "http_proxy.h"
+#include "http_basic.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -297,7 +298,7 @@ check_auth(struct hp_conn *c)
     if (c->auth_ok && strlen(c->auth_ok) == len && memcmp(c->auth_ok, v, len) == 0)
         return true;
     char user[256], pass[256];
-    if (hh_basic_credentials(v, len, user, sizeof(user), pass, sizeof(pass)) < 0) {
+    if (http_basic_credentials(v, len, user, sizeof(user), pass, sizeof(pass)) < 0) {
         hp_error(c, 407, challenge, "only Basic proxy authentication is supported");
         return false;
     }

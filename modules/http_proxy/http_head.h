@@ -98,10 +98,6 @@ int hh_build_error(struct hh_buf *out, unsigned status, const char *text, const 
                    int keep_alive);
 const char *hh_reason(unsigned status);
 
-/* "Basic <base64(user:password)>": 0 with NUL-terminated user and password, or -1. */
-int hh_basic_credentials(const char *value, size_t len, char *user, size_t user_size, char *pass,
-                         size_t pass_size);
-
 int hh_buf_add(struct hh_buf *b, const void *p, size_t n);
 void hh_buf_free(struct hh_buf *b);
 

@@ -12,7 +12,7 @@
  *   - the verdict is stable as bytes arrive: a prefix that is already REJECT stays REJECT with
  *     the same status, and a prefix that is COMPLETE describes the same request as the whole;
  *   - nothing of AH_MAX_HEAD bytes without a complete head needs more;
- *   - ah_basic_credentials() on the Authorization value: NUL-terminated results that fit;
+ *   - http_basic_credentials() on the Authorization value: NUL-terminated results that fit;
  *   - the requests of a pipelined input are framed one after the other to the end. */
 #include <stdint.h>
 #include <stdio.h>
@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "admin_http.h"
+#include "http_basic.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -40,7 +41,7 @@ parse_copy(const uint8_t *p, size_t len, size_t max_body, struct ah_request *rq)
     enum ah_result r = ah_parse(copy, len, max_body, rq);
     if (r == AH_COMPLETE && rq->auth_len) {
         char user[64], pass[64];
-        if (ah_basic_credentials(copy + rq->auth_off, rq->auth_len, user, sizeof(user), pass,
+        if (http_basic_credentials(copy + rq->auth_off, rq->auth_len, user, sizeof(user), pass,
                                  sizeof(pass)) == 0) {
             CHECK(memchr(user, '\0', sizeof(user)) != NULL);
             CHECK(memchr(pass, '\0', sizeof(pass)) != NULL);

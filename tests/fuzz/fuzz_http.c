@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "http_head.h"
+#include "http_basic.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -103,9 +104,9 @@ check_head(const struct hh_msg *m, int is_response)
         CHECK((size_t)h->value_off + h->value_len <= m->buf.len);
         char user[64], pass[64], big_user[600], big_pass[600];
         const char *v = m->buf.p + h->value_off;
-        if (hh_basic_credentials(v, h->value_len, user, sizeof(user), pass, sizeof(pass)) == 0)
+        if (http_basic_credentials(v, h->value_len, user, sizeof(user), pass, sizeof(pass)) == 0)
             CHECK(strlen(user) < sizeof(user) && strlen(pass) < sizeof(pass));
-        if (hh_basic_credentials(v, h->value_len, big_user, sizeof(big_user), big_pass,
+        if (http_basic_credentials(v, h->value_len, big_user, sizeof(big_user), big_pass,
                                  sizeof(big_pass)) == 0)
             CHECK(strlen(big_user) + strlen(big_pass) < h->value_len);
     }

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "http_head.h"
+#include "http_basic.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -1009,7 +1010,7 @@ test_build_error(void **state)
 static int
 basic(const char *value, char *user, char *pass)
 {
-    return hh_basic_credentials(value, strlen(value), user, 64, pass, 64);
+    return http_basic_credentials(value, strlen(value), user, 64, pass, 64);
 }
 
 static void
@@ -1053,22 +1054,22 @@ test_basic_credentials(void **state)
     /* Too long for the caller's buffers: refused, not truncated. */
     char small_user[8], small_pass[8];            /* sizes passed below are at most these */
     static const char v[] = "Basic dXNlcjpwdw=="; /* user:pw */
-    assert_int_equal(hh_basic_credentials(v, strlen(v), small_user, 4, small_pass, 4), -1);
-    assert_int_equal(hh_basic_credentials(v, strlen(v), small_user, 5, small_pass, 3), 0);
+    assert_int_equal(http_basic_credentials(v, strlen(v), small_user, 4, small_pass, 4), -1);
+    assert_int_equal(http_basic_credentials(v, strlen(v), small_user, 5, small_pass, 3), 0);
     assert_string_equal(small_user, "user");
     assert_string_equal(small_pass, "pw");
-    assert_int_equal(hh_basic_credentials(v, strlen(v), small_user, 5, small_pass, 2), -1);
+    assert_int_equal(http_basic_credentials(v, strlen(v), small_user, 5, small_pass, 2), -1);
 
     /* Only len bytes are read: the value is not NUL-terminated inside a message buffer. */
     static const char tail[] = "Basic dXNlcjpwdw==GARBAGE";
-    assert_int_equal(hh_basic_credentials(tail, strlen(v), user, 64, pass, 64), 0);
+    assert_int_equal(http_basic_credentials(tail, strlen(v), user, 64, pass, 64), 0);
     assert_string_equal(pass, "pw");
 
     /* A huge value is refused, not overflowed. */
     static char huge[4096];
     memcpy(huge, "Basic ", 6);
     memset(huge + 6, 'Q', sizeof(huge) - 7);
-    assert_int_equal(hh_basic_credentials(huge, sizeof(huge) - 1, user, 64, pass, 64), -1);
+    assert_int_equal(http_basic_credentials(huge, sizeof(huge) - 1, user, 64, pass, 64), -1);
 }
 
 int
