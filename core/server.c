@@ -372,9 +372,10 @@ server_start(struct server *srv)
                  "direct-tcpip channels to any host this MPS can reach");
     else
         log_info("%zu authorized servers (AuthorizedServersList %s): device alerts and "
-                 "direct-tcpip channels go to these only",
+                 "direct-tcpip channels go to %s",
                  authorized_count(srv->env.authorized),
-                 *cc->authorized_list ? cc->authorized_list : "not set");
+                 *cc->authorized_list ? cc->authorized_list : "not set",
+                 authorized_count(srv->env.authorized) ? "these only" : "nowhere");
     if (auth_pool_new(&srv->loop, (unsigned)cc->auth_workers, (unsigned)cc->auth_queue,
                       &srv->pool) < 0)
         return -1;

@@ -130,6 +130,48 @@ log "WantReply=none: KeepConnection=false is not heeded"
 stop_mpsd
 kill "$simkeep" 2>/dev/null || true
 
+# DropWhen = all: one false beside one true keeps the device.
+notify_conf "WantReply = all" "DropWhen = all"
+start_mpsd
+bg simall "$AMTSIM" --port "$AMT_PORT" --fqdn all.example.com --quiet \
+    --ready-file "$TMPD/simall.ready"
+simall=$BG_PID
+wait_for $((20 * SLOW)) "all.example.com forwarding" sim_ready simall 1
+wait_log "notified $(url "$P_DROP"): CONNECTED all.example.com (WantReply true): KeepConnection false"
+wait_log "notified $(url "$P_GSOAP"): CONNECTED all.example.com (WantReply true): KeepConnection true"
+sleep 1 # as above: a drop would follow the last answer within milliseconds
+sim_ready simall 1 || fail "DropWhen=all: dropped although one subscriber answered true"
+[ "$(log_count "dropping all.example.com")" = 0 ] || fail "DropWhen=all: mpsd dropped"
+log "DropWhen=all: one KeepConnection=false among two answers keeps the device"
+stop_mpsd
+kill "$simall" 2>/dev/null || true
+
+# ReplyFailure = drop: an asked subscriber that cannot be reached counts as false.
+printf '%s\n%s\n' "$(url "$P_GSOAP")" "$(url "$P_REFUSE")" >"$LIST"
+notify_conf "WantReply = all" "ReplyFailure = drop" "Retries = 0" "Timeout = 2s"
+start_mpsd
+out=$(timeout $((30 * SLOW)) "$AMTSIM" --port "$AMT_PORT" --fqdn fail.example.com \
+    --expect-disconnect 11 --duration $((20 * SLOW)) --quiet 2>&1) ||
+    fail "ReplyFailure=drop: the device was not dropped: $out"
+wait_log "dropping fail.example.com .*$(url "$P_REFUSE") (no answer)"
+log "ReplyFailure=drop: an unreachable asked subscriber drops the device ($out)"
+# ... and with the default (keep) the same unreachable subscriber drops nothing.
+stop_mpsd
+notify_conf "WantReply = all" "Retries = 0" "Timeout = 2s"
+start_mpsd
+bg simfk "$AMTSIM" --port "$AMT_PORT" --fqdn failkeep.example.com --quiet \
+    --ready-file "$TMPD/simfk.ready"
+simfk=$BG_PID
+wait_for $((20 * SLOW)) "failkeep.example.com forwarding" sim_ready simfk 1
+wait_log "notified $(url "$P_GSOAP"): CONNECTED failkeep.example.com"
+wait_log "subscriber $(url "$P_REFUSE") unreachable"
+sleep 1
+sim_ready simfk 1 || fail "ReplyFailure=keep: the device was dropped"
+[ "$(log_count "dropping failkeep.example.com")" = 0 ] || fail "ReplyFailure=keep: mpsd dropped"
+log "ReplyFailure=keep: an unreachable asked subscriber drops nothing"
+stop_mpsd
+kill "$simfk" 2>/dev/null || true
+
 # -------------------------------------- 3. hanging and refusing subscribers vs 1000 devices
 # time_1000 NAME: 1000 devices NAME0.example... connect and stay (amtsim's PID in SIM_PID);
 # MS = milliseconds until all forward.
