@@ -506,21 +506,10 @@ direct_open(struct apf_tunnel *t, const struct apf_msg *m)
 {
     struct apf_env *env = t->env;
     uint32_t sender = m->u.channel_open.sender, port = m->u.channel_open.port;
-    struct apf_str addr = m->u.channel_open.address;
     char host[256];
-    apf_str_copy(host, sizeof(host), addr);
-    /* A name that does not fit or was mangled by the copy ('?' for odd bytes) never matches:
-     * a truncated name must not reach a listed one. */
-    bool usable = addr.len > 0 && addr.len < sizeof(host) && !strchr(host, '?') && port > 0 &&
-                  port <= 65535;
-    if (!usable || !outbound_allowed(env, host, port)) {
-        env->stats.tcp_blocked++;
-        uint64_t suppressed;
-        if (outbound_log_blocked_ok(env, t, &suppressed))
-            apf_tunnel_log(t, MPS_LOG_INFO, "asked for a direct-tcpip channel to %s:%u: refused "
-                           "(not an authorized server)%s%llu", host, port,
-                           suppressed ? "; blocked lines not logged in the last minute: " : "",
-                           suppressed ? (unsigned long long)suppressed : 0ULL);
+    if (!outbound_target_allowed(t, m->u.channel_open.address, port, host, sizeof(host),
+                                 &env->stats.tcp_blocked, "asked for a direct-tcpip channel to",
+                                 "refused")) {
         send_open_failure(t, sender, APF_OPEN_ADMINISTRATIVELY_PROHIBITED);
         return 0;
     }

@@ -66,7 +66,7 @@ struct udp_send {
 
 /* ------------------------------------------------------------------ filter, logs */
 
-bool
+static bool
 outbound_allowed(const struct apf_env *env, const char *host, uint32_t port)
 {
     return authorized_allows(env->cfg->filter_unauthorized != 0, env->authorized, host, port);
@@ -86,7 +86,7 @@ outbound_get(struct apf_env *env)
     return ob;
 }
 
-bool
+static bool
 outbound_log_blocked_ok(struct apf_env *env, const struct apf_tunnel *t, uint64_t *suppressed_r)
 {
     *suppressed_r = 0;
@@ -121,13 +121,6 @@ outbound_log_blocked_ok(struct apf_env *env, const struct apf_tunnel *t, uint64_
     return true;
 }
 
-static void
-device_who(const struct apf_tunnel *t, char *buf, size_t len)
-{
-    snprintf(buf, len, "Intel remote client %s (%s, %s)", t->uuid_text,
-             t->fqdn ? t->fqdn : "no FQDN yet", t->stream ? t->stream->peer : "?");
-}
-
 /* A device's host text, or false when it cannot be a host name (too long, or with bytes that
  * apf_str_copy would mangle): such a request is never allowed, nor resolved. */
 static bool
@@ -136,6 +129,32 @@ host_text(struct apf_str s, char *out, size_t len)
     apf_str_copy(out, len, s);
     return s.len > 0 && s.len < len && !strchr(out, '?');
 }
+
+bool
+outbound_target_allowed(struct apf_tunnel *t, struct apf_str host_str, uint32_t port, char *host,
+                        size_t host_len, uint64_t *blocked, const char *action,
+                        const char *verdict)
+{
+    bool named = host_text(host_str, host, host_len);
+    if (named && port > 0 && port <= 65535 && outbound_allowed(t->env, host, port))
+        return true;
+    (*blocked)++;
+    uint64_t suppressed;
+    if (outbound_log_blocked_ok(t->env, t, &suppressed))
+        apf_tunnel_log(t, MPS_LOG_INFO, "%s %s:%u: %s (not an authorized server)%s%llu", action,
+                       host, port, verdict,
+                       suppressed ? "; blocked lines not logged in the last minute: " : "",
+                       suppressed ? (unsigned long long)suppressed : 0ULL);
+    return false;
+}
+
+static void
+device_who(const struct apf_tunnel *t, char *buf, size_t len)
+{
+    snprintf(buf, len, "Intel remote client %s (%s, %s)", t->uuid_text,
+             t->fqdn ? t->fqdn : "no FQDN yet", t->stream ? t->stream->peer : "?");
+}
+
 
 /* Numeric host (optionally in brackets) -> sockaddr; false for a name. */
 static bool
@@ -340,17 +359,11 @@ outbound_udp_request(struct apf_tunnel *t, const struct apf_msg *m)
     char host[HOST_MAX + 1];
     uint32_t port = m->u.global.port;
     size_t len = m->u.global.data.len;
-    bool named = host_text(m->u.global.address, host, sizeof(host));
-    if (!named || port == 0 || port > 65535 || !outbound_allowed(env, host, port)) {
-        env->stats.udp_blocked++;
-        uint64_t suppressed;
-        if (outbound_log_blocked_ok(env, t, &suppressed))
-            apf_tunnel_log(t, MPS_LOG_INFO, "sent a %zu-byte UDP alert for %s:%u: dropped "
-                           "(not an authorized server)%s%llu", len, host, port,
-                           suppressed ? "; blocked lines not logged in the last minute: " : "",
-                           suppressed ? (unsigned long long)suppressed : 0ULL);
+    char action[64];
+    snprintf(action, sizeof(action), "sent a %zu-byte UDP alert for", len);
+    if (!outbound_target_allowed(t, m->u.global.address, port, host, sizeof(host),
+                                 &env->stats.udp_blocked, action, "dropped"))
         return;
-    }
     struct outbound *ob = outbound_get(env);
     if (!ob)
         return;

@@ -20,14 +20,15 @@
 struct outbound;
 struct outbound_conn;
 
-/* Is the device allowed to reach host:port ([core] FilterUnauthorizedServers and the list)? */
-bool outbound_allowed(const struct apf_env *env, const char *host, uint32_t port);
-
-/* A "blocked" log line may be written for this device now (at most OUTBOUND_LOG_BURST per
- * device and minute); *suppressed_r is how many were left out before it. */
+/* May the device reach the host:port it asked for ([core] FilterUnauthorizedServers and the
+ * list)? host gets the name as text. A name that does not fit host or holds bytes the copy
+ * would mangle is never allowed (a truncated name must not match a listed one), nor a port
+ * outside 1..65535. A refusal counts in *blocked and is logged, at most OUTBOUND_LOG_BURST
+ * lines per device and minute: "<action> host:port: <verdict> (not an authorized server)". */
 #define OUTBOUND_LOG_BURST 10
-bool outbound_log_blocked_ok(struct apf_env *env, const struct apf_tunnel *t,
-                             uint64_t *suppressed_r);
+bool outbound_target_allowed(struct apf_tunnel *t, struct apf_str host_str, uint32_t port,
+                             char *host, size_t host_len, uint64_t *blocked, const char *action,
+                             const char *verdict);
 
 /* The tunnel handler of udp-send-to@amt.intel.com: check, then send or drop (and count). */
 void outbound_udp_request(struct apf_tunnel *t, const struct apf_msg *m);
