@@ -485,6 +485,63 @@ parse_port_set(const char *text, uint8_t **set_r, char *err, size_t errlen)
     return 0;
 }
 
+/* "250ms", "30s", "5m", "1h": the largest unit that divides the value. */
+static void
+fmt_msec(long ms, char *out, size_t len)
+{
+    if (ms != 0 && ms % 3600000 == 0)
+        snprintf(out, len, "%ldh", ms / 3600000);
+    else if (ms != 0 && ms % 60000 == 0)
+        snprintf(out, len, "%ldm", ms / 60000);
+    else if (ms != 0 && ms % 1000 == 0)
+        snprintf(out, len, "%lds", ms / 1000);
+    else
+        snprintf(out, len, "%ldms", ms);
+}
+
+/* The option's [min, max], when it has one. A range error reads "must be ...": conf_apply
+ * puts the key in front without a colon ("ChannelWindow must be between ..."). */
+static int
+check_range(const struct mps_option *o, long v, char *err, size_t errlen)
+{
+    if ((!o->min && !o->max) || (v >= o->min && v <= o->max))
+        return 0;
+    char lo[32], hi[32], got[32];
+    if (o->type == MPS_OPT_MSEC) {
+        fmt_msec(o->min, lo, sizeof(lo));
+        fmt_msec(o->max, hi, sizeof(hi));
+        fmt_msec(v, got, sizeof(got));
+    } else {
+        snprintf(lo, sizeof(lo), "%ld", o->min);
+        snprintf(hi, sizeof(hi), "%ld", o->max);
+        snprintf(got, sizeof(got), "%ld", v);
+    }
+    if (o->max == LONG_MAX && o->min == 1)
+        conf_errf(err, errlen, "must be positive, got %s", got);
+    else if (o->max == LONG_MAX)
+        conf_errf(err, errlen, "must be at least %s, got %s", lo, got);
+    else
+        conf_errf(err, errlen, "must be between %s and %s, got %s", lo, hi, got);
+    return -1;
+}
+
+static int
+parse_choice(const struct mps_option *o, const char *text, int *out, char *err, size_t errlen)
+{
+    char list[256] = "";
+    size_t n = 0;
+    for (size_t i = 0; o->choices && o->choices[i]; i++) {
+        if (strcasecmp(text, o->choices[i]) == 0) {
+            *out = (int)i;
+            return 0;
+        }
+        n += (size_t)snprintf(list + n, n < sizeof(list) ? sizeof(list) - n : 0, "%s%s",
+                              i ? ", " : "", o->choices[i]);
+    }
+    conf_errf(err, errlen, "expected one of %s, got '%s'", list, text);
+    return -1;
+}
+
 int
 conf_parse_value(const struct mps_option *o, const char *text, void *base, char *err, size_t errlen)
 {
@@ -514,6 +571,8 @@ conf_parse_value(const struct mps_option *o, const char *text, void *base, char 
             conf_errf(err, errlen, "expected an integer, got '%s'", text);
             return -1;
         }
+        if (check_range(o, l, err, errlen) < 0)
+            return -1;
         *(long *)field = l;
         return 0;
     case MPS_OPT_BOOL:
@@ -537,6 +596,8 @@ conf_parse_value(const struct mps_option *o, const char *text, void *base, char 
                     text);
             return -1;
         }
+        if (check_range(o, l, err, errlen) < 0)
+            return -1;
         *(long *)field = l;
         return 0;
     case MPS_OPT_PORTS:
@@ -547,7 +608,14 @@ conf_parse_value(const struct mps_option *o, const char *text, void *base, char 
             conf_errf(err, errlen, "expected a port number (1-65535), got '%s'", text);
             return -1;
         }
+        if (check_range(o, l, err, errlen) < 0)
+            return -1;
         *(long *)field = l;
+        return 0;
+    case MPS_OPT_ENUM:
+        if (parse_choice(o, text, &b, err, errlen) < 0)
+            return -1;
+        *(int *)field = b;
         return 0;
     }
     conf_errf(err, errlen, "unknown option type %d", (int)o->type);
@@ -560,7 +628,7 @@ static const struct mps_option *
 find_option(const struct mps_option *opts, const char *key)
 {
     for (const struct mps_option *o = opts; o && o->name; o++)
-        if (strcasecmp(o->name, key) == 0)
+        if (strcasecmp(o->name, key) == 0 || (o->alias && strcasecmp(o->alias, key) == 0))
             return o;
     return NULL;
 }
@@ -586,12 +654,13 @@ conf_apply(const struct conf_file *cf, const struct conf_section *sec,
     /* Keys first, so a typo is reported even when a required option is missing too. */
     for (size_t i = 0; sec && i < sec->nkv; i++) {
         const struct conf_kv *kv = &sec->kv[i];
-        if (!find_option(opts, kv->key)) {
+        const struct mps_option *o = find_option(opts, kv->key);
+        if (!o) {
             conf_errf(err, errlen, "%s:%d: unknown key '%s' in %s", path, kv->line, kv->key, label);
             return -1;
         }
         for (size_t j = 0; j < i; j++) {
-            if (strcasecmp(sec->kv[j].key, kv->key) == 0) {
+            if (find_option(opts, sec->kv[j].key) == o) { /* also an alias and its name */
                 conf_errf(err, errlen, "%s:%d: %s given twice (first on line %d)", path, kv->line,
                         kv->key, sec->kv[j].line);
                 return -1;
@@ -602,11 +671,13 @@ conf_apply(const struct conf_file *cf, const struct conf_section *sec,
     for (const struct mps_option *o = opts; o && o->name; o++) {
         const struct conf_kv *kv = NULL;
         for (size_t i = 0; sec && i < sec->nkv && !kv; i++)
-            if (strcasecmp(sec->kv[i].key, o->name) == 0)
+            if (find_option(opts, sec->kv[i].key) == o)
                 kv = &sec->kv[i];
         if (kv) {
             if (conf_parse_value(o, kv->value, base, msg, sizeof(msg)) < 0) {
-                conf_errf(err, errlen, "%s:%d: %s: %s", path, kv->line, kv->key, msg);
+                bool range = strncmp(msg, "must be ", 8) == 0;
+                conf_errf(err, errlen, "%s:%d: %s%s%s", path, kv->line, kv->key,
+                          range ? " " : ": ", msg);
                 return -1;
             }
         } else if (o->dflt) {
@@ -655,6 +726,8 @@ type_name(enum mps_opt_type t)
         return "port";
     case MPS_OPT_PORTS:
         return "port list";
+    case MPS_OPT_ENUM:
+        return "choice";
     }
     return "?";
 }
@@ -674,7 +747,15 @@ conf_print_options(const char *title, const struct mps_option *opts)
     if (title)
         printf("%s\n", title);
     printf("  %-*s  %-*s  %-*s  %s\n", wn, "Name", wt, "Type", wd, "Default", "Help");
-    for (const struct mps_option *o = opts; o && o->name; o++)
-        printf("  %-*s  %-*s  %-*s  %s\n", wn, o->name, wt, type_name(o->type), wd,
+    for (const struct mps_option *o = opts; o && o->name; o++) {
+        printf("  %-*s  %-*s  %-*s  %s", wn, o->name, wt, type_name(o->type), wd,
                o->dflt ? (*o->dflt ? o->dflt : "\"\"") : "(required)", o->help ? o->help : "");
+        for (size_t i = 0; o->type == MPS_OPT_ENUM && o->choices && o->choices[i]; i++)
+            printf("%s%s", i ? "|" : " (", o->choices[i]);
+        if (o->type == MPS_OPT_ENUM && o->choices && o->choices[0])
+            printf(")");
+        if (o->alias)
+            printf(" (also %s)", o->alias);
+        printf("\n");
+    }
 }

@@ -21,9 +21,16 @@
 #define MPSD_MODULE_DIR "/usr/local/lib/mpsd"
 #endif
 
-#define CORE_OPT(key, type, field, dflt, help)                                                     \
+#define CORE_OPT(key, t, field, def, text)                                                        \
     {                                                                                              \
-        key, type, offsetof(struct core_config, field), dflt, help                                 \
+        .name = key, .type = t, .offset = offsetof(struct core_config, field), .dflt = def,        \
+        .help = text                                                                               \
+    }
+/* With the range the value must lie in: [min, max]. */
+#define CORE_OPTR(key, t, field, def, lo, hi, text)                                              \
+    {                                                                                              \
+        .name = key, .type = t, .offset = offsetof(struct core_config, field), .dflt = def,        \
+        .help = text, .min = lo, .max = hi                                                         \
     }
 
 const struct mps_option config_core_options[] = {
@@ -39,35 +46,35 @@ const struct mps_option config_core_options[] = {
     CORE_OPT("TraceLevels", MPS_OPT_STR, trace_levels, "INFO|ERROR|WARNING",
              "levels logged: INFO, ERROR, WARNING, DEBUG joined by '|'"),
     CORE_OPT("LogFile", MPS_OPT_STR, log_file, "stderr", "stderr, syslog or a file path"),
-    CORE_OPT("LogFileMaxSize", MPS_OPT_INT, log_file_max_size, "0",
+    CORE_OPTR("LogFileMaxSize", MPS_OPT_INT, log_file_max_size, "0", 0, 1024L * 1024 * 1024,
              "KiB after which the log file is rotated (0: never)"),
-    CORE_OPT("LogFileMaxFiles", MPS_OPT_INT, log_file_max_files, "5",
+    CORE_OPTR("LogFileMaxFiles", MPS_OPT_INT, log_file_max_files, "5", 0, 1000,
              "rotated log files kept (LogFile.1 .. LogFile.N)"),
-    CORE_OPT("MaxConnections", MPS_OPT_INT, max_connections, "100000",
+    CORE_OPTR("MaxConnections", MPS_OPT_INT, max_connections, "100000", 1, 10000000,
              "AMT tunnels accepted at once"),
-    CORE_OPT("AuthTimeout", MPS_OPT_MSEC, auth_timeout_ms, "30s",
+    CORE_OPTR("AuthTimeout", MPS_OPT_MSEC, auth_timeout_ms, "30s", 1, 24L * 3600 * 1000,
              "time from connect to a successful USERAUTH before the tunnel is dropped"),
-    CORE_OPT("MaxAuthAttempts", MPS_OPT_INT, max_auth_attempts, "1",
+    CORE_OPTR("MaxAuthAttempts", MPS_OPT_INT, max_auth_attempts, "1", 1, 100,
              "failed USERAUTH attempts before DISCONNECT"),
     CORE_OPT("KeepaliveOptions", MPS_OPT_STR, keepalive_options, "auto",
              "send KEEPALIVE_OPTIONS_REQUEST: auto (AMT 6+), always or never"),
-    CORE_OPT("KeepaliveInterval", MPS_OPT_MSEC, keepalive_interval_ms, "30s",
+    CORE_OPTR("KeepaliveInterval", MPS_OPT_MSEC, keepalive_interval_ms, "30s", 1000, 24L * 3600 * 1000,
              "keepalive interval proposed to the device"),
     CORE_OPT("KeepaliveReadTimeout", MPS_OPT_MSEC, keepalive_timeout_ms, "180s",
              "silence after which a tunnel is declared dead (>= 2 x KeepaliveInterval)"),
-    CORE_OPT("ChannelWindow", MPS_OPT_INT, channel_window, "262144",
+    CORE_OPTR("ChannelWindow", MPS_OPT_INT, channel_window, "262144", 1024, 16L * 1024 * 1024,
              "receive window per channel, bytes"),
-    CORE_OPT("MaxPacketSize", MPS_OPT_INT, max_packet_size, "16384",
+    CORE_OPTR("MaxPacketSize", MPS_OPT_INT, max_packet_size, "16384", 512, 1024L * 1024,
              "largest CHANNEL_DATA payload sent, bytes"),
-    CORE_OPT("WindowTolerance", MPS_OPT_INT, window_tolerance, "65536",
+    CORE_OPTR("WindowTolerance", MPS_OPT_INT, window_tolerance, "65536", 0, 16L * 1024 * 1024,
              "bytes a device may overrun our window before DISCONNECT"),
-    CORE_OPT("MaxChannelsPerDevice", MPS_OPT_INT, max_channels, "4096",
+    CORE_OPTR("MaxChannelsPerDevice", MPS_OPT_INT, max_channels, "4096", 1, 65536,
              "open channels per AMT tunnel"),
-    CORE_OPT("MaxForwardsPerDevice", MPS_OPT_INT, max_forwards, "32",
+    CORE_OPTR("MaxForwardsPerDevice", MPS_OPT_INT, max_forwards, "32", 1, 256,
              "tcpip-forward ports a device may announce"),
-    CORE_OPT("AuthWorkers", MPS_OPT_INT, auth_workers, "8",
+    CORE_OPTR("AuthWorkers", MPS_OPT_INT, auth_workers, "8", 1, 256,
              "threads running blocking auth plugins"),
-    CORE_OPT("AuthQueueMax", MPS_OPT_INT, auth_queue, "4096",
+    CORE_OPTR("AuthQueueMax", MPS_OPT_INT, auth_queue, "4096", 1, 10000000,
              "authentications waiting for a worker before 'auth queue full'"),
     CORE_OPT("FilterUnauthorizedServers", MPS_OPT_BOOL, filter_unauthorized, "true",
              "forward device alerts (udp-send-to) and direct-tcpip channels only to the servers "
@@ -145,12 +152,12 @@ static int
 load_realm(struct loader *ld, const struct conf_section *sec, const char *label,
            struct realm_config *r)
 {
-    static const struct mps_option o_bool = {"NeedAuthentication", MPS_OPT_BOOL, 0, NULL, NULL};
-    static const struct mps_option o_msec = {"Timeout", MPS_OPT_MSEC, 0, NULL, NULL};
-    static const struct mps_option o_int = {"MaxConcurrent", MPS_OPT_INT, 0, NULL, NULL};
-    static const struct mps_option o_window = {"FailureWindow", MPS_OPT_MSEC, 0, NULL, NULL};
-    static const struct mps_option o_free = {"FailureFree", MPS_OPT_INT, 0, NULL, NULL};
-    static const struct mps_option o_delay = {"FailureDelayMax", MPS_OPT_MSEC, 0, NULL, NULL};
+    static const struct mps_option o_bool = {.name = "NeedAuthentication", .type = MPS_OPT_BOOL};
+    static const struct mps_option o_msec = {.name = "Timeout", .type = MPS_OPT_MSEC};
+    static const struct mps_option o_int = {.name = "MaxConcurrent", .type = MPS_OPT_INT};
+    static const struct mps_option o_window = {.name = "FailureWindow", .type = MPS_OPT_MSEC};
+    static const struct mps_option o_free = {.name = "FailureFree", .type = MPS_OPT_INT};
+    static const struct mps_option o_delay = {.name = "FailureDelayMax", .type = MPS_OPT_MSEC};
     int seen[RK_COUNT] = {0};
     char msg[256];
 
@@ -237,46 +244,10 @@ load_realm(struct loader *ld, const struct conf_section *sec, const char *label,
 
 /* ---------------------------------------------------------------------- semantic checks */
 
-struct range_check {
-    const char *key;
-    size_t offset;
-    long min, max;
-};
-
-#define RANGE(key, field, lo, hi)                                                                  \
-    {                                                                                              \
-        key, offsetof(struct core_config, field), lo, hi                                           \
-    }
-
-static const struct range_check core_ranges[] = {
-    RANGE("LogFileMaxSize", log_file_max_size, 0, 1024L * 1024 * 1024),
-    RANGE("LogFileMaxFiles", log_file_max_files, 0, 1000),
-    RANGE("MaxConnections", max_connections, 1, 10000000),
-    RANGE("AuthTimeout", auth_timeout_ms, 1, 24L * 3600 * 1000),
-    RANGE("MaxAuthAttempts", max_auth_attempts, 1, 100),
-    /* APF carries the keepalive interval in whole seconds: below 1s would round to 0 (off). */
-    RANGE("KeepaliveInterval", keepalive_interval_ms, 1000, 24L * 3600 * 1000),
-    RANGE("ChannelWindow", channel_window, 1024, 16L * 1024 * 1024),
-    RANGE("MaxPacketSize", max_packet_size, 512, 1024L * 1024),
-    RANGE("WindowTolerance", window_tolerance, 0, 16L * 1024 * 1024),
-    RANGE("MaxChannelsPerDevice", max_channels, 1, 65536),
-    RANGE("MaxForwardsPerDevice", max_forwards, 1, 256),
-    RANGE("AuthWorkers", auth_workers, 1, 256),
-    RANGE("AuthQueueMax", auth_queue, 1, 10000000),
-};
-
 static int
 check_core(struct loader *ld, const struct conf_section *sec)
 {
     struct core_config *c = &ld->cfg->core;
-
-    for (size_t i = 0; i < sizeof(core_ranges) / sizeof(core_ranges[0]); i++) {
-        const struct range_check *rc = &core_ranges[i];
-        long v = *(const long *)((const char *)c + rc->offset);
-        if (v < rc->min || v > rc->max)
-            return lerr(ld, key_line(sec, rc->key), "%s must be between %ld and %ld, got %ld",
-                        rc->key, rc->min, rc->max, v);
-    }
 
     unsigned char addr[16];
     if (inet_pton(AF_INET, c->amt_listen_ip, addr) != 1 &&

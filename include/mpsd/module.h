@@ -5,21 +5,40 @@
  *  - Every hook runs on the loop thread, except authenticate() of a module flagged
  *    MPS_F_BLOCKING, which the core calls on its own auth worker threads.
  *  - Hooks never block. Pointers handed to a hook are valid only during that call.
- *  - Objects the core hands out (streams, auth requests, listeners) are freed only by the core.
+ *  - Objects the core hands out (streams, timers, auth requests, wakeups) are freed only by the
+ *    core. Each is recorded against the instance that holds it: what an instance still holds
+ *    when its fini() returns is closed by the core and logged as a leak (a WARNING).
  *  - Modules link against nothing from mpsd: every core service is reached through
  *    struct mps_api, so mpsd is built with hidden visibility.
  *
  * Versioning promise: MPS_ABI_MAJOR changes only for an incompatible change, and the core then
- * refuses modules of any other major. Within a major, structs only grow at their end; each
- * struct carries its size so both sides can tell which members the other knows. A module built
- * against minor N loads in every mpsd of the same major with minor >= N.
+ * refuses modules of any other major. Within a major, structs only grow at their end. The
+ * descriptor carries the minor the module was built for (MPS_MODULE_HEADER), and the core
+ * reads every struct the module hands it (descriptor, option table, stream_impl, event and
+ * auth ops, listener role, chan_req, cred) only as far as that minor defines it: a module built
+ * against minor N loads in every mpsd of the same major with minor >= N and behaves as it did.
+ * Structs the core hands out (mps_api, mps_device_info, mps_stats) only grow too; check
+ * api->size before calling a member newer than your minor.
  *
  * ABI changelog:
- *   1.0  first release: descriptor, options, init/fini/reload/stop/check, accept, events, auth,
- *        streams (also module-implemented ones: layers such as TLS), channels, splice,
- *        listeners (optionally behind the PROXY protocol), serve, one-shot timers,
- *        the device registry (list, find, disconnect), statistics, wakeups for module
- *        threads, and named interfaces between modules.
+ *   1.0  (never released) descriptor, options, init/fini/reload/stop/check, accept, events,
+ *        auth, streams (also module-implemented ones: layers such as TLS), channels, splice,
+ *        listeners (optionally behind the PROXY protocol), serve, one-shot timers, the device
+ *        registry (list, find, disconnect), statistics, wakeups for module threads, and named
+ *        interfaces between modules.
+ *   1.1  first release. The listener role: the core opens an instance's listeners from common
+ *        directives in its section (Listen, ProxyProtocol, AllowFrom, DenyFrom, ProxyFrom,
+ *        MaxConnections, MaxConnectionsPerSource, MaxStartups, HeadTimeout, IdleTimeout),
+ *        refuses connections before a byte is read, and calls accept() for direct and layered
+ *        streams alike (listen_conf() reads the parsed values; listen/listen_close remain for
+ *        1.0 modules only). Resources are recorded per instance (leaks closed at fini). Timers
+ *        stay valid after they fire until timer_stop (timer_restart re-arms them). One peer
+ *        address per stream (peer_host, peer_port; cred->peer_host/peer_port). Options gain
+ *        min/max, an alias and MPS_OPT_ENUM choices. layer_new (an upper stream inheriting
+ *        the lower one's address and connection accounting), stream_established (the
+ *        connection leaves its pending phase), stream_set_scope and cred->scope (the device
+ *        names and UUIDs a credential may register), log_peer (rate-limited lines that a
+ *        remote peer can trigger), and more statistics counters.
  */
 #ifndef MPS_MODULE_H
 #define MPS_MODULE_H
@@ -33,7 +52,7 @@ extern "C" {
 #endif
 
 #define MPS_ABI_MAJOR 1
-#define MPS_ABI_MINOR 0
+#define MPS_ABI_MINOR 1
 #define MPS_ABI_VERSION ((uint32_t)(MPS_ABI_MAJOR << 16 | MPS_ABI_MINOR))
 #define MPS_ABI_MAJOR_OF(v) ((uint32_t)(v) >> 16)
 #define MPS_ABI_MINOR_OF(v) ((uint32_t)(v)&0xffffu)
@@ -45,6 +64,7 @@ typedef struct mps_auth_req mps_auth_req; /* one pending authentication */
 typedef struct mps_listener mps_listener; /* a listening socket owned by the core */
 typedef struct mps_timer mps_timer;       /* a one-shot timer owned by the core */
 typedef struct mps_wakeup mps_wakeup;     /* wakes the loop from a module's own thread */
+struct mps_listen_conf;
 
 /* Log levels, in the reference MPS's vocabulary (TraceLevels = INFO|ERROR|WARNING|DEBUG). */
 enum mps_log_level { MPS_LOG_ERROR = 1, MPS_LOG_WARNING = 2, MPS_LOG_INFO = 4, MPS_LOG_DEBUG = 8 };
@@ -67,8 +87,9 @@ typedef void (*mps_open_cb)(void *arg, mps_stream *chan, int status);
 typedef void (*mps_accept_cb)(void *arg, mps_stream *client);
 
 /* A stream implemented by a module: a layer (TLS) that turns one stream into another. The
- * core calls these with the impl pointer given to stream_new; the module reports through
- * api->stream_deliver / stream_sent / stream_closed, exactly as the core's own streams do. */
+ * core calls these with the impl pointer given to layer_new (stream_new in 1.0); the module
+ * reports through api->stream_deliver / stream_sent / stream_closed, exactly as the core's own
+ * streams do. All members are required. */
 struct mps_stream_impl {
     const char *kind; /* "tls": for log lines */
     int (*read_start)(void *impl);
@@ -82,7 +103,7 @@ struct mps_stream_impl {
     void (*free)(void *impl); /* after stream_closed has run the owner's close callback */
 };
 
-#define MPS_LISTEN_PROXY_PROTOCOL 0x1u /* connections start with a PROXY v1/v2 header */
+#define MPS_LISTEN_PROXY_PROTOCOL 0x1u /* 1.0 api->listen: a PROXY v1/v2 header comes first */
 
 struct mps_chan_req {        /* open an APF forwarded-tcpip channel to device:port */
     const char *device;      /* the FQDN the device registered (any case) or its UUID text */
@@ -95,13 +116,25 @@ struct mps_chan_req {        /* open an APF forwarded-tcpip channel to device:po
 };
 
 /* Credentials of one authentication, the MPS Authenticate(user, password, params, &error)
- * contract. service: "apf" for AMT devices, "socks5"/"http"/... for consoles. */
+ * contract. service: "apf" for AMT devices, "socks5"/"http"/... for consoles.
+ * A module calling api->auth_check fills service, user, password and (1.1) stream; the core
+ * derives the peer members from the stream. A plugin receives every member filled. */
 struct mps_cred {
     const char *service;
     const char *user;
     const char *password;
     const char *params;    /* the realm's PluginParameters (DllParameters), as written */
-    const char *peer_addr; /* "198.51.100.7:51234" */
+    const char *peer_addr; /* "198.51.100.7:51234" or "[2001:db8::1]:51234" */
+    /* 1.1 */
+    const char *peer_host; /* "198.51.100.7" or "2001:db8::1": no brackets, no port */
+    uint16_t peer_port;
+    const mps_stream *stream; /* auth_check: the client's stream (sets the peer members) */
+    /* An OK answer may bind the credential to the device names it may register: the plugin
+     * writes their list into scope[0..scope_len) (FQDNs, "*.example.com" for any name below
+     * a domain, UUIDs; blank- or comma-separated). Left empty: no restriction beyond
+     * [core] NameConflict. NULL when the caller cannot use a scope (console realm). */
+    char *scope;
+    size_t scope_len;
 };
 
 /* Results of an authentication (the values of enum mps_auth_result). */
@@ -147,6 +180,12 @@ struct mps_stats {
     uint64_t tunnels_now;       /* every device TCP session, including those still logging in */
     uint64_t consoles_now;      /* console channels open */
     int64_t started_ms;         /* wall clock at start */
+    /* 1.1: connections every listener refused before a byte was read, by reason */
+    uint64_t refused_acl;       /* AllowFrom / DenyFrom / ProxyFrom */
+    uint64_t refused_limit;     /* MaxConnections, MaxConnectionsPerSource, descriptor budget */
+    uint64_t refused_startups;  /* MaxStartups: dropped while too many were pending */
+    uint64_t accept_paused;     /* times accepting paused because descriptors ran out */
+    uint64_t names_refused;     /* tcpip-forward registrations refused (NameConflict, scope) */
 };
 
 struct mps_api { /* core services; append-only: check size before using newer members */
@@ -185,19 +224,22 @@ struct mps_api { /* core services; append-only: check size before using newer me
      * a proxy offers "no authentication" only when this is 0. */
     int (*auth_required)(mps_inst *mi);
 
-    /* Listen on host:port (numeric IPv4/IPv6). Accepted streams are handed to cb. With
+    /* 1.0 only (a 1.1 module has the listener role instead: mps_module.listen). Listen on
+     * host:port (numeric IPv4/IPv6). Accepted streams are handed to cb. With
      * MPS_LISTEN_PROXY_PROTOCOL the core first reads the PROXY header and the stream's peer is
      * the address it names. */
     int (*listen)(mps_inst *mi, const char *host, uint16_t port, unsigned flags,
                   mps_accept_cb cb, void *arg, mps_listener **l_r);
     void (*listen_close)(mps_listener *l);
 
-    /* One-shot timer: cb(arg) runs once after ms unless timer_stop() comes first. The timer is
-     * freed after it fired or by timer_stop(); do not use it after either. NULL on ENOMEM. */
+    /* One-shot timer: cb(arg) runs once after ms unless timer_stop() comes first. NULL on
+     * ENOMEM. 1.1: the timer stays valid after it fired until timer_stop(), which frees it
+     * (timer_restart re-arms it). 1.0 modules: it is freed after it fired. */
     mps_timer *(*timer_start)(mps_inst *mi, uint64_t ms, void (*cb)(void *arg), void *arg);
     void (*timer_stop)(mps_timer *t);
 
-    /* Layers. stream_new: a stream implemented by impl (NULL on ENOMEM); peer is copied. */
+    /* Layers. stream_new (1.0; 1.1 modules use layer_new): a stream implemented by impl (NULL
+     * on ENOMEM); peer is copied. */
     mps_stream *(*stream_new)(mps_inst *mi, const struct mps_stream_impl *impl, void *arg,
                               const char *peer);
     void (*stream_deliver)(mps_stream *s, const void *data, size_t len, int status);
@@ -208,7 +250,9 @@ struct mps_api { /* core services; append-only: check size before using newer me
     int (*stream_set_identity)(mps_stream *s, const char *identity);
     /* Hand s to a service: "apf" (an AMT device tunnel) or the name of a loaded module
      * instance with an accept hook ("http_proxy"). The service owns s from then on, also on
-     * error. With s NULL: 0 if the service exists, else -ENOENT (check it in init). */
+     * error. With s NULL: 0 if the service exists, else -ENOENT (check it in init); 1.1: this
+     * also declares what the instance's listeners carry, and "apf" makes them device
+     * listeners, which console and admin listeners can never starve of descriptors. */
     int (*serve)(mps_inst *mi, const char *service, mps_stream *s);
 
     /* Device registry (loop thread). devices_foreach calls cb, inside the call, once per
@@ -240,6 +284,33 @@ struct mps_api { /* core services; append-only: check size before using newer me
      * name is withdrawn when the publisher is finished. -EEXIST if the name is taken. */
     int (*iface_publish)(mps_inst *mi, const char *name, const void *iface, void *obj);
     const void *(*iface_lookup)(mps_inst *mi, const char *name, void **obj_r);
+
+    /* ---- 1.1 ---- */
+    /* The peer's address without its port ("198.51.100.7", "2001:db8::1": never brackets; on
+     * a channel the device name) and its port: one answer for every caller. */
+    const char *(*peer_host)(const mps_stream *s);
+    uint16_t (*peer_port)(const mps_stream *s);
+    /* A log line a remote peer can provoke (a refused login, a bad handshake, a malformed
+     * request): at most a few lines per minute per source address (s's peer; NULL: any) and
+     * call site, the rest counted and reported as "N similar lines suppressed". Loop thread. */
+    void (*log_peer)(mps_inst *mi, const mps_stream *s, enum mps_log_level level,
+                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+    /* Re-arm t (pending or fired): cb runs once after ms from now. */
+    void (*timer_restart)(mps_timer *t, uint64_t ms);
+    /* An upper stream over lower (a layer): it takes lower's peer address, its listener's
+     * accounting (pending phase, per-source counts) and its identity; impl as for stream_new.
+     * The layer keeps lower and closes it itself. NULL on ENOMEM. */
+    mps_stream *(*layer_new)(mps_inst *mi, const struct mps_stream_impl *impl, void *arg,
+                             mps_stream *lower);
+    /* The client is in (authenticated, handshake and negotiation done): its connection leaves
+     * the pending phase that MaxStartups and HeadTimeout bound. Idempotent; on a layered
+     * stream it applies to the connection underneath. */
+    void (*stream_established)(mps_stream *s);
+    /* The device names and UUIDs the peer may register (a TLS client certificate's CN and
+     * DNS SANs); same syntax as mps_cred.scope. Copied. 0 or -ENOMEM. */
+    int (*stream_set_scope)(mps_stream *s, const char *scope);
+    /* The instance's listener directives as the core parsed them (NULL without the role). */
+    const struct mps_listen_conf *(*listen_conf)(mps_inst *mi);
 };
 
 struct mps_ctx { /* passed to every hook */
@@ -258,6 +329,7 @@ enum mps_opt_type {
     MPS_OPT_PORT,    /* long, 1..65535 */
     MPS_OPT_PORTS,   /* uint8_t * (owned by the core): a set of ports written as a list such
                       * as "16992 16993, 623"; test it with MPS_PORT_IN_SET */
+    MPS_OPT_ENUM,    /* 1.1: int, the index in choices of the word given (any case) */
 };
 #define MPS_PORT_SET_BYTES (65536 / 8)
 #define MPS_PORT_IN_SET(set, port) (((set)[(uint16_t)(port) / 8] >> ((port) % 8)) & 1u)
@@ -267,8 +339,12 @@ struct mps_option { /* one `Key = value` line of the instance's [module NAME] se
     size_t offset;    /* offsetof(struct my_instance, field) */
     const char *dflt; /* default as text; NULL = required */
     const char *help; /* printed by `mpsd --list-options NAME` */
+    /* 1.1 */
+    long min, max; /* INT, MSEC (in ms), PORT: the value must lie in [min, max]; 0, 0: any */
+    const char *const *choices; /* MPS_OPT_ENUM: the words, NULL-terminated */
+    const char *alias;          /* another name accepted for this key (an older spelling) */
 };
-#define MPS_OPTIONS_END { NULL, 0, 0, NULL, NULL }
+#define MPS_OPTIONS_END { NULL, 0, 0, NULL, NULL, 0, 0, NULL, NULL }
 
 enum mps_event { MPS_EV_DEVICE_CONNECTED = 1, MPS_EV_DEVICE_DISCONNECTED, MPS_EV_PORTS_CHANGED };
 struct mps_event_ops { /* copy what you keep, queue any I/O, return at once */
@@ -288,6 +364,55 @@ struct mps_auth_ops {
     void (*cancel)(const struct mps_ctx *ctx, mps_auth_req *req);
 };
 
+/* The listener role (1.1). For an instance whose descriptor has one, the core reads these
+ * directives from its section (next to the module's own options), opens the sockets once every
+ * instance is initialised, closes them before stop(), and hands each accepted connection to
+ * the accept hook once it passed the checks below; connections a layer serves to the instance
+ * (api->serve) arrive through the same hook.
+ *   Listen = ADDR:PORT ...      numeric IPv4 "192.0.2.1:443", IPv6 "[::1]:443", a host name
+ *                               (resolved once at start), several separated by blanks or
+ *                               commas, port 0 for any free port, or none
+ *   ProxyProtocol = bool        a PROXY v1/v2 header comes first (behind an L4 balancer)
+ *   ProxyFrom = CIDRS           who may send that header (default: anyone)
+ *   AllowFrom = CIDRS           only these sources (default: all); checked before a byte is
+ *   DenyFrom = CIDRS            read, DenyFrom wins; with ProxyProtocol the header's source
+ *   MaxConnections = N          open connections of this instance's listeners
+ *   MaxConnectionsPerSource = N per source address (an IPv6 /64 counts as one); 0: no cap
+ *   MaxStartups = START:RATE:FULL  connections still pending (not established): from START
+ *                               on, new ones are dropped with RATE% chance, rising to 100% at
+ *                               FULL (OpenSSH's MaxStartups)
+ *   HeadTimeout = DURATION      the module's deadline for a handshake or request head,
+ *                               independent of progress
+ *   IdleTimeout = DURATION      the module's idle limit (0: none)
+ * The module's own older keys can stand for some of these (aliases). Refusals are counted
+ * (mps_stats) and logged rate-limited. */
+struct mps_listen_role {
+    const char *default_listen; /* "127.0.0.1:8090"; "none": no listener unless configured */
+    /* Older keys still accepted, as pairs {old, directive} ending with NULL, e.g.
+     * {"SocksListenIP", "ListenIP", "SocksListenPort", "ListenPort", NULL}. ListenIP (a
+     * numeric address or a host name) and ListenPort together stand for one Listen address. */
+    const char *const *aliases;
+    long head_timeout_ms;  /* HeadTimeout default; 0: 10 s */
+    long idle_timeout_ms;  /* IdleTimeout default; 0: none */
+    long max_connections;  /* MaxConnections default; 0: 10000 */
+    long max_per_source;   /* MaxConnectionsPerSource default; 0: no cap */
+    const char *max_startups; /* MaxStartups default; NULL: "100:30:1000" */
+    /* Written raw to a direct (not layered) connection refused for MaxConnections before it
+     * is closed, such as an HTTP 503 or an APF DISCONNECT; NULL: closed silently. */
+    const void *busy_reply;
+    size_t busy_reply_len;
+};
+
+/* The directives the core parsed for an instance (api->listen_conf). Read-only. */
+struct mps_listen_conf {
+    long head_timeout_ms;
+    long idle_timeout_ms;
+    long max_connections;
+    long max_per_source;
+    int proxy_protocol;
+    unsigned nlisten; /* listeners opened (0: reached through a layer only) */
+};
+
 #define MPS_F_BLOCKING 0x1u      /* authenticate() may block: the core calls it on its pool */
 #define MPS_F_THREAD_UNSAFE 0x2u /* with BLOCKING: one call at a time in the whole process, across
                                  * every instance of the module (old vendor libs) */
@@ -302,17 +427,21 @@ struct mps_module {
     int (*init)(const struct mps_ctx *ctx);       /* 0 or -errno; log the reason first */
     void (*fini)(const struct mps_ctx *ctx);      /* after its streams and requests are gone */
     int (*reload)(const struct mps_ctx *ctx);     /* SIGHUP; keep the old state on error */
-    /* Shutdown begins: close listeners and the connections not handed to splice; fini()
-     * follows once the loop has nothing left of the module. May be NULL. */
+    /* Shutdown begins (the core has closed the instance's listeners): close the connections
+     * not handed to splice; fini() follows once the loop has nothing left of the module. May
+     * be NULL. */
     void (*stop)(const struct mps_ctx *ctx);
     const struct mps_event_ops *events;           /* NULL: no events wanted */
     const struct mps_auth_ops *auth;              /* NULL: not an auth plugin */
-    /* A stream served to this instance by another one (api->serve: a TLS layer in front of
-     * a proxy). The instance owns client from then on. NULL: cannot be served. */
+    /* A connection for this instance: accepted on its listeners (1.1 listener role) or served
+     * to it by another one (api->serve: a TLS layer in front of a proxy). The instance owns
+     * client from then on. NULL: cannot be served. */
     void (*accept)(const struct mps_ctx *ctx, mps_stream *client);
     /* `mpsd -t`: check what init would use (files, keys, names) without side effects: no
      * listener, no timer, no stream. 0 or -errno with the reason logged. May be NULL. */
     int (*check)(const struct mps_ctx *ctx);
+    /* 1.1 */
+    const struct mps_listen_role *listen; /* NULL: the core opens no listener for it */
 };
 #define MPS_MODULE_HEADER .abi = MPS_ABI_VERSION, .size = sizeof(struct mps_module)
 /* The one exported symbol of a module: mps_module_<name>, returning its descriptor. */

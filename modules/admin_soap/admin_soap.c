@@ -643,22 +643,29 @@ ad_fini(const struct mps_ctx *ctx)
 }
 
 static const struct mps_option ad_options[] = {
-    {"SOAPListenIP", MPS_OPT_STR, offsetof(struct ad_inst, listen_ip), "127.0.0.1",
-     "numeric IPv4/IPv6 address of the management API listener; none: no listener (reached "
+    {.name = "SOAPListenIP", .type = MPS_OPT_STR, .offset = offsetof(struct ad_inst, listen_ip),
+     .dflt = "127.0.0.1",
+     .help = "numeric IPv4/IPv6 address of the management API listener; none: no listener (reached "
      "through [module tls] Serve = admin_soap only)"},
-    {"SOAPListenPort", MPS_OPT_PORT, offsetof(struct ad_inst, listen_port), "7793",
-     "TCP port of the management API listener"},
-    {"ProxyProtocol", MPS_OPT_BOOL, offsetof(struct ad_inst, proxy_protocol), "false",
-     "connections start with a PROXY protocol v1/v2 header (behind a load balancer)"},
-    {"Authentication", MPS_OPT_STR, offsetof(struct ad_inst, authentication), "auto",
-     "HTTP basic credentials checked by the console realm: auto (when the realm wants "
+    {.name = "SOAPListenPort", .type = MPS_OPT_PORT, .offset = offsetof(struct ad_inst, listen_port),
+     .dflt = "7793",
+     .help = "TCP port of the management API listener"},
+    {.name = "ProxyProtocol", .type = MPS_OPT_BOOL, .offset = offsetof(struct ad_inst, proxy_protocol),
+     .dflt = "false",
+     .help = "connections start with a PROXY protocol v1/v2 header (behind a load balancer)"},
+    {.name = "Authentication", .type = MPS_OPT_STR, .offset = offsetof(struct ad_inst, authentication),
+     .dflt = "auto",
+     .help = "HTTP basic credentials checked by the console realm: auto (when the realm wants "
      "credentials), yes or no"},
-    {"MaxConnections", MPS_OPT_INT, offsetof(struct ad_inst, max_conns), "64",
-     "clients connected at once (503 beyond)"},
-    {"IdleTimeout", MPS_OPT_MSEC, offsetof(struct ad_inst, idle_ms), "30s",
-     "close a connection when nothing arrived for this long (408 in a request)"},
-    {"MaxRequestSize", MPS_OPT_INT, offsetof(struct ad_inst, max_request), "65536",
-     "largest request body in bytes (413 beyond)"},
+    {.name = "MaxConnections", .type = MPS_OPT_INT, .offset = offsetof(struct ad_inst, max_conns),
+     .dflt = "64",
+     .help = "clients connected at once (503 beyond)"},
+    {.name = "IdleTimeout", .type = MPS_OPT_MSEC, .offset = offsetof(struct ad_inst, idle_ms),
+     .dflt = "30s",
+     .help = "close a connection when nothing arrived for this long (408 in a request)"},
+    {.name = "MaxRequestSize", .type = MPS_OPT_INT, .offset = offsetof(struct ad_inst, max_request),
+     .dflt = "65536",
+     .help = "largest request body in bytes (413 beyond)"},
     MPS_OPTIONS_END,
 };
 

@@ -323,17 +323,21 @@ hp_fini(const struct mps_ctx *ctx)
 }
 
 static const struct mps_option hp_options[] = {
-    {"HttpListenIP", MPS_OPT_STR, offsetof(struct hp_inst, listen_ip), "127.0.0.1",
-     "numeric IPv4/IPv6 address the HTTP proxy listener binds to"},
-    {"HttpListenPort", MPS_OPT_PORT, offsetof(struct hp_inst, listen_port), "8080",
-     "TCP port of the HTTP proxy listener"},
-    {"AllowCONNECT", MPS_OPT_PORTS, offsetof(struct hp_inst, allowed),
-     "16992 16993 16994 16995 623 664 5900",
-     "device ports consoles may reach, by CONNECT or absolute URI (space- or comma-separated)"},
-    {"IdleTimeout", MPS_OPT_MSEC, offsetof(struct hp_inst, idle_ms), "60s",
-     "close a console connection when nothing moved for this long (not after CONNECT)"},
-    {"MaxHeaderSize", MPS_OPT_INT, offsetof(struct hp_inst, max_head), "65536",
-     "largest request or response head in bytes (431 beyond)"},
+    {.name = "HttpListenIP", .type = MPS_OPT_STR, .offset = offsetof(struct hp_inst, listen_ip),
+     .dflt = "127.0.0.1",
+     .help = "numeric IPv4/IPv6 address the HTTP proxy listener binds to"},
+    {.name = "HttpListenPort", .type = MPS_OPT_PORT, .offset = offsetof(struct hp_inst, listen_port),
+     .dflt = "8080",
+     .help = "TCP port of the HTTP proxy listener"},
+    {.name = "AllowCONNECT", .type = MPS_OPT_PORTS, .offset = offsetof(struct hp_inst, allowed),
+     .dflt = "16992 16993 16994 16995 623 664 5900",
+     .help = "device ports consoles may reach, by CONNECT or absolute URI (space- or comma-separated)"},
+    {.name = "IdleTimeout", .type = MPS_OPT_MSEC, .offset = offsetof(struct hp_inst, idle_ms),
+     .dflt = "60s",
+     .help = "close a console connection when nothing moved for this long (not after CONNECT)"},
+    {.name = "MaxHeaderSize", .type = MPS_OPT_INT, .offset = offsetof(struct hp_inst, max_head),
+     .dflt = "65536",
+     .help = "largest request or response head in bytes (431 beyond)"},
     MPS_OPTIONS_END,
 };
 

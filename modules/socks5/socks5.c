@@ -623,15 +623,18 @@ s5_fini(const struct mps_ctx *ctx)
 }
 
 static const struct mps_option s5_options[] = {
-    {"SocksListenIP", MPS_OPT_STR, offsetof(struct s5_inst, listen_ip), "127.0.0.1",
-     "numeric IPv4/IPv6 address the SOCKS5 listener binds to"},
-    {"SocksListenPort", MPS_OPT_PORT, offsetof(struct s5_inst, listen_port), "8090",
-     "TCP port of the SOCKS5 listener"},
-    {"AllowedPorts", MPS_OPT_PORTS, offsetof(struct s5_inst, allowed),
-     "16992 16993 16994 16995 623 664 5900",
-     "device ports consoles may CONNECT to (space- or comma-separated)"},
-    {"HandshakeTimeout", MPS_OPT_MSEC, offsetof(struct s5_inst, handshake_ms), "10s",
-     "time from accept to the SOCKS reply (negotiation and channel open)"},
+    {.name = "SocksListenIP", .type = MPS_OPT_STR, .offset = offsetof(struct s5_inst, listen_ip),
+     .dflt = "127.0.0.1",
+     .help = "numeric IPv4/IPv6 address the SOCKS5 listener binds to"},
+    {.name = "SocksListenPort", .type = MPS_OPT_PORT, .offset = offsetof(struct s5_inst, listen_port),
+     .dflt = "8090",
+     .help = "TCP port of the SOCKS5 listener"},
+    {.name = "AllowedPorts", .type = MPS_OPT_PORTS, .offset = offsetof(struct s5_inst, allowed),
+     .dflt = "16992 16993 16994 16995 623 664 5900",
+     .help = "device ports consoles may CONNECT to (space- or comma-separated)"},
+    {.name = "HandshakeTimeout", .type = MPS_OPT_MSEC, .offset = offsetof(struct s5_inst, handshake_ms),
+     .dflt = "10s",
+     .help = "time from accept to the SOCKS reply (negotiation and channel open)"},
     MPS_OPTIONS_END,
 };
 

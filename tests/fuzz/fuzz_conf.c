@@ -24,12 +24,24 @@ struct fuzz_opts {
 
 /* Every option type, one key each; "Path" is required so the missing-option path runs too. */
 static const struct mps_option fuzz_options[] = {
-    {"Str", MPS_OPT_STR, offsetof(struct fuzz_opts, s), "x", "string"},
-    {"Path", MPS_OPT_PATH, offsetof(struct fuzz_opts, p), NULL, "path"},
-    {"Int", MPS_OPT_INT, offsetof(struct fuzz_opts, i), "0", "int"},
-    {"Bool", MPS_OPT_BOOL, offsetof(struct fuzz_opts, b), "no", "bool"},
-    {"Msec", MPS_OPT_MSEC, offsetof(struct fuzz_opts, ms), "1s", "msec"},
-    {"Port", MPS_OPT_PORT, offsetof(struct fuzz_opts, port), "1", "port"},
+    {.name = "Str", .type = MPS_OPT_STR, .offset = offsetof(struct fuzz_opts, s),
+     .dflt = "x",
+     .help = "string"},
+    {.name = "Path", .type = MPS_OPT_PATH, .offset = offsetof(struct fuzz_opts, p),
+     .dflt = NULL,
+     .help = "path"},
+    {.name = "Int", .type = MPS_OPT_INT, .offset = offsetof(struct fuzz_opts, i),
+     .dflt = "0",
+     .help = "int"},
+    {.name = "Bool", .type = MPS_OPT_BOOL, .offset = offsetof(struct fuzz_opts, b),
+     .dflt = "no",
+     .help = "bool"},
+    {.name = "Msec", .type = MPS_OPT_MSEC, .offset = offsetof(struct fuzz_opts, ms),
+     .dflt = "1s",
+     .help = "msec"},
+    {.name = "Port", .type = MPS_OPT_PORT, .offset = offsetof(struct fuzz_opts, port),
+     .dflt = "1",
+     .help = "port"},
     MPS_OPTIONS_END,
 };
 

@@ -162,10 +162,12 @@ console_stop(const struct mps_ctx *ctx)
 }
 
 static const struct mps_option console_options[] = {
-    {"ListenIP", MPS_OPT_STR, offsetof(struct console_inst, listen_ip), "127.0.0.1",
-     "address of the test console listener"},
-    {"ListenPort", MPS_OPT_PORT, offsetof(struct console_inst, listen_port), NULL,
-     "port of the test console listener"},
+    {.name = "ListenIP", .type = MPS_OPT_STR, .offset = offsetof(struct console_inst, listen_ip),
+     .dflt = "127.0.0.1",
+     .help = "address of the test console listener"},
+    {.name = "ListenPort", .type = MPS_OPT_PORT, .offset = offsetof(struct console_inst, listen_port),
+     .dflt = NULL,
+     .help = "port of the test console listener"},
     MPS_OPTIONS_END,
 };
 

@@ -15,12 +15,24 @@ struct test_good {
 };
 
 static const struct mps_option tg_options[] = {
-    {"Greeting", MPS_OPT_STR, offsetof(struct test_good, greeting), "hello", "a string"},
-    {"Count", MPS_OPT_INT, offsetof(struct test_good, count), "3", "an integer"},
-    {"Enabled", MPS_OPT_BOOL, offsetof(struct test_good, enabled), "yes", "a boolean"},
-    {"Delay", MPS_OPT_MSEC, offsetof(struct test_good, delay_ms), "250ms", "a duration"},
-    {"Port", MPS_OPT_PORT, offsetof(struct test_good, port), "8080", "a TCP port"},
-    {"File", MPS_OPT_PATH, offsetof(struct test_good, file), "/dev/null", "a file"},
+    {.name = "Greeting", .type = MPS_OPT_STR, .offset = offsetof(struct test_good, greeting),
+     .dflt = "hello",
+     .help = "a string"},
+    {.name = "Count", .type = MPS_OPT_INT, .offset = offsetof(struct test_good, count),
+     .dflt = "3",
+     .help = "an integer"},
+    {.name = "Enabled", .type = MPS_OPT_BOOL, .offset = offsetof(struct test_good, enabled),
+     .dflt = "yes",
+     .help = "a boolean"},
+    {.name = "Delay", .type = MPS_OPT_MSEC, .offset = offsetof(struct test_good, delay_ms),
+     .dflt = "250ms",
+     .help = "a duration"},
+    {.name = "Port", .type = MPS_OPT_PORT, .offset = offsetof(struct test_good, port),
+     .dflt = "8080",
+     .help = "a TCP port"},
+    {.name = "File", .type = MPS_OPT_PATH, .offset = offsetof(struct test_good, file),
+     .dflt = "/dev/null",
+     .help = "a file"},
     MPS_OPTIONS_END,
 };
 

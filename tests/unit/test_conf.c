@@ -492,12 +492,24 @@ struct opts_test {
 };
 
 static const struct mps_option test_opts[] = {
-    {"Str", MPS_OPT_STR, offsetof(struct opts_test, s), "dflt", "a string"},
-    {"Path", MPS_OPT_PATH, offsetof(struct opts_test, p), NULL, "required"},
-    {"Int", MPS_OPT_INT, offsetof(struct opts_test, i), "-7", "an int"},
-    {"Bool", MPS_OPT_BOOL, offsetof(struct opts_test, b), "on", "a bool"},
-    {"Msec", MPS_OPT_MSEC, offsetof(struct opts_test, ms), "250ms", "a duration"},
-    {"Port", MPS_OPT_PORT, offsetof(struct opts_test, port), "8090", "a port"},
+    {.name = "Str", .type = MPS_OPT_STR, .offset = offsetof(struct opts_test, s),
+     .dflt = "dflt",
+     .help = "a string"},
+    {.name = "Path", .type = MPS_OPT_PATH, .offset = offsetof(struct opts_test, p),
+     .dflt = NULL,
+     .help = "required"},
+    {.name = "Int", .type = MPS_OPT_INT, .offset = offsetof(struct opts_test, i),
+     .dflt = "-7",
+     .help = "an int"},
+    {.name = "Bool", .type = MPS_OPT_BOOL, .offset = offsetof(struct opts_test, b),
+     .dflt = "on",
+     .help = "a bool"},
+    {.name = "Msec", .type = MPS_OPT_MSEC, .offset = offsetof(struct opts_test, ms),
+     .dflt = "250ms",
+     .help = "a duration"},
+    {.name = "Port", .type = MPS_OPT_PORT, .offset = offsetof(struct opts_test, port),
+     .dflt = "8090",
+     .help = "a port"},
     MPS_OPTIONS_END,
 };
 
