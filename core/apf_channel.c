@@ -45,7 +45,7 @@ struct apf_channel {
     bool eof_delivered;
     bool owner_released; /* the owner closed the stream, or never got it */
     int end_status;
-    unsigned deferred; /* deferred calls that still point at us */
+    struct loop_call deliver_call, closed_call; /* queued: they still point at us */
     int64_t rwin;      /* credit granted to the device and not used yet (may dip below 0) */
     uint32_t consumed; /* bytes the owner took since our last WINDOW_ADJUST */
     uint64_t pwin;     /* the device's window: what we may still send */
@@ -99,7 +99,7 @@ chunk_append(struct chan_chunk ***tail, const void *data, size_t len)
 static void
 chan_maybe_free(struct apf_channel *c)
 {
-    if (c->t || !c->owner_released || c->deferred)
+    if (c->t || !c->owner_released || c->deliver_call.queued || c->closed_call.queued)
         return;
     chunks_free(&c->rxq, &c->rxq_tail);
     chunks_free(&c->txq, &c->txq_tail);
@@ -131,11 +131,9 @@ chan_detach(struct apf_channel *c)
 static void chan_deliver(struct apf_channel *c);
 
 static void
-chan_deliver_deferred(void *arg, int status)
+chan_deliver_deferred(struct loop_call *call)
 {
-    (void)status;
-    struct apf_channel *c = arg;
-    c->deferred--;
+    struct apf_channel *c = loop_container_of(call, struct apf_channel, deliver_call);
     chan_deliver(c);
     chan_maybe_free(c);
 }
@@ -143,8 +141,7 @@ chan_deliver_deferred(void *arg, int status)
 static void
 chan_schedule_delivery(struct apf_channel *c)
 {
-    c->deferred++;
-    stream_defer(c->base.loop, chan_deliver_deferred, c, 0);
+    loop_call_queue(c->base.loop, &c->deliver_call); /* once: it delivers everything queued */
 }
 
 static void
@@ -322,11 +319,9 @@ chan_shutdown(mps_stream *s)
 }
 
 static void
-chan_closed_deferred(void *arg, int status)
+chan_closed_deferred(struct loop_call *call)
 {
-    (void)status;
-    struct apf_channel *c = arg;
-    c->deferred--;
+    struct apf_channel *c = loop_container_of(call, struct apf_channel, closed_call);
     stream_closed(&c->base, 0); /* -> chan_free */
 }
 
@@ -341,8 +336,7 @@ chan_close(mps_stream *s)
         if (!c->txq)
             chan_send_close(c);
     }
-    c->deferred++;
-    stream_defer(s->loop, chan_closed_deferred, c, 0);
+    loop_call_queue(s->loop, &c->closed_call);
 }
 
 static void
@@ -416,6 +410,8 @@ apf_channel_open(struct apf_env *env, const struct mps_chan_req *req, mps_open_c
     if (!c)
         return -ENOMEM;
     stream_init(&c->base, &chan_ops, env->loop);
+    loop_call_init(&c->deliver_call, chan_deliver_deferred);
+    loop_call_init(&c->closed_call, chan_closed_deferred);
     c->t = t;
     c->local_id = id;
     c->port = req->port;
@@ -425,15 +421,14 @@ apf_channel_open(struct apf_env *env, const struct mps_chan_req *req, mps_open_c
     c->txq_tail = &c->txq;
     c->open_cb = cb;
     c->open_arg = arg;
-    char console_addr[64];
     const char *origin = req->origin_addr ? req->origin_addr : "0.0.0.0";
     uint16_t origin_port = req->origin_port;
     if (req->console) {
-        stream_peer_split(req->console, console_addr, sizeof(console_addr), &origin_port);
-        origin = console_addr;
+        origin = req->console->peer_host;
+        origin_port = req->console->peer_port;
     }
     snprintf(c->console, sizeof(c->console), "%s:%u", origin, origin_port);
-    snprintf(c->base.peer, sizeof(c->base.peer), "%s:%u", fw->address, req->port);
+    stream_set_peer_name(&c->base, fw->address, req->port);
     t->chans[id] = c;
     t->nchans_open++;
 
@@ -523,6 +518,8 @@ direct_open(struct apf_tunnel *t, const struct apf_msg *m)
         return 0;
     }
     stream_init(&c->base, &chan_ops, env->loop);
+    loop_call_init(&c->deliver_call, chan_deliver_deferred);
+    loop_call_init(&c->closed_call, chan_closed_deferred);
     c->t = t;
     c->local_id = id;
     c->remote_id = sender;
@@ -537,7 +534,7 @@ direct_open(struct apf_tunnel *t, const struct apf_msg *m)
     bool v6 = strchr(host, ':') != NULL;
     snprintf(c->console, sizeof(c->console), "%s%s%s:%u", v6 ? "[" : "", host, v6 ? "]" : "",
              port);
-    snprintf(c->base.peer, sizeof(c->base.peer), "%s", t->fqdn ? t->fqdn : t->uuid_text);
+    stream_set_peer_name(&c->base, t->fqdn ? t->fqdn : t->uuid_text, 0);
     t->chans[id] = c;
     t->nchans_open++;
     char who[200];

@@ -97,7 +97,7 @@ tunnel_next_deadline(const struct apf_tunnel *t)
 {
     const struct core_config *cfg = t->env->cfg;
     if (t->state < TUNNEL_AUTHED)
-        return t->connected_at_ms + (uint64_t)cfg->auth_timeout_ms;
+        return t->connected_at_ms + (uint64_t)t->env->auth_timeout_ms;
     uint64_t timeout = (uint64_t)cfg->keepalive_timeout_ms;
     return t->last_rx_ms + (t->probe_sent ? timeout : timeout / 2);
 }
@@ -120,7 +120,7 @@ tunnel_on_timer(uv_timer_t *timer)
     if (t->state == TUNNEL_CLOSING)
         return;
     if (t->state < TUNNEL_AUTHED) {
-        if (now >= t->connected_at_ms + (uint64_t)cfg->auth_timeout_ms) {
+        if (now >= t->connected_at_ms + (uint64_t)t->env->auth_timeout_ms) {
             apf_tunnel_disconnect(t, APF_DISC_CONNECTION_TIMED_OUT,
                                   "did not authenticate within AuthTimeout");
             return;
@@ -396,6 +396,7 @@ tunnel_authenticated(struct apf_tunnel *t, const char *how)
     log_info("Intel remote client %s is now connected. %s", t->uuid_text,
              apf_tunnel_ident(t, id, sizeof(id)));
     apf_tunnel_log(t, MPS_LOG_DEBUG, "authenticated (%s)", how);
+    stream_established(t->stream); /* no longer one of the listener's pending connections */
     /* The device was not read while its realm decided: that silence is ours, not its. */
     t->last_rx_ms = uv_now(t->env->loop);
     t->probe_sent = false;
@@ -477,6 +478,11 @@ input_userauth_request(struct apf_tunnel *t, const struct apf_msg *m)
         apf_tunnel_send(t, msg, apf_encode_userauth_failure(msg, "password"), NULL, 0);
         return 0;
     }
+    /* A C string ends at the first NUL: "P@ssw0rd\0junk" must not pass for "P@ssw0rd". */
+    if (ua->password.len && memchr(ua->password.p, '\0', ua->password.len)) {
+        tunnel_auth_failed(t, "the password holds a NUL byte");
+        return 0;
+    }
     char password[APF_MAX_NAME + 1];
     memcpy(password, ua->password.p, ua->password.len);
     password[ua->password.len] = '\0';
@@ -485,6 +491,8 @@ input_userauth_request(struct apf_tunnel *t, const struct apf_msg *m)
         .user = user,
         .password = password,
         .peer_addr = t->stream->peer,
+        .peer_host = t->stream->peer_host,
+        .peer_port = t->stream->peer_port,
     };
     const char *why = NULL;
     int rc = auth_check(t->env->realm, &cred, tunnel_auth_done, t, &t->auth_req, &why);
@@ -532,9 +540,11 @@ input_service_request(struct apf_tunnel *t, const struct apf_msg *m)
             apf_tunnel_log(t, MPS_LOG_WARNING, "shares its UUID with %d other connected "
                            "device(s): consoles should address it by FQDN", shared);
         char id[400];
-        if (t->state != TUNNEL_AUTHED)
+        if (t->state != TUNNEL_AUTHED) {
             log_info("Intel remote client %s is now connected. %s", t->uuid_text,
                      apf_tunnel_ident(t, id, sizeof(id)));
+            stream_established(t->stream);
+        }
         t->state = TUNNEL_FORWARDING;
         apf_tunnel_send(t, msg, apf_encode_service_accept(msg, APF_SERVICE_PFWD), NULL, 0);
         tunnel_arm_timer(t);
@@ -815,9 +825,9 @@ int
 apf_tunnel_new(struct apf_env *env, mps_stream *stream, struct apf_tunnel **t_r)
 {
     uint8_t msg[APF_PROTOCOLVERSION_LEN];
-    if (env->stopping || env->ntunnels >= (size_t)env->cfg->max_connections) {
+    if (env->stopping || env->ntunnels >= (size_t)env->max_tunnels) {
         log_warn("connection from %s refused: MaxConnections (%ld) reached", stream->peer,
-                 env->cfg->max_connections);
+                 env->max_tunnels);
         mps_stream *s = stream;
         struct mps_iov iov = {msg, apf_encode_disconnect(msg, APF_DISC_TOO_MANY_CONNECTIONS)};
         stream_write(s, &iov, 1, NULL, NULL);

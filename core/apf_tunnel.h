@@ -28,6 +28,7 @@ struct apf_stats { /* the reference statistics report's counters that the core c
     uint64_t connection_errors;      /* protocol errors + devices lost without a DISCONNECT */
     uint64_t udp_blocked, tcp_blocked; /* refused by the authorized-servers filter */
     uint64_t udp_forwarded, tcp_forwarded;
+    uint64_t names_refused; /* tcpip-forward registrations refused (NameConflict, scope) */
 };
 
 /* What a tunnel needs from its surroundings; one per server (or per unit test). */
@@ -35,6 +36,8 @@ struct apf_env {
     uv_loop_t *loop;
     const struct core_config *cfg;
     enum keepalive_options_mode keepalive_mode;
+    long auth_timeout_ms; /* the device listener's HeadTimeout (AuthTimeout) */
+    long max_tunnels;     /* its MaxConnections: tunnels at once, TLS ones included */
     struct route *route;
     struct auth_realm *realm; /* the AMT realm */
     void (*on_event)(void *arg, enum mps_event ev, const struct mps_device_info *dev);

@@ -1,10 +1,16 @@
 /* api.c - the core services table handed to modules (struct mps_api).
- * SPDX-License-Identifier: Apache-2.0 */
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * Every struct a module passes in is read through abi_import, as far as the module's minor
+ * defines it; every object created on a module's behalf is recorded against its instance
+ * (inst.c), so a leak is closed and reported at fini. */
 #include "api.h"
+#include "abi.h"
 #include "apf_channel.h"
+#include "inst.h"
+#include "listener.h"
 #include "log.h"
 #include "modload.h"
-#include "proxy_accept.h"
 #include "splice.h"
 
 #include <errno.h>
@@ -14,18 +20,11 @@
 
 static struct api_context ctx;
 
-struct mps_listener {
-    struct tcp_listener *tcp;
-    mps_inst *owner;
-    struct mps_listener *next, *prev;
-    struct proxy_gate *gate; /* MPS_LISTEN_PROXY_PROTOCOL */
-};
-static struct mps_listener *listeners;
-
 void
 api_set_context(const struct api_context *c)
 {
     ctx = *c;
+    inst_set_loop(c->env ? c->env->loop : NULL);
 }
 
 void
@@ -33,6 +32,14 @@ api_forget_console_realm(void)
 {
     ctx.console_realm = NULL;
 }
+
+static unsigned
+minor_of(const mps_inst *mi)
+{
+    return mi ? mi->minor : MPS_ABI_MINOR;
+}
+
+/* --------------------------------------------------------------------------- logs */
 
 static void
 api_vlog(mps_inst *mi, enum mps_log_level level, const char *fmt, va_list ap)
@@ -53,34 +60,95 @@ api_log(mps_inst *mi, enum mps_log_level level, const char *fmt, ...)
     va_end(ap);
 }
 
+static void
+api_log_peer(mps_inst *mi, const mps_stream *s, enum mps_log_level level, const char *fmt, ...)
+{
+    char msg[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    struct netaddr_key key;
+    if (s)
+        netaddr_key((const struct sockaddr *)&s->peer_sa, &key);
+    /* The call site's format string is the message kind: one limit per line of code. */
+    log_peer(level, s ? &key : NULL, fmt, "[%s] %s", mi && mi->label ? mi->label : "module", msg);
+}
+
+/* -------------------------------------------------------------------------- peers */
+
 static const char *
 api_peer(const mps_stream *s)
 {
     return s->peer;
 }
 
+static const char *
+api_peer_host(const mps_stream *s)
+{
+    return s->peer_host;
+}
+
+static uint16_t
+api_peer_port(const mps_stream *s)
+{
+    return s->peer_port;
+}
+
+/* ----------------------------------------------------------------------- channels */
+
 static int
 api_chan_open(mps_inst *mi, const struct mps_chan_req *req, mps_open_cb cb, void *arg)
 {
-    (void)mi;
-    if (!ctx.env || !req || !req->device || !cb)
+    struct mps_chan_req r;
+    abi_import(ABI_CHAN_REQ, minor_of(mi), &r, sizeof(r), req);
+    if (!ctx.env || !req || !r.device || !cb)
         return -EINVAL;
-    return apf_channel_open(ctx.env, req, cb, arg);
+    if (!mi)
+        return apf_channel_open(ctx.env, &r, cb, arg);
+    struct inst_chan *c = inst_chan_new(mi, cb, arg);
+    if (!c)
+        return -ENOMEM;
+    mps_open_cb tcb;
+    void *targ;
+    inst_chan_callback(c, &tcb, &targ);
+    int rc = apf_channel_open(ctx.env, &r, tcb, targ);
+    if (rc < 0)
+        inst_chan_abandon(c);
+    return rc;
 }
+
+static int
+api_splice(mps_stream *a, mps_stream *b)
+{
+    int rc = splice_streams(a, b);
+    if (rc == 0) { /* the core's from now on */
+        stream_set_owner(a, NULL);
+        stream_set_owner(b, NULL);
+    }
+    return rc;
+}
+
+/* ---------------------------------------------------------------------------- auth */
 
 static int
 api_auth_check(mps_inst *mi, const struct mps_cred *cred, mps_auth_cb cb, void *arg,
                mps_auth_req **req_r)
 {
-    (void)mi;
-    const char *msg = NULL;
-    mps_auth_req *req = NULL;
-    if (!ctx.console_realm)
-        return MPS_AUTH_ERROR;
-    int rc = auth_check(ctx.console_realm, cred, cb, arg, &req, &msg);
     if (req_r)
-        *req_r = rc == MPS_AUTH_PENDING ? req : NULL;
-    return rc;
+        *req_r = NULL;
+    if (!ctx.console_realm || !cred || !cb)
+        return MPS_AUTH_ERROR;
+    struct mps_cred c;
+    abi_import(ABI_CRED, minor_of(mi), &c, sizeof(c), cred);
+    if (c.stream) { /* the peer as the core knows it, whatever the module wrote */
+        c.peer_addr = c.stream->peer;
+        c.peer_host = c.stream->peer_host;
+        c.peer_port = c.stream->peer_port;
+    }
+    c.scope = NULL; /* console realm: no device names to bind */
+    c.scope_len = 0;
+    return inst_auth_check(mi, ctx.console_realm, &c, cb, arg, req_r);
 }
 
 static int
@@ -90,43 +158,62 @@ api_auth_required(mps_inst *mi)
     return ctx.console_realm ? auth_realm_required(ctx.console_realm) : 1;
 }
 
+/* ----------------------------------------------------------------- 1.0 listeners */
+
+struct mps_listener {
+    struct listen_group *g;
+    struct mps_listener *next; /* every one, freed at exit with api_listeners_free */
+};
+static struct mps_listener *listeners;
+
 static int
 api_listen(mps_inst *mi, const char *host, uint16_t port, unsigned flags, mps_accept_cb cb,
            void *arg, mps_listener **l_r)
 {
+    const char *label = mi && mi->label ? mi->label : "module";
+    *l_r = NULL;
     if (strcmp(host, "none") == 0) { /* e.g. a proxy reached only through a TLS layer */
-        *l_r = NULL;
-        if (mi)
-            log_info("[%s] no listener of its own (listen address none)", mi->label);
+        log_info("[%s] no listener of its own (listen address none)", label);
         return 0;
     }
+    if (!ctx.env)
+        return -EINVAL;
+    struct listen_spec spec = {0};
+    spec.addrs = calloc(1, sizeof(*spec.addrs));
     struct mps_listener *l = calloc(1, sizeof(*l));
-    if (!l)
+    if (!spec.addrs || !l) {
+        free(spec.addrs);
+        free(l);
         return -ENOMEM;
-    if (flags & MPS_LISTEN_PROXY_PROTOCOL) {
-        l->gate = malloc(sizeof(*l->gate));
-        if (!l->gate) {
-            free(l);
-            return -ENOMEM;
-        }
-        proxy_gate_init(l->gate, ctx.env->loop, cb, arg);
-        cb = proxy_gate_accept;
-        arg = l->gate;
     }
-    int rc = tcp_listen(ctx.env->loop, host, port, cb, arg, &l->tcp);
+    if (netaddr_parse(host, port, &spec.addrs[0]) < 0) {
+        log_error("[%s] cannot listen on %s:%u: not a numeric IP address", label, host, port);
+        free(spec.addrs);
+        free(l);
+        return -EINVAL;
+    }
+    /* What 1.0 promised: no limits beyond the process's. */
+    spec.naddrs = 1;
+    spec.proxy_protocol = (flags & MPS_LISTEN_PROXY_PROTOCOL) != 0;
+    spec.max_connections = 10000000;
+    spec.startups_start = spec.startups_full = 10000000;
+    spec.startups_rate = 100;
+    l->g = listen_group_new(ctx.env->loop, label, &spec);
+    if (!l->g) {
+        listen_spec_free(&spec);
+        free(l);
+        return -ENOMEM;
+    }
+    listen_group_set_target(l->g, cb, arg, mi ? &mi->res.streams : NULL, false);
+    listen_group_set_class(l->g, mi && mi->serves_devices ? LISTEN_DEVICE : LISTEN_CONSOLE);
+    int rc = listen_group_open(l->g);
     if (rc < 0) {
-        free(l->gate);
+        listen_group_free(l->g);
         free(l);
         return rc;
     }
-    l->owner = mi;
     l->next = listeners;
-    if (listeners)
-        listeners->prev = l;
     listeners = l;
-    if (mi)
-        log_info("[%s] listening on %s%s", mi->label, tcp_listener_addr(l->tcp),
-                 l->gate ? " (PROXY protocol)" : "");
     *l_r = l;
     return 0;
 }
@@ -134,76 +221,73 @@ api_listen(mps_inst *mi, const char *host, uint16_t port, unsigned flags, mps_ac
 static void
 api_listen_close(mps_listener *l)
 {
-    if (l->prev)
-        l->prev->next = l->next;
-    else
-        listeners = l->next;
-    if (l->next)
-        l->next->prev = l->prev;
-    tcp_listener_close(l->tcp);
-    if (l->gate) {
-        proxy_gate_close(l->gate);
-        free(l->gate);
-    }
-    free(l);
+    if (l)
+        listen_group_close(l->g);
 }
 
 void
 api_close_listeners(void)
 {
-    while (listeners)
-        api_listen_close(listeners);
+    for (struct mps_listener *l = listeners; l; l = l->next)
+        listen_group_close(l->g);
 }
 
-struct mps_timer {
-    uv_timer_t handle;
-    void (*cb)(void *arg);
-    void *arg;
-};
-
-static void
-timer_closed(uv_handle_t *h)
+void
+api_listeners_free(void)
 {
-    free(h->data);
+    while (listeners) {
+        struct mps_listener *l = listeners;
+        listeners = l->next;
+        listen_group_free(l->g);
+        free(l);
+    }
 }
 
-static void
-timer_fired(uv_timer_t *h)
+static const struct mps_listen_conf *
+api_listen_conf(mps_inst *mi)
 {
-    struct mps_timer *t = h->data;
-    uv_close((uv_handle_t *)h, timer_closed); /* freed whatever the callback does */
-    t->cb(t->arg);
+    return mi && mi->listen_group ? listen_group_conf(mi->listen_group) : NULL;
 }
 
-static mps_timer *
-api_timer_start(mps_inst *mi, uint64_t ms, void (*cb)(void *arg), void *arg)
-{
-    (void)mi;
-    if (!ctx.env)
-        return NULL;
-    struct mps_timer *t = malloc(sizeof(*t));
-    if (!t)
-        return NULL;
-    uv_timer_init(ctx.env->loop, &t->handle);
-    t->handle.data = t;
-    t->cb = cb;
-    t->arg = arg;
-    uv_timer_start(&t->handle, timer_fired, ms, 0);
-    return t;
-}
-
-static void
-api_timer_stop(mps_timer *t)
-{
-    if (t && !uv_is_closing((uv_handle_t *)&t->handle))
-        uv_close((uv_handle_t *)&t->handle, timer_closed);
-}
+/* ---------------------------------------------------------------------- streams */
 
 static mps_stream *
 api_stream_new(mps_inst *mi, const struct mps_stream_impl *impl, void *arg, const char *peer)
 {
-    (void)mi;
-    return ctx.env ? mod_stream_new(ctx.env->loop, impl, arg, peer) : NULL;
+    struct mps_stream_impl i;
+    abi_import(ABI_STREAM_IMPL, minor_of(mi), &i, sizeof(i), impl);
+    mps_stream *s = ctx.env && impl ? mod_stream_new(ctx.env->loop, &i, arg) : NULL;
+    if (!s)
+        return NULL;
+    char host[256];
+    uint16_t port = 0;
+    if (!peer || netaddr_split(peer, host, sizeof(host), &port) < 0)
+        snprintf(host, sizeof(host), "%s", peer ? peer : "unknown");
+    struct sockaddr_storage ss;
+    if (netaddr_parse(host, port, &ss) == 0)
+        stream_set_peer(s, (struct sockaddr *)&ss);
+    else
+        stream_set_peer_name(s, host, port);
+    if (mi)
+        stream_set_owner(s, &mi->res.streams);
+    return s;
+}
+
+static mps_stream *
+api_layer_new(mps_inst *mi, const struct mps_stream_impl *impl, void *arg, mps_stream *lower)
+{
+    struct mps_stream_impl i;
+    abi_import(ABI_STREAM_IMPL, minor_of(mi), &i, sizeof(i), impl);
+    mps_stream *s = ctx.env && impl && lower ? mod_stream_new(ctx.env->loop, &i, arg) : NULL;
+    if (!s)
+        return NULL;
+    if (stream_inherit_peer(s, lower) < 0) {
+        mod_stream_discard(s);
+        return NULL;
+    }
+    if (mi)
+        stream_set_owner(s, &mi->res.streams);
+    return s;
 }
 
 static struct mps_inst *
@@ -215,10 +299,23 @@ api_find_service(const char *service)
     return NULL;
 }
 
+static void
+serve_apf(void *arg, mps_stream *s)
+{
+    (void)arg;
+    apf_tunnel_new(ctx.env, s, NULL);
+}
+
+void
+api_inst_accept(void *arg, mps_stream *s)
+{
+    struct mps_inst *mi = arg;
+    mi->mod->accept(&mi->ctx, s);
+}
+
 static int
 api_serve(mps_inst *mi, const char *service, mps_stream *s)
 {
-    (void)mi;
     bool apf = service && strcmp(service, "apf") == 0;
     struct mps_inst *target = service && !apf ? api_find_service(service) : NULL;
     if (!apf && !target) {
@@ -226,11 +323,20 @@ api_serve(mps_inst *mi, const char *service, mps_stream *s)
             stream_close(s, NULL, NULL);
         return -ENOENT;
     }
-    if (!s)
+    if (!s) {
+        if (apf && mi) /* the instance's listeners carry devices */
+            mi->serves_devices = true;
         return 0;
-    if (apf)
-        return apf_tunnel_new(ctx.env, s, NULL);
-    target->mod->accept(&target->ctx, s);
+    }
+    if (apf) {
+        stream_set_owner(s, NULL);
+        serve_apf(NULL, s);
+        return 0;
+    }
+    stream_set_owner(s, &target->res.streams);
+    if (target->minor == 0) /* a 1.0 module never says so itself */
+        stream_established(s);
+    api_inst_accept(target, s);
     return 0;
 }
 
@@ -274,17 +380,17 @@ api_device_find(mps_inst *mi, const char *name, mps_device_cb cb, void *arg)
 }
 
 struct deferred_disconnect {
+    struct loop_call call;
     uint64_t session;
     char why[200];
 };
 
 /* The caller (a module's hook) must not see the tunnel's DISCONNECTED event inside its own
- * call, so the tunnel ends from the deferred-call queue. */
+ * call, so the tunnel ends from the loop. */
 static void
-device_disconnect_now(void *arg, int status)
+device_disconnect_now(struct loop_call *call)
 {
-    (void)status;
-    struct deferred_disconnect *d = arg;
+    struct deferred_disconnect *d = loop_container_of(call, struct deferred_disconnect, call);
     struct apf_tunnel *t = ctx.env ? apf_env_find_session(ctx.env, d->session) : NULL;
     if (t)
         apf_tunnel_disconnect(t, APF_DISC_BY_APPLICATION, d->why);
@@ -303,7 +409,8 @@ api_device_disconnect(mps_inst *mi, uint64_t session, const char *why)
     d->session = session;
     snprintf(d->why, sizeof(d->why), "%s%s%s", mi && mi->label ? mi->label : "module",
              why && *why ? ": " : "", why ? why : "");
-    stream_defer(ctx.env->loop, device_disconnect_now, d, 0);
+    loop_call_init(&d->call, device_disconnect_now);
+    loop_call_queue(ctx.env->loop, &d->call);
     return 0;
 }
 
@@ -323,6 +430,7 @@ api_stats_fill(struct mps_stats *st)
         all.udp_forwarded = a->udp_forwarded;
         all.tcp_forwarded = a->tcp_forwarded;
         all.connection_errors = a->connection_errors;
+        all.names_refused = a->names_refused;
         all.devices_now = ctx.env->ndevices;
         all.tunnels_now = ctx.env->ntunnels;
         all.consoles_now = a->channels_opened - a->channels_closed;
@@ -331,6 +439,7 @@ api_stats_fill(struct mps_stats *st)
         all.console_auth_failures = auth_realm_counters(ctx.console_realm)->deny;
     all.general_errors = log_error_count();
     all.started_ms = ctx.started_ms;
+    listener_stats_fill(&all);
     size_t n = st->size < sizeof(all) ? st->size : sizeof(all);
     uint32_t size = st->size;
     memcpy(st, &all, n);
@@ -343,83 +452,6 @@ api_stats_get(mps_inst *mi, struct mps_stats *st)
     (void)mi;
     if (st && st->size >= sizeof(st->size))
         api_stats_fill(st);
-}
-
-/* ------------------------------------------------------------------------ wakeups */
-
-struct mps_wakeup {
-    uv_async_t async;
-    mps_inst *owner;
-    void (*cb)(void *arg);
-    void *arg;
-    struct mps_wakeup *next, *prev; /* wakeups, so shutdown can close what modules left */
-};
-static struct mps_wakeup *wakeups;
-
-static void
-wakeup_fired(uv_async_t *h)
-{
-    struct mps_wakeup *w = h->data;
-    w->cb(w->arg);
-}
-
-static mps_wakeup *
-api_wakeup_new(mps_inst *mi, void (*cb)(void *arg), void *arg)
-{
-    struct mps_wakeup *w = calloc(1, sizeof(*w));
-    if (!w || !ctx.env || uv_async_init(ctx.env->loop, &w->async, wakeup_fired) != 0) {
-        free(w);
-        return NULL;
-    }
-    w->async.data = w;
-    /* Module threads are the module's to stop; a wakeup alone must not keep the loop up. */
-    uv_unref((uv_handle_t *)&w->async);
-    w->owner = mi;
-    w->cb = cb;
-    w->arg = arg;
-    w->next = wakeups;
-    if (wakeups)
-        wakeups->prev = w;
-    wakeups = w;
-    return w;
-}
-
-static void
-api_wakeup_signal(mps_wakeup *w)
-{
-    uv_async_send(&w->async);
-}
-
-static void
-wakeup_closed(uv_handle_t *h)
-{
-    free(h->data);
-}
-
-static void
-api_wakeup_close(mps_wakeup *w)
-{
-    if (!w)
-        return;
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        wakeups = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    uv_close((uv_handle_t *)&w->async, wakeup_closed);
-}
-
-void
-api_instance_gone(mps_inst *mi)
-{
-    for (struct mps_wakeup *w = wakeups, *next; w; w = next) {
-        next = w->next;
-        if (w->owner == mi) {
-            log_warn("a module left a wakeup open at fini: closed");
-            api_wakeup_close(w);
-        }
-    }
 }
 
 /* ------------------------------------------------------------ interfaces between modules */
@@ -492,15 +524,15 @@ const struct mps_api core_api = {
     .shutdown = stream_shutdown,
     .close = stream_close,
     .chan_open = api_chan_open,
-    .splice = splice_streams,
+    .splice = api_splice,
     .auth_check = api_auth_check,
-    .auth_cancel = auth_check_cancel,
+    .auth_cancel = inst_auth_cancel,
     .auth_done = auth_plugin_done,
     .auth_required = api_auth_required,
     .listen = api_listen,
     .listen_close = api_listen_close,
-    .timer_start = api_timer_start,
-    .timer_stop = api_timer_stop,
+    .timer_start = inst_timer_start,
+    .timer_stop = inst_timer_stop,
     .stream_new = api_stream_new,
     .stream_deliver = stream_deliver,
     .stream_sent = stream_sent,
@@ -511,9 +543,17 @@ const struct mps_api core_api = {
     .device_find = api_device_find,
     .device_disconnect = api_device_disconnect,
     .stats_get = api_stats_get,
-    .wakeup_new = api_wakeup_new,
-    .wakeup_signal = api_wakeup_signal,
-    .wakeup_close = api_wakeup_close,
+    .wakeup_new = inst_wakeup_new,
+    .wakeup_signal = inst_wakeup_signal,
+    .wakeup_close = inst_wakeup_close,
     .iface_publish = api_iface_publish,
     .iface_lookup = api_iface_lookup,
+    .peer_host = api_peer_host,
+    .peer_port = api_peer_port,
+    .log_peer = api_log_peer,
+    .timer_restart = inst_timer_restart,
+    .layer_new = api_layer_new,
+    .stream_established = stream_established,
+    .stream_set_scope = stream_set_scope,
+    .listen_conf = api_listen_conf,
 };

@@ -19,12 +19,13 @@ extern const struct mps_api core_api;
 void api_set_context(const struct api_context *ctx);
 /* Shutdown: the console realm is about to be freed (auth_check then answers ERROR). */
 void api_forget_console_realm(void);
-/* Close every listener modules opened and did not close (shutdown). */
+/* Close every listener 1.0 modules opened with api->listen (shutdown); free them at exit. */
 void api_close_listeners(void);
-/* Before an instance's fini: withdraw its published interfaces. After: close the wakeups it
- * left open. */
+void api_listeners_free(void);
+/* Before an instance's fini: withdraw its published interfaces. */
 void api_iface_withdraw(mps_inst *mi);
-void api_instance_gone(mps_inst *mi);
+/* A listener group's target for an instance with the listener role: its accept hook. */
+void api_inst_accept(void *arg, mps_stream *s);
 /* The statistics as modules see them (SIGUSR1 logs the same). st->size set by the caller. */
 void api_stats_fill(struct mps_stats *st);
 

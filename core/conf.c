@@ -642,9 +642,24 @@ section_label(const struct conf_section *sec, char *buf, size_t len)
         snprintf(buf, len, "[%s]", sec->name);
 }
 
+/* The option of key in any of the tables, and which table holds it. */
+static const struct mps_option *
+find_in_tables(const struct conf_table *t, size_t n, const char *key, size_t *which)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct mps_option *o = find_option(t[i].opts, key);
+        if (o) {
+            if (which)
+                *which = i;
+            return o;
+        }
+    }
+    return NULL;
+}
+
 int
-conf_apply(const struct conf_file *cf, const struct conf_section *sec,
-           const struct mps_option *opts, void *base, char *err, size_t errlen)
+conf_apply_tables(const struct conf_file *cf, const struct conf_section *sec,
+                  const struct conf_table *t, size_t n, char *err, size_t errlen)
 {
     const char *path = cf && cf->path ? cf->path : "(config)";
     char label[160], msg[512];
@@ -654,46 +669,56 @@ conf_apply(const struct conf_file *cf, const struct conf_section *sec,
     /* Keys first, so a typo is reported even when a required option is missing too. */
     for (size_t i = 0; sec && i < sec->nkv; i++) {
         const struct conf_kv *kv = &sec->kv[i];
-        const struct mps_option *o = find_option(opts, kv->key);
+        const struct mps_option *o = find_in_tables(t, n, kv->key, NULL);
         if (!o) {
             conf_errf(err, errlen, "%s:%d: unknown key '%s' in %s", path, kv->line, kv->key, label);
             return -1;
         }
         for (size_t j = 0; j < i; j++) {
-            if (find_option(opts, sec->kv[j].key) == o) { /* also an alias and its name */
+            if (find_in_tables(t, n, sec->kv[j].key, NULL) == o) { /* also alias and name */
                 conf_errf(err, errlen, "%s:%d: %s given twice (first on line %d)", path, kv->line,
-                        kv->key, sec->kv[j].line);
+                          kv->key, sec->kv[j].line);
                 return -1;
             }
         }
     }
 
-    for (const struct mps_option *o = opts; o && o->name; o++) {
-        const struct conf_kv *kv = NULL;
-        for (size_t i = 0; sec && i < sec->nkv && !kv; i++)
-            if (find_option(opts, sec->kv[i].key) == o)
-                kv = &sec->kv[i];
-        if (kv) {
-            if (conf_parse_value(o, kv->value, base, msg, sizeof(msg)) < 0) {
-                bool range = strncmp(msg, "must be ", 8) == 0;
-                conf_errf(err, errlen, "%s:%d: %s%s%s", path, kv->line, kv->key,
-                          range ? " " : ": ", msg);
+    for (size_t ti = 0; ti < n; ti++) {
+        for (const struct mps_option *o = t[ti].opts; o && o->name; o++) {
+            const struct conf_kv *kv = NULL;
+            for (size_t i = 0; sec && i < sec->nkv && !kv; i++)
+                if (find_in_tables(t, n, sec->kv[i].key, NULL) == o)
+                    kv = &sec->kv[i];
+            if (kv) {
+                if (conf_parse_value(o, kv->value, t[ti].base, msg, sizeof(msg)) < 0) {
+                    bool range = strncmp(msg, "must be ", 8) == 0;
+                    conf_errf(err, errlen, "%s:%d: %s%s%s", path, kv->line, kv->key,
+                              range ? " " : ": ", msg);
+                    return -1;
+                }
+            } else if (o->dflt) {
+                if (conf_parse_value(o, o->dflt, t[ti].base, msg, sizeof(msg)) < 0) {
+                    conf_errf(err, errlen, "%s: %s: bad built-in default: %s", path, o->name, msg);
+                    return -1;
+                }
+            } else if (sec) {
+                conf_errf(err, errlen, "%s:%d: %s needs %s", path, sec->line, label, o->name);
+                return -1;
+            } else {
+                conf_errf(err, errlen, "%s: %s is required", path, o->name);
                 return -1;
             }
-        } else if (o->dflt) {
-            if (conf_parse_value(o, o->dflt, base, msg, sizeof(msg)) < 0) {
-                conf_errf(err, errlen, "%s: %s: bad built-in default: %s", path, o->name, msg);
-                return -1;
-            }
-        } else if (sec) {
-            conf_errf(err, errlen, "%s:%d: %s needs %s", path, sec->line, label, o->name);
-            return -1;
-        } else {
-            conf_errf(err, errlen, "%s: %s is required", path, o->name);
-            return -1;
         }
     }
     return 0;
+}
+
+int
+conf_apply(const struct conf_file *cf, const struct conf_section *sec,
+           const struct mps_option *opts, void *base, char *err, size_t errlen)
+{
+    struct conf_table t = {opts, base};
+    return conf_apply_tables(cf, sec, &t, 1, err, errlen);
 }
 
 void

@@ -44,6 +44,14 @@ void conf_free(struct conf_file *cf);
 int conf_apply(const struct conf_file *cf, const struct conf_section *sec,
                const struct mps_option *opts, void *base, char *err, size_t errlen);
 void conf_free_options(const struct mps_option *opts, void *base);
+/* The same over several tables at once (a module's options next to the core's listener
+ * directives): a key must be in one of them. */
+struct conf_table {
+    const struct mps_option *opts;
+    void *base;
+};
+int conf_apply_tables(const struct conf_file *cf, const struct conf_section *sec,
+                      const struct conf_table *t, size_t n, char *err, size_t errlen);
 
 /* Parse one value of type o->type into base + o->offset. 0 or -1 with err = "message". */
 int conf_parse_value(const struct mps_option *o, const char *text, void *base, char *err,

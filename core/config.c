@@ -34,13 +34,6 @@
     }
 
 const struct mps_option config_core_options[] = {
-    CORE_OPT("AMTListenIP", MPS_OPT_STR, amt_listen_ip, "127.0.0.1",
-             "numeric IPv4/IPv6 address for plain AMT tunnels (behind an external TLS "
-             "terminator), or none"),
-    CORE_OPT("AMTListenPort", MPS_OPT_PORT, amt_listen_port, "16982",
-             "TCP port for plain AMT tunnels (the TLS terminator's connect port)"),
-    CORE_OPT("AMTProxyProtocol", MPS_OPT_BOOL, amt_proxy_protocol, "false",
-             "plain AMT connections start with a PROXY protocol v1/v2 header"),
     CORE_OPT("ModulePath", MPS_OPT_PATH, module_path, MPSD_MODULE_DIR,
              "directory searched for modules and auth plugins given by name"),
     CORE_OPT("TraceLevels", MPS_OPT_STR, trace_levels, "INFO|ERROR|WARNING",
@@ -50,10 +43,6 @@ const struct mps_option config_core_options[] = {
              "KiB after which the log file is rotated (0: never)"),
     CORE_OPTR("LogFileMaxFiles", MPS_OPT_INT, log_file_max_files, "5", 0, 1000,
              "rotated log files kept (LogFile.1 .. LogFile.N)"),
-    CORE_OPTR("MaxConnections", MPS_OPT_INT, max_connections, "100000", 1, 10000000,
-             "AMT tunnels accepted at once"),
-    CORE_OPTR("AuthTimeout", MPS_OPT_MSEC, auth_timeout_ms, "30s", 1, 24L * 3600 * 1000,
-             "time from connect to a successful USERAUTH before the tunnel is dropped"),
     CORE_OPTR("MaxAuthAttempts", MPS_OPT_INT, max_auth_attempts, "1", 1, 100,
              "failed USERAUTH attempts before DISCONNECT"),
     CORE_OPT("KeepaliveOptions", MPS_OPT_STR, keepalive_options, "auto",
@@ -81,7 +70,27 @@ const struct mps_option config_core_options[] = {
              "in AuthorizedServersList; false forwards them anywhere"),
     CORE_OPT("AuthorizedServersList", MPS_OPT_PATH, authorized_list, "",
              "file of host:port lines devices may reach (empty: none)"),
+    CORE_OPTR("ConsoleDescriptorShare", MPS_OPT_INT, console_fd_share, "25", 1, 100,
+              "percent of the descriptor limit console and admin listeners may hold together; "
+              "the rest is kept for AMT devices"),
+    CORE_OPT("ReadyFile", MPS_OPT_PATH, ready_file, "",
+             "once every listener is open, write its label and address here, a line each "
+             "(for port 0 and scripts)"),
     MPS_OPTIONS_END,
+};
+
+static const char *const device_aliases[] = {
+    "AMTListenIP", "ListenIP", "AMTListenPort", "ListenPort", "AMTProxyProtocol", "ProxyProtocol",
+    "AuthTimeout", "HeadTimeout", NULL,
+};
+
+const struct mps_listen_role config_device_role = {
+    .default_listen = "127.0.0.1:16982",
+    .aliases = device_aliases,
+    .head_timeout_ms = 30000, /* AuthTimeout: version, login and port forwarding */
+    .max_connections = 100000,
+    .max_per_source = 0, /* many AMT devices share one NAT address */
+    .max_startups = "2000:30:10000",
 };
 
 struct loader {
@@ -249,13 +258,6 @@ check_core(struct loader *ld, const struct conf_section *sec)
 {
     struct core_config *c = &ld->cfg->core;
 
-    unsigned char addr[16];
-    if (inet_pton(AF_INET, c->amt_listen_ip, addr) != 1 &&
-        inet_pton(AF_INET6, c->amt_listen_ip, addr) != 1)
-        return lerr(ld, key_line(sec, "AMTListenIP"),
-                    "AMTListenIP must be a numeric IPv4 or IPv6 address, got '%s'",
-                    c->amt_listen_ip);
-
     if (log_parse_levels(c->trace_levels, &ld->cfg->trace_mask) < 0)
         return lerr(ld, key_line(sec, "TraceLevels"),
                     "TraceLevels: expected INFO, ERROR, WARNING and DEBUG joined by '|', "
@@ -364,7 +366,14 @@ load_sections(struct loader *ld)
                     "no [AMT_Authenticate] section: NeedAuthentication defaults to "
                     "true and needs a Plugin (or set NeedAuthentication = false)");
 
-    if (conf_apply(&cfg->file, core, config_core_options, &cfg->core, ld->err, ld->errlen) < 0)
+    cfg->device_table = listen_table_new(&config_device_role, false);
+    if (!cfg->device_table)
+        return lerr(ld, 0, "out of memory");
+    struct conf_table tables[2] = {
+        {config_core_options, &cfg->core},
+        {listen_table_options(cfg->device_table), &cfg->device},
+    };
+    if (conf_apply_tables(&cfg->file, core, tables, 2, ld->err, ld->errlen) < 0)
         return -1;
     return check_core(ld, core);
 }
@@ -417,6 +426,10 @@ config_free(struct config *cfg)
     if (!cfg)
         return;
     conf_free_options(config_core_options, &cfg->core);
+    if (cfg->device_table) {
+        listen_directives_free(cfg->device_table, &cfg->device);
+        listen_table_free(cfg->device_table);
+    }
     free_realm(&cfg->amt);
     free_realm(&cfg->console);
     for (size_t i = 0; i < cfg->nmodules; i++)

@@ -4,6 +4,7 @@
 #define MPSD_CONFIG_H
 
 #include "conf.h"
+#include "listen_conf.h"
 
 enum keepalive_options_mode {
     KEEPALIVE_OPTIONS_AUTO = 0,
@@ -12,16 +13,11 @@ enum keepalive_options_mode {
 };
 
 struct core_config { /* [core]; names are the reference MPS's where it had one */
-    char *amt_listen_ip;          /* AMTListenIP = 127.0.0.1 */
-    long amt_listen_port;         /* AMTListenPort = 16982 */
-    int amt_proxy_protocol;       /* AMTProxyProtocol = false */
     char *module_path;            /* ModulePath = $(pkglibdir) */
     char *trace_levels;           /* TraceLevels = INFO|ERROR|WARNING */
     char *log_file;               /* LogFile = stderr | syslog | PATH */
     long log_file_max_size;       /* LogFileMaxSize = 0 (KiB; 0 = never rotate) */
     long log_file_max_files;      /* LogFileMaxFiles = 5 */
-    long max_connections;         /* MaxConnections = 100000 (AMT tunnels) */
-    long auth_timeout_ms;         /* AuthTimeout = 30s (from connect to USERAUTH_SUCCESS) */
     long max_auth_attempts;       /* MaxAuthAttempts = 1 (failures before DISCONNECT 15) */
     char *keepalive_options;      /* KeepaliveOptions = auto | always | never */
     long keepalive_interval_ms;   /* KeepaliveInterval = 30s (proposed to the device) */
@@ -35,6 +31,8 @@ struct core_config { /* [core]; names are the reference MPS's where it had one *
     long auth_queue;              /* AuthQueueMax = 4096 (requests waiting for a worker) */
     int filter_unauthorized;      /* FilterUnauthorizedServers = true (alerts, direct-tcpip) */
     char *authorized_list;        /* AuthorizedServersList = "" (no file: nothing is allowed) */
+    long console_fd_share;        /* ConsoleDescriptorShare = 25 (percent of RLIMIT_NOFILE) */
+    char *ready_file;             /* ReadyFile = "" (listener addresses, written once open) */
 };
 
 struct realm_plugin {      /* one `Plugin =` line of a realm and its `PluginParameters =` */
@@ -63,6 +61,11 @@ struct module_config { /* one [module NAME] section, applied when the module is 
 struct config {
     struct conf_file file;
     struct core_config core;
+    /* The device listener's directives, keys of [core] too: Listen (AMTListenIP and
+     * AMTListenPort), ProxyProtocol (AMTProxyProtocol), MaxConnections, HeadTimeout
+     * (AuthTimeout: from connect to USERAUTH_SUCCESS), ... */
+    struct listen_table *device_table;
+    struct listen_directives device;
     enum keepalive_options_mode keepalive_mode;
     unsigned trace_mask;
     struct realm_config amt;     /* [AMT_Authenticate] */
@@ -72,6 +75,8 @@ struct config {
 };
 
 extern const struct mps_option config_core_options[];
+/* The device listener's role ([core]): defaults and the reference MPS's key names. */
+extern const struct mps_listen_role config_device_role;
 
 /* Read and check path (everything but the module sections' keys, which need the module's
  * option table: see modload). 0 or -1 with err = "file:line: message". */

@@ -391,3 +391,23 @@ log_close(void)
     release_locked();
     pthread_mutex_unlock(&log_lock);
 }
+
+/* TEMPORARY: see log.h. */
+void
+log_vpeer(enum mps_log_level level, const struct netaddr_key *src, const void *kind,
+          const char *fmt, va_list ap)
+{
+    (void)src;
+    (void)kind;
+    log_vmsg(level, fmt, ap);
+}
+
+void
+log_peer(enum mps_log_level level, const struct netaddr_key *src, const void *kind,
+         const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_vpeer(level, src, kind, fmt, ap);
+    va_end(ap);
+}

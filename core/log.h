@@ -30,6 +30,14 @@ void log_msg(enum mps_log_level level, const char *fmt, ...) __attribute__((form
 void log_vmsg(enum mps_log_level level, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
 
+/* TEMPORARY (replaced by the rate limiter from the log branch): a line a remote peer can
+ * trigger; src is its per-source key (NULL: unknown), kind a stable pointer per message kind. */
+struct netaddr_key;
+void log_peer(enum mps_log_level level, const struct netaddr_key *src, const void *kind,
+              const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void log_vpeer(enum mps_log_level level, const struct netaddr_key *src, const void *kind,
+               const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
+
 #define log_error(...) log_msg(MPS_LOG_ERROR, __VA_ARGS__)
 #define log_warn(...) log_msg(MPS_LOG_WARNING, __VA_ARGS__)
 #define log_info(...) log_msg(MPS_LOG_INFO, __VA_ARGS__)

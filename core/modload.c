@@ -2,6 +2,7 @@
  * SPDX-License-Identifier: Apache-2.0 */
 #include "modload.h"
 
+#include "abi.h"
 #include "conf.h"
 
 #include <dlfcn.h>
@@ -13,15 +14,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* The descriptor as ABI 1.0 defined it ends with the `check` member. Later minors only append,
- * so this stays the floor for every module of major 1 even after struct mps_module grows. */
-#define MODLOAD_DESC_SIZE_1_0                                                                     \
-    (offsetof(struct mps_module, check) + sizeof(((struct mps_module *)0)->check))
-
 /* conf_apply() with this table refuses every key of the section: a module without options
  * must not silently accept (and ignore) misspelt settings. */
 static const struct mps_option modload_no_options[] = {MPS_OPTIONS_END};
 
+/* The imported options: never NULL (modload_desc_import gives an empty table). */
 static const struct mps_option *
 modload_options(const struct mps_module *mod)
 {
@@ -105,19 +102,18 @@ modload_check(const char *path, const char *name, const struct mps_module *mod, 
                     path, major, minor, MPS_ABI_MAJOR, MPS_ABI_MINOR);
         return -1;
     }
-    if (mod->size < MODLOAD_DESC_SIZE_1_0) {
-        conf_errf(err, errlen,
-                    "%s: descriptor size %u is smaller than the ABI %u.0 descriptor (%zu)", path,
-                    mod->size, MPS_ABI_MAJOR, (size_t)MODLOAD_DESC_SIZE_1_0);
+    /* The descriptor must be exactly what its minor defines: a smaller one would be read
+     * past its end, a larger one was built against a different header claiming the same
+     * version, and the core cannot know what the extra members mean. */
+    size_t want = abi_size(ABI_MODULE, minor);
+    if (mod->size < want) {
+        conf_errf(err, errlen, "%s: descriptor size %u is smaller than the ABI %u.%u descriptor "
+                  "(%zu)", path, mod->size, major, minor, want);
         return -1;
     }
-    /* A module of our own minor cannot know members we do not: a larger size means it was
-     * built against a different header claiming the same version. */
-    if (minor == MPS_ABI_MINOR && mod->size > sizeof(struct mps_module)) {
-        conf_errf(err, errlen,
-                    "%s: descriptor size %u is larger than this mpsd's (%zu) for the same ABI "
-                    "%u.%u",
-                    path, mod->size, sizeof(struct mps_module), MPS_ABI_MAJOR, MPS_ABI_MINOR);
+    if (mod->size > want) {
+        conf_errf(err, errlen, "%s: descriptor size %u is larger than ABI %u.%u defines (%zu): "
+                  "built against a different module.h", path, mod->size, major, minor, want);
         return -1;
     }
     if (!mod->name) {
@@ -205,6 +201,60 @@ fail:
     return rc;
 }
 
+/* The option table's entries have the size of the module's minor: walk it with that stride. */
+static int
+import_options(const struct mps_option *raw, unsigned minor, struct mps_option **opts_r)
+{
+    size_t stride = abi_size(ABI_OPTION, minor), n = 0;
+    const char *p = (const char *)raw;
+    struct mps_option o;
+    if (raw) {
+        for (;; n++) {
+            abi_import(ABI_OPTION, minor, &o, sizeof(o), p + n * stride);
+            if (!o.name)
+                break;
+        }
+    }
+    struct mps_option *opts = calloc(n + 1, sizeof(*opts));
+    if (!opts)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        abi_import(ABI_OPTION, minor, &opts[i], sizeof(opts[i]), p + i * stride);
+    *opts_r = opts;
+    return 0;
+}
+
+int
+modload_desc_import(const struct mps_module *mod, struct modload_desc *d)
+{
+    memset(d, 0, sizeof(*d));
+    d->minor = MPS_ABI_MINOR_OF(mod->abi);
+    abi_import(ABI_MODULE, d->minor, &d->desc, sizeof(d->desc), mod);
+    if (import_options(mod->options, d->minor, &d->options) < 0)
+        return -ENOMEM;
+    d->desc.options = d->options;
+    if (d->desc.events) {
+        abi_import(ABI_EVENT_OPS, d->minor, &d->events, sizeof(d->events), d->desc.events);
+        d->desc.events = &d->events;
+    }
+    if (d->desc.auth) {
+        abi_import(ABI_AUTH_OPS, d->minor, &d->auth, sizeof(d->auth), d->desc.auth);
+        d->desc.auth = &d->auth;
+    }
+    if (d->desc.listen) {
+        abi_import(ABI_LISTEN_ROLE, d->minor, &d->listen, sizeof(d->listen), d->desc.listen);
+        d->desc.listen = &d->listen;
+    }
+    return 0;
+}
+
+void
+modload_desc_free(struct modload_desc *d)
+{
+    free(d->options);
+    d->options = NULL;
+}
+
 /* Loop thread. On success the caller owns *inst_r (modload_instance_free). */
 /* The MPS_F_THREAD_UNSAFE locks, one per module descriptor (dlopen hands every instance of a
  * library the same one). Taken and released on the loop thread only, at load and unload. */
@@ -260,14 +310,17 @@ modload_instance_new(const char *module_path, const char *name_or_path,
     if (rc < 0)
         return rc;
     mi = calloc(1, sizeof(*mi));
-    if (!mi) {
+    if (!mi || modload_desc_import(mod, &mi->imported) < 0) {
+        free(mi);
         dlclose(dl);
         conf_errf(err, errlen, "%s: out of memory", mod->name);
         return -ENOMEM;
     }
-    mi->mod = mod;
+    mi->mod = &mi->imported.desc;
+    mi->minor = mi->imported.minor;
     mi->dl = dl;
-    mi->serial = serial_lock_get(mod);
+    mi->serial = serial_lock_get(mod); /* the library's own descriptor: one lock per library */
+    mod = mi->mod;
     mi->name = strdup(mod->name);
     mi->label = strdup(label ? label : mod->name);
     /* calloc(0) may return NULL; ctx.data is never NULL so modules need not check it. */
@@ -280,7 +333,20 @@ modload_instance_new(const char *module_path, const char *name_or_path,
         rc = -ENOMEM;
         goto fail;
     }
-    if (conf_apply(cf, sec, modload_options(mod), mi->ctx.data, err, errlen) < 0) {
+    /* A listener role: the core's directives are keys of the same section. */
+    struct conf_table tables[2] = {{modload_options(mod), mi->ctx.data}};
+    size_t ntables = 1;
+    if (mod->listen) {
+        mi->listen_table = listen_table_new(mod->listen, true);
+        if (!mi->listen_table) {
+            conf_errf(err, errlen, "%s: out of memory", mod->name);
+            rc = -ENOMEM;
+            goto fail;
+        }
+        tables[ntables++] = (struct conf_table){listen_table_options(mi->listen_table),
+                                                &mi->listen_dirs};
+    }
+    if (conf_apply_tables(cf, sec, tables, ntables, err, errlen) < 0) {
         rc = -EINVAL;
         goto fail;
     }
@@ -308,6 +374,14 @@ modload_instance_init(struct mps_inst *mi)
     return rc > 0 ? -rc : rc;
 }
 
+void
+modload_instance_fini(struct mps_inst *mi)
+{
+    if (mi->initialised && mi->mod->fini)
+        mi->mod->fini(&mi->ctx);
+    mi->initialised = 0;
+}
+
 /* Loop thread. Takes ownership of mi (NULL is fine). The module's code stays mapped
  * (RTLD_NODELETE), so stack traces through it remain readable after this. */
 void
@@ -315,13 +389,16 @@ modload_instance_free(struct mps_inst *mi)
 {
     if (!mi)
         return;
-    if (mi->initialised && mi->mod->fini)
-        mi->mod->fini(&mi->ctx);
-    mi->initialised = 0;
+    modload_instance_fini(mi);
     if (mi->ctx.data) {
         conf_free_options(modload_options(mi->mod), mi->ctx.data);
         free(mi->ctx.data);
     }
+    if (mi->listen_table) {
+        listen_directives_free(mi->listen_table, &mi->listen_dirs);
+        listen_table_free(mi->listen_table);
+    }
+    modload_desc_free(&mi->imported);
     free((char *)mi->ctx.params);
     free(mi->label);
     free(mi->name);
@@ -340,10 +417,17 @@ modload_list_options(const char *module_path, const char *name_or_path)
     void *dl;
     uint32_t f;
 
+    struct modload_desc d;
     if (modload_open(module_path, name_or_path, &mod, &dl, err, sizeof(err)) < 0) {
         fprintf(stderr, "mpsd: %s\n", err);
         return -1;
     }
+    if (modload_desc_import(mod, &d) < 0) {
+        fprintf(stderr, "mpsd: out of memory\n");
+        dlclose(dl);
+        return -1;
+    }
+    mod = &d.desc;
     f = mod->flags;
     printf("%s %s (module ABI %u.%u)\n", mod->name, mod->version ? mod->version : "?",
            MPS_ABI_MAJOR_OF(mod->abi), MPS_ABI_MINOR_OF(mod->abi));
@@ -354,13 +438,19 @@ modload_list_options(const char *module_path, const char *name_or_path)
                                 : f & MPS_F_BLOCKING ? "BLOCKING"
                                 : f & MPS_F_THREAD_UNSAFE ? "THREAD_UNSAFE"
                                 : "none");
-    printf("  roles: %s\n", mod->auth && mod->events ? "auth events"
-                            : mod->auth              ? "auth"
-                            : mod->events            ? "events"
-                                                     : "none");
+    printf("  roles:%s%s%s%s%s\n", mod->auth ? " auth" : "", mod->events ? " events" : "",
+           mod->listen ? " listener" : "", mod->accept && !mod->listen ? " served" : "",
+           !mod->auth && !mod->events && !mod->accept ? " none" : "");
     fflush(stdout);
     conf_print_options("options:", modload_options(mod));
+    if (mod->listen) {
+        struct listen_table *t = listen_table_new(mod->listen, true);
+        if (t)
+            conf_print_options("listener directives:", listen_table_options(t));
+        listen_table_free(t);
+    }
     fflush(stdout);
+    modload_desc_free(&d);
     dlclose(dl);
     return 0;
 }

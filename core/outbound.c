@@ -311,7 +311,7 @@ udp_send_to(struct outbound *ob, const char *who, const char *host, const struct
     int fam = sa->sa_family == AF_INET6 ? 1 : 0;
     char target[HOST_MAX + 16];
     char addr[72];
-    sockaddr_text(sa, addr, sizeof(addr));
+    netaddr_format(sa, addr, sizeof(addr));
     if (strncmp(addr, host, strlen(host)) == 0)
         snprintf(target, sizeof(target), "%s", addr);
     else

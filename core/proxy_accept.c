@@ -52,8 +52,10 @@ static void
 wait_timeout(uv_timer_t *t)
 {
     struct proxy_wait *w = t->data;
-    log_warn("%s: no PROXY header within %d s: closed", w->stream->peer,
-             PROXY_HEADER_TIMEOUT_MS / 1000);
+    struct netaddr_key key;
+    netaddr_key((const struct sockaddr *)&w->stream->peer_sa, &key);
+    log_peer(MPS_LOG_WARNING, &key, "proxy-timeout", "%s: no PROXY header within %d s: closed",
+             w->stream->peer, PROXY_HEADER_TIMEOUT_MS / 1000);
     wait_end(w, false);
 }
 
@@ -79,7 +81,10 @@ wait_read(void *arg, mps_stream *s, const struct mps_iov *data, int status)
     if (st == PROXY_NEED_MORE)
         return;
     if (st == PROXY_BAD) {
-        log_warn("%s: bad PROXY header (%s): closed", s->peer, why);
+        struct netaddr_key key;
+        netaddr_key((const struct sockaddr *)&s->peer_sa, &key);
+        log_peer(MPS_LOG_WARNING, &key, "proxy-bad", "%s: bad PROXY header (%s): closed",
+                 s->peer, why);
         wait_end(w, false);
         return;
     }
@@ -94,7 +99,7 @@ wait_read(void *arg, mps_stream *s, const struct mps_iov *data, int status)
     if (!info.local) {
         char balancer[sizeof(s->peer)];
         memcpy(balancer, s->peer, sizeof(balancer));
-        sockaddr_text((const struct sockaddr *)&info.src, s->peer, sizeof(s->peer));
+        stream_set_peer(s, (const struct sockaddr *)&info.src);
         log_debug("%s: via load balancer %s", s->peer, balancer);
     }
     wait_end(w, true);

@@ -6,14 +6,17 @@
 #include "auth.h"
 #include "authorized.h"
 #include "config.h"
+#include "inst.h"
+#include "listener.h"
 #include "log.h"
 #include "modload.h"
-#include "proxy_accept.h"
 #include "route.h"
 #include "stream.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,11 +38,15 @@ struct server {
     struct realm_instances amt_plugins, console_plugins;
     struct mps_inst *modules; /* [module NAME] instances, in file order */
     struct apf_env env;
-    struct tcp_listener *amt_listener;
-    struct proxy_gate amt_gate; /* AMTProxyProtocol */
+    struct listen_group *devices; /* [core]'s device listener ("core" in the ready file) */
+    uint8_t busy_reply[16];        /* what it answers beyond MaxConnections: DISCONNECT 12 */
     uv_signal_t sig[5];
+    uv_timer_t stop_timer; /* bounds a shutdown that modules hold up */
     bool stopping;
 };
+
+/* Modules still holding streams this long after the stop: finish them anyway. */
+#define SHUTDOWN_GRACE_MS 30000
 
 /* -------------------------------------------------------------- modules, plugins */
 
@@ -97,21 +104,59 @@ load_realm_plugins(struct server *srv, const char *realm, const struct realm_con
     return 0;
 }
 
+/* "tls", then "tls#2" for a second [module tls]: log lines and the ready file tell them apart. */
+static void
+instance_label(const struct server *srv, const char *name, char *label, size_t len)
+{
+    unsigned n = 1;
+    for (const struct mps_inst *mi = srv->modules; mi; mi = mi->next)
+        n += strcmp(mi->name, name) == 0;
+    if (n == 1)
+        snprintf(label, len, "%s", name);
+    else
+        snprintf(label, len, "%s#%u", name, n);
+}
+
+/* The listener role: its directives compiled into a group, opened once every init is done
+ * (so that init can read api->listen_conf and fail before a socket is bound). */
+static int
+instance_group(struct server *srv, struct mps_inst *mi, const struct conf_section *sec)
+{
+    struct listen_spec spec;
+    char err[1024];
+    if (!mi->mod->listen)
+        return 0;
+    if (listen_spec_compile(&mi->listen_dirs, mi->listen_table, &srv->cfg.file, sec, mi->label,
+                            &spec, err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        return -1;
+    }
+    mi->listen_group = listen_group_new(&srv->loop, mi->label, &spec);
+    if (!mi->listen_group) {
+        listen_spec_free(&spec);
+        return -1;
+    }
+    return 0;
+}
+
 static int
 load_modules(struct server *srv, bool init)
 {
     struct mps_inst **tail = &srv->modules;
     for (size_t i = 0; i < srv->cfg.nmodules; i++) {
         const struct module_config *mc = &srv->cfg.modules[i];
-        char err[1024];
+        char err[1024], label[128];
         struct mps_inst *mi;
+        instance_label(srv, mc->name, label, sizeof(label));
         if (modload_instance_new(srv->cfg.core.module_path, mc->name, &srv->cfg.file, mc->sec,
-                                 NULL, mc->name, &core_api, &mi, err, sizeof(err)) < 0) {
+                                 NULL, label, &core_api, &mi, err, sizeof(err)) < 0) {
             log_error("%s", err);
             return -1;
         }
         *tail = mi;
         tail = &mi->next;
+        if (instance_group(srv, mi, mc->sec) < 0)
+            return -1;
     }
     /* Every instance is loaded before the first init: an init may check that the service
      * it will serve streams to (another instance) exists. Without init (mpsd -t) each
@@ -128,17 +173,67 @@ load_modules(struct server *srv, bool init)
     return 0;
 }
 
+/* After every init: the listeners of the instances with the listener role. */
+static int
+open_module_listeners(struct server *srv)
+{
+    for (struct mps_inst *mi = srv->modules; mi; mi = mi->next) {
+        struct listen_group *g = mi->listen_group;
+        if (!g)
+            continue;
+        const struct mps_listen_role *role = mi->mod->listen;
+        listen_group_set_target(g, api_inst_accept, mi, &mi->res.streams, mi->minor >= 1);
+        listen_group_set_class(g, mi->serves_devices ? LISTEN_DEVICE : LISTEN_CONSOLE);
+        listen_group_set_busy_reply(g, role->busy_reply, role->busy_reply_len);
+        if (listen_group_open(g) < 0)
+            return -1;
+    }
+    return 0;
+}
+
 static void
-modules_free(struct server *srv)
+close_listeners(struct server *srv)
+{
+    if (srv->devices)
+        listen_group_close(srv->devices);
+    for (struct mps_inst *mi = srv->modules; mi; mi = mi->next)
+        if (mi->listen_group)
+            listen_group_close(mi->listen_group);
+    api_close_listeners();
+}
+
+/* Every instance's fini, then what each left behind is closed (and reported); the loop runs
+ * those closes out before the code of the modules is unmapped. */
+static void
+instances_finish(struct server *srv)
 {
     /* No module may find another's interface while the other is being finished. */
     for (struct mps_inst *mi = srv->modules; mi; mi = mi->next)
         api_iface_withdraw(mi);
+    size_t left = 0;
+    for (struct mps_inst *mi = srv->modules; mi; mi = mi->next) {
+        modload_instance_fini(mi);
+        left += inst_sweep(mi);
+    }
+    struct realm_instances *realms[] = {&srv->amt_plugins, &srv->console_plugins};
+    for (size_t r = 0; r < 2; r++)
+        for (size_t i = 0; i < realms[r]->n; i++) {
+            modload_instance_fini(realms[r]->plugins[i]);
+            left += inst_sweep(realms[r]->plugins[i]);
+        }
+    if (left && srv->loop.data)
+        uv_run(&srv->loop, UV_RUN_DEFAULT);
+}
+
+static void
+modules_free(struct server *srv)
+{
     while (srv->modules) {
         struct mps_inst *mi = srv->modules;
         srv->modules = mi->next;
+        struct listen_group *g = mi->listen_group;
         modload_instance_free(mi);
-        api_instance_gone(mi); /* compares the pointer only */
+        listen_group_free(g);
     }
 }
 
@@ -152,9 +247,10 @@ server_on_event(void *arg, enum mps_event ev, const struct mps_device_info *dev)
 }
 
 /* Every tunnel and console connection is a descriptor: take all the kernel allows us (like
- * nginx's worker_rlimit_nofile) and say so when MaxConnections cannot fit. */
+ * nginx's worker_rlimit_nofile), say so when MaxConnections cannot fit, and set the budget
+ * that keeps descriptors for devices while console listeners are flooded. */
 static void
-raise_fd_limit(long max_connections)
+raise_fd_limit(long max_connections, long console_share)
 {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
@@ -168,6 +264,10 @@ raise_fd_limit(long max_connections)
         log_warn("MaxConnections %ld exceeds what the file descriptor limit (%llu) allows: raise "
                  "it (LimitNOFILE= in systemd) or lower MaxConnections", max_connections,
                  (unsigned long long)rl.rlim_cur);
+    long limit = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (rlim_t)LONG_MAX
+                     ? 0
+                     : (long)rl.rlim_cur;
+    listener_set_budget(limit, console_share);
 }
 
 /* -------------------------------------------------------------------- device side */
@@ -177,6 +277,23 @@ server_on_device(void *arg, mps_stream *s)
 {
     struct server *srv = arg;
     apf_tunnel_new(&srv->env, s, NULL);
+}
+
+/* [core]'s device listener: the core's own instance of the listener mechanism. */
+static int
+device_group(struct server *srv, struct listen_spec *spec)
+{
+    const struct conf_section *core = NULL;
+    char err[1024];
+    for (size_t i = 0; i < srv->cfg.file.nsec && !core; i++)
+        if (!srv->cfg.file.sec[i].arg && strcasecmp(srv->cfg.file.sec[i].name, "core") == 0)
+            core = &srv->cfg.file.sec[i];
+    if (listen_spec_compile(&srv->cfg.device, srv->cfg.device_table, &srv->cfg.file, core,
+                            "[core]", spec, err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        return -1;
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------------------ signals */
@@ -193,7 +310,9 @@ server_log_stats(struct server *srv)
              "SOCKS authentication failures %llu; blocked UDP %llu; blocked TCP %llu; "
              "connection errors %llu; general errors %llu; forwarded UDP %llu, TCP %llu; now "
              "%llu devices, %llu tunnels, %llu console connections; protocol errors %llu; "
-             "AMT realm ok %llu deny %llu error %llu timeout %llu throttled %llu",
+             "AMT realm ok %llu deny %llu error %llu timeout %llu throttled %llu; connections "
+             "refused by ACL %llu, by limits %llu, by MaxStartups %llu; accepting paused %llu; "
+             "names refused %llu",
              (unsigned long long)st.devices_opened, (unsigned long long)st.devices_closed,
              (unsigned long long)st.consoles_opened, (unsigned long long)st.consoles_closed,
              (unsigned long long)st.amt_auth_failures,
@@ -205,7 +324,9 @@ server_log_stats(struct server *srv)
              (unsigned long long)srv->env.stats.protocol_errors,
              a ? (unsigned long long)a->ok : 0, a ? (unsigned long long)a->deny : 0,
              a ? (unsigned long long)a->error : 0, a ? (unsigned long long)a->timeout : 0,
-             a ? (unsigned long long)a->throttled : 0);
+             a ? (unsigned long long)a->throttled : 0, (unsigned long long)st.refused_acl,
+             (unsigned long long)st.refused_limit, (unsigned long long)st.refused_startups,
+             (unsigned long long)st.accept_paused, (unsigned long long)st.names_refused);
 }
 
 static void
@@ -246,22 +367,31 @@ server_reload(struct server *srv)
 }
 
 static void
+stop_overdue(uv_timer_t *t)
+{
+    struct server *srv = t->data;
+    log_error("shutdown: modules still hold connections %d s after the stop: finishing anyway",
+              SHUTDOWN_GRACE_MS / 1000);
+    uv_stop(&srv->loop);
+}
+
+static void
 server_stop(struct server *srv)
 {
     if (srv->stopping)
         return;
     srv->stopping = true;
     log_info("Intel (R) Management Presence Server is shutting down");
-    if (srv->amt_listener) {
-        tcp_listener_close(srv->amt_listener);
-        srv->amt_listener = NULL;
-        proxy_gate_close(&srv->amt_gate);
-    }
+    close_listeners(srv);
     for (struct mps_inst *mi = srv->modules; mi; mi = mi->next)
         if (mi->mod->stop)
             mi->mod->stop(&mi->ctx);
-    api_close_listeners();
     apf_env_shutdown(&srv->env);
+    /* Unreferenced: it bounds the wait, it does not make the loop wait. */
+    uv_timer_init(&srv->loop, &srv->stop_timer);
+    srv->stop_timer.data = srv;
+    uv_unref((uv_handle_t *)&srv->stop_timer);
+    uv_timer_start(&srv->stop_timer, stop_overdue, SHUTDOWN_GRACE_MS, 0);
     server_log_stats(srv); /* while the realms and their counters still exist */
     api_forget_console_realm();
     if (srv->amt_realm)
@@ -273,7 +403,8 @@ server_stop(struct server *srv)
         auth_pool_free(srv->pool);
     srv->pool = NULL;
     for (size_t i = 0; i < sizeof(srv->sig) / sizeof(srv->sig[0]); i++)
-        uv_close((uv_handle_t *)&srv->sig[i], NULL);
+        if (srv->sig[i].data)
+            uv_close((uv_handle_t *)&srv->sig[i], NULL);
 }
 
 static void
@@ -301,9 +432,13 @@ server_on_signal(uv_signal_t *h, int signum)
 static void
 server_cleanup(struct server *srv)
 {
+    instances_finish(srv);
     modules_free(srv);
     realm_instances_free(&srv->amt_plugins);
     realm_instances_free(&srv->console_plugins);
+    listen_group_free(srv->devices);
+    srv->devices = NULL;
+    api_listeners_free();
     route_free(srv->route);
     authorized_free(srv->env.authorized);
     srv->env.authorized = NULL;
@@ -325,6 +460,11 @@ server_check(const char *conf_path)
         fprintf(stderr, "%s\n", err);
         rc = 1;
     }
+    struct listen_spec spec;
+    if (device_group(&srv, &spec) < 0)
+        rc = 1;
+    else
+        listen_spec_free(&spec);
     struct api_context actx = {.modules = &srv.modules}; /* checks may look up services */
     api_set_context(&actx);
     if (load_realm_plugins(&srv, "AMT_Authenticate", &srv.cfg.amt, &srv.amt_plugins, false) < 0 ||
@@ -353,9 +493,17 @@ server_start(struct server *srv)
         log_error("cannot open LogFile %s: %s", cc->log_file, strerror(errno));
         return -1;
     }
-    raise_fd_limit(cc->max_connections);
+    struct listen_spec spec;
+    if (device_group(srv, &spec) < 0)
+        return -1;
+    srv->env.auth_timeout_ms = spec.head_ms;
+    srv->env.max_tunnels = spec.max_connections;
+    raise_fd_limit(spec.max_connections, cc->console_fd_share);
     srv->route = route_new();
-    if (!srv->route || stream_loop_init(&srv->loop) < 0)
+    srv->devices = listen_group_new(&srv->loop, "core", &spec);
+    if (!srv->devices)
+        listen_spec_free(&spec);
+    if (!srv->route || !srv->devices || loop_support_init(&srv->loop) < 0)
         return -1;
     srv->env.loop = &srv->loop;
     srv->env.cfg = cc;
@@ -398,29 +546,33 @@ server_start(struct server *srv)
     api_set_context(&actx);
     if (load_modules(srv, true) < 0)
         return -1;
-    if (strcmp(cc->amt_listen_ip, "none") != 0) {
-        mps_accept_cb accept = server_on_device;
-        void *arg = srv;
-        if (cc->amt_proxy_protocol) {
-            proxy_gate_init(&srv->amt_gate, &srv->loop, server_on_device, srv);
-            accept = proxy_gate_accept;
-            arg = &srv->amt_gate;
-        }
-        if (tcp_listen(&srv->loop, cc->amt_listen_ip, (uint16_t)cc->amt_listen_port, accept, arg,
-                       &srv->amt_listener) < 0)
-            return -1;
-    }
+    struct mps_iov busy = {srv->busy_reply,
+                           apf_encode_disconnect(srv->busy_reply, APF_DISC_TOO_MANY_CONNECTIONS)};
+    listen_group_set_target(srv->devices, server_on_device, srv, NULL, true);
+    listen_group_set_class(srv->devices, LISTEN_DEVICE);
+    listen_group_set_busy_reply(srv->devices, busy.base, busy.len);
+    if (listen_group_open(srv->devices) < 0 || open_module_listeners(srv) < 0)
+        return -1;
     static const int signals[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGPIPE};
     for (size_t i = 0; i < sizeof(signals) / sizeof(signals[0]); i++) {
         uv_signal_init(&srv->loop, &srv->sig[i]);
         srv->sig[i].data = srv;
         uv_signal_start(&srv->sig[i], server_on_signal, signals[i]);
     }
+    if (*cc->ready_file) {
+        int rc = listener_write_ready_file(cc->ready_file);
+        if (rc < 0) {
+            log_error("cannot write ReadyFile %s: %s", cc->ready_file, strerror(-rc));
+            return -1;
+        }
+    }
+    char addrs[1024];
+    listen_group_addresses(srv->devices, addrs, sizeof(addrs));
     log_info("Intel (R) Management Presence Server has started");
     log_info("mpsd %s (module ABI %d.%d) listening for Intel AMT devices on %s%s; "
              "authentication %s", MPSD_VERSION, MPS_ABI_MAJOR, MPS_ABI_MINOR,
-             srv->amt_listener ? tcp_listener_addr(srv->amt_listener) : "(no plain listener)",
-             cc->amt_proxy_protocol && srv->amt_listener ? " (PROXY protocol)" : "",
+             *addrs ? addrs : "(no plain listener)",
+             *addrs && listen_group_conf(srv->devices)->proxy_protocol ? " (PROXY protocol)" : "",
              srv->cfg.amt.need_authentication ? "required" : "NOT required");
     return 0;
 }
@@ -438,11 +590,7 @@ server_run(const char *conf_path)
         rc = 1;
         /* Unwind what was started with the same path as a normal stop. */
         srv->stopping = true;
-        if (srv->amt_listener) {
-            tcp_listener_close(srv->amt_listener);
-            proxy_gate_close(&srv->amt_gate);
-        }
-        api_close_listeners();
+        close_listeners(srv);
         if (srv->amt_realm)
             auth_realm_free(srv->amt_realm);
         if (srv->console_realm)
@@ -453,9 +601,12 @@ server_run(const char *conf_path)
     uv_run(&srv->loop, UV_RUN_DEFAULT);
     /* Modules are finished (fini) only now: every stream they owned has closed. */
     server_cleanup(srv);
+    if (srv->stopping && srv->stop_timer.data)
+        uv_close((uv_handle_t *)&srv->stop_timer, NULL);
     if (srv->loop.data)
-        stream_loop_fini(&srv->loop);
+        loop_support_fini(&srv->loop);
     uv_run(&srv->loop, UV_RUN_DEFAULT);
+    tcp_stream_spares_free();
     if (uv_loop_close(&srv->loop) != 0)
         log_error("internal: handles left open at exit");
     if (rc == 0)

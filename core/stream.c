@@ -1,4 +1,4 @@
-/* stream.c - the generic stream base and the per-loop deferred calls (TCP: stream_tcp.c).
+/* stream.c - the generic stream base: peer, write accounting, drain marks, close, owners.
  * SPDX-License-Identifier: Apache-2.0 */
 #include "stream.h"
 #include "log.h"
@@ -8,118 +8,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ------------------------------------------------------------------ deferred calls */
-
-struct deferred {
-    void (*fn)(void *arg, int status);
-    void *arg;
-    int status;
-    struct deferred *next;
-};
-
-struct stream_loop {
-    uv_idle_t idle; /* active only while calls are queued, so an idle loop sleeps */
-    struct deferred *head, **tail;
-};
-
-static void
-deferred_run(uv_idle_t *idle)
-{
-    struct stream_loop *sl = idle->data;
-    /* Take the current batch: calls queued by these callbacks run on the next turn. */
-    struct deferred *d = sl->head;
-    sl->head = NULL;
-    sl->tail = &sl->head;
-    uv_idle_stop(idle);
-    while (d) {
-        struct deferred *next = d->next;
-        d->fn(d->arg, d->status);
-        free(d);
-        d = next;
-    }
-}
-
-int
-stream_loop_init(uv_loop_t *loop)
-{
-    struct stream_loop *sl = calloc(1, sizeof(*sl));
-    if (!sl)
-        return -ENOMEM;
-    uv_idle_init(loop, &sl->idle);
-    sl->idle.data = sl;
-    sl->tail = &sl->head;
-    loop->data = sl;
-    return 0;
-}
-
-static void
-stream_loop_closed(uv_handle_t *h)
-{
-    free(h->data);
-}
-
-void
-stream_loop_fini(uv_loop_t *loop)
-{
-    struct stream_loop *sl = loop->data;
-    if (!sl)
-        return;
-    /* Whatever is still queued belongs to objects that are gone or going: run it now. */
-    while (sl->head)
-        deferred_run(&sl->idle);
-    loop->data = NULL;
-    uv_close((uv_handle_t *)&sl->idle, stream_loop_closed);
-    tcp_stream_spares_free();
-}
-
-void
-stream_defer(uv_loop_t *loop, void (*fn)(void *arg, int status), void *arg, int status)
-{
-    struct stream_loop *sl = loop->data;
-    struct deferred *d = malloc(sizeof(*d));
-    if (!d) {
-        /* Out of memory: running it late is better than never (callers tolerate it). */
-        fn(arg, status);
-        return;
-    }
-    d->fn = fn;
-    d->arg = arg;
-    d->status = status;
-    d->next = NULL;
-    *sl->tail = d;
-    sl->tail = &d->next;
-    uv_idle_start(&sl->idle, deferred_run);
-}
-
 /* ----------------------------------------------------------------------- base */
 
 struct stream_write_mark {
     uint64_t until; /* the callback runs once tx_out reaches this */
     mps_done_cb cb;
     void *arg;
+    int status;
+    struct loop_call call; /* runs cb from the loop */
     struct stream_write_mark *next;
 };
 
-void
-stream_peer_split(const mps_stream *s, char *addr, size_t addr_len, uint16_t *port)
-{
-    const char *peer = s->peer, *start = peer, *end, *colon;
-    snprintf(addr, addr_len, "0.0.0.0");
-    *port = 0;
-    if (peer[0] == '[') {
-        start = peer + 1;
-        end = strchr(start, ']');
-        colon = end && end[1] == ':' ? end + 1 : NULL;
-    } else {
-        end = colon = strrchr(peer, ':');
-    }
-    if (!end || end == start || (size_t)(end - start) >= addr_len)
-        return;
-    memcpy(addr, start, (size_t)(end - start));
-    addr[end - start] = '\0';
-    if (colon)
-        *port = (uint16_t)strtoul(colon + 1, NULL, 10);
-}
+static void stream_unread_deliver(struct loop_call *call);
 
 void
 stream_init(mps_stream *s, const struct stream_ops *ops, uv_loop_t *loop)
@@ -128,13 +28,120 @@ stream_init(mps_stream *s, const struct stream_ops *ops, uv_loop_t *loop)
     s->ops = ops;
     s->loop = loop;
     s->marks_tail = &s->marks;
+    loop_call_init(&s->unread_call, stream_unread_deliver);
+}
+
+/* ------------------------------------------------------------------------- peer */
+
+void
+stream_set_peer(mps_stream *s, const struct sockaddr *sa)
+{
+    memset(&s->peer_sa, 0, sizeof(s->peer_sa));
+    memcpy(&s->peer_sa, sa, netaddr_len(sa));
+    netaddr_format(sa, s->peer, sizeof(s->peer));
+    netaddr_host(sa, s->peer_host, sizeof(s->peer_host));
+    s->peer_port = netaddr_port(sa);
+}
+
+void
+stream_set_peer_name(mps_stream *s, const char *host, uint16_t port)
+{
+    memset(&s->peer_sa, 0, sizeof(s->peer_sa));
+    snprintf(s->peer_host, sizeof(s->peer_host), "%s", host);
+    s->peer_port = port;
+    bool v6 = strchr(host, ':') != NULL;
+    snprintf(s->peer, sizeof(s->peer), "%s%s%s:%u", v6 ? "[" : "", host, v6 ? "]" : "", port);
+}
+
+static int
+dup_opt(char **dst, const char *src)
+{
+    char *copy = src ? strdup(src) : NULL;
+    if (src && !copy)
+        return -ENOMEM;
+    free(*dst);
+    *dst = copy;
+    return 0;
+}
+
+int
+stream_inherit_peer(mps_stream *s, const mps_stream *lower)
+{
+    if (dup_opt(&s->identity, lower->identity) < 0 || dup_opt(&s->scope, lower->scope) < 0)
+        return -ENOMEM;
+    s->peer_sa = lower->peer_sa;
+    s->peer_port = lower->peer_port;
+    memcpy(s->peer, lower->peer, sizeof(s->peer));
+    memcpy(s->peer_host, lower->peer_host, sizeof(s->peer_host));
+    s->conn = lower->conn;
+    if (s->conn)
+        s->conn->refs++;
+    return 0;
+}
+
+void
+stream_established(mps_stream *s)
+{
+    if (s->conn)
+        s->conn->ops->established(s->conn);
 }
 
 static void
-stream_unread_deliver(void *arg, int status)
+stream_conn_put(mps_stream *s)
 {
-    (void)status;
-    mps_stream *s = arg;
+    struct stream_conn *c = s->conn;
+    s->conn = NULL;
+    if (c && --c->refs == 0)
+        c->ops->free(c);
+}
+
+/* ------------------------------------------------------------------------ owners */
+
+void
+stream_set_owner(mps_stream *s, struct stream_owner *o)
+{
+    if (s->owner == o)
+        return;
+    if (s->owner) {
+        if (s->own_prev)
+            s->own_prev->own_next = s->own_next;
+        else
+            s->owner->head = s->own_next;
+        if (s->own_next)
+            s->own_next->own_prev = s->own_prev;
+        s->owner->n--;
+    }
+    s->owner = o;
+    s->own_prev = NULL;
+    s->own_next = NULL;
+    if (o) {
+        s->own_next = o->head;
+        if (o->head)
+            o->head->own_prev = s;
+        o->head = s;
+        o->n++;
+    }
+}
+
+void
+stream_forget_callbacks(mps_stream *s)
+{
+    s->read_cb = NULL;
+    s->drain_cb = NULL;
+    while (s->marks) {
+        struct stream_write_mark *m = s->marks;
+        s->marks = m->next;
+        free(m);
+    }
+    s->marks_tail = &s->marks;
+}
+
+/* ------------------------------------------------------------------------- base */
+
+static void
+stream_unread_deliver(struct loop_call *call)
+{
+    mps_stream *s = loop_container_of(call, mps_stream, unread_call);
     s->unread_queued = false;
     if (s->closing) {
         if (s->free_deferred)
@@ -166,7 +173,7 @@ stream_read_start(mps_stream *s, mps_read_cb cb, void *arg)
         /* Never inline: the caller may not be ready for data inside its read_start call. */
         if (!s->unread_queued) {
             s->unread_queued = true;
-            stream_defer(s->loop, stream_unread_deliver, s, 0);
+            loop_call_queue(s->loop, &s->unread_call);
         }
         return 0;
     }
@@ -202,13 +209,16 @@ stream_unread(mps_stream *s, const void *data, size_t len)
 int
 stream_set_identity(mps_stream *s, const char *identity)
 {
-    char *copy = identity ? strdup(identity) : NULL;
-    if (identity && !copy)
-        return -ENOMEM;
-    free(s->identity);
-    s->identity = copy;
-    return 0;
+    return dup_opt(&s->identity, identity);
 }
+
+int
+stream_set_scope(mps_stream *s, const char *scope)
+{
+    return dup_opt(&s->scope, scope);
+}
+
+static void run_write_mark(struct loop_call *call);
 
 int
 stream_write(mps_stream *s, const struct mps_iov *iov, unsigned n, mps_done_cb cb, void *arg)
@@ -226,7 +236,9 @@ stream_write(mps_stream *s, const struct mps_iov *iov, unsigned n, mps_done_cb c
         m->until = s->tx_in + total;
         m->cb = cb;
         m->arg = arg;
+        m->status = 0;
         m->next = NULL;
+        loop_call_init(&m->call, run_write_mark);
     }
     uint64_t before = s->tx_in;
     s->tx_in += total;
@@ -272,6 +284,7 @@ stream_close(mps_stream *s, mps_done_cb cb, void *arg)
     s->drain_cb = NULL;
     s->close_cb = cb;
     s->close_arg = arg;
+    stream_set_owner(s, NULL); /* a stream being closed is no holder's leak */
     s->ops->close(s);
 }
 
@@ -285,6 +298,9 @@ stream_closed(mps_stream *s, int status)
     s->unread = NULL;
     free(s->identity);
     s->identity = NULL;
+    free(s->scope);
+    s->scope = NULL;
+    stream_conn_put(s);
     if (s->unread_queued)
         s->free_deferred = true; /* stream_unread_deliver still holds s */
     else
@@ -301,10 +317,10 @@ stream_deliver(mps_stream *s, const void *data, size_t len, int status)
 }
 
 static void
-run_write_mark(void *arg, int status)
+run_write_mark(struct loop_call *call)
 {
-    struct stream_write_mark *m = arg;
-    m->cb(m->arg, status);
+    struct stream_write_mark *m = loop_container_of(call, struct stream_write_mark, call);
+    m->cb(m->arg, m->status);
     free(m);
 }
 
@@ -317,7 +333,7 @@ stream_sent(mps_stream *s, size_t n)
         s->marks = m->next;
         if (!s->marks)
             s->marks_tail = &s->marks;
-        stream_defer(s->loop, run_write_mark, m, 0);
+        loop_call_queue(s->loop, &m->call);
     }
     if (s->drain_armed && stream_write_queue_size(s) <= s->drain_below) {
         s->drain_armed = false;
@@ -332,7 +348,8 @@ stream_fail_writes(mps_stream *s, int status)
     while (s->marks) {
         struct stream_write_mark *m = s->marks;
         s->marks = m->next;
-        stream_defer(s->loop, run_write_mark, m, status);
+        m->status = status;
+        loop_call_queue(s->loop, &m->call);
     }
     s->marks_tail = &s->marks;
     s->tx_out = s->tx_in;
@@ -345,24 +362,4 @@ stream_set_drain(mps_stream *s, size_t below, stream_drain_cb cb, void *arg)
     s->drain_cb = cb;
     s->drain_arg = arg;
     s->drain_armed = cb && stream_write_queue_size(s) > below;
-}
-
-void
-sockaddr_text(const struct sockaddr *sa, char *out, size_t len)
-{
-    char ip[64] = "?";
-    int port = 0;
-    if (sa->sa_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-        uv_ip4_name(in, ip, sizeof(ip));
-        port = ntohs(in->sin_port);
-        snprintf(out, len, "%s:%d", ip, port);
-    } else if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-        uv_ip6_name(in6, ip, sizeof(ip));
-        port = ntohs(in6->sin6_port);
-        snprintf(out, len, "[%s]:%d", ip, port);
-    } else {
-        snprintf(out, len, "unknown");
-    }
 }

@@ -9,6 +9,9 @@
 #ifndef MPSD_STREAM_H
 #define MPSD_STREAM_H
 
+#include "loop.h"
+#include "netaddr.h"
+
 #include <mpsd/module.h>
 #include <stdbool.h>
 #include <uv.h>
@@ -27,6 +30,26 @@ struct stream_ops {
 
 struct stream_write_mark;
 typedef void (*stream_drain_cb)(void *arg, mps_stream *s);
+
+/* The accounting of an accepted connection (listener.c implements it): shared by the TCP
+ * stream and the layers above it, counted, freed when the last holder lets go. */
+struct stream_conn;
+struct stream_conn_ops {
+    void (*established)(struct stream_conn *c); /* api->stream_established */
+    void (*closed)(struct stream_conn *c);      /* its descriptor is gone */
+    void (*free)(struct stream_conn *c);        /* the last reference went */
+};
+struct stream_conn {
+    const struct stream_conn_ops *ops;
+    unsigned refs;
+};
+
+/* The streams one holder (a module instance) owns, so that what it leaves behind at fini can
+ * be found and closed. */
+struct stream_owner {
+    mps_stream *head;
+    size_t n;
+};
 
 struct mps_stream {
     const struct stream_ops *ops;
@@ -50,7 +73,17 @@ struct mps_stream {
     uint8_t *unread;    /* bytes to deliver before the implementation's (stream_unread) */
     size_t unread_len;
     char *identity;     /* verified peer identity (TLS client certificate subject) or NULL */
+    char *scope;        /* device names the peer may register (stream_set_scope) or NULL */
+    struct loop_call unread_call; /* delivers unread from the loop */
+    struct stream_conn *conn;     /* the accepted connection underneath, or NULL */
+    struct stream_owner *owner;   /* who holds the stream; NULL: the core */
+    mps_stream *own_prev, *own_next;
+    /* The peer, set once (stream_set_peer*): its socket address (family 0 when it has none,
+     * as on a channel), its text, and the text's host and port parts. */
+    struct sockaddr_storage peer_sa;
+    uint16_t peer_port;
     char peer[72]; /* "198.51.100.7:51234", "[2001:db8::1]:443" or "dev.example:16992" */
+    char peer_host[64]; /* "198.51.100.7", "2001:db8::1" or "dev.example" */
 };
 
 void stream_init(mps_stream *s, const struct stream_ops *ops, uv_loop_t *loop);
@@ -65,9 +98,21 @@ size_t stream_write_queue_size(const mps_stream *s);
 int stream_shutdown(mps_stream *s);
 void stream_close(mps_stream *s, mps_done_cb cb, void *arg);
 
-/* s's peer text ("198.51.100.7:51234", "[2001:db8::1]:443") split into address and port;
- * "0.0.0.0" and 0 when it has another form. */
-void stream_peer_split(const mps_stream *s, char *addr, size_t addr_len, uint16_t *port);
+/* Set the peer once it is known (accept, PROXY header, connect): the address and its texts.
+ * stream_set_peer_name: a peer without a socket address ("dev.example", 16992). */
+void stream_set_peer(mps_stream *s, const struct sockaddr *sa);
+void stream_set_peer_name(mps_stream *s, const char *host, uint16_t port);
+/* Copy lower's peer (address, texts, identity, scope) and take a reference on its
+ * connection: a layer's upper stream. 0 or -ENOMEM. */
+int stream_inherit_peer(mps_stream *s, const mps_stream *lower);
+/* The accepted connection underneath s: its pending phase is over. */
+void stream_established(mps_stream *s);
+/* Who holds s: o (a module instance's list) or NULL (the core). */
+void stream_set_owner(mps_stream *s, struct stream_owner *o);
+/* Its holder is gone (a module after fini): drop the read, drain and write callbacks that
+ * point at it; write callbacks already handed to the loop are not reachable from here, so
+ * call this only when the loop has run dry. */
+void stream_forget_callbacks(mps_stream *s);
 
 /* Implementations call these. */
 void stream_closed(mps_stream *s, int status); /* runs close_cb, then ops->free */
@@ -79,33 +124,23 @@ void stream_set_drain(mps_stream *s, size_t below, stream_drain_cb cb, void *arg
  * from the loop, before anything the implementation reads. 0 or -ENOMEM. */
 int stream_unread(mps_stream *s, const void *data, size_t len);
 int stream_set_identity(mps_stream *s, const char *identity);
+int stream_set_scope(mps_stream *s, const char *scope);
 
-/* Module-implemented streams (stream_mod.c): api->stream_new. */
-mps_stream *mod_stream_new(uv_loop_t *loop, const struct mps_stream_impl *impl, void *arg,
-                           const char *peer);
-
-/* Per-loop support (the deferred-call queue): once per loop before any stream, and after
- * every stream is gone, before uv_loop_close. Uses loop->data. */
-int stream_loop_init(uv_loop_t *loop);
-void stream_loop_fini(uv_loop_t *loop);
-/* Run fn(arg, status) from the loop soon, outside the current call stack (callbacks that must
- * never run inline). */
-void stream_defer(uv_loop_t *loop, void (*fn)(void *arg, int status), void *arg, int status);
+/* Module-implemented streams (stream_mod.c): api->stream_new and layer_new. impl is copied.
+ * The peer is set by the caller. mod_stream_discard: never handed out, freed without a close
+ * (and without impl->free). */
+mps_stream *mod_stream_new(uv_loop_t *loop, const struct mps_stream_impl *impl, void *arg);
+void mod_stream_discard(mps_stream *s);
 
 /* TCP (stream_tcp.c). */
-void tcp_stream_spares_free(void); /* stream_loop_fini: the recycled write buffers */
-typedef mps_accept_cb tcp_accept_cb;
-struct tcp_listener;
-/* host: numeric IPv4/IPv6. 0 or -errno (message logged). */
-int tcp_listen(uv_loop_t *loop, const char *host, uint16_t port, tcp_accept_cb cb, void *arg,
-               struct tcp_listener **l_r);
-void tcp_listener_close(struct tcp_listener *l); /* no more accepts; freed asynchronously */
-const char *tcp_listener_addr(const struct tcp_listener *l); /* "127.0.0.1:16982" */
+void tcp_stream_spares_free(void); /* at exit: the recycled write buffers */
+/* A stream around fd, an accepted and connected socket (the listener's): peer is sa, conn
+ * its accounting (the stream takes the reference). NULL (fd closed) when out of memory. */
+mps_stream *tcp_stream_accepted(uv_loop_t *loop, int fd, const struct sockaddr *sa,
+                                struct stream_conn *conn);
 
 /* In-memory pair (tests, and anything that needs a stream without a socket): bytes written to
  * one end are read from the other. */
 int mem_stream_pair(uv_loop_t *loop, mps_stream **a_r, mps_stream **b_r);
-
-void sockaddr_text(const struct sockaddr *sa, char *out, size_t len);
 
 #endif

@@ -29,13 +29,12 @@ struct mem_end {
     bool eof_sent; /* this end's reader got EOF */
     bool freed;    /* the owner is done with this end */
     bool scheduled;
+    struct loop_call pump_call, close_call;
 };
 
 struct mem_pair {
     struct mem_end end[2];
 };
-
-static void mem_pump(void *arg, int status);
 
 static void
 mem_schedule(struct mem_end *reader)
@@ -43,7 +42,7 @@ mem_schedule(struct mem_end *reader)
     if (reader->scheduled)
         return;
     reader->scheduled = true;
-    stream_defer(reader->base.loop, mem_pump, reader, 0);
+    loop_call_queue(reader->base.loop, &reader->pump_call);
 }
 
 static void
@@ -65,10 +64,9 @@ mem_pair_maybe_free(struct mem_pair *p)
 
 /* Deliver what the writer (reader->peer) queued to reader, while reader keeps reading. */
 static void
-mem_pump(void *arg, int status)
+mem_pump(struct loop_call *call)
 {
-    (void)status;
-    struct mem_end *reader = arg;
+    struct mem_end *reader = loop_container_of(call, struct mem_end, pump_call);
     struct mem_end *writer = reader->peer;
     reader->scheduled = false;
     while (reader->reading && !reader->base.closing && writer->head) {
@@ -144,10 +142,10 @@ mem_shutdown(mps_stream *s)
 }
 
 static void
-mem_closed(void *arg, int status)
+mem_closed(struct loop_call *call)
 {
-    (void)status;
-    stream_closed(arg, 0);
+    struct mem_end *e = loop_container_of(call, struct mem_end, close_call);
+    stream_closed(&e->base, 0);
 }
 
 static void
@@ -166,7 +164,7 @@ mem_close(mps_stream *s)
     e->peer->tail = &e->peer->head;
     stream_fail_writes(&e->peer->base, -EPIPE);
     mem_schedule(e->peer);
-    stream_defer(s->loop, mem_closed, s, 0);
+    loop_call_queue(s->loop, &e->close_call);
 }
 
 static void
@@ -199,9 +197,13 @@ mem_stream_pair(uv_loop_t *loop, mps_stream **a_r, mps_stream **b_r)
         e->pair = p;
         e->peer = &p->end[1 - i];
         e->tail = &e->head;
+        loop_call_init(&e->pump_call, mem_pump);
+        loop_call_init(&e->close_call, mem_closed);
     }
     strcpy(p->end[0].base.peer, "mem:a");
     strcpy(p->end[1].base.peer, "mem:b");
+    strcpy(p->end[0].base.peer_host, "mem");
+    strcpy(p->end[1].base.peer_host, "mem");
     *a_r = &p->end[0].base;
     *b_r = &p->end[1].base;
     return 0;

@@ -3,12 +3,11 @@
  * SPDX-License-Identifier: Apache-2.0 */
 #include "stream.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 
 struct mod_stream {
     mps_stream base;
-    const struct mps_stream_impl *impl;
+    struct mps_stream_impl impl; /* imported: the core's layout */
     void *arg;
 };
 
@@ -21,7 +20,7 @@ impl_arg(mps_stream *s)
 static const struct mps_stream_impl *
 impl_of(mps_stream *s)
 {
-    return ((struct mod_stream *)s)->impl;
+    return &((struct mod_stream *)s)->impl;
 }
 
 static int
@@ -58,7 +57,7 @@ static void
 mod_free(mps_stream *s)
 {
     struct mod_stream *ms = (struct mod_stream *)s;
-    ms->impl->free(ms->arg);
+    ms->impl.free(ms->arg);
     free(ms);
 }
 
@@ -73,7 +72,7 @@ static const struct stream_ops mod_stream_ops = {
 };
 
 mps_stream *
-mod_stream_new(uv_loop_t *loop, const struct mps_stream_impl *impl, void *arg, const char *peer)
+mod_stream_new(uv_loop_t *loop, const struct mps_stream_impl *impl, void *arg)
 {
     if (!impl || !impl->read_start || !impl->read_stop || !impl->write || !impl->shutdown ||
         !impl->close || !impl->free)
@@ -82,8 +81,15 @@ mod_stream_new(uv_loop_t *loop, const struct mps_stream_impl *impl, void *arg, c
     if (!ms)
         return NULL;
     stream_init(&ms->base, &mod_stream_ops, loop);
-    ms->impl = impl;
+    ms->impl = *impl;
     ms->arg = arg;
-    snprintf(ms->base.peer, sizeof(ms->base.peer), "%s", peer ? peer : "unknown");
     return &ms->base;
+}
+
+void
+mod_stream_discard(mps_stream *s)
+{
+    free(s->identity);
+    free(s->scope);
+    free(s);
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------------------ TCP */
 
@@ -330,6 +331,8 @@ static void
 tcp_handle_closed(uv_handle_t *h)
 {
     struct tcp_stream *ts = h->data;
+    if (ts->base.conn)
+        ts->base.conn->ops->closed(ts->base.conn); /* the descriptor is gone */
     stream_closed(&ts->base, 0);
 }
 
@@ -501,7 +504,7 @@ tcp_connect(uv_loop_t *loop, const struct sockaddr *sa, tcp_connect_cb cb, void 
         free(c);
         return -ENOMEM;
     }
-    sockaddr_text(sa, c->ts->base.peer, sizeof(c->ts->base.peer));
+    stream_set_peer(&c->ts->base, sa);
     c->cb = cb;
     c->arg = arg;
     c->req.data = c;
@@ -523,91 +526,22 @@ tcp_connect_cancel(struct tcp_connect *c)
     tcp_connect_abandon(c->ts);
 }
 
-/* ---------------------------------------------------------------------- listener */
+/* ------------------------------------------------------------------------ accepted */
 
-struct tcp_listener {
-    uv_tcp_t handle;
-    tcp_accept_cb cb;
-    void *arg;
-    char addr[72];
-};
-
-static void
-tcp_on_connection(uv_stream_t *server, int status)
+mps_stream *
+tcp_stream_accepted(uv_loop_t *loop, int fd, const struct sockaddr *sa, struct stream_conn *conn)
 {
-    struct tcp_listener *l = server->data;
-    if (status < 0) {
-        log_error("accept on %s failed: %s", l->addr, uv_strerror(status));
-        return;
-    }
-    struct tcp_stream *ts = tcp_stream_new(server->loop);
-    if (!ts) {
-        log_error("accept on %s: out of memory", l->addr);
-        return;
-    }
-    if (uv_accept(server, (uv_stream_t *)&ts->handle) < 0) {
-        ts->base.closing = true;
-        uv_close((uv_handle_t *)&ts->handle, tcp_handle_closed);
-        return;
+    struct tcp_stream *ts = tcp_stream_new(loop);
+    if (!ts || uv_tcp_open(&ts->handle, fd) < 0) {
+        if (ts) {
+            ts->base.closing = true;
+            uv_close((uv_handle_t *)&ts->handle, tcp_handle_closed);
+        }
+        close(fd);
+        return NULL; /* conn is the caller's still: it counts no stream */
     }
     uv_tcp_nodelay(&ts->handle, 1);
-    struct sockaddr_storage ss;
-    int sl = sizeof(ss);
-    if (uv_tcp_getpeername(&ts->handle, (struct sockaddr *)&ss, &sl) == 0)
-        sockaddr_text((struct sockaddr *)&ss, ts->base.peer, sizeof(ts->base.peer));
-    else
-        snprintf(ts->base.peer, sizeof(ts->base.peer), "unknown");
-    l->cb(l->arg, &ts->base);
-}
-
-int
-tcp_listen(uv_loop_t *loop, const char *host, uint16_t port, tcp_accept_cb cb, void *arg,
-           struct tcp_listener **l_r)
-{
-    struct sockaddr_storage ss;
-    if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) != 0 &&
-        uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss) != 0) {
-        log_error("cannot listen on %s:%u: not a numeric IP address", host, port);
-        return -EINVAL;
-    }
-    struct tcp_listener *l = calloc(1, sizeof(*l));
-    if (!l)
-        return -ENOMEM;
-    l->cb = cb;
-    l->arg = arg;
-    uv_tcp_init(loop, &l->handle);
-    l->handle.data = l;
-    sockaddr_text((struct sockaddr *)&ss, l->addr, sizeof(l->addr));
-    int rc = uv_tcp_bind(&l->handle, (struct sockaddr *)&ss, 0);
-    if (rc == 0)
-        rc = uv_listen((uv_stream_t *)&l->handle, 4096, tcp_on_connection);
-    if (rc < 0) {
-        log_error("cannot listen on %s: %s", l->addr, uv_strerror(rc));
-        tcp_listener_close(l);
-        return rc;
-    }
-    /* Port 0 asks the kernel for one: report what we got. */
-    int sl = sizeof(ss);
-    if (uv_tcp_getsockname(&l->handle, (struct sockaddr *)&ss, &sl) == 0)
-        sockaddr_text((struct sockaddr *)&ss, l->addr, sizeof(l->addr));
-    *l_r = l;
-    return 0;
-}
-
-static void
-tcp_listener_closed(uv_handle_t *h)
-{
-    free(h->data);
-}
-
-void
-tcp_listener_close(struct tcp_listener *l)
-{
-    uv_close((uv_handle_t *)&l->handle, tcp_listener_closed);
-}
-
-const char *
-tcp_listener_addr(const struct tcp_listener *l)
-{
-    return l->addr;
+    stream_set_peer(&ts->base, sa);
+    ts->base.conn = conn;
+    return &ts->base;
 }

@@ -1,0 +1,696 @@
+/* listener.c - listening sockets and the checks before a connection is handed on (see
+ * listener.h).
+ * SPDX-License-Identifier: Apache-2.0 */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* accept4 */
+#endif
+#include "listener.h"
+#include "log.h"
+#include "proxy_accept.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LISTEN_BACKLOG 4096
+/* Accepts per socket and loop turn: a flooded listener must not starve the others (nor the
+ * connections already open) of loop time. The socket stays readable: the rest comes next turn. */
+#define ACCEPT_BATCH 32
+/* Descriptors kept for everything that is not a connection: log files, libuv's own, plugin
+ * sockets and files, outbound connects. */
+#define FD_RESERVE 128
+#define PAUSE_MS 250 /* accepting again after descriptors ran out */
+
+struct lsock {
+    struct listen_group *g;
+    uv_poll_t poll;
+    int fd;
+    bool polling;
+    char addr[NETADDR_TEXT_MAX];
+};
+
+struct src_count {
+    struct netaddr_key key;
+    uint32_t n;
+    struct src_count *next;
+};
+
+struct listen_group {
+    uv_loop_t *loop;
+    char *label;
+    struct listen_spec spec;
+    struct mps_listen_conf pub;
+    enum listen_class cls;
+    listen_accept_fn fn;
+    void *arg;
+    struct stream_owner *owner;
+    bool marks_established; /* the target calls stream_established itself */
+    const void *busy_reply;
+    size_t busy_len;
+    struct lsock *socks;
+    unsigned nsocks;
+    struct proxy_gate gate;
+    size_t open, pending;
+    struct src_count **src; /* open connections per source, for MaxConnectionsPerSource */
+    size_t nsrc_buckets, nsrc;
+    struct listen_group *next; /* every group, in creation order */
+};
+
+/* A counted connection: from accept until its descriptor is closed. */
+struct lconn {
+    struct stream_conn base;
+    struct listen_group *g;
+    struct netaddr_key key;
+    bool open, pending, source_counted;
+};
+
+static struct {
+    struct listen_group *groups, **tail;
+    long fd_limit, console_share;
+    size_t class_open[2];
+    unsigned nsocks_open;
+    uv_timer_t pause_timer;
+    bool pause_timer_init, paused;
+    uint64_t refused_acl, refused_limit, refused_startups, accept_paused;
+    uint64_t rng;
+} L = {.tail = &L.groups};
+
+static const char *const refuse_kind_acl = "acl";
+static const char *const refuse_kind_limit = "limit";
+static const char *const refuse_kind_startups = "startups";
+static const char *const refuse_kind_fds = "fds";
+
+void
+listener_set_budget(long fd_limit, long console_share)
+{
+    L.fd_limit = fd_limit;
+    L.console_share = console_share;
+}
+
+/* ----------------------------------------------------------------- per-source counts */
+
+static struct src_count **
+src_find(struct listen_group *g, const struct netaddr_key *k)
+{
+    if (!g->nsrc_buckets)
+        return NULL;
+    struct src_count **pp = &g->src[netaddr_key_hash(k) & (g->nsrc_buckets - 1)];
+    for (; *pp; pp = &(*pp)->next)
+        if (memcmp(&(*pp)->key, k, sizeof(*k)) == 0)
+            return pp;
+    return NULL;
+}
+
+static uint32_t
+src_get(struct listen_group *g, const struct netaddr_key *k)
+{
+    struct src_count **pp = src_find(g, k);
+    return pp ? (*pp)->n : 0;
+}
+
+static int
+src_grow(struct listen_group *g)
+{
+    size_t n = g->nsrc_buckets ? g->nsrc_buckets * 2 : 64;
+    struct src_count **b = calloc(n, sizeof(*b));
+    if (!b)
+        return -ENOMEM;
+    for (size_t i = 0; i < g->nsrc_buckets; i++) {
+        for (struct src_count *e = g->src[i], *next; e; e = next) {
+            next = e->next;
+            size_t j = netaddr_key_hash(&e->key) & (n - 1);
+            e->next = b[j];
+            b[j] = e;
+        }
+    }
+    free(g->src);
+    g->src = b;
+    g->nsrc_buckets = n;
+    return 0;
+}
+
+static int
+src_inc(struct listen_group *g, const struct netaddr_key *k)
+{
+    struct src_count **pp = src_find(g, k);
+    if (pp) {
+        (*pp)->n++;
+        return 0;
+    }
+    if (g->nsrc >= g->nsrc_buckets && src_grow(g) < 0)
+        return -ENOMEM;
+    struct src_count *e = malloc(sizeof(*e));
+    if (!e)
+        return -ENOMEM;
+    e->key = *k;
+    e->n = 1;
+    size_t j = netaddr_key_hash(k) & (g->nsrc_buckets - 1);
+    e->next = g->src[j];
+    g->src[j] = e;
+    g->nsrc++;
+    return 0;
+}
+
+static void
+src_dec(struct listen_group *g, const struct netaddr_key *k)
+{
+    struct src_count **pp = src_find(g, k);
+    if (!pp || --(*pp)->n)
+        return;
+    struct src_count *e = *pp;
+    *pp = e->next;
+    free(e);
+    g->nsrc--;
+}
+
+/* ------------------------------------------------------------------ the accounting */
+
+static void
+lconn_established(struct stream_conn *c)
+{
+    struct lconn *lc = (struct lconn *)c;
+    if (lc->pending) {
+        lc->pending = false;
+        lc->g->pending--;
+    }
+}
+
+static void
+lconn_closed(struct stream_conn *c)
+{
+    struct lconn *lc = (struct lconn *)c;
+    struct listen_group *g = lc->g;
+    if (!lc->open)
+        return;
+    lc->open = false;
+    lconn_established(c);
+    if (lc->source_counted)
+        src_dec(g, &lc->key);
+    g->open--;
+    L.class_open[g->cls]--;
+}
+
+static void
+lconn_free(struct stream_conn *c)
+{
+    free(c);
+}
+
+static const struct stream_conn_ops lconn_ops = {
+    .established = lconn_established,
+    .closed = lconn_closed,
+    .free = lconn_free,
+};
+
+/* ----------------------------------------------------------------------- refusals */
+
+static void __attribute__((format(printf, 5, 6)))
+refuse(struct listen_group *g, uint64_t *counter, const void *kind, const struct sockaddr *sa,
+       const char *fmt, ...)
+{
+    char why[256], peer[NETADDR_TEXT_MAX];
+    struct netaddr_key key;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    (*counter)++;
+    netaddr_format(sa, peer, sizeof(peer));
+    netaddr_key(sa, &key);
+    log_peer(MPS_LOG_WARNING, &key, kind, "[%s] connection from %s refused: %s", g->label, peer,
+             why);
+}
+
+static bool
+acl_allows(const struct listen_group *g, const struct sockaddr *sa, const char **why)
+{
+    if (netaddr_cidrs_match(&g->spec.deny, sa)) {
+        *why = "in DenyFrom";
+        return false;
+    }
+    if (g->spec.allow.n && !netaddr_cidrs_match(&g->spec.allow, sa)) {
+        *why = "not in AllowFrom";
+        return false;
+    }
+    return true;
+}
+
+/* Whether a connection of class cls may take a descriptor now. */
+static bool
+fds_allow(enum listen_class cls, size_t *held, size_t *cap)
+{
+    if (L.fd_limit <= 0)
+        return true;
+    long usable = L.fd_limit - FD_RESERVE - (long)L.nsocks_open;
+    if (usable < 1)
+        usable = 1;
+    if (cls == LISTEN_CONSOLE) {
+        *held = L.class_open[LISTEN_CONSOLE];
+        *cap = (size_t)(usable * L.console_share / 100);
+    } else {
+        *held = L.class_open[LISTEN_CONSOLE] + L.class_open[LISTEN_DEVICE];
+        *cap = (size_t)usable;
+    }
+    return *held < *cap;
+}
+
+/* OpenSSH's MaxStartups: between START and FULL pending connections, drop a new one with a
+ * probability rising linearly from RATE% to 100%. */
+static bool
+startups_drop(const struct listen_group *g)
+{
+    const struct listen_spec *sp = &g->spec;
+    if (g->pending < sp->startups_start)
+        return false;
+    if (g->pending >= sp->startups_full)
+        return true;
+    /* xorshift64: unpredictable enough that a client cannot time its way past the drop */
+    L.rng ^= L.rng << 13;
+    L.rng ^= L.rng >> 7;
+    L.rng ^= L.rng << 17;
+    unsigned span = sp->startups_full - sp->startups_start;
+    unsigned p = sp->startups_rate +
+                 (unsigned)((100 - sp->startups_rate) * (g->pending - sp->startups_start) / span);
+    return L.rng % 100 < p;
+}
+
+/* --------------------------------------------------------------------- hand-over */
+
+void
+listen_group_deliver(struct listen_group *g, mps_stream *s)
+{
+    stream_set_owner(s, g->owner);
+    if (!g->marks_established)
+        stream_established(s);
+    g->fn(g->arg, s);
+}
+
+/* The PROXY header named the client: the checks that depend on it, then the target. */
+static void
+group_after_proxy(void *arg, mps_stream *s)
+{
+    struct listen_group *g = arg;
+    struct lconn *lc = (struct lconn *)s->conn;
+    const struct sockaddr *sa = (const struct sockaddr *)&s->peer_sa;
+    const char *why;
+    if (sa->sa_family != AF_UNSPEC) {
+        if (!acl_allows(g, sa, &why)) {
+            refuse(g, &L.refused_acl, refuse_kind_acl, sa, "%s", why);
+            stream_close(s, NULL, NULL);
+            return;
+        }
+        struct netaddr_key key;
+        netaddr_key(sa, &key);
+        if (g->spec.max_per_source && src_get(g, &key) >= (uint32_t)g->spec.max_per_source) {
+            refuse(g, &L.refused_limit, refuse_kind_limit, sa,
+                   "MaxConnectionsPerSource (%ld) reached", g->spec.max_per_source);
+            stream_close(s, NULL, NULL);
+            return;
+        }
+        if (lc && src_inc(g, &key) == 0) {
+            lc->key = key;
+            lc->source_counted = true;
+        }
+    }
+    listen_group_deliver(g, s);
+}
+
+static void
+group_admit(struct listen_group *g, int fd, const struct sockaddr *sa)
+{
+    const struct listen_spec *sp = &g->spec;
+    const char *why;
+    size_t held, cap;
+    struct netaddr_key key;
+    netaddr_key(sa, &key);
+    if (!fds_allow(g->cls, &held, &cap)) {
+        refuse(g, &L.refused_limit, refuse_kind_fds, sa,
+               "%s connections hold %zu of the %zu descriptors they may use",
+               g->cls == LISTEN_CONSOLE ? "console and admin" : "all", held, cap);
+        goto refused;
+    }
+    if (sp->proxy_protocol) {
+        if (sp->proxy_from.n && !netaddr_cidrs_match(&sp->proxy_from, sa)) {
+            refuse(g, &L.refused_acl, refuse_kind_acl, sa, "not in ProxyFrom");
+            goto refused;
+        }
+    } else if (!acl_allows(g, sa, &why)) {
+        refuse(g, &L.refused_acl, refuse_kind_acl, sa, "%s", why);
+        goto refused;
+    }
+    if (g->open >= (size_t)sp->max_connections) {
+        refuse(g, &L.refused_limit, refuse_kind_limit, sa, "MaxConnections (%ld) reached",
+               sp->max_connections);
+        if (g->busy_reply && !sp->proxy_protocol)
+            (void)send(fd, g->busy_reply, g->busy_len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        goto refused;
+    }
+    if (!sp->proxy_protocol && sp->max_per_source &&
+        src_get(g, &key) >= (uint32_t)sp->max_per_source) {
+        refuse(g, &L.refused_limit, refuse_kind_limit, sa, "MaxConnectionsPerSource (%ld) reached",
+               sp->max_per_source);
+        goto refused;
+    }
+    if (startups_drop(g)) {
+        refuse(g, &L.refused_startups, refuse_kind_startups, sa,
+               "MaxStartups: %zu connections pending (%u:%u:%u)", g->pending, sp->startups_start,
+               sp->startups_rate, sp->startups_full);
+        goto refused;
+    }
+    struct lconn *lc = calloc(1, sizeof(*lc));
+    if (!lc) {
+        log_error("[%s] out of memory accepting a connection", g->label);
+        goto refused;
+    }
+    lc->base.ops = &lconn_ops;
+    lc->base.refs = 1;
+    lc->g = g;
+    lc->open = lc->pending = true;
+    g->open++;
+    g->pending++;
+    L.class_open[g->cls]++;
+    if (!sp->proxy_protocol && src_inc(g, &key) == 0) {
+        lc->key = key;
+        lc->source_counted = true;
+    }
+    mps_stream *s = tcp_stream_accepted(g->loop, fd, sa, &lc->base);
+    if (!s) {
+        lconn_closed(&lc->base);
+        free(lc);
+        log_error("[%s] out of memory accepting a connection", g->label);
+        return;
+    }
+    if (sp->proxy_protocol)
+        proxy_gate_accept(&g->gate, s);
+    else
+        listen_group_deliver(g, s);
+    return;
+refused:
+    close(fd);
+}
+
+/* ------------------------------------------------------------------------ pausing */
+
+static void poll_all(bool on);
+
+static void
+pause_over(uv_timer_t *t)
+{
+    (void)t;
+    L.paused = false;
+    log_info("accepting connections again");
+    poll_all(true);
+}
+
+/* Out of descriptors (or kernel memory): a listener stays readable, and accepting now would
+ * only spin. Stop every listener for a while; the kernel queues the connections meanwhile. */
+static void
+accept_pause(struct listen_group *g, int err)
+{
+    if (L.paused)
+        return;
+    L.paused = true;
+    L.accept_paused++;
+    static const char *const kind = "pause";
+    log_peer(MPS_LOG_ERROR, NULL, kind,
+             "[%s] accept failed: %s (%zu device and %zu console connections open): accepting "
+             "paused for %d ms",
+             g->label, strerror(err), L.class_open[LISTEN_DEVICE], L.class_open[LISTEN_CONSOLE],
+             PAUSE_MS);
+    poll_all(false);
+    if (!L.pause_timer_init) {
+        uv_timer_init(g->loop, &L.pause_timer);
+        uv_unref((uv_handle_t *)&L.pause_timer);
+        L.pause_timer_init = true;
+    }
+    uv_timer_start(&L.pause_timer, pause_over, PAUSE_MS, 0);
+}
+
+static void
+on_acceptable(uv_poll_t *p, int status, int events)
+{
+    struct lsock *ls = p->data;
+    (void)events;
+    if (status < 0)
+        return;
+    for (int i = 0; i < ACCEPT_BATCH && ls->polling; i++) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss);
+        int fd = accept4(ls->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            int e = errno;
+            if (e == EAGAIN || e == EWOULDBLOCK)
+                return;
+            if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+                accept_pause(ls->g, e);
+                return;
+            }
+            if (e != EINTR && e != ECONNABORTED && e != EPROTO && e != EPERM)
+                log_error("[%s] accept on %s failed: %s", ls->g->label, ls->addr, strerror(e));
+            continue;
+        }
+        group_admit(ls->g, fd, (struct sockaddr *)&ss);
+    }
+}
+
+static void
+lsock_poll(struct lsock *ls, bool on)
+{
+    if (ls->fd < 0 || ls->polling == on || uv_is_closing((uv_handle_t *)&ls->poll))
+        return;
+    ls->polling = on;
+    if (on)
+        uv_poll_start(&ls->poll, UV_READABLE, on_acceptable);
+    else
+        uv_poll_stop(&ls->poll);
+}
+
+static void
+poll_all(bool on)
+{
+    for (struct listen_group *g = L.groups; g; g = g->next)
+        for (unsigned i = 0; i < g->nsocks; i++)
+            lsock_poll(&g->socks[i], on && !L.paused);
+}
+
+/* ------------------------------------------------------------------------- groups */
+
+struct listen_group *
+listen_group_new(uv_loop_t *loop, const char *label, struct listen_spec *spec)
+{
+    struct listen_group *g = calloc(1, sizeof(*g));
+    if (!g || !(g->label = strdup(label))) {
+        free(g);
+        return NULL;
+    }
+    g->loop = loop;
+    g->spec = *spec;
+    memset(spec, 0, sizeof(*spec));
+    g->pub.head_timeout_ms = g->spec.head_ms;
+    g->pub.idle_timeout_ms = g->spec.idle_ms;
+    g->pub.max_connections = g->spec.max_connections;
+    g->pub.max_per_source = g->spec.max_per_source;
+    g->pub.proxy_protocol = g->spec.proxy_protocol;
+    g->marks_established = true;
+    proxy_gate_init(&g->gate, loop, group_after_proxy, g);
+    if (!L.rng) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        L.rng = ((uint64_t)now.tv_nsec << 20) ^ (uint64_t)now.tv_sec ^ (uint64_t)getpid() ^ 1;
+    }
+    *L.tail = g;
+    L.tail = &g->next;
+    return g;
+}
+
+void
+listen_group_set_target(struct listen_group *g, listen_accept_fn fn, void *arg,
+                        struct stream_owner *owner, bool marks_established)
+{
+    g->fn = fn;
+    g->arg = arg;
+    g->owner = owner;
+    g->marks_established = marks_established;
+}
+
+void
+listen_group_set_class(struct listen_group *g, enum listen_class cls)
+{
+    g->cls = cls;
+}
+
+void
+listen_group_set_busy_reply(struct listen_group *g, const void *reply, size_t len)
+{
+    g->busy_reply = reply;
+    g->busy_len = len;
+}
+
+const struct mps_listen_conf *
+listen_group_conf(const struct listen_group *g)
+{
+    return &g->pub;
+}
+
+static int
+lsock_open(struct listen_group *g, struct lsock *ls, const struct sockaddr_storage *addr)
+{
+    const struct sockaddr *sa = (const struct sockaddr *)addr;
+    int one = 1;
+    netaddr_format(sa, ls->addr, sizeof(ls->addr));
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        goto fail;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    /* [::]:443 next to 0.0.0.0:443 must be two sockets, not one clashing with the other. */
+    if (sa->sa_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (bind(fd, sa, netaddr_len(sa)) < 0 || listen(fd, LISTEN_BACKLOG) < 0)
+        goto fail;
+    /* Port 0 asks the kernel for one: report what we got. */
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof(bound);
+    if (getsockname(fd, (struct sockaddr *)&bound, &blen) == 0)
+        netaddr_format((struct sockaddr *)&bound, ls->addr, sizeof(ls->addr));
+    if (uv_poll_init_socket(g->loop, &ls->poll, fd) < 0) {
+        errno = ENOMEM;
+        goto fail;
+    }
+    ls->poll.data = ls;
+    ls->fd = fd;
+    ls->g = g;
+    L.nsocks_open++;
+    return 0;
+fail:;
+    int e = errno;
+    log_error("[%s] cannot listen on %s: %s", g->label, ls->addr, strerror(e));
+    if (fd >= 0)
+        close(fd);
+    ls->fd = -1;
+    return -e;
+}
+
+int
+listen_group_open(struct listen_group *g)
+{
+    if (!g->spec.naddrs)
+        return 0;
+    g->socks = calloc(g->spec.naddrs, sizeof(*g->socks));
+    if (!g->socks)
+        return -ENOMEM;
+    for (size_t i = 0; i < g->spec.naddrs; i++) {
+        int rc = lsock_open(g, &g->socks[i], &g->spec.addrs[i]);
+        if (rc < 0) {
+            listen_group_close(g);
+            return rc;
+        }
+        g->nsocks++;
+        g->pub.nlisten++;
+        log_info("[%s] listening on %s%s", g->label, g->socks[i].addr,
+                 g->spec.proxy_protocol ? " (PROXY protocol)" : "");
+    }
+    for (unsigned i = 0; i < g->nsocks; i++)
+        lsock_poll(&g->socks[i], !L.paused);
+    return 0;
+}
+
+static void
+lsock_closed(uv_handle_t *h)
+{
+    struct lsock *ls = h->data;
+    close(ls->fd);
+    ls->fd = -1;
+}
+
+void
+listen_group_close(struct listen_group *g)
+{
+    for (unsigned i = 0; i < g->nsocks; i++) {
+        struct lsock *ls = &g->socks[i];
+        if (ls->fd < 0 || uv_is_closing((uv_handle_t *)&ls->poll))
+            continue;
+        ls->polling = false;
+        L.nsocks_open--;
+        uv_close((uv_handle_t *)&ls->poll, lsock_closed);
+    }
+    /* Connections still waiting for their PROXY header are not the target's yet. */
+    proxy_gate_close(&g->gate);
+    g->pub.nlisten = 0;
+}
+
+void
+listen_group_free(struct listen_group *g)
+{
+    if (!g)
+        return;
+    for (struct listen_group **pp = &L.groups; *pp; pp = &(*pp)->next) {
+        if (*pp == g) {
+            *pp = g->next;
+            if (L.tail == &g->next)
+                L.tail = pp;
+            break;
+        }
+    }
+    for (size_t i = 0; i < g->nsrc_buckets; i++)
+        for (struct src_count *e = g->src[i], *next; e; e = next) {
+            next = e->next;
+            free(e);
+        }
+    free(g->src);
+    free(g->socks);
+    listen_spec_free(&g->spec);
+    free(g->label);
+    free(g);
+    if (!L.groups && L.pause_timer_init) {
+        uv_close((uv_handle_t *)&L.pause_timer, NULL);
+        L.pause_timer_init = false;
+        L.paused = false;
+    }
+}
+
+void
+listen_group_addresses(const struct listen_group *g, char *out, size_t len)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (unsigned i = 0; i < g->nsocks; i++)
+        if (g->socks[i].fd >= 0 && n < len)
+            n += (size_t)snprintf(out + n, len - n, "%s%s", n ? ", " : "", g->socks[i].addr);
+}
+
+/* ---------------------------------------------------------------------- reporting */
+
+int
+listener_write_ready_file(const char *path)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+        return -ENAMETOOLONG;
+    FILE *f = fopen(tmp, "we");
+    if (!f)
+        return -errno;
+    for (struct listen_group *g = L.groups; g; g = g->next)
+        for (unsigned i = 0; i < g->nsocks; i++)
+            if (g->socks[i].fd >= 0)
+                fprintf(f, "%s %s\n", g->label, g->socks[i].addr);
+    if (fclose(f) != 0 || rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return -e;
+    }
+    return 0;
+}
+
+void
+listener_stats_fill(struct mps_stats *st)
+{
+    st->refused_acl = L.refused_acl;
+    st->refused_limit = L.refused_limit;
+    st->refused_startups = L.refused_startups;
+    st->accept_paused = L.accept_paused;
+}
