@@ -1,5 +1,5 @@
 /* log.c - the daemon's log: level mask, stderr / syslog / size-rotated file, reference MPS lines,
- * and the rate limiter for lines a remote peer can trigger.
+ * journald priorities, and the rate limiter for lines a remote peer can trigger.
  * SPDX-License-Identifier: Apache-2.0
  *
  * One mutex serialises rotation and the write, so lines from the loop thread and the auth
@@ -8,7 +8,8 @@
  * through atomic loads.
  *
  * A level not in the mask is never written, ERROR included: TraceLevels means exactly what it
- * says, as in the reference MPS.
+ * says, as in the reference MPS. The one exception is log_fatal(): a daemon that exits must
+ * say why.
  *
  * The peer limiter has its own mutex (peer_lock), taken before log_lock when both are held
  * (a summary is written while the table is locked), never after. */
@@ -32,7 +33,7 @@
 #include <unistd.h>
 
 #define LOG_LINE_MAX 4096 /* one line, prefix and newline included */
-#define LOG_PREFIX_MAX 64 /* "[Wed Jul 2 2008 12:21:34.203000] [LM WARNING] " */
+#define LOG_PREFIX_MAX 64 /* "[Wed Jul 2 2008 12:21:34.203000] [LM WARNING] " and "<4>[...] " */
 #define LOG_SUFFIX_MAX 64 /* " (18446744073709551615 similar lines suppressed)" */
 
 enum log_target { LOG_TARGET_STDERR = 0, LOG_TARGET_SYSLOG, LOG_TARGET_FILE };
@@ -47,7 +48,8 @@ static int log_fd = -1;      /* the file when log_target == LOG_TARGET_FILE */
 static char *log_path;       /* its path, for rotation and reopen */
 static long log_max_size_kb; /* 0: never rotate */
 static long log_max_files;
-static off_t log_size; /* bytes in the current file, to decide when to rotate */
+static off_t log_size;          /* bytes in the current file, to decide when to rotate */
+static int stderr_journal = -1; /* is fd 2 the journal? -1: not checked since the last open */
 
 /* A formatted message on its way to the targets. */
 struct log_text {
@@ -234,6 +236,28 @@ write_all(int fd, const char *buf, size_t len)
     }
 }
 
+/* systemd says where it connected stdout and stderr to the journal in JOURNAL_STREAM,
+ * "DEV:INODE" in decimal (systemd.exec(5)). Comparing it with fd 2 keeps the mode off when the
+ * variable was inherited but stderr was redirected since (a shell, a test harness). */
+static bool
+stderr_is_journal(void)
+{
+    const char *e = getenv("JOURNAL_STREAM");
+    char *end;
+    struct stat st;
+
+    if (!e || *e < '0' || *e > '9')
+        return false;
+    errno = 0;
+    unsigned long long dev = strtoull(e, &end, 10);
+    if (*end != ':' || end[1] < '0' || end[1] > '9')
+        return false;
+    unsigned long long ino = strtoull(end + 1, &end, 10);
+    if (*end || errno || fstat(STDERR_FILENO, &st) != 0)
+        return false;
+    return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
 /* prefix + text (control characters replaced, cut with "..." to fit) + suffix + '\n' into line
  * (LOG_LINE_MAX bytes). Device-supplied names end up in messages: the replacement keeps a peer
  * from forging extra log lines or terminal escapes. Returns the length, newline included. */
@@ -271,19 +295,36 @@ clamp_len(int n, size_t size)
     return (size_t)n < size ? (size_t)n : size - 1;
 }
 
-/* The one place lines are written. Errors are counted by the callers. */
+/* The one place lines are written. A fatal line goes to stderr whatever the target, and to
+ * the target as well when that is not stderr. Errors are counted by the callers. */
 static void
-emit(enum mps_log_level level, const struct log_text *t)
+emit(enum mps_log_level level, bool fatal, const struct log_text *t)
 {
     char line[LOG_LINE_MAX];
     char stamp[LOG_PREFIX_MAX];
     size_t slen = 0;
 
     pthread_mutex_lock(&log_lock);
-    if (log_target != LOG_TARGET_SYSLOG) {
+    bool to_stderr = fatal || log_target == LOG_TARGET_STDERR;
+    if (to_stderr && stderr_journal < 0)
+        stderr_journal = stderr_is_journal();
+    if (log_target == LOG_TARGET_FILE || (to_stderr && !stderr_journal)) {
         slen = format_stamp(stamp, sizeof(stamp));
         slen += clamp_len(snprintf(stamp + slen, sizeof(stamp) - slen, "[%s] ", level_label(level)),
                           sizeof(stamp) - slen);
+    }
+    if (to_stderr) {
+        size_t len;
+        if (stderr_journal) {
+            char prefix[LOG_PREFIX_MAX];
+            size_t plen = clamp_len(snprintf(prefix, sizeof(prefix), "<%d>[%s] ",
+                                             level_syslog(level), level_label(level)),
+                                    sizeof(prefix));
+            len = compose(line, prefix, plen, t);
+        } else {
+            len = compose(line, stamp, slen, t);
+        }
+        write_all(STDERR_FILENO, line, len);
     }
     if (log_target == LOG_TARGET_SYSLOG) {
         size_t len = compose(line, "", 0, t);
@@ -296,9 +337,6 @@ emit(enum mps_log_level level, const struct log_text *t)
             rotate_locked();
         write_all(log_fd, line, len);
         log_size += (off_t)len;
-    } else {
-        size_t len = compose(line, stamp, slen, t);
-        write_all(STDERR_FILENO, line, len);
     }
     pthread_mutex_unlock(&log_lock);
 }
@@ -336,7 +374,7 @@ log_vmsg(enum mps_log_level level, const char *fmt, va_list ap)
     if (!log_enabled(level))
         return;
     format_text(&t, body, saved_errno, fmt, ap);
-    emit(level, &t);
+    emit(level, false, &t);
     errno = saved_errno;
 }
 
@@ -354,6 +392,22 @@ log_msg(enum mps_log_level level, const char *fmt, ...)
     va_start(ap, fmt);
     log_vmsg(level, fmt, ap);
     va_end(ap);
+}
+
+void
+log_fatal(const char *fmt, ...)
+{
+    char body[LOG_LINE_MAX];
+    struct log_text t;
+    int saved_errno = errno;
+    va_list ap;
+
+    count_error(MPS_LOG_ERROR);
+    va_start(ap, fmt);
+    format_text(&t, body, saved_errno, fmt, ap);
+    va_end(ap);
+    emit(MPS_LOG_ERROR, true, &t);
+    errno = saved_errno;
 }
 
 /* ------------------------------------------------------------------------- peer limiter */
@@ -481,7 +535,7 @@ summarise_locked(struct kind_slot *ks, uint64_t now)
                          (unsigned long long)ks->pending, ks->pending == 1 ? "" : "s",
                          (unsigned long long)(secs ? secs : 1), ks->last);
         struct log_text t = {.body = body, .len = clamp_len(n, sizeof(body)), .suffix = ""};
-        emit(ks->level, &t);
+        emit(ks->level, false, &t);
     }
     ks->pending = 0;
 }
@@ -584,7 +638,7 @@ log_vpeer(enum mps_log_level level, const struct netaddr_key *src, const void *k
                  (unsigned long long)reported, reported == 1 ? "" : "s");
         t.suffix = suffix;
     }
-    emit(level, &t);
+    emit(level, false, &t);
     errno = saved_errno;
 }
 
@@ -632,6 +686,7 @@ release_locked(void)
     log_fd = -1;
     log_size = 0;
     log_target = LOG_TARGET_STDERR;
+    stderr_journal = -1; /* stderr may have been redirected meanwhile */
 }
 
 int
@@ -686,6 +741,7 @@ log_reopen(void)
     int ret = 0;
 
     pthread_mutex_lock(&log_lock);
+    stderr_journal = -1;
     if (log_target == LOG_TARGET_FILE) {
         off_t size;
         int fd = open_file(log_path, &size);

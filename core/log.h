@@ -1,7 +1,9 @@
 /* log.h - the daemon's log: levels (TraceLevels), stderr / file with rotation / syslog.
  * SPDX-License-Identifier: Apache-2.0
  * Every function here is thread-safe (auth workers log too). Lines look like the reference
- * MPS's: "[Mon Nov 23 2026 09:16:22.123456] [LM INFO] message". */
+ * MPS's: "[Mon Nov 23 2026 09:16:22.123456] [LM INFO] message". On a stderr that systemd
+ * connected to the journal (JOURNAL_STREAM names fd 2) they are "<6>[LM INFO] message"
+ * instead: the sd-daemon priority prefix, no date (journald stamps lines itself). */
 #ifndef MPSD_LOG_H
 #define MPSD_LOG_H
 
@@ -28,13 +30,17 @@ int log_reopen(void); /* SIGHUP: reopen the file so logrotate works */
 /* Writes the pending log_peer summaries (log_peer_flush), then goes back to stderr and
  * releases everything, the limiter's state included. */
 void log_close(void);
-/* ERROR messages so far, written or not (the statistics' "general errors"): log_msg and
- * log_peer (suppressed lines too). */
+/* ERROR messages so far, written or not (the statistics' "general errors"): log_msg,
+ * log_peer (suppressed lines too) and log_fatal. */
 uint64_t log_error_count(void);
 
 void log_msg(enum mps_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_vmsg(enum mps_log_level level, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
+
+/* A start-up failure the daemon exits on, as an ERROR line written whatever TraceLevels says:
+ * always to stderr, and to the log target too when that is a file or syslog. */
+void log_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Lines a remote peer can trigger (a refused connection, a failed login, a malformed request)
  * go through one rate limiter, so no client can flood the log:

@@ -1,4 +1,4 @@
-/* test_log.c - unit tests of the peer log limiter (core/log.c).
+/* test_log.c - unit tests of the peer log limiter, journald priorities and log_fatal (core/log.c).
  * SPDX-License-Identifier: Apache-2.0 */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,16 +11,19 @@
 #include "netaddr.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define ALL_LEVELS (MPS_LOG_ERROR | MPS_LOG_WARNING | MPS_LOG_INFO | MPS_LOG_DEBUG)
 
 static char log_path[] = "/tmp/test_log.XXXXXX";
+static char err_path[] = "/tmp/test_log_stderr.XXXXXX";
 
 /* The limiter's clock: the tests move it, nobody sleeps. */
 static uint64_t fake_now;
@@ -135,6 +138,10 @@ group_setup(void **state)
     if (fd < 0)
         return -1;
     close(fd);
+    fd = mkstemp(err_path);
+    if (fd < 0)
+        return -1;
+    close(fd);
     return 0;
 }
 
@@ -143,6 +150,7 @@ group_teardown(void **state)
 {
     (void)state;
     unlink(log_path);
+    unlink(err_path);
     return 0;
 }
 
@@ -454,6 +462,136 @@ test_threads(void **state)
     free(text);
 }
 
+/* ------------------------------------------------------------------ journald, log_fatal */
+
+static int saved_stderr = -1;
+
+/* stderr into err_path (emptied); with journal, JOURNAL_STREAM names it. */
+static void
+stderr_capture(bool journal)
+{
+    struct stat st;
+    char env[64];
+
+    fflush(stderr);
+    saved_stderr = dup(STDERR_FILENO);
+    assert_true(saved_stderr >= 0);
+    assert_int_equal(truncate(err_path, 0), 0);
+    int fd = open(err_path, O_WRONLY | O_APPEND);
+    assert_true(fd >= 0);
+    assert_int_equal(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+    close(fd);
+    assert_int_equal(fstat(STDERR_FILENO, &st), 0);
+    snprintf(env, sizeof(env), "%llu:%llu", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino + (journal ? 0 : 1));
+    assert_int_equal(setenv("JOURNAL_STREAM", env, 1), 0);
+}
+
+static char *
+stderr_restore(void)
+{
+    assert_int_equal(dup2(saved_stderr, STDERR_FILENO), STDERR_FILENO);
+    close(saved_stderr);
+    unsetenv("JOURNAL_STREAM");
+    log_close(); /* checks stderr again at the next line */
+    return slurp(err_path);
+}
+
+static void
+test_journal_priorities(void **state)
+{
+    (void)state;
+    stderr_capture(true);
+    log_close(); /* back to stderr, which is now the "journal" */
+    log_error("an error");
+    log_warn("a warning");
+    log_info("some news");
+    log_debug("details");
+    log_info("line\nbreak");
+    struct netaddr_key k = key_of("192.0.2.5");
+    log_peer(MPS_LOG_WARNING, &k, fmt_refused, fmt_refused, "192.0.2.5", 1);
+    char *text = stderr_restore();
+    assert_string_equal(text, "<3>[LM ERROR] an error\n"
+                              "<4>[LM WARNING] a warning\n"
+                              "<6>[LM INFO] some news\n"
+                              "<7>[LM DEBUG] details\n"
+                              "<6>[LM INFO] line?break\n"
+                              "<4>[LM WARNING] refused connection from 192.0.2.5: 1\n");
+    free(text);
+
+    /* Another file than the journal's (a redirected stderr that inherited the variable): the
+     * usual lines, with their date. */
+    stderr_capture(false);
+    log_close();
+    log_info("plain");
+    text = stderr_restore();
+    assert_int_equal(text[0], '[');
+    assert_non_null(strstr(text, "] [LM INFO] plain\n"));
+    assert_null(strchr(text, '<'));
+    free(text);
+
+    /* Malformed values are not the journal either. */
+    static const char *const bad[] = {"", ":", "1:", ":1", "x:1", "1:2:3", "1:2x", "-1:2"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        stderr_capture(false);
+        setenv("JOURNAL_STREAM", bad[i], 1);
+        log_close();
+        log_info("plain");
+        text = stderr_restore();
+        if (text[0] != '[')
+            fail_msg("JOURNAL_STREAM=\"%s\" gave: %s", bad[i], text);
+        free(text);
+    }
+
+    /* A file target never carries the prefix. */
+    stderr_capture(true);
+    assert_int_equal(log_open(log_path, 0, 0), 0);
+    log_info("to the file");
+    text = stderr_restore();
+    assert_string_equal(text, "");
+    free(text);
+    text = take_log();
+    assert_int_equal(text[0], '[');
+    assert_non_null(strstr(text, "] [LM INFO] to the file\n"));
+    free(text);
+}
+
+static void
+test_fatal(void **state)
+{
+    (void)state;
+    uint64_t before = log_error_count();
+
+    /* TraceLevels without ERROR, a log file: the reason reaches stderr and the file. */
+    log_set_levels(MPS_LOG_INFO);
+    stderr_capture(false);
+    log_error("not written");
+    log_fatal("cannot open LogFile %s: %s", "/nonexistent/mpsd.log", "No such file");
+    assert_int_equal(dup2(saved_stderr, STDERR_FILENO), STDERR_FILENO);
+    close(saved_stderr);
+    unsetenv("JOURNAL_STREAM");
+    char *err = slurp(err_path);
+    char *text = take_log();
+    assert_int_equal(err[0], '[');
+    assert_non_null(strstr(err, "] [LM ERROR] cannot open LogFile /nonexistent/mpsd.log: No "
+                                "such file\n"));
+    assert_null(strstr(err, "not written"));
+    assert_int_equal(count(err, "\n"), 1);
+    assert_non_null(strstr(text, "] [LM ERROR] cannot open LogFile /nonexistent/mpsd.log"));
+    assert_int_equal(count(text, "\n"), 1);
+    free(err);
+    free(text);
+    assert_int_equal(log_error_count() - before, 2);
+
+    /* stderr as the target: once, with the journal's priority when it is the journal. */
+    stderr_capture(true);
+    log_close();
+    log_fatal("bad configuration");
+    text = stderr_restore();
+    assert_string_equal(text, "<3>[LM ERROR] bad configuration\n");
+    free(text);
+}
+
 int
 main(void)
 {
@@ -466,6 +604,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_many_kinds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_error_count, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_journal_priorities, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fatal, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
