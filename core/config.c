@@ -39,7 +39,7 @@ const struct mps_option config_core_options[] = {
     CORE_OPT("TraceLevels", MPS_OPT_STR, trace_levels, "INFO|ERROR|WARNING",
              "levels logged: INFO, ERROR, WARNING, DEBUG joined by '|'"),
     CORE_OPT("LogFile", MPS_OPT_STR, log_file, "stderr", "stderr, syslog or a file path"),
-    CORE_OPTR("LogFileMaxSize", MPS_OPT_INT, log_file_max_size, "0", 0, 1024L * 1024 * 1024,
+    CORE_OPTR("LogFileMaxSize", MPS_OPT_INT, log_file_max_size, "10240", 0, 1024L * 1024 * 1024,
              "KiB after which the log file is rotated (0: never)"),
     CORE_OPTR("LogFileMaxFiles", MPS_OPT_INT, log_file_max_files, "5", 0, 1000,
              "rotated log files kept (LogFile.1 .. LogFile.N)"),

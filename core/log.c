@@ -1,13 +1,21 @@
-/* log.c - the daemon's log: level mask, stderr / syslog / size-rotated file, reference MPS lines.
+/* log.c - the daemon's log: level mask, stderr / syslog / size-rotated file, reference MPS lines,
+ * journald priorities, and the rate limiter for lines a remote peer can trigger.
  * SPDX-License-Identifier: Apache-2.0
  *
- * One mutex serialises formatting, rotation and the write, so lines from the loop thread and
- * the auth workers never interleave and rotation never races a writer. The level mask is read
- * without the lock (log_enabled() sits on hot paths) through atomic loads.
+ * One mutex serialises rotation and the write, so lines from the loop thread and the auth
+ * workers never interleave and rotation never races a writer. Messages are formatted before
+ * it is taken. The level mask is read without the lock (log_enabled() sits on hot paths)
+ * through atomic loads.
  *
  * A level not in the mask is never written, ERROR included: TraceLevels means exactly what it
- * says, as in the reference MPS. */
+ * says, as in the reference MPS. The one exception is log_fatal(): a daemon that exits must
+ * say why.
+ *
+ * The peer limiter has its own mutex (peer_lock), taken before log_lock when both are held
+ * (a summary is written while the table is locked), never after. */
 #include "log.h"
+
+#include "netaddr.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +33,8 @@
 #include <unistd.h>
 
 #define LOG_LINE_MAX 4096 /* one line, prefix and newline included */
+#define LOG_PREFIX_MAX 64 /* "[Wed Jul 2 2008 12:21:34.203000] [LM WARNING] " and "<4>[...] " */
+#define LOG_SUFFIX_MAX 64 /* " (18446744073709551615 similar lines suppressed)" */
 
 enum log_target { LOG_TARGET_STDERR = 0, LOG_TARGET_SYSLOG, LOG_TARGET_FILE };
 
@@ -38,7 +48,16 @@ static int log_fd = -1;      /* the file when log_target == LOG_TARGET_FILE */
 static char *log_path;       /* its path, for rotation and reopen */
 static long log_max_size_kb; /* 0: never rotate */
 static long log_max_files;
-static off_t log_size; /* bytes in the current file, to decide when to rotate */
+static off_t log_size;          /* bytes in the current file, to decide when to rotate */
+static int stderr_journal = -1; /* is fd 2 the journal? -1: not checked since the last open */
+
+/* A formatted message on its way to the targets. */
+struct log_text {
+    const char *body; /* no prefix, no newline; control characters still in */
+    size_t len;
+    bool cut;           /* longer than LOG_LINE_MAX: end with "..." */
+    const char *suffix; /* appended after the cut, so it survives it; "" for none */
+};
 
 static const struct {
     const char *name;
@@ -217,72 +236,145 @@ write_all(int fd, const char *buf, size_t len)
     }
 }
 
-/* Device-supplied names end up in messages: control characters are replaced so a peer cannot
- * forge extra log lines or terminal escapes. */
-static void
-sanitize(char *s, size_t len)
+/* systemd says where it connected stdout and stderr to the journal in JOURNAL_STREAM,
+ * "DEV:INODE" in decimal (systemd.exec(5)). Comparing it with fd 2 keeps the mode off when the
+ * variable was inherited but stderr was redirected since (a shell, a test harness). */
+static bool
+stderr_is_journal(void)
 {
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if ((c < 0x20 && c != '\t') || c == 0x7f)
-            s[i] = '?';
-    }
+    const char *e = getenv("JOURNAL_STREAM");
+    char *end;
+    struct stat st;
+
+    if (!e || *e < '0' || *e > '9')
+        return false;
+    errno = 0;
+    unsigned long long dev = strtoull(e, &end, 10);
+    if (*end != ':' || end[1] < '0' || end[1] > '9')
+        return false;
+    unsigned long long ino = strtoull(end + 1, &end, 10);
+    if (*end || errno || fstat(STDERR_FILENO, &st) != 0)
+        return false;
+    return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }
 
-void
-log_vmsg(enum mps_log_level level, const char *fmt, va_list ap)
+/* prefix + text (control characters replaced, cut with "..." to fit) + suffix + '\n' into line
+ * (LOG_LINE_MAX bytes). Device-supplied names end up in messages: the replacement keeps a peer
+ * from forging extra log lines or terminal escapes. Returns the length, newline included. */
+static size_t
+compose(char *line, const char *prefix, size_t plen, const struct log_text *t)
+{
+    size_t slen = strlen(t->suffix);
+    size_t room = LOG_LINE_MAX - 1 - plen - slen;
+    size_t len = t->len;
+    bool cut = t->cut;
+
+    if (len > room) {
+        len = room;
+        cut = true;
+    }
+    memcpy(line, prefix, plen);
+    char *out = line + plen;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)t->body[i];
+        out[i] = (c < 0x20 && c != '\t') || c == 0x7f ? '?' : (char)c;
+    }
+    if (cut && len >= 3)
+        memcpy(out + len - 3, "...", 3);
+    memcpy(out + len, t->suffix, slen);
+    out[len + slen] = '\n';
+    return plen + len + slen + 1;
+}
+
+/* What snprintf into size bytes really wrote, whatever it returned. */
+static size_t
+clamp_len(int n, size_t size)
+{
+    if (n < 0)
+        return 0;
+    return (size_t)n < size ? (size_t)n : size - 1;
+}
+
+/* The one place lines are written. A fatal line goes to stderr whatever the target, and to
+ * the target as well when that is not stderr. Errors are counted by the callers. */
+static void
+emit(enum mps_log_level level, bool fatal, const struct log_text *t)
 {
     char line[LOG_LINE_MAX];
-    int saved_errno = errno;
-
-    /* The statistics' "general errors": counted even when ERROR lines are not written. */
-    if (level == MPS_LOG_ERROR)
-        atomic_fetch_add_explicit(&error_count, 1, memory_order_relaxed);
-    if (!log_enabled(level))
-        return;
+    char stamp[LOG_PREFIX_MAX];
+    size_t slen = 0;
 
     pthread_mutex_lock(&log_lock);
-    size_t off = 0;
-    if (log_target != LOG_TARGET_SYSLOG) {
-        off = format_stamp(line, sizeof(line));
-        int n = snprintf(line + off, sizeof(line) - off, "[%s] ", level_label(level));
-        if (n > 0)
-            off += (size_t)n < sizeof(line) - off ? (size_t)n : sizeof(line) - off - 1;
+    bool to_stderr = fatal || log_target == LOG_TARGET_STDERR;
+    if (to_stderr && stderr_journal < 0)
+        stderr_journal = stderr_is_journal();
+    if (log_target == LOG_TARGET_FILE || (to_stderr && !stderr_journal)) {
+        slen = format_stamp(stamp, sizeof(stamp));
+        slen += clamp_len(snprintf(stamp + slen, sizeof(stamp) - slen, "[%s] ", level_label(level)),
+                          sizeof(stamp) - slen);
     }
-
-    /* The rest of the buffer: vsnprintf's terminating NUL lands where the newline goes, so a
-     * full line is exactly LOG_LINE_MAX bytes. */
-    size_t room = sizeof(line) - off;
-    errno = saved_errno; /* so %m works */
-    int n = vsnprintf(line + off, room, fmt, ap);
-    size_t mlen = n < 0 ? 0 : (size_t)n;
-    if (mlen >= room) {
-        mlen = room - 1;
-        memcpy(line + off + mlen - 3, "...", 3);
+    if (to_stderr) {
+        size_t len;
+        if (stderr_journal) {
+            char prefix[LOG_PREFIX_MAX];
+            size_t plen = clamp_len(snprintf(prefix, sizeof(prefix), "<%d>[%s] ",
+                                             level_syslog(level), level_label(level)),
+                                    sizeof(prefix));
+            len = compose(line, prefix, plen, t);
+        } else {
+            len = compose(line, stamp, slen, t);
+        }
+        write_all(STDERR_FILENO, line, len);
     }
-    sanitize(line + off, mlen);
-    size_t len = off + mlen;
-
-    switch (log_target) {
-    case LOG_TARGET_SYSLOG:
-        line[len] = '\0';
+    if (log_target == LOG_TARGET_SYSLOG) {
+        size_t len = compose(line, "", 0, t);
+        line[len - 1] = '\0';
         syslog(level_syslog(level), "%s", line);
-        break;
-    case LOG_TARGET_FILE:
-        line[len++] = '\n';
+    } else if (log_target == LOG_TARGET_FILE) {
+        size_t len = compose(line, stamp, slen, t);
         if (log_max_size_kb > 0 && log_size > 0 &&
             log_size + (off_t)len > (off_t)log_max_size_kb * 1024)
             rotate_locked();
         write_all(log_fd, line, len);
         log_size += (off_t)len;
-        break;
-    case LOG_TARGET_STDERR:
-    default:
-        line[len++] = '\n';
-        write_all(STDERR_FILENO, line, len);
-        break;
     }
     pthread_mutex_unlock(&log_lock);
+}
+
+/* fmt into body (LOG_LINE_MAX bytes) with errno as the caller had it, so %m works. */
+static void
+format_text(struct log_text *t, char *body, int saved_errno, const char *fmt, va_list ap)
+{
+    errno = saved_errno;
+    int n = vsnprintf(body, LOG_LINE_MAX, fmt, ap);
+    t->body = body;
+    t->len = n < 0 ? 0 : (size_t)n;
+    t->cut = t->len >= LOG_LINE_MAX;
+    if (t->cut)
+        t->len = LOG_LINE_MAX - 1;
+    t->suffix = "";
+}
+
+static void
+count_error(enum mps_log_level level)
+{
+    /* The statistics' "general errors": counted even when ERROR lines are not written. */
+    if (level == MPS_LOG_ERROR)
+        atomic_fetch_add_explicit(&error_count, 1, memory_order_relaxed);
+}
+
+void
+log_vmsg(enum mps_log_level level, const char *fmt, va_list ap)
+{
+    char body[LOG_LINE_MAX];
+    struct log_text t;
+    int saved_errno = errno;
+
+    count_error(level);
+    if (!log_enabled(level))
+        return;
+    format_text(&t, body, saved_errno, fmt, ap);
+    emit(level, false, &t);
     errno = saved_errno;
 }
 
@@ -302,6 +394,285 @@ log_msg(enum mps_log_level level, const char *fmt, ...)
     va_end(ap);
 }
 
+void
+log_fatal(const char *fmt, ...)
+{
+    char body[LOG_LINE_MAX];
+    struct log_text t;
+    int saved_errno = errno;
+    va_list ap;
+
+    count_error(MPS_LOG_ERROR);
+    va_start(ap, fmt);
+    format_text(&t, body, saved_errno, fmt, ap);
+    va_end(ap);
+    emit(MPS_LOG_ERROR, true, &t);
+    errno = saved_errno;
+}
+
+/* ------------------------------------------------------------------------- peer limiter */
+
+/* A set-associative table: a (source, kind) hashes to one set and takes the stalest of its
+ * ways when it is new, so the memory is fixed whatever addresses an attacker uses, and an
+ * eviction only gives that source a fresh burst, which the per-kind cap still bounds. */
+#define PEER_WAYS 4
+#define PEER_SETS (LOG_PEER_SLOTS / PEER_WAYS)
+/* Kinds are call sites, a few dozen. Open addressing over 256 slots that are never emptied
+ * (only reused when all are taken) keeps every kind in place: a kind that lost its slot would
+ * lose its window count, and with it the cap across sources. */
+#define KIND_SLOTS 256
+#define KIND_TEXT_MAX 256 /* the last suppressed line, quoted by the summary */
+
+struct peer_slot {
+    const void *kind; /* NULL: free */
+    struct netaddr_key src;
+    uint32_t written;    /* lines written in the current window */
+    uint64_t suppressed; /* held back and not yet reported, by this key's next line or by a
+                          * summary; always also counted in its kind's pending */
+    uint64_t window_ms;  /* start of the current window */
+    uint64_t used_ms;    /* last line, to pick the stalest */
+};
+
+struct kind_slot {
+    const void *kind; /* NULL: free */
+    uint32_t written; /* lines written in the current window, every source together */
+    uint64_t pending; /* suppressed lines not reported yet, evicted sources' included */
+    uint64_t window_ms, used_ms;
+    uint64_t pending_since_ms; /* when pending last left 0 */
+    enum mps_log_level level;  /* of the last suppressed line */
+    char last[KIND_TEXT_MAX];  /* its text */
+};
+
+/* Protected by peer_lock. Static: the limiter never allocates. */
+static pthread_mutex_t peer_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct peer_slot peer_slots[LOG_PEER_SLOTS];
+static struct kind_slot kind_slots[KIND_SLOTS];
+
+static uint64_t
+monotonic_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t (*peer_clock)(void) = monotonic_ms; /* peer_lock */
+
+void
+log_test_set_clock(uint64_t (*now_ms)(void))
+{
+    pthread_mutex_lock(&peer_lock);
+    peer_clock = now_ms ? now_ms : monotonic_ms;
+    pthread_mutex_unlock(&peer_lock);
+}
+
+size_t
+log_test_peer_slots_used(void)
+{
+    size_t n = 0;
+
+    pthread_mutex_lock(&peer_lock);
+    for (size_t i = 0; i < LOG_PEER_SLOTS; i++)
+        n += peer_slots[i].kind != NULL;
+    pthread_mutex_unlock(&peer_lock);
+    return n;
+}
+
+/* FNV-1a seeded with the kind pointer, which address space randomisation makes different in
+ * every process, so a source cannot aim at a set it knows. Our own rather than
+ * netaddr_key_hash so log.c links alone (tests/fuzz/fuzz_conf). */
+static size_t
+peer_set(const struct netaddr_key *src, const void *kind)
+{
+    uint64_t h = 14695981039346656037ull ^ (uint64_t)(uintptr_t)kind;
+    const uint8_t *p = (const uint8_t *)src;
+
+    for (size_t i = 0; i < sizeof(*src); i++)
+        h = (h ^ p[i]) * 1099511628211ull;
+    h ^= h >> 32;
+    return (size_t)(h % PEER_SETS);
+}
+
+static size_t
+kind_hash(const void *kind)
+{
+    uint64_t h = (uint64_t)(uintptr_t)kind * 0x9e3779b97f4a7c15ull;
+    return (size_t)((h >> 32) % KIND_SLOTS);
+}
+
+/* The slot to take among n: a free one, else the stalest. */
+#define STALEST(set, n, victim)                                                                    \
+    do {                                                                                           \
+        (victim) = &(set)[0];                                                                      \
+        for (size_t w_ = 1; w_ < (n) && (victim)->kind; w_++)                                      \
+            if (!(set)[w_].kind || (set)[w_].used_ms < (victim)->used_ms)                          \
+                (victim) = &(set)[w_];                                                             \
+    } while (0)
+
+static void
+rolled_window(uint64_t now, uint64_t *window_ms, uint32_t *written)
+{
+    /* Unsigned: a clock that went back (a test's) opens a new window too. */
+    if (now - *window_ms >= LOG_PEER_WINDOW_MS) {
+        *window_ms = now;
+        *written = 0;
+    }
+}
+
+/* "N similar lines suppressed in the last S s, such as: ...", at the level of the last of them
+ * (nothing when that level is no longer logged), and the kind has nothing pending any more.
+ * The callers clear the sources' counts that this reported. peer_lock held. */
+static void
+summarise_locked(struct kind_slot *ks, uint64_t now)
+{
+    if (ks->pending && log_enabled(ks->level)) {
+        char body[LOG_LINE_MAX];
+        uint64_t secs = (now - ks->pending_since_ms + 999) / 1000;
+        int n = snprintf(body, sizeof(body),
+                         "%llu similar line%s suppressed in the last %llu s, "
+                         "such as: %s",
+                         (unsigned long long)ks->pending, ks->pending == 1 ? "" : "s",
+                         (unsigned long long)(secs ? secs : 1), ks->last);
+        struct log_text t = {.body = body, .len = clamp_len(n, sizeof(body)), .suffix = ""};
+        emit(ks->level, false, &t);
+    }
+    ks->pending = 0;
+}
+
+static struct kind_slot *
+kind_get_locked(const void *kind, uint64_t now)
+{
+    size_t h = kind_hash(kind);
+    struct kind_slot *ks = NULL;
+
+    for (size_t i = 0; i < KIND_SLOTS; i++) {
+        struct kind_slot *k = &kind_slots[(h + i) % KIND_SLOTS];
+        if (k->kind == kind)
+            return k;
+        if (!k->kind) {
+            ks = k;
+            break;
+        }
+    }
+    if (!ks) {
+        /* More kinds than slots (not with mpsd's call sites): reuse the stalest in place, so
+         * the probe chains stay whole. Its count would vanish with it: report it now, and not
+         * again through its sources. */
+        STALEST(kind_slots, KIND_SLOTS, ks);
+        summarise_locked(ks, now);
+        for (size_t i = 0; i < LOG_PEER_SLOTS; i++)
+            if (peer_slots[i].kind == ks->kind)
+                peer_slots[i].suppressed = 0;
+    }
+    memset(ks, 0, sizeof(*ks));
+    ks->kind = kind;
+    ks->window_ms = now;
+    return ks;
+}
+
+static struct peer_slot *
+peer_get_locked(const struct netaddr_key *src, const void *kind, uint64_t now)
+{
+    struct peer_slot *set = &peer_slots[peer_set(src, kind) * PEER_WAYS], *ps;
+
+    for (size_t w = 0; w < PEER_WAYS; w++)
+        if (set[w].kind == kind && memcmp(&set[w].src, src, sizeof(*src)) == 0)
+            return &set[w];
+    /* An evicted source's unreported count stays in its kind's pending: the summary has it. */
+    STALEST(set, PEER_WAYS, ps);
+    memset(ps, 0, sizeof(*ps));
+    ps->kind = kind;
+    ps->src = *src;
+    ps->window_ms = now;
+    return ps;
+}
+
+void
+log_vpeer(enum mps_log_level level, const struct netaddr_key *src, const void *kind,
+          const char *fmt, va_list ap)
+{
+    static const struct netaddr_key unknown; /* family 0 */
+    int saved_errno = errno;
+
+    count_error(level);
+    if (!log_enabled(level))
+        return;
+    if (!src)
+        src = &unknown;
+    if (!kind)
+        kind = fmt;
+
+    pthread_mutex_lock(&peer_lock);
+    uint64_t now = peer_clock();
+    struct kind_slot *ks = kind_get_locked(kind, now);
+    struct peer_slot *ps = peer_get_locked(src, kind, now);
+    rolled_window(now, &ks->window_ms, &ks->written);
+    rolled_window(now, &ps->window_ms, &ps->written);
+    ks->used_ms = ps->used_ms = now;
+    if (ps->written >= LOG_PEER_BURST || ks->written >= LOG_PEER_KIND_MAX) {
+        if (ks->pending++ == 0)
+            ks->pending_since_ms = now;
+        ps->suppressed++;
+        ks->level = level;
+        /* Formatted only to be quoted by the summary, so only as much as it quotes. */
+        errno = saved_errno;
+        if (vsnprintf(ks->last, sizeof(ks->last), fmt, ap) >= (int)sizeof(ks->last))
+            memcpy(ks->last + sizeof(ks->last) - 4, "...", 3);
+        pthread_mutex_unlock(&peer_lock);
+        errno = saved_errno;
+        return;
+    }
+    ps->written++;
+    ks->written++;
+    uint64_t reported = ps->suppressed;
+    ps->suppressed = 0;
+    ks->pending -= reported < ks->pending ? reported : ks->pending;
+    pthread_mutex_unlock(&peer_lock);
+
+    char body[LOG_LINE_MAX], suffix[LOG_SUFFIX_MAX];
+    struct log_text t;
+    format_text(&t, body, saved_errno, fmt, ap);
+    if (reported) {
+        snprintf(suffix, sizeof(suffix), " (%llu similar line%s suppressed)",
+                 (unsigned long long)reported, reported == 1 ? "" : "s");
+        t.suffix = suffix;
+    }
+    emit(level, false, &t);
+    errno = saved_errno;
+}
+
+void
+log_peer(enum mps_log_level level, const struct netaddr_key *src, const void *kind, const char *fmt,
+         ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    log_vpeer(level, src, kind, fmt, ap);
+    va_end(ap);
+}
+
+void
+log_peer_flush(void)
+{
+    bool any = false;
+
+    pthread_mutex_lock(&peer_lock);
+    uint64_t now = peer_clock();
+    for (size_t i = 0; i < KIND_SLOTS; i++) {
+        if (kind_slots[i].kind && kind_slots[i].pending) {
+            summarise_locked(&kind_slots[i], now);
+            any = true;
+        }
+    }
+    /* Every count is in a summary now; a source's next line must not report it again. */
+    if (any)
+        for (size_t i = 0; i < LOG_PEER_SLOTS; i++)
+            peer_slots[i].suppressed = 0;
+    pthread_mutex_unlock(&peer_lock);
+}
+
 /* Drop the current target (lock held). */
 static void
 release_locked(void)
@@ -315,6 +686,7 @@ release_locked(void)
     log_fd = -1;
     log_size = 0;
     log_target = LOG_TARGET_STDERR;
+    stderr_journal = -1; /* stderr may have been redirected meanwhile */
 }
 
 int
@@ -354,7 +726,7 @@ log_open(const char *target, long max_size_kb, long max_files)
     log_fd = fd;
     log_path = path;
     log_size = size;
-    /* Clamped so the size comparison in log_vmsg cannot overflow. */
+    /* Clamped so the size comparison in emit cannot overflow. */
     log_max_size_kb = max_size_kb <= 0                ? 0
                       : max_size_kb > LONG_MAX / 1024 ? LONG_MAX / 1024
                                                       : max_size_kb;
@@ -369,6 +741,7 @@ log_reopen(void)
     int ret = 0;
 
     pthread_mutex_lock(&log_lock);
+    stderr_journal = -1;
     if (log_target == LOG_TARGET_FILE) {
         off_t size;
         int fd = open_file(log_path, &size);
@@ -387,27 +760,14 @@ log_reopen(void)
 void
 log_close(void)
 {
+    /* The summaries first, so nothing held back vanishes at exit. */
+    log_peer_flush();
+    pthread_mutex_lock(&peer_lock);
+    memset(peer_slots, 0, sizeof(peer_slots));
+    memset(kind_slots, 0, sizeof(kind_slots));
+    pthread_mutex_unlock(&peer_lock);
+
     pthread_mutex_lock(&log_lock);
     release_locked();
     pthread_mutex_unlock(&log_lock);
-}
-
-/* TEMPORARY: see log.h. */
-void
-log_vpeer(enum mps_log_level level, const struct netaddr_key *src, const void *kind,
-          const char *fmt, va_list ap)
-{
-    (void)src;
-    (void)kind;
-    log_vmsg(level, fmt, ap);
-}
-
-void
-log_peer(enum mps_log_level level, const struct netaddr_key *src, const void *kind,
-         const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    log_vpeer(level, src, kind, fmt, ap);
-    va_end(ap);
 }

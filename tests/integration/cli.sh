@@ -15,7 +15,7 @@ check_bad() {
 # -V: version and module ABI.
 out=$("$MPSD" -V) || fail "mpsd -V failed"
 grep -q "^mpsd [0-9][0-9.]*" <<<"$out" || fail "mpsd -V printed: $out"
-grep -q "module ABI 1\.0" <<<"$out" || fail "mpsd -V lacks the module ABI: $out"
+grep -q "module ABI 1\.1" <<<"$out" || fail "mpsd -V lacks the module ABI: $out"
 log "-V: $out"
 
 # -t on the test configuration.
@@ -44,7 +44,7 @@ check_bad no-plugin "no-plugin\.conf:$line: .*no_such_plugin"
 
 # A module built for another ABI major is refused by name, with the reason.
 CONF_EXTRA="[module test_bad_major]" write_conf "$TMPD/bad-abi.conf"
-check_bad bad-abi "test_bad_major.*ABI 2\.0.*1\.0"
+check_bad bad-abi "test_bad_major.*ABI 2\.0.*1\.1"
 
 # --list-options: the core's keys, and a module's from its option table.
 out=$("$MPSD" --list-options core) || fail "--list-options core failed"

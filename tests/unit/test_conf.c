@@ -95,7 +95,7 @@ test_full_config(void **state)
     assert_string_equal(cfg.core.log_file, "stderr");
     assert_int_equal(cfg.core.max_connections, 100000);
     /* everything else defaulted */
-    assert_int_equal(cfg.core.log_file_max_size, 0);
+    assert_int_equal(cfg.core.log_file_max_size, 10240);
     assert_int_equal(cfg.core.log_file_max_files, 5);
     assert_int_equal(cfg.core.auth_timeout_ms, 30000);
     assert_int_equal(cfg.core.max_auth_attempts, 1);
