@@ -61,7 +61,8 @@ api_log(mps_inst *mi, enum mps_log_level level, const char *fmt, ...)
 }
 
 static void
-api_log_peer(mps_inst *mi, const mps_stream *s, enum mps_log_level level, const char *fmt, ...)
+api_log_peer(mps_inst *mi, const mps_stream *s, enum mps_log_level level, const void *kind,
+             const char *fmt, ...)
 {
     char msg[2048];
     va_list ap;
@@ -71,8 +72,10 @@ api_log_peer(mps_inst *mi, const mps_stream *s, enum mps_log_level level, const 
     struct netaddr_key key;
     if (s)
         netaddr_key((const struct sockaddr *)&s->peer_sa, &key);
-    /* The call site's format string is the message kind: one limit per line of code. */
-    log_peer(level, s ? &key : NULL, fmt, "[%s] %s", mi && mi->label ? mi->label : "module", msg);
+    /* By default the call site's format string is the message kind: one limit per line of
+     * code. */
+    log_peer(level, s ? &key : NULL, kind ? kind : fmt, "[%s] %s",
+             mi && mi->label ? mi->label : "module", msg);
 }
 
 /* -------------------------------------------------------------------------- peers */

@@ -408,6 +408,15 @@ config_load_string(const char *name, const char *text, struct config *cfg, char 
     return load_common(cfg, err, errlen);
 }
 
+const struct conf_section *
+config_core_section(const struct config *cfg)
+{
+    for (size_t i = 0; i < cfg->file.nsec; i++)
+        if (!cfg->file.sec[i].arg && strcasecmp(cfg->file.sec[i].name, "core") == 0)
+            return &cfg->file.sec[i];
+    return NULL;
+}
+
 static void
 free_realm(struct realm_config *r)
 {

@@ -81,6 +81,8 @@ extern const struct mps_listen_role config_device_role;
 /* Read and check path (everything but the module sections' keys, which need the module's
  * option table: see modload). 0 or -1 with err = "file:line: message". */
 int config_load(const char *path, struct config *cfg, char *err, size_t errlen);
+/* The [core] section, or NULL when the file has none (line numbers for the device listener). */
+const struct conf_section *config_core_section(const struct config *cfg);
 int config_load_string(const char *name, const char *text, struct config *cfg, char *err,
                        size_t errlen);
 void config_free(struct config *cfg);

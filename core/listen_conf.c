@@ -11,7 +11,6 @@
 #include <string.h>
 #include <strings.h>
 
-#define LISTEN_DEFAULT_HEAD "10s"
 #define LISTEN_DEFAULT_MAX_CONNECTIONS 10000
 #define LISTEN_DEFAULT_STARTUPS "100:30:1000"
 #define LISTEN_MAX_ADDRS 64
@@ -42,9 +41,9 @@ static const struct mps_option listen_options[LO_COUNT] = {
     [LO_LISTEN] = DIR("Listen", MPS_OPT_STR, listen, "",
                       "addresses to listen on: 192.0.2.1:443, [::1]:443 or a host name with a "
                       "port, several separated by blanks or commas; port 0: any free port; none"),
-    [LO_LISTEN_IP] = DIR("ListenIP", MPS_OPT_STR, listen_ip, "",
+    [LO_LISTEN_IP] = DIR("ListenIP", MPS_OPT_STR, listen_ip, NULL,
                          "older form of Listen: the address (numeric or a host name) or none"),
-    [LO_LISTEN_PORT] = DIR("ListenPort", MPS_OPT_INT, listen_port, "0",
+    [LO_LISTEN_PORT] = DIR("ListenPort", MPS_OPT_PORT, listen_port, NULL,
                            "older form of Listen: the port (with ListenIP or the default address)"),
     [LO_PROXY] = DIR("ProxyProtocol", MPS_OPT_BOOL, proxy_protocol, "false",
                      "connections start with a PROXY protocol v1/v2 header (an L4 balancer)"),
@@ -72,7 +71,7 @@ static const struct mps_option listen_options[LO_COUNT] = {
 
 struct listen_table {
     struct mps_option opts[LO_COUNT + 1];
-    char dflt[4][32]; /* defaults formatted from the role */
+    char dflt[6][64]; /* defaults formatted from the role */
     char *default_listen;
 };
 
@@ -95,9 +94,12 @@ listen_table_new(const struct mps_listen_role *role, bool with_idle)
                                                  : LISTEN_DEFAULT_MAX_CONNECTIONS;
     snprintf(t->dflt[0], sizeof(t->dflt[0]), "%ld", maxconn);
     snprintf(t->dflt[1], sizeof(t->dflt[1]), "%ld", role ? role->max_per_source : 0);
-    snprintf(t->dflt[2], sizeof(t->dflt[2]), "%ldms",
-             role && role->head_timeout_ms ? role->head_timeout_ms : 10000L);
-    snprintf(t->dflt[3], sizeof(t->dflt[3]), "%ldms", role ? role->idle_timeout_ms : 0);
+    long head = role && role->head_timeout_ms ? role->head_timeout_ms : 10000L;
+    long idle = role ? role->idle_timeout_ms : 0;
+    snprintf(t->dflt[2], sizeof(t->dflt[2]), head % 1000 ? "%ldms" : "%lds",
+             head % 1000 ? head : head / 1000);
+    snprintf(t->dflt[3], sizeof(t->dflt[3]), idle % 1000 ? "%ldms" : "%lds",
+             idle % 1000 ? idle : idle / 1000);
     t->opts[LO_MAXCONN].dflt = t->dflt[0];
     t->opts[LO_MAXCONN].min = 1;
     t->opts[LO_MAXCONN].max = 10000000;
@@ -112,8 +114,17 @@ listen_table_new(const struct mps_listen_role *role, bool with_idle)
     t->opts[LO_IDLE].dflt = t->dflt[3];
     t->opts[LO_IDLE].min = 0;
     t->opts[LO_IDLE].max = 7L * 24 * 3600 * 1000;
-    t->opts[LO_LISTEN_PORT].min = 0;
-    t->opts[LO_LISTEN_PORT].max = 65535;
+    /* ListenIP and ListenPort default to the parts of the default Listen, for --list-options;
+     * listen_spec_compile uses them only when the section names one of them. */
+    char host[NETADDR_HOST_MAX] = "none";
+    uint16_t port = 0;
+    const char *dl = role && role->default_listen ? role->default_listen : "none";
+    if (strcasecmp(dl, "none") != 0 && netaddr_split(dl, host, sizeof(host), &port) < 0)
+        snprintf(host, sizeof(host), "none");
+    snprintf(t->dflt[4], sizeof(t->dflt[4]), "%s", host);
+    snprintf(t->dflt[5], sizeof(t->dflt[5]), "%u", port ? port : 1);
+    t->opts[LO_LISTEN_IP].dflt = t->dflt[4];
+    t->opts[LO_LISTEN_PORT].dflt = t->dflt[5];
     if (!with_idle)
         memmove(&t->opts[LO_IDLE], &t->opts[LO_IDLE + 1], sizeof(t->opts[0])); /* the END */
     for (const char *const *a = role ? role->aliases : NULL; a && a[0] && a[1]; a += 2)
@@ -123,6 +134,7 @@ listen_table_new(const struct mps_listen_role *role, bool with_idle)
         free(t);
         return NULL;
     }
+    t->opts[LO_LISTEN].dflt = t->default_listen; /* compile uses what the section says */
     return t;
 }
 

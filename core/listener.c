@@ -45,6 +45,8 @@ struct listen_group {
     char *label;
     struct listen_spec spec;
     struct mps_listen_conf pub;
+    struct mps_listen_addr *pub_addrs;
+    char (*pub_hosts)[NETADDR_HOST_MAX];
     enum listen_class cls;
     listen_accept_fn fn;
     void *arg;
@@ -52,6 +54,7 @@ struct listen_group {
     bool marks_established; /* the target calls stream_established itself */
     const void *busy_reply;
     size_t busy_len;
+    char busy_what[16]; /* ": 503" for an HTTP reply: the log says what the client got */
     struct lsock *socks;
     unsigned nsocks;
     struct proxy_gate gate;
@@ -344,8 +347,8 @@ group_admit(struct listen_group *g, int fd, const struct sockaddr *sa)
         goto refused;
     }
     if (g->open >= (size_t)sp->max_connections) {
-        refuse(g, &L.refused_limit, refuse_kind_limit, sa, "MaxConnections (%ld) reached",
-               sp->max_connections);
+        refuse(g, &L.refused_limit, refuse_kind_limit, sa, "MaxConnections (%ld) reached%s",
+               sp->max_connections, !sp->proxy_protocol ? g->busy_what : "");
         if (g->busy_reply && !sp->proxy_protocol)
             (void)send(fd, g->busy_reply, g->busy_len, MSG_DONTWAIT | MSG_NOSIGNAL);
         goto refused;
@@ -496,6 +499,32 @@ listen_group_new(uv_loop_t *loop, const char *label, struct listen_spec *spec)
     g->pub.max_connections = g->spec.max_connections;
     g->pub.max_per_source = g->spec.max_per_source;
     g->pub.proxy_protocol = g->spec.proxy_protocol;
+    g->pub_addrs = calloc(g->spec.naddrs + 1, sizeof(*g->pub_addrs));
+    g->pub_hosts = calloc(g->spec.naddrs + 1, sizeof(*g->pub_hosts));
+    if (!g->pub_addrs || !g->pub_hosts) {
+        free(g->pub_addrs);
+        free(g->pub_hosts);
+        listen_spec_free(&g->spec);
+        free(g->label);
+        free(g);
+        return NULL;
+    }
+    for (size_t i = 0; i < g->spec.naddrs; i++) {
+        const struct sockaddr *sa = (const struct sockaddr *)&g->spec.addrs[i];
+        static struct netaddr_cidrs loopback;
+        static struct netaddr_cidr lo[2] = {
+            {.family = AF_INET, .bits = 8, .addr = {127}},
+            {.family = AF_INET6, .bits = 128, .addr = {[15] = 1}},
+        };
+        loopback.v = lo;
+        loopback.n = 2;
+        netaddr_host(sa, g->pub_hosts[i], sizeof(g->pub_hosts[i]));
+        g->pub_addrs[i].host = g->pub_hosts[i];
+        g->pub_addrs[i].port = netaddr_port(sa);
+        g->pub_addrs[i].loopback = netaddr_cidrs_match(&loopback, sa);
+    }
+    g->pub.naddrs = (unsigned)g->spec.naddrs;
+    g->pub.addrs = g->pub_addrs;
     g->marks_established = true;
     proxy_gate_init(&g->gate, loop, group_after_proxy, g);
     if (!L.rng) {
@@ -529,6 +558,10 @@ listen_group_set_busy_reply(struct listen_group *g, const void *reply, size_t le
 {
     g->busy_reply = reply;
     g->busy_len = len;
+    g->busy_what[0] = '\0';
+    const char *r = reply;
+    if (r && len > 12 && memcmp(r, "HTTP/1.", 7) == 0 && r[8] == ' ')
+        snprintf(g->busy_what, sizeof(g->busy_what), ": %.3s", r + 9);
 }
 
 const struct mps_listen_conf *
@@ -578,8 +611,10 @@ fail:;
 int
 listen_group_open(struct listen_group *g)
 {
-    if (!g->spec.naddrs)
+    if (!g->spec.naddrs) { /* e.g. a proxy reached only through a TLS layer */
+        log_info("[%s] no listener of its own (listen address none)", g->label);
         return 0;
+    }
     g->socks = calloc(g->spec.naddrs, sizeof(*g->socks));
     if (!g->socks)
         return -ENOMEM;
@@ -590,7 +625,6 @@ listen_group_open(struct listen_group *g)
             return rc;
         }
         g->nsocks++;
-        g->pub.nlisten++;
         log_info("[%s] listening on %s%s", g->label, g->socks[i].addr,
                  g->spec.proxy_protocol ? " (PROXY protocol)" : "");
     }
@@ -620,7 +654,6 @@ listen_group_close(struct listen_group *g)
     }
     /* Connections still waiting for their PROXY header are not the target's yet. */
     proxy_gate_close(&g->gate);
-    g->pub.nlisten = 0;
 }
 
 void
@@ -643,6 +676,8 @@ listen_group_free(struct listen_group *g)
         }
     free(g->src);
     free(g->socks);
+    free(g->pub_addrs);
+    free(g->pub_hosts);
     listen_spec_free(&g->spec);
     free(g->label);
     free(g);

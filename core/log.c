@@ -459,6 +459,16 @@ monotonic_ms(void)
 
 static uint64_t (*peer_clock)(void) = monotonic_ms; /* peer_lock */
 
+/* The limits: the defaults of log.h, smaller in the unit test so it stays short. */
+static unsigned peer_burst = LOG_PEER_BURST, peer_kind_max = LOG_PEER_KIND_MAX;
+
+void
+log_test_set_peer_limits(unsigned burst, unsigned kind_max)
+{
+    peer_burst = burst ? burst : LOG_PEER_BURST;
+    peer_kind_max = kind_max ? kind_max : LOG_PEER_KIND_MAX;
+}
+
 void
 log_test_set_clock(uint64_t (*now_ms)(void))
 {
@@ -610,7 +620,7 @@ log_vpeer(enum mps_log_level level, const struct netaddr_key *src, const void *k
     rolled_window(now, &ks->window_ms, &ks->written);
     rolled_window(now, &ps->window_ms, &ps->written);
     ks->used_ms = ps->used_ms = now;
-    if (ps->written >= LOG_PEER_BURST || ks->written >= LOG_PEER_KIND_MAX) {
+    if (ps->written >= peer_burst || ks->written >= peer_kind_max) {
         if (ks->pending++ == 0)
             ks->pending_since_ms = now;
         ps->suppressed++;

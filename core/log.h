@@ -55,8 +55,8 @@ void log_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * Memory is a fixed table (LOG_PEER_SLOTS sources, the stalest evicted), nothing is allocated
  * per line, and a level that is not logged costs no more than log_enabled(). */
 #define LOG_PEER_WINDOW_MS 60000
-#define LOG_PEER_BURST 5
-#define LOG_PEER_KIND_MAX 50
+#define LOG_PEER_BURST 20
+#define LOG_PEER_KIND_MAX 200
 #define LOG_PEER_SLOTS 4096
 void log_peer(enum mps_log_level level, const struct netaddr_key *src, const void *kind,
               const char *fmt, ...) __attribute__((format(printf, 4, 5)));
@@ -69,6 +69,7 @@ void log_peer_flush(void);
 /* Tests only: the limiter's clock in milliseconds (NULL: CLOCK_MONOTONIC again), and the
  * number of source slots in use. */
 void log_test_set_clock(uint64_t (*now_ms)(void));
+void log_test_set_peer_limits(unsigned burst, unsigned kind_max); /* 0: the default */
 size_t log_test_peer_slots_used(void);
 
 #define log_error(...) log_msg(MPS_LOG_ERROR, __VA_ARGS__)

@@ -78,6 +78,11 @@ main(int argc, char **argv)
     if (list) {
         if (strcmp(list, "core") == 0 || strcmp(list, "[core]") == 0) {
             conf_print_options("[core]", config_core_options);
+            struct listen_table *t = listen_table_new(&config_device_role, false);
+            if (!t)
+                return 1;
+            conf_print_options("[core] device listener:", listen_table_options(t));
+            listen_table_free(t);
             return 0;
         }
         struct config cfg;

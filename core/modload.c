@@ -18,7 +18,6 @@
  * must not silently accept (and ignore) misspelt settings. */
 static const struct mps_option modload_no_options[] = {MPS_OPTIONS_END};
 
-/* The imported options: never NULL (modload_desc_import gives an empty table). */
 static const struct mps_option *
 modload_options(const struct mps_module *mod)
 {
@@ -230,9 +229,9 @@ modload_desc_import(const struct mps_module *mod, struct modload_desc *d)
     memset(d, 0, sizeof(*d));
     d->minor = MPS_ABI_MINOR_OF(mod->abi);
     abi_import(ABI_MODULE, d->minor, &d->desc, sizeof(d->desc), mod);
-    if (import_options(mod->options, d->minor, &d->options) < 0)
+    if (mod->options && import_options(mod->options, d->minor, &d->options) < 0)
         return -ENOMEM;
-    d->desc.options = d->options;
+    d->desc.options = d->options; /* NULL when the module has none, as it said */
     if (d->desc.events) {
         abi_import(ABI_EVENT_OPS, d->minor, &d->events, sizeof(d->events), d->desc.events);
         d->desc.events = &d->events;

@@ -27,7 +27,7 @@ struct modload_desc {
     struct mps_event_ops events;
     struct mps_auth_ops auth;
     struct mps_listen_role listen;
-    struct mps_option *options; /* NULL-terminated; never NULL */
+    struct mps_option *options; /* NULL-terminated; NULL when the module has none */
     unsigned minor;
 };
 

@@ -104,19 +104,6 @@ load_realm_plugins(struct server *srv, const char *realm, const struct realm_con
     return 0;
 }
 
-/* "tls", then "tls#2" for a second [module tls]: log lines and the ready file tell them apart. */
-static void
-instance_label(const struct server *srv, const char *name, char *label, size_t len)
-{
-    unsigned n = 1;
-    for (const struct mps_inst *mi = srv->modules; mi; mi = mi->next)
-        n += strcmp(mi->name, name) == 0;
-    if (n == 1)
-        snprintf(label, len, "%s", name);
-    else
-        snprintf(label, len, "%s#%u", name, n);
-}
-
 /* The listener role: its directives compiled into a group, opened once every init is done
  * (so that init can read api->listen_conf and fail before a socket is bound). */
 static int
@@ -145,11 +132,10 @@ load_modules(struct server *srv, bool init)
     struct mps_inst **tail = &srv->modules;
     for (size_t i = 0; i < srv->cfg.nmodules; i++) {
         const struct module_config *mc = &srv->cfg.modules[i];
-        char err[1024], label[128];
+        char err[1024];
         struct mps_inst *mi;
-        instance_label(srv, mc->name, label, sizeof(label));
         if (modload_instance_new(srv->cfg.core.module_path, mc->name, &srv->cfg.file, mc->sec,
-                                 NULL, label, &core_api, &mi, err, sizeof(err)) < 0) {
+                                 NULL, mc->name, &core_api, &mi, err, sizeof(err)) < 0) {
             log_error("%s", err);
             return -1;
         }
@@ -283,13 +269,10 @@ server_on_device(void *arg, mps_stream *s)
 static int
 device_group(struct server *srv, struct listen_spec *spec)
 {
-    const struct conf_section *core = NULL;
     char err[1024];
-    for (size_t i = 0; i < srv->cfg.file.nsec && !core; i++)
-        if (!srv->cfg.file.sec[i].arg && strcasecmp(srv->cfg.file.sec[i].name, "core") == 0)
-            core = &srv->cfg.file.sec[i];
-    if (listen_spec_compile(&srv->cfg.device, srv->cfg.device_table, &srv->cfg.file, core,
-                            "[core]", spec, err, sizeof(err)) < 0) {
+    if (listen_spec_compile(&srv->cfg.device, srv->cfg.device_table, &srv->cfg.file,
+                            config_core_section(&srv->cfg), "[core]", spec, err,
+                            sizeof(err)) < 0) {
         log_error("%s", err);
         return -1;
     }

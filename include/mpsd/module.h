@@ -292,9 +292,12 @@ struct mps_api { /* core services; append-only: check size before using newer me
     uint16_t (*peer_port)(const mps_stream *s);
     /* A log line a remote peer can provoke (a refused login, a bad handshake, a malformed
      * request): at most a few lines per minute per source address (s's peer; NULL: any) and
-     * call site, the rest counted and reported as "N similar lines suppressed". Loop thread. */
+     * message kind, the rest counted and reported as "N similar lines suppressed". kind is
+     * any pointer that stays valid and names the message, typically the caller's own format
+     * string when it wraps this; NULL: fmt is the kind. Loop thread. */
     void (*log_peer)(mps_inst *mi, const mps_stream *s, enum mps_log_level level,
-                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+                     const void *kind, const char *fmt, ...)
+        __attribute__((format(printf, 5, 6)));
     /* Re-arm t (pending or fired): cb runs once after ms from now. */
     void (*timer_restart)(mps_timer *t, uint64_t ms);
     /* An upper stream over lower (a layer): it takes lower's peer address, its listener's
@@ -403,14 +406,24 @@ struct mps_listen_role {
     size_t busy_reply_len;
 };
 
-/* The directives the core parsed for an instance (api->listen_conf). Read-only. */
+/* One configured listen address (after host names were resolved). */
+struct mps_listen_addr {
+    const char *host; /* "127.0.0.1", "::1": no brackets */
+    uint16_t port;    /* as configured: 0 when the kernel picks one */
+    int loopback;     /* 127.0.0.0/8 or ::1: reachable from this host only */
+};
+
+/* The directives the core parsed for an instance (api->listen_conf). Read-only, valid until
+ * the instance's fini. */
 struct mps_listen_conf {
     long head_timeout_ms;
     long idle_timeout_ms;
     long max_connections;
     long max_per_source;
     int proxy_protocol;
-    unsigned nlisten; /* listeners opened (0: reached through a layer only) */
+    unsigned naddrs; /* addresses to listen on (0: listen address none, reached through a
+                      * layer only); they are bound once every instance is initialised */
+    const struct mps_listen_addr *addrs;
 };
 
 #define MPS_F_BLOCKING 0x1u      /* authenticate() may block: the core calls it on its pool */

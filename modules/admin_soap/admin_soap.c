@@ -1,8 +1,9 @@
 /* admin_soap.c - module: mpsd's SOAP management API (soap/MpsAdmin.wsdl) over HTTP/1.1.
  * SPDX-License-Identifier: Apache-2.0
  *
- * This file: the listener, each connection's lifetime (idle timer, close, free), HTTP framing
- * (admin_http.c) and basic authentication through the console realm; admin_ops.c runs the SOAP
+ * This file: each connection's lifetime (idle and request timer, close, free), HTTP framing
+ * (admin_http.c) and basic authentication through the console realm (the core owns the
+ * listener: [module admin_soap] Listen, AllowFrom, MaxConnections, ... or SOAPListenIP/Port); admin_ops.c runs the SOAP
  * body through gSOAP and implements the operations. Everything runs on the loop: a request is
  * buffered whole (head up to 8 KiB, body up to MaxRequestSize), then served in one go, as every
  * operation answers from the core's registry and counters without waiting. Requests on one
@@ -53,6 +54,7 @@ struct ad_conn {
     char auth_user[AD_USER_MAX]; /* the user of auth_ok, for logs */
     mps_timer *timer;
     uint64_t last_active;
+    uint64_t req_start; /* the request being read began (first byte, or the accept); 0: none */
 };
 
 static uint64_t
@@ -67,6 +69,7 @@ static void ad_process(struct ad_conn *c);
 
 static void conn_log(const struct ad_conn *c, enum mps_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* Warnings and errors are what a client can provoke at will: rate-limited per address. */
 static void
 conn_log(const struct ad_conn *c, enum mps_log_level level, const char *fmt, ...)
 {
@@ -75,7 +78,11 @@ conn_log(const struct ad_conn *c, enum mps_log_level level, const char *fmt, ...
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    c->ai->api->log(c->ai->inst, level, "client %s: %s", c->peer, msg);
+    const struct mps_api *api = c->ai->api;
+    if (level <= MPS_LOG_WARNING && c->client)
+        api->log_peer(c->ai->inst, c->client, level, fmt, "client %s: %s", c->peer, msg);
+    else
+        api->log(c->ai->inst, level, "client %s: %s", c->peer, msg);
 }
 
 /* ------------------------------------------------------------------------------ buffers */
@@ -127,7 +134,6 @@ conn_free(struct ad_conn *c)
         ai->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    ai->nconns--;
     if (c->in)
         explicit_bzero(c->in, c->in_cap); /* may hold credentials */
     free(c->in);
@@ -244,7 +250,11 @@ consume(struct ad_conn *c, size_t n)
     memmove(c->in, c->in + n, c->in_len - n);
     c->in_len -= n;
     c->req_authorized = false;
+    /* A pipelined request is under way at once; otherwise its first byte starts the clock. */
+    c->req_start = c->in_len ? now_ms() : 0;
 }
+
+static void ad_timer_arm(struct ad_conn *c);
 
 static void
 on_read(void *arg, mps_stream *s, const struct mps_iov *data, int status)
@@ -259,6 +269,10 @@ on_read(void *arg, mps_stream *s, const struct mps_iov *data, int status)
         c->eof = true;
         c->reading = false;
     } else if (data->len) {
+        if (!c->req_start) { /* a new request's first byte: HeadTimeout runs from here */
+            c->req_start = c->last_active;
+            ad_timer_arm(c);
+        }
         if (c->in_cap - c->in_len < data->len) {
             size_t cap = c->in_cap ? c->in_cap : 4096;
             while (cap - c->in_len < data->len)
@@ -306,6 +320,7 @@ auth_verdict(struct ad_conn *c, const struct ah_request *rq, int result, const c
         c->auth_ok = strndup(value, rq->auth_len); /* NULL: the next request checks again */
         memcpy(c->auth_user, c->user, sizeof(c->auth_user));
         c->req_authorized = true;
+        c->ai->api->stream_established(c->client); /* no longer a pending connection */
         return;
     }
     if (result == MPS_AUTH_DENY) {
@@ -367,7 +382,7 @@ check_auth(struct ad_conn *c, const struct ah_request *rq)
         goto answered;
     }
     struct mps_cred cred = {
-        .service = "admin", .user = c->user, .password = pass, .peer_addr = c->peer};
+        .service = "admin", .user = c->user, .password = pass, .stream = c->client};
     mps_auth_req *req = NULL;
     int r = ai->api->auth_check(ai->inst, &cred, auth_done, c, &req);
     explicit_bzero(pass, sizeof(pass));
@@ -437,6 +452,8 @@ ad_process(struct ad_conn *c)
             break;
         }
         c->http10 = !rq.http11;
+        if (!auth_needed(ai))
+            ai->api->stream_established(c->client);
         int a = check_auth(c, &rq);
         if (a == AUTH_WAIT)
             return;
@@ -454,22 +471,47 @@ ad_process(struct ad_conn *c)
     reading_set(c);
 }
 
+/* The request deadline when a request is being read (HeadTimeout from its first byte, however
+ * slowly it comes), else the idle deadline. */
+static uint64_t
+ad_deadline(const struct ad_conn *c)
+{
+    const struct ad_inst *ai = c->ai;
+    uint64_t idle = ai->idle_ms ? c->last_active + (uint64_t)ai->idle_ms : UINT64_MAX;
+    uint64_t req = c->req_start ? c->req_start + (uint64_t)ai->head_ms : UINT64_MAX;
+    return idle < req ? idle : req;
+}
+
+static void
+ad_timer_arm(struct ad_conn *c)
+{
+    uint64_t when = ad_deadline(c), now = now_ms();
+    if (c->timer && when != UINT64_MAX)
+        c->ai->api->timer_restart(c->timer, when > now ? when - now : 0);
+}
+
 static void
 idle_timeout(void *arg)
 {
     struct ad_conn *c = arg;
     struct ad_inst *ai = c->ai;
-    c->timer = NULL;
-    uint64_t idle = now_ms() - c->last_active;
-    if (idle < (uint64_t)ai->idle_ms || c->auth_req) { /* a pending check has its own timeout */
-        uint64_t left =
-            idle < (uint64_t)ai->idle_ms ? (uint64_t)ai->idle_ms - idle : (uint64_t)ai->idle_ms;
-        c->timer = ai->api->timer_start(ai->inst, left, idle_timeout, c);
-        if (c->timer)
-            return;
+    uint64_t now = now_ms();
+    bool late = c->req_start && now >= c->req_start + (uint64_t)ai->head_ms;
+    /* A pending credential check has a deadline of its own. */
+    if ((!late && now < ad_deadline(c)) || c->auth_req) {
+        if (c->auth_req)
+            ai->api->timer_restart(c->timer, (uint64_t)(ai->idle_ms ? ai->idle_ms : ai->head_ms));
+        else
+            ad_timer_arm(c);
+        return;
     }
     c->busy++;
-    if (c->in_len) {
+    if (late && c->in_len) {
+        conn_log(c, MPS_LOG_DEBUG, "no complete request within %ld ms: 408", ai->head_ms);
+        respond_text(c, 408, NULL, false, "no complete request in time");
+    } else if (late) {
+        conn_log(c, MPS_LOG_DEBUG, "sent no request within %ld ms: closed", ai->head_ms);
+    } else if (c->in_len) {
         conn_log(c, MPS_LOG_DEBUG, "no complete request within %ld ms: 408", ai->idle_ms);
         respond_text(c, 408, NULL, false, "no complete request in time");
     } else {
@@ -480,22 +522,13 @@ idle_timeout(void *arg)
     conn_maybe_free(c);
 }
 
+/* A client: accepted on the instance's listener, or served by a layer (TLS). */
 static void
-ad_accept(void *arg, mps_stream *client)
+ad_accept(const struct mps_ctx *ctx, mps_stream *client)
 {
-    struct ad_inst *ai = arg;
+    struct ad_inst *ai = ctx->data;
     const struct mps_api *api = ai->api;
     if (ai->stopping) {
-        api->close(client, NULL, NULL);
-        return;
-    }
-    if (ai->nconns >= ai->max_conns) {
-        static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
-                                   "Connection: close\r\n\r\n";
-        struct mps_iov iov = {busy, sizeof(busy) - 1};
-        api->log(ai->inst, MPS_LOG_WARNING, "client %s: MaxConnections (%ld) reached: 503",
-                 api->peer(client), ai->max_conns);
-        api->write(client, &iov, 1, NULL, NULL);
         api->close(client, NULL, NULL);
         return;
     }
@@ -508,13 +541,12 @@ ad_accept(void *arg, mps_stream *client)
     c->ai = ai;
     c->client = client;
     snprintf(c->peer, sizeof(c->peer), "%s", api->peer(client));
-    c->last_active = now_ms();
+    c->last_active = c->req_start = now_ms(); /* the first request is due from the accept */
     c->next = ai->conns;
     if (ai->conns)
         ai->conns->prev = c;
     ai->conns = c;
-    ai->nconns++;
-    c->timer = api->timer_start(ai->inst, (uint64_t)ai->idle_ms, idle_timeout, c);
+    c->timer = api->timer_start(ai->inst, ad_deadline(c) - c->last_active, idle_timeout, c);
     if (!c->timer) {
         conn_log(c, MPS_LOG_ERROR, "out of memory (timer): closed");
         conn_close(c);
@@ -525,46 +557,16 @@ ad_accept(void *arg, mps_stream *client)
 
 /* ------------------------------------------------------------------------------- hooks */
 
-static bool
-is_loopback(const char *ip)
-{
-    return strncmp(ip, "127.", 4) == 0 || strcmp(ip, "::1") == 0 ||
-           strncasecmp(ip, "::ffff:127.", 11) == 0;
-}
-
-/* Options that need more than the core's type check; 0 or -EINVAL (logged). */
+/* What the core's option table cannot say; 0 or -EINVAL (logged). */
 static int
 check_options(const struct mps_ctx *ctx)
 {
     struct ad_inst *ai = ctx->data;
     const struct mps_api *api = ctx->api;
-    if (strcasecmp(ai->authentication, "auto") == 0) {
-        ai->auth_mode = AD_AUTH_AUTO;
-    } else if (strcasecmp(ai->authentication, "yes") == 0) {
-        ai->auth_mode = AD_AUTH_YES;
-    } else if (strcasecmp(ai->authentication, "no") == 0) {
-        ai->auth_mode = AD_AUTH_NO;
-    } else {
-        api->log(ctx->inst, MPS_LOG_ERROR, "Authentication must be auto, yes or no, not \"%s\"",
-                 ai->authentication);
-        return -EINVAL;
-    }
     if (ai->auth_mode == AD_AUTH_YES && !api->auth_required(ctx->inst)) {
         api->log(ctx->inst, MPS_LOG_ERROR,
                  "Authentication = yes needs a console realm that checks credentials "
                  "([Socks_Authenticate] NeedAuthentication = true and a Plugin)");
-        return -EINVAL;
-    }
-    if (ai->max_conns < 1) {
-        api->log(ctx->inst, MPS_LOG_ERROR, "MaxConnections must be at least 1");
-        return -EINVAL;
-    }
-    if (ai->idle_ms <= 0) {
-        api->log(ctx->inst, MPS_LOG_ERROR, "IdleTimeout must be positive (e.g. 30s)");
-        return -EINVAL;
-    }
-    if (ai->max_request < 1024 || ai->max_request > 64L * 1024 * 1024) {
-        api->log(ctx->inst, MPS_LOG_ERROR, "MaxRequestSize must be 1024 .. 67108864 bytes");
         return -EINVAL;
     }
     return 0;
@@ -580,8 +582,11 @@ static int
 ad_init(const struct mps_ctx *ctx)
 {
     struct ad_inst *ai = ctx->data;
+    const struct mps_listen_conf *lc = ctx->api->listen_conf(ctx->inst);
     ai->api = ctx->api;
     ai->inst = ctx->inst;
+    ai->idle_ms = lc->idle_timeout_ms;
+    ai->head_ms = lc->head_timeout_ms;
     int rc = check_options(ctx);
     if (rc < 0)
         return rc;
@@ -590,33 +595,17 @@ ad_init(const struct mps_ctx *ctx)
         ai->api->log(ai->inst, MPS_LOG_ERROR, "cannot create the SOAP context: %s", strerror(-rc));
         return rc;
     }
-    rc = ai->api->listen(ai->inst, ai->listen_ip, (uint16_t)ai->listen_port,
-                         ai->proxy_protocol ? MPS_LISTEN_PROXY_PROTOCOL : 0, ad_accept, ai,
-                         &ai->listener);
-    if (rc < 0) {
-        ai->api->log(ai->inst, MPS_LOG_ERROR, "cannot listen on %s port %ld: %s", ai->listen_ip,
-                     ai->listen_port, strerror(-rc));
-        ai->listener = NULL;
-        ad_soap_free(ai);
-        return rc;
-    }
-    if (strcmp(ai->listen_ip, "none") != 0) {
-        if (!is_loopback(ai->listen_ip) && !auth_needed(ai))
+    for (unsigned i = 0; i < lc->naddrs; i++) {
+        const struct mps_listen_addr *a = &lc->addrs[i];
+        if (!a->loopback && !auth_needed(ai))
             ai->api->log(ai->inst, MPS_LOG_WARNING,
-                         "management API on %s port %ld without authentication: anyone who "
-                         "reaches it can list and disconnect devices",
-                         ai->listen_ip, ai->listen_port);
-        ai->api->log(ai->inst, MPS_LOG_INFO, "SOAP management API on %s port %ld%s", ai->listen_ip,
-                     ai->listen_port, ai->auth_mode == AD_AUTH_NO ? " (no authentication)" : "");
+                         "management API on %s port %u without authentication: anyone who "
+                         "reaches it can list and disconnect devices (restrict AllowFrom)",
+                         a->host, a->port);
+        ai->api->log(ai->inst, MPS_LOG_INFO, "SOAP management API on %s port %u%s", a->host,
+                     a->port, ai->auth_mode == AD_AUTH_NO ? " (no authentication)" : "");
     }
     return 0;
-}
-
-/* A stream served by another instance (a TLS layer): same as one accepted here. */
-static void
-ad_served(const struct mps_ctx *ctx, mps_stream *client)
-{
-    ad_accept(ctx->data, client);
 }
 
 static void
@@ -624,9 +613,6 @@ ad_stop(const struct mps_ctx *ctx)
 {
     struct ad_inst *ai = ctx->data;
     ai->stopping = true;
-    if (ai->listener)
-        ai->api->listen_close(ai->listener);
-    ai->listener = NULL;
     for (struct ad_conn *c = ai->conns, *next; c; c = next) {
         next = c->next;
         conn_close(c); /* may free c */
@@ -636,37 +622,39 @@ ad_stop(const struct mps_ctx *ctx)
 static void
 ad_fini(const struct mps_ctx *ctx)
 {
-    struct ad_inst *ai = ctx->data;
-    while (ai->conns) /* only memory is left: every stream is gone before fini */
-        conn_free(ai->conns);
-    ad_soap_free(ai);
+    ad_soap_free(ctx->data);
 }
 
+static const char *const ad_auth_choices[] = {"auto", "yes", "no", NULL};
+
 static const struct mps_option ad_options[] = {
-    {.name = "SOAPListenIP", .type = MPS_OPT_STR, .offset = offsetof(struct ad_inst, listen_ip),
-     .dflt = "127.0.0.1",
-     .help = "numeric IPv4/IPv6 address of the management API listener; none: no listener (reached "
-     "through [module tls] Serve = admin_soap only)"},
-    {.name = "SOAPListenPort", .type = MPS_OPT_PORT, .offset = offsetof(struct ad_inst, listen_port),
-     .dflt = "7793",
-     .help = "TCP port of the management API listener"},
-    {.name = "ProxyProtocol", .type = MPS_OPT_BOOL, .offset = offsetof(struct ad_inst, proxy_protocol),
-     .dflt = "false",
-     .help = "connections start with a PROXY protocol v1/v2 header (behind a load balancer)"},
-    {.name = "Authentication", .type = MPS_OPT_STR, .offset = offsetof(struct ad_inst, authentication),
-     .dflt = "auto",
+    {.name = "Authentication", .type = MPS_OPT_ENUM, .offset = offsetof(struct ad_inst, auth_mode),
+     .dflt = "auto", .choices = ad_auth_choices,
      .help = "HTTP basic credentials checked by the console realm: auto (when the realm wants "
-     "credentials), yes or no"},
-    {.name = "MaxConnections", .type = MPS_OPT_INT, .offset = offsetof(struct ad_inst, max_conns),
-     .dflt = "64",
-     .help = "clients connected at once (503 beyond)"},
-    {.name = "IdleTimeout", .type = MPS_OPT_MSEC, .offset = offsetof(struct ad_inst, idle_ms),
-     .dflt = "30s",
-     .help = "close a connection when nothing arrived for this long (408 in a request)"},
+             "credentials), yes or no"},
     {.name = "MaxRequestSize", .type = MPS_OPT_INT, .offset = offsetof(struct ad_inst, max_request),
-     .dflt = "65536",
+     .dflt = "65536", .min = 1024, .max = 64L * 1024 * 1024,
      .help = "largest request body in bytes (413 beyond)"},
     MPS_OPTIONS_END,
+};
+
+static const char *const ad_aliases[] = {
+    "SOAPListenIP", "ListenIP", "SOAPListenPort", "ListenPort", NULL,
+};
+
+static const char ad_busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
+                              "Connection: close\r\n\r\n";
+
+static const struct mps_listen_role ad_listen = {
+    .default_listen = "127.0.0.1:7793",
+    .aliases = ad_aliases,
+    .head_timeout_ms = 10000, /* each request, head and body, from its first byte */
+    .idle_timeout_ms = 30000, /* nothing arrived: 408 in a request, else closed */
+    .max_connections = 64,
+    .max_per_source = 16,
+    .max_startups = "32:30:64",
+    .busy_reply = ad_busy,
+    .busy_reply_len = sizeof(ad_busy) - 1,
 };
 
 static const struct mps_module ad_module = {
@@ -680,8 +668,9 @@ static const struct mps_module ad_module = {
     .init = ad_init,
     .fini = ad_fini,
     .stop = ad_stop,
-    .accept = ad_served,
+    .accept = ad_accept,
     .check = ad_check,
+    .listen = &ad_listen,
 };
 
 MPS_MODULE_EXPORT(admin_soap, ad_module)

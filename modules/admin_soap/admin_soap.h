@@ -1,5 +1,5 @@
-/* admin_soap.h - admin_soap's internal interfaces: the module (admin_soap.c: listener,
- * connections, HTTP, authentication) and the SOAP side (admin_ops.c: gSOAP as a codec on
+/* admin_soap.h - admin_soap's internal interfaces: the module (admin_soap.c: connections,
+ * HTTP, authentication) and the SOAP side (admin_ops.c: gSOAP as a codec on
  * memory, and the MpsAdmin operations).
  * SPDX-License-Identifier: Apache-2.0 */
 #ifndef MPSD_ADMIN_SOAP_H
@@ -14,22 +14,17 @@
 struct soap;
 struct ad_conn;
 
+enum { AD_AUTH_AUTO, AD_AUTH_YES, AD_AUTH_NO };
+
 struct ad_inst { /* ctx->data */
     /* options, stored by the core */
-    char *listen_ip;
-    long listen_port;
-    int proxy_protocol;
-    char *authentication; /* auto | yes | no */
-    long max_conns;
-    long idle_ms;
+    int auth_mode; /* Authentication: AD_AUTH_AUTO, _YES, _NO (the index of the choice) */
     long max_request;
     /* state */
     const struct mps_api *api;
     mps_inst *inst;
-    enum { AD_AUTH_AUTO, AD_AUTH_YES, AD_AUTH_NO } auth_mode;
-    mps_listener *listener;
+    long idle_ms, head_ms; /* the listener's IdleTimeout and HeadTimeout */
     struct ad_conn *conns;
-    long nconns;
     bool stopping;
     struct soap *soap; /* one codec for all connections: a request is served whole, in one go */
 };

@@ -35,7 +35,8 @@ hp_error(struct hp_conn *c, unsigned status, const char *extra, const char *fmt,
     vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
 
-    hp_log(c, MPS_LOG_WARNING, "%s: %u %s", c->what[0] ? c->what : "request", status, text);
+    hp_log_kind(c, MPS_LOG_WARNING, fmt, "%s: %u %s", c->what[0] ? c->what : "request", status,
+                text);
     if (c->resp_started || !c->client) { /* too late for a status: cutting it short says it */
         hp_conn_close(c);
         return;
@@ -250,6 +251,7 @@ send_request(struct hp_conn *c)
 static void
 route_request(struct hp_conn *c)
 {
+    c->hi->api->stream_established(c->client); /* a request passed: no longer pending */
     if (!c->target.is_connect && c->chan && c->chan_port == c->target.port &&
         strcasecmp(c->chan_host, c->target.host) == 0) {
         c->chan_reused = true;
@@ -306,7 +308,7 @@ check_auth(struct hp_conn *c)
         .service = "http",
         .user = user,
         .password = pass,
-        .peer_addr = c->peer,
+        .stream = c->client,
     };
     mps_auth_req *req = NULL;
     c->state = HP_AUTH;
@@ -356,7 +358,7 @@ head_complete(struct hp_conn *c)
     hp_log(c, MPS_LOG_DEBUG, "%s", c->what);
     /* Policy first: a refused port must not reveal whether the device exists. */
     if (!hp_port_allowed(c->hi, t->port)) {
-        hp_error(c, 403, NULL, "port %u is not in AllowCONNECT", t->port);
+        hp_error(c, 403, NULL, "port %u is not in AllowCONNECT", t->port); /* AllowedPorts */
         return;
     }
     if (t->is_connect && !c->req.msg_done) { /* a body follows the head */
@@ -374,6 +376,10 @@ consume(struct hp_conn *c, const char *p, size_t len)
     size_t used = 0;
     while (used < len && !c->closing && c->client) {
         if (c->state == HP_HEAD) {
+            if (!c->head_start) { /* a new head's first byte: HeadTimeout runs from here */
+                c->head_start = hp_now_ms();
+                hp_timer_arm(c);
+            }
             size_t n = hh_msg_feed(&c->req, p + used, len - used);
             used += n;
             if (c->req.error) {
@@ -388,6 +394,7 @@ consume(struct hp_conn *c, const char *p, size_t len)
             }
             if (!c->req.head_done)
                 return used;
+            c->head_start = 0;
             hh_buf_free(&c->head_out);
             head_complete(c);
             if (c->target.is_connect)

@@ -42,18 +42,39 @@ hp_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* Warnings and errors are what a console can provoke at will: rate-limited per address and
+ * kind (by default the call site). */
+static void
+hp_vlog_kind(const struct hp_conn *c, enum mps_log_level level, const void *kind, const char *fmt,
+             va_list ap)
+{
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    const struct mps_api *api = c->hi->api;
+    if (level <= MPS_LOG_WARNING && c->client)
+        api->log_peer(c->hi->inst, c->client, level, kind, "console %s: %s", c->peer, msg);
+    else
+        api->log(c->hi->inst, level, "console %s: %s", c->peer, msg);
+}
+
 void
 hp_log(const struct hp_conn *c, enum mps_log_level level, const char *fmt, ...)
 {
-    char msg[512];
     va_list ap;
-
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    hp_vlog_kind(c, level, fmt, fmt, ap);
     va_end(ap);
-    c->hi->api->log(c->hi->inst, level, "console %s: %s", c->peer, msg);
 }
 
+void
+hp_log_kind(const struct hp_conn *c, enum mps_log_level level, const void *kind, const char *fmt,
+            ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    hp_vlog_kind(c, level, kind, fmt, ap);
+    va_end(ap);
+}
 
 /* ---------------------------------------------------------------------------- lifetime */
 
@@ -197,20 +218,45 @@ hp_write(struct hp_conn *c, mps_stream *sink, const void *p, size_t n, bool *pau
     return true;
 }
 
+/* The head deadline, when a head is under way; otherwise the idle deadline. */
+static uint64_t
+hp_deadline(const struct hp_conn *c)
+{
+    const struct hp_inst *hi = c->hi;
+    uint64_t idle = hi->idle_ms ? c->last_active + (uint64_t)hi->idle_ms : UINT64_MAX;
+    uint64_t head = c->state == HP_HEAD && c->head_start ? c->head_start + (uint64_t)hi->head_ms
+                                                         : UINT64_MAX;
+    return idle < head ? idle : head;
+}
+
+void
+hp_timer_arm(struct hp_conn *c)
+{
+    uint64_t when = hp_deadline(c), now = hp_now_ms();
+    if (c->timer && when != UINT64_MAX)
+        c->hi->api->timer_restart(c->timer, when > now ? when - now : 0);
+}
+
 static void
 hp_timeout(void *arg)
 {
     struct hp_conn *c = arg;
     struct hp_inst *hi = c->hi;
-    c->timer = NULL;
-    uint64_t idle = hp_now_ms() - c->last_active;
-    if (idle < (uint64_t)hi->idle_ms) {
-        c->timer = hi->api->timer_start(hi->inst, (uint64_t)hi->idle_ms - idle, hp_timeout, c);
-        if (c->timer)
-            return;
+    uint64_t now = hp_now_ms();
+    bool head_late = c->state == HP_HEAD && c->head_start &&
+                     now >= c->head_start + (uint64_t)hi->head_ms;
+    if (!head_late && now < hp_deadline(c)) {
+        hp_timer_arm(c); /* activity moved the deadline */
+        return;
     }
     c->busy++;
-    if (c->state == HP_HEAD && !c->req.head_seen && !c->in.len) {
+    if (head_late && !c->req.head_seen && !c->in.len) {
+        hp_log(c, MPS_LOG_DEBUG, "sent no request within %ld ms: closed", hi->head_ms);
+    } else if (head_late) {
+        /* However slowly it trickles in, a head gets HeadTimeout: one byte every few
+         * seconds must not hold a connection forever. */
+        hp_error(c, 408, NULL, "no complete request head within %ld ms", hi->head_ms);
+    } else if (c->state == HP_HEAD && !c->req.head_seen && !c->in.len) {
         hp_log(c, MPS_LOG_DEBUG, "idle for %ld ms: closed", hi->idle_ms);
     } else if (c->state == HP_HEAD) {
         hp_error(c, 408, NULL, "no complete request within %ld ms", hi->idle_ms);
@@ -225,10 +271,11 @@ hp_timeout(void *arg)
     hp_conn_maybe_free(c);
 }
 
+/* A console: accepted on the instance's listener, or served by a layer (TLS). */
 static void
-hp_accept(void *arg, mps_stream *client)
+hp_accept(const struct mps_ctx *ctx, mps_stream *client)
 {
-    struct hp_inst *hi = arg;
+    struct hp_inst *hi = ctx->data;
     const struct mps_api *api = hi->api;
 
     if (hi->stopping) {
@@ -244,7 +291,7 @@ hp_accept(void *arg, mps_stream *client)
     c->hi = hi;
     c->client = client;
     c->state = HP_HEAD;
-    c->last_active = hp_now_ms();
+    c->last_active = c->head_start = hp_now_ms(); /* the first head is due from the accept */
     hh_msg_init(&c->req, HTTP_REQUEST, (size_t)hi->max_head);
     hh_msg_init(&c->resp, HTTP_RESPONSE, (size_t)hi->max_head);
     snprintf(c->peer, sizeof(c->peer), "%s", api->peer(client));
@@ -252,7 +299,7 @@ hp_accept(void *arg, mps_stream *client)
     if (hi->conns)
         hi->conns->prev = c;
     hi->conns = c;
-    c->timer = api->timer_start(hi->inst, (uint64_t)hi->idle_ms, hp_timeout, c);
+    c->timer = api->timer_start(hi->inst, hp_deadline(c) - c->last_active, hp_timeout, c);
     if (!c->timer) {
         hp_log(c, MPS_LOG_ERROR, "out of memory (timer): closed");
         hp_conn_close(c);
@@ -267,34 +314,12 @@ static int
 hp_init(const struct mps_ctx *ctx)
 {
     struct hp_inst *hi = ctx->data;
+    const struct mps_listen_conf *lc = ctx->api->listen_conf(ctx->inst);
     hi->api = ctx->api;
     hi->inst = ctx->inst;
-
-    int rc;
-    if (hi->idle_ms <= 0) {
-        hi->api->log(hi->inst, MPS_LOG_ERROR, "IdleTimeout must be positive (e.g. 60s)");
-        return -EINVAL;
-    }
-    if (hi->max_head < 1024 || hi->max_head > 1024 * 1024) {
-        hi->api->log(hi->inst, MPS_LOG_ERROR, "MaxHeaderSize must be 1024 .. 1048576 bytes");
-        return -EINVAL;
-    }
-    rc = hi->api->listen(hi->inst, hi->listen_ip, (uint16_t)hi->listen_port, 0, hp_accept, hi,
-                         &hi->listener);
-    if (rc < 0) {
-        hi->api->log(hi->inst, MPS_LOG_ERROR, "cannot listen on %s port %ld: %s", hi->listen_ip,
-                     hi->listen_port, strerror(-rc));
-        hi->listener = NULL;
-        return rc;
-    }
+    hi->idle_ms = lc->idle_timeout_ms;
+    hi->head_ms = lc->head_timeout_ms;
     return 0;
-}
-
-/* A stream served by another instance (a TLS layer): same as one accepted here. */
-static void
-hp_served(const struct mps_ctx *ctx, mps_stream *client)
-{
-    hp_accept(ctx->data, client);
 }
 
 static void
@@ -302,9 +327,6 @@ hp_stop(const struct mps_ctx *ctx)
 {
     struct hp_inst *hi = ctx->data;
     hi->stopping = true;
-    if (hi->listener)
-        hi->api->listen_close(hi->listener);
-    hi->listener = NULL;
     /* Connections waiting for a channel or a write stay listed until those callbacks, which
      * the core's shutdown delivers. */
     for (struct hp_conn *c = hi->conns, *next; c; c = next) {
@@ -314,31 +336,29 @@ hp_stop(const struct mps_ctx *ctx)
     }
 }
 
-static void
-hp_fini(const struct mps_ctx *ctx)
-{
-    struct hp_inst *hi = ctx->data;
-    while (hi->conns) /* only memory is left: every stream is gone before fini */
-        hp_conn_free(hi->conns);
-}
-
 static const struct mps_option hp_options[] = {
-    {.name = "HttpListenIP", .type = MPS_OPT_STR, .offset = offsetof(struct hp_inst, listen_ip),
-     .dflt = "127.0.0.1",
-     .help = "numeric IPv4/IPv6 address the HTTP proxy listener binds to"},
-    {.name = "HttpListenPort", .type = MPS_OPT_PORT, .offset = offsetof(struct hp_inst, listen_port),
-     .dflt = "8080",
-     .help = "TCP port of the HTTP proxy listener"},
-    {.name = "AllowCONNECT", .type = MPS_OPT_PORTS, .offset = offsetof(struct hp_inst, allowed),
-     .dflt = "16992 16993 16994 16995 623 664 5900",
-     .help = "device ports consoles may reach, by CONNECT or absolute URI (space- or comma-separated)"},
-    {.name = "IdleTimeout", .type = MPS_OPT_MSEC, .offset = offsetof(struct hp_inst, idle_ms),
-     .dflt = "60s",
-     .help = "close a console connection when nothing moved for this long (not after CONNECT)"},
+    {.name = "AllowedPorts", .type = MPS_OPT_PORTS, .offset = offsetof(struct hp_inst, allowed),
+     .dflt = "16992 16993 16994 16995 623 664 5900", .alias = "AllowCONNECT",
+     .help = "device ports consoles may reach, by CONNECT or absolute URI (space- or "
+             "comma-separated)"},
     {.name = "MaxHeaderSize", .type = MPS_OPT_INT, .offset = offsetof(struct hp_inst, max_head),
-     .dflt = "65536",
+     .dflt = "65536", .min = 1024, .max = 1024 * 1024,
      .help = "largest request or response head in bytes (431 beyond)"},
     MPS_OPTIONS_END,
+};
+
+static const char *const hp_aliases[] = {
+    "HttpListenIP", "ListenIP", "HttpListenPort", "ListenPort", NULL,
+};
+
+static const struct mps_listen_role hp_listen = {
+    .default_listen = "127.0.0.1:8080",
+    .aliases = hp_aliases,
+    .head_timeout_ms = 10000, /* each request head, from its first byte */
+    .idle_timeout_ms = 60000, /* nothing moved (not after CONNECT) */
+    .max_connections = 10000,
+    .max_per_source = 2000,
+    .max_startups = "1000:30:3000",
 };
 
 static const struct mps_module hp_module = {
@@ -349,9 +369,9 @@ static const struct mps_module hp_module = {
     .inst_size = sizeof(struct hp_inst),
     .options = hp_options,
     .init = hp_init,
-    .fini = hp_fini,
     .stop = hp_stop,
-    .accept = hp_served,
+    .accept = hp_accept,
+    .listen = &hp_listen,
 };
 
 MPS_MODULE_EXPORT(http_proxy, hp_module)

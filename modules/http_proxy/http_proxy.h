@@ -18,10 +18,6 @@
 #define HP_PIPELINE_MAX (64 * 1024) /* console bytes beyond a head kept while busy */
 #define HP_AUTH_CACHE_MAX 1024      /* longest Proxy-Authorization value remembered */
 
-#define HP_HIGH_WATER (256 * 1024) /* sink queue above which its source stops being read */
-#define HP_PIPELINE_MAX (64 * 1024) /* console bytes beyond a head kept while busy */
-#define HP_AUTH_CACHE_MAX 1024      /* longest Proxy-Authorization value remembered */
-
 enum hp_state {
     HP_HEAD,    /* reading a request head */
     HP_AUTH,    /* console realm check pending */
@@ -32,14 +28,11 @@ enum hp_state {
 struct hp_conn;
 
 struct hp_inst { /* ctx->data */
-    char *listen_ip;
-    long listen_port;
-    uint8_t *allowed; /* MPS_OPT_PORTS */
-    long idle_ms;
-    long max_head;
+    uint8_t *allowed; /* AllowedPorts (AllowCONNECT), MPS_OPT_PORTS */
+    long max_head;    /* MaxHeaderSize */
     const struct mps_api *api;
     mps_inst *inst;
-    mps_listener *listener;
+    long idle_ms, head_ms; /* the listener's IdleTimeout and HeadTimeout */
     struct hp_conn *conns;
     bool stopping;
 };
@@ -61,6 +54,8 @@ struct hp_conn {
     mps_auth_req *auth_req;
     char *auth_ok;          /* Proxy-Authorization value accepted on this connection */
     uint64_t last_active;   /* ms, CLOCK_MONOTONIC */
+    uint64_t head_start;    /* when the head being read began (its first byte, or the accept
+                             * for the first request); 0: no head under way */
     uint64_t body_up;       /* request body bytes sent to the device in this exchange */
     bool client_reading, chan_reading;
     bool up_paused, down_paused; /* waiting for a sink's queue to drain */
@@ -84,7 +79,11 @@ hp_port_allowed(const struct hp_inst *hi, uint16_t port)
 uint64_t hp_now_ms(void);
 void hp_log(const struct hp_conn *c, enum mps_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The same, rate-limited as the message kind `kind` when it is a warning or an error. */
+void hp_log_kind(const struct hp_conn *c, enum mps_log_level level, const void *kind,
+                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void hp_conn_close(struct hp_conn *c);      /* console and channel; c freed when idle */
+void hp_timer_arm(struct hp_conn *c);       /* the next idle or head deadline */
 void hp_conn_maybe_free(struct hp_conn *c); /* after a callback: free c if it is done */
 void hp_chan_drop(struct hp_conn *c);       /* close the kept channel, if any */
 void hp_client_reading_set(struct hp_conn *c); /* read the console iff there is room */

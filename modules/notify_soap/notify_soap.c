@@ -147,7 +147,8 @@ pending_fire(void *arg)
     struct ns_pending *p = arg;
     struct ns_pending **pp = pending_find(p->ns, p->session);
 
-    p->timer = NULL; /* freed by the core once fired */
+    p->ns->api->timer_stop(p->timer); /* it fired: it goes only when told (ABI 1.1) */
+    p->timer = NULL;
     if (pp)
         pending_send(p->ns, pp);
 }

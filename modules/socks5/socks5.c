@@ -10,7 +10,10 @@
  * Per connection: GREETING -> [AUTH -> AUTH_WAIT] -> REQUEST -> CONNECTING -> spliced. Until
  * the reply, every byte received is kept in one buffer bounded by S5_INBUF_MAX; what follows
  * the request (a console that pipelines) is written into the channel before the splice. One
- * timer (HandshakeTimeout) bounds everything from accept to the reply. */
+ * timer (HeadTimeout, or HandshakeTimeout as older configurations call it) bounds everything
+ * from accept to the reply. The core owns the listener ([module socks5] Listen, AllowFrom, ...,
+ * the older SocksListenIP/SocksListenPort), and the connection counts as pending until the
+ * splice. */
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
@@ -49,15 +52,10 @@ enum s5_state {
 struct s5_conn;
 
 struct s5_inst { /* ctx->data */
-    /* options */
-    char *listen_ip;
-    long listen_port;
-    uint8_t *allowed; /* MPS_OPT_PORTS */
-    long handshake_ms;
-    /* state */
+    uint8_t *allowed; /* AllowedPorts (MPS_OPT_PORTS) */
     const struct mps_api *api;
     mps_inst *inst;
-    mps_listener *listener;
+    long handshake_ms; /* the listener's HeadTimeout */
     bool stopping;
     struct s5_conn *conns; /* not yet spliced */
 };
@@ -83,16 +81,28 @@ static void s5_advance(struct s5_conn *c);
 
 /* ------------------------------------------------------------------------------ helpers */
 
+/* Warnings and errors are what a console can provoke at will: rate-limited per address and
+ * kind (the call site's format). */
+static void __attribute__((format(printf, 4, 0)))
+s5_vlog(const struct s5_conn *c, enum mps_log_level level, const void *kind, const char *fmt,
+        va_list ap)
+{
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    const struct mps_api *api = c->si->api;
+    if (level <= MPS_LOG_WARNING && c->client)
+        api->log_peer(c->si->inst, c->client, level, kind, "console %s: %s", c->peer, msg);
+    else
+        api->log(c->si->inst, level, "console %s: %s", c->peer, msg);
+}
+
 static void __attribute__((format(printf, 3, 4)))
 s5_log(const struct s5_conn *c, enum mps_log_level level, const char *fmt, ...)
 {
-    char msg[512];
     va_list ap;
-
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    s5_vlog(c, level, fmt, fmt, ap);
     va_end(ap);
-    c->si->api->log(c->si->inst, level, "console %s: %s", c->peer, msg);
 }
 
 static bool
@@ -162,6 +172,15 @@ conn_close(struct s5_conn *c)
         conn_free(c);
 }
 
+static void __attribute__((format(printf, 3, 4)))
+s5_log_kind(const struct s5_conn *c, const void *kind, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    s5_vlog(c, MPS_LOG_WARNING, kind, fmt, ap);
+    va_end(ap);
+}
+
 /* Answer the request with an error reply, log why, close. */
 static void __attribute__((format(printf, 3, 4)))
 conn_refuse(struct s5_conn *c, uint8_t rep, const char *fmt, ...)
@@ -172,8 +191,7 @@ conn_refuse(struct s5_conn *c, uint8_t rep, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(why, sizeof(why), fmt, ap);
     va_end(ap);
-    s5_log(c, MPS_LOG_WARNING, "CONNECT %s:%u refused (reply 0x%02x): %s", c->host, c->port, rep,
-           why);
+    s5_log_kind(c, fmt, "CONNECT %s:%u refused (reply 0x%02x): %s", c->host, c->port, rep, why);
     uint8_t reply[SOCKS5_REPLY_LEN];
     s5_send(c, reply, socks5_encode_reply(reply, rep));
     conn_close(c);
@@ -320,6 +338,7 @@ s5_opened(void *arg, mps_stream *chan, int status)
         api->shutdown(chan);
     s5_log(c, MPS_LOG_INFO, "CONNECT %s:%u established%s%s%s (%zu bytes pipelined)", c->host,
            c->port, c->user[0] ? " as \"" : "", c->user, c->user[0] ? "\"" : "", c->in_len);
+    api->stream_established(c->client);
     mps_stream *client = c->client;
     mps_inst *inst = c->si->inst;
     c->client = NULL;
@@ -509,7 +528,8 @@ static void
 s5_timeout(void *arg)
 {
     struct s5_conn *c = arg;
-    c->timer = NULL; /* freed by the core after this call */
+    c->si->api->timer_stop(c->timer);
+    c->timer = NULL;
     if (c->state == S5_CONNECTING) {
         conn_refuse(c, SOCKS5_REP_TTL_EXPIRED, "the device did not answer within %ld ms",
                     c->si->handshake_ms);
@@ -520,10 +540,11 @@ s5_timeout(void *arg)
     conn_close(c);
 }
 
+/* A console: accepted on the instance's listener, or served by a layer (TLS). */
 static void
-s5_accept(void *arg, mps_stream *client)
+s5_accept(const struct mps_ctx *ctx, mps_stream *client)
 {
-    struct s5_inst *si = arg;
+    struct s5_inst *si = ctx->data;
     const struct mps_api *api = si->api;
 
     if (si->stopping) {
@@ -565,28 +586,8 @@ s5_init(const struct mps_ctx *ctx)
     struct s5_inst *si = ctx->data;
     si->api = ctx->api;
     si->inst = ctx->inst;
-
-    int rc;
-    if (si->handshake_ms <= 0) {
-        si->api->log(si->inst, MPS_LOG_ERROR, "HandshakeTimeout must be positive (e.g. 10s)");
-        return -EINVAL;
-    }
-    rc = si->api->listen(si->inst, si->listen_ip, (uint16_t)si->listen_port, 0, s5_accept, si,
-                         &si->listener);
-    if (rc < 0) {
-        si->api->log(si->inst, MPS_LOG_ERROR, "cannot listen on %s port %ld: %s",
-                     si->listen_ip, si->listen_port, strerror(-rc));
-        si->listener = NULL;
-        return rc;
-    }
+    si->handshake_ms = ctx->api->listen_conf(ctx->inst)->head_timeout_ms;
     return 0;
-}
-
-/* A stream served by another instance (a TLS layer): same as one accepted here. */
-static void
-s5_served(const struct mps_ctx *ctx, mps_stream *client)
-{
-    s5_accept(ctx->data, client);
 }
 
 static void
@@ -594,9 +595,6 @@ s5_stop(const struct mps_ctx *ctx)
 {
     struct s5_inst *si = ctx->data;
     si->stopping = true;
-    if (si->listener)
-        si->api->listen_close(si->listener);
-    si->listener = NULL;
     /* Connections waiting for a channel stay listed until its callback, which the core's
      * shutdown delivers; the others go now. Pending auth checks are cancelled before the
      * core frees the realm. */
@@ -608,34 +606,25 @@ s5_stop(const struct mps_ctx *ctx)
     }
 }
 
-static void
-s5_fini(const struct mps_ctx *ctx)
-{
-    struct s5_inst *si = ctx->data;
-    /* Nothing should be left (every stream closed before fini); free memory only, the core
-     * objects are gone. */
-    while (si->conns) {
-        struct s5_conn *c = si->conns;
-        si->conns = c->next;
-        free(c->in);
-        free(c);
-    }
-}
-
 static const struct mps_option s5_options[] = {
-    {.name = "SocksListenIP", .type = MPS_OPT_STR, .offset = offsetof(struct s5_inst, listen_ip),
-     .dflt = "127.0.0.1",
-     .help = "numeric IPv4/IPv6 address the SOCKS5 listener binds to"},
-    {.name = "SocksListenPort", .type = MPS_OPT_PORT, .offset = offsetof(struct s5_inst, listen_port),
-     .dflt = "8090",
-     .help = "TCP port of the SOCKS5 listener"},
     {.name = "AllowedPorts", .type = MPS_OPT_PORTS, .offset = offsetof(struct s5_inst, allowed),
      .dflt = "16992 16993 16994 16995 623 664 5900",
      .help = "device ports consoles may CONNECT to (space- or comma-separated)"},
-    {.name = "HandshakeTimeout", .type = MPS_OPT_MSEC, .offset = offsetof(struct s5_inst, handshake_ms),
-     .dflt = "10s",
-     .help = "time from accept to the SOCKS reply (negotiation and channel open)"},
     MPS_OPTIONS_END,
+};
+
+static const char *const s5_aliases[] = {
+    "SocksListenIP", "ListenIP", "SocksListenPort", "ListenPort",
+    "HandshakeTimeout", "HeadTimeout", NULL,
+};
+
+static const struct mps_listen_role s5_listen = {
+    .default_listen = "127.0.0.1:8090",
+    .aliases = s5_aliases,
+    .head_timeout_ms = 10000, /* from accept to the reply: negotiation and channel open */
+    .max_connections = 10000,
+    .max_per_source = 2000,
+    .max_startups = "1000:30:3000",
 };
 
 static const struct mps_module s5_module = {
@@ -646,9 +635,9 @@ static const struct mps_module s5_module = {
     .inst_size = sizeof(struct s5_inst),
     .options = s5_options,
     .init = s5_init,
-    .fini = s5_fini,
     .stop = s5_stop,
-    .accept = s5_served,
+    .accept = s5_accept,
+    .listen = &s5_listen,
 };
 
 MPS_MODULE_EXPORT(socks5, s5_module)

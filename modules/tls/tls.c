@@ -23,34 +23,22 @@
 
 static unsigned live_instances; /* the shared BIO method lives while any instance does */
 
+const char *const tls_verify_names[] = {"none", "optional", "require", NULL};
+const char *const tls_profile_names[] = {"compatible", "modern", NULL};
+static const char *const tls_names_choices[] = {"auto", "yes", "no", NULL};
+
+/* What the option table cannot check. Serve also tells the core what the listener carries:
+ * "apf" makes it a device listener. */
 static int
-parse_choices(struct tls_inst *ti)
+check_serve(struct tls_inst *ti)
 {
-    if (strcmp(ti->verify_client, "none") == 0)
-        ti->verify = TLS_VERIFY_NONE;
-    else if (strcmp(ti->verify_client, "optional") == 0)
-        ti->verify = TLS_VERIFY_OPTIONAL;
-    else if (strcmp(ti->verify_client, "require") == 0)
-        ti->verify = TLS_VERIFY_REQUIRE;
-    else {
-        ti->api->log(ti->inst, MPS_LOG_ERROR, "VerifyClient must be none, optional or require, "
-                     "not \"%s\"", ti->verify_client);
-        return -EINVAL;
-    }
-    if (strcmp(ti->profile, "compatible") != 0 && strcmp(ti->profile, "modern") != 0) {
-        ti->api->log(ti->inst, MPS_LOG_ERROR, "Profile must be compatible or modern, not "
-                     "\"%s\"", ti->profile);
-        return -EINVAL;
-    }
-    if (ti->handshake_ms <= 0) {
-        ti->api->log(ti->inst, MPS_LOG_ERROR, "HandshakeTimeout must be positive (e.g. 10s)");
-        return -EINVAL;
-    }
     if (ti->api->serve(ti->inst, ti->serve, NULL) < 0) {
         ti->api->log(ti->inst, MPS_LOG_ERROR, "Serve = %s: no such service (apf, or a loaded "
                      "module that accepts streams such as http_proxy or socks5)", ti->serve);
         return -EINVAL;
     }
+    ti->require_names = ti->names_in_cert == TLS_NAMES_YES ||
+                        (ti->names_in_cert == TLS_NAMES_AUTO && ti->verify == TLS_VERIFY_REQUIRE);
     return 0;
 }
 
@@ -59,7 +47,9 @@ log_enabled(struct tls_inst *ti)
 {
     char what[2048];
     tls_ctx_describe(ti, ti->ctx, what, sizeof(what));
-    ti->api->log(ti->inst, MPS_LOG_INFO, "serving %s with %s", ti->serve, what);
+    ti->api->log(ti->inst, MPS_LOG_INFO, "serving %s with %s%s", ti->serve, what,
+                 ti->require_names ? "; devices register only names their certificate carries"
+                                   : "");
 }
 
 static int
@@ -68,7 +58,8 @@ tls_init(const struct mps_ctx *ctx)
     struct tls_inst *ti = ctx->data;
     ti->api = ctx->api;
     ti->inst = ctx->inst;
-    int rc = parse_choices(ti);
+    ti->handshake_ms = ctx->api->listen_conf(ctx->inst)->head_timeout_ms;
+    int rc = check_serve(ti);
     if (rc < 0)
         return rc;
     if (tls_conn_global_init() < 0)
@@ -78,15 +69,6 @@ tls_init(const struct mps_ctx *ctx)
     if (!ti->ctx)
         return -EINVAL;
     log_enabled(ti);
-    rc = ti->api->listen(ti->inst, ti->listen_ip, (uint16_t)ti->listen_port,
-                         ti->proxy_protocol ? MPS_LISTEN_PROXY_PROTOCOL : 0, tls_conn_accept, ti,
-                         &ti->listener);
-    if (rc < 0) {
-        ti->api->log(ti->inst, MPS_LOG_ERROR, "cannot listen on %s port %ld: %s", ti->listen_ip,
-                     ti->listen_port, strerror(-rc));
-        ti->listener = NULL;
-        return rc;
-    }
     return 0;
 }
 
@@ -96,7 +78,7 @@ tls_check(const struct mps_ctx *ctx)
     struct tls_inst *ti = ctx->data;
     ti->api = ctx->api;
     ti->inst = ctx->inst;
-    int rc = parse_choices(ti);
+    int rc = check_serve(ti);
     if (rc < 0)
         return rc;
     SSL_CTX *checked = tls_ctx_build(ti);
@@ -106,8 +88,6 @@ tls_check(const struct mps_ctx *ctx)
     return 0;
 }
 
-/* New files for new connections; established ones keep the context they started with. A
- * bad file keeps the old context: a typo must not take a fleet offline. */
 static int
 tls_reload(const struct mps_ctx *ctx)
 {
@@ -130,9 +110,6 @@ tls_stop(const struct mps_ctx *ctx)
 {
     struct tls_inst *ti = ctx->data;
     ti->stopping = true;
-    if (ti->listener)
-        ti->api->listen_close(ti->listener);
-    ti->listener = NULL;
     tls_conn_close_all(ti); /* established ones belong to their service, which closes them */
     tls_conn_settle_cancel();
     ti->api->log(ti->inst, MPS_LOG_INFO, "%llu handshakes completed, %llu failed",
@@ -150,47 +127,52 @@ tls_fini(const struct mps_ctx *ctx)
         tls_conn_global_fini();
 }
 
+#define TLS_OPT(key, t, field, def, text)                                                         \
+    {                                                                                              \
+        .name = key, .type = t, .offset = offsetof(struct tls_inst, field), .dflt = def,           \
+        .help = text                                                                               \
+    }
+
 static const struct mps_option tls_options[] = {
-    {.name = "ListenIP", .type = MPS_OPT_STR, .offset = offsetof(struct tls_inst, listen_ip),
-     .dflt = "127.0.0.1",
-     .help = "numeric IPv4/IPv6 address of the TLS listener"},
-    {.name = "ListenPort", .type = MPS_OPT_PORT, .offset = offsetof(struct tls_inst, listen_port),
-     .dflt = "4433",
-     .help = "TCP port of the TLS listener (443 in production)"},
-    {.name = "Certificate", .type = MPS_OPT_PATH, .offset = offsetof(struct tls_inst, certificate),
-     .dflt = NULL,
-     .help = "PEM file: the server certificate followed by its issuer chain"},
-    {.name = "PrivateKey", .type = MPS_OPT_PATH, .offset = offsetof(struct tls_inst, private_key),
-     .dflt = NULL,
-     .help = "PEM file: the server certificate's private key"},
-    {.name = "CAFile", .type = MPS_OPT_STR, .offset = offsetof(struct tls_inst, ca_file),
-     .dflt = "",
-     .help = "PEM file: roots that device client certificates must chain to"},
-    {.name = "VerifyClient", .type = MPS_OPT_STR, .offset = offsetof(struct tls_inst, verify_client),
-     .dflt = "none",
-     .help = "client certificates: none, optional (a valid one authenticates the device) or require"},
-    {.name = "Profile", .type = MPS_OPT_STR, .offset = offsetof(struct tls_inst, profile),
-     .dflt = "compatible",
-     .help = "compatible (TLS 1.0+, AES-CBC-SHA for AMT before 12) or modern (TLS 1.2+, AEAD only)"},
-    {.name = "Ciphers", .type = MPS_OPT_STR, .offset = offsetof(struct tls_inst, ciphers),
-     .dflt = "",
-     .help = "OpenSSL cipher list for TLS 1.2 and older, replacing the profile's"},
-    {.name = "Ciphersuites", .type = MPS_OPT_STR, .offset = offsetof(struct tls_inst, ciphersuites),
-     .dflt = "",
-     .help = "OpenSSL TLS 1.3 suites, replacing OpenSSL's default"},
-    {.name = "SessionCache", .type = MPS_OPT_BOOL, .offset = offsetof(struct tls_inst, session_cache),
-     .dflt = "on",
-     .help = "resume sessions (cache and tickets): cheaper reconnects"},
-    {.name = "HandshakeTimeout", .type = MPS_OPT_MSEC, .offset = offsetof(struct tls_inst, handshake_ms),
-     .dflt = "10s",
-     .help = "time from accept to a completed handshake"},
-    {.name = "ProxyProtocol", .type = MPS_OPT_BOOL, .offset = offsetof(struct tls_inst, proxy_protocol),
-     .dflt = "off",
-     .help = "connections start with a PROXY v1/v2 header from an L4 load balancer"},
-    {.name = "Serve", .type = MPS_OPT_STR, .offset = offsetof(struct tls_inst, serve),
-     .dflt = "apf",
-     .help = "what the decrypted stream goes to: apf (AMT devices) or a module such as http_proxy"},
+    TLS_OPT("Certificate", MPS_OPT_PATH, certificate, NULL,
+            "PEM file: the server certificate followed by its issuer chain"),
+    TLS_OPT("PrivateKey", MPS_OPT_PATH, private_key, NULL,
+            "PEM file: the server certificate's private key"),
+    TLS_OPT("CAFile", MPS_OPT_STR, ca_file, "",
+            "PEM file: roots that device client certificates must chain to"),
+    {.name = "VerifyClient", .type = MPS_OPT_ENUM, .offset = offsetof(struct tls_inst, verify),
+     .dflt = "none", .choices = tls_verify_names,
+     .help = "client certificates: none, optional (a valid one authenticates the device) or "
+             "require"},
+    {.name = "Profile", .type = MPS_OPT_ENUM, .offset = offsetof(struct tls_inst, profile),
+     .dflt = "compatible", .choices = tls_profile_names,
+     .help = "compatible (TLS 1.0+, AES-CBC-SHA for AMT before 12) or modern (TLS 1.2+, AEAD "
+             "only)"},
+    TLS_OPT("Ciphers", MPS_OPT_STR, ciphers, "",
+            "OpenSSL cipher list for TLS 1.2 and older, replacing the profile's"),
+    TLS_OPT("Ciphersuites", MPS_OPT_STR, ciphersuites, "",
+            "OpenSSL TLS 1.3 suites, replacing OpenSSL's default"),
+    TLS_OPT("SessionCache", MPS_OPT_BOOL, session_cache, "on",
+            "resume sessions (cache and tickets): cheaper reconnects"),
+    {.name = "RequireNameInCertificate", .type = MPS_OPT_ENUM,
+     .offset = offsetof(struct tls_inst, names_in_cert), .dflt = "auto",
+     .choices = tls_names_choices,
+     .help = "a device authenticated by its certificate registers only the names (CN, DNS "
+             "subjectAltNames) it carries; auto: yes with VerifyClient = require"},
+    TLS_OPT("Serve", MPS_OPT_STR, serve, "apf",
+            "what the decrypted stream goes to: apf (AMT devices) or a module such as "
+            "http_proxy"),
     MPS_OPTIONS_END,
+};
+
+static const char *const tls_aliases[] = {"HandshakeTimeout", "HeadTimeout", NULL};
+
+static const struct mps_listen_role tls_listen = {
+    .default_listen = "127.0.0.1:4433",
+    .aliases = tls_aliases,
+    .head_timeout_ms = 10000, /* from accept to a completed handshake */
+    .max_connections = 100000,
+    .max_startups = "2000:30:10000",
 };
 
 static const struct mps_module tls_module = {
@@ -204,7 +186,9 @@ static const struct mps_module tls_module = {
     .fini = tls_fini,
     .reload = tls_reload,
     .stop = tls_stop,
+    .accept = tls_conn_accept,
     .check = tls_check,
+    .listen = &tls_listen,
 };
 
 MPS_MODULE_EXPORT(tls, tls_module)

@@ -10,26 +10,31 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* The values of the VerifyClient, Profile and RequireNameInCertificate choices, in the order
+ * of their names in tls_verify_names etc. */
 enum tls_verify { TLS_VERIFY_NONE, TLS_VERIFY_OPTIONAL, TLS_VERIFY_REQUIRE };
+enum tls_profile { TLS_PROFILE_COMPATIBLE, TLS_PROFILE_MODERN };
+enum tls_names { TLS_NAMES_AUTO, TLS_NAMES_YES, TLS_NAMES_NO };
+extern const char *const tls_verify_names[];
+extern const char *const tls_profile_names[];
 
 struct tls_conn;
 
 struct tls_inst {
     /* options (offsets in the option table) */
-    char *listen_ip;
-    long listen_port;
     char *certificate, *private_key, *ca_file;
-    char *verify_client, *profile, *ciphers, *ciphersuites;
+    int verify;  /* enum tls_verify */
+    int profile; /* enum tls_profile */
+    char *ciphers, *ciphersuites;
     int session_cache;
-    long handshake_ms;
-    int proxy_protocol;
+    int names_in_cert; /* enum tls_names: RequireNameInCertificate */
     char *serve;
     /* state */
     const struct mps_api *api;
     mps_inst *inst;
-    enum tls_verify verify;
+    long handshake_ms;    /* the listener's HeadTimeout (HandshakeTimeout) */
+    bool require_names;   /* devices register only names their certificate carries */
     SSL_CTX *ctx; /* replaced on reload; connections keep a reference to theirs */
-    mps_listener *listener;
     struct tls_conn *conns; /* every connection, handshaking or established */
     bool stopping;
     uint64_t handshakes_ok, handshakes_failed;
@@ -44,7 +49,7 @@ void tls_ctx_describe(const struct tls_inst *ti, SSL_CTX *ctx, char *out, size_t
 int tls_conn_on_client_hello(SSL *ssl, int *alert, void *arg); /* records what was offered */
 int tls_conn_global_init(void);  /* the BIO method shared by every instance; 0 or -ENOMEM */
 void tls_conn_global_fini(void);
-void tls_conn_accept(void *arg, mps_stream *lower); /* the listener's accept callback */
+void tls_conn_accept(const struct mps_ctx *ctx, mps_stream *lower); /* the accept hook */
 void tls_conn_close_all(struct tls_inst *ti);       /* stop: close connections still in handshake */
 void tls_conn_settle_cancel(void);                  /* stop: no heap trim pending */
 

@@ -127,56 +127,7 @@ tls_conn_global_fini(void)
 
 /* ------------------------------------------------------------ failure reports */
 
-/* At most REPORT_BURST failure lines per client address and minute: a misconfigured fleet
- * retries every few seconds and would bury everything else. Addresses share slots by hash;
- * a collision only restarts the count. */
-#define REPORT_SLOTS 256
-#define REPORT_INTERVAL_S 60
-#define REPORT_BURST 10
 #define HELLO_SUITES_SHOWN 12 /* the rest is counted: old firmware offers a handful */
-static struct {
-    char addr[64];
-    time_t start;
-    unsigned logged, suppressed;
-} reports[REPORT_SLOTS];
-
-static void
-peer_address(const char *peer, char *addr, size_t len)
-{
-    snprintf(addr, len, "%s", peer);
-    char *colon = strrchr(addr, ':');
-    if (colon && (addr[0] != '[' || colon[-1] == ']'))
-        *colon = '\0';
-}
-
-/* true: log now; *suppressed = lines dropped for this address since the last one. */
-static bool
-report_allowed(const char *peer, unsigned *suppressed)
-{
-    char addr[64];
-    peer_address(peer, addr, sizeof(addr));
-    unsigned h = 5381;
-    for (const char *p = addr; *p; p++)
-        h = h * 33 + (unsigned char)*p;
-    __typeof__(reports[0]) *r = &reports[h % REPORT_SLOTS];
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    if (strcmp(r->addr, addr) != 0 || now.tv_sec - r->start >= REPORT_INTERVAL_S) {
-        *suppressed = strcmp(r->addr, addr) == 0 ? r->suppressed : 0;
-        snprintf(r->addr, sizeof(r->addr), "%s", addr);
-        r->start = now.tv_sec;
-        r->logged = 1;
-        r->suppressed = 0;
-        return true;
-    }
-    if (r->logged >= REPORT_BURST) {
-        r->suppressed++;
-        return false;
-    }
-    r->logged++;
-    *suppressed = 0;
-    return true;
-}
 
 static const char *
 version_name(unsigned v)
@@ -254,6 +205,7 @@ static void
 heap_settle(void *arg)
 {
     (void)arg;
+    settle_api->timer_stop(settle_timer);
     settle_timer = NULL;
     handshakes_since_settle = 0;
 #ifdef __GLIBC__
@@ -351,14 +303,15 @@ handshake_failed(struct tls_conn *c, const char *reason)
 {
     struct tls_inst *ti = c->ti;
     const char *peer = ti->api->peer(c->lower);
-    unsigned suppressed = 0;
     c->failed = true;
     ti->handshakes_failed++;
     handshake_over(c);
     if (!c->nfirst) {
         /* Connected and left (a load balancer's health check, a port scan): not a device. */
         ti->api->log(ti->inst, MPS_LOG_DEBUG, "%s closed before sending anything", peer);
-    } else if (report_allowed(peer, &suppressed)) {
+    } else {
+        /* A misconfigured fleet retries every few seconds: the core keeps this to a few
+         * lines per address and minute. */
         char offered[600];
         if (c->hello)
             snprintf(offered, sizeof(offered), "client offered %s", c->hello);
@@ -367,11 +320,8 @@ handshake_failed(struct tls_conn *c, const char *reason)
                      "%02x%s", c->first[0], c->nfirst > 1 ? c->first[1] : 0,
                      c->nfirst > 2 ? c->first[2] : 0, c->nfirst > 3 ? c->first[3] : 0,
                      c->first[0] >= 'A' && c->first[0] <= 'Z' ? " (plain text: not TLS)" : "");
-        char more[64] = "";
-        if (suppressed)
-            snprintf(more, sizeof(more), " (%u similar lines suppressed)", suppressed);
-        ti->api->log(ti->inst, MPS_LOG_WARNING, "TLS handshake with %s failed: %s; %s%s", peer,
-                     reason, offered, more);
+        ti->api->log_peer(ti->inst, c->lower, MPS_LOG_WARNING, NULL,
+                          "TLS handshake with %s failed: %s; %s", peer, reason, offered);
     }
     conn_close_lower(c);
 }
@@ -381,6 +331,7 @@ handshake_timeout(void *arg)
 {
     struct tls_conn *c = arg;
     char reason[64];
+    c->ti->api->timer_stop(c->timer);
     c->timer = NULL;
     snprintf(reason, sizeof(reason), "no handshake within %ld ms", c->ti->handshake_ms);
     handshake_failed(c, reason);
@@ -390,11 +341,13 @@ handshake_timeout(void *arg)
 
 static void conn_feed(struct tls_conn *c, const uint8_t *p, size_t len);
 static void lower_read(void *arg, mps_stream *s, const struct mps_iov *data, int status);
+static int conn_start_ssl(struct tls_conn *c);
 
 static void
 resume_fired(void *arg)
 {
     struct tls_conn *c = arg;
+    c->ti->api->timer_stop(c->resume);
     c->resume = NULL;
     if (!c->closing && c->upper_reading)
         conn_feed(c, NULL, 0);
@@ -539,6 +492,35 @@ static const struct mps_stream_impl tls_upper_impl = {
 
 /* ------------------------------------------------------------------- the engine */
 
+/* The names a device authenticated by this certificate may register: its CN and DNS
+ * subjectAltNames (blank-separated, as mps_cred.scope). A certificate without any names leaves
+ * a scope nothing matches. */
+static void
+set_scope_from_cert(struct tls_conn *c, X509 *cert)
+{
+    char scope[2048] = "", cn[256];
+    size_t n = 0;
+    GENERAL_NAMES *sans = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+    for (int i = 0; sans && i < sk_GENERAL_NAME_num(sans); i++) {
+        const GENERAL_NAME *gn = sk_GENERAL_NAME_value(sans, i);
+        if (gn->type != GEN_DNS)
+            continue;
+        const unsigned char *name = ASN1_STRING_get0_data(gn->d.dNSName);
+        int len = ASN1_STRING_length(gn->d.dNSName);
+        if (len > 0 && (size_t)len < sizeof(cn) && !memchr(name, '\0', (size_t)len) &&
+            n + (size_t)len + 2 < sizeof(scope))
+            n += (size_t)snprintf(scope + n, sizeof(scope) - n, "%s%.*s", n ? " " : "", len,
+                                  (const char *)name);
+    }
+    GENERAL_NAMES_free(sans);
+    int len = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn,
+                                        sizeof(cn));
+    if (len > 0 && (size_t)len == strlen(cn) && n + (size_t)len + 2 < sizeof(scope))
+        snprintf(scope + n, sizeof(scope) - n, "%s%s", n ? " " : "", cn);
+    /* Never no scope: an empty list must restrict as much as a list of strangers' names. */
+    c->ti->api->stream_set_scope(c->upper, scope[0] ? scope : "-");
+}
+
 static int
 handshake_done(struct tls_conn *c)
 {
@@ -552,7 +534,7 @@ handshake_done(struct tls_conn *c)
     c->established = true;
     ti->handshakes_ok++;
     handshake_over(c);
-    c->upper = api->stream_new(ti->inst, &tls_upper_impl, c, api->peer(c->lower));
+    c->upper = api->layer_new(ti->inst, &tls_upper_impl, c, c->lower);
     if (!c->upper) {
         handshake_failed(c, "out of memory");
         return -1;
@@ -562,6 +544,8 @@ handshake_done(struct tls_conn *c)
     if (cert && SSL_get_verify_result(c->ssl) == X509_V_OK) {
         X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof(subject));
         api->stream_set_identity(c->upper, subject);
+        if (ti->require_names)
+            set_scope_from_cert(c, cert);
     }
     api->log(ti->inst, MPS_LOG_DEBUG, "%s: %s %s%s%s%s", api->peer(c->lower),
              SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl),
@@ -673,41 +657,57 @@ lower_read(void *arg, mps_stream *s, const struct mps_iov *data, int status)
         return;
     if (status < 0) {
         c->lower_eof = true;
-        if (!c->established || c->upper_reading)
+        if (!c->ssl)
+            handshake_failed(c, "the client closed the connection");
+        else if (!c->established || c->upper_reading)
             conn_feed(c, NULL, 0);
         return;
     }
     const uint8_t *p = data->base;
     for (size_t i = 0; !c->established && c->nfirst < sizeof(c->first) && i < data->len; i++)
         c->first[c->nfirst++] = p[i]; /* for the log when this turns out not to be TLS */
+    if (!c->ssl && conn_start_ssl(c) < 0) {
+        handshake_failed(c, "out of memory");
+        return;
+    }
     conn_feed(c, p, data->len);
 }
 
-void
-tls_conn_accept(void *arg, mps_stream *lower)
+/* OpenSSL's state (about 40 KiB) exists only once the ClientHello starts to arrive: a
+ * connection that never sends a byte costs little more than its socket. */
+static int
+conn_start_ssl(struct tls_conn *c)
 {
-    struct tls_inst *ti = arg;
-    const struct mps_api *api = ti->api;
-    struct tls_conn *c = ti->stopping ? NULL : calloc(1, sizeof(*c));
-    SSL *ssl = c ? SSL_new(ti->ctx) : NULL;
+    SSL *ssl = SSL_new(c->ti->ctx);
     BIO *bio = ssl ? BIO_new(stream_bio_method) : NULL;
     if (!bio) {
         SSL_free(ssl);
-        free(c);
-        api->close(lower, NULL, NULL);
-        return;
+        return -ENOMEM;
     }
-    c->ti = ti;
-    c->lower = lower;
-    c->ssl = ssl;
-    c->marks_tail = &c->marks;
-    c->handshaking = true;
-    handshaking++;
     BIO_set_data(bio, c);
     BIO_set_init(bio, 1);
     SSL_set_bio(ssl, bio, bio);
     SSL_set_app_data(ssl, c);
     SSL_set_accept_state(ssl);
+    c->ssl = ssl;
+    return 0;
+}
+
+void
+tls_conn_accept(const struct mps_ctx *ctx, mps_stream *lower)
+{
+    struct tls_inst *ti = ctx->data;
+    const struct mps_api *api = ti->api;
+    struct tls_conn *c = ti->stopping ? NULL : calloc(1, sizeof(*c));
+    if (!c) {
+        api->close(lower, NULL, NULL);
+        return;
+    }
+    c->ti = ti;
+    c->lower = lower;
+    c->marks_tail = &c->marks;
+    c->handshaking = true;
+    handshaking++;
     c->next = ti->conns;
     if (ti->conns)
         ti->conns->prev = c;

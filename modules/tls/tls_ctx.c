@@ -157,7 +157,7 @@ load_client_cas(struct tls_inst *ti, SSL_CTX *ctx)
         return 0;
     if (!ti->ca_file || !ti->ca_file[0]) {
         ti->api->log(ti->inst, MPS_LOG_ERROR, "VerifyClient = %s needs CAFile (the roots "
-                     "device certificates chain to)", ti->verify_client);
+                     "device certificates chain to)", tls_verify_names[ti->verify]);
         return -1;
     }
     STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(ti->ca_file);
@@ -179,7 +179,7 @@ load_client_cas(struct tls_inst *ti, SSL_CTX *ctx)
 static int
 set_profile(struct tls_inst *ti, SSL_CTX *ctx)
 {
-    bool modern = strcmp(ti->profile, "modern") == 0;
+    bool modern = ti->profile == TLS_PROFILE_MODERN;
     const char *ciphers = ti->ciphers && ti->ciphers[0] ? ti->ciphers
                           : modern                      ? CIPHERS_MODERN
                                                         : CIPHERS_COMPATIBLE;
@@ -241,11 +241,11 @@ tls_ctx_describe(const struct tls_inst *ti, SSL_CTX *ctx, char *out, size_t len)
     size_t pos = 0;
     int min = SSL_CTX_get_min_proto_version(ctx);
     pos += (size_t)snprintf(out, len, "profile %s, %s to TLSv1.3, client certificates %s; "
-                            "suites ", ti->profile,
+                            "suites ", tls_profile_names[ti->profile],
                             min == TLS1_VERSION     ? "TLSv1"
                             : min == TLS1_1_VERSION ? "TLSv1.1"
                                                     : "TLSv1.2",
-                            ti->verify_client);
+                            tls_verify_names[ti->verify]);
     STACK_OF(SSL_CIPHER) *list = ssl ? SSL_get1_supported_ciphers(ssl) : NULL;
     for (int i = 0; list && i < sk_SSL_CIPHER_num(list) && pos < len; i++)
         pos += (size_t)snprintf(out + pos, len - pos, "%s%s", i ? ":" : "",

@@ -77,7 +77,7 @@ fi
 # mpsd itself loads it: name, version, ABI and role as the descriptor says.
 LIST="$TMPD/list.out"
 "$MPSD" --list-options "$SO" >"$LIST" 2>&1 || fail "mpsd --list-options: $(cat "$LIST")"
-grep -q '^sample_auth 1\.0 (module ABI 1\.0)$' "$LIST" && grep -q 'roles: auth$' "$LIST" &&
+grep -q '^sample_auth 1\.0 (module ABI 1\.[0-9]*)$' "$LIST" && grep -q 'roles: auth$' "$LIST" &&
     grep -q 'flags: none$' "$LIST" || fail "mpsd --list-options: $(cat "$LIST")"
 log "mpsd --list-options: $(head -n 1 "$LIST")"
 

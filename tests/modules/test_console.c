@@ -13,9 +13,6 @@
 #include <string.h>
 
 struct console_inst {
-    char *listen_ip;
-    long listen_port;
-    mps_listener *listener;
     const struct mps_api *api;
     mps_inst *inst;
 };
@@ -100,20 +97,10 @@ conn_on_read(void *arg, mps_stream *s, const struct mps_iov *data, int status)
         return;
     }
     api->read_stop(s);
-    const char *peer = api->peer(s);
-    char origin[64];
-    snprintf(origin, sizeof(origin), "%s", peer);
-    char *colon = strrchr(origin, ':');
-    unsigned origin_port = 0;
-    if (colon) {
-        *colon = '\0';
-        origin_port = (unsigned)atoi(colon + 1);
-    }
     struct mps_chan_req req = {
         .device = device,
         .port = (uint16_t)port,
-        .origin_addr = origin,
-        .origin_port = (uint16_t)origin_port,
+        .console = s,
     };
     int rc = api->chan_open(cc->ci->inst, &req, conn_opened, cc);
     if (rc == -ENOENT)
@@ -129,9 +116,9 @@ conn_on_read(void *arg, mps_stream *s, const struct mps_iov *data, int status)
 }
 
 static void
-console_accept(void *arg, mps_stream *client)
+console_accept(const struct mps_ctx *ctx, mps_stream *client)
 {
-    struct console_inst *ci = arg;
+    struct console_inst *ci = ctx->data;
     struct console_conn *cc = calloc(1, sizeof(*cc));
     if (!cc) {
         ci->api->close(client, NULL, NULL);
@@ -139,6 +126,7 @@ console_accept(void *arg, mps_stream *client)
     }
     cc->ci = ci;
     cc->client = client;
+    ci->api->stream_established(client); /* the test protocol has no handshake to speak of */
     ci->api->read_start(client, conn_on_read, cc);
 }
 
@@ -148,27 +136,14 @@ console_init(const struct mps_ctx *ctx)
     struct console_inst *ci = ctx->data;
     ci->api = ctx->api;
     ci->inst = ctx->inst;
-    return ctx->api->listen(ctx->inst, ci->listen_ip, (uint16_t)ci->listen_port, 0, console_accept,
-                            ci, &ci->listener);
+    return 0;
 }
 
-static void
-console_stop(const struct mps_ctx *ctx)
-{
-    struct console_inst *ci = ctx->data;
-    if (ci->listener)
-        ctx->api->listen_close(ci->listener);
-    ci->listener = NULL;
-}
+static const char *const console_aliases[] = {NULL};
 
-static const struct mps_option console_options[] = {
-    {.name = "ListenIP", .type = MPS_OPT_STR, .offset = offsetof(struct console_inst, listen_ip),
-     .dflt = "127.0.0.1",
-     .help = "address of the test console listener"},
-    {.name = "ListenPort", .type = MPS_OPT_PORT, .offset = offsetof(struct console_inst, listen_port),
-     .dflt = NULL,
-     .help = "port of the test console listener"},
-    MPS_OPTIONS_END,
+static const struct mps_listen_role console_listen = {
+    .default_listen = "127.0.0.1:0",
+    .aliases = console_aliases,
 };
 
 static const struct mps_module console_module = {
@@ -177,9 +152,9 @@ static const struct mps_module console_module = {
     .version = "test",
     .description = "test-only line console: DEVICE PORT, then a raw channel",
     .inst_size = sizeof(struct console_inst),
-    .options = console_options,
     .init = console_init,
-    .stop = console_stop,
+    .accept = console_accept,
+    .listen = &console_listen,
 };
 
 MPS_MODULE_EXPORT(test_console, console_module)

@@ -2,6 +2,7 @@
  * SPDX-License-Identifier: Apache-2.0 */
 #include "conf.h"
 #include "config.h"
+#include "listen_conf.h"
 #include "log.h"
 
 #include <errno.h>
@@ -78,6 +79,23 @@ parse_fails(const char *text, const char *expect)
     conf_free(&cf);
 }
 
+/* The device listener's first address as [core] says, compiled: "127.0.0.1:16982". */
+static const char *
+device_addr(const struct config *cfg)
+{
+    static char text[NETADDR_TEXT_MAX];
+    struct listen_spec spec;
+    char e[512];
+    if (listen_spec_compile(&cfg->device, cfg->device_table, &cfg->file,
+                            config_core_section(cfg), "[core]", &spec, e, sizeof(e)) < 0)
+        fail_msg("device listener: %s", e);
+    snprintf(text, sizeof(text), "none");
+    if (spec.naddrs)
+        netaddr_format((struct sockaddr *)&spec.addrs[0], text, sizeof(text));
+    listen_spec_free(&spec);
+    return text;
+}
+
 /* ------------------------------------------------------------------------------ config */
 
 static void
@@ -87,17 +105,16 @@ test_full_config(void **state)
     (void)state;
 
     load_ok(FULL_CONFIG, &cfg);
-    assert_string_equal(cfg.core.amt_listen_ip, "127.0.0.1");
-    assert_int_equal(cfg.core.amt_listen_port, 16982);
+    assert_string_equal(device_addr(&cfg), "127.0.0.1:16982");
     assert_string_equal(cfg.core.module_path, "/usr/lib/mpsd");
     assert_string_equal(cfg.core.trace_levels, "INFO|ERROR|WARNING");
     assert_int_equal(cfg.trace_mask, MPS_LOG_INFO | MPS_LOG_ERROR | MPS_LOG_WARNING);
     assert_string_equal(cfg.core.log_file, "stderr");
-    assert_int_equal(cfg.core.max_connections, 100000);
+    assert_int_equal(cfg.device.max_connections, 100000);
     /* everything else defaulted */
     assert_int_equal(cfg.core.log_file_max_size, 10240);
     assert_int_equal(cfg.core.log_file_max_files, 5);
-    assert_int_equal(cfg.core.auth_timeout_ms, 30000);
+    assert_int_equal(cfg.device.head_ms, 30000);
     assert_int_equal(cfg.core.max_auth_attempts, 1);
     assert_string_equal(cfg.core.keepalive_options, "auto");
     assert_int_equal(cfg.keepalive_mode, KEEPALIVE_OPTIONS_AUTO);
@@ -140,12 +157,11 @@ test_defaults_without_core(void **state)
     (void)state;
 
     load_ok(AMT_OPEN, &cfg);
-    assert_string_equal(cfg.core.amt_listen_ip, "127.0.0.1");
-    assert_int_equal(cfg.core.amt_listen_port, 16982);
+    assert_string_equal(device_addr(&cfg), "127.0.0.1:16982");
     assert_non_null(cfg.core.module_path);
     assert_string_equal(cfg.core.log_file, "stderr");
     assert_int_equal(cfg.trace_mask, LOG_LEVELS_DEFAULT);
-    assert_int_equal(cfg.core.max_connections, 100000);
+    assert_int_equal(cfg.device.max_connections, 100000);
     assert_int_equal(cfg.core.keepalive_timeout_ms, 180000);
     assert_int_equal(cfg.amt.need_authentication, 0);
     assert_int_equal(cfg.nmodules, 0);
@@ -174,13 +190,12 @@ test_core_values(void **state)
             "MaxPacketSize = 512\n"
             "WindowTolerance = 0\n" AMT_OPEN,
             &cfg);
-    assert_string_equal(cfg.core.amt_listen_ip, "::1");
-    assert_int_equal(cfg.core.amt_listen_port, 1);
+    assert_string_equal(device_addr(&cfg), "[::1]:1");
     assert_int_equal(cfg.trace_mask, MPS_LOG_DEBUG | MPS_LOG_INFO);
     assert_int_equal(cfg.keepalive_mode, KEEPALIVE_OPTIONS_NEVER);
     assert_int_equal(cfg.core.keepalive_interval_ms, 250000);
     assert_int_equal(cfg.core.keepalive_timeout_ms, 600000);
-    assert_int_equal(cfg.core.auth_timeout_ms, 3600000);
+    assert_int_equal(cfg.device.head_ms, 3600000);
     assert_int_equal(cfg.core.window_tolerance, 0);
     config_free(&cfg);
 
@@ -196,7 +211,12 @@ test_semantic_checks(void **state)
     (void)state;
     load_fails("[core]\nTraceLevels = INFO|[ERROR|WARNING\n" AMT_OPEN, "t.conf:2: TraceLevels");
     load_fails("[core]\n\nKeepaliveOptions = sometimes\n" AMT_OPEN, "t.conf:3: KeepaliveOptions");
-    load_fails("[core]\nAMTListenIP = localhost\n" AMT_OPEN, "t.conf:2: AMTListenIP");
+    /* Like the reference MPS, the address may be a host name (resolved when mpsd starts). */
+    load_ok("[core]\nAMTListenIP = localhost\n" AMT_OPEN, &cfg);
+    const char *a = device_addr(&cfg);
+    if (strcmp(a, "127.0.0.1:16982") != 0 && strcmp(a, "[::1]:16982") != 0)
+        fail_msg("AMTListenIP = localhost listens on %s", a);
+    config_free(&cfg);
     load_fails("[core]\nChannelWindow = 1023\n" AMT_OPEN, "t.conf:2: ChannelWindow must be");
     load_fails("[core]\nChannelWindow = 16777217\n" AMT_OPEN, "t.conf:2: ChannelWindow");
     load_fails("[core]\nMaxPacketSize = 511\n" AMT_OPEN, "t.conf:2: MaxPacketSize");
@@ -668,8 +688,7 @@ test_default_mps_conf(void **state)
     unlink(tmp);
     if (r != 0)
         fail_msg("mps.conf.in: %s", err);
-    assert_string_equal(cfg.core.amt_listen_ip, "127.0.0.1");
-    assert_int_equal(cfg.core.amt_listen_port, 16982);
+    assert_string_equal(device_addr(&cfg), "127.0.0.1:16982");
     assert_string_equal(cfg.core.module_path, "/usr/lib/mpsd");
     assert_string_equal(cfg.core.log_file, "stderr");
     assert_int_equal(cfg.trace_mask, LOG_LEVELS_DEFAULT);
@@ -684,10 +703,13 @@ test_default_mps_conf(void **state)
     char *uncommented = uncomment_core(text);
     free(text);
     load_ok(uncommented, &cfg);
-    /* ... and shows that the default file mentions every [core] key. */
+    /* ... and shows that the default file mentions every [core] key: the core's options and the
+     * device listener's directives, Listen in its older form (AMTListenIP, AMTListenPort). */
     size_t nopts = 0;
     while (config_core_options[nopts].name)
         nopts++;
+    for (const struct mps_option *lo = listen_table_options(cfg.device_table); lo->name; lo++)
+        nopts += strcmp(lo->name, "Listen") != 0;
     assert_int_equal(cfg.file.sec[0].nkv, nopts);
     assert_int_equal(cfg.core.log_file_max_files, 5);
     assert_int_equal(cfg.core.auth_queue, 4096);

@@ -22,6 +22,10 @@
 
 #define ALL_LEVELS (MPS_LOG_ERROR | MPS_LOG_WARNING | MPS_LOG_INFO | MPS_LOG_DEBUG)
 
+
+/* The limits this test is written for (log_test_set_peer_limits); the daemon's are larger. */
+#define T_BURST 5
+#define T_KIND_MAX 50
 static char log_path[] = "/tmp/test_log.XXXXXX";
 static char err_path[] = "/tmp/test_log_stderr.XXXXXX";
 
@@ -112,6 +116,7 @@ setup(void **state)
 {
     (void)state;
     log_test_set_clock(fake_clock);
+    log_test_set_peer_limits(T_BURST, T_KIND_MAX);
     log_close(); /* forgets every window and count */
     fake_now += 10 * LOG_PEER_WINDOW_MS;
     log_set_levels(ALL_LEVELS);
@@ -127,6 +132,7 @@ teardown(void **state)
     log_close();
     log_set_levels(LOG_LEVELS_DEFAULT);
     log_test_set_clock(NULL);
+    log_test_set_peer_limits(0, 0);
     return 0;
 }
 
@@ -161,7 +167,7 @@ test_burst_then_suppressed(void **state)
     for (int i = 0; i < 12; i++)
         refused("198.51.100.7", i);
     char *text = take_log();
-    assert_int_equal(count(text, "refused connection"), LOG_PEER_BURST);
+    assert_int_equal(count(text, "refused connection"), T_BURST);
     assert_non_null(strstr(text, "] [LM WARNING] refused connection from 198.51.100.7: 0\n"));
     assert_non_null(strstr(text, "from 198.51.100.7: 4\n"));
     assert_null(strstr(text, "from 198.51.100.7: 5"));
@@ -194,7 +200,7 @@ test_burst_then_suppressed(void **state)
 
     /* One suppressed line reads in the singular. */
     fake_now += LOG_PEER_WINDOW_MS;
-    for (int i = 0; i < LOG_PEER_BURST + 1; i++)
+    for (int i = 0; i < T_BURST + 1; i++)
         refused("198.51.100.7", 100 + i);
     fake_now += LOG_PEER_WINDOW_MS;
     refused("198.51.100.7", 200);
@@ -230,19 +236,19 @@ test_flush_summary(void **state)
     free(text);
 
     /* A control character in the quoted text cannot forge a line. */
-    for (int i = 0; i < LOG_PEER_BURST + 1; i++) {
+    for (int i = 0; i < T_BURST + 1; i++) {
         struct netaddr_key k = key_of("192.0.2.1");
         log_peer(MPS_LOG_ERROR, &k, fmt_login, fmt_login, "192.0.2.1\n[forged]", i);
     }
     log_peer_flush();
     text = take_log();
-    assert_int_equal(count(text, "\n"), LOG_PEER_BURST + 1);
+    assert_int_equal(count(text, "\n"), T_BURST + 1);
     assert_non_null(strstr(text, "] [LM ERROR] 1 similar line suppressed in the last 1 s, such "
                                  "as: login failed from 192.0.2.1?[forged]: 5\n"));
     free(text);
 
     /* log_close writes what is pending, so nothing vanishes at exit. */
-    for (int i = 0; i < LOG_PEER_BURST + 3; i++)
+    for (int i = 0; i < T_BURST + 3; i++)
         refused("203.0.113.9", i);
     log_close();
     assert_int_equal(log_open(log_path, 0, 0), 0);
@@ -271,13 +277,13 @@ test_independent_keys(void **state)
         log_peer(MPS_LOG_WARNING, &a, &v6c, "%s %d", "other kind", i);
     }
     char *text = take_log();
-    assert_int_equal(count(text, "refused connection from a:"), LOG_PEER_BURST);
-    assert_int_equal(count(text, "refused connection from b:"), LOG_PEER_BURST);
-    assert_int_equal(count(text, "login failed from a:"), LOG_PEER_BURST);
-    assert_int_equal(count(text, "login failed from unknown:"), LOG_PEER_BURST);
-    assert_int_equal(count(text, "refused connection from v6ab:"), LOG_PEER_BURST);
-    assert_int_equal(count(text, "refused connection from v6c:"), LOG_PEER_BURST);
-    assert_int_equal(count(text, "other kind"), LOG_PEER_BURST);
+    assert_int_equal(count(text, "refused connection from a:"), T_BURST);
+    assert_int_equal(count(text, "refused connection from b:"), T_BURST);
+    assert_int_equal(count(text, "login failed from a:"), T_BURST);
+    assert_int_equal(count(text, "login failed from unknown:"), T_BURST);
+    assert_int_equal(count(text, "refused connection from v6ab:"), T_BURST);
+    assert_int_equal(count(text, "refused connection from v6c:"), T_BURST);
+    assert_int_equal(count(text, "other kind"), T_BURST);
     free(text);
 
     /* One summary per kind, three kinds, 7 x 5 lines held back in all. */
@@ -304,7 +310,7 @@ test_kind_cap(void **state)
         refused(host, i);
     }
     char *text = take_log();
-    assert_int_equal(count(text, "refused connection"), LOG_PEER_KIND_MAX);
+    assert_int_equal(count(text, "refused connection"), T_KIND_MAX);
     free(text);
 
     /* Another kind is not starved by the first. */
@@ -328,7 +334,7 @@ test_kind_cap(void **state)
         refused(host, i);
     }
     text = take_log();
-    assert_int_equal(count(text, "refused connection"), LOG_PEER_KIND_MAX);
+    assert_int_equal(count(text, "refused connection"), T_KIND_MAX);
     free(text);
 }
 
@@ -356,14 +362,14 @@ test_bounded_table(void **state)
     }
     assert_int_equal(log_test_peer_slots_used(), LOG_PEER_SLOTS);
     char *text = take_log();
-    assert_int_equal(count(text, "refused connection"), LOG_PEER_KIND_MAX);
+    assert_int_equal(count(text, "refused connection"), T_KIND_MAX);
     free(text);
 
     /* Evicted or not, every held-back line is in the summary. */
     log_peer_flush();
     text = take_log();
     assert_int_equal(count(text, "\n"), 1);
-    assert_int_equal(suppressed_total(text), 200000 - LOG_PEER_KIND_MAX);
+    assert_int_equal(suppressed_total(text), 200000 - T_KIND_MAX);
     free(text);
 }
 
@@ -375,11 +381,11 @@ test_many_kinds(void **state)
     static const char kinds[600];
     struct netaddr_key k = key_of("192.0.2.33");
     for (int i = 0; i < 600; i++)
-        for (int j = 0; j < LOG_PEER_BURST + 2; j++)
+        for (int j = 0; j < T_BURST + 2; j++)
             log_peer(MPS_LOG_WARNING, &k, &kinds[i], "kind %d line %d", i, j);
     log_peer_flush();
     char *text = take_log();
-    assert_int_equal(count(text, "] kind "), 600 * LOG_PEER_BURST);
+    assert_int_equal(count(text, "] kind "), 600 * T_BURST);
     assert_int_equal(suppressed_total(text), 600 * 2);
     free(text);
 }
@@ -398,7 +404,7 @@ test_error_count(void **state)
     log_peer_flush();
     assert_int_equal(log_error_count() - before, 20);
     char *text = take_log();
-    assert_int_equal(count(text, "[LM ERROR] login failed"), LOG_PEER_BURST);
+    assert_int_equal(count(text, "[LM ERROR] login failed"), T_BURST);
     assert_non_null(strstr(text, "[LM ERROR] 15 similar lines suppressed"));
     free(text);
 
@@ -457,7 +463,7 @@ test_threads(void **state)
     /* Every line is either written or counted in exactly one report. */
     char *text = take_log();
     size_t written = count(text, "WARNING] refused connection from t:"); /* not the quotes */
-    assert_int_equal(written, LOG_PEER_KIND_MAX);
+    assert_int_equal(written, T_KIND_MAX);
     assert_int_equal(written + suppressed_total(text), 4 * 20000);
     free(text);
 }

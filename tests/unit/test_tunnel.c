@@ -17,6 +17,7 @@
 #include "api.h"
 #include "auth.h"
 #include "authorized.h"
+#include "listener.h"
 #include "log.h"
 #include "modload.h"
 #include "route.h"
@@ -115,10 +116,10 @@ fx_setup(void **state)
     F = calloc(1, sizeof(*F));
     assert_non_null(F);
     assert_int_equal(uv_loop_init(&F->loop), 0);
-    assert_int_equal(stream_loop_init(&F->loop), 0);
-    /* The defaults documented in config.h. */
-    F->cfg.max_connections = 100000;
-    F->cfg.auth_timeout_ms = 30000;
+    assert_int_equal(loop_support_init(&F->loop), 0);
+    /* The defaults documented in config.h and config.c. */
+    F->env.max_tunnels = 100000;
+    F->env.auth_timeout_ms = 30000;
     F->cfg.max_auth_attempts = 1;
     F->cfg.keepalive_interval_ms = 30000;
     F->cfg.keepalive_timeout_ms = 180000;
@@ -187,7 +188,7 @@ fx_teardown(void **state)
     if (F->mi)
         modload_instance_free(F->mi);
     route_free(F->route);
-    stream_loop_fini(&F->loop);
+    loop_support_fini(&F->loop);
     uv_run(&F->loop, UV_RUN_DEFAULT);
     int rc = uv_loop_close(&F->loop);
     for (size_t i = 0; i < F->ndevs; i++) {
@@ -1173,7 +1174,7 @@ test_auth_timeout(void **state)
 {
     (void)state;
     fx_realm(false);
-    F->cfg.auth_timeout_ms = 100;
+    F->env.auth_timeout_ms = 100;
     uint64_t t0 = now_ms();
     struct dev *d = dev_versioned();
     struct apf_msg m;
@@ -1518,7 +1519,7 @@ test_max_connections(void **state)
 {
     (void)state;
     fx_realm(false);
-    F->cfg.max_connections = 1;
+    F->env.max_tunnels = 1;
     struct dev *a = dev_ready(FQDN, 16992);
     struct dev *b;
     assert_int_equal(dev_connect(&b), -EMFILE);
@@ -1962,7 +1963,7 @@ group_teardown(void **state)
 /* ------------------------------------------------ alerts and direct-tcpip (real sockets) */
 
 struct echo_srv {
-    struct tcp_listener *l;
+    struct listen_group *l;
     uint16_t port;
     int accepted;
 };
@@ -1993,20 +1994,38 @@ addr_port(const char *text)
     return (uint16_t)atoi(colon + 1);
 }
 
-/* A port nothing listens on: bound, then released. */
+/* A port nothing listens on: bound without listen() and kept so until the test ends, so no
+ * other program can take it meanwhile (connects to it are refused). */
 static uint16_t
-closed_port(void)
+closed_port(uv_tcp_t *h)
 {
-    uv_tcp_t h;
     struct sockaddr_in sin;
     uv_ip4_addr("127.0.0.1", 0, &sin);
-    uv_tcp_init(&F->loop, &h);
-    assert_int_equal(uv_tcp_bind(&h, (struct sockaddr *)&sin, 0), 0);
+    uv_tcp_init(&F->loop, h);
+    assert_int_equal(uv_tcp_bind(h, (struct sockaddr *)&sin, 0), 0);
     int len = sizeof(sin);
-    assert_int_equal(uv_tcp_getsockname(&h, (struct sockaddr *)&sin, &len), 0);
-    uv_close((uv_handle_t *)&h, NULL);
-    run_for(5);
+    assert_int_equal(uv_tcp_getsockname(h, (struct sockaddr *)&sin, &len), 0);
     return ntohs(sin.sin_port);
+}
+
+/* An echo server on 127.0.0.1, a port of the kernel's choosing. */
+static void
+echo_listen(struct echo_srv *echo)
+{
+    struct listen_spec spec = {0};
+    spec.addrs = calloc(1, sizeof(*spec.addrs));
+    assert_non_null(spec.addrs);
+    assert_int_equal(netaddr_parse("127.0.0.1", 0, &spec.addrs[0]), 0);
+    spec.naddrs = 1;
+    spec.max_connections = 1000;
+    spec.startups_start = spec.startups_full = 1000;
+    echo->l = listen_group_new(&F->loop, "echo", &spec);
+    assert_non_null(echo->l);
+    listen_group_set_target(echo->l, echo_accept, echo, NULL, false);
+    assert_int_equal(listen_group_open(echo->l), 0);
+    char addrs[128];
+    listen_group_addresses(echo->l, addrs, sizeof(addrs));
+    echo->port = addr_port(addrs);
 }
 
 struct udp_rx {
@@ -2083,9 +2102,9 @@ test_direct_tcpip(void **state)
     struct apf_msg m;
     uint8_t msg[64];
     struct echo_srv echo = {0};
-    assert_int_equal(tcp_listen(&F->loop, "127.0.0.1", 0, echo_accept, &echo, &echo.l), 0);
-    echo.port = addr_port(tcp_listener_addr(echo.l));
-    uint16_t dead = closed_port();
+    echo_listen(&echo);
+    uv_tcp_t dead_handle;
+    uint16_t dead = closed_port(&dead_handle);
     set_list("127.0.0.1:%u\nlocalhost:%u\n", echo.port, dead);
     struct dev *d = dev_ready(FQDN, 16992);
 
@@ -2130,7 +2149,10 @@ test_direct_tcpip(void **state)
     direct_open(d, 9, "127.0.0.1", echo.port);
     dev_close(d);
     run_for(50);
-    tcp_listener_close(echo.l);
+    listen_group_close(echo.l);
+    uv_close((uv_handle_t *)&dead_handle, NULL);
+    run_for(5);
+    listen_group_free(echo.l);
 }
 
 static void
