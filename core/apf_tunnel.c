@@ -2,6 +2,7 @@
  * SPDX-License-Identifier: Apache-2.0 */
 #include "apf_tunnel.h"
 #include "apf_channel.h"
+#include "apf_names.h"
 #include "log.h"
 #include "outbound.h"
 
@@ -15,6 +16,7 @@
 
 #define TUNNEL_TX_HIGH (256 * 1024) /* stop reading the device while this much is queued */
 #define APF_MAX_NAME 64             /* spec: user name and password are at most 64 bytes */
+#define APF_SCOPE_MAX 1024          /* the names a credential may register, as a plugin says */
 
 static void tunnel_close(struct apf_tunnel *t);
 static void tunnel_process(struct apf_tunnel *t);
@@ -200,29 +202,6 @@ name_in_use(const struct apf_tunnel *t, const char *name)
     return false;
 }
 
-/* The latest registration decides where a name routes: a device that changed its hostname
- * is found under the new one, and a device reconnecting replaces its stale tunnel. */
-static void
-tunnel_claim_name(struct apf_tunnel *t, const char *name)
-{
-    struct apf_tunnel *prev = route_name_claim(t->env->route, name, t);
-    if (prev == (struct apf_tunnel *)-1) {
-        apf_tunnel_log(t, MPS_LOG_ERROR, "out of memory registering %s", name);
-        return;
-    }
-    if (!prev)
-        return;
-    if (memcmp(prev->uuid, t->uuid, APF_UUID_LEN) == 0) {
-        apf_tunnel_log(prev, MPS_LOG_INFO, "replaced by a new connection from %s",
-                       t->stream->peer);
-        apf_tunnel_disconnect(prev, APF_DISC_BY_APPLICATION, "replaced by a new connection");
-    } else {
-        apf_tunnel_log(t, MPS_LOG_WARNING,
-                       "registered %s, which device %s (%s) had registered: now routed here",
-                       name, prev->uuid_text, prev->stream ? prev->stream->peer : "?");
-    }
-}
-
 static void
 tunnel_set_fqdn(struct apf_tunnel *t, const char *name)
 {
@@ -269,13 +248,20 @@ input_tcpip_forward(struct apf_tunnel *t, const struct apf_msg *m)
                        "MaxForwardsPerDevice: refused", port);
         ok = false;
     }
+    /* The name first: whether this device may hold it ([core] NameConflict, its scope). */
+    if (ok && !name_in_use(t, addr)) {
+        int rc = apf_names_claim(t, addr);
+        if (rc == -ENOMEM)
+            return APF_DISC_TEMPORARILY_UNAVAILABLE;
+        ok = rc == 0;
+    }
     if (ok && fw && strcasecmp(fw->address, addr) != 0) {
         char *old = fw->address, *n = strdup(addr);
         if (!n)
             return APF_DISC_TEMPORARILY_UNAVAILABLE;
         fw->address = n;
         if (!name_in_use(t, old))
-            route_name_release(t->env->route, old, t);
+            apf_names_release(t, old);
         free(old);
     } else if (ok && !fw) {
         struct apf_forward *nf = realloc(t->forwards, (t->nforwards + 1) * sizeof(*nf));
@@ -294,7 +280,6 @@ input_tcpip_forward(struct apf_tunnel *t, const struct apf_msg *m)
         return 0;
     }
     tunnel_set_fqdn(t, addr);
-    tunnel_claim_name(t, addr);
     if (m->u.global.want_reply)
         apf_tunnel_send(t, msg, apf_encode_request_success(msg, true, port), NULL, 0);
     char id[400];
@@ -325,7 +310,7 @@ input_cancel_tcpip_forward(struct apf_tunnel *t, const struct apf_msg *m)
     char *old = fw->address;
     *fw = t->forwards[--t->nforwards];
     if (!name_in_use(t, old))
-        route_name_release(t->env->route, old, t);
+        apf_names_release(t, old);
     free(old);
     if (m->u.global.want_reply)
         apf_tunnel_send(t, msg, apf_encode_request_success(msg, false, 0), NULL, 0);
@@ -419,12 +404,24 @@ tunnel_auth_failed(struct apf_tunnel *t, const char *why)
 static void
 tunnel_auth_result(struct apf_tunnel *t, int result, const char *msg)
 {
+    /* The plugin may have bound the credential to device names and UUIDs. */
+    char *scope = t->auth_scope;
+    t->auth_scope = NULL;
+    if (result == MPS_AUTH_OK && scope && scope[0] && !apf_scope_allows_uuid(scope, t->uuid)) {
+        result = MPS_AUTH_DENY;
+        msg = "the credential is bound to other device UUIDs";
+    }
     if (result == MPS_AUTH_OK) {
         t->password_auth = true;
+        free(t->scope);
+        t->scope = scope && scope[0] ? scope : NULL;
+        if (t->scope)
+            scope = NULL;
         tunnel_authenticated(t, "password");
     } else {
         tunnel_auth_failed(t, msg);
     }
+    free(scope);
 }
 
 static void
@@ -486,6 +483,8 @@ input_userauth_request(struct apf_tunnel *t, const struct apf_msg *m)
     char password[APF_MAX_NAME + 1];
     memcpy(password, ua->password.p, ua->password.len);
     password[ua->password.len] = '\0';
+    free(t->auth_scope);
+    t->auth_scope = calloc(1, APF_SCOPE_MAX); /* NULL: the plugin cannot bind names */
     struct mps_cred cred = {
         .service = "apf",
         .user = user,
@@ -493,6 +492,8 @@ input_userauth_request(struct apf_tunnel *t, const struct apf_msg *m)
         .peer_addr = t->stream->peer,
         .peer_host = t->stream->peer_host,
         .peer_port = t->stream->peer_port,
+        .scope = t->auth_scope,
+        .scope_len = t->auth_scope ? APF_SCOPE_MAX : 0,
     };
     const char *why = NULL;
     int rc = auth_check(t->env->realm, &cred, tunnel_auth_done, t, &t->auth_req, &why);
@@ -532,13 +533,14 @@ input_service_request(struct apf_tunnel *t, const struct apf_msg *m)
                            t->state == TUNNEL_FORWARDING ? "twice" : "before authenticating");
             return APF_DISC_PROTOCOL_ERROR;
         }
-        int shared = route_uuid_add(t->env->route, t->uuid_text, t);
-        if (shared < 0)
+        if (!apf_scope_allows_uuid(apf_tunnel_scope(t), t->uuid)) {
+            apf_tunnel_log(t, MPS_LOG_WARNING, "its certificate is bound to other device UUIDs "
+                           "(%s)", apf_tunnel_scope(t));
+            return APF_DISC_HOST_NOT_ALLOWED_TO_CONNECT;
+        }
+        if (apf_names_add_uuid(t) < 0)
             return APF_DISC_TEMPORARILY_UNAVAILABLE;
         t->uuid_registered = true;
-        if (shared > 0)
-            apf_tunnel_log(t, MPS_LOG_WARNING, "shares its UUID with %d other connected "
-                           "device(s): consoles should address it by FQDN", shared);
         char id[400];
         if (t->state != TUNNEL_AUTHED) {
             log_info("Intel remote client %s is now connected. %s", t->uuid_text,
@@ -742,6 +744,8 @@ tunnel_free(struct apf_tunnel *t)
     free(t->forwards);
     free(t->fqdn);
     free(t->user);
+    free(t->scope);
+    free(t->auth_scope);
     free(t->inbuf);
     free(t);
 }
@@ -785,7 +789,7 @@ tunnel_close(struct apf_tunnel *t)
         t->auth_req = NULL;
     }
     for (size_t i = 0; i < t->nforwards; i++)
-        route_name_release(env->route, t->forwards[i].address, t);
+        apf_names_release(t, t->forwards[i].address);
     if (t->uuid_registered)
         route_uuid_remove(env->route, t->uuid_text, t);
     apf_channels_tunnel_gone(t);
@@ -893,7 +897,7 @@ apf_env_find_session(struct apf_env *env, uint64_t session)
 struct apf_tunnel *
 apf_env_find(struct apf_env *env, const char *device)
 {
-    struct apf_tunnel *t = route_name_lookup(env->route, device);
+    struct apf_tunnel *t = route_name_lookup(env->route, device, NULL);
     if (t)
         return t;
     uint8_t uuid[APF_UUID_LEN];

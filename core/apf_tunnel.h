@@ -91,6 +91,8 @@ struct apf_tunnel {
     uint8_t uuid[APF_UUID_LEN];
     char uuid_text[37];
     char *user;                 /* the APF user that authenticated */
+    char *scope;                /* names/UUIDs its credential may register (apf_names.h) */
+    char *auth_scope;           /* the buffer the realm fills while a password is checked */
     char *fqdn;                 /* the name of the latest forward; NULL before one */
     struct apf_forward *forwards;
     size_t nforwards;

@@ -33,6 +33,9 @@
         .help = text, .min = lo, .max = hi                                                         \
     }
 
+static const char *const name_conflict_choices[] = {"keep", "replace-same-device", "latest",
+                                                    NULL};
+
 const struct mps_option config_core_options[] = {
     CORE_OPT("ModulePath", MPS_OPT_PATH, module_path, MPSD_MODULE_DIR,
              "directory searched for modules and auth plugins given by name"),
@@ -70,6 +73,12 @@ const struct mps_option config_core_options[] = {
              "in AuthorizedServersList; false forwards them anywhere"),
     CORE_OPT("AuthorizedServersList", MPS_OPT_PATH, authorized_list, "",
              "file of host:port lines devices may reach (empty: none)"),
+    {.name = "NameConflict", .type = MPS_OPT_ENUM,
+     .offset = offsetof(struct core_config, name_conflict), .dflt = "replace-same-device",
+     .choices = name_conflict_choices,
+     .help = "a device name held by a live tunnel goes to another: keep (never), "
+             "replace-same-device (the same UUID and account or certificate: a reconnect) or "
+             "latest (anyone)"},
     CORE_OPTR("ConsoleDescriptorShare", MPS_OPT_INT, console_fd_share, "25", 1, 100,
               "percent of the descriptor limit console and admin listeners may hold together; "
               "the rest is kept for AMT devices"),

@@ -6,6 +6,12 @@
 #include "conf.h"
 #include "listen_conf.h"
 
+enum name_conflict_policy { /* [core] NameConflict, the order of its choices */
+    NAME_CONFLICT_KEEP = 0,
+    NAME_CONFLICT_REPLACE_SAME_DEVICE,
+    NAME_CONFLICT_LATEST,
+};
+
 enum keepalive_options_mode {
     KEEPALIVE_OPTIONS_AUTO = 0,
     KEEPALIVE_OPTIONS_ALWAYS,
@@ -32,6 +38,7 @@ struct core_config { /* [core]; names are the reference MPS's where it had one *
     int filter_unauthorized;      /* FilterUnauthorizedServers = true (alerts, direct-tcpip) */
     char *authorized_list;        /* AuthorizedServersList = "" (no file: nothing is allowed) */
     long console_fd_share;        /* ConsoleDescriptorShare = 25 (percent of RLIMIT_NOFILE) */
+    int name_conflict;            /* NameConflict = replace-same-device (enum name_conflict_policy) */
     char *ready_file;             /* ReadyFile = "" (listener addresses, written once open) */
 };
 

@@ -3,13 +3,14 @@
 #include "route.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-/* One key -> a list of tunnels, newest first. Names keep at most one; UUIDs keep all. */
+/* One key -> its holders, the routing one first. */
 struct route_tun {
     struct apf_tunnel *t;
     struct route_tun *next;
@@ -156,63 +157,75 @@ route_free(struct route *r)
     free(r);
 }
 
+/* Put t at the front or the back of e's holders (moving it when it holds the key already). */
 static int
-entry_push(struct route_entry *e, struct apf_tunnel *t)
+entry_put(struct route_entry *e, struct apf_tunnel *t, bool first)
 {
-    struct route_tun *rt = malloc(sizeof(*rt));
-    if (!rt)
+    struct route_tun *rt = NULL;
+    for (struct route_tun **pp = &e->tunnels; *pp; pp = &(*pp)->next) {
+        if ((*pp)->t == t) {
+            rt = *pp;
+            *pp = rt->next;
+            e->ntunnels--;
+            break;
+        }
+    }
+    if (!rt && !(rt = malloc(sizeof(*rt))))
         return -ENOMEM;
     rt->t = t;
-    rt->next = e->tunnels;
-    e->tunnels = rt;
+    struct route_tun **pp = &e->tunnels;
+    if (!first)
+        while (*pp)
+            pp = &(*pp)->next;
+    rt->next = *pp;
+    *pp = rt;
     e->ntunnels++;
     return 0;
 }
 
-struct apf_tunnel *
-route_name_claim(struct route *r, const char *name, struct apf_tunnel *t)
+static int
+table_put(struct table *tb, const char *key, struct apf_tunnel *t, bool first)
 {
-    struct route_entry *e = table_get_or_add(&r->names, name);
-    if (!e)
-        return (struct apf_tunnel *)-1;
-    if (e->tunnels) {
-        struct apf_tunnel *prev = e->tunnels->t;
-        e->tunnels->t = t; /* a name has one owner: take it over in place */
-        return prev == t ? NULL : prev;
+    struct route_entry *e = table_get_or_add(tb, key);
+    if (!e || entry_put(e, t, first) < 0) {
+        if (e && !e->tunnels)
+            table_remove(tb, key, NULL);
+        return -ENOMEM;
     }
-    if (entry_push(e, t) < 0) {
-        table_remove(&r->names, name, NULL);
-        return (struct apf_tunnel *)-1;
-    }
-    return NULL;
+    return 0;
 }
 
-void
-route_name_release(struct route *r, const char *name, struct apf_tunnel *t)
+static struct apf_tunnel *
+table_lookup(const struct table *tb, const char *key, size_t *holders_r)
 {
-    /* Only the owner releases: a tunnel that lost its name to a newer one must not take it
-     * away from the newer one when it goes. */
-    if (route_name_lookup(r, name) == t)
-        table_remove(&r->names, name, t);
-}
-
-struct apf_tunnel *
-route_name_lookup(const struct route *r, const char *name)
-{
-    struct route_entry **pe = table_find(&r->names, name);
+    struct route_entry **pe = table_find(tb, key);
+    if (holders_r)
+        *holders_r = pe ? (*pe)->ntunnels : 0;
     return pe ? (*pe)->tunnels->t : NULL;
 }
 
 int
-route_uuid_add(struct route *r, const char *uuid, struct apf_tunnel *t)
+route_name_add(struct route *r, const char *name, struct apf_tunnel *t, bool first)
 {
-    struct route_entry *e = table_get_or_add(&r->uuids, uuid);
-    if (!e || entry_push(e, t) < 0) {
-        if (e && !e->tunnels)
-            table_remove(&r->uuids, uuid, NULL);
-        return -ENOMEM;
-    }
-    return (int)(e->ntunnels - 1);
+    return table_put(&r->names, name, t, first);
+}
+
+void
+route_name_remove(struct route *r, const char *name, struct apf_tunnel *t)
+{
+    table_remove(&r->names, name, t);
+}
+
+struct apf_tunnel *
+route_name_lookup(const struct route *r, const char *name, size_t *holders_r)
+{
+    return table_lookup(&r->names, name, holders_r);
+}
+
+int
+route_uuid_add(struct route *r, const char *uuid, struct apf_tunnel *t, bool first)
+{
+    return table_put(&r->uuids, uuid, t, first);
 }
 
 void
@@ -222,12 +235,9 @@ route_uuid_remove(struct route *r, const char *uuid, struct apf_tunnel *t)
 }
 
 struct apf_tunnel *
-route_uuid_lookup(const struct route *r, const char *uuid, size_t *shared_r)
+route_uuid_lookup(const struct route *r, const char *uuid, size_t *holders_r)
 {
-    struct route_entry **pe = table_find(&r->uuids, uuid);
-    if (shared_r)
-        *shared_r = pe ? (*pe)->ntunnels : 0;
-    return pe ? (*pe)->tunnels->t : NULL;
+    return table_lookup(&r->uuids, uuid, holders_r);
 }
 
 size_t

@@ -42,6 +42,7 @@ struct server {
     uint8_t busy_reply[16];        /* what it answers beyond MaxConnections: DISCONNECT 12 */
     uv_signal_t sig[5];
     uv_timer_t stop_timer; /* bounds a shutdown that modules hold up */
+    uv_timer_t flush_timer; /* a minute: summaries of rate-limited log lines */
     bool stopping;
 };
 
@@ -312,6 +313,56 @@ server_log_stats(struct server *srv)
              (unsigned long long)st.accept_paused, (unsigned long long)st.names_refused);
 }
 
+static bool
+section_same(const struct conf_section *a, const struct conf_section *b, const char *ignore)
+{
+    size_t na = 0, nb = 0;
+    for (size_t i = 0; i < a->nkv; i++)
+        na += !ignore || strcasecmp(a->kv[i].key, ignore) != 0;
+    for (size_t i = 0; i < b->nkv; i++)
+        nb += !ignore || strcasecmp(b->kv[i].key, ignore) != 0;
+    if (na != nb)
+        return false;
+    for (size_t i = 0, j = 0; i < a->nkv; i++) {
+        if (ignore && strcasecmp(a->kv[i].key, ignore) == 0)
+            continue;
+        while (ignore && strcasecmp(b->kv[j].key, ignore) == 0)
+            j++;
+        if (strcasecmp(a->kv[i].key, b->kv[j].key) != 0 ||
+            strcmp(a->kv[i].value, b->kv[j].value) != 0)
+            return false;
+        j++;
+    }
+    return true;
+}
+
+/* Only TraceLevels (and what plugins and modules re-read themselves) changes on SIGHUP: say
+ * which sections of the file changed otherwise, so that an edited Plugin line is not silently
+ * ignored. */
+static void
+reload_report_changes(const struct conf_file *running, const struct conf_file *fresh)
+{
+    char changed[512] = "";
+    size_t n = 0;
+    for (size_t i = 0; i < fresh->nsec || i < running->nsec; i++) {
+        const struct conf_section *a = i < running->nsec ? &running->sec[i] : NULL;
+        const struct conf_section *b = i < fresh->nsec ? &fresh->sec[i] : NULL;
+        const struct conf_section *named = b ? b : a;
+        bool core = !named->arg && strcasecmp(named->name, "core") == 0;
+        if (a && b && strcasecmp(a->name, b->name) == 0 &&
+            (!a->arg == !b->arg) && (!a->arg || strcmp(a->arg, b->arg) == 0) &&
+            section_same(a, b, core ? "TraceLevels" : NULL))
+            continue;
+        if (n < sizeof(changed))
+            n += (size_t)snprintf(changed + n, sizeof(changed) - n, "%s[%s%s%s]", n ? ", " : "",
+                                  named->name, named->arg ? " " : "",
+                                  named->arg ? named->arg : "");
+    }
+    if (n)
+        log_warn("reload: %s changed in %s: a restart is needed to apply that (the running "
+                 "settings stay)", changed, fresh->path);
+}
+
 static void
 server_reload(struct server *srv)
 {
@@ -323,6 +374,7 @@ server_reload(struct server *srv)
     char err[1024];
     if (config_load(srv->conf_path, &fresh, err, sizeof(err)) == 0) {
         log_set_levels(fresh.trace_mask);
+        reload_report_changes(&srv->cfg.file, &fresh.file);
         config_free(&fresh);
     } else {
         log_error("reload: %s (keeping the running configuration)", err);
@@ -349,6 +401,14 @@ server_reload(struct server *srv)
             log_error("[%s] reload failed: keeping its previous state", mi->label);
 }
 
+/* What the rate limiter held back in the last minute, summarised. */
+static void
+server_flush_log(uv_timer_t *t)
+{
+    (void)t;
+    log_peer_flush();
+}
+
 static void
 stop_overdue(uv_timer_t *t)
 {
@@ -370,6 +430,8 @@ server_stop(struct server *srv)
         if (mi->mod->stop)
             mi->mod->stop(&mi->ctx);
     apf_env_shutdown(&srv->env);
+    if (srv->flush_timer.data)
+        uv_close((uv_handle_t *)&srv->flush_timer, NULL);
     /* Unreferenced: it bounds the wait, it does not make the loop wait. */
     uv_timer_init(&srv->loop, &srv->stop_timer);
     srv->stop_timer.data = srv;
@@ -470,10 +532,12 @@ server_start(struct server *srv)
         return -1;
     }
     const struct core_config *cc = &srv->cfg.core;
-    log_set_levels(srv->cfg.trace_mask);
+    /* Until mpsd is up, whatever stops it is printed, whatever TraceLevels says. */
+    log_set_levels(srv->cfg.trace_mask | MPS_LOG_ERROR);
+    int lrc;
     if (strcmp(cc->log_file, "stderr") != 0 &&
-        log_open(cc->log_file, cc->log_file_max_size, cc->log_file_max_files) < 0) {
-        log_error("cannot open LogFile %s: %s", cc->log_file, strerror(errno));
+        (lrc = log_open(cc->log_file, cc->log_file_max_size, cc->log_file_max_files)) < 0) {
+        log_fatal("cannot open LogFile %s: %s", cc->log_file, strerror(-lrc));
         return -1;
     }
     struct listen_spec spec;
@@ -549,8 +613,13 @@ server_start(struct server *srv)
             return -1;
         }
     }
+    uv_timer_init(&srv->loop, &srv->flush_timer);
+    srv->flush_timer.data = srv;
+    uv_unref((uv_handle_t *)&srv->flush_timer);
+    uv_timer_start(&srv->flush_timer, server_flush_log, LOG_PEER_WINDOW_MS, LOG_PEER_WINDOW_MS);
     char addrs[1024];
     listen_group_addresses(srv->devices, addrs, sizeof(addrs));
+    log_set_levels(srv->cfg.trace_mask);
     log_info("Intel (R) Management Presence Server has started");
     log_info("mpsd %s (module ABI %d.%d) listening for Intel AMT devices on %s%s; "
              "authentication %s", MPSD_VERSION, MPS_ABI_MAJOR, MPS_ABI_MINOR,
@@ -571,6 +640,7 @@ server_run(const char *conf_path)
     int rc = 0;
     if (server_start(srv) < 0) {
         rc = 1;
+        log_fatal("Intel (R) Management Presence Server failed to start (see above)");
         /* Unwind what was started with the same path as a normal stop. */
         srv->stopping = true;
         close_listeners(srv);

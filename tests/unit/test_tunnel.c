@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "apf_channel.h"
+#include "apf_names.h"
 #include "apf_tunnel.h"
 #include "apf_wire.h"
 #include "api.h"
@@ -121,6 +122,7 @@ fx_setup(void **state)
     F->env.max_tunnels = 100000;
     F->env.auth_timeout_ms = 30000;
     F->cfg.max_auth_attempts = 1;
+    F->cfg.name_conflict = NAME_CONFLICT_REPLACE_SAME_DEVICE;
     F->cfg.keepalive_interval_ms = 30000;
     F->cfg.keepalive_timeout_ms = 180000;
     F->cfg.channel_window = 65536;
@@ -1061,7 +1063,7 @@ test_global_requests(void **state)
     send_wbuf(d, &w);
     assert_int_equal(expect_msg(d, APF_REQUEST_SUCCESS, NULL), 1);
     assert_int_equal(d->t->nforwards, 0);
-    assert_null(route_name_lookup(F->route, FQDN));
+    assert_null(route_name_lookup(F->route, FQDN, NULL));
 }
 
 /* Forward port and check whether a KEEPALIVE_OPTIONS_REQUEST(30, 180) follows its answer. */
@@ -1501,16 +1503,103 @@ test_routing(void **state)
     assert_int_equal(F->env.ntunnels, 2);
     expect_silence(b, 10);
 
-    /* A different device taking a name only reroutes it. */
-    struct dev *e = dev_ready_uuid(other_uuid, "b.example.com", 16992);
+    /* Another device (another UUID) asking for a name a live tunnel holds is refused
+     * (NameConflict = replace-same-device, the default): b keeps it. */
+    struct dev *e = dev_new();
+    dev_up_uuid(e, other_uuid);
+    struct wbuf w = {.n = 0};
+    put_forward(&w, "b.example.com", 16992);
+    send_wbuf(e, &w);
+    expect_msg(e, APF_REQUEST_FAILURE, &m);
+    assert_ptr_equal(apf_env_find(&F->env, "b.example.com"), b->t);
+    assert_int_equal(F->env.stats.names_refused, 1);
     expect_silence(b, QUIET_MS);
+
+    /* NameConflict = latest: rerouted, and back to b once e leaves (issue 17: the remaining
+     * holder takes over, it does not vanish with the newer one). */
+    F->cfg.name_conflict = NAME_CONFLICT_LATEST;
+    dev_forward(e, "b.example.com", 16992);
     assert_ptr_equal(apf_env_find(&F->env, "b.example.com"), e->t);
+    dev_close(e);
+    run_for(10);
+    assert_ptr_equal(apf_env_find(&F->env, "b.example.com"), b->t);
+    o = owner_new();
+    assert_int_equal(chan_open(o, "b.example.com", 16992), 0);
+    expect_msg(b, APF_CHANNEL_OPEN, &m);
+    F->cfg.name_conflict = NAME_CONFLICT_REPLACE_SAME_DEVICE;
 
     o = owner_new();
     assert_int_equal(chan_open(o, "nosuch.example.com", 16992), -ENOENT);
     assert_int_equal(chan_open(o, "01010101-0202-0303-0404-050505050505", 16992), -ENOENT);
     assert_int_equal(chan_open(o, "a.example.com", 16993), -ECONNREFUSED);
     assert_int_equal(o->open_calls, 0);
+}
+
+/* The route table keeps every holder: the first routes, the next takes over. */
+static void
+test_route_holders(void **state)
+{
+    (void)state;
+    struct route *r = route_new();
+    struct apf_tunnel *a = (struct apf_tunnel *)0x1000, *b = (struct apf_tunnel *)0x2000,
+                      *c = (struct apf_tunnel *)0x3000;
+    size_t n;
+    assert_int_equal(route_name_add(r, "dev1.example.com", a, true), 0);
+    assert_int_equal(route_name_add(r, "DEV1.example.com", b, true), 0);
+    assert_ptr_equal(route_name_lookup(r, "dev1.EXAMPLE.com", &n), b);
+    assert_int_equal(n, 2);
+    assert_int_equal(route_name_add(r, "dev1.example.com", c, false), 0); /* waits behind */
+    assert_ptr_equal(route_name_lookup(r, "dev1.example.com", &n), b);
+    assert_int_equal(n, 3);
+    route_name_remove(r, "dev1.example.com", b); /* the router leaves: the next routes */
+    assert_ptr_equal(route_name_lookup(r, "dev1.example.com", NULL), a);
+    route_name_remove(r, "dev1.example.com", c); /* one behind leaves: nothing changes */
+    assert_ptr_equal(route_name_lookup(r, "dev1.example.com", &n), a);
+    assert_int_equal(n, 1);
+    assert_int_equal(route_name_add(r, "dev1.example.com", a, true), 0); /* again: no copy */
+    assert_ptr_equal(route_name_lookup(r, "dev1.example.com", &n), a);
+    assert_int_equal(n, 1);
+    route_name_remove(r, "dev1.example.com", a);
+    assert_null(route_name_lookup(r, "dev1.example.com", &n));
+    assert_int_equal(n, 0);
+    /* UUIDs alike. */
+    assert_int_equal(route_uuid_add(r, "u", a, true), 0);
+    assert_int_equal(route_uuid_add(r, "u", b, false), 0);
+    assert_ptr_equal(route_uuid_lookup(r, "u", &n), a);
+    route_uuid_remove(r, "u", a);
+    assert_ptr_equal(route_uuid_lookup(r, "u", &n), b);
+    route_uuid_remove(r, "u", b);
+    route_free(r);
+}
+
+static void
+test_scope_matching(void **state)
+{
+    (void)state;
+    static const uint8_t u1[APF_UUID_LEN] = {0x8c, 0x6a, 0x3b, 0x2e, 0x5d, 0x1f, 0x4e, 0x7a,
+                                             0x9b, 0x0c, 1, 2, 3, 4, 5, 6};
+    char u1_text[37];
+    apf_uuid_format(u1, u1_text);
+    char scope[256];
+    snprintf(scope, sizeof(scope), "dev1.example.com, *.branch.example.com %s", u1_text);
+    assert_true(apf_scope_allows_name(NULL, "anything.example.com"));
+    assert_true(apf_scope_allows_name(scope, "DEV1.example.com"));
+    assert_false(apf_scope_allows_name(scope, "dev2.example.com"));
+    assert_false(apf_scope_allows_name(scope, "xdev1.example.com"));
+    assert_true(apf_scope_allows_name(scope, "pc7.branch.example.com"));
+    assert_true(apf_scope_allows_name(scope, "a.b.branch.example.com"));
+    assert_false(apf_scope_allows_name(scope, "branch.example.com"));
+    assert_false(apf_scope_allows_name(scope, "evilbranch.example.com"));
+    assert_false(apf_scope_allows_name(scope, u1_text)); /* a UUID entry binds no name */
+    assert_true(apf_scope_lists_uuids(scope));
+    assert_true(apf_scope_allows_uuid(scope, u1));
+    uint8_t u2[APF_UUID_LEN];
+    memcpy(u2, u1, sizeof(u2));
+    u2[15] ^= 1;
+    assert_false(apf_scope_allows_uuid(scope, u2));
+    assert_true(apf_scope_allows_uuid("dev1.example.com", u2)); /* no UUID listed: any */
+    assert_false(apf_scope_allows_name("-", "dev1.example.com")); /* a certificate without names */
+    assert_false(apf_scope_allows_name("", "dev1.example.com"));
 }
 
 /* 13. MaxConnections. */
@@ -2236,6 +2325,8 @@ main(void)
         T(test_channel_failures),
         T(test_routing),
         T(test_max_connections),
+        cmocka_unit_test(test_route_holders),
+        cmocka_unit_test(test_scope_matching),
         T(test_auth_pending),
         T(test_device_disconnects),
         T(test_limits),
