@@ -7,17 +7,23 @@
  * within the device's window and while the tunnel's own output is not backed up, and the
  * owner sees the queue (write_queue_size) to stop feeding us. */
 #include "apf_channel.h"
+#include "apf_alerts.h"
 #include "log.h"
-#include "outbound.h"
 #include "splice.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Above this much queued output towards the device, channels stop sending into the tunnel. */
-#define TUNNEL_TX_HIGH (256 * 1024)
+/* A tunnel's channels, indexed by our (local) id. */
+struct apf_chan_table {
+    struct apf_channel **slot;
+    uint32_t cap, open;
+    uint32_t hint;  /* where the search for a free id starts */
+    uint32_t drain; /* where apf_channels_output_ready starts */
+};
 
 enum chan_state {
     CHAN_OPENING,    /* we sent OPEN (forwarded-tcpip): waiting for the device's answer */
@@ -62,10 +68,24 @@ static const struct stream_ops chan_ops;
 
 /* --------------------------------------------------------------------- helpers */
 
+/* The tunnel's table; NULL before its first channel. */
+static struct apf_chan_table *
+table(const struct apf_tunnel *t)
+{
+    return *apf_tunnel_chan_table((struct apf_tunnel *)t);
+}
+
 static struct apf_channel *
 chan_lookup(const struct apf_tunnel *t, uint32_t id)
 {
-    return id < t->nchans_cap ? t->chans[id] : NULL;
+    struct apf_chan_table *tab = table(t);
+    return tab && id < tab->cap ? tab->slot[id] : NULL;
+}
+
+uint32_t
+apf_channels_in_use(const struct apf_tunnel *t)
+{
+    return table(t) ? table(t)->open : 0;
 }
 
 static void
@@ -116,14 +136,14 @@ chan_detach(struct apf_channel *c)
     if (c->state == CHAN_OPEN) {
         char id[200];
         log_info("Channel between Intel remote client %s and %s %s closed. Channel ID [%u:%u] "
-                 "%s", t->fqdn ? t->fqdn : t->uuid_text,
+                 "%s", apf_tunnel_name(t),
                  c->direct ? "authorized server" : "management console", c->console,
                  c->local_id, c->remote_id, apf_tunnel_ident(t, id, sizeof(id)));
         if (!c->direct) /* direct-tcpip channels count as tcp_forwarded, not console channels */
-            t->env->stats.channels_closed++;
+            apf_tunnel_env(t)->stats.channels_closed++;
     }
-    t->chans[c->local_id] = NULL;
-    t->nchans_open--;
+    table(t)->slot[c->local_id] = NULL;
+    table(t)->open--;
     c->t = NULL;
     chunks_free(&c->txq, &c->txq_tail);
 }
@@ -178,19 +198,13 @@ chan_maybe_adjust(struct apf_channel *c)
     struct apf_tunnel *t = c->t;
     if (!t || c->close_sent || c->close_rcvd || c->state != CHAN_OPEN)
         return;
-    if (c->consumed < (uint32_t)t->env->cfg->channel_window / 2)
+    if (c->consumed < (uint32_t)apf_tunnel_env(t)->cfg->channel_window / 2)
         return;
     uint8_t msg[16];
     uint32_t add = c->consumed;
     c->consumed = 0;
     c->rwin += add;
     apf_tunnel_send(t, msg, apf_encode_window_adjust(msg, c->remote_id, add), NULL, 0);
-}
-
-static bool
-tunnel_has_room(const struct apf_tunnel *t)
-{
-    return t->state != TUNNEL_CLOSING && stream_write_queue_size(t->stream) < TUNNEL_TX_HIGH;
 }
 
 /* Send up to len bytes of data within the device's window and the packet size; returns how
@@ -200,8 +214,8 @@ chan_send_data(struct apf_channel *c, const uint8_t *data, size_t len)
 {
     struct apf_tunnel *t = c->t;
     size_t sent = 0;
-    size_t max_packet = (size_t)t->env->cfg->max_packet_size;
-    while (sent < len && c->pwin > 0 && tunnel_has_room(t)) {
+    size_t max_packet = (size_t)apf_tunnel_env(t)->cfg->max_packet_size;
+    while (sent < len && c->pwin > 0 && apf_tunnel_has_room(t)) {
         size_t n = len - sent;
         if (n > c->pwin)
             n = (size_t)c->pwin;
@@ -217,17 +231,22 @@ chan_send_data(struct apf_channel *c, const uint8_t *data, size_t len)
     return sent;
 }
 
-/* Push the queue into the tunnel as far as windows allow; CLOSE once drained if asked. */
-static void
-chan_pump(struct apf_channel *c)
+/* Push the queue into the tunnel as far as windows allow and at most budget bytes; CLOSE once
+ * drained if asked. */
+static size_t
+chan_pump(struct apf_channel *c, size_t budget)
 {
+    size_t total = 0;
     if (!c->t || c->state != CHAN_OPEN || c->close_sent)
-        return;
-    while (c->txq) {
+        return 0;
+    while (c->txq && budget) {
         struct chan_chunk *k = c->txq;
-        size_t n = chan_send_data(c, k->data + k->off, k->len - k->off);
+        size_t want = k->len - k->off;
+        size_t n = chan_send_data(c, k->data + k->off, want < budget ? want : budget);
         if (n == 0)
             break;
+        budget -= n;
+        total += n;
         k->off += n;
         if (k->off == k->len) {
             c->txq = k->next;
@@ -238,10 +257,11 @@ chan_pump(struct apf_channel *c)
         if (!c->owner_released)
             stream_sent(&c->base, n);
         if (!c->t)
-            return;
+            return total;
     }
     if (!c->txq && c->close_after_flush)
         chan_send_close(c);
+    return total;
 }
 
 /* ---------------------------------------------------------------- stream ops */
@@ -359,30 +379,35 @@ static const struct stream_ops chan_ops = {
 
 /* ------------------------------------------------------------------- opening */
 
+/* A free id, growing the table by doubling up to MaxChannelsPerDevice. */
 static int
 chan_alloc_id(struct apf_tunnel *t, uint32_t *id_r)
 {
-    uint32_t max = (uint32_t)t->env->cfg->max_channels;
-    if (t->nchans_open >= max)
+    uint32_t max = (uint32_t)apf_tunnel_env(t)->cfg->max_channels;
+    struct apf_chan_table **slot = apf_tunnel_chan_table(t);
+    if (!*slot && !(*slot = calloc(1, sizeof(**slot))))
+        return -ENOMEM;
+    struct apf_chan_table *tab = *slot;
+    if (tab->open >= max)
         return -EMFILE;
-    if (t->nchans_open == t->nchans_cap) {
-        uint32_t cap = t->nchans_cap ? t->nchans_cap * 2 : 4;
+    if (tab->open == tab->cap) {
+        uint32_t cap = tab->cap ? tab->cap * 2 : 4;
         if (cap > max)
             cap = max;
-        struct apf_channel **n = realloc(t->chans, cap * sizeof(*n));
+        struct apf_channel **n = realloc(tab->slot, cap * sizeof(*n));
         if (!n)
             return -ENOMEM;
-        memset(n + t->nchans_cap, 0, (cap - t->nchans_cap) * sizeof(*n));
-        t->chan_hint = t->nchans_cap;
-        t->chans = n;
-        t->nchans_cap = cap;
+        memset(n + tab->cap, 0, (cap - tab->cap) * sizeof(*n));
+        tab->hint = tab->cap;
+        tab->slot = n;
+        tab->cap = cap;
     }
     /* Rotate through free ids rather than reuse the one just freed at once: a late message
      * for an old channel then cannot hit its successor. */
-    for (uint32_t i = 0; i < t->nchans_cap; i++) {
-        uint32_t id = (t->chan_hint + i) % t->nchans_cap;
-        if (!t->chans[id]) {
-            t->chan_hint = id + 1;
+    for (uint32_t i = 0; i < tab->cap; i++) {
+        uint32_t id = (tab->hint + i) % tab->cap;
+        if (!tab->slot[id]) {
+            tab->hint = id + 1;
             *id_r = id;
             return 0;
         }
@@ -390,11 +415,19 @@ chan_alloc_id(struct apf_tunnel *t, uint32_t *id_r)
     return -EMFILE;
 }
 
+/* Put c into the table under its id. */
+static void
+chan_insert(struct apf_tunnel *t, struct apf_channel *c)
+{
+    table(t)->slot[c->local_id] = c;
+    table(t)->open++;
+}
+
 int
 apf_channel_open(struct apf_env *env, const struct mps_chan_req *req, mps_open_cb cb, void *arg)
 {
     struct apf_tunnel *t = apf_env_find(env, req->device);
-    if (!t || t->state != TUNNEL_FORWARDING)
+    if (!t || !apf_tunnel_forwarding(t))
         return -ENOENT;
     const struct apf_forward *fw = apf_tunnel_forward(t, req->port);
     if (!fw)
@@ -429,15 +462,14 @@ apf_channel_open(struct apf_env *env, const struct mps_chan_req *req, mps_open_c
     }
     snprintf(c->console, sizeof(c->console), "%s:%u", origin, origin_port);
     stream_set_peer_name(&c->base, fw->address, req->port);
-    t->chans[id] = c;
-    t->nchans_open++;
+    chan_insert(t, c);
 
     size_t len = apf_encode_channel_open(NULL, APF_CHAN_FORWARDED, id, 0, fw->address, req->port,
                                          origin, origin_port);
     uint8_t *msg = malloc(len);
     if (!msg) {
-        t->chans[id] = NULL;
-        t->nchans_open--;
+        table(t)->slot[id] = NULL;
+        table(t)->open--;
         free(c);
         return -ENOMEM;
     }
@@ -465,7 +497,7 @@ direct_connected(void *arg, mps_stream *s, int status)
     struct apf_tunnel *t = c->t; /* set: the tunnel cancels the connect when it goes */
     c->connect = NULL;
     if (status < 0) {
-        t->env->stats.connection_errors++;
+        apf_tunnel_env(t)->stats.connection_errors++;
         apf_tunnel_log(t, MPS_LOG_INFO, "asked for a direct-tcpip channel to %s: connect "
                        "failed: %s", c->console, uv_strerror(status));
         send_open_failure(t, c->remote_id, APF_OPEN_CONNECT_FAILED);
@@ -478,13 +510,13 @@ direct_connected(void *arg, mps_stream *s, int status)
     c->owner_released = false; /* the splice owns the channel stream from now on */
     apf_tunnel_send(t, msg,
                     apf_encode_channel_open_confirmation(msg, c->remote_id, c->local_id,
-                                                         (uint32_t)t->env->cfg->channel_window),
+                                                         (uint32_t)apf_tunnel_env(t)->cfg->channel_window),
                     NULL, 0);
-    t->env->stats.tcp_forwarded++;
+    apf_tunnel_env(t)->stats.tcp_forwarded++;
     char id[200];
     log_info("Channel between Intel remote client %s and authorized server %s opened "
              "(direct-tcpip, connected to %s). Channel ID [%u:%u] %s",
-             t->fqdn ? t->fqdn : t->uuid_text, c->console, s->peer, c->local_id, c->remote_id,
+             apf_tunnel_name(t), c->console, s->peer, c->local_id, c->remote_id,
              apf_tunnel_ident(t, id, sizeof(id)));
     if (splice_streams(&c->base, s) < 0) {
         apf_tunnel_log(t, MPS_LOG_WARNING, "direct-tcpip channel to %s: out of memory",
@@ -499,12 +531,12 @@ direct_connected(void *arg, mps_stream *s, int status)
 static uint32_t
 direct_open(struct apf_tunnel *t, const struct apf_msg *m)
 {
-    struct apf_env *env = t->env;
+    struct apf_env *env = apf_tunnel_env(t);
     uint32_t sender = m->u.channel_open.sender, port = m->u.channel_open.port;
     char host[256];
-    if (!outbound_target_allowed(t, m->u.channel_open.address, port, host, sizeof(host),
-                                 &env->stats.tcp_blocked, "asked for a direct-tcpip channel to",
-                                 "refused")) {
+    if (!apf_target_allowed(t, m->u.channel_open.address, port, host, sizeof(host),
+                            &env->stats.tcp_blocked, "asked for a direct-tcpip channel to",
+                            "refused")) {
         send_open_failure(t, sender, APF_OPEN_ADMINISTRATIVELY_PROHIBITED);
         return 0;
     }
@@ -534,14 +566,12 @@ direct_open(struct apf_tunnel *t, const struct apf_msg *m)
     bool v6 = strchr(host, ':') != NULL;
     snprintf(c->console, sizeof(c->console), "%s%s%s:%u", v6 ? "[" : "", host, v6 ? "]" : "",
              port);
-    stream_set_peer_name(&c->base, t->fqdn ? t->fqdn : t->uuid_text, 0);
-    t->chans[id] = c;
-    t->nchans_open++;
-    char who[200];
-    snprintf(who, sizeof(who), "Intel remote client %s (%s)", t->uuid_text,
-             t->fqdn ? t->fqdn : "no FQDN yet");
-    c->connect = outbound_connect(env, who, host, (uint16_t)port, OUTBOUND_CONNECT_TIMEOUT_MS,
-                                  direct_connected, c);
+    stream_set_peer_name(&c->base, apf_tunnel_name(t), 0);
+    chan_insert(t, c);
+    struct outbound *ob = apf_env_outbound(env);
+    c->connect = ob ? outbound_connect(ob, host, (uint16_t)port, OUTBOUND_CONNECT_TIMEOUT_MS,
+                                       direct_connected, c)
+                    : NULL;
     if (!c->connect) {
         apf_tunnel_log(t, MPS_LOG_WARNING, "refused a direct-tcpip channel to %s: out of memory "
                        "or too many connects under way", c->console);
@@ -592,11 +622,11 @@ apf_input_channel_open_confirm(struct apf_tunnel *t, const struct apf_msg *m)
     c->state = CHAN_OPEN;
     c->remote_id = m->u.open_confirm.sender;
     c->pwin = m->u.open_confirm.window;
-    t->env->stats.channels_opened++;
+    apf_tunnel_env(t)->stats.channels_opened++;
     char id[200];
     log_info("Channel between Intel remote client %s and management console %s opened. "
              "Channel ID [%u:%u] %s",
-             t->fqdn ? t->fqdn : t->uuid_text, c->console, c->local_id, c->remote_id,
+             apf_tunnel_name(t), c->console, c->local_id, c->remote_id,
              apf_tunnel_ident(t, id, sizeof(id)));
     c->open_cb(c->open_arg, &c->base, 0);
     return 0;
@@ -634,7 +664,7 @@ apf_input_channel_window_adjust(struct apf_tunnel *t, const struct apf_msg *m)
         return APF_DISC_PROTOCOL_ERROR;
     }
     c->pwin = w;
-    chan_pump(c);
+    (void)chan_pump(c, SIZE_MAX);
     return 0;
 }
 
@@ -648,10 +678,10 @@ apf_input_channel_data(struct apf_tunnel *t, const struct apf_msg *m)
         return APF_DISC_PROTOCOL_ERROR;
     }
     uint32_t len = m->u.data.data.len;
-    if ((int64_t)len > c->rwin + t->env->cfg->window_tolerance) {
+    if ((int64_t)len > c->rwin + apf_tunnel_env(t)->cfg->window_tolerance) {
         apf_tunnel_log(t, MPS_LOG_WARNING,
                        "overran the window of channel %u by %lld bytes (WindowTolerance %ld)",
-                       c->local_id, (long long)len - c->rwin, t->env->cfg->window_tolerance);
+                       c->local_id, (long long)len - c->rwin, apf_tunnel_env(t)->cfg->window_tolerance);
         return APF_DISC_PROTOCOL_ERROR;
     }
     c->rwin -= len;
@@ -722,8 +752,9 @@ apf_input_channel_close(struct apf_tunnel *t, const struct apf_msg *m)
 void
 apf_channels_tunnel_gone(struct apf_tunnel *t)
 {
-    for (uint32_t id = 0; id < t->nchans_cap; id++) {
-        struct apf_channel *c = t->chans[id];
+    struct apf_chan_table *tab = table(t);
+    for (uint32_t id = 0; tab && id < tab->cap; id++) {
+        struct apf_channel *c = tab->slot[id];
         if (!c)
             continue;
         bool opening = c->state == CHAN_OPENING;
@@ -745,17 +776,30 @@ apf_channels_tunnel_gone(struct apf_tunnel *t)
         }
         chan_maybe_free(c);
     }
-    free(t->chans);
-    t->chans = NULL;
-    t->nchans_cap = 0;
+    if (tab)
+        free(tab->slot);
+    free(tab);
+    *apf_tunnel_chan_table(t) = NULL;
 }
 
 void
 apf_channels_output_ready(struct apf_tunnel *t)
 {
-    for (uint32_t id = 0; id < t->nchans_cap && tunnel_has_room(t); id++) {
-        struct apf_channel *c = t->chans[id];
-        if (c && c->txq)
-            chan_pump(c);
+    /* Round robin, one packet per channel and turn, starting after the last that sent: the
+     * room is shared, whatever the ids of the busy channels. */
+    size_t quantum = (size_t)apf_tunnel_env(t)->cfg->max_packet_size;
+    bool sent = true;
+    while (sent && table(t) && table(t)->cap && apf_tunnel_has_room(t)) {
+        sent = false;
+        uint32_t start = table(t)->drain % table(t)->cap;
+        for (uint32_t i = 0; table(t) && i < table(t)->cap && apf_tunnel_has_room(t); i++) {
+            uint32_t id = (start + i) % table(t)->cap;
+            struct apf_channel *c = table(t)->slot[id];
+            if (c && c->txq && chan_pump(c, quantum)) {
+                sent = true;
+                if (table(t))
+                    table(t)->drain = id + 1;
+            }
+        }
     }
 }

@@ -4,11 +4,13 @@
  * OpenSSH's channels.c is the model. Two axes of state: open (opening -> open) and close
  * (close sent / close received); the id is free again once both CLOSEs were exchanged. A
  * channel is also a stream handed to a module, with its own lifetime: the struct lives until
- * both the protocol and the owner are done with it. Loop thread only. */
+ * both the protocol and the owner are done with it. The table is this file's alone; of its
+ * tunnel a channel uses only apf_tunnel_send/log/ident/name, apf_tunnel_forwarding and
+ * apf_tunnel_has_room, and the environment. Loop thread only. */
 #ifndef MPSD_APF_CHANNEL_H
 #define MPSD_APF_CHANNEL_H
 
-#include "apf_tunnel.h"
+#include "apf_link.h"
 
 /* mps_api.chan_open: immediate errors -ENOENT (device not connected), -ECONNREFUSED (port not
  * forwarded), -EMFILE (channel limit), -ENOMEM; else 0 and cb later. */
@@ -23,9 +25,13 @@ uint32_t apf_input_channel_window_adjust(struct apf_tunnel *t, const struct apf_
 uint32_t apf_input_channel_data(struct apf_tunnel *t, const struct apf_msg *m);
 uint32_t apf_input_channel_close(struct apf_tunnel *t, const struct apf_msg *m);
 
-/* The tunnel is going: every channel ends (owners see EOF after buffered data). */
+/* The tunnel is going: every channel ends (owners see EOF after buffered data); the table
+ * goes too. */
 void apf_channels_tunnel_gone(struct apf_tunnel *t);
-/* The tunnel's output drained: channels waiting for room may send again. */
+/* The tunnel's output drained: channels waiting for room may send again, starting after the
+ * last one that sent, so that a busy low id cannot starve the others. */
 void apf_channels_output_ready(struct apf_tunnel *t);
+/* Channel ids in use (opening, open, or closing until both CLOSEs were exchanged). */
+uint32_t apf_channels_in_use(const struct apf_tunnel *t);
 
 #endif

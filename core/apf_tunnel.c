@@ -2,9 +2,9 @@
  * SPDX-License-Identifier: Apache-2.0 */
 #include "apf_tunnel.h"
 #include "apf_channel.h"
+#include "apf_alerts.h"
 #include "apf_names.h"
 #include "log.h"
-#include "outbound.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -14,7 +14,6 @@
 #include <strings.h>
 #include <time.h>
 
-#define TUNNEL_TX_HIGH (256 * 1024) /* stop reading the device while this much is queued */
 #define APF_MAX_NAME 64             /* spec: user name and password are at most 64 bytes */
 #define APF_SCOPE_MAX 1024          /* the names a credential may register, as a plugin says */
 
@@ -36,6 +35,25 @@ apf_tunnel_log(const struct apf_tunnel *t, enum mps_log_level level, const char 
     va_end(ap);
     log_msg(level, "Intel remote client %s (%s, %s) %s", t->uuid_text,
             t->fqdn ? t->fqdn : "no FQDN yet", t->stream ? t->stream->peer : "?", msg);
+}
+
+void
+apf_tunnel_log_peer(const struct apf_tunnel *t, enum mps_log_level level, const void *kind,
+                    const char *fmt, ...)
+{
+    if (!log_enabled(level) && level != MPS_LOG_ERROR)
+        return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    struct netaddr_key key;
+    if (t->stream)
+        netaddr_key((const struct sockaddr *)&t->stream->peer_sa, &key);
+    log_peer(level, t->stream ? &key : NULL, kind, "Intel remote client %s (%s, %s) %s",
+             t->uuid_text, t->fqdn ? t->fqdn : "no FQDN yet", t->stream ? t->stream->peer : "?",
+             msg);
 }
 
 const char *
@@ -148,6 +166,44 @@ tunnel_on_timer(uv_timer_t *timer)
 }
 
 /* ------------------------------------------------------------------- forwards */
+
+struct apf_env *
+apf_tunnel_env(const struct apf_tunnel *t)
+{
+    return t->env;
+}
+
+struct apf_chan_table **
+apf_tunnel_chan_table(struct apf_tunnel *t)
+{
+    return &t->chans;
+}
+
+const char *
+apf_tunnel_who(const struct apf_tunnel *t, char *buf, size_t len)
+{
+    snprintf(buf, len, "Intel remote client %s (%s, %s)", t->uuid_text,
+             t->fqdn ? t->fqdn : "no FQDN yet", t->stream ? t->stream->peer : "?");
+    return buf;
+}
+
+bool
+apf_tunnel_forwarding(const struct apf_tunnel *t)
+{
+    return t->state == TUNNEL_FORWARDING;
+}
+
+bool
+apf_tunnel_has_room(const struct apf_tunnel *t)
+{
+    return t->state != TUNNEL_CLOSING && stream_write_queue_size(t->stream) < TUNNEL_TX_HIGH;
+}
+
+const char *
+apf_tunnel_name(const struct apf_tunnel *t)
+{
+    return t->fqdn ? t->fqdn : t->uuid_text;
+}
 
 const struct apf_forward *
 apf_tunnel_forward(const struct apf_tunnel *t, uint16_t port)
@@ -330,7 +386,7 @@ input_global_request(struct apf_tunnel *t, const struct apf_msg *m)
     case APF_GREQ_KIND_CANCEL_TCPIP_FORWARD:
         return input_cancel_tcpip_forward(t, m);
     case APF_GREQ_KIND_UDP_SEND_TO:
-        outbound_udp_request(t, m); /* sent if allowed, else dropped; no reply either way */
+        apf_input_udp_send_to(t, m); /* sent if allowed, else dropped; no reply either way */
         break;
     default: {
         char name[80];
@@ -882,7 +938,7 @@ apf_env_shutdown(struct apf_env *env)
     env->stopping = true;
     while (env->tunnels)
         apf_tunnel_disconnect(env->tunnels, APF_DISC_BY_APPLICATION, "mpsd is shutting down");
-    outbound_shutdown(env); /* after the tunnels: their channels cancelled their connects */
+    apf_env_outbound_free(env); /* after the tunnels: their channels cancelled their connects */
 }
 
 struct apf_tunnel *

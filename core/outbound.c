@@ -1,7 +1,6 @@
-/* outbound.c - UDP alerts and outbound TCP for device-initiated traffic (see outbound.h).
+/* outbound.c - datagrams and TCP connections sent out on devices' behalf (see outbound.h).
  * SPDX-License-Identifier: Apache-2.0 */
 #include "outbound.h"
-#include "authorized.h"
 #include "log.h"
 #include "stream_tcp.h"
 
@@ -13,27 +12,21 @@
 #include <strings.h>
 
 #define HOST_MAX 255
-#define BLOCKED_SLOTS 64         /* devices whose "blocked" lines are rate-limited separately */
-/* Resolves and connects under way at once, all devices together: a device flooding alerts to
- * a listed name must not grow our memory or the resolver queue without bound. */
-#define PENDING_MAX 1024
-#define BLOCKED_WINDOW_MS 60000
-
-struct blocked_slot {
-    char uuid[37];
-    uint64_t window_start;
-    unsigned logged;
-    uint64_t suppressed;
-};
 
 struct outbound {
     uv_loop_t *loop;
-    struct apf_stats *stats;
+    uint64_t *sent, *errors; /* the caller's counters; NULL once freed */
     uv_udp_t *udp[2]; /* IPv4, IPv6: opened at the first datagram of each family */
     struct outbound_conn *pending; /* resolves and connects under way */
     size_t npending;
-    struct blocked_slot blocked[BLOCKED_SLOTS];
 };
+
+static void
+count(uint64_t *counter)
+{
+    if (counter)
+        (*counter)++;
+}
 
 /* A resolve (UDP or TCP) and, for TCP, the connect attempts that follow it. */
 struct outbound_conn {
@@ -64,112 +57,15 @@ struct udp_send {
     uint8_t data[];
 };
 
-/* ------------------------------------------------------------------ filter, logs */
-
-static bool
-outbound_allowed(const struct apf_env *env, const char *host, uint32_t port)
-{
-    return authorized_allows(env->cfg->filter_unauthorized != 0, env->authorized, host, port);
-}
-
-static struct outbound *
-outbound_get(struct apf_env *env)
-{
-    if (env->outbound || env->stopping)
-        return env->outbound;
-    struct outbound *ob = calloc(1, sizeof(*ob));
-    if (!ob)
-        return NULL;
-    ob->loop = env->loop;
-    ob->stats = &env->stats;
-    env->outbound = ob;
-    return ob;
-}
-
-static bool
-outbound_log_blocked_ok(struct apf_env *env, const struct apf_tunnel *t, uint64_t *suppressed_r)
-{
-    *suppressed_r = 0;
-    struct outbound *ob = outbound_get(env);
-    if (!ob)
-        return true;
-    uint64_t now = uv_now(env->loop);
-    struct blocked_slot *slot = NULL, *oldest = &ob->blocked[0];
-    for (size_t i = 0; i < BLOCKED_SLOTS && !slot; i++) {
-        if (strcmp(ob->blocked[i].uuid, t->uuid_text) == 0)
-            slot = &ob->blocked[i];
-        else if (ob->blocked[i].window_start < oldest->window_start)
-            oldest = &ob->blocked[i];
-    }
-    if (!slot) {
-        slot = oldest; /* forget the quietest device: it starts a fresh window if it comes back */
-        memset(slot, 0, sizeof(*slot));
-        snprintf(slot->uuid, sizeof(slot->uuid), "%s", t->uuid_text);
-        slot->window_start = now;
-    }
-    if (now - slot->window_start >= BLOCKED_WINDOW_MS) {
-        *suppressed_r = slot->suppressed;
-        slot->window_start = now;
-        slot->logged = 0;
-        slot->suppressed = 0;
-    }
-    if (slot->logged >= OUTBOUND_LOG_BURST) {
-        slot->suppressed++;
-        return false;
-    }
-    slot->logged++;
-    return true;
-}
-
-/* A device's host text, or false when it cannot be a host name (too long, or with bytes that
- * apf_str_copy would mangle): such a request is never allowed, nor resolved. */
-static bool
-host_text(struct apf_str s, char *out, size_t len)
-{
-    apf_str_copy(out, len, s);
-    return s.len > 0 && s.len < len && !strchr(out, '?');
-}
-
-bool
-outbound_target_allowed(struct apf_tunnel *t, struct apf_str host_str, uint32_t port, char *host,
-                        size_t host_len, uint64_t *blocked, const char *action,
-                        const char *verdict)
-{
-    bool named = host_text(host_str, host, host_len);
-    if (named && port > 0 && port <= 65535 && outbound_allowed(t->env, host, port))
-        return true;
-    (*blocked)++;
-    uint64_t suppressed;
-    if (outbound_log_blocked_ok(t->env, t, &suppressed))
-        apf_tunnel_log(t, MPS_LOG_INFO, "%s %s:%u: %s (not an authorized server)%s%llu", action,
-                       host, port, verdict,
-                       suppressed ? "; blocked lines not logged in the last minute: " : "",
-                       suppressed ? (unsigned long long)suppressed : 0ULL);
-    return false;
-}
-
-static void
-device_who(const struct apf_tunnel *t, char *buf, size_t len)
-{
-    snprintf(buf, len, "Intel remote client %s (%s, %s)", t->uuid_text,
-             t->fqdn ? t->fqdn : "no FQDN yet", t->stream ? t->stream->peer : "?");
-}
-
-
 /* Numeric host (optionally in brackets) -> sockaddr; false for a name. */
 static bool
 numeric_sockaddr(const char *host, uint16_t port, struct sockaddr_storage *ss)
 {
     char bare[HOST_MAX + 1];
-    size_t n = strlen(host);
-    if (n > 2 && host[0] == '[' && host[n - 1] == ']' && n - 2 < sizeof(bare)) {
-        memcpy(bare, host + 1, n - 2);
-        bare[n - 2] = '\0';
-        host = bare;
-    }
-    memset(ss, 0, sizeof(*ss));
-    return uv_ip4_addr(host, port, (struct sockaddr_in *)ss) == 0 ||
-           uv_ip6_addr(host, port, (struct sockaddr_in6 *)ss) == 0;
+    uint16_t none;
+    if (host[0] == '[' && netaddr_split(host, bare, sizeof(bare), &none) == 0)
+        host = bare; /* "[2001:db8::1]": the one splitter's rule */
+    return netaddr_parse(host, port, ss) == 0;
 }
 
 /* ----------------------------------------------------------------------- pending */
@@ -231,7 +127,7 @@ static struct outbound_conn *
 conn_new(struct outbound *ob, const char *who, const char *host, uint16_t port, const void *data,
          size_t len)
 {
-    if (ob->npending >= PENDING_MAX)
+    if (ob->npending >= OUTBOUND_PENDING_MAX)
         return NULL;
     struct outbound_conn *c = calloc(1, sizeof(*c) + len);
     if (!c)
@@ -282,11 +178,9 @@ udp_sent(uv_udp_send_t *req, int status)
     } else if (status < 0) {
         log_warn("%s sent a %zu-byte UDP alert for %s: sending failed: %s", u->who, u->len,
                  u->target, uv_strerror(status));
-        if (ob->stats)
-            ob->stats->connection_errors++;
+        count(ob->errors);
     } else {
-        if (ob->stats)
-            ob->stats->udp_forwarded++;
+        count(ob->sent);
         log_info("%s sent a %zu-byte UDP alert to %s: forwarded", u->who, u->len, u->target);
     }
     free(u);
@@ -348,47 +242,33 @@ udp_send_to(struct outbound *ob, const char *who, const char *host, const struct
     if (rc < 0) {
         log_warn("%s sent a %zu-byte UDP alert for %s: sending failed: %s", who, len, target,
                  uv_strerror(rc));
-        ob->stats->connection_errors++;
+        count(ob->errors);
     }
 }
 
-void
-outbound_udp_request(struct apf_tunnel *t, const struct apf_msg *m)
+int
+outbound_udp_send(struct outbound *ob, const char *who, const char *host, uint16_t port,
+                  const void *data, size_t len)
 {
-    struct apf_env *env = t->env;
-    char host[HOST_MAX + 1];
-    uint32_t port = m->u.global.port;
-    size_t len = m->u.global.data.len;
-    char action[64];
-    snprintf(action, sizeof(action), "sent a %zu-byte UDP alert for", len);
-    if (!outbound_target_allowed(t, m->u.global.address, port, host, sizeof(host),
-                                 &env->stats.udp_blocked, action, "dropped"))
-        return;
-    struct outbound *ob = outbound_get(env);
-    if (!ob)
-        return;
-    char who[200];
-    device_who(t, who, sizeof(who));
     struct sockaddr_storage ss;
-    if (numeric_sockaddr(host, (uint16_t)port, &ss)) {
-        udp_send_to(ob, who, host, (struct sockaddr *)&ss, m->u.global.data.p, len);
-        return;
+    if (numeric_sockaddr(host, port, &ss)) {
+        udp_send_to(ob, who, host, (struct sockaddr *)&ss, data, len);
+        return 0;
     }
-    struct outbound_conn *c = conn_new(ob, who, host, (uint16_t)port, m->u.global.data.p, len);
-    if (!c) {
-        apf_tunnel_log(t, MPS_LOG_WARNING, "UDP alert for %s:%u dropped: %s", host, port,
-                       ob->npending >= PENDING_MAX ? "too many name resolutions under way"
-                                                   : "out of memory");
-        return;
-    }
+    if (ob->npending >= OUTBOUND_PENDING_MAX)
+        return -EAGAIN;
+    struct outbound_conn *c = conn_new(ob, who, host, port, data, len);
+    if (!c)
+        return -ENOMEM;
     c->udp = true;
     int rc = conn_resolve(c, SOCK_DGRAM);
     if (rc < 0) {
-        apf_tunnel_log(t, MPS_LOG_WARNING, "UDP alert for %s:%u dropped: cannot resolve: %s",
-                       host, port, uv_strerror(rc));
-        env->stats.connection_errors++;
+        log_warn("%s sent a %zu-byte UDP alert for %s:%u: dropped: cannot resolve: %s", who, len,
+                 host, port, uv_strerror(rc));
+        count(ob->errors);
         conn_finish(c);
     }
+    return 0;
 }
 
 /* -------------------------------------------------------------------------- TCP */
@@ -462,7 +342,7 @@ conn_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         if (c->udp) {
             log_warn("%s sent a %zu-byte UDP alert for %s:%u: dropped: cannot resolve: %s",
                      c->who, c->len, c->host, c->port, uv_strerror(status));
-            c->ob->stats->connection_errors++;
+            count(c->ob->errors);
             conn_finish(c);
         } else {
             conn_report(c, NULL, status);
@@ -482,13 +362,10 @@ conn_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 }
 
 struct outbound_conn *
-outbound_connect(struct apf_env *env, const char *who, const char *host, uint16_t port,
-                 uint64_t timeout_ms, outbound_connect_cb cb, void *arg)
+outbound_connect(struct outbound *ob, const char *host, uint16_t port, uint64_t timeout_ms,
+                 outbound_connect_cb cb, void *arg)
 {
-    struct outbound *ob = outbound_get(env);
-    if (!ob)
-        return NULL;
-    struct outbound_conn *c = conn_new(ob, who, host, port, NULL, 0);
+    struct outbound_conn *c = conn_new(ob, "", host, port, NULL, 0);
     if (!c)
         return NULL;
     c->cb = cb;
@@ -526,16 +403,26 @@ outbound_connect_cancel(struct outbound_conn *c)
         conn_finish(c);
 }
 
-void
-outbound_shutdown(struct apf_env *env)
+struct outbound *
+outbound_new(uv_loop_t *loop, uint64_t *sent, uint64_t *errors)
 {
-    struct outbound *ob = env->outbound;
+    struct outbound *ob = calloc(1, sizeof(*ob));
+    if (!ob)
+        return NULL;
+    ob->loop = loop;
+    ob->sent = sent;
+    ob->errors = errors;
+    return ob;
+}
+
+void
+outbound_free(struct outbound *ob)
+{
     if (!ob)
         return;
-    env->outbound = NULL;
     while (ob->pending)
         conn_finish(ob->pending); /* callers are gone by now: no callbacks */
-    ob->stats = NULL;
+    ob->sent = ob->errors = NULL;
     bool any = false;
     for (int i = 0; i < 2; i++)
         if (ob->udp[i]) {

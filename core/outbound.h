@@ -1,49 +1,44 @@
-/* outbound.h - traffic devices send out through mpsd: UDP alerts (udp-send-to) and the TCP
- * connections behind device-initiated direct-tcpip channels, with the authorized-servers
- * filter in front of both.
+/* outbound.h - what mpsd sends out on devices' behalf: UDP datagrams and TCP connections to
+ * servers, by name or address. A service that knows nothing about tunnels: the caller decides
+ * what is allowed (apf_alerts.c) and names who it is for in log lines.
  * SPDX-License-Identifier: Apache-2.0
  *
- * One outbound per apf_env, created at first use: one lazily opened UDP socket per address
- * family, and the pending name resolutions and connects, which outbound_shutdown cancels so
- * the loop can close. Names are resolved with uv_getaddrinfo (the thread pool), never on the
- * loop; numeric addresses skip it. Loop thread only. */
+ * Names are resolved with uv_getaddrinfo (the thread pool), never on the loop; numeric
+ * addresses skip it. Datagrams go out of one lazily opened UDP socket per address family. At
+ * most OUTBOUND_PENDING_MAX resolves and connects are under way at once, so a device flooding
+ * requests cannot grow memory or the resolver queue without bound. Loop thread only. */
 #ifndef MPSD_OUTBOUND_H
 #define MPSD_OUTBOUND_H
 
-#include "apf_tunnel.h"
+#include "stream.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 
 #define OUTBOUND_CONNECT_TIMEOUT_MS 10000
+#define OUTBOUND_PENDING_MAX 1024
 
 struct outbound;
 struct outbound_conn;
 
-/* May the device reach the host:port it asked for ([core] FilterUnauthorizedServers and the
- * list)? host gets the name as text. A name that does not fit host or holds bytes the copy
- * would mangle is never allowed (a truncated name must not match a listed one), nor a port
- * outside 1..65535. A refusal counts in *blocked and is logged, at most OUTBOUND_LOG_BURST
- * lines per device and minute: "<action> host:port: <verdict> (not an authorized server)". */
-#define OUTBOUND_LOG_BURST 10
-bool outbound_target_allowed(struct apf_tunnel *t, struct apf_str host_str, uint32_t port,
-                             char *host, size_t host_len, uint64_t *blocked, const char *action,
-                             const char *verdict);
+/* Results are counted in *sent (datagrams that left) and *errors (sends, resolves and
+ * connects that failed); either may be NULL. NULL on ENOMEM. */
+struct outbound *outbound_new(uv_loop_t *loop, uint64_t *sent, uint64_t *errors);
+/* Cancel what is pending (no more callbacks), close the sockets; ob goes once they closed. */
+void outbound_free(struct outbound *ob);
 
-/* The tunnel handler of udp-send-to@amt.intel.com: check, then send or drop (and count). */
-void outbound_udp_request(struct apf_tunnel *t, const struct apf_msg *m);
+/* Send len bytes to host:port (a name or a numeric address, IPv6 maybe in brackets); the
+ * outcome is logged as "<who> sent a N-byte UDP alert ...". 0, or -EAGAIN (too many under
+ * way) / -ENOMEM at once (not logged: the caller says it). */
+int outbound_udp_send(struct outbound *ob, const char *who, const char *host, uint16_t port,
+                      const void *data, size_t len);
 
-/* Connect to host:port (resolved asynchronously) within timeout_ms. NULL at once when out of
- * memory or shutting down; else cb(arg, stream, 0) or cb(arg, NULL, -errno) later, never
- * inline, unless outbound_connect_cancel was called first. who names the device in log
- * lines. */
+/* Connect to host:port within timeout_ms, every resolved address in turn. NULL at once when
+ * out of memory or too many are under way; else cb(arg, stream, 0) or cb(arg, NULL, -errno)
+ * later, never inline, unless outbound_connect_cancel was called first. */
 typedef void (*outbound_connect_cb)(void *arg, mps_stream *s, int status);
-struct outbound_conn *outbound_connect(struct apf_env *env, const char *who, const char *host,
-                                       uint16_t port, uint64_t timeout_ms,
-                                       outbound_connect_cb cb, void *arg);
+struct outbound_conn *outbound_connect(struct outbound *ob, const char *host, uint16_t port,
+                                       uint64_t timeout_ms, outbound_connect_cb cb, void *arg);
 void outbound_connect_cancel(struct outbound_conn *c);
-
-/* apf_env_shutdown: cancel everything pending, close the sockets; env->outbound goes. */
-void outbound_shutdown(struct apf_env *env);
 
 #endif

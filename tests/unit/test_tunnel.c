@@ -62,7 +62,7 @@ struct fx {
     struct apf_env env;
     struct dev *devs[400];
     size_t ndevs;
-    struct owner *owners[32];
+    struct owner *owners[80];
     size_t nowners;
 };
 
@@ -1346,7 +1346,7 @@ test_channel_close_by_owner(void **state)
         expect_silence(d, QUIET_MS);
         dev_send(d, msg, apf_encode_channel_close(msg, ids[i]));
         expect_silence(d, QUIET_MS); /* no second CLOSE */
-        assert_int_equal(d->t->nchans_open, 0);
+        assert_int_equal(apf_channels_in_use(d->t), 0);
     }
     /* Ids are rotated, not reused at once, but they are reused. */
     assert_int_not_equal(ids[1], ids[0]);
@@ -1391,7 +1391,7 @@ test_channel_close_by_device(void **state)
     assert_int_equal(o->ends, 1);
     owner_close(o);
     expect_silence(d, QUIET_MS); /* the close handshake was complete: nothing more */
-    assert_int_equal(d->t->nchans_open, 0);
+    assert_int_equal(apf_channels_in_use(d->t), 0);
     expect_alive(d, 5);
 }
 
@@ -1417,7 +1417,7 @@ test_channel_failures(void **state)
     assert_null(o->s);
     run_for(10);
     assert_int_equal(o->open_calls, 1);
-    assert_int_equal(d->t->nchans_open, 0);
+    assert_int_equal(apf_channels_in_use(d->t), 0);
 
     /* WINDOW_ADJUST for an unknown id is ignored. */
     dev_send(d, msg, apf_encode_window_adjust(msg, 999, 100));
@@ -1533,6 +1533,47 @@ test_routing(void **state)
     assert_int_equal(chan_open(o, "01010101-0202-0303-0404-050505050505", 16992), -ENOENT);
     assert_int_equal(chan_open(o, "a.example.com", 16993), -ECONNREFUSED);
     assert_int_equal(o->open_calls, 0);
+}
+
+/* 64 busy channels on one tunnel whose output backs up: every one of them moves data, whatever
+ * its id (the tunnel drains its channels round robin, a packet each, not lowest id first). */
+static void
+test_channels_share_the_tunnel(void **state)
+{
+    (void)state;
+    fx_realm(false);
+    enum { NCHAN = 64, EACH = 256 * 1024, SEEN_BY = 2 * 1024 * 1024 };
+    struct dev *d = dev_ready(FQDN, 16992);
+    struct owner *o[NCHAN];
+    for (int i = 0; i < NCHAN; i++) {
+        o[i] = owner_new();
+        chan_open_confirm(d, o[i], FQDN, FQDN, 16992, 1000 + (uint32_t)i, 16 * 1024 * 1024);
+    }
+    /* The device stops reading: the tunnel's output fills up, the channels queue. */
+    assert_int_equal(stream_read_stop(d->s), 0);
+    static uint8_t chunk[EACH];
+    fill_pattern(chunk, sizeof(chunk), 3);
+    struct mps_iov iov = {chunk, sizeof(chunk)};
+    for (int i = 0; i < NCHAN; i++)
+        assert_int_equal(stream_write(o[i]->s, &iov, 1, NULL, NULL), 0);
+    run_for(10);
+    /* It reads again: the next SEEN_BY bytes of channel data must come from every channel. */
+    struct apf_msg m;
+    while (dev_try_pop(d, &m))
+        ;
+    assert_int_equal(stream_read_start(d->s, dev_read_cb, d), 0);
+    size_t got = 0;
+    int seen[NCHAN] = {0};
+    while (got < SEEN_BY) {
+        expect_msg(d, APF_CHANNEL_DATA, &m);
+        uint32_t r = m.u.data.recipient - 1000;
+        assert_true(r < NCHAN);
+        seen[r]++;
+        got += m.u.data.data.len;
+    }
+    for (int i = 0; i < NCHAN; i++)
+        if (!seen[i])
+            fail_msg("channel %d sent nothing in %d bytes of the tunnel's output", i, SEEN_BY);
 }
 
 /* The route table keeps every holder: the first routes, the next takes over. */
@@ -2208,7 +2249,7 @@ test_direct_tcpip(void **state)
     /* Listed but nothing listens (a name, resolved asynchronously): reason 2. */
     direct_open(d, 7, "LOCALHOST", dead);
     expect_open_failure(d, 7, APF_OPEN_CONNECT_FAILED);
-    assert_int_equal(d->t->nchans_open, 0);
+    assert_int_equal(apf_channels_in_use(d->t), 0);
     assert_int_equal(F->env.stats.tcp_forwarded, 0);
 
     /* Listed and listening: confirmed with our window, bytes round-trip through the splice. */
@@ -2219,7 +2260,7 @@ test_direct_tcpip(void **state)
     uint32_t id = m.u.open_confirm.sender;
     assert_int_equal(F->env.stats.tcp_forwarded, 1);
     assert_int_equal(F->env.stats.channels_opened, 0); /* not a console channel */
-    assert_int_equal(d->t->nchans_open, 1);
+    assert_int_equal(apf_channels_in_use(d->t), 1);
     static const uint8_t hello[] = "WS-Eventing says hello";
     dev_send_data(d, id, hello, sizeof(hello));
     expect_msg(d, APF_CHANNEL_DATA, &m);
@@ -2231,7 +2272,7 @@ test_direct_tcpip(void **state)
     expect_msg(d, APF_CHANNEL_CLOSE, &m);
     assert_int_equal(m.u.close.recipient, 8);
     expect_alive(d, 1);
-    assert_int_equal(d->t->nchans_open, 0);
+    assert_int_equal(apf_channels_in_use(d->t), 0);
     assert_int_equal(F->env.stats.channels_closed, 0);
 
     /* The tunnel goes while a connect is under way: everything is freed (ASan/valgrind). */
@@ -2325,6 +2366,7 @@ main(void)
         T(test_channel_failures),
         T(test_routing),
         T(test_max_connections),
+        T(test_channels_share_the_tunnel),
         cmocka_unit_test(test_route_holders),
         cmocka_unit_test(test_scope_matching),
         T(test_auth_pending),

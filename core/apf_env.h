@@ -1,0 +1,54 @@
+/* apf_env.h - what the tunnels of one server share: the loop, the configuration, the route
+ * table, the AMT realm, the authorized servers, the outbound service and the statistics.
+ * SPDX-License-Identifier: Apache-2.0 */
+#ifndef MPSD_APF_ENV_H
+#define MPSD_APF_ENV_H
+
+#include "config.h"
+
+#include <mpsd/module.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct apf_tunnel;
+struct auth_realm;
+struct authorized_list;
+struct outbound;
+struct route;
+
+struct apf_stats { /* the reference statistics report's counters that the core can see */
+    uint64_t devices_opened, devices_closed;
+    uint64_t auth_failures;
+    uint64_t channels_opened, channels_closed;
+    uint64_t protocol_errors;
+    uint64_t connection_errors;      /* protocol errors + devices lost without a DISCONNECT */
+    uint64_t udp_blocked, tcp_blocked; /* refused by the authorized-servers filter */
+    uint64_t udp_forwarded, tcp_forwarded;
+    uint64_t names_refused; /* tcpip-forward registrations refused (NameConflict, scope) */
+};
+
+/* What a tunnel needs from its surroundings; one per server (or per unit test). */
+struct apf_env {
+    uv_loop_t *loop;
+    const struct core_config *cfg;
+    enum keepalive_options_mode keepalive_mode;
+    long auth_timeout_ms; /* the device listener's HeadTimeout (AuthTimeout) */
+    long max_tunnels;     /* its MaxConnections: tunnels at once, TLS ones included */
+    struct route *route;
+    struct auth_realm *realm; /* the AMT realm */
+    void (*on_event)(void *arg, enum mps_event ev, const struct mps_device_info *dev);
+    void *event_arg;
+    struct apf_stats stats;
+    struct apf_tunnel *tunnels; /* every live tunnel, newest first, for shutdown and listing */
+    size_t ntunnels;
+    size_t ndevices;            /* tunnels that delivered DEVICE_CONNECTED */
+    uint64_t last_session;      /* session ids are handed out in order, never reused */
+    bool stopping;
+    /* Where devices may send alerts and open direct-tcpip channels (authorized.h): NULL is an
+     * empty list. The server owns it and swaps it on SIGHUP. */
+    struct authorized_list *authorized;
+    struct outbound *outbound; /* apf_alerts.c: created at first use, gone after shutdown */
+};
+
+#endif
