@@ -80,6 +80,9 @@ inst_timer_start(mps_inst *mi, uint64_t ms, void (*cb)(void *arg), void *arg)
     if (!t)
         return NULL;
     uv_timer_init(inst_loop, &t->handle);
+    /* A module's timer never holds the daemon up at shutdown: what matters then are the
+     * streams still closing (a timer left behind is closed by the sweep at fini). */
+    uv_unref((uv_handle_t *)&t->handle);
     t->handle.data = t;
     t->cb = cb;
     t->arg = arg;
