@@ -33,6 +33,12 @@ api_forget_console_realm(void)
     ctx.console_realm = NULL;
 }
 
+void
+api_stop(void)
+{
+    ctx.stopping = true;
+}
+
 static unsigned
 minor_of(const mps_inst *mi)
 {
@@ -313,6 +319,10 @@ void
 api_inst_accept(void *arg, mps_stream *s)
 {
     struct mps_inst *mi = arg;
+    if (ctx.stopping) { /* the promise to modules: no accept after stop */
+        stream_close(s, NULL, NULL);
+        return;
+    }
     mi->mod->accept(&mi->ctx, s);
 }
 

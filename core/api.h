@@ -5,6 +5,8 @@
 
 #include "apf_tunnel.h"
 #include "auth.h"
+
+#include <stdbool.h>
 #include <mpsd/module.h>
 
 /* What the api functions act on: set once by the server (or a test) before modules run. */
@@ -13,12 +15,15 @@ struct api_context {
     struct auth_realm *console_realm;
     struct mps_inst *const *modules; /* the loaded instances (serve's targets) */
     int64_t started_ms;              /* wall clock at start, for the statistics */
+    bool stopping;                   /* api_stop() was called */
 };
 
 extern const struct mps_api core_api;
 void api_set_context(const struct api_context *ctx);
 /* Shutdown: the console realm is about to be freed (auth_check then answers ERROR). */
 void api_forget_console_realm(void);
+/* Shutdown begins: from now on no module's accept hook runs (a stream is closed instead). */
+void api_stop(void);
 /* Close every listener 1.0 modules opened with api->listen (shutdown); free them at exit. */
 void api_close_listeners(void);
 void api_listeners_free(void);

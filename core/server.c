@@ -425,6 +425,7 @@ server_stop(struct server *srv)
         return;
     srv->stopping = true;
     log_info("Intel (R) Management Presence Server is shutting down");
+    api_stop();
     close_listeners(srv);
     for (struct mps_inst *mi = srv->modules; mi; mi = mi->next)
         if (mi->mod->stop)

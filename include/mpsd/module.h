@@ -448,7 +448,7 @@ struct mps_module {
     const struct mps_auth_ops *auth;              /* NULL: not an auth plugin */
     /* A connection for this instance: accepted on its listeners (1.1 listener role) or served
      * to it by another one (api->serve: a TLS layer in front of a proxy). The instance owns
-     * client from then on. NULL: cannot be served. */
+     * client from then on. Never called once stop() was. NULL: cannot be served. */
     void (*accept)(const struct mps_ctx *ctx, mps_stream *client);
     /* `mpsd -t`: check what init would use (files, keys, names) without side effects: no
      * listener, no timer, no stream. 0 or -errno with the reason logged. May be NULL. */

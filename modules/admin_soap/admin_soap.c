@@ -528,10 +528,6 @@ ad_accept(const struct mps_ctx *ctx, mps_stream *client)
 {
     struct ad_inst *ai = ctx->data;
     const struct mps_api *api = ai->api;
-    if (ai->stopping) {
-        api->close(client, NULL, NULL);
-        return;
-    }
     struct ad_conn *c = calloc(1, sizeof(*c));
     if (!c) {
         api->log(ai->inst, MPS_LOG_ERROR, "out of memory: client %s closed", api->peer(client));
@@ -612,7 +608,6 @@ static void
 ad_stop(const struct mps_ctx *ctx)
 {
     struct ad_inst *ai = ctx->data;
-    ai->stopping = true;
     for (struct ad_conn *c = ai->conns, *next; c; c = next) {
         next = c->next;
         conn_close(c); /* may free c */

@@ -25,7 +25,6 @@ struct ad_inst { /* ctx->data */
     mps_inst *inst;
     long idle_ms, head_ms; /* the listener's IdleTimeout and HeadTimeout */
     struct ad_conn *conns;
-    bool stopping;
     struct soap *soap; /* one codec for all connections: a request is served whole, in one go */
 };
 

@@ -278,10 +278,6 @@ hp_accept(const struct mps_ctx *ctx, mps_stream *client)
     struct hp_inst *hi = ctx->data;
     const struct mps_api *api = hi->api;
 
-    if (hi->stopping) {
-        api->close(client, NULL, NULL);
-        return;
-    }
     struct hp_conn *c = calloc(1, sizeof(*c));
     if (!c) {
         api->log(hi->inst, MPS_LOG_ERROR, "out of memory: console %s closed", api->peer(client));
@@ -326,7 +322,6 @@ static void
 hp_stop(const struct mps_ctx *ctx)
 {
     struct hp_inst *hi = ctx->data;
-    hi->stopping = true;
     /* Connections waiting for a channel or a write stay listed until those callbacks, which
      * the core's shutdown delivers. */
     for (struct hp_conn *c = hi->conns, *next; c; c = next) {

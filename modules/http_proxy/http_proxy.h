@@ -34,7 +34,6 @@ struct hp_inst { /* ctx->data */
     mps_inst *inst;
     long idle_ms, head_ms; /* the listener's IdleTimeout and HeadTimeout */
     struct hp_conn *conns;
-    bool stopping;
 };
 
 struct hp_conn {

@@ -56,7 +56,6 @@ struct s5_inst { /* ctx->data */
     const struct mps_api *api;
     mps_inst *inst;
     long handshake_ms; /* the listener's HeadTimeout */
-    bool stopping;
     struct s5_conn *conns; /* not yet spliced */
 };
 
@@ -547,10 +546,6 @@ s5_accept(const struct mps_ctx *ctx, mps_stream *client)
     struct s5_inst *si = ctx->data;
     const struct mps_api *api = si->api;
 
-    if (si->stopping) {
-        api->close(client, NULL, NULL);
-        return;
-    }
     struct s5_conn *c = calloc(1, sizeof(*c));
     if (!c) {
         api->log(si->inst, MPS_LOG_ERROR, "out of memory: console %s closed", api->peer(client));
@@ -594,7 +589,6 @@ static void
 s5_stop(const struct mps_ctx *ctx)
 {
     struct s5_inst *si = ctx->data;
-    si->stopping = true;
     /* Connections waiting for a channel stay listed until its callback, which the core's
      * shutdown delivers; the others go now. Pending auth checks are cancelled before the
      * core frees the realm. */
