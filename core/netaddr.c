@@ -33,7 +33,7 @@ netaddr_split(const char *text, char *host, size_t host_len, uint16_t *port_r)
         }
     }
     size_t len = (size_t)(end - start);
-    if (len == 0 || len >= host_len)
+    if (len == 0 || len >= host_len || memchr(start, '[', len) || memchr(start, ']', len))
         return -EINVAL;
     if (port) {
         unsigned long v = 0;
@@ -239,6 +239,14 @@ cidr_parse_one(const char *word, struct netaddr_cidr *c)
         if (v > c->bits)
             return -EINVAL;
         c->bits = (uint8_t)v;
+    }
+    /* An IPv4-mapped entry is an IPv4 one: matching sees mapped addresses as IPv4. */
+    if (c->family == AF_INET6 && c->bits >= 96 &&
+        IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)(const void *)c->addr)) {
+        memmove(c->addr, c->addr + 12, 4);
+        memset(c->addr + 4, 0, 12);
+        c->family = AF_INET;
+        c->bits = (uint8_t)(c->bits - 96);
     }
     /* Clear the host bits, so that matching compares prefixes only. */
     for (unsigned i = c->bits; i < 128; i++)

@@ -61,6 +61,8 @@ test_split(void **state)
     split_bad("host:123456");
     split_bad("host:8o");
     split_bad("host:-1");
+    split_bad("2001:db8::1]:443"); /* a bracket without its pair */
+    split_bad("[[::1]]:443");
     char small[4];
     uint16_t p;
     assert_int_equal(netaddr_split("abcd:1", small, sizeof(small), &p), -EINVAL);
@@ -188,6 +190,13 @@ test_cidrs(void **state)
     assert_false(in_list(&l, "::2"));
     assert_true(in_list(&l, "172.31.255.255")); /* host bits of 172.16.5.9/12 ignored */
     assert_false(in_list(&l, "172.32.0.0"));
+    netaddr_cidrs_free(&l);
+
+    /* A mapped entry is an IPv4 entry. */
+    assert_int_equal(netaddr_cidrs_parse("::ffff:192.0.2.0/120", &l, err, sizeof(err)), 0);
+    assert_true(in_list(&l, "192.0.2.99"));
+    assert_true(in_list(&l, "::ffff:192.0.2.1"));
+    assert_false(in_list(&l, "192.0.3.1"));
     netaddr_cidrs_free(&l);
 
     assert_int_equal(netaddr_cidrs_parse("0.0.0.0/0 ::/0", &l, err, sizeof(err)), 0);
