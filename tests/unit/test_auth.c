@@ -1,4 +1,4 @@
-/* test_auth.c - unit tests of the auth realms and worker pool (core/auth.c) on a real loop.
+/* test_auth.c - unit tests of the auth realms and worker pool (core/auth_*.c) on a real loop.
  * SPDX-License-Identifier: Apache-2.0
  *
  * Uses test_auth.so (MPSD_TEST_MODULE_DIR) as a blocking backend, auth_file.so
@@ -22,7 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* core/auth.c's THROTTLE_MAX_DELAYED: delayed checks one address may have at once. */
+/* core/auth_throttle.c's THROTTLE_MAX_DELAYED: delayed checks one address may have at once. */
 #define THROTTLE_TEST_PARALLEL 32
 
 static char module_dir[512];
