@@ -7,8 +7,8 @@
  * fs calls need); the others run on the loop and may answer PENDING. Every check has a
  * deadline (the realm's Timeout) and the realm caps how many run at once; beyond the cap they
  * wait in a bounded FIFO and fail fast ("auth queue full") when it is full.
- * Failure throttle: a realm remembers recent DENY answers per source address (the address of
- * cred->peer_addr without its port; an IPv6 /64 counts as one address). Once an address has
+ * Failure throttle: a realm remembers recent DENY answers per source address (cred->peer_host,
+ * keyed by netaddr_key_parse(): an IPv6 /64 counts as one address). Once an address has
  * FailureFree of them, each new check from it first waits out a delay on a timer (250 ms,
  * doubling per further failure up to FailureDelayMax), holding no slot and no worker; the
  * delays of one address queue up, so parallel guessing is slowed as much as serial guessing.
@@ -52,7 +52,15 @@ int auth_realm_required(const struct auth_realm *realm);
  * Start a check. Returns MPS_AUTH_OK/_DENY/_ERROR if decided at once (cb not called; *msg_r
  * may point to a static message), or MPS_AUTH_PENDING: cb(arg, result, msg) will be called
  * exactly once from the loop unless auth_check_cancel() is called first. The strings of cred
- * are copied; the password copy is wiped when the check ends. */
+ * are copied; the password copy is wiped when the check ends.
+ * Peer: cred->peer_host and peer_port, or for older callers cred->peer_addr (split with
+ * netaddr_split), or cred->stream's peer; plugins always see all three peer members filled.
+ * Scope: with cred->scope set, it is emptied at once and, on a final OK, receives the
+ * NUL-terminated scope text the deciding plugin wrote (plugins write into a zeroed buffer of
+ * the check's own, AUTH_SCOPE_MAX = 1024 bytes or scope_len if smaller), before cb runs or
+ * before a synchronous OK returns; on DENY or ERROR it stays empty. The caller's buffer (and
+ * cred->stream) must stay valid until cb runs or auth_check_cancel() returns. Without a scope
+ * plugins get scope NULL and scope_len 0. */
 int auth_check(struct auth_realm *realm, const struct mps_cred *cred, mps_auth_cb cb, void *arg,
                mps_auth_req **req_r, const char **msg_r);
 void auth_check_cancel(mps_auth_req *req);

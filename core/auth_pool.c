@@ -27,6 +27,7 @@ struct auth_job { /* one authenticate() call of a blocking plugin */
     struct mps_cred cred; /* own copies: the check may end while the worker still runs */
     int result;
     char msg[AUTH_MSG_MAX];
+    char scope[]; /* cred.scope points here when the check wants a scope */
 };
 
 struct auth_pool {
@@ -68,6 +69,7 @@ auth_cred_free(struct mps_cred *c)
     free((char *)c->user);
     free_secret((char *)c->password);
     free((char *)c->peer_addr);
+    free((char *)c->peer_host);
     memset(c, 0, sizeof(*c));
 }
 
@@ -78,8 +80,13 @@ auth_cred_copy(struct mps_cred *dst, const struct mps_cred *src)
     dst->user = dup_or_empty(src->user);
     dst->password = dup_or_empty(src->password);
     dst->peer_addr = dup_or_empty(src->peer_addr);
+    dst->peer_host = dup_or_empty(src->peer_host);
+    dst->peer_port = src->peer_port;
     dst->params = NULL;
-    if (!dst->service || !dst->user || !dst->password || !dst->peer_addr) {
+    dst->stream = NULL;
+    dst->scope = NULL;
+    dst->scope_len = 0;
+    if (!dst->service || !dst->user || !dst->password || !dst->peer_addr || !dst->peer_host) {
         auth_cred_free(dst);
         return -ENOMEM;
     }
@@ -169,7 +176,7 @@ pool_async_cb(uv_async_t *h)
         /* DONE jobs are touched only by the loop thread: no lock needed to read req. A
          * callback run below may abandon a later job of this list; it is freed here too. */
         if (job->req)
-            auth_realm_job_done(job->req, job->result, job->msg);
+            auth_realm_job_done(job->req, job->result, job->msg, job->cred.scope);
         job_free(job);
     }
     auth_realm_run_kicks(pool);
@@ -310,14 +317,19 @@ int
 auth_job_submit(struct auth_pool *pool, mps_auth_req *req, struct mps_inst *mi,
                 const struct mps_cred *cred, struct auth_job **job_r)
 {
+    size_t scope_len = cred->scope ? cred->scope_len : 0;
     struct auth_job *job;
 
-    job = calloc(1, sizeof(*job));
+    job = calloc(1, sizeof(*job) + scope_len);
     if (!job || auth_cred_copy(&job->cred, cred) < 0) {
         free(job);
         return -ENOMEM;
     }
     job->cred.params = mi->ctx.params;
+    if (scope_len) {
+        job->cred.scope = job->scope;
+        job->cred.scope_len = scope_len;
+    }
     job->mi = mi;
     job->req = req;
     job->state = JOB_QUEUED;

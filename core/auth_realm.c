@@ -9,12 +9,17 @@
 #include "auth_pool.h"
 #include "auth_throttle.h"
 #include "log.h"
+#include "netaddr.h"
+#include "stream.h"
 
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The most scope text a check takes from its plugins: a list of names and UUIDs. */
+#define AUTH_SCOPE_MAX 1024
 
 struct req_list {
     mps_auth_req *head, *tail;
@@ -57,6 +62,9 @@ struct mps_auth_req {
     bool timer_on;    /* timer initialised: the req is freed in its close callback */
     uv_timer_t timer; /* the throttle delay while REQ_DELAYED, then the deadline */
     char msg[AUTH_MSG_MAX];
+    char *caller_scope; /* the caller's buffer, filled on OK; NULL: it wants no scope */
+    size_t caller_scope_len;
+    char scope[]; /* cred.scope: what the plugins write (AUTH_SCOPE_MAX at most) */
 };
 
 static int req_walk(mps_auth_req *req);
@@ -154,12 +162,23 @@ req_unlink(mps_auth_req *req)
         }
     } else if (req->state == REQ_DELAYED) {
         list_remove(&realm->delayed, req);
-        auth_throttle_release(realm->throttle, req->cred.peer_addr);
+        auth_throttle_release(realm->throttle, req->cred.peer_host);
     } else {
         list_remove(&realm->waiting, req);
     }
     if (req->timer_on)
         uv_timer_stop(&req->timer);
+}
+
+/* An OK hands the plugin's scope text to the caller; anything else leaves its buffer empty
+ * (auth_check emptied it). The plugin need not have ended the text. */
+static void
+req_deliver_scope(mps_auth_req *req, int result)
+{
+    if (result != MPS_AUTH_OK || !req->caller_scope || !req->cred.scope)
+        return;
+    req->cred.scope[req->cred.scope_len - 1] = '\0';
+    snprintf(req->caller_scope, req->caller_scope_len, "%s", req->cred.scope);
 }
 
 /* Count and log a final result; the message stays in req->msg. */
@@ -171,7 +190,7 @@ req_account(mps_auth_req *req, int result)
 
     if (result == MPS_AUTH_OK) {
         realm->counters.ok++;
-        auth_throttle_clear(realm->throttle, req->cred.peer_addr);
+        auth_throttle_clear(realm->throttle, req->cred.peer_host);
         return;
     }
     /* Only a plugin's DENY is a guess that failed; errors and timeouts are our backend's. */
@@ -183,7 +202,7 @@ req_account(mps_auth_req *req, int result)
     log_warn("auth[%s]: user \"%s\" from %s %s: %s", realm->name, user, req->cred.peer_addr,
              result == MPS_AUTH_DENY ? "denied" : "failed", req->msg[0] ? req->msg : "no reason");
     if (result == MPS_AUTH_DENY)
-        auth_throttle_fail(realm->throttle, req->cred.peer_addr);
+        auth_throttle_fail(realm->throttle, req->cred.peer_host);
 }
 
 /* The check ends with a result nobody has seen yet: tell the caller through its callback.
@@ -194,6 +213,7 @@ req_finish(mps_auth_req *req, int result)
     req_abandon_work(req);
     req_unlink(req);
     req_account(req, result);
+    req_deliver_scope(req, result);
     /* The realm is done with req; the callback may free the realm or start new checks. */
     if (req->cb)
         req->cb(req->arg, result, result == MPS_AUTH_OK ? NULL : req->msg);
@@ -256,6 +276,8 @@ req_walk(mps_auth_req *req)
     }
     msg[0] = '\0';
     req->cred.params = mi->ctx.params;
+    if (req->cred.scope) /* what a plugin that passed (NEXT) wrote does not count */
+        memset(req->cred.scope, 0, req->cred.scope_len);
     req->early_result = -1;
     req->in_call = true;
     r = mi->mod->auth->authenticate(&mi->ctx, req, &req->cred, msg, sizeof(msg));
@@ -307,7 +329,7 @@ req_delay_cb(uv_timer_t *t)
     struct auth_realm *realm = req->realm;
 
     list_remove(&realm->delayed, req);
-    auth_throttle_release(realm->throttle, req->cred.peer_addr);
+    auth_throttle_release(realm->throttle, req->cred.peer_host);
     req->state = REQ_WAITING;
     list_push(&realm->waiting, req);
     if (realm->timeout_ms > 0)
@@ -336,11 +358,13 @@ realm_start_waiting(struct auth_realm *realm)
 
 /* The pool's async callback: a blocking plugin's answer for req. */
 void
-auth_realm_job_done(mps_auth_req *req, int result, const char *msg)
+auth_realm_job_done(mps_auth_req *req, int result, const char *msg, const char *scope)
 {
     int r;
 
     req->job = NULL;
+    if (result == MPS_AUTH_OK && scope && req->cred.scope)
+        memcpy(req->cred.scope, scope, req->cred.scope_len);
     r = req_answer(req, result, msg);
     if (r != MPS_AUTH_PENDING)
         req_finish(req, r);
@@ -369,6 +393,67 @@ auth_realm_run_kicks(struct auth_pool *pool)
     }
 }
 
+/* The peer members of the realm's copy: older callers give only peer_addr (or only a stream),
+ * newer ones peer_host and peer_port; plugins and the throttle get all three. */
+static int
+req_peer(mps_auth_req *req, const struct mps_cred *cred)
+{
+    char host[NETADDR_HOST_MAX] = "", addr[NETADDR_TEXT_MAX];
+    uint16_t port = 0;
+
+    if (cred->peer_host && *cred->peer_host) {
+        snprintf(host, sizeof(host), "%s", cred->peer_host);
+        port = cred->peer_port;
+    } else if (cred->peer_addr && *cred->peer_addr) {
+        if (netaddr_split(cred->peer_addr, host, sizeof(host), &port) < 0)
+            host[0] = '\0'; /* no address: the throttle's "unknown" source */
+    } else if (cred->stream) {
+        stream_peer_split(cred->stream, host, sizeof(host), &port);
+    }
+    if (cred->peer_addr && *cred->peer_addr)
+        snprintf(addr, sizeof(addr), "%s", cred->peer_addr);
+    else if (!host[0])
+        snprintf(addr, sizeof(addr), "unknown");
+    else
+        snprintf(addr, sizeof(addr), strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, port);
+    free((char *)req->cred.peer_addr);
+    free((char *)req->cred.peer_host);
+    req->cred.peer_addr = strdup(addr);
+    req->cred.peer_host = strdup(host);
+    req->cred.peer_port = port;
+    return req->cred.peer_addr && req->cred.peer_host ? 0 : -ENOMEM;
+}
+
+/* A check with copies of cred and, when the caller wants a scope, a zeroed scope buffer of its
+ * own (the caller's is filled only once the answer is final). NULL on ENOMEM. */
+static mps_auth_req *
+req_new(const struct mps_cred *cred)
+{
+    size_t scope_len = 0;
+    mps_auth_req *req;
+
+    if (cred->scope && cred->scope_len)
+        scope_len = cred->scope_len < AUTH_SCOPE_MAX ? cred->scope_len : AUTH_SCOPE_MAX;
+    req = calloc(1, sizeof(*req) + scope_len);
+    if (!req)
+        return NULL;
+    if (auth_cred_copy(&req->cred, cred) < 0 || req_peer(req, cred) < 0) {
+        auth_cred_free(&req->cred);
+        free(req);
+        return NULL;
+    }
+    /* Plugins on the loop may keep using the stream while they are PENDING: the caller keeps
+     * it open until the check ends. */
+    req->cred.stream = cred->stream;
+    if (scope_len) {
+        req->caller_scope = cred->scope;
+        req->caller_scope_len = cred->scope_len;
+        req->cred.scope = req->scope;
+        req->cred.scope_len = scope_len;
+    }
+    return req;
+}
+
 /* Loop thread. The result and message go through cb unless decided here (see auth.h).
  * Ownership: cred is copied; *req_r is valid until cb runs or auth_check_cancel(). *msg_r of
  * a synchronous answer is valid until the next auth_check() on this realm. */
@@ -383,13 +468,14 @@ auth_check(struct auth_realm *realm, const struct mps_cred *cred, mps_auth_cb cb
         *req_r = NULL;
     if (msg_r)
         *msg_r = NULL;
+    if (cred->scope && cred->scope_len)
+        cred->scope[0] = '\0';
     if (!realm->need_auth) {
         realm->counters.ok++;
         return MPS_AUTH_OK;
     }
-    req = calloc(1, sizeof(*req));
-    if (!req || auth_cred_copy(&req->cred, cred) < 0) {
-        free(req);
+    req = req_new(cred);
+    if (!req) {
         realm->counters.error++;
         if (msg_r)
             *msg_r = "out of memory";
@@ -399,7 +485,7 @@ auth_check(struct auth_realm *realm, const struct mps_cred *cred, mps_auth_cb cb
     req->cb = cb;
     req->arg = arg;
 
-    int64_t delay = auth_throttle_admit(realm->throttle, req->cred.peer_addr,
+    int64_t delay = auth_throttle_admit(realm->throttle, req->cred.peer_host,
                                         realm->delayed.n >= auth_pool_queue_max(realm->pool));
     if (delay < 0) {
         realm->counters.throttled++;
@@ -457,6 +543,7 @@ auth_check(struct auth_realm *realm, const struct mps_cred *cred, mps_auth_cb cb
 sync:
     /* Decided without waiting: no job and no pending plugin are left behind. */
     req_account(req, r);
+    req_deliver_scope(req, r);
     snprintf(realm->sync_msg, sizeof(realm->sync_msg), "%s", req->msg);
     if (msg_r && r != MPS_AUTH_OK)
         *msg_r = realm->sync_msg;

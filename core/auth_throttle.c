@@ -3,13 +3,12 @@
 #include "auth_throttle.h"
 
 #include "log.h"
+#include "netaddr.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 /* The failure throttle's memory: a fixed table per realm, so a flood of addresses costs no
  * more than this; an address lives in one of THROTTLE_WAYS slots picked by its hash and, when
@@ -20,10 +19,10 @@
 /* Delayed checks of one address at once: more are refused at once, so a single address cannot
  * fill the realm's queue for everybody else. */
 #define THROTTLE_MAX_DELAYED 32
-#define THROTTLE_KEY_MAX 64 /* an IPv6 address, "/64" included, fits */
 
-struct throttle_entry {         /* one source address's recent failures */
-    char key[THROTTLE_KEY_MAX]; /* "": a free slot */
+struct throttle_entry { /* one source address's recent failures */
+    struct netaddr_key key;
+    bool used;
     uint64_t first_ms, last_ms; /* loop time of the first and the latest failure */
     uint64_t next_start_ms;     /* when its latest delayed check starts */
     unsigned failures;          /* since first_ms, none FailureWindow apart */
@@ -71,45 +70,6 @@ auth_throttle_free(struct auth_throttle *t)
     }
 }
 
-/* The address part of peer ("198.51.100.7:51234", "[2001:db8::1]:443", "host:16992") into
- * key. IPv4-mapped IPv6 addresses count as their IPv4 address, and an IPv6 address as its
- * /64: one subscriber usually holds a whole /64, so single addresses would not slow it down.
- * Returns false when there is no address to key on. */
-static bool
-throttle_key(const char *peer, char *key, size_t n)
-{
-    const char *start = peer, *end, *colon = strchr(peer, ':');
-    struct in6_addr a6;
-    size_t len;
-
-    if (peer[0] == '[') {
-        start = peer + 1;
-        end = strchr(start, ']');
-        if (!end)
-            end = start + strlen(start);
-    } else if (colon && !strchr(colon + 1, ':')) {
-        end = colon; /* exactly one colon: address or name, then the port */
-    } else {
-        end = peer + strlen(peer); /* no port, or a bare IPv6 address */
-    }
-    len = (size_t)(end - start);
-    if (len == 0 || len >= n)
-        return false;
-    memcpy(key, start, len);
-    key[len] = '\0';
-    if (strncasecmp(key, "::ffff:", 7) == 0 && strchr(key + 7, '.')) {
-        memmove(key, key + 7, len - 7 + 1);
-        return true;
-    }
-    if (strchr(key, ':') && inet_pton(AF_INET6, key, &a6) == 1) {
-        char text[INET6_ADDRSTRLEN];
-        memset(a6.s6_addr + 8, 0, 8);
-        if (inet_ntop(AF_INET6, &a6, text, sizeof(text)))
-            snprintf(key, n, "%s/64", text);
-    }
-    return true;
-}
-
 static uint64_t
 throttle_now(const struct auth_throttle *t)
 {
@@ -128,18 +88,16 @@ throttle_expire(const struct auth_throttle *t, struct throttle_entry *e, uint64_
 
 /* The entry of key, or NULL; with create, a slot is taken for it (evicting the stalest). */
 static struct throttle_entry *
-throttle_find(struct auth_throttle *t, const char *key, bool create)
+throttle_find(struct auth_throttle *t, const struct netaddr_key *key, bool create)
 {
-    uint32_t h = 2166136261u; /* FNV-1a */
+    uint32_t h = netaddr_key_hash(key);
     struct throttle_entry *set, *victim = NULL;
     uint64_t now = throttle_now(t);
 
-    for (const char *p = key; *p; p++)
-        h = (h ^ (unsigned char)*p) * 16777619u;
     set = &t->slots[(h & (THROTTLE_SLOTS - 1)) & ~(uint32_t)(THROTTLE_WAYS - 1)];
     for (unsigned i = 0; i < THROTTLE_WAYS; i++) {
         struct throttle_entry *e = &set[i];
-        if (e->key[0] && strcmp(e->key, key) == 0) {
+        if (e->used && memcmp(&e->key, key, sizeof(*key)) == 0) {
             throttle_expire(t, e, now);
             return e;
         }
@@ -148,9 +106,9 @@ throttle_find(struct auth_throttle *t, const char *key, bool create)
         return NULL;
     for (unsigned i = 0; i < THROTTLE_WAYS; i++) {
         struct throttle_entry *e = &set[i];
-        if (e->key[0])
+        if (e->used)
             throttle_expire(t, e, now);
-        if (!e->key[0] || (!e->failures && !e->delayed)) {
+        if (!e->used || (!e->failures && !e->delayed)) {
             victim = e;
             break;
         }
@@ -159,7 +117,8 @@ throttle_find(struct auth_throttle *t, const char *key, bool create)
     }
     /* An evicted address's delayed checks still run; they just no longer find their entry. */
     memset(victim, 0, sizeof(*victim));
-    snprintf(victim->key, sizeof(victim->key), "%s", key);
+    victim->key = *key;
+    victim->used = true;
     return victim;
 }
 
@@ -189,18 +148,20 @@ fmt_ms(char *buf, size_t n, uint64_t ms)
     return buf;
 }
 
-/* A check from peer was denied. */
+/* A check from host was denied. */
 void
-auth_throttle_fail(struct auth_throttle *t, const char *peer)
+auth_throttle_fail(struct auth_throttle *t, const char *host)
 {
-    char key[THROTTLE_KEY_MAX], d[32], w[32];
+    char text[NETADDR_TEXT_MAX], d[32], w[32];
+    struct netaddr_key key;
     struct throttle_entry *e;
     uint64_t now, delay;
 
-    if (!t || !throttle_key(peer, key, sizeof(key)))
+    if (!t)
         return;
+    netaddr_key_parse(host, &key); /* no address: the shared "unknown" key */
     now = throttle_now(t);
-    e = throttle_find(t, key, true);
+    e = throttle_find(t, &key, true);
     if (!e->failures)
         e->first_ms = now;
     e->last_ms = now;
@@ -209,41 +170,44 @@ auth_throttle_fail(struct auth_throttle *t, const char *peer)
     delay = throttle_delay(t, e->failures);
     if (delay && !e->logged) {
         e->logged = true;
-        log_warn("auth[%s]: %s: %u failure%s in %s: delaying its checks by %s", t->name, key,
+        netaddr_key_format(&key, text, sizeof(text));
+        log_warn("auth[%s]: %s: %u failure%s in %s: delaying its checks by %s", t->name, text,
                  e->failures, e->failures == 1 ? "" : "s", fmt_ms(w, sizeof(w), now - e->first_ms),
                  fmt_ms(d, sizeof(d), delay));
     }
 }
 
-/* A check from peer succeeded: whoever is there knows a password. */
+/* A check from host succeeded: whoever is there knows a password. */
 void
-auth_throttle_clear(struct auth_throttle *t, const char *peer)
+auth_throttle_clear(struct auth_throttle *t, const char *host)
 {
-    char key[THROTTLE_KEY_MAX];
+    struct netaddr_key key;
     struct throttle_entry *e;
 
-    if (!t || !throttle_key(peer, key, sizeof(key)))
+    if (!t)
         return;
-    e = throttle_find(t, key, false);
+    netaddr_key_parse(host, &key);
+    e = throttle_find(t, &key, false);
     if (e) {
         e->failures = 0;
         e->logged = false;
     }
 }
 
-/* How long a new check from peer waits before it starts: 0 at once, -1 refused (too many of
+/* How long a new check from host waits before it starts: 0 at once, -1 refused (too many of
  * the address's checks wait already). The delays of one address queue up behind each other. */
 int64_t
-auth_throttle_admit(struct auth_throttle *t, const char *peer, bool full)
+auth_throttle_admit(struct auth_throttle *t, const char *host, bool full)
 {
-    char key[THROTTLE_KEY_MAX];
+    struct netaddr_key key;
     struct throttle_entry *e;
     uint64_t now, delay, start;
 
-    if (!t || !throttle_key(peer, key, sizeof(key)))
+    if (!t)
         return 0;
+    netaddr_key_parse(host, &key);
     now = throttle_now(t);
-    e = throttle_find(t, key, false);
+    e = throttle_find(t, &key, false);
     if (!e || !(delay = throttle_delay(t, e->failures)))
         return 0;
     if (e->delayed >= THROTTLE_MAX_DELAYED || full)
@@ -254,16 +218,17 @@ auth_throttle_admit(struct auth_throttle *t, const char *peer, bool full)
     return (int64_t)(start - now);
 }
 
-/* A delayed check from peer stops waiting (it starts, or is cancelled). */
+/* A delayed check from host stops waiting (it starts, or is cancelled). */
 void
-auth_throttle_release(struct auth_throttle *t, const char *peer)
+auth_throttle_release(struct auth_throttle *t, const char *host)
 {
-    char key[THROTTLE_KEY_MAX];
+    struct netaddr_key key;
     struct throttle_entry *e;
 
-    if (!t || !throttle_key(peer, key, sizeof(key)))
+    if (!t)
         return;
-    e = throttle_find(t, key, false);
+    netaddr_key_parse(host, &key);
+    e = throttle_find(t, &key, false);
     if (e && e->delayed)
         e->delayed--;
 }

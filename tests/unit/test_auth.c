@@ -11,6 +11,9 @@
 
 #include <cmocka.h>
 
+#include <pthread.h>
+#include <stdbool.h>
+
 #include "auth.h"
 #include "log.h"
 #include "modload.h"
@@ -228,15 +231,18 @@ enum fake_mode { FAKE_PENDING, FAKE_EARLY_OK };
 static enum fake_mode fake_mode;
 static mps_auth_req *fake_req;
 static int fake_cancelled;
+static char *fake_scope; /* the scope buffer of its latest call */
+static size_t fake_scope_len;
 
 static int
 fake_authenticate(const struct mps_ctx *ctx, mps_auth_req *req, const struct mps_cred *cred,
                   char *error, size_t error_len)
 {
     (void)ctx;
-    (void)cred;
     (void)error;
     (void)error_len;
+    fake_scope = cred->scope;
+    fake_scope_len = cred->scope_len;
     if (fake_mode == FAKE_EARLY_OK)
         auth_plugin_done(req, MPS_AUTH_OK, NULL);
     else
@@ -308,6 +314,107 @@ static const struct mps_auth_ops serial_ops = {.authenticate = serial_authentica
 static const struct mps_module serial_mod = {MPS_MODULE_HEADER, .name = "serial",
                                              .flags = MPS_F_BLOCKING | MPS_F_THREAD_UNSAFE,
                                              .auth = &serial_ops};
+
+/* A plugin that binds a right password to a scope, in a loop and a blocking flavour: password
+ * "secret" writes SCOPE_TEXT and answers OK, "next" scribbles and passes, anything else is
+ * denied. It records what it saw of the cred. */
+#define SCOPE_TEXT "dev1.example.com, 8c6a3b2e-5d1f-4e7a-9b0c-00000000a001"
+struct scope_seen {
+    int calls;
+    int scope_null;
+    size_t scope_len;
+    char peer_host[64], peer_addr[80];
+    unsigned peer_port;
+    int dirty; /* the scope buffer was not zeroed */
+};
+static struct scope_seen scope_seen;
+static pthread_mutex_t scope_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int
+scope_authenticate(const struct mps_ctx *ctx, mps_auth_req *req, const struct mps_cred *cred,
+                   char *error, size_t error_len)
+{
+    (void)ctx;
+    (void)req;
+    pthread_mutex_lock(&scope_lock);
+    scope_seen.calls++;
+    scope_seen.scope_null = cred->scope == NULL;
+    scope_seen.scope_len = cred->scope_len;
+    snprintf(scope_seen.peer_host, sizeof(scope_seen.peer_host), "%s", cred->peer_host);
+    snprintf(scope_seen.peer_addr, sizeof(scope_seen.peer_addr), "%s", cred->peer_addr);
+    scope_seen.peer_port = cred->peer_port;
+    pthread_mutex_unlock(&scope_lock);
+    /* The buffer comes zeroed: a plugin may write the text without its terminator. (No
+     * cmocka assertion here: this may run on a worker thread.) */
+    for (size_t i = 0; cred->scope && i < cred->scope_len; i++)
+        if (cred->scope[i])
+            scope_seen.dirty = 1;
+    if (strcmp(cred->password, "next") == 0) {
+        if (cred->scope)
+            memset(cred->scope, 'x', cred->scope_len);
+        return MPS_AUTH_NEXT;
+    }
+    if (strcmp(cred->password, "secret") != 0) {
+        if (cred->scope)
+            memset(cred->scope, 'y', cred->scope_len);
+        snprintf(error, error_len, "wrong password");
+        return MPS_AUTH_DENY;
+    }
+    if (cred->scope)
+        memcpy(cred->scope, SCOPE_TEXT,
+               cred->scope_len < sizeof(SCOPE_TEXT) - 1 ? cred->scope_len : sizeof(SCOPE_TEXT) - 1);
+    return MPS_AUTH_OK;
+}
+
+static const struct mps_auth_ops scope_ops = {.authenticate = scope_authenticate};
+static const struct mps_module scope_mod = {MPS_MODULE_HEADER, .name = "scope", .auth = &scope_ops};
+static const struct mps_module scope_blocking_mod = {MPS_MODULE_HEADER, .name = "scope_blocking",
+                                                     .flags = MPS_F_BLOCKING, .auth = &scope_ops};
+static struct mps_inst scope_insts[2];
+static char scope_label[] = "scope";
+
+static struct mps_inst *
+scope_plugin(bool blocking)
+{
+    struct mps_inst *mi = &scope_insts[blocking];
+
+    memset(mi, 0, sizeof(*mi));
+    mi->mod = blocking ? &scope_blocking_mod : &scope_mod;
+    mi->name = mi->label = scope_label;
+    mi->ctx.api = &test_api;
+    mi->ctx.inst = mi;
+    mi->serial = &fake_serial;
+    memset(&scope_seen, 0, sizeof(scope_seen));
+    return mi;
+}
+
+/* The callback copies the caller's scope buffer as it is when the answer arrives. */
+struct scope_res {
+    struct res r;
+    char *buf;
+    char at_cb[2048];
+};
+
+static void
+scope_cb(void *arg, int result, const char *msg)
+{
+    struct scope_res *sr = arg;
+
+    snprintf(sr->at_cb, sizeof(sr->at_cb), "%s", sr->buf);
+    res_cb(&sr->r, result, msg);
+}
+
+static int
+scope_check(struct auth_realm *realm, const char *pass, char *buf, size_t len,
+            struct scope_res *sr, mps_auth_req **req_r)
+{
+    struct mps_cred cred = {.service = "apf", .user = "alice", .password = pass,
+                            .peer_addr = "192.0.2.7:51234", .scope = buf, .scope_len = len};
+
+    memset(sr, 0, sizeof(*sr));
+    sr->buf = buf;
+    return auth_check(realm, &cred, scope_cb, sr, req_r, NULL);
+}
 
 /* ------------------------------------------------------------------ fixtures */
 
@@ -773,6 +880,154 @@ test_log_no_password(void **state)
     auth_realm_free(realm);
 }
 
+/* ----------------------------------------------------------- peer and scope */
+
+static void
+test_peer_members(void **state)
+{
+    struct mps_inst *p = scope_plugin(false);
+    struct auth_realm *realm = realm_new(&p, 1, 1000, 4);
+    struct res r = {0};
+    struct mps_cred cred = {.service = "apf", .user = "alice", .password = "secret",
+                            .peer_addr = "[2001:db8::1]:443"};
+
+    (void)state;
+    /* An older caller gives peer_addr only: plugins see host and port split from it. */
+    assert_int_equal(auth_check(realm, &cred, res_cb, &r, NULL, NULL), MPS_AUTH_OK);
+    assert_string_equal(scope_seen.peer_host, "2001:db8::1");
+    assert_int_equal(scope_seen.peer_port, 443);
+    assert_string_equal(scope_seen.peer_addr, "[2001:db8::1]:443");
+    /* A newer one gives host and port: peer_addr is made from them. */
+    cred.peer_addr = NULL;
+    cred.peer_host = "198.51.100.7";
+    cred.peer_port = 51234;
+    assert_int_equal(auth_check(realm, &cred, res_cb, &r, NULL, NULL), MPS_AUTH_OK);
+    assert_string_equal(scope_seen.peer_host, "198.51.100.7");
+    assert_int_equal(scope_seen.peer_port, 51234);
+    assert_string_equal(scope_seen.peer_addr, "198.51.100.7:51234");
+    cred.peer_host = "2001:db8::7";
+    assert_int_equal(auth_check(realm, &cred, res_cb, &r, NULL, NULL), MPS_AUTH_OK);
+    assert_string_equal(scope_seen.peer_addr, "[2001:db8::7]:51234");
+    /* Nothing at all: empty host, "unknown" address. */
+    cred.peer_host = NULL;
+    assert_int_equal(auth_check(realm, &cred, res_cb, &r, NULL, NULL), MPS_AUTH_OK);
+    assert_string_equal(scope_seen.peer_host, "");
+    assert_string_equal(scope_seen.peer_addr, "unknown");
+    auth_realm_free(realm);
+}
+
+static void
+test_scope_sync(void **state)
+{
+    struct mps_inst *p = scope_plugin(false);
+    struct auth_realm *realm = realm_new(&p, 1, 1000, 4);
+    struct scope_res sr;
+    char buf[256], small[8];
+
+    (void)state;
+    /* No scope wanted: the plugin gets none. */
+    assert_int_equal(check(realm, "alice", "secret", &sr.r, NULL, NULL), MPS_AUTH_OK);
+    assert_int_equal(scope_seen.scope_null, 1);
+    assert_int_equal(scope_seen.scope_len, 0);
+    /* OK: the text is in the caller's buffer when auth_check returns. */
+    strcpy(buf, "stale");
+    assert_int_equal(scope_check(realm, "secret", buf, sizeof(buf), &sr, NULL), MPS_AUTH_OK);
+    assert_int_equal(scope_seen.scope_null, 0);
+    assert_int_equal(scope_seen.scope_len, sizeof(buf));
+    assert_string_equal(buf, SCOPE_TEXT);
+    /* DENY: whatever the plugin wrote, the caller's buffer is empty. */
+    strcpy(buf, "stale");
+    assert_int_equal(scope_check(realm, "guess", buf, sizeof(buf), &sr, NULL), MPS_AUTH_DENY);
+    assert_string_equal(buf, "");
+    /* A smaller buffer bounds what the plugin may write, and the text is terminated. */
+    assert_int_equal(scope_check(realm, "secret", small, sizeof(small), &sr, NULL), MPS_AUTH_OK);
+    assert_int_equal(scope_seen.scope_len, sizeof(small));
+    assert_string_equal(small, "dev1.ex");
+    /* A larger one: the plugin gets at most 1024 bytes. */
+    static char big[4096];
+    assert_int_equal(scope_check(realm, "secret", big, sizeof(big), &sr, NULL), MPS_AUTH_OK);
+    assert_int_equal(scope_seen.scope_len, 1024);
+    assert_string_equal(big, SCOPE_TEXT);
+    assert_int_equal(sr.r.called, 0);
+    assert_int_equal(scope_seen.dirty, 0);
+    auth_realm_free(realm);
+}
+
+static void
+test_scope_blocking(void **state)
+{
+    struct mps_inst *p = scope_plugin(true);
+    struct auth_realm *realm = realm_new(&p, 1, 5000, 4);
+    struct scope_res sr[3];
+    char buf[3][128];
+    mps_auth_req *req;
+
+    (void)state;
+    strcpy(buf[0], "stale");
+    assert_int_equal(scope_check(realm, "secret", buf[0], sizeof(buf[0]), &sr[0], &req),
+                     MPS_AUTH_PENDING);
+    assert_string_equal(buf[0], ""); /* emptied at once, filled only with the answer */
+    assert_int_equal(scope_check(realm, "guess", buf[1], sizeof(buf[1]), &sr[1], NULL),
+                     MPS_AUTH_PENDING);
+    assert_int_equal(run_until(&ncalled, 2, 3000), 0);
+    assert_int_equal(sr[0].r.result, MPS_AUTH_OK);
+    assert_string_equal(sr[0].at_cb, SCOPE_TEXT); /* already there inside the callback */
+    assert_int_equal(sr[1].r.result, MPS_AUTH_DENY);
+    assert_string_equal(sr[1].at_cb, "");
+    /* Cancelled: the buffer is never written again (the worker writes the job's own copy). */
+    strcpy(buf[2], "mine");
+    assert_int_equal(scope_check(realm, "secret", buf[2], sizeof(buf[2]), &sr[2], &req),
+                     MPS_AUTH_PENDING);
+    auth_check_cancel(req);
+    strcpy(buf[2], "mine again");
+    run_for(100);
+    assert_string_equal(buf[2], "mine again");
+    assert_int_equal(sr[2].r.called, 0);
+    assert_int_equal(scope_seen.dirty, 0);
+    auth_realm_free(realm);
+}
+
+static void
+test_scope_chain(void **state)
+{
+    struct mps_inst *p[2] = {scope_plugin(false), fake_plugin(FAKE_EARLY_OK)};
+    struct auth_realm *realm = realm_new(p, 2, 1000, 4);
+    struct scope_res sr;
+    char buf[64];
+
+    (void)state;
+    /* The scope plugin scribbles and passes; the next one says OK without a scope: none. */
+    assert_int_equal(scope_check(realm, "next", buf, sizeof(buf), &sr, NULL), MPS_AUTH_OK);
+    assert_int_equal(scope_seen.calls, 1);
+    assert_non_null(fake_scope);
+    assert_int_equal(fake_scope[0], 0);
+    assert_string_equal(buf, "");
+    auth_realm_free(realm);
+}
+
+static void
+test_scope_pending(void **state)
+{
+    struct mps_inst *p = fake_plugin(FAKE_PENDING);
+    struct auth_realm *realm = realm_new(&p, 1, 2000, 4);
+    struct scope_res sr;
+    char buf[64];
+    mps_auth_req *req;
+
+    (void)state;
+    assert_int_equal(scope_check(realm, "x", buf, sizeof(buf), &sr, &req), MPS_AUTH_PENDING);
+    assert_ptr_equal(fake_req, req);
+    /* A PENDING plugin writes its scope before answering through auth_done. */
+    assert_non_null(fake_scope);
+    assert_int_equal(fake_scope_len, sizeof(buf));
+    snprintf(fake_scope, fake_scope_len, "later.example.com");
+    answer_later(req, done_ok_cb);
+    assert_int_equal(run_until(&sr.r.called, 1, 1000), 0);
+    assert_int_equal(sr.r.result, MPS_AUTH_OK);
+    assert_string_equal(sr.at_cb, "later.example.com");
+    auth_realm_free(realm);
+}
+
 /* ------------------------------------------------------------ failure throttle */
 
 static void
@@ -858,6 +1113,27 @@ test_throttle_other_address(void **state)
     assert_int_equal(run_until(&ncalled, 3, 3000), 0);
     assert_int_equal(r[1].result, MPS_AUTH_OK);
     assert_int_equal(r[2].result, MPS_AUTH_OK);
+    auth_realm_free(realm);
+}
+
+static void
+test_throttle_peer_host(void **state)
+{
+    struct mps_inst *af = file_plugin(NULL);
+    struct auth_realm *realm = throttled_realm(af, 2, 60000, 8000);
+    struct mps_cred cred = {.service = "apf", .user = "alice", .password = "guess",
+                            .peer_host = "::ffff:198.51.100.9", .peer_port = 7};
+    struct res r = {0};
+
+    (void)state;
+    /* A caller naming peer_host is keyed by it (IPv4-mapped counts as IPv4): the same source
+     * as an older caller's peer_addr. */
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(auth_check(realm, &cred, res_cb, &r, NULL, NULL), MPS_AUTH_DENY);
+    assert_int_equal(check_from(realm, "198.51.100.9:2", "alice", "secret", &r, NULL),
+                     MPS_AUTH_PENDING);
+    assert_int_equal(run_until(&r.called, 1, 3000), 0);
+    assert_int_equal(r.result, MPS_AUTH_OK);
     auth_realm_free(realm);
 }
 
@@ -1060,8 +1336,14 @@ main(void)
         cmocka_unit_test_setup_teardown(test_thread_unsafe, setup, teardown),
         cmocka_unit_test_setup_teardown(test_realm_free_pending, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_no_password, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_peer_members, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scope_sync, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scope_blocking, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scope_chain, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scope_pending, setup, teardown),
         cmocka_unit_test_setup_teardown(test_throttle_delays, setup, teardown),
         cmocka_unit_test_setup_teardown(test_throttle_other_address, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_throttle_peer_host, setup, teardown),
         cmocka_unit_test_setup_teardown(test_throttle_ok_clears, setup, teardown),
         cmocka_unit_test_setup_teardown(test_throttle_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_throttle_parallel, setup, teardown),
