@@ -93,6 +93,16 @@ auth_cred_copy(struct mps_cred *dst, const struct mps_cred *src)
     return 0;
 }
 
+void
+auth_log_safe(char *dst, size_t n, const char *src)
+{
+    size_t i = 0;
+
+    for (; *src && i + 1 < n; src++)
+        dst[i++] = (*src >= 0x20 && *src < 0x7f) ? *src : '?';
+    dst[i] = '\0';
+}
+
 /* ------------------------------------------------------------------------ workers */
 
 static void

@@ -22,6 +22,10 @@ struct auth_job;
 int auth_cred_copy(struct mps_cred *dst, const struct mps_cred *src);
 void auth_cred_free(struct mps_cred *c);
 
+/* src into dst for a log line: user names come from the network, so control characters and
+ * non-ASCII bytes become '?'. */
+void auth_log_safe(char *dst, size_t n, const char *src);
+
 uv_loop_t *auth_pool_loop(const struct auth_pool *pool);
 unsigned auth_pool_queue_max(const struct auth_pool *pool);
 /* The head of the pool's realm list; the realm code keeps the list, the pool only holds it. */

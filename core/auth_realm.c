@@ -1,9 +1,10 @@
 /* auth_realm.c - authentication realms: checks, plugin chains, deadlines, concurrency caps.
  * SPDX-License-Identifier: Apache-2.0
  *
- * A check (mps_auth_req) lives on the loop thread. It waits out a throttle delay (DELAYED),
- * waits for a MaxConcurrent slot (WAITING), then walks the realm's plugin chain (ACTIVE):
- * non-blocking plugins are called here, blocking ones through the pool (auth_pool.c). */
+ * A check (mps_auth_req) lives on the loop thread. The throttle admits it (auth_throttle.c)
+ * at once or after a wait in its slow lane (LANE); it then waits for a MaxConcurrent slot
+ * (WAITING), its deadline running, and walks the realm's plugin chain (ACTIVE): non-blocking
+ * plugins are called here, blocking ones through the pool (auth_pool.c). */
 #include "auth.h"
 
 #include "auth_pool.h"
@@ -14,6 +15,7 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,8 +38,8 @@ struct auth_realm {
     long timeout_ms;
     size_t max_concurrent; /* 0: no cap */
     struct req_list active, waiting;
-    struct req_list delayed;        /* waiting out a throttle delay, on req->timer */
-    struct auth_throttle *throttle; /* NULL: the throttle is off */
+    struct req_list lane;           /* in the throttle's slow lane */
+    struct auth_throttle *throttle; /* NULL: nothing throttles */
     bool kick;       /* a slot was freed while checks wait: start them from the async cb */
     int dispatching; /* realm_start_waiting() on the stack: defer the free */
     bool dead;       /* auth_realm_free() ran during dispatch */
@@ -45,11 +47,11 @@ struct auth_realm {
     char sync_msg[AUTH_MSG_MAX]; /* *msg_r of synchronous answers */
 };
 
-enum req_state { REQ_WAITING, REQ_ACTIVE, REQ_DELAYED };
+enum req_state { REQ_WAITING, REQ_ACTIVE, REQ_LANE };
 
 struct mps_auth_req {
     struct auth_realm *realm;
-    mps_auth_req *prev, *next; /* in realm->active, realm->waiting or realm->delayed */
+    mps_auth_req *prev, *next; /* in realm->active, realm->waiting or realm->lane */
     enum req_state state;
     size_t plugin;        /* index of the plugin deciding now */
     struct auth_job *job; /* a blocking plugin's job in flight */
@@ -59,8 +61,9 @@ struct mps_auth_req {
     struct mps_cred cred; /* copies; cred.params is set per plugin */
     mps_auth_cb cb;
     void *arg;
-    bool timer_on;    /* timer initialised: the req is freed in its close callback */
-    uv_timer_t timer; /* the throttle delay while REQ_DELAYED, then the deadline */
+    bool timer_on;         /* timer initialised: the req is freed in its close callback */
+    uv_timer_t timer;      /* the deadline, from the moment the check leaves the slow lane */
+    struct auth_ticket tk; /* its standing with the throttle */
     char msg[AUTH_MSG_MAX];
     char *caller_scope; /* the caller's buffer, filled on OK; NULL: it wants no scope */
     size_t caller_scope_len;
@@ -70,17 +73,6 @@ struct mps_auth_req {
 static int req_walk(mps_auth_req *req);
 
 /* ------------------------------------------------------------------------ helpers */
-
-/* User names come from the network: keep control characters out of the log. */
-static void
-log_safe(char *dst, size_t n, const char *src)
-{
-    size_t i = 0;
-
-    for (; *src && i + 1 < n; src++)
-        dst[i++] = (*src >= 0x20 && *src < 0x7f) ? *src : '?';
-    dst[i] = '\0';
-}
 
 static void
 list_push(struct req_list *l, mps_auth_req *r)
@@ -160,9 +152,8 @@ req_unlink(mps_auth_req *req)
             realm->kick = true;
             auth_pool_wake(realm->pool);
         }
-    } else if (req->state == REQ_DELAYED) {
-        list_remove(&realm->delayed, req);
-        auth_throttle_release(realm->throttle, req->cred.peer_host);
+    } else if (req->state == REQ_LANE) {
+        list_remove(&realm->lane, req);
     } else {
         list_remove(&realm->waiting, req);
     }
@@ -188,9 +179,9 @@ req_account(mps_auth_req *req, int result)
     struct auth_realm *realm = req->realm;
     char user[128];
 
+    auth_throttle_done(realm->throttle, &req->tk, result);
     if (result == MPS_AUTH_OK) {
         realm->counters.ok++;
-        auth_throttle_clear(realm->throttle, req->cred.peer_host);
         return;
     }
     /* Only a plugin's DENY is a guess that failed; errors and timeouts are our backend's. */
@@ -198,11 +189,9 @@ req_account(mps_auth_req *req, int result)
         realm->counters.deny++;
     else
         realm->counters.error++;
-    log_safe(user, sizeof(user), req->cred.user);
+    auth_log_safe(user, sizeof(user), req->cred.user);
     log_warn("auth[%s]: user \"%s\" from %s %s: %s", realm->name, user, req->cred.peer_addr,
              result == MPS_AUTH_DENY ? "denied" : "failed", req->msg[0] ? req->msg : "no reason");
-    if (result == MPS_AUTH_DENY)
-        auth_throttle_fail(realm->throttle, req->cred.peer_host);
 }
 
 /* The check ends with a result nobody has seen yet: tell the caller through its callback.
@@ -320,21 +309,46 @@ req_start(mps_auth_req *req)
 static void realm_destroy(struct auth_realm *realm);
 static void realm_start_waiting(struct auth_realm *realm);
 
-/* The throttle delay is over: the check queues like a new one (nobody is overtaken) and its
- * deadline starts now. */
+/* The deadline runs from the moment the check may start (a wait in the slow lane is not the
+ * plugins' time). */
 static void
-req_delay_cb(uv_timer_t *t)
+req_deadline(mps_auth_req *req)
 {
-    mps_auth_req *req = t->data;
     struct auth_realm *realm = req->realm;
 
-    list_remove(&realm->delayed, req);
-    auth_throttle_release(realm->throttle, req->cred.peer_host);
+    if (realm->timeout_ms <= 0)
+        return;
+    if (!req->timer_on) {
+        uv_timer_init(auth_pool_loop(realm->pool), &req->timer);
+        req->timer.data = req;
+        req->timer_on = true;
+    }
+    uv_timer_start(&req->timer, req_timer_cb, (uint64_t)realm->timeout_ms, 0);
+}
+
+/* Throttle hook: the check leaves the slow lane and queues like a new one (nobody is
+ * overtaken). Bookkeeping only: throttle_kick() has it started from the async callback. */
+static void
+throttle_release(struct auth_ticket *tk, void *arg)
+{
+    mps_auth_req *req = (mps_auth_req *)((char *)tk - offsetof(mps_auth_req, tk));
+    struct auth_realm *realm = arg;
+
+    list_remove(&realm->lane, req);
     req->state = REQ_WAITING;
     list_push(&realm->waiting, req);
-    if (realm->timeout_ms > 0)
-        uv_timer_start(&req->timer, req_timer_cb, (uint64_t)realm->timeout_ms, 0);
-    realm_start_waiting(realm);
+    req_deadline(req);
+}
+
+static void
+throttle_kick(void *arg)
+{
+    struct auth_realm *realm = arg;
+
+    if (!realm->kick) {
+        realm->kick = true;
+        auth_pool_wake(realm->pool);
+    }
 }
 
 static void
@@ -458,9 +472,10 @@ req_new(const struct mps_cred *cred)
  * Ownership: cred is copied; *req_r is valid until cb runs or auth_check_cancel(). *msg_r of
  * a synchronous answer is valid until the next auth_check() on this realm. */
 int
-auth_check(struct auth_realm *realm, const struct mps_cred *cred, mps_auth_cb cb, void *arg,
-           mps_auth_req **req_r, const char **msg_r)
+auth_check_device(struct auth_realm *realm, const struct mps_cred *cred, const char *device,
+                  mps_auth_cb cb, void *arg, mps_auth_req **req_r, const char **msg_r)
 {
+    const char *why;
     mps_auth_req *req;
     int r;
 
@@ -485,42 +500,33 @@ auth_check(struct auth_realm *realm, const struct mps_cred *cred, mps_auth_cb cb
     req->cb = cb;
     req->arg = arg;
 
-    int64_t delay = auth_throttle_admit(realm->throttle, req->cred.peer_host,
-                                        realm->delayed.n >= auth_pool_queue_max(realm->pool));
-    if (delay < 0) {
-        realm->counters.throttled++;
-        snprintf(req->msg, sizeof(req->msg),
-                 "too many checks from this address are delayed "
-                 "after failures");
+    switch (auth_throttle_admit(realm->throttle, &req->tk, req->cred.peer_host, req->cred.user,
+                                device, &why)) {
+    case AUTH_ADMIT_REFUSED:
+        snprintf(req->msg, sizeof(req->msg), "%s", why);
         r = MPS_AUTH_ERROR;
         goto sync;
-    }
-    if (delay > 0) {
-        /* Not in the FIFO yet and holding no slot: others go first while this one waits. */
-        realm->counters.throttled++;
-        req->state = REQ_DELAYED;
-        list_push(&realm->delayed, req);
-        uv_timer_init(auth_pool_loop(realm->pool), &req->timer);
-        req->timer.data = req;
-        req->timer_on = true;
-        uv_timer_start(&req->timer, req_delay_cb, (uint64_t)delay, 0);
+    case AUTH_ADMIT_LINE:
+        /* Holding no slot and no deadline yet: others go first while this one waits. */
+        req->state = REQ_LANE;
+        list_push(&realm->lane, req);
         if (req_r)
             *req_r = req;
         return MPS_AUTH_PENDING;
+    default:
+        break;
     }
 
     /* FIFO order: nobody overtakes a waiting check, even when a slot is free but its kick
      * has not run yet. The waiting FIFO is bounded like the pool's queue. */
     if (realm->waiting.n || (realm->max_concurrent && realm->active.n >= realm->max_concurrent)) {
         if (realm->waiting.n >= auth_pool_queue_max(realm->pool)) {
-            req->state = REQ_WAITING;
             snprintf(req->msg, sizeof(req->msg), "auth queue full");
             r = MPS_AUTH_ERROR;
             goto sync;
         }
         req->state = REQ_WAITING;
         list_push(&realm->waiting, req);
-        r = MPS_AUTH_PENDING;
     } else {
         req->state = REQ_ACTIVE;
         list_push(&realm->active, req);
@@ -530,12 +536,7 @@ auth_check(struct auth_realm *realm, const struct mps_cred *cred, mps_auth_cb cb
             goto sync;
         }
     }
-    if (realm->timeout_ms > 0) {
-        uv_timer_init(auth_pool_loop(realm->pool), &req->timer);
-        req->timer.data = req;
-        req->timer_on = true;
-        uv_timer_start(&req->timer, req_timer_cb, (uint64_t)realm->timeout_ms, 0);
-    }
+    req_deadline(req);
     if (req_r)
         *req_r = req;
     return MPS_AUTH_PENDING;
@@ -551,6 +552,13 @@ sync:
     return r;
 }
 
+int
+auth_check(struct auth_realm *realm, const struct mps_cred *cred, mps_auth_cb cb, void *arg,
+           mps_auth_req **req_r, const char **msg_r)
+{
+    return auth_check_device(realm, cred, NULL, cb, arg, req_r, msg_r);
+}
+
 /* Loop thread. req came from auth_check() and its cb has not run: afterwards it never will. */
 void
 auth_check_cancel(mps_auth_req *req)
@@ -559,6 +567,7 @@ auth_check_cancel(mps_auth_req *req)
         return;
     req_abandon_work(req);
     req_unlink(req);
+    auth_throttle_leave(req->realm->throttle, &req->tk);
     req_free(req);
 }
 
@@ -621,7 +630,9 @@ auth_realm_new(struct auth_pool *pool, const char *name, const struct realm_conf
     realm->need_auth = rc->need_authentication != 0;
     realm->timeout_ms = rc->timeout_ms;
     realm->max_concurrent = rc->max_concurrent > 0 ? (size_t)rc->max_concurrent : 0;
-    if (auth_throttle_new(auth_pool_loop(pool), name, rc, &realm->throttle) < 0) {
+    const struct auth_throttle_hooks hooks = {throttle_release, throttle_kick, realm};
+    if (auth_throttle_new(auth_pool_loop(pool), name, rc, auth_pool_queue_max(pool),
+                          &realm->counters, &hooks, &realm->throttle) < 0) {
         free(realm->name);
         free(realm->plugins);
         free(realm);
@@ -657,8 +668,8 @@ auth_realm_free(struct auth_realm *realm)
         }
     }
     realm->kick = false;
-    while (realm->delayed.head)
-        auth_check_cancel(realm->delayed.head);
+    while (realm->lane.head) /* first: cancelling the others may release these */
+        auth_check_cancel(realm->lane.head);
     while (realm->waiting.head)
         auth_check_cancel(realm->waiting.head);
     while (realm->active.head)
