@@ -170,20 +170,35 @@ static int
 load_realm(struct loader *ld, const struct conf_section *sec, const char *label,
            struct realm_config *r)
 {
-    static const struct mps_option o_bool = {.name = "NeedAuthentication", .type = MPS_OPT_BOOL};
-    static const struct mps_option o_msec = {.name = "Timeout", .type = MPS_OPT_MSEC};
-    static const struct mps_option o_int = {.name = "MaxConcurrent", .type = MPS_OPT_INT};
-    static const struct mps_option o_window = {.name = "FailureWindow", .type = MPS_OPT_MSEC};
-    static const struct mps_option o_free = {.name = "FailureFree", .type = MPS_OPT_INT};
-    static const struct mps_option o_delay = {.name = "FailureDelayMax", .type = MPS_OPT_MSEC};
-    int seen[RK_COUNT] = {0};
+#define REALM_OPT(key, t, field, lo, hi)                                                           \
+    {                                                                                              \
+        .name = key, .type = t, .offset = offsetof(struct realm_config, field), .min = lo,         \
+        .max = hi                                                                                  \
+    }
+    /* In enum realm_key order first; those are range-checked below with messages of their
+     * own, the failure budgets (docs/auth-throttle.md) by their min and max. */
+    static const struct mps_option keys[] = {
+        REALM_OPT("NeedAuthentication", MPS_OPT_BOOL, need_authentication, 0, 0),
+        REALM_OPT("Timeout", MPS_OPT_MSEC, timeout_ms, 0, 0),
+        REALM_OPT("MaxConcurrent", MPS_OPT_INT, max_concurrent, 0, 0),
+        REALM_OPT("FailureWindow", MPS_OPT_MSEC, failure_window_ms, 0, 0),
+        REALM_OPT("FailureFree", MPS_OPT_INT, failure_free, 0, 0),
+        REALM_OPT("FailureDelayMax", MPS_OPT_MSEC, failure_delay_max_ms, 0, 0),
+        REALM_OPT("RealmFailureBurst", MPS_OPT_INT, realm_failure_burst, 0, 1000000),
+        REALM_OPT("RealmFailuresPerMinute", MPS_OPT_INT, realm_failures_per_min, 1, 6000000),
+        REALM_OPT("UserFailureBurst", MPS_OPT_INT, user_failure_burst, 0, 1000000),
+        REALM_OPT("UserFailuresPerMinute", MPS_OPT_INT, user_failures_per_min, 1, 6000000),
+        REALM_OPT("TrustWindow", MPS_OPT_MSEC, trust_window_ms, 0, 30L * 24 * 3600 * 1000),
+        REALM_OPT("TrustedFailures", MPS_OPT_INT, trusted_failures, 0, 100000),
+        REALM_OPT("KnownDeviceFailures", MPS_OPT_INT, device_failures, 0, 100000),
+    };
+#undef REALM_OPT
+    int seen[sizeof(keys) / sizeof(keys[0])] = {0};
     char msg[256];
 
     for (size_t i = 0; i < sec->nkv; i++) {
         const struct conf_kv *kv = &sec->kv[i];
-        const struct mps_option *o = NULL;
-        void *dst = NULL;
-        enum realm_key rk = RK_COUNT;
+        size_t k;
 
         if (strcasecmp(kv->key, "Plugin") == 0 || strcasecmp(kv->key, "DllName") == 0) {
             if (add_plugin(ld, r, kv) < 0)
@@ -203,37 +218,15 @@ load_realm(struct loader *ld, const struct conf_section *sec, const char *label,
                 return lerr(ld, kv->line, "out of memory");
             continue;
         }
-        if (strcasecmp(kv->key, "NeedAuthentication") == 0) {
-            o = &o_bool;
-            dst = &r->need_authentication;
-            rk = RK_NEED;
-        } else if (strcasecmp(kv->key, "Timeout") == 0) {
-            o = &o_msec;
-            dst = &r->timeout_ms;
-            rk = RK_TIMEOUT;
-        } else if (strcasecmp(kv->key, "MaxConcurrent") == 0) {
-            o = &o_int;
-            dst = &r->max_concurrent;
-            rk = RK_MAXCONC;
-        } else if (strcasecmp(kv->key, "FailureWindow") == 0) {
-            o = &o_window;
-            dst = &r->failure_window_ms;
-            rk = RK_FWINDOW;
-        } else if (strcasecmp(kv->key, "FailureFree") == 0) {
-            o = &o_free;
-            dst = &r->failure_free;
-            rk = RK_FFREE;
-        } else if (strcasecmp(kv->key, "FailureDelayMax") == 0) {
-            o = &o_delay;
-            dst = &r->failure_delay_max_ms;
-            rk = RK_FDELAY;
-        } else {
+        for (k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+            if (strcasecmp(kv->key, keys[k].name) == 0)
+                break;
+        if (k == sizeof(keys) / sizeof(keys[0]))
             return lerr(ld, kv->line, "unknown key '%s' in %s", kv->key, label);
-        }
-        if (seen[rk])
-            return lerr(ld, kv->line, "%s given twice (first on line %d)", kv->key, seen[rk]);
-        seen[rk] = kv->line;
-        if (conf_parse_value(o, kv->value, dst, msg, sizeof(msg)) < 0)
+        if (seen[k])
+            return lerr(ld, kv->line, "%s given twice (first on line %d)", kv->key, seen[k]);
+        seen[k] = kv->line;
+        if (conf_parse_value(&keys[k], kv->value, r, msg, sizeof(msg)) < 0)
             return lerr(ld, kv->line, "%s: %s", kv->key, msg);
     }
 
@@ -335,6 +328,15 @@ load_sections(struct loader *ld)
     cfg->amt.failure_window_ms = cfg->console.failure_window_ms = 60000;
     cfg->amt.failure_free = cfg->console.failure_free = 3;
     cfg->amt.failure_delay_max_ms = cfg->console.failure_delay_max_ms = 8000;
+    /* Brute force from many addresses (docs/auth-throttle.md): at most 10 + 1/s guesses at one
+     * user and 20 + 2/s in all from sources without known-good evidence. */
+    cfg->amt.realm_failure_burst = cfg->console.realm_failure_burst = 20;
+    cfg->amt.realm_failures_per_min = cfg->console.realm_failures_per_min = 120;
+    cfg->amt.user_failure_burst = cfg->console.user_failure_burst = 10;
+    cfg->amt.user_failures_per_min = cfg->console.user_failures_per_min = 60;
+    cfg->amt.trust_window_ms = cfg->console.trust_window_ms = 24L * 3600 * 1000;
+    cfg->amt.trusted_failures = cfg->console.trusted_failures = 20;
+    cfg->amt.device_failures = cfg->console.device_failures = 3;
 
     for (size_t i = 0; i < cfg->file.nsec; i++) {
         const struct conf_section *sec = &cfg->file.sec[i];

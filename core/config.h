@@ -57,7 +57,16 @@ struct realm_config { /* [AMT_Authenticate] and [Socks_Authenticate] */
     long failure_window_ms;     /* FailureWindow = 60s: an address's failures are forgotten
                                  * after this long without a new one */
     long failure_free;          /* FailureFree = 3 failures before its checks are delayed */
-    long failure_delay_max_ms;  /* FailureDelayMax = 8s; 0 disables the throttle */
+    long failure_delay_max_ms;  /* FailureDelayMax = 8s; 0: no per-source delay */
+    /* Failure budgets (docs/auth-throttle.md). A burst of 0 turns that budget off; 0 here
+     * (as in a zeroed struct) turns each feature off. */
+    long realm_failure_burst;   /* RealmFailureBurst = 20 checks at once, then */
+    long realm_failures_per_min; /* RealmFailuresPerMinute = 120 */
+    long user_failure_burst;    /* UserFailureBurst = 10 per user name, then */
+    long user_failures_per_min; /* UserFailuresPerMinute = 60 */
+    long trust_window_ms;       /* TrustWindow = 24h: a success makes a source known-good */
+    long trusted_failures;      /* TrustedFailures = 20 per FailureWindow, known-good sources */
+    long device_failures;       /* KnownDeviceFailures = 3 per FailureWindow, known devices */
 };
 
 struct module_config { /* one [module NAME] section, applied when the module is loaded */

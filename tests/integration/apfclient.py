@@ -17,7 +17,8 @@ and a raw pipe into an APF channel.
 its name, --tls-cert/--tls-key present a client certificate, --tls-version pins one version;
 1.0 and 1.1 offer AES128-SHA only, as AMT before 12 does). The negotiated version and suite are
 printed on stderr as "tls VERSION SUITE". --proxy v1|v2 sends a PROXY protocol header naming
---proxy-src first, as an L4 load balancer would.
+--proxy-src first, as an L4 load balancer would. --source ADDR connects from that local address
+(Linux routes all of 127.0.0.0/8 to lo, so 127.0.3.1 is a device behind another NAT).
 """
 from __future__ import annotations
 
@@ -323,8 +324,9 @@ class Device:
 
     def __init__(self, port: int, host: str = "127.0.0.1", timeout: float = 10.0,
                  uuid: bytes = DEFAULT_UUID, tls: Optional[ssl.SSLContext] = None,
-                 preamble: bytes = b"") -> None:
+                 preamble: bytes = b"", source: Optional[str] = None) -> None:
         self.host, self.port, self.timeout, self.uuid = host, port, timeout, uuid
+        self.source = source  # local address to connect from (any of 127.0.0.0/8 on Linux)
         self.tls, self.preamble = tls, preamble  # preamble: sent before TLS (a PROXY header)
         self.sock: Optional[socket.socket] = None
         self.rx = bytearray()
@@ -338,7 +340,9 @@ class Device:
 
     # -- transport
     def connect(self) -> "Device":
-        self.sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+        self.sock = socket.create_connection(
+            (self.host, self.port), timeout=self.timeout,
+            source_address=(self.source, 0) if self.source else None)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.preamble:
             self.sock.sendall(self.preamble)
@@ -555,7 +559,8 @@ def proxy_header(a: argparse.Namespace) -> bytes:
 
 
 def open_version(a: argparse.Namespace) -> Device:
-    d = Device(a.port, a.host, a.timeout, uuid_bytes(a), tls_context(a), proxy_header(a))
+    d = Device(a.port, a.host, a.timeout, uuid_bytes(a), tls_context(a), proxy_header(a),
+               getattr(a, "source", None))
     d.connect()
     return d
 
@@ -1305,6 +1310,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--proxy", choices=["v1", "v2"], default=None,
                    help="send a PROXY protocol header first")
     p.add_argument("--proxy-src", default="203.0.113.7", help="the address the header names")
+    p.add_argument("--source", default=None,
+                   help="connect from this local address (e.g. 127.0.3.1: all of 127/8 is lo)")
     p.add_argument("--expect", default=None,
                    help="'|'-separated accepted results: exit 1 (printing them) otherwise")
     a = p.parse_args(argv)

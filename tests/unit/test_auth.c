@@ -1,4 +1,4 @@
-/* test_auth.c - unit tests of the auth realms and worker pool (core/auth.c) on a real loop.
+/* test_auth.c - unit tests of the auth realms and worker pool (core/auth_*.c) on a real loop.
  * SPDX-License-Identifier: Apache-2.0
  *
  * Uses test_auth.so (MPSD_TEST_MODULE_DIR) as a blocking backend, auth_file.so
@@ -11,6 +11,9 @@
 
 #include <cmocka.h>
 
+#include <pthread.h>
+#include <stdbool.h>
+
 #include "auth.h"
 #include "log.h"
 #include "modload.h"
@@ -22,7 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
-/* core/auth.c's THROTTLE_MAX_DELAYED: delayed checks one address may have at once. */
+/* core/auth_throttle.c's MAX_DELAYED: delayed checks one address may have at once. */
 #define THROTTLE_TEST_PARALLEL 32
 
 static char module_dir[512];
@@ -228,15 +231,22 @@ enum fake_mode { FAKE_PENDING, FAKE_EARLY_OK };
 static enum fake_mode fake_mode;
 static mps_auth_req *fake_req;
 static int fake_cancelled;
+static char *fake_scope; /* the scope buffer of its latest call */
+static size_t fake_scope_len;
+static int fake_scope_dirty; /* it was not zeroed when the plugin got it */
 
 static int
 fake_authenticate(const struct mps_ctx *ctx, mps_auth_req *req, const struct mps_cred *cred,
                   char *error, size_t error_len)
 {
     (void)ctx;
-    (void)cred;
     (void)error;
     (void)error_len;
+    fake_scope = cred->scope;
+    fake_scope_len = cred->scope_len;
+    fake_scope_dirty = 0;
+    for (size_t i = 0; cred->scope && i < cred->scope_len; i++)
+        fake_scope_dirty |= cred->scope[i] != 0;
     if (fake_mode == FAKE_EARLY_OK)
         auth_plugin_done(req, MPS_AUTH_OK, NULL);
     else
@@ -308,6 +318,107 @@ static const struct mps_auth_ops serial_ops = {.authenticate = serial_authentica
 static const struct mps_module serial_mod = {MPS_MODULE_HEADER, .name = "serial",
                                              .flags = MPS_F_BLOCKING | MPS_F_THREAD_UNSAFE,
                                              .auth = &serial_ops};
+
+/* A plugin that binds a right password to a scope, in a loop and a blocking flavour: password
+ * "secret" writes SCOPE_TEXT and answers OK, "next" scribbles and passes, anything else is
+ * denied. It records what it saw of the cred. */
+#define SCOPE_TEXT "dev1.example.com, 8c6a3b2e-5d1f-4e7a-9b0c-00000000a001"
+struct scope_seen {
+    int calls;
+    int scope_null;
+    size_t scope_len;
+    char peer_host[64], peer_addr[80];
+    unsigned peer_port;
+    int dirty; /* the scope buffer was not zeroed */
+};
+static struct scope_seen scope_seen;
+static pthread_mutex_t scope_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int
+scope_authenticate(const struct mps_ctx *ctx, mps_auth_req *req, const struct mps_cred *cred,
+                   char *error, size_t error_len)
+{
+    (void)ctx;
+    (void)req;
+    pthread_mutex_lock(&scope_lock);
+    scope_seen.calls++;
+    scope_seen.scope_null = cred->scope == NULL;
+    scope_seen.scope_len = cred->scope_len;
+    snprintf(scope_seen.peer_host, sizeof(scope_seen.peer_host), "%s", cred->peer_host);
+    snprintf(scope_seen.peer_addr, sizeof(scope_seen.peer_addr), "%s", cred->peer_addr);
+    scope_seen.peer_port = cred->peer_port;
+    pthread_mutex_unlock(&scope_lock);
+    /* The buffer comes zeroed: a plugin may write the text without its terminator. (No
+     * cmocka assertion here: this may run on a worker thread.) */
+    for (size_t i = 0; cred->scope && i < cred->scope_len; i++)
+        if (cred->scope[i])
+            scope_seen.dirty = 1;
+    if (strcmp(cred->password, "next") == 0) {
+        if (cred->scope)
+            memset(cred->scope, 'x', cred->scope_len);
+        return MPS_AUTH_NEXT;
+    }
+    if (strcmp(cred->password, "secret") != 0) {
+        if (cred->scope)
+            memset(cred->scope, 'y', cred->scope_len);
+        snprintf(error, error_len, "wrong password");
+        return MPS_AUTH_DENY;
+    }
+    if (cred->scope)
+        memcpy(cred->scope, SCOPE_TEXT,
+               cred->scope_len < sizeof(SCOPE_TEXT) - 1 ? cred->scope_len : sizeof(SCOPE_TEXT) - 1);
+    return MPS_AUTH_OK;
+}
+
+static const struct mps_auth_ops scope_ops = {.authenticate = scope_authenticate};
+static const struct mps_module scope_mod = {MPS_MODULE_HEADER, .name = "scope", .auth = &scope_ops};
+static const struct mps_module scope_blocking_mod = {MPS_MODULE_HEADER, .name = "scope_blocking",
+                                                     .flags = MPS_F_BLOCKING, .auth = &scope_ops};
+static struct mps_inst scope_insts[2];
+static char scope_label[] = "scope";
+
+static struct mps_inst *
+scope_plugin(bool blocking)
+{
+    struct mps_inst *mi = &scope_insts[blocking];
+
+    memset(mi, 0, sizeof(*mi));
+    mi->mod = blocking ? &scope_blocking_mod : &scope_mod;
+    mi->name = mi->label = scope_label;
+    mi->ctx.api = &test_api;
+    mi->ctx.inst = mi;
+    mi->serial = &fake_serial;
+    memset(&scope_seen, 0, sizeof(scope_seen));
+    return mi;
+}
+
+/* The callback copies the caller's scope buffer as it is when the answer arrives. */
+struct scope_res {
+    struct res r;
+    char *buf;
+    char at_cb[2048];
+};
+
+static void
+scope_cb(void *arg, int result, const char *msg)
+{
+    struct scope_res *sr = arg;
+
+    snprintf(sr->at_cb, sizeof(sr->at_cb), "%s", sr->buf);
+    res_cb(&sr->r, result, msg);
+}
+
+static int
+scope_check(struct auth_realm *realm, const char *pass, char *buf, size_t len,
+            struct scope_res *sr, mps_auth_req **req_r)
+{
+    struct mps_cred cred = {.service = "apf", .user = "alice", .password = pass,
+                            .peer_addr = "192.0.2.7:51234", .scope = buf, .scope_len = len};
+
+    memset(sr, 0, sizeof(*sr));
+    sr->buf = buf;
+    return auth_check(realm, &cred, scope_cb, sr, req_r, NULL);
+}
 
 /* ------------------------------------------------------------------ fixtures */
 
@@ -773,6 +884,154 @@ test_log_no_password(void **state)
     auth_realm_free(realm);
 }
 
+/* ----------------------------------------------------------- peer and scope */
+
+static void
+test_peer_members(void **state)
+{
+    struct mps_inst *p = scope_plugin(false);
+    struct auth_realm *realm = realm_new(&p, 1, 1000, 4);
+    struct res r = {0};
+    struct mps_cred cred = {.service = "apf", .user = "alice", .password = "secret",
+                            .peer_addr = "[2001:db8::1]:443"};
+
+    (void)state;
+    /* An older caller gives peer_addr only: plugins see host and port split from it. */
+    assert_int_equal(auth_check(realm, &cred, res_cb, &r, NULL, NULL), MPS_AUTH_OK);
+    assert_string_equal(scope_seen.peer_host, "2001:db8::1");
+    assert_int_equal(scope_seen.peer_port, 443);
+    assert_string_equal(scope_seen.peer_addr, "[2001:db8::1]:443");
+    /* A newer one gives host and port: peer_addr is made from them. */
+    cred.peer_addr = NULL;
+    cred.peer_host = "198.51.100.7";
+    cred.peer_port = 51234;
+    assert_int_equal(auth_check(realm, &cred, res_cb, &r, NULL, NULL), MPS_AUTH_OK);
+    assert_string_equal(scope_seen.peer_host, "198.51.100.7");
+    assert_int_equal(scope_seen.peer_port, 51234);
+    assert_string_equal(scope_seen.peer_addr, "198.51.100.7:51234");
+    cred.peer_host = "2001:db8::7";
+    assert_int_equal(auth_check(realm, &cred, res_cb, &r, NULL, NULL), MPS_AUTH_OK);
+    assert_string_equal(scope_seen.peer_addr, "[2001:db8::7]:51234");
+    /* Nothing at all: empty host, "unknown" address. */
+    cred.peer_host = NULL;
+    assert_int_equal(auth_check(realm, &cred, res_cb, &r, NULL, NULL), MPS_AUTH_OK);
+    assert_string_equal(scope_seen.peer_host, "");
+    assert_string_equal(scope_seen.peer_addr, "unknown");
+    auth_realm_free(realm);
+}
+
+static void
+test_scope_sync(void **state)
+{
+    struct mps_inst *p = scope_plugin(false);
+    struct auth_realm *realm = realm_new(&p, 1, 1000, 4);
+    struct scope_res sr;
+    char buf[256], small[8];
+
+    (void)state;
+    /* No scope wanted: the plugin gets none. */
+    assert_int_equal(check(realm, "alice", "secret", &sr.r, NULL, NULL), MPS_AUTH_OK);
+    assert_int_equal(scope_seen.scope_null, 1);
+    assert_int_equal(scope_seen.scope_len, 0);
+    /* OK: the text is in the caller's buffer when auth_check returns. */
+    strcpy(buf, "stale");
+    assert_int_equal(scope_check(realm, "secret", buf, sizeof(buf), &sr, NULL), MPS_AUTH_OK);
+    assert_int_equal(scope_seen.scope_null, 0);
+    assert_int_equal(scope_seen.scope_len, sizeof(buf));
+    assert_string_equal(buf, SCOPE_TEXT);
+    /* DENY: whatever the plugin wrote, the caller's buffer is empty. */
+    strcpy(buf, "stale");
+    assert_int_equal(scope_check(realm, "guess", buf, sizeof(buf), &sr, NULL), MPS_AUTH_DENY);
+    assert_string_equal(buf, "");
+    /* A smaller buffer bounds what the plugin may write, and the text is terminated. */
+    assert_int_equal(scope_check(realm, "secret", small, sizeof(small), &sr, NULL), MPS_AUTH_OK);
+    assert_int_equal(scope_seen.scope_len, sizeof(small));
+    assert_string_equal(small, "dev1.ex");
+    /* A larger one: the plugin gets at most 1024 bytes. */
+    static char big[4096];
+    assert_int_equal(scope_check(realm, "secret", big, sizeof(big), &sr, NULL), MPS_AUTH_OK);
+    assert_int_equal(scope_seen.scope_len, 1024);
+    assert_string_equal(big, SCOPE_TEXT);
+    assert_int_equal(sr.r.called, 0);
+    assert_int_equal(scope_seen.dirty, 0);
+    auth_realm_free(realm);
+}
+
+static void
+test_scope_blocking(void **state)
+{
+    struct mps_inst *p = scope_plugin(true);
+    struct auth_realm *realm = realm_new(&p, 1, 5000, 4);
+    struct scope_res sr[3];
+    char buf[3][128];
+    mps_auth_req *req;
+
+    (void)state;
+    strcpy(buf[0], "stale");
+    assert_int_equal(scope_check(realm, "secret", buf[0], sizeof(buf[0]), &sr[0], &req),
+                     MPS_AUTH_PENDING);
+    assert_string_equal(buf[0], ""); /* emptied at once, filled only with the answer */
+    assert_int_equal(scope_check(realm, "guess", buf[1], sizeof(buf[1]), &sr[1], NULL),
+                     MPS_AUTH_PENDING);
+    assert_int_equal(run_until(&ncalled, 2, 3000), 0);
+    assert_int_equal(sr[0].r.result, MPS_AUTH_OK);
+    assert_string_equal(sr[0].at_cb, SCOPE_TEXT); /* already there inside the callback */
+    assert_int_equal(sr[1].r.result, MPS_AUTH_DENY);
+    assert_string_equal(sr[1].at_cb, "");
+    /* Cancelled: the buffer is never written again (the worker writes the job's own copy). */
+    strcpy(buf[2], "mine");
+    assert_int_equal(scope_check(realm, "secret", buf[2], sizeof(buf[2]), &sr[2], &req),
+                     MPS_AUTH_PENDING);
+    auth_check_cancel(req);
+    strcpy(buf[2], "mine again");
+    run_for(100);
+    assert_string_equal(buf[2], "mine again");
+    assert_int_equal(sr[2].r.called, 0);
+    assert_int_equal(scope_seen.dirty, 0);
+    auth_realm_free(realm);
+}
+
+static void
+test_scope_chain(void **state)
+{
+    struct mps_inst *p[2] = {scope_plugin(false), fake_plugin(FAKE_EARLY_OK)};
+    struct auth_realm *realm = realm_new(p, 2, 1000, 4);
+    struct scope_res sr;
+    char buf[64];
+
+    (void)state;
+    /* The scope plugin scribbles and passes; the next one says OK without a scope: none. */
+    assert_int_equal(scope_check(realm, "next", buf, sizeof(buf), &sr, NULL), MPS_AUTH_OK);
+    assert_int_equal(scope_seen.calls, 1);
+    assert_non_null(fake_scope); /* (freed with the check by now: only compare it) */
+    assert_int_equal(fake_scope_dirty, 0);
+    assert_string_equal(buf, "");
+    auth_realm_free(realm);
+}
+
+static void
+test_scope_pending(void **state)
+{
+    struct mps_inst *p = fake_plugin(FAKE_PENDING);
+    struct auth_realm *realm = realm_new(&p, 1, 2000, 4);
+    struct scope_res sr;
+    char buf[64];
+    mps_auth_req *req;
+
+    (void)state;
+    assert_int_equal(scope_check(realm, "x", buf, sizeof(buf), &sr, &req), MPS_AUTH_PENDING);
+    assert_ptr_equal(fake_req, req);
+    /* A PENDING plugin writes its scope before answering through auth_done. */
+    assert_non_null(fake_scope);
+    assert_int_equal(fake_scope_len, sizeof(buf));
+    snprintf(fake_scope, fake_scope_len, "later.example.com");
+    answer_later(req, done_ok_cb);
+    assert_int_equal(run_until(&sr.r.called, 1, 1000), 0);
+    assert_int_equal(sr.r.result, MPS_AUTH_OK);
+    assert_string_equal(sr.at_cb, "later.example.com");
+    auth_realm_free(realm);
+}
+
 /* ------------------------------------------------------------ failure throttle */
 
 static void
@@ -858,6 +1117,27 @@ test_throttle_other_address(void **state)
     assert_int_equal(run_until(&ncalled, 3, 3000), 0);
     assert_int_equal(r[1].result, MPS_AUTH_OK);
     assert_int_equal(r[2].result, MPS_AUTH_OK);
+    auth_realm_free(realm);
+}
+
+static void
+test_throttle_peer_host(void **state)
+{
+    struct mps_inst *af = file_plugin(NULL);
+    struct auth_realm *realm = throttled_realm(af, 2, 60000, 8000);
+    struct mps_cred cred = {.service = "apf", .user = "alice", .password = "guess",
+                            .peer_host = "::ffff:198.51.100.9", .peer_port = 7};
+    struct res r = {0};
+
+    (void)state;
+    /* A caller naming peer_host is keyed by it (IPv4-mapped counts as IPv4): the same source
+     * as an older caller's peer_addr. */
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(auth_check(realm, &cred, res_cb, &r, NULL, NULL), MPS_AUTH_DENY);
+    assert_int_equal(check_from(realm, "198.51.100.9:2", "alice", "secret", &r, NULL),
+                     MPS_AUTH_PENDING);
+    assert_int_equal(run_until(&r.called, 1, 3000), 0);
+    assert_int_equal(r.result, MPS_AUTH_OK);
     auth_realm_free(realm);
 }
 
@@ -1010,6 +1290,427 @@ test_throttle_off(void **state)
     auth_realm_free(realm);
 }
 
+/* ------------------------------------------------------------- failure budgets */
+
+/* A realm with budgets (bursts of 0 turn them off) and no per-source delay unless given; one
+ * token per 100 ms for both budgets keeps the tests short. */
+static struct realm_config
+budget_rc(long realm_burst, long user_burst)
+{
+    struct realm_config rc = {.need_authentication = 1, .timeout_ms = 5000, .max_concurrent = 8,
+                              .failure_window_ms = 60000, .failure_free = 3,
+                              .realm_failure_burst = realm_burst,
+                              .realm_failures_per_min = 600, .user_failure_burst = user_burst,
+                              .user_failures_per_min = 600};
+    return rc;
+}
+
+static struct auth_realm *
+budget_realm(struct mps_inst *p, const struct realm_config *rc)
+{
+    struct auth_realm *realm = NULL;
+
+    assert_int_equal(auth_realm_new(pool, "AMT", rc, &p, 1, &realm), 0);
+    return realm;
+}
+
+static void
+test_budget_realm(void **state)
+{
+    struct realm_config rc = budget_rc(3, 0);
+    struct auth_realm *realm = budget_realm(file_plugin(NULL), &rc);
+    struct res r[3] = {{0}};
+    char peer[32];
+
+    (void)state;
+    /* Three guesses from three addresses: the realm-wide burst, answered at once. */
+    for (int i = 0; i < 3; i++) {
+        snprintf(peer, sizeof(peer), "192.0.2.%d:1000", 20 + i);
+        assert_int_equal(check_from(realm, peer, "alice", "guess", &r[0], NULL), MPS_AUTH_DENY);
+    }
+    /* A fourth address, another user, even the right password: no evidence, so it waits for
+     * the next token (100 ms) in the slow lane. */
+    assert_int_equal(check_from(realm, "192.0.2.30:1", "bob", "guess", &r[0], NULL),
+                     MPS_AUTH_PENDING);
+    assert_int_equal(check_from(realm, "192.0.2.31:1", "alice", "secret", &r[1], NULL),
+                     MPS_AUTH_PENDING);
+    assert_int_equal(auth_realm_counters(realm)->slow, 2);
+    assert_int_equal(run_until(&ncalled, 2, 3000), 0);
+    assert_int_equal(r[0].result, MPS_AUTH_DENY);
+    assert_int_equal(r[1].result, MPS_AUTH_OK);
+    assert_true(r[0].order < r[1].order);
+    /* The OK gave its token back: the next guess runs on it at once. */
+    assert_int_equal(check_from(realm, "192.0.2.32:1", "bob", "guess", &r[2], NULL),
+                     MPS_AUTH_DENY);
+    assert_int_equal(auth_realm_counters(realm)->deny, 5);
+    assert_int_equal(auth_realm_counters(realm)->throttled, 2);
+    auth_realm_free(realm);
+}
+
+static void
+test_budget_user(void **state)
+{
+    struct realm_config rc = budget_rc(0, 2);
+    struct auth_realm *realm = budget_realm(file_plugin(NULL), &rc);
+    struct res r = {0};
+
+    (void)state;
+    assert_int_equal(check_from(realm, "192.0.2.40:1", "alice", "guess", &r, NULL),
+                     MPS_AUTH_DENY);
+    assert_int_equal(check_from(realm, "192.0.2.41:1", "alice", "guess", &r, NULL),
+                     MPS_AUTH_DENY);
+    /* alice's budget is spent, bob's is not. */
+    assert_int_equal(check_from(realm, "192.0.2.42:1", "alice", "guess", &r, NULL),
+                     MPS_AUTH_PENDING);
+    assert_int_equal(check_from(realm, "192.0.2.43:1", "bob", "guess", &r, NULL), MPS_AUTH_DENY);
+    assert_int_equal(check_from(realm, "192.0.2.44:1", "bob", "hunter2", &r, NULL), MPS_AUTH_OK);
+    assert_int_equal(run_until(&r.called, 1, 3000), 0);
+    assert_int_equal(r.result, MPS_AUTH_DENY);
+    auth_realm_free(realm);
+}
+
+static void
+test_budget_in_flight(void **state)
+{
+    struct mps_inst *slow = slow_plugin("user alice pass secret delay 50");
+    struct realm_config rc = budget_rc(2, 0);
+    struct auth_realm *realm = budget_realm(slow, &rc);
+    static struct res r[6];
+
+    (void)state;
+    memset(r, 0, sizeof(r));
+    /* A budget is reserved when a check starts: two run, four wait although every one of them
+     * will succeed; each OK hands its token to the next. However concurrent the guesses, no
+     * more than the budget run. */
+    for (int i = 0; i < 6; i++) {
+        char peer[32];
+        snprintf(peer, sizeof(peer), "192.0.2.%d:1", 50 + i);
+        assert_int_equal(check_from(realm, peer, "alice", "secret", &r[i], NULL),
+                         MPS_AUTH_PENDING);
+    }
+    assert_int_equal(auth_realm_counters(realm)->slow, 4);
+    assert_int_equal(run_until(&ncalled, 6, 5000), 0);
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(r[i].result, MPS_AUTH_OK);
+    /* All tokens are back. */
+    assert_int_equal(check_from(realm, "192.0.2.60:1", "alice", "secret", &r[0], NULL),
+                     MPS_AUTH_PENDING);
+    assert_int_equal(auth_realm_counters(realm)->slow, 4);
+    assert_int_equal(run_until(&r[0].called, 2, 3000), 0);
+    auth_realm_free(realm);
+}
+
+static void
+test_budget_trusted(void **state)
+{
+    struct realm_config rc = budget_rc(1, 1);
+    struct auth_realm *realm;
+    const char *good = "198.51.100.20:1";
+    char logpath[300], buf[8192];
+    struct res r[3] = {{0}};
+
+    (void)state;
+    rc.trust_window_ms = 3600000;
+    rc.trusted_failures = 3;
+    realm = budget_realm(file_plugin(NULL), &rc);
+    snprintf(logpath, sizeof(logpath), "%s/trusted.log", tmpdir);
+    assert_int_equal(log_open(logpath, 0, 0), 0);
+    log_set_levels(LOG_LEVELS_DEFAULT | MPS_LOG_DEBUG);
+    /* A device logs in from the NAT address: the address is known-good from now on. */
+    assert_int_equal(check_from(realm, good, "alice", "secret", &r[0], NULL), MPS_AUTH_OK);
+    /* An attacker spends both budgets and queues behind them. */
+    assert_int_equal(check_from(realm, "203.0.113.1:1", "alice", "guess", &r[0], NULL),
+                     MPS_AUTH_DENY);
+    assert_int_equal(check_from(realm, "203.0.113.2:1", "alice", "guess", &r[0], NULL),
+                     MPS_AUTH_PENDING);
+    /* The right password from the known-good address is answered at once. */
+    assert_int_equal(check_from(realm, good, "alice", "secret", &r[1], NULL), MPS_AUTH_OK);
+    assert_int_equal(auth_realm_counters(realm)->trusted, 1);
+    /* A broken neighbour behind it: TrustedFailures (3) denials stay in the fast lane, with
+     * no per-source delay (FailureFree is 3) and without touching the budgets... */
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(check_from(realm, good, "alice", "guess", &r[1], NULL), MPS_AUTH_DENY);
+    assert_int_equal(check_from(realm, good, "alice", "secret", &r[1], NULL), MPS_AUTH_PENDING);
+    /* ...after which the address goes through the budgets like any other, and its check
+     * waits behind the attacker's (it got in line first). */
+    assert_int_equal(run_until(&ncalled, 2, 3000), 0);
+    assert_int_equal(r[0].result, MPS_AUTH_DENY);
+    assert_int_equal(r[1].result, MPS_AUTH_OK);
+    assert_true(r[0].order < r[1].order);
+    log_set_levels(LOG_LEVELS_DEFAULT);
+    log_close();
+    read_file(logpath, buf, sizeof(buf));
+    unlink(logpath);
+    assert_non_null(strstr(buf, "auth[AMT]: 198.51.100.20: known-good source: user \"alice\" in "
+                                "the fast lane"));
+    assert_non_null(strstr(buf, "auth[AMT]: the realm's failure budget is used up"));
+    assert_non_null(strstr(buf, "auth[AMT]: 198.51.100.20: a known-good source, but 3 failures"));
+    assert_null(strstr(buf, "198.51.100.20: 3 failures in")); /* not "delaying" it */
+    auth_realm_free(realm);
+}
+
+static void
+test_budget_trust_window(void **state)
+{
+    struct realm_config rc = budget_rc(1, 0);
+    struct auth_realm *realm;
+    struct res r = {0};
+
+    (void)state;
+    rc.trust_window_ms = 200;
+    rc.trusted_failures = 5;
+    realm = budget_realm(file_plugin(NULL), &rc);
+    assert_int_equal(check_from(realm, "198.51.100.21:1", "alice", "secret", &r, NULL),
+                     MPS_AUTH_OK);
+    assert_int_equal(check_from(realm, "203.0.113.1:1", "alice", "guess", &r, NULL),
+                     MPS_AUTH_DENY);
+    /* Trust lasts TrustWindow. */
+    assert_int_equal(check_from(realm, "198.51.100.21:2", "alice", "guess", &r, NULL),
+                     MPS_AUTH_DENY);
+    run_for(300);
+    assert_int_equal(check_from(realm, "203.0.113.1:1", "alice", "guess", &r, NULL),
+                     MPS_AUTH_DENY); /* the token that came back in the meantime */
+    assert_int_equal(check_from(realm, "198.51.100.21:2", "alice", "secret", &r, NULL),
+                     MPS_AUTH_PENDING);
+    assert_int_equal(run_until(&r.called, 1, 3000), 0);
+    assert_int_equal(auth_realm_counters(realm)->trusted, 1);
+    auth_realm_free(realm);
+}
+
+static void
+test_budget_trusted_no_delay(void **state)
+{
+    struct realm_config rc = budget_rc(20, 10);
+    struct auth_realm *realm;
+    const char *nat = "198.51.100.22:1";
+    struct res r = {0};
+
+    (void)state;
+    rc.failure_delay_max_ms = 8000;
+    rc.trust_window_ms = 3600000;
+    rc.trusted_failures = 10;
+    realm = budget_realm(file_plugin(NULL), &rc);
+    /* Many devices behind one NAT, one of them broken: its failures do not delay the others. */
+    assert_int_equal(check_from(realm, nat, "alice", "secret", &r, NULL), MPS_AUTH_OK);
+    fail_n(realm, nat, 5);
+    assert_int_equal(check_from(realm, nat, "alice", "secret", &r, NULL), MPS_AUTH_OK);
+    assert_int_equal(auth_realm_counters(realm)->delayed, 0);
+    /* Without the success it would have been (FailureFree 3). */
+    fail_n(realm, "198.51.100.23:1", 3);
+    assert_int_equal(check_from(realm, "198.51.100.23:1", "alice", "secret", &r, NULL),
+                     MPS_AUTH_PENDING);
+    assert_int_equal(auth_realm_counters(realm)->delayed, 1);
+    assert_int_equal(run_until(&r.called, 1, 5000), 0);
+    assert_int_equal(r.result, MPS_AUTH_OK);
+    auth_realm_free(realm);
+}
+
+static void
+test_budget_round_robin(void **state)
+{
+    struct realm_config rc = budget_rc(1, 0);
+    struct auth_realm *realm = budget_realm(file_plugin(NULL), &rc);
+    static struct res r[5];
+    const char *peers[5] = {"192.0.2.71:1", "192.0.2.71:2", "192.0.2.71:3", "192.0.2.72:1",
+                            "192.0.2.73:1"};
+
+    (void)state;
+    memset(r, 0, sizeof(r));
+    assert_int_equal(check_from(realm, "192.0.2.70:1", "alice", "guess", &r[0], NULL),
+                     MPS_AUTH_DENY);
+    /* Three from .71, then one each from .72 and .73: served .71, .72, .73, .71, .71. */
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(check_from(realm, peers[i], "alice", "guess", &r[i], NULL),
+                         MPS_AUTH_PENDING);
+    assert_int_equal(run_until(&ncalled, 5, 5000), 0);
+    assert_int_equal(r[0].order, 0);
+    assert_int_equal(r[3].order, 1);
+    assert_int_equal(r[4].order, 2);
+    assert_int_equal(r[1].order, 3);
+    assert_int_equal(r[2].order, 4);
+    /* One token per 100 ms: five guesses took at least 400 ms of loop time. */
+    assert_true(r[2].at - r[0].at >= 390);
+    auth_realm_free(realm);
+}
+
+static void
+test_budget_bad_last(void **state)
+{
+    struct realm_config rc = budget_rc(2, 0);
+    struct auth_realm *realm = budget_realm(file_plugin(NULL), &rc);
+    struct res r[3] = {{0}};
+
+    (void)state;
+    /* .81 has a denial on record; .82 spends the rest of the budget. */
+    assert_int_equal(check_from(realm, "192.0.2.81:1", "alice", "guess", &r[0], NULL),
+                     MPS_AUTH_DENY);
+    assert_int_equal(check_from(realm, "192.0.2.82:1", "alice", "guess", &r[0], NULL),
+                     MPS_AUTH_DENY);
+    assert_int_equal(check_from(realm, "192.0.2.81:2", "alice", "secret", &r[0], NULL),
+                     MPS_AUTH_PENDING);
+    assert_int_equal(check_from(realm, "192.0.2.82:2", "alice", "guess", &r[1], NULL),
+                     MPS_AUTH_PENDING);
+    /* A newcomer without a denial goes before both, although it came last. */
+    assert_int_equal(check_from(realm, "192.0.2.83:1", "alice", "secret", &r[2], NULL),
+                     MPS_AUTH_PENDING);
+    assert_int_equal(run_until(&ncalled, 3, 5000), 0);
+    assert_int_equal(r[2].order, 0);
+    assert_int_equal(r[0].order, 1);
+    assert_int_equal(r[1].order, 2);
+    auth_realm_free(realm);
+}
+
+static void
+test_budget_line_bounded(void **state)
+{
+    struct realm_config rc = budget_rc(1, 0);
+    struct auth_realm *realm = budget_realm(file_plugin(NULL), &rc);
+    struct res r[3] = {{0}};
+    mps_auth_req *req;
+    const char *msg;
+
+    (void)state;
+    /* setup_one_worker: AuthQueueMax 2 bounds the slow lane too. */
+    assert_int_equal(check_from(realm, "192.0.2.90:1", "alice", "guess", &r[0], NULL),
+                     MPS_AUTH_DENY);
+    assert_int_equal(check_from(realm, "192.0.2.91:1", "alice", "guess", &r[0], &req),
+                     MPS_AUTH_PENDING);
+    assert_int_equal(check_from(realm, "192.0.2.92:1", "alice", "guess", &r[1], NULL),
+                     MPS_AUTH_PENDING);
+    struct mps_cred cred = {.service = "apf", .user = "alice", .password = "guess",
+                            .peer_addr = "192.0.2.93:1"};
+    assert_int_equal(auth_check(realm, &cred, res_cb, &r[2], NULL, &msg), MPS_AUTH_ERROR);
+    assert_string_equal(msg, "auth queue full");
+    assert_int_equal(auth_realm_counters(realm)->refused, 1);
+    /* A cancelled check leaves the line: room for one more, and no callback. */
+    auth_check_cancel(req);
+    assert_int_equal(auth_check(realm, &cred, res_cb, &r[2], NULL, &msg), MPS_AUTH_PENDING);
+    assert_int_equal(run_until(&ncalled, 2, 3000), 0);
+    assert_int_equal(r[0].called, 0);
+    assert_int_equal(r[1].result, MPS_AUTH_DENY);
+    assert_int_equal(r[2].result, MPS_AUTH_DENY);
+    auth_realm_free(realm);
+}
+
+static void
+test_budget_cancel_refunds(void **state)
+{
+    struct mps_inst *slow = slow_plugin("user alice pass secret delay 100");
+    struct realm_config rc = budget_rc(1, 0);
+    struct auth_realm *realm = budget_realm(slow, &rc);
+    struct res r[2] = {{0}};
+    mps_auth_req *req;
+
+    (void)state;
+    /* A check given up before its answer did not guess: its token comes back. */
+    assert_int_equal(check_from(realm, "192.0.2.95:1", "alice", "guess", &r[0], &req),
+                     MPS_AUTH_PENDING);
+    assert_int_equal(check_from(realm, "192.0.2.96:1", "alice", "guess", &r[1], NULL),
+                     MPS_AUTH_PENDING);
+    assert_int_equal(auth_realm_counters(realm)->slow, 1);
+    auth_check_cancel(req);
+    /* The waiting one got the token and runs now: its answer comes with the plugin's delay,
+     * not after a refill. */
+    assert_int_equal(run_until(&r[1].called, 1, 3000), 0);
+    assert_int_equal(r[1].result, MPS_AUTH_DENY);
+    assert_int_equal(r[0].called, 0);
+    auth_realm_free(realm);
+}
+
+static void
+test_budget_deadline_after_lane(void **state)
+{
+    struct realm_config rc = budget_rc(1, 0);
+    struct auth_realm *realm;
+    struct mps_inst *p[2] = {fake_plugin(FAKE_PENDING), file_plugin(NULL)};
+    struct res r[2] = {{0}};
+    uint64_t t0;
+
+    (void)state;
+    rc.timeout_ms = 50;
+    rc.realm_failures_per_min = 200; /* one token per 300 ms */
+    assert_int_equal(auth_realm_new(pool, "AMT", &rc, p, 2, &realm), 0);
+    /* The fake plugin never answers: the first check times out 50 ms after it starts... */
+    t0 = now_ms();
+    assert_int_equal(check_from(realm, "192.0.2.97:1", "x", "y", &r[0], NULL), MPS_AUTH_PENDING);
+    assert_int_equal(check_from(realm, "192.0.2.98:1", "x", "y", &r[1], NULL), MPS_AUTH_PENDING);
+    assert_int_equal(run_until(&ncalled, 2, 3000), 0);
+    /* ...and the second one too, 50 ms after it left the slow lane (an error gives the
+     * token back, so it did not have to wait for the refill). */
+    assert_int_equal(r[0].result, MPS_AUTH_ERROR);
+    assert_int_equal(r[1].result, MPS_AUTH_ERROR);
+    assert_string_equal(r[1].msg, "authentication timed out after 50 ms");
+    assert_true(r[1].at - t0 >= 100);
+    assert_int_equal(auth_realm_counters(realm)->timeout, 2);
+    auth_realm_free(realm);
+}
+
+static void
+test_budget_known_device(void **state)
+{
+    struct realm_config rc = budget_rc(1, 0);
+    struct auth_realm *realm;
+    const char *uuid = "8c6a3b2e-5d1f-4e7a-9b0c-00000000a001";
+    struct mps_cred cred = {.service = "apf", .user = "alice", .password = "secret",
+                            .peer_addr = "203.0.113.50:1"};
+    struct res r[2] = {{0}};
+
+    (void)state;
+    rc.trust_window_ms = 3600000;
+    rc.device_failures = 2;
+    realm = budget_realm(file_plugin(NULL), &rc);
+    assert_int_equal(auth_check_device(realm, &cred, uuid, res_cb, &r[0], NULL, NULL),
+                     MPS_AUTH_OK);
+    assert_int_equal(check_from(realm, "203.0.113.51:1", "alice", "guess", &r[0], NULL),
+                     MPS_AUTH_DENY);
+    /* The budget is spent. The same device (and user) from a new address gets in at once... */
+    cred.peer_addr = "203.0.113.52:1";
+    assert_int_equal(auth_check_device(realm, &cred, uuid, res_cb, &r[0], NULL, NULL),
+                     MPS_AUTH_OK);
+    assert_int_equal(auth_realm_counters(realm)->trusted, 1);
+    /* ...another user with its UUID does not... */
+    cred.user = "bob";
+    cred.password = "hunter2";
+    assert_int_equal(auth_check_device(realm, &cred, uuid, res_cb, &r[0], NULL, NULL),
+                     MPS_AUTH_PENDING);
+    /* ...and UUIDs are no secret: a known device has a small failure budget of its own. */
+    cred.user = "alice";
+    cred.password = "guess";
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(auth_check_device(realm, &cred, uuid, res_cb, &r[1], NULL, NULL),
+                         MPS_AUTH_DENY);
+    assert_int_equal(auth_check_device(realm, &cred, uuid, res_cb, &r[1], NULL, NULL),
+                     MPS_AUTH_PENDING);
+    assert_int_equal(run_until(&ncalled, 2, 3000), 0);
+    assert_int_equal(r[0].result, MPS_AUTH_OK);
+    assert_int_equal(r[1].result, MPS_AUTH_DENY);
+    assert_int_equal(auth_realm_counters(realm)->trusted, 3);
+    auth_realm_free(realm);
+}
+
+static void
+test_budget_realm_free(void **state)
+{
+    struct mps_inst *slow = slow_plugin("user alice pass secret delay 20");
+    struct realm_config rc = budget_rc(1, 0);
+    struct auth_realm *realm = budget_realm(slow, &rc);
+    static struct res r[10];
+
+    (void)state;
+    memset(r, 0, sizeof(r));
+    for (int i = 0; i < 10; i++) {
+        char peer[32];
+        snprintf(peer, sizeof(peer), "192.0.2.%d:1", 100 + i % 3);
+        assert_int_equal(check_from(realm, peer, "alice", i ? "guess" : "secret", &r[i], NULL),
+                         MPS_AUTH_PENDING);
+    }
+    run_for(10);
+    /* Freed with one check running and nine in the slow lane: no callback, no timer left. */
+    auth_realm_free(realm);
+    run_for(200);
+    assert_int_equal(ncalled, 0);
+}
+
 /* --------------------------------------------------------------------- setup */
 
 static int
@@ -1060,14 +1761,33 @@ main(void)
         cmocka_unit_test_setup_teardown(test_thread_unsafe, setup, teardown),
         cmocka_unit_test_setup_teardown(test_realm_free_pending, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_no_password, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_peer_members, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scope_sync, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scope_blocking, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scope_chain, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scope_pending, setup, teardown),
         cmocka_unit_test_setup_teardown(test_throttle_delays, setup, teardown),
         cmocka_unit_test_setup_teardown(test_throttle_other_address, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_throttle_peer_host, setup, teardown),
         cmocka_unit_test_setup_teardown(test_throttle_ok_clears, setup, teardown),
         cmocka_unit_test_setup_teardown(test_throttle_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_throttle_parallel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_throttle_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_throttle_realm_free, setup, teardown),
         cmocka_unit_test_setup_teardown(test_throttle_off, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_budget_realm, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_budget_user, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_budget_in_flight, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_budget_trusted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_budget_trust_window, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_budget_trusted_no_delay, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_budget_round_robin, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_budget_bad_last, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_budget_line_bounded, setup_one_worker, teardown),
+        cmocka_unit_test_setup_teardown(test_budget_cancel_refunds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_budget_deadline_after_lane, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_budget_known_device, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_budget_realm_free, setup, teardown),
     };
     FILE *f;
     int rc;

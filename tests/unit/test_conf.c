@@ -360,6 +360,53 @@ test_plugin_errors(void **state)
     load_fails("[AMT_Authenticate]\nPlugin =\n", "t.conf:2: Plugin needs a plugin name");
 }
 
+static void
+test_realm_budgets(void **state)
+{
+    struct config cfg;
+    (void)state;
+
+    /* The defaults (docs/auth-throttle.md), for both realms. */
+    load_ok(AMT_OPEN, &cfg);
+    assert_int_equal(cfg.amt.realm_failure_burst, 20);
+    assert_int_equal(cfg.amt.realm_failures_per_min, 120);
+    assert_int_equal(cfg.amt.user_failure_burst, 10);
+    assert_int_equal(cfg.amt.user_failures_per_min, 60);
+    assert_int_equal(cfg.amt.trust_window_ms, 24L * 3600 * 1000);
+    assert_int_equal(cfg.amt.trusted_failures, 20);
+    assert_int_equal(cfg.amt.device_failures, 3);
+    assert_int_equal(cfg.console.user_failure_burst, 10);
+    assert_int_equal(cfg.amt.failure_delay_max_ms, 8000);
+    config_free(&cfg);
+
+    load_ok("[AMT_Authenticate]\nNeedAuthentication = no\nrealmfailureburst = 0\n"
+            "RealmFailuresPerMinute = 30\nUserFailureBurst = 5\nUserFailuresPerMinute = 6\n"
+            "TrustWindow = 1h\nTrustedFailures = 0\nKnownDeviceFailures = 1\n"
+            "FailureDelayMax = 0\n",
+            &cfg);
+    assert_int_equal(cfg.amt.realm_failure_burst, 0);
+    assert_int_equal(cfg.amt.realm_failures_per_min, 30);
+    assert_int_equal(cfg.amt.user_failure_burst, 5);
+    assert_int_equal(cfg.amt.user_failures_per_min, 6);
+    assert_int_equal(cfg.amt.trust_window_ms, 3600000);
+    assert_int_equal(cfg.amt.trusted_failures, 0);
+    assert_int_equal(cfg.amt.device_failures, 1);
+    assert_int_equal(cfg.amt.failure_delay_max_ms, 0);
+    config_free(&cfg);
+
+    load_fails("[AMT_Authenticate]\nNeedAuthentication = no\nUserFailureBurst = -1\n",
+               "t.conf:3: UserFailureBurst: must be between 0 and 1000000, got -1");
+    load_fails("[AMT_Authenticate]\nNeedAuthentication = no\nRealmFailuresPerMinute = 0\n",
+               "t.conf:3: RealmFailuresPerMinute: must be between 1 and 6000000, got 0");
+    load_fails("[AMT_Authenticate]\nNeedAuthentication = no\nTrustWindow = 800h\n",
+               "t.conf:3: TrustWindow: must be between 0ms and 720h, got 800h");
+    load_fails("[Socks_Authenticate]\nTrustedFailures = many\n" AMT_OPEN,
+               "t.conf:2: TrustedFailures: expected an integer");
+    load_fails("[AMT_Authenticate]\nNeedAuthentication = no\nKnownDeviceFailures = 1\n"
+               "KnownDeviceFailures = 2\n",
+               "t.conf:4: KnownDeviceFailures given twice (first on line 3)");
+}
+
 /* ------------------------------------------------------------------------------ parser */
 
 static void
@@ -875,6 +922,7 @@ main(void)
         cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_plugin_chain),
         cmocka_unit_test(test_plugin_errors),
+        cmocka_unit_test(test_realm_budgets),
         cmocka_unit_test(test_comments_and_quotes),
         cmocka_unit_test(test_section_headers),
         cmocka_unit_test(test_parse_errors),
