@@ -552,7 +552,10 @@ input_userauth_request(struct apf_tunnel *t, const struct apf_msg *m)
         .scope_len = t->auth_scope ? APF_SCOPE_MAX : 0,
     };
     const char *why = NULL;
-    int rc = auth_check(t->env->realm, &cred, tunnel_auth_done, t, &t->auth_req, &why);
+    /* The device's UUID (PROTOCOLVERSION comes first) makes a known (device, user) pair
+     * evidence the throttle trusts, so a flood from elsewhere cannot lock the device out. */
+    int rc = auth_check_device(t->env->realm, &cred, t->uuid_text, tunnel_auth_done, t,
+                               &t->auth_req, &why);
     explicit_bzero(password, sizeof(password));
     if (rc == MPS_AUTH_PENDING) {
         t->auth_paused = true;

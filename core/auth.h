@@ -19,8 +19,8 @@
 #ifndef MPSD_AUTH_H
 #define MPSD_AUTH_H
 
+#include "auth_plugin.h"
 #include "config.h"
-#include "modload.h"
 #include <stdint.h>
 #include <uv.h>
 
@@ -42,9 +42,10 @@ int auth_pool_new(uv_loop_t *loop, unsigned workers, unsigned queue_max, struct 
 void auth_pool_free(struct auth_pool *pool);
 
 /* name: "AMT" or "console" (log lines). plugins: instances already initialised, in chain order
- * (the realm does not own them). With need_auth false every check answers OK at once. */
+ * (the realm copies the array, not the plugins). With need_auth false every check answers OK at once. */
 int auth_realm_new(struct auth_pool *pool, const char *name, const struct realm_config *rc,
-                   struct mps_inst **plugins, size_t nplugins, struct auth_realm **r);
+                   const struct auth_plugin *const *plugins, size_t nplugins,
+                   struct auth_realm **r);
 /* The plugin instances must stay alive until auth_pool_free() has returned: a worker may still
  * be running an abandoned authenticate() in them. Shutdown order: realms, pool, instances. */
 /* Cancels every pending check (their callbacks are not called). */

@@ -23,7 +23,7 @@ struct auth_job { /* one authenticate() call of a blocking plugin */
     struct auth_job *next;
     enum job_state state;
     mps_auth_req *req; /* NULL: abandoned, the result is discarded */
-    struct mps_inst *mi;
+    const struct auth_plugin *plugin;
     struct mps_cred cred; /* own copies: the check may end while the worker still runs */
     int result;
     char msg[AUTH_MSG_MAX];
@@ -115,17 +115,17 @@ job_free(struct auth_job *job)
 static void
 job_run(struct auth_job *job)
 {
-    struct mps_inst *mi = job->mi;
-    bool serial = mi->mod->flags & MPS_F_THREAD_UNSAFE;
+    const struct auth_plugin *plugin = job->plugin;
+    bool serial = plugin->flags & MPS_F_THREAD_UNSAFE;
 
     job->msg[0] = '\0';
     if (serial)
-        pthread_mutex_lock(mi->serial);
+        pthread_mutex_lock(plugin->serial);
     /* The req pointer is only an identity for the plugin; blocking plugins answer by return. */
     job->result =
-        mi->mod->auth->authenticate(&mi->ctx, NULL, &job->cred, job->msg, sizeof(job->msg));
+        plugin->ops->authenticate(plugin->ctx, NULL, &job->cred, job->msg, sizeof(job->msg));
     if (serial)
-        pthread_mutex_unlock(mi->serial);
+        pthread_mutex_unlock(plugin->serial);
     job->msg[sizeof(job->msg) - 1] = '\0';
 }
 
@@ -324,7 +324,7 @@ auth_pool_wake(struct auth_pool *pool)
 }
 
 int
-auth_job_submit(struct auth_pool *pool, mps_auth_req *req, struct mps_inst *mi,
+auth_job_submit(struct auth_pool *pool, mps_auth_req *req, const struct auth_plugin *plugin,
                 const struct mps_cred *cred, struct auth_job **job_r)
 {
     size_t scope_len = cred->scope ? cred->scope_len : 0;
@@ -335,12 +335,12 @@ auth_job_submit(struct auth_pool *pool, mps_auth_req *req, struct mps_inst *mi,
         free(job);
         return -ENOMEM;
     }
-    job->cred.params = mi->ctx.params;
+    job->cred.params = plugin->ctx->params;
     if (scope_len) {
         job->cred.scope = job->scope;
         job->cred.scope_len = scope_len;
     }
-    job->mi = mi;
+    job->plugin = plugin;
     job->req = req;
     job->state = JOB_QUEUED;
     pthread_mutex_lock(&pool->lock);

@@ -33,13 +33,13 @@ struct auth_realm **auth_pool_realms(struct auth_pool *pool);
 /* Have auth_realm_run_kicks() called from the pool's async callback. */
 void auth_pool_wake(struct auth_pool *pool);
 
-/* Queue mi's authenticate() with a copy of cred for req: its answer comes through
- * auth_realm_job_done(req, ...) unless the job is abandoned first. The copy has mi's params, no
+/* Queue plugin's authenticate() with a copy of cred for req: its answer comes through
+ * auth_realm_job_done(req, ...) unless the job is abandoned first. The copy has the plugin's params, no
  * stream (a worker must not touch loop objects, and an abandoned job may outlive the stream)
  * and, when cred->scope is set, a zeroed scope buffer of its own of cred->scope_len bytes (the
  * check may end while the worker writes). 0, -ENOMEM, or -EAGAIN when the queue is full or the
  * pool stops. */
-int auth_job_submit(struct auth_pool *pool, mps_auth_req *req, struct mps_inst *mi,
+int auth_job_submit(struct auth_pool *pool, mps_auth_req *req, const struct auth_plugin *plugin,
                     const struct mps_cred *cred, struct auth_job **job_r);
 /* The check no longer wants the answer: a queued job is freed at once, a running one when its
  * worker returns. */

@@ -11,7 +11,6 @@
 #include "auth_throttle.h"
 #include "log.h"
 #include "netaddr.h"
-#include "stream.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -32,7 +31,7 @@ struct auth_realm {
     struct auth_pool *pool;
     struct auth_realm *next; /* in the pool's realm list */
     char *name;
-    struct mps_inst **plugins;
+    const struct auth_plugin **plugins;
     size_t nplugins;
     bool need_auth;
     long timeout_ms;
@@ -132,10 +131,10 @@ req_abandon_work(mps_auth_req *req)
         req->job = NULL;
     }
     if (req->plugin_pending) {
-        struct mps_inst *mi = realm->plugins[req->plugin];
+        const struct auth_plugin *plugin = realm->plugins[req->plugin];
         req->plugin_pending = false;
-        if (mi->mod->auth->cancel)
-            mi->mod->auth->cancel(&mi->ctx, req);
+        if (plugin->ops->cancel)
+            plugin->ops->cancel(plugin->ctx, req);
     }
 }
 
@@ -220,7 +219,7 @@ req_set_msg(mps_auth_req *req, const char *msg, const char *dflt)
 static int
 req_answer(mps_auth_req *req, int r, const char *msg)
 {
-    struct mps_inst *mi = req->realm->plugins[req->plugin];
+    const struct auth_plugin *plugin = req->realm->plugins[req->plugin];
 
     switch (r) {
     case MPS_AUTH_OK:
@@ -236,7 +235,7 @@ req_answer(mps_auth_req *req, int r, const char *msg)
         req->plugin++;
         return req_walk(req);
     default:
-        snprintf(req->msg, sizeof(req->msg), "%s returned an invalid result %d", mi->label, r);
+        snprintf(req->msg, sizeof(req->msg), "%s returned an invalid result %d", plugin->label, r);
         return MPS_AUTH_ERROR;
     }
 }
@@ -247,16 +246,16 @@ req_walk(mps_auth_req *req)
 {
     struct auth_realm *realm = req->realm;
     char msg[AUTH_MSG_MAX];
-    struct mps_inst *mi;
+    const struct auth_plugin *plugin;
     int r;
 
     if (req->plugin >= realm->nplugins) {
         snprintf(req->msg, sizeof(req->msg), "no plugin knows this user");
         return MPS_AUTH_DENY;
     }
-    mi = realm->plugins[req->plugin];
-    if (mi->mod->flags & MPS_F_BLOCKING) {
-        r = auth_job_submit(realm->pool, req, mi, &req->cred, &req->job);
+    plugin = realm->plugins[req->plugin];
+    if (plugin->flags & MPS_F_BLOCKING) {
+        r = auth_job_submit(realm->pool, req, plugin, &req->cred, &req->job);
         if (r == 0)
             return MPS_AUTH_PENDING;
         snprintf(req->msg, sizeof(req->msg), "%s",
@@ -264,12 +263,12 @@ req_walk(mps_auth_req *req)
         return MPS_AUTH_ERROR;
     }
     msg[0] = '\0';
-    req->cred.params = mi->ctx.params;
+    req->cred.params = plugin->ctx->params;
     if (req->cred.scope) /* what a plugin that passed (NEXT) wrote does not count */
         memset(req->cred.scope, 0, req->cred.scope_len);
     req->early_result = -1;
     req->in_call = true;
-    r = mi->mod->auth->authenticate(&mi->ctx, req, &req->cred, msg, sizeof(msg));
+    r = plugin->ops->authenticate(plugin->ctx, req, &req->cred, msg, sizeof(msg));
     req->in_call = false;
     msg[sizeof(msg) - 1] = '\0';
     if (r == MPS_AUTH_PENDING) {
@@ -407,8 +406,9 @@ auth_realm_run_kicks(struct auth_pool *pool)
     }
 }
 
-/* The peer members of the realm's copy: older callers give only peer_addr (or only a stream),
- * newer ones peer_host and peer_port; plugins and the throttle get all three. */
+/* The peer members of the realm's copy: older callers give only peer_addr, newer ones
+ * peer_host and peer_port (api_auth_check fills them from the stream); plugins and the
+ * throttle get all three. */
 static int
 req_peer(mps_auth_req *req, const struct mps_cred *cred)
 {
@@ -421,8 +421,6 @@ req_peer(mps_auth_req *req, const struct mps_cred *cred)
     } else if (cred->peer_addr && *cred->peer_addr) {
         if (netaddr_split(cred->peer_addr, host, sizeof(host), &port) < 0)
             host[0] = '\0'; /* no address: the throttle's "unknown" source */
-    } else if (cred->stream) {
-        stream_peer_split(cred->stream, host, sizeof(host), &port);
     }
     if (cred->peer_addr && *cred->peer_addr)
         snprintf(addr, sizeof(addr), "%s", cred->peer_addr);
@@ -601,13 +599,13 @@ auth_plugin_done(mps_auth_req *req, enum mps_auth_result result, const char *msg
  * worker may still run an abandoned authenticate(), must outlive auth_pool_free() too. */
 int
 auth_realm_new(struct auth_pool *pool, const char *name, const struct realm_config *rc,
-               struct mps_inst **plugins, size_t nplugins, struct auth_realm **realm_r)
+               const struct auth_plugin *const *plugins, size_t nplugins,
+               struct auth_realm **realm_r)
 {
     struct auth_realm *realm;
 
     for (size_t i = 0; i < nplugins; i++) {
-        const struct mps_module *mod = plugins[i]->mod;
-        if (!mod->auth || !mod->auth->authenticate) {
+        if (!plugins[i]->ops || !plugins[i]->ops->authenticate) {
             log_error("auth[%s]: %s is not an auth plugin", name, plugins[i]->label);
             return -EINVAL;
         }

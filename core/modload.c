@@ -327,6 +327,8 @@ modload_instance_new(const char *module_path, const char *name_or_path,
     mi->ctx.params = params ? strdup(params) : NULL;
     mi->ctx.api = api;
     mi->ctx.inst = mi;
+    mi->plugin = (struct auth_plugin){mi->mod->auth, &mi->ctx, mi->mod->flags, mi->serial,
+                                      mi->label};
     if (!mi->name || !mi->label || !mi->ctx.data || (params && !mi->ctx.params) || !mi->serial) {
         conf_errf(err, errlen, "%s: out of memory", mod->name);
         rc = -ENOMEM;

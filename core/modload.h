@@ -3,6 +3,7 @@
 #ifndef MPSD_MODLOAD_H
 #define MPSD_MODLOAD_H
 
+#include "auth_plugin.h"
 #include "conf.h"
 #include "listen_conf.h"
 #include "stream.h"
@@ -44,6 +45,7 @@ struct mps_inst {
     /* MPS_F_THREAD_UNSAFE: held around authenticate(); one per module, shared by all of its
      * instances (two realms using the same library must not call it at once either). */
     pthread_mutex_t *serial;
+    struct auth_plugin plugin; /* what a realm sees of it (ops NULL: not an auth plugin) */
     int initialised;    /* init() returned 0: fini() is owed */
     struct mps_inst *next;
     /* The listener role: its directives as parsed, and the group the server opens. */

@@ -25,6 +25,7 @@
 
 struct realm_instances {
     struct mps_inst **plugins;
+    const struct auth_plugin **chain; /* plugins[i]->plugin, for auth_realm_new */
     size_t n;
 };
 
@@ -57,7 +58,9 @@ realm_instances_free(struct realm_instances *ri)
     for (size_t i = 0; i < ri->n; i++)
         modload_instance_free(ri->plugins[i]);
     free(ri->plugins);
+    free(ri->chain);
     ri->plugins = NULL;
+    ri->chain = NULL;
     ri->n = 0;
 }
 
@@ -77,7 +80,8 @@ load_realm_plugins(struct server *srv, const char *realm, const struct realm_con
     if (!rc->need_authentication)
         return 0;
     ri->plugins = calloc(rc->nplugins, sizeof(*ri->plugins));
-    if (!ri->plugins)
+    ri->chain = calloc(rc->nplugins, sizeof(*ri->chain));
+    if (!ri->plugins || !ri->chain)
         return -1;
     for (size_t i = 0; i < rc->nplugins; i++) {
         const struct realm_plugin *p = &rc->plugins[i];
@@ -90,6 +94,7 @@ load_realm_plugins(struct server *srv, const char *realm, const struct realm_con
                       err);
             return -1;
         }
+        ri->chain[ri->n] = &mi->plugin;
         ri->plugins[ri->n++] = mi;
         if (!mi->mod->auth) {
             log_error("%s:%d: [%s] Plugin %s is not an authentication plugin",
@@ -579,9 +584,9 @@ server_start(struct server *srv)
         load_realm_plugins(srv, "Socks_Authenticate", &srv->cfg.console, &srv->console_plugins,
                            true) < 0)
         return -1;
-    if (auth_realm_new(srv->pool, "AMT", &srv->cfg.amt, srv->amt_plugins.plugins,
+    if (auth_realm_new(srv->pool, "AMT", &srv->cfg.amt, srv->amt_plugins.chain,
                        srv->amt_plugins.n, &srv->amt_realm) < 0 ||
-        auth_realm_new(srv->pool, "console", &srv->cfg.console, srv->console_plugins.plugins,
+        auth_realm_new(srv->pool, "console", &srv->cfg.console, srv->console_plugins.chain,
                        srv->console_plugins.n, &srv->console_realm) < 0)
         return -1;
     srv->env.realm = srv->amt_realm;

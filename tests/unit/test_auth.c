@@ -153,6 +153,19 @@ slow_plugin(const char *params)
     return plugin_new(module_dir, "test_auth", params);
 }
 
+/* auth_realm_new over instances: the realm sees only their auth_plugin. */
+static int
+realm_of(const char *name, const struct realm_config *rc, struct mps_inst **insts_, size_t n,
+         struct auth_realm **r)
+{
+    const struct auth_plugin *chain[8];
+
+    assert_true(n <= sizeof(chain) / sizeof(chain[0]));
+    for (size_t i = 0; i < n; i++)
+        chain[i] = &insts_[i]->plugin;
+    return auth_realm_new(pool, name, rc, chain, n, r);
+}
+
 static struct auth_realm *
 realm_new(struct mps_inst **plugins, size_t n, long timeout_ms, long max_concurrent)
 {
@@ -160,7 +173,7 @@ realm_new(struct mps_inst **plugins, size_t n, long timeout_ms, long max_concurr
                               .max_concurrent = max_concurrent};
     struct auth_realm *realm = NULL;
 
-    assert_int_equal(auth_realm_new(pool, "AMT", &rc, plugins, n, &realm), 0);
+    assert_int_equal(realm_of("AMT", &rc, plugins, n, &realm), 0);
     return realm;
 }
 
@@ -182,7 +195,7 @@ throttled_realm(struct mps_inst *p, long free_failures, long window_ms, long del
                               .failure_delay_max_ms = delay_max_ms};
     struct auth_realm *realm = NULL;
 
-    assert_int_equal(auth_realm_new(pool, "AMT", &rc, &p, 1, &realm), 0);
+    assert_int_equal(realm_of("AMT", &rc, &p, 1, &realm), 0);
     return realm;
 }
 
@@ -282,6 +295,7 @@ fake_plugin(enum fake_mode mode)
     fake_inst.ctx.api = &test_api;
     fake_inst.ctx.inst = &fake_inst;
     fake_inst.serial = &fake_serial;
+    fake_inst.plugin = (struct auth_plugin){&fake_ops, &fake_inst.ctx, 0, &fake_serial, fake_label};
     fake_mode = mode;
     fake_req = NULL;
     fake_cancelled = 0;
@@ -388,6 +402,8 @@ scope_plugin(bool blocking)
     mi->ctx.api = &test_api;
     mi->ctx.inst = mi;
     mi->serial = &fake_serial;
+    mi->plugin = (struct auth_plugin){&scope_ops, &mi->ctx, mi->mod->flags, &fake_serial,
+                                      scope_label};
     memset(&scope_seen, 0, sizeof(scope_seen));
     return mi;
 }
@@ -471,7 +487,7 @@ test_no_auth_needed(void **state)
     mps_auth_req *req = (mps_auth_req *)&r;
 
     (void)state;
-    assert_int_equal(auth_realm_new(pool, "console", &rc, NULL, 0, &realm), 0);
+    assert_int_equal(realm_of("console", &rc, NULL, 0, &realm), 0);
     assert_int_equal(auth_realm_required(realm), 0);
     assert_int_equal(check(realm, "anyone", "x", &r, &req, NULL), MPS_AUTH_OK);
     assert_null(req);
@@ -825,6 +841,8 @@ test_thread_unsafe(void **state)
     serial.ctx.inst = &serial;
     pthread_mutex_t serial_mutex = PTHREAD_MUTEX_INITIALIZER;
     serial.serial = &serial_mutex;
+    serial.plugin = (struct auth_plugin){serial_mod.auth, &serial.ctx, serial_mod.flags,
+                                         &serial_mutex, fake_label};
     serial_max = 0;
     realm = realm_new(&p, 1, 5000, 8);
     for (int i = 0; i < 8; i++)
@@ -1310,7 +1328,7 @@ budget_realm(struct mps_inst *p, const struct realm_config *rc)
 {
     struct auth_realm *realm = NULL;
 
-    assert_int_equal(auth_realm_new(pool, "AMT", rc, &p, 1, &realm), 0);
+    assert_int_equal(realm_of("AMT", rc, &p, 1, &realm), 0);
     return realm;
 }
 
@@ -1629,7 +1647,7 @@ test_budget_deadline_after_lane(void **state)
     (void)state;
     rc.timeout_ms = 50;
     rc.realm_failures_per_min = 200; /* one token per 300 ms */
-    assert_int_equal(auth_realm_new(pool, "AMT", &rc, p, 2, &realm), 0);
+    assert_int_equal(realm_of("AMT", &rc, p, 2, &realm), 0);
     /* The fake plugin never answers: the first check times out 50 ms after it starts... */
     t0 = now_ms();
     assert_int_equal(check_from(realm, "192.0.2.97:1", "x", "y", &r[0], NULL), MPS_AUTH_PENDING);

@@ -161,7 +161,8 @@ fx_realm(bool need_auth)
         assert_int_equal(modload_instance_init(F->mi), 0);
         rc.plugins = &rp;
         rc.nplugins = 1;
-        assert_int_equal(auth_realm_new(F->pool, "AMT", &rc, &F->mi, 1, &F->realm), 0);
+        const struct auth_plugin *chain = &F->mi->plugin;
+        assert_int_equal(auth_realm_new(F->pool, "AMT", &rc, &chain, 1, &F->realm), 0);
     } else {
         assert_int_equal(auth_realm_new(F->pool, "AMT", &rc, NULL, 0, &F->realm), 0);
     }
@@ -1711,9 +1712,12 @@ fx_pending_realm(void)
     pending_inst.label = pending_label;
     pending_inst.ctx.api = &core_api;
     pending_inst.ctx.inst = &pending_inst;
+    pending_inst.plugin = (struct auth_plugin){pending_mod.auth, &pending_inst.ctx,
+                                               pending_mod.flags, NULL, pending_label};
     pending_req = NULL;
     pending_cancelled = 0;
-    assert_int_equal(auth_realm_new(F->pool, "AMT", &rc, &mi, 1, &F->realm), 0);
+    const struct auth_plugin *chain = &mi->plugin;
+    assert_int_equal(auth_realm_new(F->pool, "AMT", &rc, &chain, 1, &F->realm), 0);
     F->env.realm = F->realm;
 }
 
