@@ -54,8 +54,8 @@ HAVE_CONNECT=0
 [ -e "$HTTP_SO" ] && HAVE_CONNECT=1
 
 bench_tmpdir
-{ read -r AMT_PORT; read -r SOCKS_PORT; read -r HTTP_PORT; read -r HAPROXY_PORT
-    read -r HAPROXY1_PORT; } < <(free_ports 5)
+reserve_port HAPROXY_PORT
+reserve_port HAPROXY1_PORT
 
 # ------------------------------------------------------------------------ the endpoints
 "$ECHOD" --port 0 --port-file "$TMPD/echod.port" >"$TMPD/echod.log" 2>&1 &
@@ -96,17 +96,19 @@ ln -s "$SOCKS5_SO" "$MODDIR/socks5.so"
 [ "$HAVE_CONNECT" = 0 ] || ln -s "$HTTP_SO" "$MODDIR/http_proxy.so"
 # Defaults everywhere but the ports and authentication (none: see mpsd_conf_head).
 {
-    mpsd_conf_head "$AMT_PORT" "$TMPD/mpsd.log" "${BENCH_MPSD_CORE:-}"
+    mpsd_conf_head "$TMPD/mpsd.ready" "$TMPD/mpsd.log" "${BENCH_MPSD_CORE:-}"
     echo "[module socks5]"
-    echo "SocksListenPort = $SOCKS_PORT"
+    echo "Listen = 127.0.0.1:0"
     if [ "$HAVE_CONNECT" = 1 ]; then
         echo "[module http_proxy]"
-        echo "HttpListenPort = $HTTP_PORT"
+        echo "Listen = 127.0.0.1:0"
     fi
 } >"$TMPD/mps.conf"
 run_mpsd "$TMPD/mps.conf" "$TMPD/mpsd.out" "$TMPD/mpsd.log" "mpsd to start"
-wait_for 10 "the socks5 listener" listening "$SOCKS_PORT"
-[ "$HAVE_CONNECT" = 0 ] || wait_for 10 "the http_proxy listener" listening "$HTTP_PORT"
+AMT_PORT=$(ready_port core)
+SOCKS_PORT=$(ready_port socks5)
+HTTP_PORT=""
+[ "$HAVE_CONNECT" = 0 ] || HTTP_PORT=$(ready_port http_proxy)
 
 # shellcheck disable=SC2086 # AMTSIM_ARGS is a list of options
 "$AMTSIM" --port "$AMT_PORT" --count "$DEVICES" --fqdn 'dev%d.bench' --ports 16994 --quiet \

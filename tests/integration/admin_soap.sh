@@ -13,9 +13,24 @@ PYCLIENT="$top_srcdir/tests/integration/admin_client.py"
 [ -e "$MODDIR/admin_soap.so" ] || fail "admin_soap.so is missing from $top_builddir/modules"
 command -v curl >/dev/null 2>&1 || { echo "SKIP: curl is needed"; exit 77; }
 
-{ read -r AP; read -r HP; } < <(free_ports 2)
-URL="http://127.0.0.1:$AP/"
 T=$((30 * SLOW))
+AP="" URL="" # admin_soap's port and URL, from the ready file after each start (start_admin)
+
+# start_admin: start_mpsd, then AP and URL from the ready file.
+start_admin() {
+    start_mpsd
+    AP=$(ready_port admin_soap)
+    URL="http://127.0.0.1:$AP/"
+}
+# admin_line ADDRESS: admin_soap's own start line names the address and the port written in the
+# configuration (0 here: the port it gets is the core's "listening on" line, which must name
+# the port of the ready file).
+admin_line() {
+    assert_log "SOAP management API on ${1%:*} port [0-9]*"
+    grep -qF "[admin_soap] listening on $1" "$MPSD_LOG" ||
+        fail "no '[admin_soap] listening on $1' in the log"
+    log "log has [admin_soap] listening on $1"
+}
 
 admin() { timeout "$T" "$CLIENT" "$URL" "$@"; }
 pyadmin() { timeout "$T" python3 "$PYCLIENT" "$URL" "$@"; }
@@ -73,13 +88,14 @@ post() { # post BODY [HEADER-LINES]: a whole HTTP/1.1 POST with Connection: clos
 
 # ------------------------------------------------------------------- run A: 1000 devices
 CONF_EXTRA="[module admin_soap]
-SOAPListenPort = $AP
+Listen = 127.0.0.1:0
 
 [module http_proxy]
-HttpListenPort = $HP" write_conf
+Listen = 127.0.0.1:0" write_conf
 sed -i 's/^TraceLevels = .*/TraceLevels = INFO|ERROR|WARNING/' "$CONF"
-start_mpsd
-assert_log "SOAP management API on 127.0.0.1 port $AP"
+start_admin
+HP=$(ready_port http_proxy)
+admin_line "127.0.0.1:$AP"
 
 bg sim "$AMTSIM" --port "$AMT_PORT" --count 1000 --ports 16992,16993 --quiet \
     --ready-file "$TMPD/sim.ready"
@@ -244,8 +260,8 @@ stop_mpsd
 # ------------------------------------------------ run B: basic auth through the console realm
 # 5. Authentication = auto with a console realm that wants credentials.
 CONSOLE_AUTH=1 CONF_EXTRA="[module admin_soap]
-SOAPListenPort = $AP" write_conf
-start_mpsd
+Listen = 127.0.0.1:0" write_conf
+start_admin
 stats_body=$(envelope '<GetStatisticsRequest xmlns="urn:mpsd:MpsAdmin:1"/>')
 status() { # status [CURL-OPTS]: HTTP status of a GetStatistics POST; headers in $TMPD/h
     curl -s -o /dev/null -D "$TMPD/h" -w '%{http_code}' --max-time "$T" \
@@ -272,13 +288,13 @@ stop_mpsd
 # is warned about. Also IdleTimeout and MaxConnections.
 IDLE=$((2 * SLOW))
 CONSOLE_AUTH=1 CONF_EXTRA="[module admin_soap]
-SOAPListenIP = 0.0.0.0
-SOAPListenPort = $AP
+Listen = 0.0.0.0:0
 Authentication = no
 IdleTimeout = ${IDLE}s
 MaxConnections = 2" write_conf
-start_mpsd
-assert_log "management API on 0.0.0.0 port $AP without authentication"
+start_admin
+assert_log "management API on 0.0.0.0 port [0-9]* without authentication"
+admin_line "0.0.0.0:$AP"
 [ "$(status)" = 200 ] || fail "Authentication = no: $(status)"
 log "Authentication = no: 200 without credentials"
 # Half a request head, then silence: 408 after IdleTimeout.
@@ -322,7 +338,7 @@ stop_mpsd
 
 # Authentication = yes without a realm that checks credentials: mpsd does not start.
 CONF_EXTRA="[module admin_soap]
-SOAPListenPort = $AP
+Listen = 127.0.0.1:0
 Authentication = yes" write_conf
 rc=0
 timeout $((20 * SLOW)) "$MPSD" -c "$CONF" >"$TMPD/yes.log" 2>&1 || rc=$?
@@ -334,12 +350,12 @@ log "Authentication = yes without a realm: start refused (status $rc)"
 # ------------------------------------------- run C: HTTPS through [module tls] Serve = admin_soap
 if command -v openssl >/dev/null 2>&1; then
     make_certs
-    { read -r TP; } < <(free_ports 1)
     CONF_EXTRA="[module admin_soap]
 SOAPListenIP = none
 
-$(tls_section "$TP" "Serve = admin_soap")" write_conf
+$(tls_section "Serve = admin_soap")" write_conf
     start_mpsd
+    TP=$(ready_port tls)
     assert_log "\[admin_soap\] no listener of its own"
     out=$(curl -sS --max-time "$T" --cacert "$CERTS/ca.pem" -H 'Content-Type: text/xml' \
         --data "$stats_body" "https://127.0.0.1:$TP/") || fail "HTTPS GetStatistics: $out"
@@ -355,14 +371,15 @@ fi
 if [ -e "$MODDIR/notify_soap.so" ]; then
     LIST="$TMPD/NotificationList"
     : >"$LIST"
-    { read -r NOBODY; } < <(free_ports 1)
+    # A subscriber nobody answers for: a port held, nothing listening on it.
+    reserve_port NOBODY
     SUB="http://127.0.0.1:$NOBODY/subscriber"
     CONF_EXTRA="[module notify_soap]
 NotificationList = $LIST
 
 [module admin_soap]
-SOAPListenPort = $AP" write_conf
-    start_mpsd
+Listen = 127.0.0.1:0" write_conf
+    start_admin
     out=$(admin subscribe "$SUB") || fail "subscribe: $out"
     [ "$out" = "result=true message=subscribed" ] || fail "subscribe: $out"
     grep -qx "$SUB" "$LIST" || fail "the subscription is not in NotificationList: $(cat "$LIST")"

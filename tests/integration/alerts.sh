@@ -4,24 +4,24 @@
 # SPDX-License-Identifier: Apache-2.0
 . "$(dirname "$0")/lib.sh"
 
-{ read -r UDP_OK; read -r UDP_LATER; read -r ECHO_PORT; read -r DEAD_PORT; } < <(free_ports 4)
 T=$((30 * SLOW))
 
-# A UDP receiver: one line "LENGTH SHA256" per datagram into $TMPD/NAME.rx.
-udp_receiver() { # udp_receiver NAME PORT
+# A UDP receiver on a port of its own choosing: one line "LENGTH SHA256" per datagram into
+# $TMPD/NAME.rx, after a first line "ready PORT"; VAR is set to the port.
+udp_receiver() { # udp_receiver NAME VAR
     bg "udp-$1" python3 -c '
 import hashlib, socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("127.0.0.1", int(sys.argv[1])))
-with open(sys.argv[2], "a") as out:
-    out.write("ready\n")
+s.bind(("127.0.0.1", 0))
+with open(sys.argv[1], "a") as out:
+    out.write("ready %d\n" % s.getsockname()[1])
     out.flush()
     while True:
         data, _ = s.recvfrom(70000)
         out.write(f"{len(data)} {hashlib.sha256(data).hexdigest()}\n")
         out.flush()
-' "$2" "$TMPD/$1.rx"
-    wait_for 10 "UDP receiver $1" grep -qs ready "$TMPD/$1.rx"
+' "$TMPD/$1.rx"
+    wait_port "$2" "$TMPD/$1.rx" "ready " "UDP receiver $1" 10
 }
 # What apfclient sends for --seed S --bytes N, as the receiver records it.
 payload_line() {
@@ -32,18 +32,17 @@ print(len(d), hashlib.sha256(d).hexdigest())' "$1" "$2"
 datagrams() { grep -vc ready "$TMPD/$1.rx" || true; }
 has_datagram() { grep -qx "$2" "$TMPD/$1.rx"; }
 
-udp_receiver ok "$UDP_OK"
-udp_receiver later "$UDP_LATER"
+udp_receiver ok UDP_OK
+udp_receiver later UDP_LATER
 
 # A TCP echo server for the direct-tcpip channels (IPv4 only: "localhost" may resolve to ::1
 # first, and mpsd must then fall back to 127.0.0.1).
 bg echo python3 -c '
 import socket, sys, threading
 srv = socket.socket()
-srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("127.0.0.1", int(sys.argv[1])))
+srv.bind(("127.0.0.1", 0))
 srv.listen(16)
-print("ready", flush=True)
+print("ready %d" % srv.getsockname()[1], flush=True)
 def echo(c):
     with c:
         while True:
@@ -54,8 +53,10 @@ def echo(c):
 while True:
     c, _ = srv.accept()
     threading.Thread(target=echo, args=(c,), daemon=True).start()
-' "$ECHO_PORT"
-wait_for 10 "echo server" grep -qs ready "$TMPD/echo.out"
+'
+wait_port ECHO_PORT "$TMPD/echo.out" "ready " "echo server" 10
+# A port nothing listens on: a direct-tcpip channel there fails to connect.
+reserve_port DEAD_PORT
 
 LIST="$TMPD/AuthorizedServersList"
 cat >"$LIST" <<EOT

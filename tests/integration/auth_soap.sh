@@ -14,7 +14,10 @@ done
 ln -s "$PLUGIN" "$MODDIR/auth_soap.so"
 
 ACTION="http://schemas.intel.com/platform/client/MPSAuthentication/2006/01/Authenticate"
-{ read -r SOAP_PORT; } < <(free_ports 1)
+# The services are stopped and started again behind one daemon whose URL names their port, and
+# between them nothing may answer there: a port held for the whole test (the servers set
+# SO_REUSEADDR, so they can bind it; nothing else gets it).
+reserve_port SOAP_PORT
 URL="http://127.0.0.1:$SOAP_PORT/MPSAuthenticationService"
 SOAP_PID=""
 SOAP_RUNS=0

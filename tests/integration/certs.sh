@@ -14,7 +14,6 @@ fi
 MPSD_CERTS="$top_srcdir/contrib/mpsd-certs"
 [ -x "$MPSD_CERTS" ] || fail "$MPSD_CERTS is missing or not executable"
 T=$((20 * SLOW)) # bound of each handshake
-{ read -r SRV1_PORT; read -r LEAFONLY_PORT; read -r PY_PORT; read -r SRV2_PORT; } < <(free_ports 4)
 
 # certs NAME ARGS...: run mpsd-certs; stdout in $TMPD/NAME.out, stderr in NAME.err, status in RC.
 certs() {
@@ -309,18 +308,25 @@ log "--device dev2 later: dev2 issued by the same CA, every other file byte-iden
 first_cert() { awk '{ print } /-----END CERTIFICATE-----/ { exit }' "$1"; }
 rest_certs() { awk 'done { print } /-----END CERTIFICATE-----/ { done = 1 }' "$1"; }
 
-# serve_chain NAME PORT DIR [ARGS]: openssl s_server -www (ARGS added) serving
-# DIR/server-chain.pem as it is: its first certificate as the leaf, the rest as the chain sent
-# after it (-cert_chain with the whole file would send the leaf twice). Sets SERVER_PORT.
+# s_server NAME ARGS: openssl s_server -www (ARGS added) on a port of its choosing (it prints
+# "ACCEPT 127.0.0.1:PORT" once it listens). Sets SERVER_PORT.
+s_server() {
+    local name=$1
+    shift
+    bg "$name" openssl s_server -accept 127.0.0.1:0 -www "$@"
+    wait_port SERVER_PORT "$TMPD/$name.out" "ACCEPT 127.0.0.1:" "openssl s_server $name"
+}
+
+# serve_chain NAME DIR [ARGS]: s_server NAME (ARGS added) serving DIR/server-chain.pem as it
+# is: its first certificate as the leaf, the rest as the chain sent after it (-cert_chain with
+# the whole file would send the leaf twice). Sets SERVER_PORT.
 serve_chain() {
-    local name=$1 d=$3
-    SERVER_PORT=$2
-    shift 3
+    local name=$1 d=$2
+    shift 2
     first_cert "$d/server-chain.pem" >"$TMPD/$name-leaf.pem"
     rest_certs "$d/server-chain.pem" >"$TMPD/$name-rest.pem"
-    bg "$name" openssl s_server -accept "127.0.0.1:$SERVER_PORT" -www \
-        -cert "$TMPD/$name-leaf.pem" -cert_chain "$TMPD/$name-rest.pem" -key "$d/server.key" "$@"
-    wait_for $((10 * SLOW)) "openssl s_server $name" grep -q ACCEPT "$TMPD/$name.out"
+    s_server "$name" -cert "$TMPD/$name-leaf.pem" -cert_chain "$TMPD/$name-rest.pem" \
+        -key "$d/server.key" "$@"
 }
 
 # handshake NAME ARGS: openssl s_client (ARGS added) to SERVER_PORT without SNI, as AMT: one
@@ -347,7 +353,7 @@ handshake_ok() { # handshake_ok NAME: verified, and the -www page came back
     grep -q "HTTP/1.0 200 ok" "$TMPD/$1.client" || fail "$1: no HTTP answer over TLS"
 }
 
-serve_chain srv1 "$SRV1_PORT" "$P1"
+serve_chain srv1 "$P1"
 handshake tls-localhost -CAfile "$P1/ca.pem" -verify_hostname localhost -verify_ip 127.0.0.1
 handshake_ok tls-localhost
 chain_sent tls-localhost localhost "mpsd dev root CA localhost" ||
@@ -361,10 +367,7 @@ handshake tls-wrong-ca -CAfile "$P2/ca.pem" -verify_hostname localhost
 log "TLS negative checks: a wrong host name and a foreign CA are rejected"
 
 # Control: a leaf-only server fails chain_sent, so that check can fail.
-SERVER_PORT=$LEAFONLY_PORT
-bg leafonly openssl s_server -accept "127.0.0.1:$SERVER_PORT" -www -cert "$S1" \
-    -key "$P1/server.key"
-wait_for $((10 * SLOW)) "leaf-only s_server" grep -q ACCEPT "$TMPD/leafonly.out"
+s_server leafonly -cert "$S1" -key "$P1/server.key"
 handshake tls-leafonly -CAfile "$P1/ca.pem" -verify_hostname localhost
 handshake_ok tls-leafonly
 ! chain_sent tls-leafonly localhost "mpsd dev root CA localhost" ||
@@ -377,11 +380,11 @@ bg pyserver python3 -c '
 import socket, ssl, sys
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 ctx.load_cert_chain(sys.argv[1], sys.argv[2])
-srv = socket.create_server(("127.0.0.1", int(sys.argv[3])))
-open(sys.argv[4], "w").close()
+srv = socket.create_server(("127.0.0.1", 0))
+print("ready %d" % srv.getsockname()[1], flush=True)
 while True:
     conn, _ = srv.accept()
-    conn.settimeout(float(sys.argv[5]))
+    conn.settimeout(float(sys.argv[3]))
     try:
         with ctx.wrap_socket(conn, server_side=True) as tls:
             request = b""
@@ -394,9 +397,8 @@ while True:
             tls.unwrap()  # close_notify: OpenSSL 3 clients count a bare EOF as an error
     except (ssl.SSLError, OSError):
         pass
-' "$P1/server-chain.pem" "$P1/server.key" "$PY_PORT" "$TMPD/pyserver.ready" "$T"
-wait_for $((10 * SLOW)) "the Python TLS server" test -e "$TMPD/pyserver.ready"
-SERVER_PORT=$PY_PORT
+' "$P1/server-chain.pem" "$P1/server.key" "$T"
+wait_port SERVER_PORT "$TMPD/pyserver.out" "ready " "the Python TLS server"
 handshake tls-python -CAfile "$P1/ca.pem" -verify_hostname localhost
 handshake_ok tls-python
 chain_sent tls-python localhost "mpsd dev root CA localhost" ||
@@ -404,7 +406,7 @@ chain_sent tls-python localhost "mpsd dev root CA localhost" ||
 log "TLS with server-chain.pem loaded as one file: verified, chain depth 0 and 1 sent"
 
 # Mutual TLS with the RSA-3072 PKI: the server requires a device certificate from its CA.
-serve_chain srv2 "$SRV2_PORT" "$P2" -Verify 1 -CAfile "$P2/ca.pem" -verify_return_error
+serve_chain srv2 "$P2" -Verify 1 -CAfile "$P2/ca.pem" -verify_return_error
 handshake tls-mutual -CAfile "$P2/ca.pem" -verify_hostname mps.example.com \
     -cert "$P2/devices/dev1.pem" -key "$P2/devices/dev1.key"
 handshake_ok tls-mutual

@@ -24,7 +24,7 @@ out=$("$MPSD" -t -c "$CONF" 2>&1) || fail "mpsd -t on a good configuration faile
 log "-t good configuration: exit 0"
 
 # Errors are reported as file:line:, on the line at fault. write_conf's layout is fixed: line
-# 1 is a comment, 2 [core], 3 AMTListenIP, 4 AMTListenPort, 5 ModulePath, 6 TraceLevels, then
+# 1 is a comment, 2 [core], 3 Listen, 4 ReadyFile, 5 ModulePath, 6 TraceLevels, then
 # CORE_EXTRA.
 CORE_EXTRA="BogusKey = 1" write_conf "$TMPD/unknown-key.conf"
 check_bad unknown-key "unknown-key\.conf:7: .*BogusKey"
@@ -33,9 +33,13 @@ CONF_EXTRA=$'[NoSuchSection]\nKey = 1' write_conf "$TMPD/unknown-section.conf"
 line=$(grep -n -F "[NoSuchSection]" "$TMPD/unknown-section.conf" | cut -d: -f1)
 check_bad unknown-section "unknown-section\.conf:$line: .*NoSuchSection"
 
+# The older key in place of Listen (both in one section is an error of its own).
 write_conf "$TMPD/bad-port.conf"
-sed -i 's/^AMTListenPort = .*/AMTListenPort = 70000/' "$TMPD/bad-port.conf"
-check_bad bad-port "bad-port\.conf:4: .*AMTListenPort"
+sed -i 's/^Listen = .*/AMTListenPort = 70000/' "$TMPD/bad-port.conf"
+check_bad bad-port "bad-port\.conf:3: .*AMTListenPort"
+write_conf "$TMPD/bad-listen.conf"
+sed -i 's/^Listen = .*/Listen = 127.0.0.1:70000/' "$TMPD/bad-listen.conf"
+check_bad bad-listen "bad-listen\.conf:3: .*Listen"
 
 write_conf "$TMPD/no-plugin.conf"
 sed -i 's/^Plugin = auth_file$/Plugin = no_such_plugin/' "$TMPD/no-plugin.conf"
@@ -56,19 +60,20 @@ for opt in Greeting Count Enabled Delay Port File; do
 done
 log "--list-options test_good lists its six options"
 
-# A taken AMT port: the daemon refuses to start (exit 1) instead of running deaf.
-holder_ready="$TMPD/holder.ready"
+# A taken AMT port: the daemon refuses to start (exit 1) instead of running deaf. The holder
+# listens on a port of its own choosing (port 0) and says which.
 bg holder python3 -c '
-import socket, sys, time, os
+import signal, socket
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", int(sys.argv[1])))
+s.bind(("127.0.0.1", 0))
 s.listen(1)
-open(sys.argv[2], "w").close()
-time.sleep(30)
-' "$AMT_PORT" "$holder_ready"
+print("listening %d" % s.getsockname()[1], flush=True)
+signal.pause()
+'
 holder=$BG_PID
-wait_for 10 "the port holder" test -e "$holder_ready"
+wait_port BUSY_PORT "$TMPD/holder.out" "listening " "the port holder"
+CORE_LISTEN=127.0.0.1:$BUSY_PORT write_conf
 rc=0
 out=$(timeout 20 "$MPSD" -c "$CONF" 2>&1) || rc=$?
 [ "$rc" = 1 ] || fail "mpsd on a taken port exited $rc, expected 1: $out"

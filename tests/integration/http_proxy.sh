@@ -17,12 +17,15 @@ fi
 [ -e "$MODDIR/http_proxy.so" ] || fail "http_proxy.so is missing from $top_builddir/modules"
 
 HTTPCLIENT="$top_srcdir/tests/integration/httpclient.py"
-{ read -r HP; read -r DECOY; } < <(free_ports 2)
-PROXY="http://127.0.0.1:$HP"
+HP="" PROXY="" # http_proxy's port and URL: set_proxy after each start
 T=$((30 * SLOW)) # bound of every network wait and transfer
 SCRIPTED=10.99.0.7
 
 uuid() { printf '8c6a3b2e-5d1f-4e7a-9b0c-%012x' "$1"; }
+set_proxy() {
+    HP=$(ready_port http_proxy)
+    PROXY="http://127.0.0.1:$HP"
+}
 pcurl() { curl -sS --max-time "$T" -x "$PROXY" "$@"; }
 hc() { python3 "$HTTPCLIENT" --port "$HP" --timeout "$T" "$@"; }
 # code OPTS... URL: the HTTP status curl got (the CONNECT's when -p), body in $TMPD/body.
@@ -59,28 +62,35 @@ channels_settled() { [ "$(opened)" = "$(closed)" ]; }
 opened_by() { grep -c "management console 127\.0\.0\.1:$1 opened" "$MPSD_LOG" || true; }
 
 # ------------------------------------------------------------------------------- run A
-CONF_EXTRA="[module http_proxy]
-HttpListenIP = 127.0.0.1
-HttpListenPort = $HP
-AllowCONNECT = 16992 16993 16994 16995 623 664 5900 $DECOY $AMT_PORT $HP
-IdleTimeout = $((2 * T))s" write_conf
-start_mpsd
-
 # The decoy: a listener on an allowed port of 127.0.0.1 that logs every connection it gets.
+: >"$TMPD/decoy.log"
 bg decoy python3 -c '
 import socket, sys
 s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", int(sys.argv[1])))
+s.bind(("127.0.0.1", 0))
 s.listen(16)
-open(sys.argv[2], "w").close()
+print("ready %d" % s.getsockname()[1], flush=True)
 while True:
     c, peer = s.accept()
-    with open(sys.argv[2], "a") as f:
+    with open(sys.argv[1], "a") as f:
         f.write("connection from %s:%d\n" % peer)
     c.close()
-' "$DECOY" "$TMPD/decoy.log"
+' "$TMPD/decoy.log"
 decoy=$BG_PID
+wait_port DECOY_PORT "$TMPD/decoy.out" "ready " "the decoy listener"
+# AllowCONNECT must name mpsd's own two ports before it binds them: ports held for the test,
+# which mpsd binds all the same (see reserve_port in lib.sh).
+reserve_port AMT_HELD
+reserve_port HP_HELD
+CORE_LISTEN=127.0.0.1:$AMT_HELD CONF_EXTRA="[module http_proxy]
+HttpListenIP = 127.0.0.1
+HttpListenPort = $HP_HELD
+AllowCONNECT = 16992 16993 16994 16995 623 664 5900 $DECOY_PORT $AMT_HELD $HP_HELD
+IdleTimeout = $((2 * T))s" write_conf
+start_mpsd
+set_proxy
+[ "$AMT_PORT" = "$AMT_HELD" ] && [ "$HP" = "$HP_HELD" ] ||
+    fail "mpsd listens on $AMT_PORT and $HP, not on the ports held for it ($AMT_HELD, $HP_HELD)"
 bg sim "$AMTSIM" --port "$AMT_PORT" --count 100 --ports 16992,16993,16994 --quiet \
     --ready-file "$TMPD/sim.ready"
 sim=$BG_PID
@@ -90,7 +100,6 @@ scripted=$BG_PID
 sim_ready() { [ "$(cat "$TMPD/sim.ready" 2>/dev/null)" = 100 ]; }
 wait_for $((30 * SLOW)) "100 amtsim devices forwarding" sim_ready
 wait_for $((10 * SLOW)) "the scripted device" test -e "$TMPD/scripted.ready"
-wait_for $((10 * SLOW)) "the decoy listener" test -e "$TMPD/decoy.log"
 
 # 1. Absolute-URI requests: by FQDN (any case), by UUID, HEAD, a small POST, HTTP/1.0.
 out=$(pcurl http://dev1.example.com:16992/wsman)
@@ -282,13 +291,13 @@ expect_send "505 close" "HTTP/2.0 request line" \
     --data 'GET http://dev1.example.com:16992/ HTTP/2.0\r\nHost: dev1.example.com:16992\r\n\r\n'
 
 # Nothing but a device is ever connected to, even on an allowed port.
-for target in "127.0.0.1:$DECOY" "localhost:$DECOY" "[::1]:$DECOY" "127.0.0.1:$HP" \
+for target in "127.0.0.1:$DECOY_PORT" "localhost:$DECOY_PORT" "[::1]:$DECOY_PORT" "127.0.0.1:$HP" \
     "127.0.0.1:$AMT_PORT" "127.0.0.1:16992"; do
     expect_code 502 "not a device: $target" "http://$target/"
     expect_code 502 "CONNECT to not a device: $target" -p "http://$target/"
 done
 [ ! -s "$TMPD/decoy.log" ] || fail "mpsd connected to the decoy: $(cat "$TMPD/decoy.log")"
-log "the decoy listener on 127.0.0.1:$DECOY was never connected to"
+log "the decoy listener on 127.0.0.1:$DECOY_PORT was never connected to"
 out=$(pcurl "http://$SCRIPTED:16992/by-ip")
 [ "$out" = "scripted /by-ip" ] || fail "device registered as an IP text: '$out'"
 log "a device registered as $SCRIPTED is reachable by that text"
@@ -320,9 +329,10 @@ done
 
 # ------------------------------------------------------------------------------- run B
 CONSOLE_AUTH=1 CORE_EXTRA="MaxChannelsPerDevice = 2" CONF_EXTRA="[module http_proxy]
-HttpListenPort = $HP
+Listen = 127.0.0.1:0
 IdleTimeout = 2s" write_conf
 start_mpsd
+set_proxy
 # dev0 for the checks one at a time, dev1 for the channel limit, dev2 for the idle tunnel.
 bg sim "$AMTSIM" --port "$AMT_PORT" --count 3 --ports 16992,16993,16994 --quiet \
     --ready-file "$TMPD/sim.ready"

@@ -15,21 +15,22 @@ MPS_ADDR=mps.notify.example
 UUID_BASE=4a3b2c1d-1111-2222-3333-000000000000
 LIST="$TMPD/NotificationList"
 
-# start_sub NAME PORT MODE [ARGS]: the gSOAP subscriber, logging to $TMPD/NAME.log.
+# start_sub NAME VAR MODE [ARGS]: the gSOAP subscriber, logging to $TMPD/NAME.log, on a port
+# it picks (port 0) and reports: VAR is set to it.
 start_sub() {
-    local name=$1 port=$2
+    local name=$1 var=$2
     shift 2
     : >"$TMPD/$name.log"
-    bg "$name" "$SUB" "$port" "$@" --log "$TMPD/$name.log"
-    wait_for $((10 * SLOW)) "subscriber $name" grep -q "^ready $port" "$TMPD/$name.out"
+    bg "$name" "$SUB" 0 "$@" --log "$TMPD/$name.log"
+    wait_port "$var" "$TMPD/$name.out" "ready " "subscriber $name"
 }
-# start_pysub NAME PORT MODE [ARGS]: the Python subscriber, logging to $TMPD/NAME.log.
+# start_pysub NAME VAR MODE [ARGS]: the Python subscriber, the same way.
 start_pysub() {
-    local name=$1 port=$2
+    local name=$1 var=$2
     shift 2
     : >"$TMPD/$name.log"
-    bg "$name" python3 "$PYSUB" "$port" "$@" --log "$TMPD/$name.log"
-    wait_for $((10 * SLOW)) "subscriber $name" grep -q "^ready $port" "$TMPD/$name.out"
+    bg "$name" python3 "$PYSUB" 0 "$@" --log "$TMPD/$name.log"
+    wait_port "$var" "$TMPD/$name.out" "ready " "subscriber $name"
 }
 url() { echo "http://127.0.0.1:$1/notify"; }
 
@@ -55,12 +56,12 @@ wait_count() { # wait_count NAME PATTERN N [TIMEOUT]
 log_count() { grep -c -e "$1" "$MPSD_LOG" || true; }
 sim_ready() { [ "$(cat "$TMPD/$1.ready" 2>/dev/null)" = "$2" ]; }
 
-{ read -r P_GSOAP; read -r P_PY; read -r P_DROP; read -r P_HANG; read -r P_REFUSE; \
-    read -r P_AUTH; read -r P_TLS; read -r P_ADMIN; } < <(free_ports 8)
+# A subscriber that refuses every connection: a port held, nothing listening on it.
+reserve_port P_REFUSE
 
 # ---------------------------------------------------------------- 1. every field, both ways
-start_sub gsoap "$P_GSOAP" keep
-start_pysub py "$P_PY" keep
+start_sub gsoap P_GSOAP keep
+start_pysub py P_PY keep
 printf '# subscribers\n\n%s\n%s\n' "$(url "$P_PY")" "$(url "$P_GSOAP")" >"$LIST"
 # WantReply = first: the Python subscriber (first in the file) is asked, the other one not.
 notify_conf "WantReply = first"
@@ -98,7 +99,7 @@ log "both subscribers got CONNECTED then DISCONNECTED for 3 devices, every field
 stop_mpsd
 
 # ------------------------------------------------- 2. KeepConnection=false drops the tunnel
-start_sub drop "$P_DROP" drop
+start_sub drop P_DROP drop
 printf '%s\n%s\n' "$(url "$P_DROP")" "$(url "$P_GSOAP")" >"$LIST"
 notify_conf "WantReply = all"
 start_mpsd
@@ -196,7 +197,7 @@ wait_count gsoap "^state=0 fqdn=base" 1000 $((60 * SLOW))
 kill "$SIM_PID"
 wait_count gsoap "^state=1 fqdn=base" 1000 $((60 * SLOW))
 stop_mpsd
-start_sub hang "$P_HANG" hang
+start_sub hang P_HANG hang
 printf '%s\n%s\n%s\n' "$(url "$P_HANG")" "$(url "$P_REFUSE")" "$(url "$P_GSOAP")" >"$LIST"
 notify_conf "$FAST"
 sed -i 's/^TraceLevels = .*/TraceLevels = INFO|ERROR|WARNING/' "$CONF"
@@ -223,9 +224,9 @@ stop_mpsd
 # ---------------------------------------------------- 4. nine entries in the file, 8 used
 {
     echo "# nine subscribers and some noise"
-    for i in 1 2 3 4 5 6 7; do echo "http://127.0.0.1:9/unused$i"; done
+    for i in 1 2 3 4 5 6 7; do echo "$(url "$P_REFUSE")/unused$i"; done
     echo "ftp://127.0.0.1/not-a-subscriber"
-    echo "http://127.0.0.1:9/unused1"
+    echo "$(url "$P_REFUSE")/unused1"
     echo "  $(url "$P_GSOAP")  "
     echo "$(url "$P_PY")"
 } >"$LIST"
@@ -239,7 +240,7 @@ start_mpsd
 assert_log "notifying 8 subscribers"
 assert_log "$LIST:12: $(url "$P_PY") ignored: at most 8 subscribers"
 assert_log "$LIST:9: not an http:// or https:// URL: ignored"
-assert_log "$LIST:10: http://127.0.0.1:9/unused1 listed twice: ignored"
+assert_log "$LIST:10: $(url "$P_REFUSE")/unused1 listed twice: ignored"
 timeout $((30 * SLOW)) "$AMTSIM" --port "$AMT_PORT" --fqdn nine.example --exit-when-ready \
     --quiet >/dev/null 2>&1 || fail "device nine.example did not forward"
 wait_count gsoap "^state=0 fqdn=nine.example" 1
@@ -249,7 +250,7 @@ log "the 8th entry is notified, the 9th is not"
 stop_mpsd
 
 # -------------------------------------------------------------------- 5. basic auth
-start_sub auth "$P_AUTH" keep --basic notifier:s3cret
+start_sub auth P_AUTH keep --basic notifier:s3cret
 printf '%s\n%s\n' "$(url "$P_AUTH")" "$(url "$P_PY")" >"$LIST"
 AUTH=("NeedNotificationAuthentication = true" "Username = notifier")
 notify_conf "$FAST" "${AUTH[@]}" "Password = s3cret"
@@ -336,7 +337,7 @@ printf 'basicConstraints=CA:false\nextendedKeyUsage=serverAuth\nsubjectAltName=D
 openssl x509 -req -in "$CERTS/server.csr" -CA "$CERTS/ca.pem" -CAkey "$CERTS/ca.key" \
     -CAcreateserial -days 2 -extfile "$CERTS/server.ext" -out "$CERTS/server.pem" >"$o" 2>&1 ||
     fail "server certificate: $(cat "$o")"
-start_pysub tls "$P_TLS" keep --tls "$CERTS/server.pem" "$CERTS/server.key"
+start_pysub tls P_TLS keep --tls "$CERTS/server.pem" "$CERTS/server.key"
 TLS_URL="https://localhost:$P_TLS/notify"
 printf '%s\n' "$TLS_URL" >"$LIST"
 notify_conf "$FAST" "ConnectDelay = 0" "CAFile = $CERTS/ca.pem"
@@ -376,10 +377,11 @@ expect_admin() { # expect_admin PATTERN OP URL
     log "$2 $3: /$1/"
 }
 printf '# keep this comment\n%s\n\n# and this one\n' "$(url "$P_GSOAP")" >"$LIST"
-MORE_SECTIONS=$'\n\n[module admin_soap]\nSOAPListenPort = '"$P_ADMIN" \
+MORE_SECTIONS=$'\n\n[module admin_soap]\nListen = 127.0.0.1:0' \
     notify_conf "$FAST" "ConnectDelay = 0"
 : >"$TMPD/py.log"
 start_mpsd
+P_ADMIN=$(ready_port admin_soap)
 expect_admin "<[a-z]*:Result>true<" Subscribe "$(url "$P_PY")"
 expected=$(printf '# keep this comment\n%s\n\n# and this one\n%s' "$(url "$P_GSOAP")" \
     "$(url "$P_PY")")
@@ -401,9 +403,9 @@ expect_admin "Is a directory" Subscribe "$(url "$P_GSOAP")"
 rmdir "$LIST.tmp"
 [ "$(cat "$LIST")" = "$expected" ] || fail "NotificationList after a failed write: $(cat "$LIST")"
 for i in 1 2 3 4 5 6 7; do
-    expect_admin "<[a-z]*:Result>true<" Subscribe "http://127.0.0.1:9/n$i"
+    expect_admin "<[a-z]*:Result>true<" Subscribe "$(url "$P_REFUSE")/n$i"
 done
-expect_admin "at most 8 subscribers" Subscribe "http://127.0.0.1:9/n8"
+expect_admin "at most 8 subscribers" Subscribe "$(url "$P_REFUSE")/n8"
 : >"$TMPD/gsoap.log"
 timeout $((30 * SLOW)) "$AMTSIM" --port "$AMT_PORT" --fqdn runtime2.example --exit-when-ready \
     --quiet >/dev/null 2>&1 || fail "device runtime2.example did not forward"

@@ -4,7 +4,8 @@
 # SPDX-License-Identifier: Apache-2.0
 #
 # Usage: notify_subscriber.py PORT keep|drop [--log FILE] [--tls CERT KEY]
-# (--tls: HTTPS with the PEM certificate chain CERT and its key KEY.)
+# (--tls: HTTPS with the PEM certificate chain CERT and its key KEY.) Listens on 127.0.0.1:PORT
+# (0: a port the kernel picks) and prints "ready PORT" with the port it got once it does.
 # Checks each request strictly (POST, text/xml, the SOAPAction, a SOAP 1.1 or 1.2 envelope,
 # the elements by namespace URI and in the WSDL's order) and appends one line per notification
 # to FILE, in the same format as tests/soap/notify_subscriber.c:
@@ -154,7 +155,7 @@ def main():
         ctx.load_cert_chain(args.tls[0], args.tls[1])
         srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     srv.daemon_threads = True
-    print("ready %d" % args.port, flush=True)
+    print("ready %d" % srv.server_address[1], flush=True)
     try:
         srv.serve_forever()
     except KeyboardInterrupt:

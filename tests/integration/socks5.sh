@@ -23,14 +23,7 @@ fi
 [ "$(ulimit -n)" = unlimited ] || [ "$(ulimit -n)" -ge 2500 ] ||
     fail "ulimit -n is $(ulimit -n) (hard $(ulimit -Hn)): 1000 consoles need about 2500"
 
-SOCKS_PORT=""
-for p in $(free_ports 3); do
-    if [ "$p" != "$AMT_PORT" ] && [ "$p" != "$CONSOLE_PORT" ]; then
-        SOCKS_PORT=$p
-        break
-    fi
-done
-[ -n "$SOCKS_PORT" ] || fail "no free port for the SOCKS5 listener"
+SOCKS_PORT="" # set after each start from the ready file
 T=$((30 * SLOW)) # bound of every network wait of the clients
 UUID_BASE=8c6a3b2e-5d1f-4e7a-9b0c-000000000000
 
@@ -58,13 +51,23 @@ curl_s5() {
     curl -q -sS --max-time "$T" "$@"
 }
 
-# socks5_conf TIMEOUT [MORE]: the test config with a [module socks5] section (HandshakeTimeout
-# when TIMEOUT is not empty, then the MORE lines; S5_LISTEN_IP overrides the address).
+# socks5_conf TIMEOUT [MORE]: the test config with a [module socks5] section listening on
+# 127.0.0.1:0 (HandshakeTimeout when TIMEOUT is not empty, then the MORE lines). S5_LISTEN_IP
+# and S5_LISTEN_PORT: the older SocksListenIP and SocksListenPort instead of Listen.
 socks5_conf() {
-    CONF_EXTRA=$(printf '[module socks5]\nSocksListenIP = %s\nSocksListenPort = %s\n%s%s' \
-        "${S5_LISTEN_IP:-127.0.0.1}" "$SOCKS_PORT" "${1:+HandshakeTimeout = $1
+    local listen="Listen = 127.0.0.1:0"
+    if [ -n "${S5_LISTEN_IP:-}" ]; then
+        listen="SocksListenIP = $S5_LISTEN_IP"$'\n'"SocksListenPort = $S5_LISTEN_PORT"
+    fi
+    CONF_EXTRA=$(printf '[module socks5]\n%s\n%s%s' "$listen" "${1:+HandshakeTimeout = $1
 }" "${2:-}")
     write_conf
+}
+
+# start_socks5: start_mpsd, then SOCKS_PORT from the ready file.
+start_socks5() {
+    start_mpsd
+    SOCKS_PORT=$(ready_port socks5)
 }
 
 # start_sim NAME COUNT FQDN PORTS UUID_BASE: amtsim devices in the background, forwarding;
@@ -102,7 +105,6 @@ stats() {
 check_bad_option() {
     local rc=0 what=$2
     [ -z "$1" ] || what="HandshakeTimeout = $1"
-    [ -z "${S5_LISTEN_IP:-}" ] || what="SocksListenIP = $S5_LISTEN_IP"
     socks5_conf "$1" "$2"
     bg badrun "$MPSD" -c "$CONF"
     bg_wait "$BG_PID" $((10 * SLOW)) || rc=$?
@@ -122,13 +124,42 @@ grep -q "mps.conf:[0-9]*: AllowedPorts: lists no port" "$TMPD/t.out" ||
     fail "mpsd -t did not name file:line: $(cat "$TMPD/t.out")"
 log "mpsd -t: $(grep -m 1 AllowedPorts "$TMPD/t.out")"
 check_bad_option 0 "" "HandshakeTimeout must be positive"
-S5_LISTEN_IP=localhost check_bad_option "" "" "cannot listen on localhost port $SOCKS_PORT"
+
+# A host name as SocksListenIP is resolved once at start (as the reference MPS does): a name
+# that resolves listens on its address(es). The older key has no port 0: a reserved port.
+reserve_port NAMED_PORT
+S5_LISTEN_IP=localhost S5_LISTEN_PORT=$NAMED_PORT socks5_conf ""
+start_mpsd
+named=$(ready_addr socks5)
+named+=$(awk '$1 == "socks5" && ++n > 1 { printf " %s", $2 }' "$READY_FILE")
+for a in $named; do
+    case $a in
+    "127.0.0.1:$NAMED_PORT" | "[::1]:$NAMED_PORT") ;;
+    *) fail "SocksListenIP = localhost: listening on $a, expected 127.0.0.1 or [::1]:$NAMED_PORT" ;;
+    esac
+    grep -qF "[socks5] listening on $a" "$MPSD_LOG" || fail "no '[socks5] listening on $a'"
+done
+stop_mpsd
+log "SocksListenIP = localhost: started, listened on $named (ready file and log)"
+# A name that does not resolve (.invalid never does, at once) stops mpsd, naming file:line.
+S5_LISTEN_IP=no-such-host.invalid S5_LISTEN_PORT=$NAMED_PORT socks5_conf ""
+line=$(grep -n '^SocksListenIP = no-such-host\.invalid$' "$CONF" | cut -d: -f1)
+rc=0
+bg badrun "$MPSD" -c "$CONF"
+bg_wait "$BG_PID" $((10 * SLOW)) || rc=$?
+[ "$rc" = 1 ] ||
+    fail "mpsd with 'SocksListenIP = no-such-host.invalid': exit status $rc, expected 1"
+grep -q "mps\.conf:$line: .*no-such-host\.invalid" "$TMPD/badrun.err" ||
+    fail "mpsd with an unresolvable SocksListenIP did not log mps.conf:$line and the name:" \
+        "$(cat "$TMPD/badrun.err")"
+log "mpsd refuses 'SocksListenIP = no-such-host.invalid':" \
+    "$(grep -m 1 "no-such-host" "$TMPD/badrun.err" | sed 's/^\[[^]]*\] //')"
 
 # ======================================================================= run A: defaults
 socks5_conf ""
 # Per-connection DEBUG lines for 1000+ consoles only slow a sanitizer build down.
 sed -i 's/^TraceLevels = .*/TraceLevels = INFO|ERROR|WARNING/' "$CONF"
-start_mpsd
+start_socks5
 start_sim sim 100 'dev%d.example.com' 16992,16994 "$UUID_BASE"
 start_sim only16992 1 'only16992-%d.example.com' 16992 8c6a3b2e-5d1f-4e7a-9b0c-0000000a0000
 
@@ -315,7 +346,7 @@ trap_pid=$BG_PID
 wait_for $((10 * SLOW)) "the trap listener" test -s "$TMPD/trap.port"
 TRAP_PORT=$(cat "$TMPD/trap.port")
 socks5_conf 1s "AllowedPorts = 16992, 16994 $TRAP_PORT"
-start_mpsd
+start_socks5
 start_sim simb 1 'b%d.example.com' 16992,16994 8c6a3b2e-5d1f-4e7a-9b0c-0000000d0000
 bg mute python3 "$S5CLIENT" device --mode mute --amt-port "$AMT_PORT" --timeout "$T" \
     --fqdn mute.example.com --ports 16994 --seconds $((120 * SLOW)) \
@@ -379,7 +410,7 @@ SIM_PID=()
 
 # ============================================= run C: console authentication (RFC 1929)
 CONSOLE_AUTH=1 socks5_conf ""
-start_mpsd
+start_socks5
 start_sim simc 2 'c%d.example.com' 16992,16994 8c6a3b2e-5d1f-4e7a-9b0c-0000000e0000
 body=$(curl_s5 --socks5-hostname "127.0.0.1:$SOCKS_PORT" --proxy-user 'consoleuser:C0nsole!' \
     http://c1.example.com:16992/auth) || fail "curl with the right credentials failed"

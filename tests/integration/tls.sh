@@ -9,19 +9,23 @@ command -v openssl >/dev/null 2>&1 || {
     exit 77
 }
 make_certs
-{ read -r P_COMPAT; read -r P_MODERN; read -r P_OPT; read -r P_REQ; } < <(free_ports 4)
 DEV_CERT=(--tls-cert "$CERTS/devices/dev-cert.example.com.pem"
     --tls-key "$CERTS/devices/dev-cert.example.com.key")
 OTHER_CERT=(--tls-cert "$CERTS/other-device.pem" --tls-key "$CERTS/other-device.key")
 CONF_EXTRA=$(
     # VerifyClient none with a CAFile: the certificate must still be ignored.
-    tls_section "$P_COMPAT" "HandshakeTimeout = 1s" "CAFile = $CERTS/ca.pem"
-    tls_section "$P_MODERN" "Profile = modern"
-    tls_section "$P_OPT" "VerifyClient = optional" "CAFile = $CERTS/ca.pem"
-    tls_section "$P_REQ" "VerifyClient = require" "CAFile = $CERTS/ca.pem"
+    tls_section "HandshakeTimeout = 1s" "CAFile = $CERTS/ca.pem"
+    tls_section "Profile = modern"
+    tls_section "VerifyClient = optional" "CAFile = $CERTS/ca.pem"
+    tls_section "VerifyClient = require" "CAFile = $CERTS/ca.pem"
 )
 write_conf
 start_mpsd
+# The ready file lists the [module tls] sections in their order.
+P_COMPAT=$(ready_port tls 1)
+P_MODERN=$(ready_port tls 2)
+P_OPT=$(ready_port tls 3)
+P_REQ=$(ready_port tls 4)
 for p in "$P_COMPAT" "$P_MODERN" "$P_OPT" "$P_REQ"; do
     assert_log "\[tls\] listening on 127.0.0.1:$p"
 done

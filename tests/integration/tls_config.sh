@@ -9,14 +9,13 @@ command -v openssl >/dev/null 2>&1 || {
     exit 77
 }
 make_certs
-{ read -r TLS_PORT; } < <(free_ports 1)
 
 # ---- 7. start-up checks: the start is refused, naming the file and the problem. mpsd -t
 # checks only the syntax today (modules are not initialised): if it refuses, it must say why.
 # refused NAME CERT KEY PATTERN: a configuration with these files is refused with PATTERN.
 refused() {
     local name=$1 conf="$TMPD/$1.conf" rc=0
-    CONF_EXTRA=$(TLS_CERT=$2 TLS_KEY=$3 tls_section "$TLS_PORT")
+    CONF_EXTRA=$(TLS_CERT=$2 TLS_KEY=$3 tls_section)
     write_conf "$conf"
     "$MPSD" -t -c "$conf" >"$TMPD/$name.t.log" 2>&1 || rc=$?
     if [ "$rc" != 0 ]; then
@@ -42,9 +41,10 @@ refused missing-cert "$C/nosuch.pem" "$C/server.key" \
 refused missing-key "$C/server-chain.pem" "$C/nosuch.key" "PrivateKey $C/nosuch.key"
 refused garbage "$C/garbage.pem" "$C/server.key" "Certificate $C/garbage.pem holds no PEM"
 # A leaf without its chain works but is warned about: AMT cannot build the chain itself.
-CONF_EXTRA=$(TLS_CERT=$C/server.pem tls_section "$TLS_PORT")
+CONF_EXTRA=$(TLS_CERT=$C/server.pem tls_section)
 write_conf "$TMPD/leaf.conf"
 start_mpsd "$TMPD/leaf.conf"
+TLS_PORT=$(ready_port tls)
 assert_log "WARNING.*Certificate $C/server.pem holds only the server certificate"
 [ "$(tls_fingerprint "$TLS_PORT")" = "$(openssl x509 -in "$C/server.pem" -noout \
     -fingerprint -sha256 | sed 's/.*=//')" ] || fail "leaf-only chain: not served"
@@ -55,9 +55,10 @@ log "leaf-only chain: served, with a warning"
 LIVE_CERT="$TMPD/live-chain.pem" LIVE_KEY="$TMPD/live.key"
 cp "$C/server-chain.pem" "$LIVE_CERT"
 cp "$C/server.key" "$LIVE_KEY"
-CONF_EXTRA=$(TLS_CERT=$LIVE_CERT TLS_KEY=$LIVE_KEY tls_section "$TLS_PORT")
+CONF_EXTRA=$(TLS_CERT=$LIVE_CERT TLS_KEY=$LIVE_KEY tls_section)
 write_conf
 start_mpsd
+TLS_PORT=$(ready_port tls)
 fp_of() { openssl x509 -in "$1" -noout -fingerprint -sha256 | sed 's/.*=//'; }
 FP1=$(fp_of "$C/server.pem") FP2=$(fp_of "$C/server2.pem")
 [ "$(tls_fingerprint "$TLS_PORT")" = "$FP1" ] || fail "the first certificate is not served"

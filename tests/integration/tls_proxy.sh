@@ -11,17 +11,19 @@ for t in openssl curl; do
     }
 done
 make_certs
-{ read -r P_TLS; read -r P_PP; read -r P_HTTPS; } < <(free_ports 3)
 CORE_EXTRA="AMTProxyProtocol = true"
 CONF_EXTRA=$(
-    tls_section "$P_TLS"
-    tls_section "$P_PP" "ProxyProtocol = on"
-    tls_section "$P_HTTPS" "Serve = http_proxy"
+    tls_section
+    tls_section "ProxyProtocol = on"
+    tls_section "Serve = http_proxy"
     echo "[module http_proxy]"
     echo "HttpListenIP = none"
 )
 write_conf
 start_mpsd
+P_TLS=$(ready_port tls 1)
+P_PP=$(ready_port tls 2)
+P_HTTPS=$(ready_port tls 3)
 assert_log "listening for Intel AMT devices on 127.0.0.1:$AMT_PORT (PROXY protocol)"
 assert_log "\[tls\] serving http_proxy with profile compatible"
 
@@ -108,7 +110,7 @@ require_alive
 stop_mpsd
 
 # ---- 9. Serve = a module that does not exist: the start fails with a clear message.
-CONF_EXTRA=$(tls_section "$P_TLS" "Serve = nosuchmodule")
+CONF_EXTRA=$(tls_section "Serve = nosuchmodule")
 write_conf "$TMPD/bad-serve.conf"
 rc=0
 "$MPSD" -c "$TMPD/bad-serve.conf" >"$TMPD/bad-serve.log" 2>&1 || rc=$?

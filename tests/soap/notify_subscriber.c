@@ -12,15 +12,19 @@
  * --basic U:P    require HTTP basic authentication with U:P (401 otherwise; the refusal is
  *                logged as "refused auth=USER")
  * --delay MS     wait MS milliseconds before answering
- * Listens on 127.0.0.1:PORT, prints "ready PORT" once it does; one connection at a time
- * (keep-alive connections are served until the client closes them). */
+ * Listens on 127.0.0.1:PORT (PORT 0: a port the kernel picks), prints "ready PORT" with the
+ * port it listens on once it does; one connection at a time (keep-alive connections are served
+ * until the client closes them). */
 #include "mpsdsoap.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -101,7 +105,7 @@ main(int argc, char **argv)
     if (argc < 3)
         usage();
     port = atoi(argv[1]);
-    if (port < 1 || port > 65535)
+    if (port < 0 || port > 65535 || (port == 0 && strcmp(argv[1], "0") != 0))
         usage();
     if (strcmp(argv[2], "keep") == 0)
         mode = M_KEEP;
@@ -138,7 +142,13 @@ main(int argc, char **argv)
         soap_print_fault(soap, stderr);
         return 1;
     }
-    printf("ready %d\n", port);
+    struct sockaddr_in bound;
+    socklen_t len = sizeof(bound);
+    if (getsockname(soap->master, (struct sockaddr *)&bound, &len) != 0) {
+        perror("getsockname");
+        return 1;
+    }
+    printf("ready %d\n", ntohs(bound.sin_port));
     fflush(stdout);
     if (mode == M_HANG) {
         /* Take connections and keep them open without reading: the client's request sits
