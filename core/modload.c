@@ -306,8 +306,16 @@ modload_instance_new(const char *module_path, const char *name_or_path,
     int rc;
 
     rc = modload_open(module_path, name_or_path, &mod, &dl, err, errlen);
-    if (rc < 0)
+    if (rc < 0) {
+        /* Name the section that asked for it: the admin edits mps.conf, not the .so. */
+        if (cf && sec) {
+            char why[1024];
+            snprintf(why, sizeof(why), "%s", err);
+            conf_errf(err, errlen, "%s:%d: [%s %s] %s", cf->path, sec->line, sec->name,
+                      sec->arg ? sec->arg : "", why);
+        }
         return rc;
+    }
     mi = calloc(1, sizeof(*mi));
     if (!mi || modload_desc_import(mod, &mi->imported) < 0) {
         free(mi);
