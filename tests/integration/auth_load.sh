@@ -156,26 +156,36 @@ GOOD=198.51.100.8
 
 # The attempts run in one Python process: on a loaded machine starting Python can take
 # seconds, more than the delays measured here. Each line: RESULT|MS, MS from connect to verdict.
+# A step is SCENARIO@ADDRESS[@UUID]: the known-device lane trusts a (UUID, user) pair that
+# logged in, so the failing attempts use UUIDs of their own (UUIDs are no secret, but the
+# attacker here has none that logged in).
 cat >"$TMPD/attempts.py" <<'PY'
 import contextlib, io, sys, time
 sys.path.insert(0, sys.argv[1])
 import apfclient
 common = sys.argv[2].split()
 for step in sys.argv[3:]:
-    scenario, addr = step.split("@")
+    scenario, addr, *uuid = step.split("@")
     out = io.StringIO()
     t0 = time.monotonic()
     with contextlib.redirect_stdout(out):
-        apfclient.main(common + ["--proxy", "v1", "--proxy-src", addr, scenario])
+        apfclient.main(common + ["--proxy", "v1", "--proxy-src", addr]
+                       + (["--uuid", uuid[0]] if uuid else []) + [scenario])
     print("%s|%d" % (out.getvalue().strip(), (time.monotonic() - t0) * 1000), flush=True)
 PY
-W="wrong-password@$EVIL"
+EVIL2=198.51.100.9
+DEVICE=00112233-4455-6677-8899-aabbccddeeff   # apfclient's default: the device that logs in
+ROGUE=0badc0de-0000-4000-8000-000000000001    # the attacker's
+OTHER=0badc0de-0000-4000-8000-000000000002    # a device that never logged in
+W="wrong-password@$EVIL@$ROGUE"
+W2="wrong-password@$EVIL2@$ROGUE"
 out=$(python3 "$TMPD/attempts.py" "$(dirname "$APFCLIENT")" \
     "--port $AMT_PORT --wait $((20 * SLOW)) --timeout $((20 * SLOW))" \
-    "$W" "$W" "$W" "$W" "$W" "$W" "$W" "handshake@$GOOD" "wrong-password@$GOOD" \
-    "handshake@$EVIL" "$W") || fail "attempts: $out"
+    "$W" "$W" "$W" "$W" "$W" "$W" "$W" "handshake@$GOOD@$DEVICE" "wrong-password@$GOOD@$ROGUE" \
+    "handshake@$EVIL@$OTHER" "$W" "$W2" "$W2" "$W2" "$W2" "$W2" "$W2" \
+    "handshake@$EVIL2@$DEVICE") || fail "attempts: $out"
 mapfile -t res <<<"$out"
-[ "${#res[@]}" = 11 ] || fail "attempts: $out"
+[ "${#res[@]}" = 18 ] || fail "attempts: $out"
 # step N WANT: the result of step N (from 1) is WANT; MS is how long it took.
 step() {
     local r=${res[$1 - 1]}
@@ -205,13 +215,25 @@ log "the right password from $GOOD: $MS ms"
 step 9 "disconnect 15"
 [ "$MS" -lt $((base + 1000 * SLOW)) ] || fail "a first failure from $GOOD: $MS ms"
 
-# The right password from the throttled address waits too (2 s), then clears its failures.
+# The right password of a device that never logged in, from the throttled address, waits too
+# (2 s), then clears the address's failures.
 step 10 ok
-log "the right password from $EVIL: $MS ms"
+log "the right password of a new device from $EVIL: $MS ms"
 [ "$MS" -ge $((base + 1700)) ] || fail "the throttled address was not delayed: $MS ms"
 step 11 "disconnect 15"
 log "the next wrong password from $EVIL: $MS ms"
 [ "$MS" -lt $((base + 1000 * SLOW)) ] || fail "the success did not clear $EVIL: $MS ms"
+
+# A device that logged in before (its UUID and user, step 8) is known-good evidence the
+# attacker lacks: from another throttled address it gets in without the address's delay.
+for i in 12 13 14 15 16 17; do
+    step "$i" "disconnect 15"
+done
+step 18 ok
+log "the right password of a known device from the throttled $EVIL2: $MS ms"
+log_has "auth\[AMT\]: $EVIL2: .*delaying its checks" || fail "$EVIL2 was not throttled"
+assert_log "auth\[AMT\]: $EVIL2: known device: user \"amtuser\" in the fast lane"
+[ "$MS" -lt $((base + 1000 * SLOW)) ] || fail "the known device waited $MS ms"
 
 ! log_has "$GOOD: .*delaying" || fail "$GOOD was throttled"
 ! grep -q "P@ssw0rd" "$MPSD_LOG" || fail "a password is in the log"
