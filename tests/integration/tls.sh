@@ -95,9 +95,17 @@ out=$(apf_tls handshake --fqdn req-nocert.example.com)
 [ "$out" != ok ] || fail "require: a device without certificate got through"
 wait_log "TLS handshake with 127.0.0.1:[0-9]* failed: .*peer did not return a certificate"
 log "VerifyClient require: no certificate refused ($out)"
-out=$(apf_tls pfwd-no-auth "${DEV_CERT[@]}" --fqdn req-cert.example.com)
+out=$(apf_tls pfwd-no-auth "${DEV_CERT[@]}" --fqdn dev-cert.example.com)
 [ "$out" = ok ] || fail "require, valid cert: $out"
 log "VerifyClient require: a valid certificate authenticates"
+# RequireNameInCertificate (auto: on with require): only the certificate's own names.
+out=$(apf_tls pfwd-no-auth "${DEV_CERT[@]}" --fqdn req-cert.example.com)
+case $out in
+*"expected REQUEST_SUCCESS, got REQUEST_FAILURE"*) ;;
+*) fail "require, a name not in the certificate: $out" ;;
+esac
+wait_log "req-cert\.example\.com"
+log "VerifyClient require: a name not in the certificate is refused (REQUEST_FAILURE)"
 
 # ---- 4. handshake timeout (1 s), garbage, a stalled handshake, renegotiation.
 TLS_PORT=$P_COMPAT
