@@ -516,7 +516,7 @@ check_range(const struct mps_option *o, long v, char *err, size_t errlen)
         snprintf(hi, sizeof(hi), "%ld", o->max);
         snprintf(got, sizeof(got), "%ld", v);
     }
-    if (v < o->min && o->min == 1)
+    if (v < o->min && o->min == 1 && o->max == LONG_MAX)
         conf_errf(err, errlen, "must be positive, got %s", got);
     else if (o->max == LONG_MAX)
         conf_errf(err, errlen, "must be at least %s, got %s", lo, got);

@@ -123,7 +123,7 @@ check_bad_option "" 'AllowedPorts = " , "' "AllowedPorts: lists no port"
 grep -q "mps.conf:[0-9]*: AllowedPorts: lists no port" "$TMPD/t.out" ||
     fail "mpsd -t did not name file:line: $(cat "$TMPD/t.out")"
 log "mpsd -t: $(grep -m 1 AllowedPorts "$TMPD/t.out")"
-check_bad_option 0 "" "HandshakeTimeout must be positive"
+check_bad_option 0 "" "HandshakeTimeout must be between 1ms and 24h, got 0ms"
 
 # A host name as SocksListenIP is resolved once at start (as the reference MPS does): a name
 # that resolves listens on its address(es). The older key has no port 0: a reserved port.
