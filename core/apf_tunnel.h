@@ -83,4 +83,12 @@ void apf_tunnel_info(const struct apf_tunnel *t, struct mps_device_info *dev, ui
 /* The live tunnel with this session id, or NULL. */
 struct apf_tunnel *apf_env_find_session(struct apf_env *env, uint64_t session);
 
+/* Between the tunnel and its login phase (apf_login.c). The inputs return 0 or the
+ * DISCONNECT reason the tunnel must end with. */
+uint32_t apf_login_input_version(struct apf_tunnel *t, const struct apf_msg *m);
+uint32_t apf_login_input_service(struct apf_tunnel *t, const struct apf_msg *m);
+uint32_t apf_login_input_userauth(struct apf_tunnel *t, const struct apf_msg *m);
+void apf_tunnel_arm_timer(struct apf_tunnel *t); /* for the tunnel's next deadline */
+void apf_tunnel_resume(struct apf_tunnel *t);    /* after auth: read and parse again */
+
 #endif

@@ -1,0 +1,222 @@
+/* apf_login.c - an APF session's login phase: PROTOCOLVERSION, the auth and pfwd services,
+ * USERAUTH_REQUEST through the AMT realm, and the credential's scope.
+ * SPDX-License-Identifier: Apache-2.0 */
+#include "apf_tunnel.h"
+#include "apf_names.h"
+#include "log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define APF_MAX_NAME 64    /* spec: user name and password are at most 64 bytes */
+#define APF_SCOPE_MAX 1024 /* the names a credential may register, as a plugin says */
+
+uint32_t
+apf_login_input_version(struct apf_tunnel *t, const struct apf_msg *m)
+{
+    if (t->state != TUNNEL_VERSION) {
+        apf_tunnel_log(t, MPS_LOG_WARNING, "sent PROTOCOLVERSION twice");
+        return APF_DISC_PROTOCOL_ERROR;
+    }
+    t->version_major = m->u.version.major;
+    t->version_minor = m->u.version.minor;
+    memcpy(t->uuid, m->u.version.uuid, APF_UUID_LEN);
+    apf_uuid_format(t->uuid, t->uuid_text);
+    if (m->u.version.major != 1) {
+        apf_tunnel_log(t, MPS_LOG_WARNING, "speaks APF %u.%u; mpsd speaks 1.x",
+                       m->u.version.major, m->u.version.minor);
+        return APF_DISC_PROTOCOL_VERSION_NOT_SUPPORTED;
+    }
+    /* The UUID routes only once the device is authenticated and forwarding (see
+     * apf_login_input_service): an unauthenticated connection claiming a UUID must not shadow
+     * the real device. */
+    t->state = TUNNEL_OPENED;
+    apf_tunnel_log(t, MPS_LOG_DEBUG, "speaks APF %u.%u", m->u.version.major, m->u.version.minor);
+    return 0;
+}
+
+static void
+tunnel_authenticated(struct apf_tunnel *t, const char *how)
+{
+    uint8_t msg[4];
+    char id[400];
+    t->state = TUNNEL_AUTHED;
+    apf_tunnel_send(t, msg, apf_encode_userauth_success(msg), NULL, 0);
+    log_info("Intel remote client %s is now connected. %s", t->uuid_text,
+             apf_tunnel_ident(t, id, sizeof(id)));
+    apf_tunnel_log(t, MPS_LOG_DEBUG, "authenticated (%s)", how);
+    stream_established(t->stream); /* no longer one of the listener's pending connections */
+    /* The device was not read while its realm decided: that silence is ours, not its. */
+    t->last_rx_ms = uv_now(t->env->loop);
+    t->probe_sent = false;
+    apf_tunnel_arm_timer(t);
+}
+
+static void
+tunnel_auth_failed(struct apf_tunnel *t, const char *why)
+{
+    uint8_t msg[16];
+    t->auth_failures++;
+    t->env->stats.auth_failures++;
+    apf_tunnel_send(t, msg, apf_encode_userauth_failure(msg, "password"), NULL, 0);
+    apf_tunnel_log(t, MPS_LOG_WARNING, "failed to authenticate as '%s': %s", t->user,
+                   why ? why : "denied");
+    if (t->auth_failures >= (unsigned)t->env->cfg->max_auth_attempts)
+        apf_tunnel_disconnect(t, APF_DISC_INVALID_CREDENTIALS, "too many failed authentications");
+}
+
+static void
+tunnel_auth_result(struct apf_tunnel *t, int result, const char *msg)
+{
+    /* The plugin may have bound the credential to device names and UUIDs. */
+    char *scope = t->auth_scope;
+    t->auth_scope = NULL;
+    if (result == MPS_AUTH_OK && scope && scope[0] && !apf_scope_allows_uuid(scope, t->uuid)) {
+        result = MPS_AUTH_DENY;
+        msg = "the credential is bound to other device UUIDs";
+    }
+    if (result == MPS_AUTH_OK) {
+        t->password_auth = true;
+        free(t->scope);
+        t->scope = scope && scope[0] ? scope : NULL;
+        if (t->scope)
+            scope = NULL;
+        tunnel_authenticated(t, "password");
+    } else {
+        tunnel_auth_failed(t, msg);
+    }
+    free(scope);
+}
+
+static void
+tunnel_auth_done(void *arg, int result, const char *msg)
+{
+    struct apf_tunnel *t = arg;
+    t->auth_req = NULL;
+    t->auth_paused = false;
+    tunnel_auth_result(t, result, msg);
+    apf_tunnel_resume(t); /* what the device pipelined behind its USERAUTH_REQUEST */
+}
+
+uint32_t
+apf_login_input_userauth(struct apf_tunnel *t, const struct apf_msg *m)
+{
+    uint8_t msg[16];
+    const __typeof__(m->u.userauth_request) *ua = &m->u.userauth_request;
+    if (t->state != TUNNEL_AUTH) {
+        apf_tunnel_log(t, MPS_LOG_WARNING, "sent USERAUTH_REQUEST outside the auth service");
+        return APF_DISC_PROTOCOL_ERROR;
+    }
+    if (ua->user.len > APF_MAX_NAME || (ua->has_password && ua->password.len > APF_MAX_NAME)) {
+        apf_tunnel_log(t, MPS_LOG_WARNING, "sent a user name or password over %d bytes",
+                       APF_MAX_NAME);
+        return APF_DISC_PROTOCOL_ERROR;
+    }
+    char user[APF_MAX_NAME + 1];
+    apf_str_copy(user, sizeof(user), ua->user);
+    free(t->user);
+    t->user = strdup(user);
+    if (!t->user)
+        return APF_DISC_TEMPORARILY_UNAVAILABLE;
+    if (t->stream->identity) {
+        tunnel_authenticated(t, "TLS client certificate");
+        return 0;
+    }
+    if (!auth_realm_required(t->env->realm)) {
+        tunnel_authenticated(t, "authentication not required");
+        return 0;
+    }
+    if (!apf_str_eq(ua->service, APF_SERVICE_PFWD)) {
+        tunnel_auth_failed(t, "authentication for a service other than pfwd@amt.intel.com");
+        return 0;
+    }
+    if (!ua->has_password) {
+        /* "none" (or an unknown method) asks which methods we take: tell it, not a failure. */
+        apf_tunnel_send(t, msg, apf_encode_userauth_failure(msg, "password"), NULL, 0);
+        return 0;
+    }
+    /* A C string ends at the first NUL: "P@ssw0rd\0junk" must not pass for "P@ssw0rd". */
+    if (ua->password.len && memchr(ua->password.p, '\0', ua->password.len)) {
+        tunnel_auth_failed(t, "the password holds a NUL byte");
+        return 0;
+    }
+    char password[APF_MAX_NAME + 1];
+    memcpy(password, ua->password.p, ua->password.len);
+    password[ua->password.len] = '\0';
+    free(t->auth_scope);
+    t->auth_scope = calloc(1, APF_SCOPE_MAX); /* NULL: the plugin cannot bind names */
+    struct mps_cred cred = {
+        .service = "apf",
+        .user = user,
+        .password = password,
+        .peer_addr = t->stream->peer,
+        .peer_host = t->stream->peer_host,
+        .peer_port = t->stream->peer_port,
+        .scope = t->auth_scope,
+        .scope_len = t->auth_scope ? APF_SCOPE_MAX : 0,
+    };
+    const char *why = NULL;
+    /* The device's UUID (PROTOCOLVERSION comes first) makes a known (device, user) pair
+     * evidence the throttle trusts, so a flood from elsewhere cannot lock the device out. */
+    int rc = auth_check_device(t->env->realm, &cred, t->uuid_text, tunnel_auth_done, t,
+                               &t->auth_req, &why);
+    explicit_bzero(password, sizeof(password));
+    if (rc == MPS_AUTH_PENDING) {
+        t->auth_paused = true;
+        stream_read_stop(t->stream);
+        return 0;
+    }
+    t->auth_req = NULL;
+    tunnel_auth_result(t, rc, why);
+    return 0;
+}
+
+uint32_t
+apf_login_input_service(struct apf_tunnel *t, const struct apf_msg *m)
+{
+    uint8_t msg[64];
+    const struct apf_str name = m->u.service.name;
+    /* A verified client certificate authenticates the device (the seeds' TLS mutual
+     * authentication): it may skip the auth service. */
+    bool required = auth_realm_required(t->env->realm) && !t->stream->identity;
+    if (apf_str_eq(name, APF_SERVICE_AUTH)) {
+        if (t->state != TUNNEL_OPENED) {
+            apf_tunnel_log(t, MPS_LOG_WARNING, "requested the auth service twice or too late");
+            return APF_DISC_PROTOCOL_ERROR;
+        }
+        t->state = TUNNEL_AUTH;
+        apf_tunnel_send(t, msg, apf_encode_service_accept(msg, APF_SERVICE_AUTH), NULL, 0);
+        return 0;
+    }
+    if (apf_str_eq(name, APF_SERVICE_PFWD)) {
+        bool ready = t->state == TUNNEL_AUTHED ||
+                     (!required && (t->state == TUNNEL_OPENED || t->state == TUNNEL_AUTH));
+        if (!ready) {
+            apf_tunnel_log(t, MPS_LOG_WARNING, "requested port forwarding %s",
+                           t->state == TUNNEL_FORWARDING ? "twice" : "before authenticating");
+            return APF_DISC_PROTOCOL_ERROR;
+        }
+        if (!apf_scope_allows_uuid(apf_tunnel_scope(t), t->uuid)) {
+            apf_tunnel_log(t, MPS_LOG_WARNING, "its certificate is bound to other device UUIDs "
+                           "(%s)", apf_tunnel_scope(t));
+            return APF_DISC_HOST_NOT_ALLOWED_TO_CONNECT;
+        }
+        if (apf_names_add_uuid(t) < 0)
+            return APF_DISC_TEMPORARILY_UNAVAILABLE;
+        t->uuid_registered = true;
+        char id[400];
+        if (t->state != TUNNEL_AUTHED) {
+            log_info("Intel remote client %s is now connected. %s", t->uuid_text,
+                     apf_tunnel_ident(t, id, sizeof(id)));
+            stream_established(t->stream);
+        }
+        t->state = TUNNEL_FORWARDING;
+        apf_tunnel_send(t, msg, apf_encode_service_accept(msg, APF_SERVICE_PFWD), NULL, 0);
+        apf_tunnel_arm_timer(t);
+        return 0;
+    }
+    char text[80];
+    apf_str_copy(text, sizeof(text), name);
+    apf_tunnel_log(t, MPS_LOG_WARNING, "requested unknown service '%s'", text);
+    return APF_DISC_SERVICE_NOT_AVAILABLE;
+}
