@@ -35,6 +35,10 @@ struct core_config { /* [core]; names are the reference MPS's where it had one *
     long auth_queue;              /* AuthQueueMax = 4096 (requests waiting for a worker) */
     int filter_unauthorized;      /* FilterUnauthorizedServers = true (alerts, direct-tcpip) */
     char *authorized_list;        /* AuthorizedServersList = "" (no file: nothing is allowed) */
+    char *user;                   /* User = "" (run as whoever started mpsd) */
+    char *group;                  /* Group = "" (User's login group) */
+    char *pid_file;               /* PidFile = "" (none) */
+    int allow_root;               /* AllowRoot = false (refuse to keep running as root) */
 };
 
 struct realm_plugin {      /* one `Plugin =` line of a realm and its `PluginParameters =` */

@@ -143,6 +143,7 @@ pam_conf() {
         echo "AMTListenPort = $AMT_PORT"
         echo "ModulePath = $MODDIR"
         echo "TraceLevels = INFO|ERROR|WARNING|DEBUG"
+        echo "AllowRoot = true"
         echo
         echo "[AMT_Authenticate]"
         echo "NeedAuthentication = true"
