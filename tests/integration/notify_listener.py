@@ -3,9 +3,11 @@
 # messages are written to OUT, one line each, their "\n"-separated fields joined by " ".
 # SPDX-License-Identifier: Apache-2.0
 #
-# Usage: notify_listener.py PATH OUT [--mode 0666]. Prints "ready" on stdout once bound; stops
-# on SIGTERM or SIGINT. The socket is made writable by others (--mode) so a daemon that runs
-# as another user can still notify, as with systemd.
+# Usage: notify_listener.py PATH OUT [--mode 0666] [--probe HOST:PORT]. Prints "ready" on stdout
+# once bound; stops on SIGTERM or SIGINT. The socket is made writable by others (--mode) so a
+# daemon that runs as another user can still notify, as with systemd. With --probe, each
+# READY=1 is followed at once by a TCP connect to HOST:PORT, logged as "probe HOST:PORT ok" or
+# "probe HOST:PORT refused: ...": READY must mean the listeners accept.
 import argparse
 import os
 import signal
@@ -13,11 +15,21 @@ import socket
 import sys
 
 
+def probe(target):
+    host, port = target.rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=2).close()
+        return "probe %s ok" % target
+    except OSError as e:
+        return "probe %s refused: %s" % (target, e)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("path")
     ap.add_argument("out")
     ap.add_argument("--mode", default="0666")
+    ap.add_argument("--probe")
     a = ap.parse_args()
     if os.path.exists(a.path):
         os.unlink(a.path)
@@ -30,7 +42,10 @@ def main():
         try:
             while True:
                 msg = s.recv(65536).decode("utf-8", "replace")
-                out.write(" ".join(msg.strip("\n").split("\n")) + "\n")
+                fields = msg.strip("\n").split("\n")
+                out.write(" ".join(fields) + "\n")
+                if a.probe and "READY=1" in fields:
+                    out.write(probe(a.probe) + "\n")
         except KeyboardInterrupt:
             pass
         finally:
