@@ -141,8 +141,13 @@ for _ in $(seq 100); do grep -q ready "$T/listener.out" && break; sleep 0.1; don
 chmod 0755 "$T"
 # What the unit's User=, AmbientCapabilities=, NoNewPrivileges= and LimitNOFILE= amount to;
 # systemd also creates /var/lib/mpsd and /var/log/mpsd (postinst did).
-prlimit --nofile="$(unit_value LimitNOFILE)" -- \
-    setpriv --reuid=mpsd --regid=mpsd --init-groups --inh-caps=+net_bind_service \
+NOFILE=$(unit_value LimitNOFILE)
+LIMIT=(prlimit --nofile="$NOFILE" --)
+if ! prlimit --nofile="$NOFILE" -- true 2>/dev/null; then
+    log "LimitNOFILE=$NOFILE cannot be set here (a container?): keeping $(ulimit -Hn)"
+    LIMIT=()
+fi
+"${LIMIT[@]}" setpriv --reuid=mpsd --regid=mpsd --init-groups --inh-caps=+net_bind_service \
     --ambient-caps=+net_bind_service --no-new-privs \
     env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin NOTIFY_SOCKET="$SOCK" "${EXEC[@]}" \
     >"$T/mpsd.log" 2>&1 &
