@@ -11,8 +11,9 @@ cd "$top"
 
 BUILD_DEPS="build-essential autoconf automake libtool pkg-config libuv1-dev libssl-dev libhttp-parser-dev libpam0g-dev gsoap libgsoap-dev libsystemd-dev libcrypt-dev openssl"
 # systemd: systemd-analyze verify of the unit; util-linux: setpriv (service.sh). debhelper,
-# dpkg-dev, lintian, fakeroot: tests/pkg/deb.sh builds and checks the Debian packages.
-TEST_DEPS="libcmocka-dev valgrind clang python3 curl openssl libpam-wrapper libpam-modules systemd util-linux debhelper dpkg-dev lintian fakeroot"
+# dpkg-dev, lintian, fakeroot, git (archive) and iproute2 (ss): tests/pkg/deb.sh builds and
+# checks the Debian packages.
+TEST_DEPS="libcmocka-dev valgrind clang python3 curl openssl libpam-wrapper libpam-modules systemd util-linux debhelper dpkg-dev lintian fakeroot git iproute2"
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
