@@ -9,8 +9,11 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
-BUILD_DEPS="build-essential autoconf automake libtool pkg-config libuv1-dev libssl-dev libhttp-parser-dev libpam0g-dev gsoap libgsoap-dev"
-TEST_DEPS="libcmocka-dev valgrind clang python3 curl openssl libpam-wrapper libpam-modules"
+BUILD_DEPS="build-essential autoconf automake libtool pkg-config libuv1-dev libssl-dev libhttp-parser-dev libpam0g-dev gsoap libgsoap-dev libsystemd-dev libcrypt-dev openssl"
+# systemd: systemd-analyze verify of the unit; util-linux: setpriv (service.sh). debhelper,
+# dpkg-dev, lintian, fakeroot, git (archive) and iproute2 (ss): tests/pkg/deb.sh builds and
+# checks the Debian packages.
+TEST_DEPS="libcmocka-dev valgrind clang python3 curl openssl libpam-wrapper libpam-modules systemd util-linux debhelper dpkg-dev lintian fakeroot git iproute2"
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -47,13 +50,31 @@ run)
     bootstrap
     build build --prefix="$top/_stage"
     make -C build install >/dev/null
-    conf="$top/_stage/etc/mpsd/mps.conf"
+    etc="$top/_stage/etc/mpsd"
+    conf="$etc/mps.conf"
     # A self-signed dev PKI on the first run only: devices trust it once provisioned.
-    "$top/_stage/bin/mpsd-certs" --if-missing "$top/_stage/etc/mpsd/tls"
+    "$top/_stage/bin/mpsd-certs" --if-missing "$etc/tls"
+    # No fixed password: a random one on the first run, kept in amtuser.password (make install
+    # puts back the sample amt-users.txt, which has no user, so the hash is added each time).
+    (
+        umask 077
+        [ -s "$etc/amtuser.password" ] ||
+            openssl rand -base64 18 | tr -d '+/=\n' >"$etc/amtuser.password"
+        chmod 600 "$etc/amt-users.txt"
+        if ! grep -q '^[^#[:space:]]' "$etc/amt-users.txt"; then
+            printf 'amtuser:%s\n' "$(openssl passwd -6 -stdin <"$etc/amtuser.password")" \
+                >>"$etc/amt-users.txt"
+        fi
+    )
+    # A development run as root (the fresh machine of the README) keeps root.
+    if [ "$(id -u)" = 0 ]; then
+        sed -i 's/^# AllowRoot = false$/AllowRoot = true               # contrib\/dev.sh run as root/' \
+            "$conf"
+    fi
     echo "== mpsd installed in $top/_stage; configuration $conf"
-    echo "== AMT devices: TLS on 127.0.0.1:4433 (root CA $top/_stage/etc/mpsd/tls/ca.pem) or"
-    echo "   plain TCP on 127.0.0.1:16982; user amtuser, password in"
-    echo "   $top/_stage/etc/mpsd/amt-users.txt. Stop with Ctrl-C."
+    echo "== AMT devices: TLS on 127.0.0.1:4433 (root CA $etc/tls/ca.pem) or"
+    echo "   plain TCP on 127.0.0.1:16982; user amtuser, password $(cat "$etc/amtuser.password")"
+    echo "   (in $etc/amtuser.password). Stop with Ctrl-C."
     exec "$top/_stage/sbin/mpsd" -c "$conf"
     ;;
 test)

@@ -85,6 +85,13 @@ const struct mps_option config_core_options[] = {
     CORE_OPT("ReadyFile", MPS_OPT_PATH, ready_file, "",
              "once every listener is open, write its label and address here, a line each "
              "(for port 0 and scripts)"),
+    CORE_OPT("User", MPS_OPT_STR, user, "",
+             "account to run as once the listeners are bound (empty: stay who started mpsd)"),
+    CORE_OPT("Group", MPS_OPT_STR, group, "", "group to run as (empty: User's login group)"),
+    CORE_OPT("PidFile", MPS_OPT_PATH, pid_file, "",
+             "file to write the daemon's PID to, written before User takes effect (empty: none)"),
+    CORE_OPT("AllowRoot", MPS_OPT_BOOL, allow_root, "false",
+             "keep running as root when no User is set (refused otherwise)"),
     MPS_OPTIONS_END,
 };
 

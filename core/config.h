@@ -40,6 +40,10 @@ struct core_config { /* [core]; names are the reference MPS's where it had one *
     long console_fd_share;        /* ConsoleDescriptorShare = 25 (percent of RLIMIT_NOFILE) */
     int name_conflict;            /* NameConflict = replace-same-device (enum name_conflict_policy) */
     char *ready_file;             /* ReadyFile = "" (listener addresses, written once open) */
+    char *user;                   /* User = "" (run as whoever started mpsd) */
+    char *group;                  /* Group = "" (User's login group) */
+    char *pid_file;               /* PidFile = "" (none) */
+    int allow_root;               /* AllowRoot = false (refuse to keep running as root) */
 };
 
 struct realm_plugin {      /* one `Plugin =` line of a realm and its `PluginParameters =` */

@@ -1,5 +1,5 @@
 /* notify_int.h - notify_soap's internals shared by its files: the instance, subscribers and
- * their workers, the NotificationList file.
+ * their workers, the NotificationList and state files.
  * SPDX-License-Identifier: Apache-2.0
  *
  * Threads: the loop owns struct ns_inst and the subscriber list; each subscriber has one
@@ -87,8 +87,20 @@ struct ns_result { /* worker -> loop */
     char url[];
 };
 
+/* notify_list.c: the NotificationList file (the admin's) and the state file (ours). */
+struct ns_list {
+    char *urls[NS_MAX_SUBSCRIBERS];
+    size_t n;
+};
+/* Run-time changes made through the interface, applied over NotificationList: URLs added,
+ * and NotificationList entries removed. */
+struct ns_state {
+    struct ns_list add, del;
+};
+
 struct ns_inst { /* ctx->data: options first, stored by the core */
     char *list_path;
+    char *state_path;
     int need_auth;
     char *username, *password, *cafile, *mps_address;
     long http_port, socks_port;
@@ -104,6 +116,8 @@ struct ns_inst { /* ctx->data: options first, stored by the core */
     bool fail_is_drop; /* ReplyFailure = drop */
     struct ns_sub *subs, *retired;
     size_t nsubs;
+    struct ns_list base;   /* NotificationList as last read */
+    struct ns_state state; /* StateFile as last read or written */
     struct ns_pending *pending;
     struct ns_ask *asks;
     uint64_t next_ask_id;
@@ -118,11 +132,6 @@ struct ns_inst { /* ctx->data: options first, stored by the core */
 
 #define NS_LOG(ns, level, ...) (ns)->api->log((ns)->mi, (level), __VA_ARGS__)
 
-/* notify_list.c: the NotificationList file. */
-struct ns_list {
-    char *urls[NS_MAX_SUBSCRIBERS];
-    size_t n;
-};
 /* Whether url is a subscriber URL (http:// or https://, a host, at most NS_URL_MAX bytes,
  * no spaces); why gets the reason when it is not. */
 bool ns_url_valid(const char *url, const char **why);
@@ -130,10 +139,21 @@ bool ns_url_valid(const char *url, const char **why);
  * skipped. 0, or -errno with the reason logged. */
 int ns_list_read(struct ns_inst *ns, const char *path, struct ns_list *list);
 void ns_list_free(struct ns_list *list);
-/* Rewrite path atomically (path.tmp, fsync, rename) with urls as its entries: comment and
- * blank lines stay, entries not in urls go, urls not in the file are appended. 0 or -EIO
- * with err set. */
-int ns_list_write(const char *path, const char *const *urls, size_t n, char *err, size_t err_len);
+bool ns_list_has(const struct ns_list *list, const char *url);
+/* Append a copy of url. 0, -ENOSPC (full) or -ENOMEM. */
+int ns_list_add(struct ns_list *list, const char *url);
+void ns_list_remove(struct ns_list *list, const char *url);
+int ns_list_copy(struct ns_list *dst, const struct ns_list *src); /* 0 or -ENOMEM */
+/* Read the state file: "URL" lines add a subscriber, "-URL" lines remove a NotificationList
+ * entry. A missing file is an empty state. 0, or -errno with the reason logged. */
+int ns_state_read(struct ns_inst *ns, const char *path, struct ns_state *st);
+/* Write it atomically (path.tmp, fsync, rename). 0 or -EIO with err set. */
+int ns_state_write(const char *path, const struct ns_state *st, char *err, size_t err_len);
+void ns_state_free(struct ns_state *st);
+/* The subscribers: base without st->del, then st->add; duplicates once, the first 8 (the
+ * others are logged). 0 or -ENOMEM. */
+int ns_state_apply(struct ns_inst *ns, const struct ns_list *base, const struct ns_state *st,
+                   struct ns_list *out);
 
 /* notify_worker.c: subscribers and their threads. */
 struct ns_sub *ns_sub_start(struct ns_inst *ns, const char *url); /* NULL: logged */

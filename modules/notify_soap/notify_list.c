@@ -1,9 +1,11 @@
-/* notify_list.c - the NotificationList file: read it, and rewrite it for run-time changes.
+/* notify_list.c - the NotificationList file (read only: it is the admin's) and the state file
+ * that keeps run-time subscriptions.
  * SPDX-License-Identifier: Apache-2.0
  *
  * Seed format: one http(s)://host:port/path per line; '#' starts a comment line; blank lines
  * are allowed. At most 8 entries are used; invalid lines and the entries past the 8th are
- * logged with file:line and skipped, duplicates too. */
+ * logged with file:line and skipped, duplicates too. The state file has the same lines, and
+ * "-URL" lines for NotificationList entries unsubscribed at run time. */
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
@@ -125,66 +127,139 @@ ns_list_read(struct ns_inst *ns, const char *path, struct ns_list *list)
     return rc;
 }
 
-static bool
-listed(const char *url, const char *const *urls, size_t n)
+bool
+ns_list_has(const struct ns_list *list, const char *url)
 {
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(urls[i], url) == 0)
+    for (size_t i = 0; i < list->n; i++)
+        if (strcmp(list->urls[i], url) == 0)
             return true;
     return false;
 }
 
 int
-ns_list_write(const char *path, const char *const *urls, size_t n, char *err, size_t err_len)
+ns_list_add(struct ns_list *list, const char *url)
 {
-    char *tmp = NULL, *line = NULL, *copy;
-    bool written[NS_MAX_SUBSCRIBERS] = {false};
+    if (list->n == NS_MAX_SUBSCRIBERS)
+        return -ENOSPC;
+    list->urls[list->n] = strdup(url);
+    if (!list->urls[list->n])
+        return -ENOMEM;
+    list->n++;
+    return 0;
+}
+
+void
+ns_list_remove(struct ns_list *list, const char *url)
+{
+    for (size_t i = 0; i < list->n; i++) {
+        if (strcmp(list->urls[i], url) == 0) {
+            free(list->urls[i]);
+            memmove(&list->urls[i], &list->urls[i + 1], (list->n - i - 1) * sizeof(char *));
+            list->n--;
+            return;
+        }
+    }
+}
+
+int
+ns_list_copy(struct ns_list *dst, const struct ns_list *src)
+{
+    dst->n = 0;
+    for (size_t i = 0; i < src->n; i++) {
+        if (ns_list_add(dst, src->urls[i]) < 0) {
+            ns_list_free(dst);
+            return -ENOMEM;
+        }
+    }
+    return 0;
+}
+
+void
+ns_state_free(struct ns_state *st)
+{
+    ns_list_free(&st->add);
+    ns_list_free(&st->del);
+}
+
+int
+ns_state_read(struct ns_inst *ns, const char *path, struct ns_state *st)
+{
+    char *line = NULL, *s;
     size_t cap = 0;
-    FILE *in, *out = NULL;
+    unsigned lineno = 0;
+    const char *why;
+    FILE *f;
+    int rc = 0;
+
+    st->add.n = st->del.n = 0;
+    f = fopen(path, "re");
+    if (!f) {
+        if (errno == ENOENT) /* no run-time change was ever made */
+            return 0;
+        rc = -errno;
+        NS_LOG(ns, MPS_LOG_ERROR, "StateFile %s: %s", path, strerror(errno));
+        return rc;
+    }
+    while (getline(&line, &cap, f) >= 0) {
+        struct ns_list *to = &st->add;
+
+        lineno++;
+        s = trim(line);
+        if (!*s || *s == '#')
+            continue;
+        if (*s == '-') {
+            to = &st->del;
+            s = trim(s + 1);
+        }
+        if (!ns_url_valid(s, &why)) {
+            NS_LOG(ns, MPS_LOG_WARNING, "%s:%u: %s: ignored", path, lineno, why);
+            continue;
+        }
+        if (ns_list_has(&st->add, s) || ns_list_has(&st->del, s))
+            continue;
+        rc = ns_list_add(to, s);
+        if (rc == -ENOSPC) {
+            NS_LOG(ns, MPS_LOG_WARNING, "%s:%u: more than %d entries: ignored", path, lineno,
+                   NS_MAX_SUBSCRIBERS);
+            rc = 0;
+            continue;
+        }
+        if (rc < 0)
+            break;
+    }
+    if (rc == 0 && ferror(f)) {
+        rc = -EIO;
+        NS_LOG(ns, MPS_LOG_ERROR, "StateFile %s: read error", path);
+    }
+    free(line);
+    fclose(f);
+    if (rc < 0)
+        ns_state_free(st);
+    return rc;
+}
+
+int
+ns_state_write(const char *path, const struct ns_state *st, char *err, size_t err_len)
+{
+    char *tmp = NULL;
+    FILE *out;
     int fd;
 
     if (asprintf(&tmp, "%s.tmp", path) < 0) {
         snprintf(err, err_len, "out of memory");
         return -EIO;
     }
-    out = fopen(tmp, "w");
+    out = fopen(tmp, "we");
     if (!out)
         goto fail;
-    in = fopen(path, "r"); /* a missing file is made from scratch */
-    while (in && getline(&line, &cap, in) >= 0) {
-        copy = strdup(line);
-        if (!copy) {
-            fclose(in);
-            goto fail;
-        }
-        char *s = trim(copy);
-        bool keep = !*s || *s == '#';
-        for (size_t i = 0; !keep && i < n; i++) {
-            if (strcmp(urls[i], s) == 0 && !written[i]) {
-                keep = written[i] = true;
-            }
-        }
-        /* An invalid line stays as the admin wrote it (it is logged at each read); a valid
-         * entry that is no longer subscribed goes. */
-        const char *why;
-        if (!keep && !ns_url_valid(s, &why))
-            keep = true;
-        free(copy);
-        if (keep && fputs(line, out) == EOF) {
-            fclose(in);
-            goto fail;
-        }
-        if (keep && line[strlen(line) - 1] != '\n' && fputc('\n', out) == EOF) {
-            fclose(in);
-            goto fail;
-        }
-    }
-    if (in)
-        fclose(in);
-    for (size_t i = 0; i < n; i++)
-        if (!written[i] && !listed(urls[i], urls, i) && fprintf(out, "%s\n", urls[i]) < 0)
-            goto fail;
-    if (fflush(out) == EOF)
+    fprintf(out, "# notify_soap: subscribers added (URL) and NotificationList entries removed\n"
+                 "# (-URL) at run time through admin_soap. Written by mpsd; applied after\n"
+                 "# NotificationList at start and on SIGHUP.\n");
+    for (size_t i = 0; i < st->add.n; i++)
+        fprintf(out, "%s\n", st->add.urls[i]);
+    for (size_t i = 0; i < st->del.n; i++)
+        fprintf(out, "-%s\n", st->del.urls[i]);
+    if (fflush(out) == EOF || ferror(out))
         goto fail;
     fd = fileno(out);
     if (fsync(fd) < 0)
@@ -196,15 +271,42 @@ ns_list_write(const char *path, const char *const *urls, size_t n, char *err, si
     out = NULL;
     if (rename(tmp, path) < 0)
         goto fail;
-    free(line);
     free(tmp);
     return 0;
 fail:
-    snprintf(err, err_len, "NotificationList %s: %s", path, strerror(errno ? errno : EIO));
+    snprintf(err, err_len, "StateFile %s: %s", path, strerror(errno ? errno : EIO));
     if (out)
         fclose(out);
     unlink(tmp);
-    free(line);
     free(tmp);
     return -EIO;
+}
+
+int
+ns_state_apply(struct ns_inst *ns, const struct ns_list *base, const struct ns_state *st,
+               struct ns_list *out)
+{
+    const struct ns_list *parts[2] = {base, &st->add};
+
+    out->n = 0;
+    for (size_t p = 0; p < 2; p++) {
+        for (size_t i = 0; i < parts[p]->n; i++) {
+            const char *url = parts[p]->urls[i];
+            int rc;
+
+            if ((p == 0 && ns_list_has(&st->del, url)) || ns_list_has(out, url))
+                continue;
+            rc = ns_list_add(out, url);
+            if (rc == -ENOSPC) {
+                NS_LOG(ns, MPS_LOG_WARNING, "%s ignored: at most %d subscribers", url,
+                       NS_MAX_SUBSCRIBERS);
+                continue;
+            }
+            if (rc < 0) {
+                ns_list_free(out);
+                return rc;
+            }
+        }
+    }
+    return 0;
 }

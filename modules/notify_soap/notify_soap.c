@@ -5,7 +5,9 @@
  * This file is the loop side: options, events, the ConnectDelay that lets a device announce
  * all its ports before its CONNECTED goes out, the KeepConnection decisions, reload, and the
  * run-time subscriptions other modules reach through notify_soap.h. Deliveries are in
- * notify_worker.c (one thread per subscriber), the NotificationList file in notify_list.c.
+ * notify_worker.c (one thread per subscriber), the NotificationList and state files in
+ * notify_list.c. NotificationList is the admin's and never written: run-time changes go to
+ * StateFile (under the state directory, /var/lib/mpsd) and are applied over it.
  * docs/mpsd-notify_soap.5 documents the options and the decisions. */
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
@@ -22,6 +24,9 @@
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "0.1.0"
+#endif
+#ifndef MPSD_STATEDIR
+#define MPSD_STATEDIR "/var/lib/mpsd"
 #endif
 
 /* ------------------------------------------------------------------------ notifications */
@@ -368,27 +373,38 @@ apply_list(struct ns_inst *ns, const struct ns_list *list)
            ns->nsubs == 1 ? "" : "s", added, removed);
 }
 
-/* The running URLs, in order, plus add (may be NULL) and without drop (may be NULL). */
-static size_t
-current_urls(struct ns_inst *ns, const char *add, const char *drop, const char **urls)
+/* Make next the state: written to StateFile first (when there is one), so a change that is
+ * not on disk is not made either. 0 or -EIO (err set, logged). */
+static int
+state_commit(struct ns_inst *ns, struct ns_state *next, const char *what, const char *url,
+             char *err, size_t err_len)
 {
-    size_t n = 0;
-
-    for (struct ns_sub *s = ns->subs; s; s = s->next)
-        if (!drop || strcmp(s->url, drop) != 0)
-            urls[n++] = s->url;
-    if (add)
-        urls[n++] = add;
-    return n;
+    /* Entries that change nothing are not kept: a removal of a URL NotificationList no
+     * longer has, an addition it has meanwhile. */
+    for (size_t i = next->del.n; i-- > 0;)
+        if (!ns_list_has(&ns->base, next->del.urls[i]))
+            ns_list_remove(&next->del, next->del.urls[i]);
+    for (size_t i = next->add.n; i-- > 0;)
+        if (ns_list_has(&ns->base, next->add.urls[i]))
+            ns_list_remove(&next->add, next->add.urls[i]);
+    if (*ns->state_path && ns_state_write(ns->state_path, next, err, err_len) < 0) {
+        NS_LOG(ns, MPS_LOG_ERROR, "%s %s: %s", what, url, err);
+        ns_state_free(next);
+        return -EIO;
+    }
+    ns_state_free(&ns->state);
+    ns->state = *next;
+    return 0;
 }
 
 static int
 ns_subscribe(void *obj, const char *url, char *err, size_t err_len)
 {
     struct ns_inst *ns = obj;
-    const char *urls[NS_MAX_SUBSCRIBERS + 1], *why;
+    struct ns_state next = {{.n = 0}, {.n = 0}};
     struct ns_sub *sub, **tail;
-    size_t n;
+    const char *why;
+    int rc;
 
     if (!url || !ns_url_valid(url, &why)) {
         snprintf(err, err_len, "%s", url ? why : "no URL");
@@ -402,15 +418,24 @@ ns_subscribe(void *obj, const char *url, char *err, size_t err_len)
         snprintf(err, err_len, "at most %d subscribers", NS_MAX_SUBSCRIBERS);
         return -ENOSPC;
     }
-    n = current_urls(ns, url, NULL, urls);
-    if (*ns->list_path && ns_list_write(ns->list_path, urls, n, err, err_len) < 0) {
-        NS_LOG(ns, MPS_LOG_ERROR, "subscribe %s: %s", url, err);
-        return -EIO;
-    }
+    if (ns_list_copy(&next.add, &ns->state.add) < 0 || ns_list_copy(&next.del, &ns->state.del) < 0)
+        goto nomem;
+    if (ns_list_has(&next.del, url))
+        ns_list_remove(&next.del, url); /* back to what NotificationList says */
+    else if ((rc = ns_list_add(&next.add, url)) < 0)
+        goto nomem;
     sub = ns_sub_start(ns, url);
     if (!sub) {
+        ns_state_free(&next);
         snprintf(err, err_len, "cannot start a worker for %s", url);
         return -ENOMEM;
+    }
+    if (state_commit(ns, &next, "subscribe", url, err, err_len) < 0) {
+        /* Retired like any other: joined once its thread says it has exited. */
+        ns_sub_quit(sub);
+        sub->next = ns->retired;
+        ns->retired = sub;
+        return -EIO;
     }
     warn_plain(ns, url);
     for (tail = &ns->subs; *tail; tail = &(*tail)->next)
@@ -420,25 +445,38 @@ ns_subscribe(void *obj, const char *url, char *err, size_t err_len)
     NS_LOG(ns, MPS_LOG_INFO, "subscribed %s (%zu subscriber%s)", url, ns->nsubs,
            ns->nsubs == 1 ? "" : "s");
     return 0;
+nomem:
+    ns_state_free(&next);
+    snprintf(err, err_len, "out of memory");
+    return -ENOMEM;
 }
 
 static int
 ns_unsubscribe(void *obj, const char *url, char *err, size_t err_len)
 {
     struct ns_inst *ns = obj;
-    const char *urls[NS_MAX_SUBSCRIBERS + 1];
+    struct ns_state next = {{.n = 0}, {.n = 0}};
     struct ns_sub **pp = url ? sub_find(ns, url) : NULL;
-    size_t n;
 
     if (!pp) {
         snprintf(err, err_len, "%s is not subscribed", url ? url : "(null)");
         return -ENOENT;
     }
-    n = current_urls(ns, NULL, url, urls);
-    if (*ns->list_path && ns_list_write(ns->list_path, urls, n, err, err_len) < 0) {
-        NS_LOG(ns, MPS_LOG_ERROR, "unsubscribe %s: %s", url, err);
-        return -EIO;
+    if (ns_list_copy(&next.add, &ns->state.add) < 0 ||
+        ns_list_copy(&next.del, &ns->state.del) < 0) {
+        ns_state_free(&next);
+        snprintf(err, err_len, "out of memory");
+        return -ENOMEM;
     }
+    if (ns_list_has(&next.add, url)) {
+        ns_list_remove(&next.add, url);
+    } else if (ns_list_add(&next.del, url) < 0) {
+        ns_state_free(&next);
+        snprintf(err, err_len, "out of memory");
+        return -ENOMEM;
+    }
+    if (state_commit(ns, &next, "unsubscribe", url, err, err_len) < 0)
+        return -EIO;
     NS_LOG(ns, MPS_LOG_INFO, "unsubscribed %s (%zu subscriber%s)", url, ns->nsubs - 1,
            ns->nsubs - 1 == 1 ? "" : "s");
     sub_retire(ns, pp);
@@ -510,21 +548,65 @@ parse_options(const struct mps_ctx *ctx, struct ns_inst *ns)
     return 0;
 }
 
+/* NotificationList and StateFile into base and st. 0 or -errno (logged). */
+static int
+read_files(struct ns_inst *ns, struct ns_list *base, struct ns_state *st)
+{
+    int rc;
+
+    base->n = 0;
+    st->add.n = st->del.n = 0;
+    if (*ns->list_path && (rc = ns_list_read(ns, ns->list_path, base)) < 0)
+        return rc;
+    if (*ns->state_path && (rc = ns_state_read(ns, ns->state_path, st)) < 0) {
+        ns_list_free(base);
+        return rc;
+    }
+    return 0;
+}
+
+/* Run-time subscriptions fail when StateFile cannot be written: say so at start, not at the
+ * first Subscribe. */
+static void
+check_state_dir(struct ns_inst *ns)
+{
+    char *dir;
+
+    if (!*ns->state_path || !(dir = strdup(ns->state_path)))
+        return;
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    if (access(slash ? dir : ".", W_OK) != 0)
+        NS_LOG(ns, MPS_LOG_WARNING,
+               "StateFile %s: directory %s not writable (%s): Subscribe and Unsubscribe through "
+               "admin_soap will fail",
+               ns->state_path, slash ? dir : ".", strerror(errno));
+    free(dir);
+}
+
 static int
 ns_check(const struct mps_ctx *ctx)
 {
     struct ns_inst *ns = ctx->data;
-    struct ns_list list;
+    struct ns_list base;
+    struct ns_state st;
     int rc = parse_options(ctx, ns);
 
-    if (rc < 0 || !*ns->list_path)
+    if (rc < 0)
         return rc;
-    rc = ns_list_read(ns, ns->list_path, &list);
-    if (rc == 0)
-        NS_LOG(ns, MPS_LOG_INFO, "NotificationList %s: %zu subscriber%s", ns->list_path, list.n,
-               list.n == 1 ? "" : "s");
-    ns_list_free(&list);
-    return rc;
+    rc = read_files(ns, &base, &st);
+    if (rc < 0)
+        return rc;
+    if (*ns->list_path)
+        NS_LOG(ns, MPS_LOG_INFO, "NotificationList %s: %zu subscriber%s", ns->list_path, base.n,
+               base.n == 1 ? "" : "s");
+    if (st.add.n || st.del.n)
+        NS_LOG(ns, MPS_LOG_INFO, "StateFile %s: %zu added, %zu removed at run time", ns->state_path,
+               st.add.n, st.del.n);
+    ns_list_free(&base);
+    ns_state_free(&st);
+    return 0;
 }
 
 static void ns_fini(const struct mps_ctx *ctx);
@@ -539,8 +621,9 @@ ns_init(const struct mps_ctx *ctx)
 
     if (rc < 0)
         return rc;
-    if (*ns->list_path && (rc = ns_list_read(ns, ns->list_path, &list)) < 0)
+    if ((rc = read_files(ns, &ns->base, &ns->state)) < 0)
         return rc;
+    check_state_dir(ns);
     if (*ns->mps_address) {
         ns->mps_addr = strdup(ns->mps_address);
     } else {
@@ -551,8 +634,7 @@ ns_init(const struct mps_ctx *ctx)
     }
     pthread_mutex_init(&ns->res_mu, NULL);
     ns->wakeup = ns->api->wakeup_new(ns->mi, results_run, ns);
-    if (!ns->mps_addr || !ns->wakeup) {
-        ns_list_free(&list);
+    if (!ns->mps_addr || !ns->wakeup || ns_state_apply(ns, &ns->base, &ns->state, &list) < 0) {
         ns_fini(ctx);
         return -ENOMEM;
     }
@@ -570,11 +652,13 @@ ns_init(const struct mps_ctx *ctx)
         return rc;
     }
     NS_LOG(ns, MPS_LOG_INFO,
-           "notifying %zu subscriber%s from %s; MpsAddress %s, HTTP %ld, SOCKS %ld; WantReply "
-           "%s, DropWhen %s, ReplyFailure %s",
+           "notifying %zu subscriber%s from %s; run-time changes in %s (%zu added, %zu removed); "
+           "MpsAddress %s, HTTP %ld, SOCKS %ld; WantReply %s, DropWhen %s, ReplyFailure %s",
            ns->nsubs, ns->nsubs == 1 ? "" : "s",
-           *ns->list_path ? ns->list_path : "(no NotificationList: run-time only)", ns->mps_addr,
-           ns->http_port, ns->socks_port, ns->want_reply_s, ns->drop_when_s, ns->reply_failure_s);
+           *ns->list_path ? ns->list_path : "(no NotificationList: run-time only)",
+           *ns->state_path ? ns->state_path : "memory only (no StateFile)", ns->state.add.n,
+           ns->state.del.n, ns->mps_addr, ns->http_port, ns->socks_port, ns->want_reply_s,
+           ns->drop_when_s, ns->reply_failure_s);
     return 0;
 }
 
@@ -582,16 +666,27 @@ static int
 ns_reload(const struct mps_ctx *ctx)
 {
     struct ns_inst *ns = ctx->data;
-    struct ns_list list;
+    struct ns_list base, list;
+    struct ns_state st;
     int rc;
 
-    if (!*ns->list_path)
-        return 0;
-    rc = ns_list_read(ns, ns->list_path, &list);
+    rc = read_files(ns, &base, &st);
+    /* Without StateFile the run-time changes live in memory only, until the daemon stops. */
+    if (rc == 0 && !*ns->state_path &&
+        (ns_list_copy(&st.add, &ns->state.add) < 0 || ns_list_copy(&st.del, &ns->state.del) < 0))
+        rc = -ENOMEM;
+    if (rc == 0)
+        rc = ns_state_apply(ns, &base, &st, &list);
     if (rc < 0) {
+        ns_list_free(&base); /* all empty already if read_files failed */
+        ns_state_free(&st);
         NS_LOG(ns, MPS_LOG_ERROR, "reload: keeping the %zu subscribers", ns->nsubs);
         return rc;
     }
+    ns_list_free(&ns->base);
+    ns_state_free(&ns->state);
+    ns->base = base;
+    ns->state = st;
     apply_list(ns, &list);
     ns_list_free(&list);
     return 0;
@@ -649,13 +744,19 @@ ns_fini(const struct mps_ctx *ctx)
     }
     free(ns->mps_addr);
     ns->mps_addr = NULL;
+    ns_list_free(&ns->base);
+    ns_state_free(&ns->state);
 }
 
 #define NS_OFF(field) offsetof(struct ns_inst, field)
 static const struct mps_option ns_options[] = {
     {.name = "NotificationList", .type = MPS_OPT_PATH, .offset = NS_OFF(list_path),
      .dflt = "",
-     .help = "file of subscriber URLs, one a line (empty: run-time subscriptions only)"},
+     .help = "the admin's file of subscriber URLs, one a line; never written by mpsd"},
+    {.name = "StateFile", .type = MPS_OPT_PATH, .offset = NS_OFF(state_path),
+     .dflt = MPSD_STATEDIR "/notify_soap.state",
+     .help = "where subscriptions added or removed through admin_soap are kept, applied over "
+             "NotificationList (empty: until the daemon stops)"},
     {.name = "NeedNotificationAuthentication", .type = MPS_OPT_BOOL, .offset = NS_OFF(need_auth),
      .dflt = "false",
      .help = "send Username/Password to subscribers (HTTP basic, or digest when challenged)"},

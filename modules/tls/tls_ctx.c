@@ -11,6 +11,7 @@
 #include <openssl/x509v3.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -134,6 +135,14 @@ load_identity(struct tls_inst *ti, SSL_CTX *ctx)
         ti->api->log(ti->inst, MPS_LOG_ERROR, "PrivateKey %s: %m", ti->private_key);
         return -1;
     }
+    /* Whoever reads the key can impersonate this MPS to every device: owner (and mpsd's
+     * group) only. */
+    struct stat st;
+    if (stat(ti->private_key, &st) == 0 && (st.st_mode & (S_IROTH | S_IWOTH)))
+        ti->api->log(ti->inst, MPS_LOG_WARNING,
+                     "PrivateKey %s is %s by every local user (mode %04o): chmod o-rwx %s",
+                     ti->private_key, st.st_mode & S_IWOTH ? "writable" : "readable",
+                     (unsigned)(st.st_mode & 07777), ti->private_key);
     if (SSL_CTX_use_PrivateKey_file(ctx, ti->private_key, SSL_FILETYPE_PEM) != 1 ||
         SSL_CTX_check_private_key(ctx) != 1) {
         if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {

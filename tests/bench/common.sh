@@ -191,6 +191,7 @@ mpsd_conf_head() {
     echo "ReadyFile = $1"
     echo "ModulePath = $MODDIR"
     echo "LogFile = $2"
+    echo "AllowRoot = true"
     [ -z "${3:-}" ] || printf '%s\n' "$3"
     echo "[AMT_Authenticate]"
     echo "NeedAuthentication = false"

@@ -370,19 +370,22 @@ fi
 # ------------------------------------------------- run D: Subscribe/Unsubscribe with notify_soap
 if [ -e "$MODDIR/notify_soap.so" ]; then
     LIST="$TMPD/NotificationList"
+    STATE="$TMPD/notify_soap.state"
     : >"$LIST"
     # A subscriber nobody answers for: a port held, nothing listening on it.
     reserve_port NOBODY
     SUB="http://127.0.0.1:$NOBODY/subscriber"
     CONF_EXTRA="[module notify_soap]
 NotificationList = $LIST
+StateFile = $STATE
 
 [module admin_soap]
 Listen = 127.0.0.1:0" write_conf
     start_admin
     out=$(admin subscribe "$SUB") || fail "subscribe: $out"
     [ "$out" = "result=true message=subscribed" ] || fail "subscribe: $out"
-    grep -qx "$SUB" "$LIST" || fail "the subscription is not in NotificationList: $(cat "$LIST")"
+    grep -qx "$SUB" "$STATE" || fail "the subscription is not in StateFile: $(cat "$STATE")"
+    [ ! -s "$LIST" ] || fail "NotificationList was written: $(cat "$LIST")"
     assert_log "Subscribe $SUB"
     out=$(admin subscriptions)
     [ "$out" = "url=$SUB state=unknown queued=0 delivered=0 dropped=0
@@ -397,14 +400,14 @@ count=1" ] || fail "subscriptions: $out"
         fail "subscribe ftp://: status $rc, $out"
     out=$(admin unsubscribe "$SUB") || fail "unsubscribe: $out"
     [ "$out" = "result=true message=unsubscribed" ] || fail "unsubscribe: $out"
-    ! grep -q "$SUB" "$LIST" || fail "still in NotificationList after unsubscribe"
+    ! grep -q "$SUB" "$STATE" || fail "still in StateFile after unsubscribe"
     rc=0
     out=$(admin unsubscribe "$SUB") || rc=$?
     [ "$rc" = 1 ] && case $out in "fault: "*) true ;; *) false ;; esac ||
         fail "second unsubscribe: status $rc, $out"
     [ "$(admin subscriptions)" = count=0 ] || fail "subscriptions after unsubscribe"
     assert_log "Unsubscribe $SUB"
-    log "with notify_soap: subscribe, duplicate and bad URL faults, list, file, unsubscribe"
+    log "with notify_soap: subscribe, duplicate and bad URL faults, list, state file, unsubscribe"
     stop_mpsd
 else
     log "notify_soap.so not built: only its absence (the fault) is tested"

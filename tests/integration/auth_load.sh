@@ -7,6 +7,9 @@
 #    through one of their channels going: the loop must never wait for the backend.
 # 2. Brute force from one address (PROXY protocol names it) is slowed more and more, while a
 #    device from another address is not; a success clears the address's failures.
+# 3. auth_file runs on the auth workers (MPS_F_BLOCKING, for its crypt(3) hashes): 1000
+#    devices with clear or {SHA256} passwords get in as fast as with no authentication at
+#    all, and yescrypt checks (about 20 ms each) leave a console's round trips alone.
 . "$(dirname "$0")/lib.sh"
 
 N_OLD=100
@@ -238,6 +241,76 @@ assert_log "auth\[AMT\]: $EVIL2: known device: user \"amtuser\" in the fast lane
 ! log_has "$GOOD: .*delaying" || fail "$GOOD was throttled"
 ! grep -q "P@ssw0rd" "$MPSD_LOG" || fail "a password is in the log"
 log "no password in the log"
+require_alive
+stop_mpsd
+
+# ---- 3. auth_file on the workers. time_storm NAME: 1000 devices connect at once; MS is the
+# time until all forward.
+time_storm() {
+    local t0
+    t0=$(now_ms)
+    bg "$1" "$AMTSIM" --port "$AMT_PORT" --count "$N_NEW" --fqdn "$1%d.example.com" \
+        --exit-when-ready --quiet
+    bg_wait "$BG_PID" $((60 * SLOW)) || fail "$1: $(tail -n 3 "$TMPD/$1.out" "$TMPD/$1.err")"
+    MS=$(($(now_ms) - t0))
+    [ "$(cat "$TMPD/$1.out")" = "ready $N_NEW" ] || fail "$1: $(cat "$TMPD/$1.out")"
+}
+AF_CORE="KeepaliveInterval = 30s"
+# The same daemon settings each time; only the realm differs.
+NO_AUTH=1 CORE_EXTRA="$AF_CORE" write_conf
+sed -i 's/^TraceLevels = .*/TraceLevels = INFO|ERROR|WARNING/' "$CONF"
+start_mpsd
+time_storm none
+ms_none=$MS
+stop_mpsd
+# user:password (as lib.sh writes it), then the same password as {SHA256}.
+for kind in clear sha256; do
+    if [ "$kind" = sha256 ]; then
+        printf 'amtuser:{SHA256}%s\n' "$(printf 'P@ssw0rd' | sha256sum | cut -d' ' -f1)" >"$USERS"
+    fi
+    CORE_EXTRA="$AF_CORE" write_conf
+    sed -i 's/^TraceLevels = .*/TraceLevels = INFO|ERROR|WARNING/' "$CONF"
+    start_mpsd
+    time_storm "$kind"
+    eval "ms_$kind=\$MS"
+    stop_mpsd
+done
+log "$N_NEW devices forwarding: no authentication $ms_none ms, auth_file clear $ms_clear ms," \
+    "{SHA256} $ms_sha256 ms"
+# The hop to a worker costs microseconds per check; allow for a loaded machine's noise.
+for ms in "$ms_clear" "$ms_sha256"; do
+    [ "$ms" -le $((2 * ms_none + 2000 * SLOW)) ] ||
+        fail "auth_file slowed $N_NEW logins down: $ms ms against $ms_none ms without auth"
+done
+
+# yescrypt: 200 devices at about 20 ms a check, 8 workers, while the console keeps its round
+# trips through old0 going (rtt.py from part 1).
+N_Y=200
+printf 'amtuser:%s\n' '$y$j9T$abcdefghijklmnopqrstu1$TqPKFIwKroa0mJX4rwhALaKbmacLKzF3Hp0I.C.aF64' \
+    >"$USERS"
+CORE_EXTRA="$AF_CORE" write_conf
+sed -i 's/^TraceLevels = .*/TraceLevels = INFO|ERROR|WARNING/' "$CONF"
+start_mpsd
+assert_log "1 users from $USERS (1 crypt(3) hashes"
+timeout $((30 * SLOW)) "$AMTSIM" --port "$AMT_PORT" --fqdn old0.example.com --ports 16992,16994 \
+    --quiet >/dev/null 2>&1 &
+BG_PIDS+=("$!")
+wait_log "started port forwarding to address old0.example.com:16994" $((10 * SLOW))
+rm -f "$TMPD/rtt.stop" "$TMPD/rtt.ready"
+bg rtt2 python3 "$TMPD/rtt.py" "$CONSOLE_PORT" "$TMPD/rtt.stop" "$TMPD/rtt.ready" $((30 * SLOW))
+rtt2=$BG_PID
+wait_for $((10 * SLOW)) "the console's first round trip" test -e "$TMPD/rtt.ready"
+t0=$(now_ms)
+bg yes "$AMTSIM" --port "$AMT_PORT" --count "$N_Y" --fqdn 'y%d.example.com' --exit-when-ready \
+    --quiet
+bg_wait "$BG_PID" $((60 * SLOW)) || fail "yescrypt: $(tail -n 3 "$TMPD/yes.out" "$TMPD/yes.err")"
+ms_y=$(($(now_ms) - t0))
+[ "$(cat "$TMPD/yes.out")" = "ready $N_Y" ] || fail "yescrypt: $(cat "$TMPD/yes.out")"
+touch "$TMPD/rtt.stop"
+bg_wait "$rtt2" $((10 * SLOW)) || fail "console round trips: $(cat "$TMPD/rtt2.err")"
+read -r n_rtt worst_ms <"$TMPD/rtt2.out" || fail "console round trips: no result"
+log "$N_Y yescrypt logins in $ms_y ms; console: $n_rtt round trips, the worst $worst_ms ms"
+[ "$worst_ms" -lt $((500 * SLOW)) ] || fail "a round trip took $worst_ms ms during yescrypt checks"
 require_alive
 stop_mpsd
 log "PASS"

@@ -137,6 +137,7 @@ pam_conf() {
         echo "ReadyFile = $TMPD/ready.$READY_FILES"
         echo "ModulePath = $MODDIR"
         echo "TraceLevels = INFO|ERROR|WARNING|DEBUG"
+        echo "AllowRoot = true"
         echo
         echo "[AMT_Authenticate]"
         echo "NeedAuthentication = true"

@@ -2,7 +2,8 @@
 # notify_soap.sh - notify_soap against real subscribers: the gSOAP one built from the project's
 # WSDL (tests/soap/notify_subscriber) and an independent Python one (notify_subscriber.py):
 # every field of CONNECTED/DISCONNECTED, KeepConnection=false drops the tunnel, bad subscribers
-# do not slow 1000 devices, 8 subscribers at most, basic auth, the bounded queue, SIGHUP.
+# do not slow 1000 devices, 8 subscribers at most, basic auth, the bounded queue, SIGHUP, and
+# run-time subscriptions kept in StateFile over a NotificationList that is never written.
 # SPDX-License-Identifier: Apache-2.0
 . "$(dirname "$0")/lib.sh"
 
@@ -14,6 +15,7 @@ PYSUB="$top_srcdir/tests/integration/notify_subscriber.py"
 MPS_ADDR=mps.notify.example
 UUID_BASE=4a3b2c1d-1111-2222-3333-000000000000
 LIST="$TMPD/NotificationList"
+STATE="$TMPD/notify_soap.state"
 
 # start_sub NAME VAR MODE [ARGS]: the gSOAP subscriber, logging to $TMPD/NAME.log, on a port
 # it picks (port 0) and reports: VAR is set to it.
@@ -34,12 +36,12 @@ start_pysub() {
 }
 url() { echo "http://127.0.0.1:$1/notify"; }
 
-# notify_conf [OPTION LINES...]: write_conf with a [module notify_soap] section on $LIST, then
-# $MORE_SECTIONS if set.
+# notify_conf [OPTION LINES...]: write_conf with a [module notify_soap] section on $LIST and
+# $STATE, then $MORE_SECTIONS if set.
 notify_conf() {
     local extra
-    extra=$(printf '[module notify_soap]\nNotificationList = %s\nMpsAddress = %s\n' \
-        "$LIST" "$MPS_ADDR")
+    extra=$(printf '[module notify_soap]\nNotificationList = %s\nStateFile = %s\nMpsAddress = %s\n' \
+        "$LIST" "$STATE" "$MPS_ADDR")
     extra+=$(printf '\nMpsHttpPort = 18080\nMpsSocksPort = 18090')
     local l
     for l in "$@"; do
@@ -376,32 +378,40 @@ expect_admin() { # expect_admin PATTERN OP URL
     grep -q "$1" <<<"$out" || fail "$2 $3: no /$1/ in: $out"
     log "$2 $3: /$1/"
 }
-printf '# keep this comment\n%s\n\n# and this one\n' "$(url "$P_GSOAP")" >"$LIST"
+printf '# the admin'"'"'s file\n%s\n' "$(url "$P_GSOAP")" >"$LIST"
+cp "$LIST" "$TMPD/list.orig"
+rm -f "$STATE"
 MORE_SECTIONS=$'\n\n[module admin_soap]\nListen = 127.0.0.1:0' \
     notify_conf "$FAST" "ConnectDelay = 0"
 : >"$TMPD/py.log"
 start_mpsd
 P_ADMIN=$(ready_port admin_soap)
+list_unchanged() {
+    cmp -s "$LIST" "$TMPD/list.orig" || fail "NotificationList was written: $(cat "$LIST")"
+}
+state_entries() { grep -v '^#' "$STATE" | tr '\n' ' '; }
 expect_admin "<[a-z]*:Result>true<" Subscribe "$(url "$P_PY")"
-expected=$(printf '# keep this comment\n%s\n\n# and this one\n%s' "$(url "$P_GSOAP")" \
-    "$(url "$P_PY")")
-[ "$(cat "$LIST")" = "$expected" ] || fail "NotificationList after Subscribe: $(cat "$LIST")"
-log "Subscribe appended the URL to NotificationList, comments kept"
+list_unchanged
+[ "$(state_entries)" = "$(url "$P_PY") " ] || fail "StateFile after Subscribe: $(cat "$STATE")"
+log "Subscribe: kept in StateFile, NotificationList untouched"
 timeout $((30 * SLOW)) "$AMTSIM" --port "$AMT_PORT" --fqdn runtime.example --exit-when-ready \
     --quiet >/dev/null 2>&1 || fail "device runtime.example did not forward"
 wait_count py "^state=1 fqdn=runtime.example" 1
 log "the subscriber added at run time is notified"
 expect_admin "already subscribed" Subscribe "$(url "$P_PY")"
 expect_admin "not an http:// or https:// URL" Subscribe "ftp://127.0.0.1/x"
+# Unsubscribing an entry of NotificationList is recorded as its removal.
 expect_admin "<[a-z]*:Result>true<" Unsubscribe "$(url "$P_GSOAP")"
-expected=$(printf '# keep this comment\n\n# and this one\n%s' "$(url "$P_PY")")
-[ "$(cat "$LIST")" = "$expected" ] || fail "NotificationList after Unsubscribe: $(cat "$LIST")"
+list_unchanged
+[ "$(state_entries)" = "$(url "$P_PY") -$(url "$P_GSOAP") " ] ||
+    fail "StateFile after Unsubscribe: $(cat "$STATE")"
 expect_admin "is not subscribed" Unsubscribe "$(url "$P_GSOAP")"
-# The file cannot be written (its .tmp is a directory): the change is refused and not made.
-mkdir "$LIST.tmp"
+# StateFile cannot be written (its .tmp is a directory): the change is refused and not made.
+mkdir "$STATE.tmp"
 expect_admin "Is a directory" Subscribe "$(url "$P_GSOAP")"
-rmdir "$LIST.tmp"
-[ "$(cat "$LIST")" = "$expected" ] || fail "NotificationList after a failed write: $(cat "$LIST")"
+rmdir "$STATE.tmp"
+[ "$(state_entries)" = "$(url "$P_PY") -$(url "$P_GSOAP") " ] ||
+    fail "StateFile after a failed write: $(cat "$STATE")"
 for i in 1 2 3 4 5 6 7; do
     expect_admin "<[a-z]*:Result>true<" Subscribe "$(url "$P_REFUSE")/n$i"
 done
@@ -415,4 +425,15 @@ log "the unsubscribed subscriber is no longer notified"
 kill -HUP "$MPSD_PID"
 wait_log "8 subscribers (0 added, 0 removed)"
 stop_mpsd
+list_unchanged
+# A restart reads NotificationList, then StateFile: the same 8, the removed entry still gone.
+start_mpsd
+assert_log "notifying 8 subscribers from $LIST; run-time changes in $STATE (8 added, 1 removed)"
+expect_admin "<[a-z]*:Result>true<" Unsubscribe "http://127.0.0.1:9/n7"
+# Subscribing a removed NotificationList entry again only drops its removal.
+expect_admin "<[a-z]*:Result>true<" Subscribe "$(url "$P_GSOAP")"
+grep -q "$(url "$P_GSOAP")" "$STATE" && fail "StateFile repeats a NotificationList entry: $(cat "$STATE")"
+stop_mpsd
+list_unchanged
+log "after a restart: NotificationList plus StateFile; NotificationList never written"
 log "PASS"

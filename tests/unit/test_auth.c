@@ -1,9 +1,9 @@
 /* test_auth.c - unit tests of the auth realms and worker pool (core/auth_*.c) on a real loop.
  * SPDX-License-Identifier: Apache-2.0
  *
- * Uses test_auth.so (MPSD_TEST_MODULE_DIR) as a blocking backend, auth_file.so
- * (MPSD_TEST_PLUGIN_DIR or next to the test modules) as a non-blocking one, and an in-file
- * fake plugin for PENDING answers through auth_plugin_done(). */
+ * Uses test_auth.so (MPSD_TEST_MODULE_DIR) as a blocking backend, test_auth_file_now.so (the
+ * auth_file plugin built without MPS_F_BLOCKING, next to the test modules) as a non-blocking
+ * one, and an in-file fake plugin for PENDING answers through auth_plugin_done(). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -144,7 +144,7 @@ file_plugin(const char *extra)
     char params[400];
 
     snprintf(params, sizeof(params), "file %s%s", users_path, extra ? extra : "");
-    return plugin_new(plugin_dir, "auth_file", params);
+    return plugin_new(module_dir, "test_auth_file_now", params);
 }
 
 static struct mps_inst *

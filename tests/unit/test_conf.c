@@ -718,12 +718,21 @@ test_default_mps_conf(void **state)
     char *b = replace_all(a, "@sysconfmpsddir@", "/etc/mpsd");
     char *c = replace_all(b, "@IF_SOCKS5@", ""); /* as configured with every module */
     char *d = replace_all(c, "@IF_HTTP_PROXY@", "");
-    char *text = replace_all(d, "@IF_SOAP@", "");
+    char *e = replace_all(d, "@IF_SOAP@", "");
+    /* make's defaults for a development install (Makefile.am) */
+    char *f = replace_all(e, "@USER_LINE@", "# User = mpsd");
+    char *g = replace_all(f, "@TLS_LISTEN_IP@", "127.0.0.1");
+    char *h = replace_all(g, "@TLS_LISTEN_PORT@", "4433");
+    char *text = replace_all(h, "@mpsdstatedir@", "/var/lib/mpsd");
     free(in);
     free(a);
     free(b);
     free(c);
     free(d);
+    free(e);
+    free(f);
+    free(g);
+    free(h);
 
     /* Through a real file, as mpsd reads it. */
     char tmp[] = "/tmp/mpsd_test_mpsconf_XXXXXX";

@@ -17,6 +17,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -362,7 +363,8 @@ test_auth_file(void **state)
                       "eve:last line without newline");
     snprintf(params, sizeof(params), "file %s", users);
     assert_int_equal(af_new(params, &mi), 0);
-    assert_int_equal(mi->mod->flags, 0);
+    /* crypt(3) checks take milliseconds: never on the loop. */
+    assert_int_equal(mi->mod->flags, MPS_F_BLOCKING);
     assert_null(mi->mod->options);
 
     assert_int_equal(af_check(mi, "alice", "newpw", msg, sizeof(msg)), MPS_AUTH_OK);
@@ -410,6 +412,185 @@ test_auth_file(void **state)
     unlink(users);
 }
 
+/* One check with a scope buffer of scope_len bytes (0: NULL, as the console realm). */
+static int
+af_check_scope(struct mps_inst *mi, const char *service, const char *user, const char *pass,
+               char *scope, size_t scope_len, char *msg, size_t msglen)
+{
+    struct mps_cred cred = {.service = service, .user = user, .password = pass,
+                            .params = mi->ctx.params, .peer_addr = "192.0.2.1:1234",
+                            .scope = scope_len ? scope : NULL, .scope_len = scope_len};
+
+    msg[0] = '\0';
+    return mi->mod->auth->authenticate(&mi->ctx, NULL, &cred, msg, msglen);
+}
+
+/* yescrypt and SHA-512-crypt hashes of "s3cret" and "pa:ss6", made with crypt(3). */
+#define Y_S3CRET "$y$j9T$abcdefghijklmnopqrstu1$FLQtsIuowj8716dO8If0k7pWcUDTjdxiadprSjMx7m8"
+#define SHA512_PASS6                                                                              \
+    "$6$saltsaltsalt$NVBKswcFRrvabLKRN8ELukq/v28A5Q8NDTFae0IfKslg7dbEqy5hi.SyWAE4Ipt..EoxX1DJRq" \
+    "jqu1eHuDJxU1"
+/* SHA-256 of "sha-pw" */
+#define SHA256_PW "6be4be08d439e65a476f2ed8f5248e8b87dbebd2626c927b4d978a21cbd6f60a"
+
+static void
+test_auth_file_hashes(void **state)
+{
+    char users[600], params[700], msg[256];
+    struct mps_inst *mi = NULL;
+
+    (void)state;
+    snprintf(users, sizeof(users), "%s/hashed.txt", tmpdir);
+    write_file(users, "yes:" Y_S3CRET "\n"
+                      "six:" SHA512_PASS6 "\n"
+                      "sha:{SHA256}" SHA256_PW "\n"
+                      "shaupper:{sha256}" "6BE4BE08D439E65A476F2ED8F5248E8B87DBEBD2626C927B4D978A21CBD6F60A\n"
+                      "shortsha:{SHA256}6be4\n"
+                      "md5:$1$salt$lNdllm3xwAGNKDoZsygFn0\n"
+                      "dollar:$not-a-hash\n");
+    snprintf(params, sizeof(params), "file %s", users);
+    assert_int_equal(af_new(params, &mi), 0);
+    assert_int_equal(af_check(mi, "yes", "s3cret", msg, sizeof(msg)), MPS_AUTH_OK);
+    assert_int_equal(af_check(mi, "yes", "s3cret ", msg, sizeof(msg)), MPS_AUTH_DENY);
+    assert_string_equal(msg, "wrong password");
+    /* The hash itself is not the password. */
+    assert_int_equal(af_check(mi, "yes", Y_S3CRET, msg, sizeof(msg)), MPS_AUTH_DENY);
+    assert_int_equal(af_check(mi, "six", "pa:ss6", msg, sizeof(msg)), MPS_AUTH_OK);
+    assert_int_equal(af_check(mi, "six", "pa:ss", msg, sizeof(msg)), MPS_AUTH_DENY);
+    assert_int_equal(af_check(mi, "sha", "sha-pw", msg, sizeof(msg)), MPS_AUTH_OK);
+    assert_int_equal(af_check(mi, "sha", "{SHA256}" SHA256_PW, msg, sizeof(msg)), MPS_AUTH_DENY);
+    assert_int_equal(af_check(mi, "shaupper", "sha-pw", msg, sizeof(msg)), MPS_AUTH_OK);
+    /* A malformed digest and a weak crypt method are skipped: no such user. */
+    assert_int_equal(af_check(mi, "shortsha", "", msg, sizeof(msg)), MPS_AUTH_DENY);
+    assert_string_equal(msg, "unknown user");
+    assert_int_equal(af_check(mi, "md5", "md5pw", msg, sizeof(msg)), MPS_AUTH_DENY);
+    assert_string_equal(msg, "unknown user");
+    /* '$' not followed by a crypt method: a clear password. */
+    assert_int_equal(af_check(mi, "dollar", "$not-a-hash", msg, sizeof(msg)), MPS_AUTH_OK);
+    /* Unknown users still cost a crypt check (the timing must not tell who exists). */
+    assert_int_equal(af_check(mi, "nobody", "s3cret", msg, sizeof(msg)), MPS_AUTH_DENY);
+    assert_string_equal(msg, "unknown user");
+    modload_instance_free(mi);
+    unlink(users);
+}
+
+static void
+test_auth_file_names(void **state)
+{
+    char users[600], params[700], msg[256], scope[128];
+    struct mps_inst *mi = NULL;
+
+    (void)state;
+    snprintf(users, sizeof(users), "%s/names.txt", tmpdir);
+    write_file(users, "one:pw1:dev1.example.com\n"
+                      "many:p:w:Dev2.Example.com, *.branch.example.org "
+                      "4C4C4544-0042-3010-8031-B8C04F4E4A31\n"
+                      "free:pw3\n"
+                      "emptynames:pa:ss:\n"
+                      "hashed:" Y_S3CRET ":*.example.net\n"
+                      "bad:pw:dev_1.example.com, not a name!\n"
+                      "wild:pw:*.\n");
+    snprintf(params, sizeof(params), "file %s names=on", users);
+    assert_int_equal(af_new(params, &mi), 0);
+
+    memset(scope, 'x', sizeof(scope));
+    assert_int_equal(af_check_scope(mi, "apf", "one", "pw1", scope, sizeof(scope), msg,
+                                    sizeof(msg)),
+                     MPS_AUTH_OK);
+    assert_string_equal(scope, "dev1.example.com");
+    /* The password lies between the first and the last ':'; names are normalised. */
+    assert_int_equal(af_check_scope(mi, "apf", "many", "p:w", scope, sizeof(scope), msg,
+                                    sizeof(msg)),
+                     MPS_AUTH_OK);
+    assert_string_equal(scope, "dev2.example.com *.branch.example.org "
+                               "4c4c4544-0042-3010-8031-b8c04f4e4a31");
+    /* No third field: no restriction, an empty scope. */
+    memset(scope, 'x', sizeof(scope));
+    assert_int_equal(af_check_scope(mi, "apf", "free", "pw3", scope, sizeof(scope), msg,
+                                    sizeof(msg)),
+                     MPS_AUTH_OK);
+    assert_string_equal(scope, "");
+    assert_int_equal(af_check_scope(mi, "apf", "emptynames", "pa:ss", scope, sizeof(scope), msg,
+                                    sizeof(msg)),
+                     MPS_AUTH_OK);
+    assert_string_equal(scope, "");
+    assert_int_equal(af_check_scope(mi, "apf", "hashed", "s3cret", scope, sizeof(scope), msg,
+                                    sizeof(msg)),
+                     MPS_AUTH_OK);
+    assert_string_equal(scope, "*.example.net");
+    /* A list that does not fit is an error, never a truncated (wider) list. */
+    assert_int_equal(af_check_scope(mi, "apf", "many", "p:w", scope, 20, msg, sizeof(msg)),
+                     MPS_AUTH_ERROR);
+    /* A device bound to names where the caller cannot apply them is refused; a console
+     * (which registers nothing) is not. */
+    assert_int_equal(af_check_scope(mi, "apf", "one", "pw1", NULL, 0, msg, sizeof(msg)),
+                     MPS_AUTH_DENY);
+    assert_int_equal(af_check_scope(mi, "socks5", "one", "pw1", NULL, 0, msg, sizeof(msg)),
+                     MPS_AUTH_OK);
+    /* A bad name skips the whole line. */
+    assert_int_equal(af_check_scope(mi, "apf", "bad", "pw", scope, sizeof(scope), msg,
+                                    sizeof(msg)),
+                     MPS_AUTH_DENY);
+    assert_string_equal(msg, "unknown user");
+    assert_int_equal(af_check_scope(mi, "apf", "wild", "pw", scope, sizeof(scope), msg,
+                                    sizeof(msg)),
+                     MPS_AUTH_DENY);
+    modload_instance_free(mi);
+
+    /* Without names=on the same file is read as before: everything after the first ':' is
+     * the password. */
+    snprintf(params, sizeof(params), "file %s", users);
+    assert_int_equal(af_new(params, &mi), 0);
+    assert_int_equal(af_check_scope(mi, "apf", "one", "pw1:dev1.example.com", scope,
+                                    sizeof(scope), msg, sizeof(msg)),
+                     MPS_AUTH_OK);
+    assert_string_equal(scope, "");
+    assert_int_equal(af_check(mi, "one", "pw1", msg, sizeof(msg)), MPS_AUTH_DENY);
+    modload_instance_free(mi);
+    unlink(users);
+}
+
+/* Checks on the auth workers while the loop reloads: each one sees a whole table. */
+struct af_race {
+    struct mps_inst *mi;
+    int failures;
+};
+
+static void *
+af_race_worker(void *arg)
+{
+    struct af_race *r = arg;
+    char msg[256];
+
+    for (int i = 0; i < 2000; i++)
+        if (af_check(r->mi, "alice", "secret", msg, sizeof(msg)) != MPS_AUTH_OK)
+            r->failures++;
+    return NULL;
+}
+
+static void
+test_auth_file_reload_race(void **state)
+{
+    char users[600], params[700];
+    struct af_race r = {NULL, 0};
+    pthread_t th[2];
+
+    (void)state;
+    snprintf(users, sizeof(users), "%s/race.txt", tmpdir);
+    write_file(users, "alice:secret\n");
+    snprintf(params, sizeof(params), "file %s", users);
+    assert_int_equal(af_new(params, &r.mi), 0);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, af_race_worker, &r), 0);
+    for (int i = 0; i < 200; i++)
+        assert_int_equal(r.mi->mod->reload(&r.mi->ctx), 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    assert_int_equal(r.failures, 0);
+    modload_instance_free(r.mi);
+    unlink(users);
+}
+
 /* --------------------------------------------------------------------- setup */
 
 static int
@@ -447,7 +628,8 @@ main(void)
         cmocka_unit_test(test_newer_minor),     cmocka_unit_test(test_no_symbol),
         cmocka_unit_test(test_missing_file),    cmocka_unit_test(test_not_a_shared_object),
         cmocka_unit_test(test_name_resolution), cmocka_unit_test(test_list_options),
-        cmocka_unit_test(test_auth_file),
+        cmocka_unit_test(test_auth_file),        cmocka_unit_test(test_auth_file_hashes),
+        cmocka_unit_test(test_auth_file_names),  cmocka_unit_test(test_auth_file_reload_race),
     };
     int rc;
 
@@ -455,6 +637,7 @@ main(void)
         fprintf(stderr, "test_loader: set MPSD_TEST_MODULE_DIR (or top_builddir)\n");
         return 77; /* automake: skipped */
     }
+    umask(077); /* user files as they should be: auth_file warns about readable ones */
     snprintf(tmpdir, sizeof(tmpdir), "/tmp/mpsd-test-loader.XXXXXX");
     if (!mkdtemp(tmpdir)) {
         perror("mkdtemp");
