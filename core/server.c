@@ -11,6 +11,7 @@
 #include "log.h"
 #include "modload.h"
 #include "route.h"
+#include "service.h"
 #include "stream.h"
 
 #include <errno.h>
@@ -368,9 +369,28 @@ reload_report_changes(const struct conf_file *running, const struct conf_file *f
                  "settings stay)", changed, fresh->path);
 }
 
+static size_t
+server_devices_now(void *arg)
+{
+    struct mps_stats st = {.size = sizeof(st)};
+    (void)arg;
+    api_stats_fill(&st);
+    return (size_t)st.devices_now;
+}
+
+static void
+notify_ready(struct server *srv)
+{
+    char status[64];
+    size_t n = server_devices_now(srv);
+    snprintf(status, sizeof(status), "%zu device%s connected", n, n == 1 ? "" : "s");
+    service_notify_ready(status);
+}
+
 static void
 server_reload(struct server *srv)
 {
+    service_notify_reloading();
     log_info("reloading (SIGHUP)");
     log_reopen();
     /* Levels change at run time like the reference MPS's mps_dynamic.config; everything
@@ -404,6 +424,7 @@ server_reload(struct server *srv)
     for (struct mps_inst *mi = srv->modules; mi; mi = mi->next)
         if (mi->mod->reload && mi->mod->reload(&mi->ctx) < 0)
             log_error("[%s] reload failed: keeping its previous state", mi->label);
+    notify_ready(srv);
 }
 
 /* What the rate limiter held back in the last minute, summarised. */
@@ -423,17 +444,23 @@ stop_overdue(uv_timer_t *t)
     uv_stop(&srv->loop);
 }
 
+/* A stop (SIGTERM) or the unwinding of a start that failed part way (failed: no shutdown
+ * line, no statistics): either way every handle that keeps the loop running goes. */
 static void
-server_stop(struct server *srv)
+server_stop(struct server *srv, bool failed)
 {
     if (srv->stopping)
         return;
     srv->stopping = true;
-    log_info("Intel (R) Management Presence Server is shutting down");
+    service_notify_stopping();
+    service_watchdog_stop();
+    service_status_stop();
+    if (!failed)
+        log_info("Intel (R) Management Presence Server is shutting down");
     api_stop();
     close_listeners(srv);
     for (struct mps_inst *mi = srv->modules; mi; mi = mi->next)
-        if (mi->mod->stop)
+        if (mi->initialised && mi->mod->stop)
             mi->mod->stop(&mi->ctx);
     apf_env_shutdown(&srv->env);
     if (srv->flush_timer.data)
@@ -443,7 +470,8 @@ server_stop(struct server *srv)
     srv->stop_timer.data = srv;
     uv_unref((uv_handle_t *)&srv->stop_timer);
     uv_timer_start(&srv->stop_timer, stop_overdue, SHUTDOWN_GRACE_MS, 0);
-    server_log_stats(srv); /* while the realms and their counters still exist */
+    if (!failed)
+        server_log_stats(srv); /* while the realms and their counters still exist */
     api_forget_console_realm();
     if (srv->amt_realm)
         auth_realm_free(srv->amt_realm);
@@ -465,7 +493,7 @@ server_on_signal(uv_signal_t *h, int signum)
     switch (signum) {
     case SIGTERM:
     case SIGINT:
-        server_stop(srv);
+        server_stop(srv, false);
         break;
     case SIGHUP:
         server_reload(srv);
@@ -606,6 +634,10 @@ server_start(struct server *srv)
     listen_group_set_busy_reply(srv->devices, busy.base, busy.len);
     if (listen_group_open(srv->devices) < 0 || open_module_listeners(srv) < 0)
         return -1;
+    /* Every port is bound and every file mpsd keeps open is open: root is no longer needed. */
+    if (service_pidfile_write(cc->pid_file) < 0 ||
+        service_drop_privileges(cc->user, cc->group, cc->allow_root) < 0)
+        return -1;
     static const int signals[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGPIPE};
     for (size_t i = 0; i < sizeof(signals) / sizeof(signals[0]); i++) {
         uv_signal_init(&srv->loop, &srv->sig[i]);
@@ -625,6 +657,9 @@ server_start(struct server *srv)
     uv_timer_start(&srv->flush_timer, server_flush_log, LOG_PEER_WINDOW_MS, LOG_PEER_WINDOW_MS);
     char addrs[1024];
     listen_group_addresses(srv->devices, addrs, sizeof(addrs));
+    if (service_watchdog_start(&srv->loop) < 0 ||
+        service_status_start(&srv->loop, server_devices_now, srv) < 0)
+        return -1;
     log_set_levels(srv->cfg.trace_mask);
     log_info("Intel (R) Management Presence Server has started");
     log_info("mpsd %s (module ABI %d.%d) listening for Intel AMT devices on %s%s; "
@@ -632,6 +667,7 @@ server_start(struct server *srv)
              *addrs ? addrs : "(no plain listener)",
              *addrs && listen_group_conf(srv->devices)->proxy_protocol ? " (PROXY protocol)" : "",
              srv->cfg.amt.need_authentication ? "required" : "NOT required");
+    notify_ready(srv);
     return 0;
 }
 
@@ -647,15 +683,7 @@ server_run(const char *conf_path)
     if (server_start(srv) < 0) {
         rc = 1;
         log_fatal("Intel (R) Management Presence Server failed to start (see above)");
-        /* Unwind what was started with the same path as a normal stop. */
-        srv->stopping = true;
-        close_listeners(srv);
-        if (srv->amt_realm)
-            auth_realm_free(srv->amt_realm);
-        if (srv->console_realm)
-            auth_realm_free(srv->console_realm);
-        if (srv->pool)
-            auth_pool_free(srv->pool);
+        server_stop(srv, true); /* unwind what was started, as a normal stop does */
     }
     uv_run(&srv->loop, UV_RUN_DEFAULT);
     /* Modules are finished (fini) only now: every stream they owned has closed. */
@@ -668,6 +696,7 @@ server_run(const char *conf_path)
     tcp_stream_spares_free();
     if (uv_loop_close(&srv->loop) != 0)
         log_error("internal: handles left open at exit");
+    service_pidfile_remove();
     if (rc == 0)
         log_info("Intel (R) Management Presence Server has stopped");
     log_close();
