@@ -17,6 +17,30 @@
 
 #define CONF_LINE_MAX 4096 /* bytes of one line, newline excluded */
 
+static conf_reporter reporter;
+
+void
+conf_set_reporter(conf_reporter fn)
+{
+    reporter = fn;
+}
+
+bool
+conf_reporting(void)
+{
+    return reporter != NULL;
+}
+
+int
+conf_report(char *err)
+{
+    if (reporter && err && *err) {
+        reporter(err);
+        *err = '\0';
+    }
+    return -1;
+}
+
 void
 conf_errf(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -663,6 +687,7 @@ conf_apply_tables(const struct conf_file *cf, const struct conf_section *sec,
 {
     const char *path = cf && cf->path ? cf->path : "(config)";
     char label[160], msg[512];
+    int rc = 0;
 
     if (sec)
         section_label(sec, label, sizeof(label));
@@ -672,13 +697,19 @@ conf_apply_tables(const struct conf_file *cf, const struct conf_section *sec,
         const struct mps_option *o = find_in_tables(t, n, kv->key, NULL);
         if (!o) {
             conf_errf(err, errlen, "%s:%d: unknown key '%s' in %s", path, kv->line, kv->key, label);
-            return -1;
+            if (!reporter)
+                return -1;
+            rc = conf_report(err);
+            continue;
         }
         for (size_t j = 0; j < i; j++) {
             if (find_in_tables(t, n, sec->kv[j].key, NULL) == o) { /* also alias and name */
                 conf_errf(err, errlen, "%s:%d: %s given twice (first on line %d)", path, kv->line,
                           kv->key, sec->kv[j].line);
-                return -1;
+                if (!reporter)
+                    return -1;
+                rc = conf_report(err);
+                break;
             }
         }
     }
@@ -694,23 +725,34 @@ conf_apply_tables(const struct conf_file *cf, const struct conf_section *sec,
                     bool range = strncmp(msg, "must be ", 8) == 0;
                     conf_errf(err, errlen, "%s:%d: %s%s%s", path, kv->line, kv->key,
                               range ? " " : ": ", msg);
-                    return -1;
+                    if (!reporter)
+                        return -1;
+                    rc = conf_report(err);
+                    /* Checking goes on: leave the field as the default would. */
+                    if (o->dflt)
+                        (void)conf_parse_value(o, o->dflt, t[ti].base, msg, sizeof(msg));
                 }
             } else if (o->dflt) {
                 if (conf_parse_value(o, o->dflt, t[ti].base, msg, sizeof(msg)) < 0) {
                     conf_errf(err, errlen, "%s: %s: bad built-in default: %s", path, o->name, msg);
-                    return -1;
+                    if (!reporter)
+                        return -1;
+                    rc = conf_report(err);
                 }
             } else if (sec) {
                 conf_errf(err, errlen, "%s:%d: %s needs %s", path, sec->line, label, o->name);
-                return -1;
+                if (!reporter)
+                    return -1;
+                rc = conf_report(err);
             } else {
                 conf_errf(err, errlen, "%s: %s is required", path, o->name);
-                return -1;
+                if (!reporter)
+                    return -1;
+                rc = conf_report(err);
             }
         }
     }
-    return 0;
+    return rc;
 }
 
 int

@@ -57,6 +57,17 @@ int conf_apply_tables(const struct conf_file *cf, const struct conf_section *sec
 int conf_parse_value(const struct mps_option *o, const char *text, void *base, char *err,
                      size_t errlen);
 
+/* `mpsd -t` reports every error of a configuration, not only the first. With a reporter set,
+ * conf_apply_tables() and the configuration loader hand each complete error line
+ * ("file:line: message") to it and go on; what they return is still -1, but with err empty:
+ * the line has been reported. Callers print err only when it is not empty. NULL: off (the
+ * first error stops, in err). Loop thread (the start-up) only. */
+typedef void (*conf_reporter)(const char *line);
+void conf_set_reporter(conf_reporter fn);
+bool conf_reporting(void);
+/* Report err (set by conf_errf) when a reporter is set, and empty it. -1 always. */
+int conf_report(char *err);
+
 /* Format an error message into err (NULL or errlen 0: nothing), the way every reader and
  * loader here reports "file:line: message". */
 void conf_errf(char *err, size_t errlen, const char *fmt, ...)

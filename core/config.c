@@ -135,8 +135,17 @@ lerr(struct loader *ld, int line, const char *fmt, ...)
         snprintf(ld->err, ld->errlen, "%s:%d: %s", ld->path, line, msg);
     else
         snprintf(ld->err, ld->errlen, "%s: %s", ld->path, msg);
-    return -1;
+    return conf_report(ld->err);
 }
+
+/* One more error in a function that keeps rc: it ends at the first one, unless every error is
+ * reported (mpsd -t), when checking goes on. */
+#define LFAIL(...)                                                                                 \
+    do {                                                                                           \
+        rc = lerr(__VA_ARGS__);                                                                    \
+        if (!conf_reporting())                                                                     \
+            return rc;                                                                             \
+    } while (0)
 
 /* Line of key in sec; the section's line if it was defaulted; 0 without a section. */
 static int
@@ -202,24 +211,28 @@ load_realm(struct loader *ld, const struct conf_section *sec, const char *label,
 #undef REALM_OPT
     int seen[sizeof(keys) / sizeof(keys[0])] = {0};
     char msg[256];
+    int rc = 0;
 
     for (size_t i = 0; i < sec->nkv; i++) {
         const struct conf_kv *kv = &sec->kv[i];
         size_t k;
 
         if (strcasecmp(kv->key, "Plugin") == 0 || strcasecmp(kv->key, "DllName") == 0) {
-            if (add_plugin(ld, r, kv) < 0)
+            if (add_plugin(ld, r, kv) < 0 && (rc = -1, !conf_reporting()))
                 return -1;
             continue;
         }
         if (strcasecmp(kv->key, "PluginParameters") == 0 ||
             strcasecmp(kv->key, "DllParameters") == 0) {
-            if (r->nplugins == 0)
-                return lerr(ld, kv->line, "%s comes before any Plugin line in %s", kv->key, label);
+            if (r->nplugins == 0) {
+                LFAIL(ld, kv->line, "%s comes before any Plugin line in %s", kv->key, label);
+                continue;
+            }
             struct realm_plugin *p = &r->plugins[r->nplugins - 1];
-            if (p->params)
-                return lerr(ld, kv->line, "%s given twice for the Plugin on line %d", kv->key,
-                            p->line);
+            if (p->params) {
+                LFAIL(ld, kv->line, "%s given twice for the Plugin on line %d", kv->key, p->line);
+                continue;
+            }
             p->params = strdup(kv->value);
             if (!p->params)
                 return lerr(ld, kv->line, "out of memory");
@@ -228,36 +241,40 @@ load_realm(struct loader *ld, const struct conf_section *sec, const char *label,
         for (k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
             if (strcasecmp(kv->key, keys[k].name) == 0)
                 break;
-        if (k == sizeof(keys) / sizeof(keys[0]))
-            return lerr(ld, kv->line, "unknown key '%s' in %s", kv->key, label);
-        if (seen[k])
-            return lerr(ld, kv->line, "%s given twice (first on line %d)", kv->key, seen[k]);
+        if (k == sizeof(keys) / sizeof(keys[0])) {
+            LFAIL(ld, kv->line, "unknown key '%s' in %s", kv->key, label);
+            continue;
+        }
+        if (seen[k]) {
+            LFAIL(ld, kv->line, "%s given twice (first on line %d)", kv->key, seen[k]);
+            continue;
+        }
         seen[k] = kv->line;
         if (conf_parse_value(&keys[k], kv->value, r, msg, sizeof(msg)) < 0)
-            return lerr(ld, kv->line, "%s: %s", kv->key, msg);
+            LFAIL(ld, kv->line, "%s: %s", kv->key, msg);
     }
 
     if (r->timeout_ms < 1)
-        return lerr(ld, seen[RK_TIMEOUT], "Timeout must be at least 1ms");
+        LFAIL(ld, seen[RK_TIMEOUT], "Timeout must be at least 1ms");
     if (r->max_concurrent < 1)
-        return lerr(ld, seen[RK_MAXCONC], "MaxConcurrent must be at least 1, got %ld",
+        LFAIL(ld, seen[RK_MAXCONC], "MaxConcurrent must be at least 1, got %ld",
                     r->max_concurrent);
     if (r->failure_window_ms < 1 || r->failure_window_ms > 24L * 3600 * 1000)
-        return lerr(ld, seen[RK_FWINDOW], "FailureWindow must be between 1ms and 24h");
+        LFAIL(ld, seen[RK_FWINDOW], "FailureWindow must be between 1ms and 24h");
     if (r->failure_free < 0 || r->failure_free > 1000)
-        return lerr(ld, seen[RK_FFREE], "FailureFree must be between 0 and 1000, got %ld",
+        LFAIL(ld, seen[RK_FFREE], "FailureFree must be between 0 and 1000, got %ld",
                     r->failure_free);
     /* Longer delays would outlast any device's patience (AuthTimeout) and only hold memory. */
     if (r->failure_delay_max_ms < 0 || r->failure_delay_max_ms > 3600L * 1000)
-        return lerr(ld, seen[RK_FDELAY], "FailureDelayMax must be between 0 (off) and 1h");
+        LFAIL(ld, seen[RK_FDELAY], "FailureDelayMax must be between 0 (off) and 1h");
     for (size_t i = 0; i < r->nplugins; i++) {
         if (!r->plugins[i].params && !(r->plugins[i].params = strdup("")))
             return lerr(ld, r->plugins[i].line, "out of memory");
     }
     if (r->need_authentication && r->nplugins == 0)
-        return lerr(ld, seen[RK_NEED] ? seen[RK_NEED] : sec->line,
-                    "%s NeedAuthentication = true needs a Plugin", label);
-    return 0;
+        LFAIL(ld, seen[RK_NEED] ? seen[RK_NEED] : sec->line,
+              "%s NeedAuthentication = true needs a Plugin", label);
+    return rc;
 }
 
 /* ---------------------------------------------------------------------- semantic checks */
@@ -266,9 +283,10 @@ static int
 check_core(struct loader *ld, const struct conf_section *sec)
 {
     struct core_config *c = &ld->cfg->core;
+    int rc = 0;
 
     if (log_parse_levels(c->trace_levels, &ld->cfg->trace_mask) < 0)
-        return lerr(ld, key_line(sec, "TraceLevels"),
+        LFAIL(ld, key_line(sec, "TraceLevels"),
                     "TraceLevels: expected INFO, ERROR, WARNING and DEBUG joined by '|', "
                     "got '%s'",
                     c->trace_levels);
@@ -280,7 +298,7 @@ check_core(struct loader *ld, const struct conf_section *sec)
     else if (strcasecmp(c->keepalive_options, "never") == 0)
         ld->cfg->keepalive_mode = KEEPALIVE_OPTIONS_NEVER;
     else
-        return lerr(ld, key_line(sec, "KeepaliveOptions"),
+        LFAIL(ld, key_line(sec, "KeepaliveOptions"),
                     "KeepaliveOptions: expected auto, always or never, got '%s'",
                     c->keepalive_options);
 
@@ -290,7 +308,7 @@ check_core(struct loader *ld, const struct conf_section *sec)
         int line = key_line(sec, "KeepaliveReadTimeout");
         if (sec && line == sec->line)
             line = key_line(sec, "KeepaliveInterval");
-        return lerr(ld, line,
+        LFAIL(ld, line,
                     "KeepaliveReadTimeout (%ld ms) must be at least 2 x KeepaliveInterval "
                     "(%ld ms): a read timeout this close to the device's keepalive interval "
                     "drops healthy tunnels in a loop",
@@ -298,10 +316,10 @@ check_core(struct loader *ld, const struct conf_section *sec)
     }
 
     if (!*c->log_file)
-        return lerr(ld, key_line(sec, "LogFile"), "LogFile must be stderr, syslog or a path");
+        LFAIL(ld, key_line(sec, "LogFile"), "LogFile must be stderr, syslog or a path");
     if (!*c->module_path)
-        return lerr(ld, key_line(sec, "ModulePath"), "ModulePath must not be empty");
-    return 0;
+        LFAIL(ld, key_line(sec, "ModulePath"), "ModulePath must not be empty");
+    return rc;
 }
 
 /* ------------------------------------------------------------------------------- loading */
@@ -327,6 +345,7 @@ load_sections(struct loader *ld)
 {
     struct config *cfg = ld->cfg;
     const struct conf_section *core = NULL, *amt = NULL, *console = NULL;
+    int rc = 0;
 
     cfg->amt.need_authentication = 1;
     cfg->console.need_authentication = 0;
@@ -355,8 +374,10 @@ load_sections(struct loader *ld)
                 return -1;
             continue;
         }
-        if (sec->arg)
-            return lerr(ld, sec->line, "unknown section [%s %s]", sec->name, sec->arg);
+        if (sec->arg) {
+            LFAIL(ld, sec->line, "unknown section [%s %s]", sec->name, sec->arg);
+            continue;
+        }
         if (strcasecmp(sec->name, "core") == 0) {
             once = &core;
             label = "[core]";
@@ -367,22 +388,25 @@ load_sections(struct loader *ld)
             once = &console;
             label = "[Socks_Authenticate]";
         } else {
-            return lerr(ld, sec->line, "unknown section [%s]", sec->name);
+            LFAIL(ld, sec->line, "unknown section [%s]", sec->name);
+            continue;
         }
-        if (*once)
-            return lerr(ld, sec->line, "%s given twice (first on line %d)", label, (*once)->line);
+        if (*once) {
+            LFAIL(ld, sec->line, "%s given twice (first on line %d)", label, (*once)->line);
+            continue;
+        }
         *once = sec;
-        if (once == &amt && load_realm(ld, sec, label, &cfg->amt) < 0)
-            return -1;
-        if (once == &console && load_realm(ld, sec, label, &cfg->console) < 0)
+        struct realm_config *realm = once == &amt ? &cfg->amt : once == &console ? &cfg->console
+                                                                                 : NULL;
+        if (realm && load_realm(ld, sec, label, realm) < 0 && (rc = -1, !conf_reporting()))
             return -1;
     }
 
     /* Devices must prove who they are unless the admin says otherwise in so many words. */
     if (!amt)
-        return lerr(ld, 0,
-                    "no [AMT_Authenticate] section: NeedAuthentication defaults to "
-                    "true and needs a Plugin (or set NeedAuthentication = false)");
+        LFAIL(ld, 0,
+              "no [AMT_Authenticate] section: NeedAuthentication defaults to "
+              "true and needs a Plugin (or set NeedAuthentication = false)");
 
     cfg->device_table = listen_table_new(&config_device_role, false);
     if (!cfg->device_table)
@@ -391,9 +415,14 @@ load_sections(struct loader *ld)
         {config_core_options, &cfg->core},
         {listen_table_options(cfg->device_table), &cfg->device},
     };
-    if (conf_apply_tables(&cfg->file, core, tables, 2, ld->err, ld->errlen) < 0)
-        return -1;
-    return check_core(ld, core);
+    if (conf_apply_tables(&cfg->file, core, tables, 2, ld->err, ld->errlen) < 0) {
+        if (!conf_reporting())
+            return -1;
+        rc = -1;
+    }
+    if (check_core(ld, core) < 0)
+        rc = -1;
+    return rc;
 }
 
 static int
@@ -402,7 +431,9 @@ load_common(struct config *cfg, char *err, size_t errlen)
     struct loader ld = {.cfg = cfg, .path = cfg->file.path, .err = err, .errlen = errlen};
 
     if (load_sections(&ld) < 0) {
-        config_free(cfg);
+        /* Reporting every error (mpsd -t), the caller goes on checking what it can. */
+        if (!conf_reporting())
+            config_free(cfg);
         return -1;
     }
     return 0;

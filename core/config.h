@@ -99,7 +99,9 @@ extern const struct mps_option config_core_options[];
 extern const struct mps_listen_role config_device_role;
 
 /* Read and check path (everything but the module sections' keys, which need the module's
- * option table: see modload). 0 or -1 with err = "file:line: message". */
+ * option table: see modload). 0 or -1 with err = "file:line: message". With a reporter set
+ * (conf_set_reporter: mpsd -t) every error is reported, err is empty, and on -1 cfg is kept
+ * as far as it loaded (defaults where a value was wrong): config_free() it. */
 int config_load(const char *path, struct config *cfg, char *err, size_t errlen);
 /* The [core] section, or NULL when the file has none (line numbers for the device listener). */
 const struct conf_section *config_core_section(const struct config *cfg);

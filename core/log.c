@@ -700,6 +700,25 @@ release_locked(void)
 }
 
 int
+log_check_target(const char *target)
+{
+    if (strcmp(target, "stderr") == 0 || strcasecmp(target, "syslog") == 0)
+        return 0;
+    if (access(target, W_OK) == 0)
+        return 0;
+    if (errno != ENOENT)
+        return -errno;
+    /* Not there yet: log_open creates it, so its directory must take a new file. */
+    char dir[PATH_MAX];
+    const char *slash = strrchr(target, '/');
+    if (!slash)
+        snprintf(dir, sizeof(dir), ".");
+    else
+        snprintf(dir, sizeof(dir), "%.*s", (int)(slash == target ? 1 : slash - target), target);
+    return access(dir, W_OK | X_OK) == 0 ? 0 : -errno;
+}
+
+int
 log_open(const char *target, long max_size_kb, long max_files)
 {
     if (!target || !*target)

@@ -26,6 +26,9 @@ bool log_enabled(enum mps_log_level level);
  * max_size_kb (0: never) keeping max_files old copies (path.1 .. path.N).
  * Returns 0 or -errno; on error the previous target stays in use. */
 int log_open(const char *target, long max_size_kb, long max_files);
+/* mpsd -t: could log_open(target) write there (the file, or a new one in its directory)?
+ * Opens nothing. 0 or -errno (stderr and syslog: 0). */
+int log_check_target(const char *target);
 int log_reopen(void); /* SIGHUP: reopen the file so logrotate works */
 /* Writes the pending log_peer summaries (log_peer_flush), then goes back to stderr and
  * releases everything, the limiter's state included. */

@@ -357,7 +357,12 @@ modload_instance_new(const char *module_path, const char *name_or_path,
     }
     if (conf_apply_tables(cf, sec, tables, ntables, err, errlen) < 0) {
         rc = -EINVAL;
-        goto fail;
+        if (!conf_reporting())
+            goto fail;
+        /* mpsd -t: the errors are reported and the values defaulted; the caller may go on
+         * checking the rest of the section (its listener directives). */
+        *inst_r = mi;
+        return 1;
     }
     *inst_r = mi;
     return 0;

@@ -48,6 +48,8 @@ struct mps_inst {
     struct auth_plugin plugin; /* what a realm sees of it (ops NULL: not an auth plugin) */
     int initialised;    /* init() returned 0: fini() is owed */
     struct mps_inst *next;
+    const struct conf_section *sec; /* its [module NAME] section (NULL for a realm's plugin) */
+    bool check_failed; /* mpsd -t: its options were wrong (reported): no check hook */
     /* The listener role: its directives as parsed, and the group the server opens. */
     struct listen_table *listen_table;
     struct listen_directives listen_dirs;
@@ -68,7 +70,9 @@ void modload_desc_free(struct modload_desc *d);
 
 /* Open the module, allocate its instance data, apply sec's keys through its option table
  * (sec may be NULL: defaults only), set params (NULL for non-plugins). Does not call init().
- * err: "file:line: message" for option errors, or the modload_open line. */
+ * err: "file:line: message" for option errors, or the modload_open line. With a conf
+ * reporter set (mpsd -t), option errors are reported and 1 is returned with the instance
+ * (its bad values defaulted): check what else can be checked, never init it. */
 int modload_instance_new(const char *module_path, const char *name_or_path,
                          const struct conf_file *cf, const struct conf_section *sec,
                          const char *params, const char *label, const struct mps_api *api,

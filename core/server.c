@@ -75,40 +75,49 @@ instance_start(struct mps_inst *mi, bool init)
 }
 
 static int
-load_realm_plugins(struct server *srv, const char *realm, const struct realm_config *rc,
+load_realm_plugins(struct server *srv, const char *realm, const struct realm_config *rcf,
                    struct realm_instances *ri, bool init)
 {
-    if (!rc->need_authentication)
+    int rc = 0;
+    if (!rcf->need_authentication || rcf->nplugins == 0)
         return 0;
-    ri->plugins = calloc(rc->nplugins, sizeof(*ri->plugins));
-    ri->chain = calloc(rc->nplugins, sizeof(*ri->chain));
+    ri->plugins = calloc(rcf->nplugins, sizeof(*ri->plugins));
+    ri->chain = calloc(rcf->nplugins, sizeof(*ri->chain));
     if (!ri->plugins || !ri->chain)
         return -1;
-    for (size_t i = 0; i < rc->nplugins; i++) {
-        const struct realm_plugin *p = &rc->plugins[i];
+    for (size_t i = 0; i < rcf->nplugins; i++) {
+        const struct realm_plugin *p = &rcf->plugins[i];
         char err[1024], label[128];
         snprintf(label, sizeof(label), "%s[%s]", p->plugin, realm);
         struct mps_inst *mi;
-        if (modload_instance_new(srv->cfg.core.module_path, p->plugin, &srv->cfg.file, NULL,
-                                 p->params, label, &core_api, &mi, err, sizeof(err)) < 0) {
-            log_error("%s:%d: [%s] Plugin %s: %s", srv->cfg.file.path, p->line, realm, p->plugin,
-                      err);
-            return -1;
+        int lrc = modload_instance_new(srv->cfg.core.module_path, p->plugin, &srv->cfg.file,
+                                       NULL, p->params, label, &core_api, &mi, err, sizeof(err));
+        if (lrc < 0) {
+            if (*err)
+                log_error("%s:%d: [%s] Plugin %s: %s", srv->cfg.file.path, p->line, realm,
+                          p->plugin, err);
+            rc = -1;
+            if (init)
+                return -1;
+            continue; /* mpsd -t: check the rest too */
         }
         ri->chain[ri->n] = &mi->plugin;
         ri->plugins[ri->n++] = mi;
-        if (!mi->mod->auth) {
+        if (lrc > 0) {
+            rc = -1; /* mpsd -t: its option errors are reported */
+        } else if (!mi->mod->auth) {
             log_error("%s:%d: [%s] Plugin %s is not an authentication plugin",
                       srv->cfg.file.path, p->line, realm, p->plugin);
-            return -1;
-        }
-        if (instance_start(mi, init) < 0) {
+            rc = -1;
+        } else if (instance_start(mi, init) < 0) {
             log_error("%s:%d: [%s] Plugin %s %s (see above)", srv->cfg.file.path, p->line,
                       realm, p->plugin, init ? "failed to initialise" : "check failed");
-            return -1;
+            rc = -1;
         }
+        if (rc < 0 && init)
+            return -1;
     }
-    return 0;
+    return rc;
 }
 
 /* The listener role: its directives compiled into a group, opened once every init is done
@@ -122,7 +131,8 @@ instance_group(struct server *srv, struct mps_inst *mi, const struct conf_sectio
         return 0;
     if (listen_spec_compile(&mi->listen_dirs, mi->listen_table, &srv->cfg.file, sec, mi->label,
                             &spec, err, sizeof(err)) < 0) {
-        log_error("%s", err);
+        if (*err)
+            log_error("%s", err);
         return -1;
     }
     mi->listen_group = listen_group_new(&srv->loop, mi->label, &spec);
@@ -137,33 +147,48 @@ static int
 load_modules(struct server *srv, bool init)
 {
     struct mps_inst **tail = &srv->modules;
+    int rc = 0;
     for (size_t i = 0; i < srv->cfg.nmodules; i++) {
         const struct module_config *mc = &srv->cfg.modules[i];
         char err[1024];
         struct mps_inst *mi;
-        if (modload_instance_new(srv->cfg.core.module_path, mc->name, &srv->cfg.file, mc->sec,
-                                 NULL, mc->name, &core_api, &mi, err, sizeof(err)) < 0) {
-            log_error("%s", err);
-            return -1;
+        int lrc = modload_instance_new(srv->cfg.core.module_path, mc->name, &srv->cfg.file,
+                                       mc->sec, NULL, mc->name, &core_api, &mi, err, sizeof(err));
+        if (lrc < 0) {
+            if (*err)
+                log_error("%s", err);
+            if (init)
+                return -1;
+            rc = -1; /* mpsd -t: check the rest too */
+            continue;
         }
+        mi->sec = mc->sec;
+        mi->check_failed = lrc > 0; /* mpsd -t: options reported; no check hook on defaults */
+        if (lrc > 0)
+            rc = -1;
         *tail = mi;
         tail = &mi->next;
-        if (instance_group(srv, mi, mc->sec) < 0)
-            return -1;
+        if (instance_group(srv, mi, mc->sec) < 0) {
+            if (init)
+                return -1;
+            rc = -1;
+        }
     }
     /* Every instance is loaded before the first init: an init may check that the service
      * it will serve streams to (another instance) exists. Without init (mpsd -t) each
      * instance checks what it would use. */
-    size_t i = 0;
-    for (struct mps_inst *mi = srv->modules; mi; mi = mi->next, i++) {
+    for (struct mps_inst *mi = srv->modules; mi; mi = mi->next) {
+        if (mi->check_failed)
+            continue;
         if (instance_start(mi, init) < 0) {
-            const struct module_config *mc = &srv->cfg.modules[i];
-            log_error("%s:%d: [module %s] %s (see above)", srv->cfg.file.path, mc->sec->line,
-                      mc->name, init ? "failed to initialise" : "check failed");
-            return -1;
+            log_error("%s:%d: [module %s] %s (see above)", srv->cfg.file.path, mi->sec->line,
+                      mi->name, init ? "failed to initialise" : "check failed");
+            if (init)
+                return -1;
+            rc = -1;
         }
     }
-    return 0;
+    return rc;
 }
 
 /* After every init: the listeners of the instances with the listener role. */
@@ -280,7 +305,8 @@ device_group(struct server *srv, struct listen_spec *spec)
     if (listen_spec_compile(&srv->cfg.device, srv->cfg.device_table, &srv->cfg.file,
                             config_core_section(&srv->cfg), "[core]", spec, err,
                             sizeof(err)) < 0) {
-        log_error("%s", err);
+        if (*err)
+            log_error("%s", err);
         return -1;
     }
     return 0;
@@ -524,36 +550,62 @@ server_cleanup(struct server *srv)
     config_free(&srv->cfg);
 }
 
+/* mpsd -t reports each configuration error as it finds it, all of them. */
+static void
+check_report(const char *line)
+{
+    log_error("%s", line);
+}
+
 int
 server_check(const char *conf_path)
 {
     struct server srv;
     memset(&srv, 0, sizeof(srv));
     char err[1024];
-    if (config_load(conf_path, &srv.cfg, err, sizeof(err)) < 0) {
-        fprintf(stderr, "%s\n", err);
-        return 1;
-    }
     int rc = 0;
+    /* Everything is checked, whatever fails first: the admin fixes it all in one go. */
+    conf_set_reporter(check_report);
+    log_set_levels(MPS_LOG_ERROR | MPS_LOG_WARNING | MPS_LOG_INFO);
+    if (config_load(conf_path, &srv.cfg, err, sizeof(err)) < 0) {
+        if (*err)
+            log_error("%s", err);
+        rc = 1;
+        if (!srv.cfg.file.path) { /* not even read: nothing more to check */
+            conf_set_reporter(NULL);
+            return 1;
+        }
+    }
     if (authorized_load(srv.cfg.core.authorized_list, &srv.env.authorized, err, sizeof(err)) < 0) {
-        fprintf(stderr, "%s\n", err);
+        log_error("%s", err);
+        rc = 1;
+    }
+    int lrc = srv.cfg.core.log_file ? log_check_target(srv.cfg.core.log_file) : 0;
+    if (lrc < 0) {
+        log_error("%s: LogFile %s cannot be written: %s", conf_path, srv.cfg.core.log_file,
+                  strerror(-lrc));
         rc = 1;
     }
     struct listen_spec spec;
-    if (device_group(&srv, &spec) < 0)
+    if (!srv.cfg.device_table || device_group(&srv, &spec) < 0)
         rc = 1;
     else
         listen_spec_free(&spec);
     struct api_context actx = {.modules = &srv.modules}; /* checks may look up services */
     api_set_context(&actx);
-    if (load_realm_plugins(&srv, "AMT_Authenticate", &srv.cfg.amt, &srv.amt_plugins, false) < 0 ||
-        load_realm_plugins(&srv, "Socks_Authenticate", &srv.cfg.console, &srv.console_plugins,
-                           false) < 0 ||
-        load_modules(&srv, false) < 0)
+    if (load_realm_plugins(&srv, "AMT_Authenticate", &srv.cfg.amt, &srv.amt_plugins, false) < 0)
+        rc = 1;
+    if (load_realm_plugins(&srv, "Socks_Authenticate", &srv.cfg.console, &srv.console_plugins,
+                           false) < 0)
+        rc = 1;
+    if (load_modules(&srv, false) < 0)
         rc = 1;
     server_cleanup(&srv);
+    conf_set_reporter(NULL);
     if (rc == 0)
         fprintf(stderr, "%s: configuration OK\n", conf_path);
+    else
+        fprintf(stderr, "%s: the configuration has errors (see above)\n", conf_path);
     return rc;
 }
 

@@ -50,6 +50,24 @@ check_bad no-plugin "no-plugin\.conf:$line: .*no_such_plugin"
 CONF_EXTRA="[module test_bad_major]" write_conf "$TMPD/bad-abi.conf"
 check_bad bad-abi "test_bad_major.*ABI 2\.0.*1\.1"
 
+# Every error in one run: the admin fixes them all before the restart, not one per try.
+CORE_EXTRA=$'BogusKey = 1\nLogFile = '"$TMPD"$'/no/such/dir/mpsd.log' \
+    CONF_EXTRA=$'[module socks5]\nListen = 127.0.0.1:0\nAllowedPorts = 16992 abc\nAllowFrom = 10.0.0.0/33\n\n[module sock5]' \
+    write_conf "$TMPD/many.conf"
+sed -i 's/^Plugin = auth_file$/Plugin = no_such_plugin/' "$TMPD/many.conf"
+out=$("$MPSD" -t -c "$TMPD/many.conf" 2>&1) && fail "mpsd -t accepted many.conf: $out"
+lines() { grep -n -F "$1" "$TMPD/many.conf" | head -n 1 | cut -d: -f1; }
+for want in "many\.conf:7: unknown key 'BogusKey'" \
+    "many\.conf:$(lines "Plugin = no_such_plugin"): .*no_such_plugin" \
+    "many\.conf:$(lines "AllowedPorts = 16992 abc"): AllowedPorts: \"abc\"" \
+    "many\.conf:$(lines "AllowFrom = 10.0.0.0/33"): AllowFrom: \"10.0.0.0/33\"" \
+    "many\.conf:$(lines "[module sock5]"): \[module sock5\] .*sock5\.so" \
+    "LogFile $TMPD/no/such/dir/mpsd.log cannot be written" \
+    "the configuration has errors"; do
+    grep -q -e "$want" <<<"$out" || fail "mpsd -t on many.conf: no /$want/ in: $out"
+done
+log "-t many.conf: all six errors in one run"
+
 # --list-options: the core's keys, and a module's from its option table.
 out=$("$MPSD" --list-options core) || fail "--list-options core failed"
 grep -q "AMTListenPort" <<<"$out" || fail "--list-options core lacks AMTListenPort: $out"

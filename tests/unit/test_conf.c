@@ -918,6 +918,56 @@ test_log_file_and_rotation(void **state)
     assert_int_equal(rmdir(dir), 0);
 }
 
+/* mpsd -t: with a reporter, every error of the file is reported, in one load. */
+static char reported[8][300];
+static size_t nreported;
+
+static void
+collect(const char *line)
+{
+    if (nreported < sizeof(reported) / sizeof(reported[0]))
+        snprintf(reported[nreported], sizeof(reported[0]), "%s", line);
+    nreported++;
+}
+
+static void
+test_report_every_error(void **state)
+{
+    struct config cfg;
+    (void)state;
+    nreported = 0;
+    conf_set_reporter(collect);
+    err[0] = '\0';
+    int r = config_load_string("t.conf",
+                               "[core]\nTraceLevels = INFO|BOGUS\nKeepaliveInterval = 5x\n"
+                               "NoSuchKey = 1\n[AMT_Authenticate]\nNeedAuthentication = no\n"
+                               "FailureFree = lots\n[Bogus]\n[AMT_Authenticate]\n",
+                               &cfg, err, sizeof(err));
+    conf_set_reporter(NULL);
+    assert_int_equal(r, -1);
+    assert_string_equal(err, ""); /* each one reported, none left to print */
+    const char *want[] = {
+        "t.conf:7: FailureFree: expected an integer",
+        "t.conf:8: unknown section [Bogus]",
+        "t.conf:9: [AMT_Authenticate] given twice (first on line 5)",
+        "t.conf:4: unknown key 'NoSuchKey' in [core]",
+        "t.conf:3: KeepaliveInterval: expected a duration",
+        "t.conf:2: TraceLevels: expected",
+    };
+    assert_int_equal(nreported, sizeof(want) / sizeof(want[0]));
+    for (size_t i = 0; i < nreported; i++) {
+        if (strncmp(reported[i], want[i], strlen(want[i])) != 0)
+            print_error("line %zu: got '%s', expected '%s...'\n", i, reported[i], want[i]);
+        assert_true(strncmp(reported[i], want[i], strlen(want[i])) == 0);
+    }
+    /* What loaded is kept, defaults where a value was wrong. */
+    assert_int_equal(cfg.core.keepalive_interval_ms, 30000);
+    config_free(&cfg);
+    /* Without a reporter the first error stops the load, as before. */
+    load_fails("[core]\nTraceLevels = INFO|BOGUS\nNoSuchKey = 1\n" AMT_OPEN,
+               "t.conf:3: unknown key 'NoSuchKey' in [core]");
+}
+
 int
 main(void)
 {
@@ -932,6 +982,7 @@ main(void)
         cmocka_unit_test(test_plugin_chain),
         cmocka_unit_test(test_plugin_errors),
         cmocka_unit_test(test_realm_budgets),
+        cmocka_unit_test(test_report_every_error),
         cmocka_unit_test(test_comments_and_quotes),
         cmocka_unit_test(test_section_headers),
         cmocka_unit_test(test_parse_errors),
