@@ -427,6 +427,7 @@ wait_log "8 subscribers (0 added, 0 removed)"
 stop_mpsd
 list_unchanged
 # A restart reads NotificationList, then StateFile: the same 8, the removed entry still gone.
+# admin_soap listens on a new port (port 0 again): nothing needs the old one.
 start_mpsd
 P_ADMIN=$(ready_port admin_soap)
 assert_log "notifying 8 subscribers from $LIST; run-time changes in $STATE (8 added, 1 removed)"
