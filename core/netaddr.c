@@ -241,8 +241,8 @@ cidr_parse_one(const char *word, struct netaddr_cidr *c)
         c->bits = (uint8_t)v;
     }
     /* An IPv4-mapped entry is an IPv4 one: matching sees mapped addresses as IPv4. */
-    if (c->family == AF_INET6 && c->bits >= 96 &&
-        IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)(const void *)c->addr)) {
+    static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (c->family == AF_INET6 && c->bits >= 96 && memcmp(c->addr, v4mapped, 12) == 0) {
         memmove(c->addr, c->addr + 12, 4);
         memset(c->addr + 4, 0, 12);
         c->family = AF_INET;

@@ -598,9 +598,10 @@ ad_init(const struct mps_ctx *ctx)
                          "management API on %s port %u without authentication: anyone who "
                          "reaches it can list and disconnect devices (restrict AllowFrom)",
                          a->host, a->port);
-        ai->api->log(ai->inst, MPS_LOG_INFO, "SOAP management API on %s port %u%s", a->host,
-                     a->port, ai->auth_mode == AD_AUTH_NO ? " (no authentication)" : "");
     }
+    /* The core logs each address it binds ("[admin_soap] listening on ..."), port 0 resolved. */
+    ai->api->log(ai->inst, MPS_LOG_INFO, "SOAP management API, authentication %s",
+                 auth_needed(ai) ? "required" : "off");
     return 0;
 }
 
