@@ -346,6 +346,10 @@ static const char *const hp_aliases[] = {
     "HttpListenIP", "ListenIP", "HttpListenPort", "ListenPort", NULL,
 };
 
+/* Beyond MaxConnections, as docs/mps.conf.5 and admin_soap answer: a whole response. */
+static const char hp_busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
+                              "Connection: close\r\n\r\n";
+
 static const struct mps_listen_role hp_listen = {
     .default_listen = "127.0.0.1:8080",
     .aliases = hp_aliases,
@@ -354,6 +358,8 @@ static const struct mps_listen_role hp_listen = {
     .max_connections = 10000,
     .max_per_source = 2000,
     .max_startups = "1000:30:3000",
+    .busy_reply = hp_busy,
+    .busy_reply_len = sizeof(hp_busy) - 1,
 };
 
 static const struct mps_module hp_module = {
