@@ -406,7 +406,10 @@ pause_over(uv_timer_t *t)
 {
     (void)t;
     L.paused = false;
-    log_info("accepting connections again");
+    /* Rate-limited like the pause itself: a flood that keeps descriptors exhausted pauses and
+     * resumes four times a second. */
+    static const char *const kind = "resume";
+    log_peer(MPS_LOG_INFO, NULL, kind, "accepting connections again");
     poll_all(true);
 }
 
