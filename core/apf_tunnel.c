@@ -21,6 +21,17 @@ static void tunnel_on_read(void *arg, mps_stream *s, const struct mps_iov *data,
 
 /* ------------------------------------------------------------------ logging */
 
+/* A connection that has not logged in is anyone's: what it makes us log goes through the peer
+ * limiter (issue 17, item 5), keyed by its source address. */
+static bool
+tunnel_anonymous(const struct apf_tunnel *t, struct netaddr_key *key)
+{
+    if (t->state >= TUNNEL_AUTHED || !t->stream)
+        return false;
+    netaddr_key((const struct sockaddr *)&t->stream->peer_sa, key);
+    return true;
+}
+
 void
 apf_tunnel_log(const struct apf_tunnel *t, enum mps_log_level level, const char *fmt, ...)
 {
@@ -31,6 +42,12 @@ apf_tunnel_log(const struct apf_tunnel *t, enum mps_log_level level, const char 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    struct netaddr_key key;
+    if (tunnel_anonymous(t, &key)) { /* one kind per call site: its format */
+        log_peer(level, &key, fmt, "Intel remote client %s (%s, %s) %s", t->uuid_text,
+                 t->fqdn ? t->fqdn : "no FQDN yet", t->stream->peer, msg);
+        return;
+    }
     log_msg(level, "Intel remote client %s (%s, %s) %s", t->uuid_text,
             t->fqdn ? t->fqdn : "no FQDN yet", t->stream ? t->stream->peer : "?", msg);
 }
@@ -549,7 +566,12 @@ tunnel_on_read(void *arg, mps_stream *s, const struct mps_iov *data, int status)
         /* A device that leaves without DISCONNECT (tunnel_close ran for those) is the
          * statistics report's "unexpected connection shutdown". */
         t->env->stats.connection_errors++;
-        if (status == MPS_EOF)
+        struct netaddr_key key;
+        static const char kind_gone[] = "gone before logging in";
+        if (status == MPS_EOF && tunnel_anonymous(t, &key))
+            log_peer(MPS_LOG_INFO, &key, kind_gone, "[%s] Intel remote client has disconnected %s",
+                     t->fqdn ? t->fqdn : t->uuid_text, apf_tunnel_ident(t, id, sizeof(id)));
+        else if (status == MPS_EOF)
             log_info("[%s] Intel remote client has disconnected %s",
                      t->fqdn ? t->fqdn : t->uuid_text, apf_tunnel_ident(t, id, sizeof(id)));
         else
