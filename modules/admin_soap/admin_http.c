@@ -166,6 +166,8 @@ enum ah_result
 ah_parse(const char *buf, size_t len, size_t max_body, struct ah_request *rq)
 {
     memset(rq, 0, sizeof(*rq));
+    if (!len) /* buf may be NULL then (nothing received yet), and memchr(NULL, c, 0) is UB */
+        return AH_NEED_MORE;
     size_t limit = len < AH_MAX_HEAD ? len : AH_MAX_HEAD;
     /* Tolerate empty lines before the request line (RFC 9112 2.2). */
     size_t p = 0;
