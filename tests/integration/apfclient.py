@@ -577,10 +577,10 @@ def full(a: argparse.Namespace, wrong_first: int = 0) -> Device:
     return d
 
 
-def touch(path: Optional[str]) -> None:
+def touch(path: Optional[str], text: str = "ready\n") -> None:
     if path:
         with open(path + ".tmp", "w") as f:
-            f.write("ready\n")
+            f.write(text)
         os.replace(path + ".tmp", path)
 
 
@@ -614,6 +614,32 @@ def sc_wrong_password(a: argparse.Namespace) -> str:
     if f.f["methods"] != "password":
         return f"bad method list {f.f['methods']!r}"
     return d.read_until_disconnect(a.wait)
+
+
+def sc_nul_password(a: argparse.Namespace) -> str:
+    """The right password followed by a NUL byte and junk ("P@ssw0rd\\0junk"), which a C
+    string comparison would take for the right one: 'failure ' and how the session ended
+    ('failure disconnect 15'); with --wrong 0 the right password follows the refusal on the
+    same session: 'failure then ok'. 'accepted' if the server took it."""
+    d = open_version(a)
+    d.send(msg_protocolversion(uuid=d.uuid) + msg_service_request(SERVICE_AUTH))
+    d.expect(SERVICE_ACCEPT)
+    d.send(msg_userauth_password(a.user, a.password + "\0junk"))
+    try:
+        m = d.expect_one_of(USERAUTH_SUCCESS, USERAUTH_FAILURE)
+    except Disconnected as e:
+        return e.result() + " (no USERAUTH_FAILURE first)"
+    if m.type == USERAUTH_SUCCESS:
+        return "accepted"
+    if a.wrong != 0:
+        return "failure " + d.read_until_disconnect(a.wait)
+    d.send(msg_userauth_password(a.user, a.password))
+    d.expect(USERAUTH_SUCCESS)
+    d.send(msg_service_request(SERVICE_PFWD))
+    d.expect(SERVICE_ACCEPT)
+    d.ping()
+    d.close()
+    return "failure then ok"
 
 
 def sc_none_auth(a: argparse.Namespace) -> str:
@@ -1127,10 +1153,34 @@ HTTP_PORTS = (16992, 16993, 623, 664)
 
 def sc_serve(a: argparse.Namespace) -> str:
     """A device that serves its forwarded ports for a.seconds: channels to HTTP_PORTS get an
-    HTTP/1.1 200 answer "apfclient FQDN PATH" per request, others echo. When --trigger-file
-    appears: a keepalive round trip, then 'ok'. How the server ended the session otherwise."""
+    HTTP/1.1 200 answer "apfclient FQDN PATH[ TAG]" per request, others echo. When
+    --trigger-file appears: a keepalive round trip, then 'ok'. How the server ended the session
+    otherwise. --events: a line "open PORT" per channel the server opens, appended."""
     d = full(a)
     touch(a.ready_file)
+    return serve_loop(d, a)
+
+
+def sc_claim(a: argparse.Namespace) -> str:
+    """Log in (--user, --password, --uuid), then ask tcpip-forward for --fqdn on each of
+    --ports whatever the answers; --ready-file then holds "PORT:ok" or "PORT:refused" for each,
+    blank-separated. Then serve as the serve scenario does (for the ports granted) until
+    --trigger-file or --seconds: 'ok', or how the server ended the session ('disconnect 11'
+    when a reconnect of the same device replaced this tunnel)."""
+    d = open_version(a)
+    d.handshake(a.user, a.password, a.fqdn, ())
+    verdicts = []
+    for p in a.ports:
+        d.send_global(msg_tcpip_forward(a.fqdn, p), "fwd")
+        m = d.expect_one_of(REQUEST_SUCCESS, REQUEST_FAILURE)
+        ok = m.type == REQUEST_SUCCESS and m.f.get("port") == p
+        verdicts.append(f"{p}:{'ok' if ok else 'refused'}")
+    touch(a.ready_file, " ".join(verdicts) + "\n")
+    return serve_loop(d, a)
+
+
+def serve_loop(d: Device, a: argparse.Namespace) -> str:
+    """The serving part of sc_serve and sc_claim."""
     chans: dict[int, dict[str, Any]] = {}  # our channel id -> peer id, port, buffered request
     next_id = 100
     deadline = time.monotonic() + a.seconds
@@ -1153,6 +1203,9 @@ def sc_serve(a: argparse.Namespace) -> str:
         if m.type == CHANNEL_OPEN:
             next_id += 1
             chans[next_id] = {"peer": m.f["sender"], "port": m.f["port"], "buf": b""}
+            if a.events:
+                with open(a.events, "a") as f:
+                    f.write(f"open {m.f['port']}\n")
             d.send(msg_channel_open_confirmation(m.f["sender"], next_id, 1 << 20))
         elif m.type == CHANNEL_DATA and m.f["recipient"] in chans:
             c = chans[m.f["recipient"]]
@@ -1165,7 +1218,8 @@ def sc_serve(a: argparse.Namespace) -> str:
             while b"\r\n\r\n" in c["buf"]:
                 head, _, c["buf"] = c["buf"].partition(b"\r\n\r\n")
                 path = head.split(b"\r\n", 1)[0].split(b" ")[1].decode(errors="replace")
-                body = f"apfclient {a.fqdn} {path}\n".encode()
+                tag = f" {a.tag}" if a.tag else ""
+                body = f"apfclient {a.fqdn} {path}{tag}\n".encode()
                 d.send(msg_channel_data(c["peer"], b"HTTP/1.1 200 OK\r\nContent-Type: text/plain"
                                         + f"\r\nContent-Length: {len(body)}\r\n\r\n".encode()
                                         + body))
@@ -1244,6 +1298,8 @@ SCENARIOS: dict[str, Callable[[argparse.Namespace], str]] = {
     "console-hold": sc_console_hold,
     "pfwd-no-auth": sc_pfwd_no_auth,
     "serve": sc_serve,
+    "claim": sc_claim,
+    "nul-password": sc_nul_password,
     "tls-stall": sc_tls_stall,
     "udp-alert": sc_udp_alert,
     "direct": sc_direct,
@@ -1282,6 +1338,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--seconds", type=float, default=0.0, help="hold/console-open duration")
     p.add_argument("--ready-file", default=None, help="created once the scenario is set up")
     p.add_argument("--trigger-file", default=None, help="console-hold: echo once it exists")
+    p.add_argument("--tag", default="", help="serve/claim: appended to the HTTP answers")
+    p.add_argument("--events", default=None, help="serve/claim: 'open PORT' per channel here")
     p.add_argument("--wrong", type=int, default=2, help="retry: wrong passwords first")
     p.add_argument("--bytes", type=int, default=4096)
     p.add_argument("--post-bytes", type=int, default=0, help="console-http: POST this much")

@@ -8,6 +8,7 @@
 #   KEEP=1                    keep the temp dir (its path is printed)
 #   MPSD_VALGRIND=1           run the daemon under valgrind (leaks are errors)
 #   AMTSIM                    amtsim binary (default $top_builddir/contrib/amtsim/amtsim)
+#   MPSD_NOFILE               start_mpsd runs the daemon under ulimit -n MPSD_NOFILE
 # Exit statuses follow automake: 0 pass, 1 fail, 77 skip.
 #
 # Ports. No test picks a port by binding one and releasing it: under load another program takes
@@ -41,6 +42,7 @@ export top_srcdir top_builddir
 MPSD="$top_builddir/mpsd"
 AMTSIM="${AMTSIM:-$top_builddir/contrib/amtsim/amtsim}"
 APFCLIENT="$top_srcdir/tests/integration/apfclient.py"
+HOSTILE="$top_srcdir/tests/integration/hostile.py"
 TEST_NAME=$(basename "$0" .sh)
 
 if ! command -v python3 >/dev/null 2>&1; then
@@ -126,7 +128,8 @@ fail() {
 
 # write_conf [FILE]: the test configuration. CORE_EXTRA: more [core] lines; NO_AUTH=1: no
 # device authentication; CONSOLE_AUTH=1: consoles authenticate through auth_file with
-# $CONSOLE_USERS (consoleuser:C0nsole!); CONF_EXTRA: appended at the end (more sections).
+# $CONSOLE_USERS (consoleuser:C0nsole!); CONF_EXTRA: appended at the end (more sections);
+# TRACE_LEVELS: the TraceLevels (default INFO|ERROR|WARNING|DEBUG).
 # CORE_LISTEN, CONSOLE_LISTEN: the Listen of [core] and of [module test_console] (default
 # 127.0.0.1:0). Each call names a new ReadyFile, on line 4 ([core] is line 2, Listen line 3).
 write_conf() {
@@ -138,7 +141,7 @@ write_conf() {
         echo "Listen = ${CORE_LISTEN:-127.0.0.1:0}"
         echo "ReadyFile = $TMPD/ready.$READY_FILES"
         echo "ModulePath = $MODDIR"
-        echo "TraceLevels = INFO|ERROR|WARNING|DEBUG"
+        echo "TraceLevels = ${TRACE_LEVELS:-INFO|ERROR|WARNING|DEBUG}"
         if [ -n "${CORE_EXTRA:-}" ]; then
             printf '%s\n' "$CORE_EXTRA"
         fi
@@ -216,6 +219,10 @@ start_mpsd() {
         timeout=30
         valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect \
             --error-exitcode=99 -q "$MPSD" -c "$conf" >"$MPSD_LOG" 2>&1 &
+    elif [ -n "${MPSD_NOFILE:-}" ]; then
+        # A descriptor limit of its own (soft and hard: mpsd cannot raise it), for the budget
+        # tests; the exec keeps the PID.
+        (ulimit -n "$MPSD_NOFILE" && exec "$MPSD" -c "$conf") >"$MPSD_LOG" 2>&1 &
     else
         "$MPSD" -c "$conf" >"$MPSD_LOG" 2>&1 &
     fi
@@ -394,6 +401,97 @@ amtsim() {
 # require_alive: the daemon is still running (did not crash on what the test did).
 require_alive() {
     mpsd_alive || fail "mpsd is no longer running"
+}
+
+# hostile SCENARIO [ARGS]: run hostile.py (attack clients, see its docstring); its result line.
+hostile() {
+    python3 "$HOSTILE" --timeout $((10 * SLOW)) "$@" || true
+}
+
+# mpsd_stats: SIGUSR1, wait for the statistics line it writes, set STATS to it.
+mpsd_stats() {
+    local before
+    before=$(grep -c '\] statistics: ' "$MPSD_LOG" || true)
+    kill -USR1 "$MPSD_PID"
+    wait_for $((5 * SLOW)) "the statistics line" _stats_more "$before"
+    STATS=$(grep '\] statistics: ' "$MPSD_LOG" | tail -n 1)
+}
+
+_stats_more() { [ "$(grep -c '\] statistics: ' "$MPSD_LOG" || true)" -gt "$1" ]; }
+
+# stats_value WORDS: the number after WORDS in STATS, e.g. stats_value "refused by ACL",
+# "by limits", "by MaxStartups", "accepting paused", "names refused".
+stats_value() {
+    local v
+    v=$(sed -n "s/.*$1 \([0-9][0-9]*\).*/\1/p" <<<"$STATS")
+    [ -n "$v" ] || fail "no '$1 N' in the statistics line: $STATS"
+    echo "$v"
+}
+
+# ------------------------------------------------------------------------------ the bystander
+# An amtsim device (bystander.example.com, HTTP on 16992, echo on 16994) and hostile.py's
+# bystander console: each round an echo through test_console and a GET through an
+# http_proxy, on connections it keeps open (BYSTANDER_FRESH=1: and on new ones too). Attack
+# tests start it first and check at the end that nothing of it ever failed.
+BYSTANDER_FQDN=bystander.example.com
+BYSTANDER_MARK=0
+bystander_start() { # bystander_start HTTP_PROXY_PORT
+    bg bystander_sim "$AMTSIM" --port "$AMT_PORT" --fqdn "$BYSTANDER_FQDN" \
+        --uuid-base 99999999-8888-7777-6666-000000000000 --ports 16992,16994 --keepalive 5 \
+        --ready-file "$TMPD/bystander_sim.ready"
+    BYSTANDER_SIM=$BG_PID
+    wait_for $((20 * SLOW)) "the bystander device forwarding" _bystander_sim_ready
+    rm -f "$TMPD/bystander.stop" "$TMPD/bystander.status"
+    local fresh=()
+    [ "${BYSTANDER_FRESH:-0}" = 1 ] && fresh=(--fresh)
+    bg bystander python3 "$HOSTILE" bystander --cport "$CONSOLE_PORT" --hport "$1" \
+        --device "$BYSTANDER_FQDN" --timeout $((10 * SLOW)) --interval 0.1 "${fresh[@]}" \
+        --status-file "$TMPD/bystander.status" --stop-file "$TMPD/bystander.stop"
+    BYSTANDER_PID=$BG_PID
+    BYSTANDER_MARK=0
+    bystander_wait 1
+    log "bystander up: $(cat "$TMPD/bystander.status")"
+}
+_bystander_sim_ready() { [ "$(cat "$TMPD/bystander_sim.ready" 2>/dev/null)" = 1 ]; }
+_bystander_field() { # _bystander_field NAME: rounds, echo, http or fail from the status file
+    local v
+    v=$(sed -n "s/.*$1 \([0-9]*\).*/\1/p" "$TMPD/bystander.status" 2>/dev/null)
+    echo "${v:-0}"
+}
+_bystander_rounds_at_least() {
+    kill -0 "$BYSTANDER_PID" 2>/dev/null ||
+        fail "the bystander console exited: $(tail -n 5 "$TMPD/bystander.err")"
+    [ "$(_bystander_field fail)" = 0 ] ||
+        fail "the bystander failed: $(tail -n 5 "$TMPD/bystander.err")"
+    [ "$(_bystander_field rounds)" -ge "$1" ]
+}
+# bystander_mark: remember the rounds done so far (bystander_wait counts from here).
+bystander_mark() { BYSTANDER_MARK=$(_bystander_field rounds); }
+# bystander_wait N: N more rounds since the mark, every one without a failure (call it while
+# an attack runs: it proves the bystander worked through it).
+bystander_wait() {
+    wait_for $((30 * SLOW)) "$1 bystander rounds" _bystander_rounds_at_least $((BYSTANDER_MARK + $1))
+    bystander_mark
+}
+# bystander_check: stop the bystander console, require that it never failed and that the
+# device kept its one tunnel all along.
+bystander_check() {
+    touch "$TMPD/bystander.stop"
+    bg_wait "$BYSTANDER_PID" $((30 * SLOW)) || fail "the bystander console did not stop: \
+$(tail -n 5 "$TMPD/bystander.err")"
+    local st
+    st=$(cat "$TMPD/bystander.out")
+    [ "$(_bystander_field fail)" = 0 ] && [[ $st = *" fail 0" ]] ||
+        fail "the bystander failed ($st): $(tail -n 5 "$TMPD/bystander.err")"
+    [ "$(_bystander_field echo)" -gt 0 ] && [ "$(_bystander_field http)" -gt 0 ] ||
+        fail "the bystander did nothing: $st"
+    kill -0 "$BYSTANDER_SIM" 2>/dev/null || fail "the bystander device exited: \
+$(tail -n 5 "$TMPD/bystander_sim.err")"
+    kill -TERM "$BYSTANDER_SIM"
+    bg_wait "$BYSTANDER_SIM" $((10 * SLOW)) || fail "the bystander device did not stop"
+    grep -q "^connected 1, forwarding 1, disconnected 0$" "$TMPD/bystander_sim.out" ||
+        fail "the bystander device lost its tunnel: $(cat "$TMPD/bystander_sim.out")"
+    log "bystander never failed: $st, its device kept its tunnel"
 }
 
 # ------------------------------------------------------------------------------ TLS helpers

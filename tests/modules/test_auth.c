@@ -1,9 +1,11 @@
 /* test_auth.c - test-only blocking auth plugin: one user, an optional delay, a forced answer.
  * SPDX-License-Identifier: Apache-2.0
  *
- * PluginParameters: `user U pass P [delay MS] [result ok|deny|error|next]`. authenticate()
- * runs on mpsd's auth workers (MPS_F_BLOCKING), sleeps MS milliseconds, then answers OK when
- * user and password match and DENY otherwise, or the forced result when one is given. */
+ * PluginParameters: `user U pass P [delay MS] [result ok|deny|error|next] [names LIST]`.
+ * authenticate() runs on mpsd's auth workers (MPS_F_BLOCKING), sleeps MS milliseconds, then
+ * answers OK when user and password match and DENY otherwise, or the forced result when one
+ * is given. names: on OK the credential is bound to LIST (comma-separated FQDNs, *.domain and
+ * UUIDs), returned in cred->scope (ABI 1.1). */
 #include <mpsd/module.h>
 
 #include <errno.h>
@@ -13,7 +15,7 @@
 #include <time.h>
 
 struct test_auth {
-    char *user, *pass;
+    char *user, *pass, *names;
     long delay_ms;
     int forced; /* -1: decide by user/pass */
 };
@@ -29,7 +31,8 @@ ta_free(struct test_auth *ta)
 {
     free(ta->user);
     free(ta->pass);
-    ta->user = ta->pass = NULL;
+    free(ta->names);
+    ta->user = ta->pass = ta->names = NULL;
 }
 
 static int
@@ -78,6 +81,9 @@ ta_init(const struct mps_ctx *ctx)
                 rc = -EINVAL;
                 break;
             }
+        } else if (strcmp(key, "names") == 0) {
+            free(ta->names);
+            ta->names = strdup(val);
         } else if (strcmp(key, "result") == 0) {
             ta->forced = ta_result(val);
             if (ta->forced < 0) {
@@ -124,8 +130,16 @@ ta_authenticate(const struct mps_ctx *ctx, mps_auth_req *req, const struct mps_c
         return ta->forced;
     }
     if (ta->user && ta->pass && cred->user && cred->password &&
-        strcmp(cred->user, ta->user) == 0 && strcmp(cred->password, ta->pass) == 0)
+        strcmp(cred->user, ta->user) == 0 && strcmp(cred->password, ta->pass) == 0) {
+        if (ta->names) {
+            if (!cred->scope || strlen(ta->names) >= cred->scope_len) {
+                snprintf(error, error_len, "test_auth: the names do not fit the scope");
+                return MPS_AUTH_ERROR;
+            }
+            memcpy(cred->scope, ta->names, strlen(ta->names) + 1);
+        }
         return MPS_AUTH_OK;
+    }
     snprintf(error, error_len, "test_auth: bad user or password");
     return MPS_AUTH_DENY;
 }
