@@ -13,9 +13,12 @@
 struct outbound *
 apf_env_outbound(struct apf_env *env)
 {
-    if (!env->outbound && !env->stopping)
+    if (!env->outbound && !env->stopping) {
         env->outbound = outbound_new(env->loop, &env->stats.udp_forwarded,
                                      &env->stats.connection_errors);
+        if (env->outbound)
+            outbound_set_budget(env->outbound, env->outbound_budget);
+    }
     return env->outbound;
 }
 

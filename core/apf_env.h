@@ -49,6 +49,9 @@ struct apf_env {
      * empty list. The server owns it and swaps it on SIGHUP. */
     struct authorized_list *authorized;
     struct outbound *outbound; /* apf_alerts.c: created at first use, gone after shutdown */
+    /* The descriptors of devices' direct-tcpip connections (outbound_set_budget); NULL:
+     * not charged. The server sets listener_outbound_conn. */
+    struct stream_conn *(*outbound_budget)(void);
 };
 
 #endif

@@ -210,6 +210,58 @@ static const struct stream_conn_ops lconn_ops = {
     .free = lconn_free,
 };
 
+static bool fds_allow(enum listen_class cls, size_t *held, size_t *cap);
+
+/* A socket of the core's own for a device (outbound.c): counted with the consoles. */
+struct ocn {
+    struct stream_conn base;
+    bool open;
+};
+
+static void
+ocn_established(struct stream_conn *c)
+{
+    (void)c;
+}
+
+static void
+ocn_closed(struct stream_conn *c)
+{
+    struct ocn *o = (struct ocn *)c;
+    if (o->open) {
+        o->open = false;
+        L.class_open[LISTEN_CONSOLE]--;
+    }
+}
+
+static const struct stream_conn_ops ocn_ops = {
+    .established = ocn_established,
+    .closed = ocn_closed,
+    .free = lconn_free,
+};
+
+struct stream_conn *
+listener_outbound_conn(void)
+{
+    size_t held = 0, cap = 0;
+    if (!fds_allow(LISTEN_CONSOLE, &held, &cap)) {
+        L.refused_limit++;
+        log_peer(MPS_LOG_WARNING, NULL, refuse_kind_fds,
+                 "a device's direct-tcpip connection refused: console and outbound "
+                 "connections hold their share of descriptors (%zu of %zu; "
+                 "ConsoleDescriptorShare)", held, cap);
+        return NULL;
+    }
+    struct ocn *o = calloc(1, sizeof(*o));
+    if (!o)
+        return NULL;
+    o->base.ops = &ocn_ops;
+    o->base.refs = 1;
+    o->open = true;
+    L.class_open[LISTEN_CONSOLE]++;
+    return &o->base;
+}
+
 /* ----------------------------------------------------------------------- refusals */
 
 static void __attribute__((format(printf, 5, 6)))

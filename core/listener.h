@@ -25,6 +25,11 @@ typedef void (*listen_accept_fn)(void *arg, mps_stream *s);
 /* The descriptor budget (RLIMIT_NOFILE as raised at start) and the share of it console and
  * admin listeners may hold together, in percent. */
 void listener_set_budget(long fd_limit, long console_share);
+/* A descriptor the core opens on a device's behalf (a direct-tcpip connection): charged to the
+ * console and admin share, so that devices opening connections never take what the device
+ * listeners need; the stream gives it back when its socket closes. NULL when that share is
+ * used up (counted as refused by limits, logged rate-limited). */
+struct stream_conn *listener_outbound_conn(void);
 
 /* A group for spec (taken over: the caller's copy is emptied). label names it in log lines
  * and the ready file ("core", "socks5"). NULL on ENOMEM. */

@@ -19,6 +19,7 @@ struct outbound {
     uv_udp_t *udp[2]; /* IPv4, IPv6: opened at the first datagram of each family */
     struct outbound_conn *pending; /* resolves and connects under way */
     size_t npending;
+    struct stream_conn *(*budget)(void); /* descriptors: outbound_set_budget */
 };
 
 static void
@@ -301,16 +302,32 @@ conn_connected(void *arg, mps_stream *s, int status)
     conn_report(c, s, 0);
 }
 
+/* One connect, its descriptor charged to the budget first. 0 or -errno (UV_EMFILE: no
+ * descriptor to spare, the devices' accepts need what is left). */
+static int
+conn_connect_to(struct outbound_conn *c, const struct sockaddr *sa)
+{
+    struct stream_conn *charge = NULL;
+    if (c->ob->budget && !(charge = c->ob->budget()))
+        return UV_EMFILE;
+    int rc = tcp_connect(c->ob->loop, sa, charge, conn_connected, c, &c->tcp);
+    if (rc < 0 && charge)
+        stream_conn_discard(charge);
+    return rc;
+}
+
 /* Try the addresses in resolver order (a refused IPv6 falls back to IPv4). */
 static void
 conn_try_next(struct outbound_conn *c)
 {
     while (c->cur) {
         if (c->cur->ai_family == AF_INET || c->cur->ai_family == AF_INET6) {
-            int rc = tcp_connect(c->ob->loop, c->cur->ai_addr, conn_connected, c, &c->tcp);
+            int rc = conn_connect_to(c, c->cur->ai_addr);
             if (rc == 0)
                 return;
             c->last_error = rc;
+            if (rc == UV_EMFILE)
+                break;
         }
         c->cur = c->cur->ai_next;
     }
@@ -380,7 +397,7 @@ outbound_connect(struct outbound *ob, const char *host, uint16_t port, uint64_t 
     uv_timer_start(c->timer, conn_timeout, timeout_ms, 0);
     struct sockaddr_storage ss;
     if (numeric_sockaddr(host, port, &ss)) {
-        int rc = tcp_connect(ob->loop, (struct sockaddr *)&ss, conn_connected, c, &c->tcp);
+        int rc = conn_connect_to(c, (struct sockaddr *)&ss);
         if (rc < 0) {
             c->last_error = rc;
             /* Report from the loop, as promised: a zero timer does it. */
@@ -413,6 +430,12 @@ outbound_new(uv_loop_t *loop, uint64_t *sent, uint64_t *errors)
     ob->sent = sent;
     ob->errors = errors;
     return ob;
+}
+
+void
+outbound_set_budget(struct outbound *ob, struct stream_conn *(*budget)(void))
+{
+    ob->budget = budget;
 }
 
 void

@@ -24,6 +24,9 @@ struct outbound_conn;
 /* Results are counted in *sent (datagrams that left) and *errors (sends, resolves and
  * connects that failed); either may be NULL. NULL on ENOMEM. */
 struct outbound *outbound_new(uv_loop_t *loop, uint64_t *sent, uint64_t *errors);
+/* Each TCP connection's descriptor is charged to budget() before its socket is made (NULL from
+ * it: no descriptor to spare, the connect fails with UV_EMFILE); unset, nothing is charged. */
+void outbound_set_budget(struct outbound *ob, struct stream_conn *(*budget)(void));
 /* Cancel what is pending (no more callbacks), close the sockets; ob goes once they closed. */
 void outbound_free(struct outbound *ob);
 

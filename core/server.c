@@ -643,6 +643,7 @@ server_start(struct server *srv)
     srv->env.keepalive_mode = srv->cfg.keepalive_mode;
     srv->env.route = srv->route;
     srv->env.on_event = server_on_event;
+    srv->env.outbound_budget = listener_outbound_conn;
     srv->env.event_arg = srv;
     if (authorized_load(cc->authorized_list, &srv->env.authorized, err, sizeof(err)) < 0) {
         log_error("%s", err);

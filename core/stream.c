@@ -86,6 +86,13 @@ stream_established(mps_stream *s)
         s->conn->ops->established(s->conn);
 }
 
+void
+stream_conn_discard(struct stream_conn *c)
+{
+    c->ops->closed(c);
+    c->ops->free(c);
+}
+
 static void
 stream_conn_put(mps_stream *s)
 {

@@ -44,6 +44,9 @@ struct stream_conn {
     unsigned refs;
 };
 
+/* A stream_conn that never got its stream (the connect failed at once): closed and freed. */
+void stream_conn_discard(struct stream_conn *c);
+
 /* The streams one holder (a module instance) owns, so that what it leaves behind at fini can
  * be found and closed. */
 struct stream_owner {

@@ -493,8 +493,8 @@ tcp_on_connect(uv_connect_t *req, int status)
 }
 
 int
-tcp_connect(uv_loop_t *loop, const struct sockaddr *sa, tcp_connect_cb cb, void *arg,
-            struct tcp_connect **c_r)
+tcp_connect(uv_loop_t *loop, const struct sockaddr *sa, struct stream_conn *conn,
+            tcp_connect_cb cb, void *arg, struct tcp_connect **c_r)
 {
     struct tcp_connect *c = calloc(1, sizeof(*c));
     if (!c)
@@ -514,6 +514,7 @@ tcp_connect(uv_loop_t *loop, const struct sockaddr *sa, tcp_connect_cb cb, void 
         free(c);
         return rc;
     }
+    c->ts->base.conn = conn;
     *c_r = c;
     return 0;
 }

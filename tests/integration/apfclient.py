@@ -913,6 +913,39 @@ def sc_direct(a: argparse.Namespace) -> str:
     return f"echo {len(data)}"
 
 
+def sc_direct_hold(a: argparse.Namespace) -> str:
+    """--conns direct-tcpip channels to --target:--tport, opened one after the other: prints
+    'held N refused M' once every open has its answer (and creates --ready-file), then keeps
+    the tunnel and the confirmed channels for --seconds (keepalives answered)."""
+    d = full(a)
+    held = refused = 0
+    for i in range(a.conns):
+        sender = 100 + i
+        d.send(msg_channel_open_direct(sender, 65536, a.target, a.tport, "192.0.2.1", 5555))
+        while True:
+            m = d.recv()
+            if m is None:
+                return f"timeout after {held} held, {refused} refused"
+            if m.type == CHANNEL_OPEN_CONFIRMATION and m.f["recipient"] == sender:
+                held += 1
+                break
+            if m.type == CHANNEL_OPEN_FAILURE and m.f["recipient"] == sender:
+                refused += 1
+                break
+            if not d.handle_background(m):
+                return f"unexpected {m}"
+    print(f"held {held} refused {refused}", flush=True)
+    touch(a.ready_file)
+    end = time.monotonic() + a.seconds
+    while time.monotonic() < end:
+        m = d.recv(timeout=min(1.0, max(0.05, end - time.monotonic())))
+        if m is not None and not d.handle_background(m) and m.type not in (
+                CHANNEL_WINDOW_ADJUST, CHANNEL_DATA, CHANNEL_CLOSE):
+            return f"unexpected {m}"
+    d.close()
+    return "done"
+
+
 # ------------------------------------------------------------------- test_console scenarios
 
 def console_open(a: argparse.Namespace, device: Optional[str] = None,
@@ -1303,6 +1336,7 @@ SCENARIOS: dict[str, Callable[[argparse.Namespace], str]] = {
     "tls-stall": sc_tls_stall,
     "udp-alert": sc_udp_alert,
     "direct": sc_direct,
+    "direct-hold": sc_direct_hold,
 }
 
 

@@ -383,4 +383,45 @@ require_alive
 stop_mpsd
 # What the limiter held back is summarised at exit.
 assert_log "similar lines suppressed in the last [0-9]* s, such as: \[socks5\] accept failed: Too many open files"
+
+# ---------------------------------------------- E. a device's own connections (ulimit)
+# A logged-in device opening direct-tcpip channels to an authorized server makes mpsd open
+# a socket each. They count with the consoles' share: however many it asks for, the device
+# listener keeps the descriptors other devices need to connect.
+bg holder python3 -c '
+import socket, sys, threading
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(1024)
+print("ready %d" % s.getsockname()[1], flush=True)
+held = []
+while True:
+    c, _ = s.accept()
+    held.append(c)  # accepted and kept: the connection stays open
+'
+wait_port HOLDER_PORT "$TMPD/holder.out" "ready " "the holding server"
+printf '127.0.0.1:%s\n' "$HOLDER_PORT" >"$TMPD/authorized"
+MPSD_NOFILE=256
+NO_AUTH=1 CORE_EXTRA="AuthorizedServersList = $TMPD/authorized" write_conf
+start_mpsd
+unset MPSD_NOFILE
+rm -f "$TMPD/direct.ready"
+bg direct python3 "$APFCLIENT" --port "$AMT_PORT" --timeout $((20 * SLOW)) --fqdn opener.example.com \
+    --uuid 8c6a3b2e5d1f4e7a9b0c0000000d0000 direct-hold --target 127.0.0.1 --tport "$HOLDER_PORT" \
+    --conns 260 --seconds $((120 * SLOW)) --ready-file "$TMPD/direct.ready"
+wait_for $((60 * SLOW)) "260 direct-tcpip opens answered" test -e "$TMPD/direct.ready"
+got=$(head -n 1 "$TMPD/direct.out")
+log "one device asked for 260 direct-tcpip connections under ulimit -n 256: $got"
+held_n=$(awk '{ print $2 }' <<<"$got")
+refused_n=$(awk '{ print $4 }' <<<"$got")
+[ "$refused_n" -gt 0 ] && [ "$held_n" -le 64 ] ||
+    fail "direct-tcpip connections are not held to the consoles' share: $got"
+assert_log "a device's direct-tcpip connection refused: console and outbound connections hold"
+out=$(timeout $((30 * SLOW)) "$AMTSIM" --port "$AMT_PORT" --count 20 --fqdn 'after%d.example.com' \
+    --uuid-base 8c6a3b2e-5d1f-4e7a-9b0c-00000000d100 --exit-when-ready \
+    --duration $((30 * SLOW)) --quiet) || fail "devices while one holds its connections: $out"
+log "20 devices connected while it holds them: $out"
+! log_has "accept failed: Too many open files" || fail "the device listener ran out of descriptors"
+require_alive
+stop_mpsd
 log "PASS"
