@@ -36,7 +36,9 @@ struct tls_conn {
     mps_timer *resume; /* feeds held input again after read_start */
     const uint8_t *in; /* ciphertext the BIO hands to OpenSSL now */
     size_t in_len;
-    uint8_t *held; /* ciphertext not fed yet: the upper side stopped reading */
+    /* Ciphertext not fed yet: the upper side stopped reading, or (before c->ssl exists) the
+     * first record is still arriving. */
+    uint8_t *held;
     size_t held_len;
     struct sent_mark *marks, **marks_tail;
     char *hello; /* what the ClientHello offered, until the handshake ends */
@@ -648,6 +650,54 @@ conn_feed(struct tls_conn *c, const uint8_t *p, size_t len)
         c->ti->api->read_stop(c->lower);
 }
 
+/* TLS record header: content type, version, length (RFC 8446 5.1). */
+#define TLS_RECORD_HEADER 5
+#define TLS_RECORD_HANDSHAKE 22
+#define TLS_RECORD_MAX (16384 + 2048) /* the largest record a peer may send (TLS 1.2) */
+
+/* Before OpenSSL's state exists: keep p with what arrived so far, and say whether the first
+ * record is complete. 1: start the handshake on c->held; 0: wait for more; -ENOMEM.
+ *
+ * OpenSSL allocates its record buffer (17 KiB) and handshake buffer (21 KiB) when it reads
+ * the first byte, and keeps both until the record is complete: a client that sends part of a
+ * ClientHello and stalls (slowly or on purpose) would cost about 46 KiB until the handshake
+ * timeout. Here it costs the bytes it sent. Anything that is not a TLS handshake record goes
+ * to OpenSSL at once, for its error and the log. */
+static int
+hello_gather(struct tls_conn *c, const uint8_t *p, size_t len)
+{
+    if (len == 0)
+        return 0; /* nothing new: the record was incomplete after the last call */
+    uint8_t *h = realloc(c->held, c->held_len + len);
+    if (!h)
+        return -ENOMEM;
+    memcpy(h + c->held_len, p, len);
+    c->held = h;
+    c->held_len += len;
+    if (h[0] != TLS_RECORD_HANDSHAKE)
+        return 1;
+    if (c->held_len < TLS_RECORD_HEADER)
+        return 0;
+    size_t rec = (size_t)h[3] << 8 | h[4];
+    return rec > TLS_RECORD_MAX || c->held_len >= TLS_RECORD_HEADER + rec;
+}
+
+/* Start OpenSSL on what hello_gather kept. */
+static void
+conn_start(struct tls_conn *c)
+{
+    if (conn_start_ssl(c) < 0) {
+        handshake_failed(c, "out of memory");
+        return;
+    }
+    uint8_t *first = c->held;
+    size_t n = c->held_len;
+    c->held = NULL;
+    c->held_len = 0;
+    conn_feed(c, first, n);
+    free(first);
+}
+
 static void
 lower_read(void *arg, mps_stream *s, const struct mps_iov *data, int status)
 {
@@ -657,8 +707,10 @@ lower_read(void *arg, mps_stream *s, const struct mps_iov *data, int status)
         return;
     if (status < 0) {
         c->lower_eof = true;
-        if (!c->ssl)
+        if (!c->ssl && !c->held_len)
             handshake_failed(c, "the client closed the connection");
+        else if (!c->ssl)
+            conn_start(c); /* OpenSSL names what was wrong with the truncated record */
         else if (!c->established || c->upper_reading)
             conn_feed(c, NULL, 0);
         return;
@@ -666,15 +718,20 @@ lower_read(void *arg, mps_stream *s, const struct mps_iov *data, int status)
     const uint8_t *p = data->base;
     for (size_t i = 0; !c->established && c->nfirst < sizeof(c->first) && i < data->len; i++)
         c->first[c->nfirst++] = p[i]; /* for the log when this turns out not to be TLS */
-    if (!c->ssl && conn_start_ssl(c) < 0) {
-        handshake_failed(c, "out of memory");
+    if (c->ssl) {
+        conn_feed(c, p, data->len);
         return;
     }
-    conn_feed(c, p, data->len);
+    int rc = hello_gather(c, p, data->len);
+    if (rc < 0)
+        handshake_failed(c, "out of memory");
+    else if (rc > 0)
+        conn_start(c);
 }
 
-/* OpenSSL's state (about 40 KiB) exists only once the ClientHello starts to arrive: a
- * connection that never sends a byte costs little more than its socket. */
+/* OpenSSL's state (about 40 KiB while a handshake runs) exists only once the first record of
+ * the ClientHello is complete: a connection that sends nothing, or part of a record, costs
+ * little more than its socket and the bytes it sent. */
 static int
 conn_start_ssl(struct tls_conn *c)
 {
