@@ -49,6 +49,10 @@ struct tls_conn {
 };
 
 static BIO_METHOD *stream_bio_method;
+/* One BIO serves every connection: the loop makes one OpenSSL call at a time, and conn_ssl()
+ * tells the BIO whose stream that call works on. A BIO of its own would cost each connection
+ * about 200 bytes (the BIO and its lock) for as long as it lives. */
+static BIO *stream_bio;
 
 /* A burst of handshakes leaves the heap full of holes between the small objects each
  * surviving connection keeps (the handshake's key shares, transcript and certificate
@@ -112,19 +116,31 @@ tls_conn_global_init(void)
     stream_bio_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "mpsd stream");
     if (!stream_bio_method || !BIO_meth_set_read_ex(stream_bio_method, bio_read) ||
         !BIO_meth_set_write_ex(stream_bio_method, bio_write) ||
-        !BIO_meth_set_ctrl(stream_bio_method, bio_ctrl)) {
+        !BIO_meth_set_ctrl(stream_bio_method, bio_ctrl) ||
+        !(stream_bio = BIO_new(stream_bio_method))) {
         BIO_meth_free(stream_bio_method);
         stream_bio_method = NULL;
         return -ENOMEM;
     }
+    BIO_set_init(stream_bio, 1);
     return 0;
 }
 
 void
 tls_conn_global_fini(void)
 {
+    BIO_free(stream_bio); /* each SSL held references of its own: all are gone */
+    stream_bio = NULL;
     BIO_meth_free(stream_bio_method);
     stream_bio_method = NULL;
+}
+
+/* c->ssl, with the shared BIO pointing at c: before every call that may read or write. */
+static SSL *
+conn_ssl(struct tls_conn *c)
+{
+    BIO_set_data(stream_bio, c);
+    return c->ssl;
 }
 
 /* ------------------------------------------------------------ failure reports */
@@ -149,7 +165,7 @@ tls_conn_on_client_hello(SSL *ssl, int *alert, void *arg)
 {
     (void)alert;
     (void)arg;
-    struct tls_conn *c = SSL_get_app_data(ssl);
+    struct tls_conn *c = BIO_get_data(SSL_get_rbio(ssl)); /* inside SSL_do_handshake */
     if (!c || c->hello)
         return SSL_CLIENT_HELLO_SUCCESS;
     unsigned best = SSL_client_hello_get0_legacy_version(ssl);
@@ -398,7 +414,7 @@ tls_write_plain(struct tls_conn *c, const void *p, size_t len)
         return 0;
     if (len > INT32_MAX)
         return -EINVAL;
-    int rc = SSL_write(c->ssl, p, (int)len);
+    int rc = SSL_write(conn_ssl(c), p, (int)len);
     if (rc <= 0) {
         ERR_clear_error();
         return -EPIPE;
@@ -456,7 +472,7 @@ send_close_notify(struct tls_conn *c)
     if (c->shut_sent || c->failed || !c->established)
         return;
     c->shut_sent = true;
-    SSL_shutdown(c->ssl); /* queues close_notify below; the peer's answer is not awaited */
+    SSL_shutdown(conn_ssl(c)); /* queues close_notify below; the peer's answer is not awaited */
     ERR_clear_error();
 }
 
@@ -562,7 +578,7 @@ static void
 conn_pump(struct tls_conn *c)
 {
     if (!c->established) {
-        int rc = SSL_do_handshake(c->ssl);
+        int rc = SSL_do_handshake(conn_ssl(c));
         if (rc != 1) {
             int err = SSL_get_error(c->ssl, rc);
             if (err == SSL_ERROR_WANT_READ && !c->lower_eof) {
@@ -578,7 +594,7 @@ conn_pump(struct tls_conn *c)
             return;
     }
     while (c->upper_reading && !c->closing && !c->eof_delivered) {
-        int n = SSL_read(c->ssl, plain_buf, sizeof(plain_buf));
+        int n = SSL_read(conn_ssl(c), plain_buf, sizeof(plain_buf));
         if (n > 0) {
             c->ti->api->stream_deliver(c->upper, plain_buf, (size_t)n, 0);
             continue;
@@ -736,15 +752,11 @@ static int
 conn_start_ssl(struct tls_conn *c)
 {
     SSL *ssl = SSL_new(c->ti->ctx);
-    BIO *bio = ssl ? BIO_new(stream_bio_method) : NULL;
-    if (!bio) {
+    if (!ssl || !BIO_up_ref(stream_bio)) {
         SSL_free(ssl);
         return -ENOMEM;
     }
-    BIO_set_data(bio, c);
-    BIO_set_init(bio, 1);
-    SSL_set_bio(ssl, bio, bio);
-    SSL_set_app_data(ssl, c);
+    SSL_set_bio(ssl, stream_bio, stream_bio); /* takes the reference above and one more */
     SSL_set_accept_state(ssl);
     c->ssl = ssl;
     return 0;
