@@ -4,6 +4,7 @@
 #include "apf_channel.h"
 #include "apf_alerts.h"
 #include "apf_names.h"
+#include "heap.h"
 #include "log.h"
 
 #include <errno.h>
@@ -679,6 +680,7 @@ tunnel_close(struct apf_tunnel *t)
     if (t->next)
         t->next->prev = t->prev;
     env->ntunnels--;
+    heap_tunnel_closed(env->loop, env->ntunnels, env->stopping);
     env->stats.devices_closed++;
     uv_timer_stop(&t->timer);
     uv_close((uv_handle_t *)&t->timer, tunnel_timer_closed);

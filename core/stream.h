@@ -82,8 +82,13 @@ struct mps_stream {
     struct stream_owner *owner;   /* who holds the stream; NULL: the core */
     mps_stream *own_prev, *own_next;
     /* The peer, set once (stream_set_peer*): its socket address (family 0 when it has none,
-     * as on a channel), its text, and the text's host and port parts. */
-    struct sockaddr_storage peer_sa;
+     * as on a channel), its text, and the text's host and port parts. Two of these per idle
+     * TLS tunnel: only what the listeners' families need, not a sockaddr_storage. */
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in in;
+        struct sockaddr_in6 in6;
+    } peer_sa;
     uint16_t peer_port;
     char peer[72]; /* "198.51.100.7:51234", "[2001:db8::1]:443" or "dev.example:16992" */
     char peer_host[64]; /* "198.51.100.7", "2001:db8::1" or "dev.example" */

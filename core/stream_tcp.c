@@ -20,7 +20,6 @@ static bool tcp_read_buf_busy;
 struct tcp_stream {
     mps_stream base;
     uv_tcp_t handle;
-    uv_shutdown_t shutdown_req;
     bool shut;      /* shutdown requested */
     bool eof;       /* EOF or error delivered: never deliver again */
     bool shut_done; /* our FIN is out (or the shutdown failed) */
@@ -304,6 +303,7 @@ static void
 tcp_shutdown_done(uv_shutdown_t *req, int status)
 {
     struct tcp_stream *ts = req->data;
+    free(req);
     if (status == UV_ECANCELED)
         return; /* the handle is closing already */
     ts->shut_done = true;
@@ -320,8 +320,15 @@ tcp_shutdown(mps_stream *s)
         return 0;
     tcp_gather_send(ts); /* the FIN follows the data */
     ts->shut = true;
-    ts->shutdown_req.data = ts;
-    int rc = uv_shutdown(&ts->shutdown_req, (uv_stream_t *)&ts->handle, tcp_shutdown_done);
+    /* Allocated now: an idle connection should not carry a request it uses once, at its end. */
+    uv_shutdown_t *req = malloc(sizeof(*req));
+    int rc = req ? 0 : UV_ENOMEM;
+    if (req) {
+        req->data = ts;
+        rc = uv_shutdown(req, (uv_stream_t *)&ts->handle, tcp_shutdown_done);
+        if (rc < 0)
+            free(req);
+    }
     if (rc < 0)
         ts->shut_done = true;
     return rc == UV_ENOTCONN ? 0 : rc;

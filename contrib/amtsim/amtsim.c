@@ -63,6 +63,7 @@ struct options {
     uint32_t expect_reason;
     int verbosity; /* 0 quiet, 1 normal, 2 verbose */
     bool reconnect;
+    unsigned churn; /* forwarding devices whose session we end per second */
     bool tls;
     struct tls_client_options tls_opts;
     bool expect_tls_failure;
@@ -260,11 +261,13 @@ static struct {
     unsigned n_connected;    /* TCP connections established */
     unsigned n_forwarding;   /* times a device reached ST_FORWARDING */
     unsigned n_disconnected; /* sessions ended by the server or by errors */
+    unsigned n_churned;      /* --churn: sessions we ended */
+    double churn_due;        /* --churn: sessions to end at the next tick (a fraction) */
     unsigned anomalies;      /* unexpected messages from the server */
     bool ready_dirty;
     bool shutting_down;
     int exit_code;
-    uv_timer_t launch_timer, duration_timer, grace_timer;
+    uv_timer_t launch_timer, duration_timer, grace_timer, churn_timer;
     uv_signal_t sigint, sigterm;
     uv_check_t ready_check;
     struct buf tx_spare[TX_SPARES]; /* drained transmit allocations: p and cap only */
@@ -1323,6 +1326,7 @@ sim_finish(int code)
     g.exit_code = code;
     uv_timer_stop(&g.launch_timer);
     uv_timer_stop(&g.duration_timer);
+    uv_timer_stop(&g.churn_timer);
     uv_check_stop(&g.ready_check);
     uv_signal_stop(&g.sigint);
     uv_signal_stop(&g.sigterm);
@@ -1359,6 +1363,34 @@ on_duration(uv_timer_t *t)
     } else {
         sim_finish(0);
     }
+}
+
+#define CHURN_TICK_MS 100
+
+/* --churn: end the sessions of random forwarding devices, opt.churn a second, the way a
+ * device that reboots or loses its network would (APF DISCONNECT, close_notify, FIN); with
+ * --reconnect each comes back 1 s later. */
+static void
+on_churn(uv_timer_t *t)
+{
+    (void)t;
+    g.churn_due += opt.churn * CHURN_TICK_MS / 1000.0;
+    while (g.churn_due >= 1.0 && g.ready > 0 && !g.shutting_down) {
+        g.churn_due -= 1.0;
+        /* a random start, then the next forwarding device: g.ready > 0, so one is found */
+        for (unsigned i = (unsigned)rand() % opt.count, n = 0; n < opt.count; n++) {
+            struct device *d = &g.devs[(i + n) % opt.count];
+
+            if (d->state == ST_FORWARDING) {
+                dlog(d, 2, "churn: ending the session");
+                g.n_churned++;
+                device_stop(d);
+                break;
+            }
+        }
+    }
+    if (g.ready == 0 && g.churn_due > 1.0)
+        g.churn_due = 1.0; /* nobody to churn: do not save up a burst */
 }
 
 static void
@@ -1412,6 +1444,9 @@ usage(FILE *f)
           "  --expect-disconnect R  exit 0 (printing \"disconnected N R\") once every device\n"
           "                         got APF DISCONNECT reason R; exit 1 otherwise\n"
           "  --reconnect            reconnect 1 s after a disconnect\n"
+          "  --churn N              end the sessions of N random forwarding devices a\n"
+          "                         second (APF DISCONNECT 11, as at exit); with\n"
+          "                         --reconnect they come back 1 s later\n"
           "\n"
           "TLS (every --tls-X option implies --tls):\n"
           "  --tls                  wrap the connection in TLS (never sends SNI, like AMT)\n"
@@ -1552,6 +1587,7 @@ enum {
     OPT_EXIT_READY,
     OPT_EXPECT_DISC,
     OPT_RECONNECT,
+    OPT_CHURN,
     OPT_QUIET,
     OPT_VERBOSE,
     OPT_HELP,
@@ -1586,6 +1622,7 @@ static const struct option long_opts[] = {
     {"exit-when-ready", no_argument, NULL, OPT_EXIT_READY},
     {"expect-disconnect", required_argument, NULL, OPT_EXPECT_DISC},
     {"reconnect", no_argument, NULL, OPT_RECONNECT},
+    {"churn", required_argument, NULL, OPT_CHURN},
     {"quiet", no_argument, NULL, OPT_QUIET},
     {"verbose", no_argument, NULL, OPT_VERBOSE},
     {"help", no_argument, NULL, OPT_HELP},
@@ -1705,6 +1742,11 @@ parse_args(int argc, char **argv)
             break;
         case OPT_RECONNECT:
             opt.reconnect = true;
+            break;
+        case OPT_CHURN:
+            if (!parse_uint(a, 1000000, &v))
+                return bad_arg("churn", a);
+            opt.churn = (unsigned)v;
             break;
         case OPT_QUIET:
             opt.verbosity = 0;
@@ -1845,6 +1887,7 @@ main(int argc, char **argv)
     uv_timer_init(g.loop, &g.launch_timer);
     uv_timer_init(g.loop, &g.duration_timer);
     uv_timer_init(g.loop, &g.grace_timer);
+    uv_timer_init(g.loop, &g.churn_timer);
     uv_check_init(g.loop, &g.ready_check);
     uv_signal_init(g.loop, &g.sigint);
     uv_signal_init(g.loop, &g.sigterm);
@@ -1856,6 +1899,10 @@ main(int argc, char **argv)
     }
     if (opt.duration > 0)
         uv_timer_start(&g.duration_timer, on_duration, (uint64_t)opt.duration * 1000, 0);
+    if (opt.churn > 0) {
+        srand((unsigned)uv_hrtime());
+        uv_timer_start(&g.churn_timer, on_churn, CHURN_TICK_MS, CHURN_TICK_MS);
+    }
     g.launch_start = uv_now(g.loop);
     if (opt.connect_rate == 0) {
         while (g.launched < opt.count && !g.shutting_down)
@@ -1869,6 +1916,8 @@ main(int argc, char **argv)
     if (opt.verbosity > 0) {
         printf("connected %u, forwarding %u, disconnected %u\n", g.n_connected, g.n_forwarding,
                g.n_disconnected);
+        if (opt.churn > 0)
+            printf("churned %u\n", g.n_churned);
         if (g.anomalies > 0)
             printf("anomalies %u\n", g.anomalies);
     }

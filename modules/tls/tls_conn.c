@@ -36,7 +36,9 @@ struct tls_conn {
     mps_timer *resume; /* feeds held input again after read_start */
     const uint8_t *in; /* ciphertext the BIO hands to OpenSSL now */
     size_t in_len;
-    uint8_t *held; /* ciphertext not fed yet: the upper side stopped reading */
+    /* Ciphertext not fed yet: the upper side stopped reading, or (before c->ssl exists) the
+     * first record is still arriving. */
+    uint8_t *held;
     size_t held_len;
     struct sent_mark *marks, **marks_tail;
     char *hello; /* what the ClientHello offered, until the handshake ends */
@@ -47,6 +49,10 @@ struct tls_conn {
 };
 
 static BIO_METHOD *stream_bio_method;
+/* One BIO serves every connection: the loop makes one OpenSSL call at a time, and conn_ssl()
+ * tells the BIO whose stream that call works on. A BIO of its own would cost each connection
+ * about 200 bytes (the BIO and its lock) for as long as it lives. */
+static BIO *stream_bio;
 
 /* A burst of handshakes leaves the heap full of holes between the small objects each
  * surviving connection keeps (the handshake's key shares, transcript and certificate
@@ -110,19 +116,31 @@ tls_conn_global_init(void)
     stream_bio_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "mpsd stream");
     if (!stream_bio_method || !BIO_meth_set_read_ex(stream_bio_method, bio_read) ||
         !BIO_meth_set_write_ex(stream_bio_method, bio_write) ||
-        !BIO_meth_set_ctrl(stream_bio_method, bio_ctrl)) {
+        !BIO_meth_set_ctrl(stream_bio_method, bio_ctrl) ||
+        !(stream_bio = BIO_new(stream_bio_method))) {
         BIO_meth_free(stream_bio_method);
         stream_bio_method = NULL;
         return -ENOMEM;
     }
+    BIO_set_init(stream_bio, 1);
     return 0;
 }
 
 void
 tls_conn_global_fini(void)
 {
+    BIO_free(stream_bio); /* each SSL held references of its own: all are gone */
+    stream_bio = NULL;
     BIO_meth_free(stream_bio_method);
     stream_bio_method = NULL;
+}
+
+/* c->ssl, with the shared BIO pointing at c: before every call that may read or write. */
+static SSL *
+conn_ssl(struct tls_conn *c)
+{
+    BIO_set_data(stream_bio, c);
+    return c->ssl;
 }
 
 /* ------------------------------------------------------------ failure reports */
@@ -147,7 +165,7 @@ tls_conn_on_client_hello(SSL *ssl, int *alert, void *arg)
 {
     (void)alert;
     (void)arg;
-    struct tls_conn *c = SSL_get_app_data(ssl);
+    struct tls_conn *c = BIO_get_data(SSL_get_rbio(ssl)); /* inside SSL_do_handshake */
     if (!c || c->hello)
         return SSL_CLIENT_HELLO_SUCCESS;
     unsigned best = SSL_client_hello_get0_legacy_version(ssl);
@@ -396,7 +414,7 @@ tls_write_plain(struct tls_conn *c, const void *p, size_t len)
         return 0;
     if (len > INT32_MAX)
         return -EINVAL;
-    int rc = SSL_write(c->ssl, p, (int)len);
+    int rc = SSL_write(conn_ssl(c), p, (int)len);
     if (rc <= 0) {
         ERR_clear_error();
         return -EPIPE;
@@ -454,7 +472,7 @@ send_close_notify(struct tls_conn *c)
     if (c->shut_sent || c->failed || !c->established)
         return;
     c->shut_sent = true;
-    SSL_shutdown(c->ssl); /* queues close_notify below; the peer's answer is not awaited */
+    SSL_shutdown(conn_ssl(c)); /* queues close_notify below; the peer's answer is not awaited */
     ERR_clear_error();
 }
 
@@ -560,7 +578,7 @@ static void
 conn_pump(struct tls_conn *c)
 {
     if (!c->established) {
-        int rc = SSL_do_handshake(c->ssl);
+        int rc = SSL_do_handshake(conn_ssl(c));
         if (rc != 1) {
             int err = SSL_get_error(c->ssl, rc);
             if (err == SSL_ERROR_WANT_READ && !c->lower_eof) {
@@ -576,7 +594,7 @@ conn_pump(struct tls_conn *c)
             return;
     }
     while (c->upper_reading && !c->closing && !c->eof_delivered) {
-        int n = SSL_read(c->ssl, plain_buf, sizeof(plain_buf));
+        int n = SSL_read(conn_ssl(c), plain_buf, sizeof(plain_buf));
         if (n > 0) {
             c->ti->api->stream_deliver(c->upper, plain_buf, (size_t)n, 0);
             continue;
@@ -648,6 +666,54 @@ conn_feed(struct tls_conn *c, const uint8_t *p, size_t len)
         c->ti->api->read_stop(c->lower);
 }
 
+/* TLS record header: content type, version, length (RFC 8446 5.1). */
+#define TLS_RECORD_HEADER 5
+#define TLS_RECORD_HANDSHAKE 22
+#define TLS_RECORD_MAX (16384 + 2048) /* the largest record a peer may send (TLS 1.2) */
+
+/* Before OpenSSL's state exists: keep p with what arrived so far, and say whether the first
+ * record is complete. 1: start the handshake on c->held; 0: wait for more; -ENOMEM.
+ *
+ * OpenSSL allocates its record buffer (17 KiB) and handshake buffer (21 KiB) when it reads
+ * the first byte, and keeps both until the record is complete: a client that sends part of a
+ * ClientHello and stalls (slowly or on purpose) would cost about 46 KiB until the handshake
+ * timeout. Here it costs the bytes it sent. Anything that is not a TLS handshake record goes
+ * to OpenSSL at once, for its error and the log. */
+static int
+hello_gather(struct tls_conn *c, const uint8_t *p, size_t len)
+{
+    if (len == 0)
+        return 0; /* nothing new: the record was incomplete after the last call */
+    uint8_t *h = realloc(c->held, c->held_len + len);
+    if (!h)
+        return -ENOMEM;
+    memcpy(h + c->held_len, p, len);
+    c->held = h;
+    c->held_len += len;
+    if (h[0] != TLS_RECORD_HANDSHAKE)
+        return 1;
+    if (c->held_len < TLS_RECORD_HEADER)
+        return 0;
+    size_t rec = (size_t)h[3] << 8 | h[4];
+    return rec > TLS_RECORD_MAX || c->held_len >= TLS_RECORD_HEADER + rec;
+}
+
+/* Start OpenSSL on what hello_gather kept. */
+static void
+conn_start(struct tls_conn *c)
+{
+    if (conn_start_ssl(c) < 0) {
+        handshake_failed(c, "out of memory");
+        return;
+    }
+    uint8_t *first = c->held;
+    size_t n = c->held_len;
+    c->held = NULL;
+    c->held_len = 0;
+    conn_feed(c, first, n);
+    free(first);
+}
+
 static void
 lower_read(void *arg, mps_stream *s, const struct mps_iov *data, int status)
 {
@@ -657,8 +723,10 @@ lower_read(void *arg, mps_stream *s, const struct mps_iov *data, int status)
         return;
     if (status < 0) {
         c->lower_eof = true;
-        if (!c->ssl)
+        if (!c->ssl && !c->held_len)
             handshake_failed(c, "the client closed the connection");
+        else if (!c->ssl)
+            conn_start(c); /* OpenSSL names what was wrong with the truncated record */
         else if (!c->established || c->upper_reading)
             conn_feed(c, NULL, 0);
         return;
@@ -666,28 +734,29 @@ lower_read(void *arg, mps_stream *s, const struct mps_iov *data, int status)
     const uint8_t *p = data->base;
     for (size_t i = 0; !c->established && c->nfirst < sizeof(c->first) && i < data->len; i++)
         c->first[c->nfirst++] = p[i]; /* for the log when this turns out not to be TLS */
-    if (!c->ssl && conn_start_ssl(c) < 0) {
-        handshake_failed(c, "out of memory");
+    if (c->ssl) {
+        conn_feed(c, p, data->len);
         return;
     }
-    conn_feed(c, p, data->len);
+    int rc = hello_gather(c, p, data->len);
+    if (rc < 0)
+        handshake_failed(c, "out of memory");
+    else if (rc > 0)
+        conn_start(c);
 }
 
-/* OpenSSL's state (about 40 KiB) exists only once the ClientHello starts to arrive: a
- * connection that never sends a byte costs little more than its socket. */
+/* OpenSSL's state (about 40 KiB while a handshake runs) exists only once the first record of
+ * the ClientHello is complete: a connection that sends nothing, or part of a record, costs
+ * little more than its socket and the bytes it sent. */
 static int
 conn_start_ssl(struct tls_conn *c)
 {
     SSL *ssl = SSL_new(c->ti->ctx);
-    BIO *bio = ssl ? BIO_new(stream_bio_method) : NULL;
-    if (!bio) {
+    if (!ssl || !BIO_up_ref(stream_bio)) {
         SSL_free(ssl);
         return -ENOMEM;
     }
-    BIO_set_data(bio, c);
-    BIO_set_init(bio, 1);
-    SSL_set_bio(ssl, bio, bio);
-    SSL_set_app_data(ssl, c);
+    SSL_set_bio(ssl, stream_bio, stream_bio); /* takes the reference above and one more */
     SSL_set_accept_state(ssl);
     c->ssl = ssl;
     return 0;
