@@ -707,8 +707,13 @@ apf_tunnel_new(struct apf_env *env, mps_stream *stream, struct apf_tunnel **t_r)
 {
     uint8_t msg[APF_PROTOCOLVERSION_LEN];
     if (env->stopping || env->ntunnels >= (size_t)env->max_tunnels) {
-        log_warn("connection from %s refused: MaxConnections (%ld) reached", stream->peer,
-                 env->max_tunnels);
+        /* Reached with a TLS layer in front (the core listener refuses its own beyond it):
+         * as rate-limited as the listeners' refusals. */
+        static const char kind[] = "tunnel MaxConnections";
+        struct netaddr_key key;
+        netaddr_key(&stream->peer_sa.sa, &key);
+        log_peer(MPS_LOG_WARNING, &key, kind, "connection from %s refused: MaxConnections (%ld) "
+                 "reached", stream->peer, env->max_tunnels);
         mps_stream *s = stream;
         struct mps_iov iov = {msg, apf_encode_disconnect(msg, APF_DISC_TOO_MANY_CONNECTIONS)};
         stream_write(s, &iov, 1, NULL, NULL);
