@@ -37,7 +37,7 @@
 
 struct ad_conn {
     struct ad_inst *ai;
-    struct ad_conn *prev, *next;
+    LIST_ENTRY(ad_conn) link; /* ai->conns */
     mps_stream *client;
     char peer[96];
     char *in; /* received bytes not yet consumed: the current request and any pipelined ones */
@@ -127,13 +127,7 @@ wipe_free(char *s)
 static void
 conn_free(struct ad_conn *c)
 {
-    struct ad_inst *ai = c->ai;
-    if (c->prev)
-        c->prev->next = c->next;
-    else if (ai->conns == c)
-        ai->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    LIST_REMOVE(c, link);
     if (c->in)
         explicit_bzero(c->in, c->in_cap); /* may hold credentials */
     free(c->in);
@@ -538,10 +532,7 @@ ad_accept(const struct mps_ctx *ctx, mps_stream *client)
     c->client = client;
     snprintf(c->peer, sizeof(c->peer), "%s", api->peer(client));
     c->last_active = c->req_start = now_ms(); /* the first request is due from the accept */
-    c->next = ai->conns;
-    if (ai->conns)
-        ai->conns->prev = c;
-    ai->conns = c;
+    LIST_INSERT_HEAD(&ai->conns, c, link);
     c->timer = api->timer_start(ai->inst, ad_deadline(c) - c->last_active, idle_timeout, c);
     if (!c->timer) {
         conn_log(c, MPS_LOG_ERROR, "out of memory (timer): closed");
@@ -609,8 +600,8 @@ static void
 ad_stop(const struct mps_ctx *ctx)
 {
     struct ad_inst *ai = ctx->data;
-    for (struct ad_conn *c = ai->conns, *next; c; c = next) {
-        next = c->next;
+    for (struct ad_conn *c = LIST_FIRST(&ai->conns), *next; c; c = next) {
+        next = LIST_NEXT(c, link);
         conn_close(c); /* may free c */
     }
 }

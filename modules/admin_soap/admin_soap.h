@@ -8,6 +8,7 @@
 #include <mpsd/module.h>
 
 #include <stdbool.h>
+#include <sys/queue.h> /* LIST_*: the connection lists */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,7 +25,7 @@ struct ad_inst { /* ctx->data */
     const struct mps_api *api;
     mps_inst *inst;
     long idle_ms, head_ms; /* the listener's IdleTimeout and HeadTimeout */
-    struct ad_conn *conns;
+    LIST_HEAD(, ad_conn) conns;
     struct soap *soap; /* one codec for all connections: a request is served whole, in one go */
 };
 

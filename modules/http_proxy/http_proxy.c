@@ -81,13 +81,10 @@ hp_log_kind(const struct hp_conn *c, enum mps_log_level level, const void *kind,
 static void
 conn_unlink(struct hp_conn *c)
 {
-    if (c->prev)
-        c->prev->next = c->next;
-    else if (c->hi->conns == c)
-        c->hi->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    c->prev = c->next = NULL;
+    if (c->link.le_prev) {
+        LIST_REMOVE(c, link);
+        c->link.le_prev = NULL;
+    }
 }
 
 static void
@@ -291,10 +288,7 @@ hp_accept(const struct mps_ctx *ctx, mps_stream *client)
     hh_msg_init(&c->req, HTTP_REQUEST, (size_t)hi->max_head);
     hh_msg_init(&c->resp, HTTP_RESPONSE, (size_t)hi->max_head);
     snprintf(c->peer, sizeof(c->peer), "%s", api->peer(client));
-    c->next = hi->conns;
-    if (hi->conns)
-        hi->conns->prev = c;
-    hi->conns = c;
+    LIST_INSERT_HEAD(&hi->conns, c, link);
     c->timer = api->timer_start(hi->inst, hp_deadline(c) - c->last_active, hp_timeout, c);
     if (!c->timer) {
         hp_log(c, MPS_LOG_ERROR, "out of memory (timer): closed");
@@ -324,8 +318,8 @@ hp_stop(const struct mps_ctx *ctx)
     struct hp_inst *hi = ctx->data;
     /* Connections waiting for a channel or a write stay listed until those callbacks, which
      * the core's shutdown delivers. */
-    for (struct hp_conn *c = hi->conns, *next; c; c = next) {
-        next = c->next;
+    for (struct hp_conn *c = LIST_FIRST(&hi->conns), *next; c; c = next) {
+        next = LIST_NEXT(c, link);
         c->resp_started = true; /* no status line in the middle of a shutdown */
         hp_conn_close(c);
     }

@@ -12,6 +12,7 @@
 #include "http_head.h"
 
 #include <stdbool.h>
+#include <sys/queue.h> /* LIST_*: the connection lists */
 #include <stdint.h>
 
 #define HP_HIGH_WATER (256 * 1024) /* sink queue above which its source stops being read */
@@ -33,12 +34,12 @@ struct hp_inst { /* ctx->data */
     const struct mps_api *api;
     mps_inst *inst;
     long idle_ms, head_ms; /* the listener's IdleTimeout and HeadTimeout */
-    struct hp_conn *conns;
+    LIST_HEAD(, hp_conn) conns;
 };
 
 struct hp_conn {
     struct hp_inst *hi;
-    struct hp_conn *prev, *next;
+    LIST_ENTRY(hp_conn) link; /* hi->conns until freed */
     mps_stream *client;     /* NULL once closed or handed to splice */
     mps_stream *chan;       /* the device channel, kept across exchanges; NULL if none */
     char chan_host[256];    /* its device name and port */

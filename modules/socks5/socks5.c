@@ -24,6 +24,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <sys/queue.h> /* LIST_*: the connection list */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,12 +57,12 @@ struct s5_inst { /* ctx->data */
     const struct mps_api *api;
     mps_inst *inst;
     long handshake_ms; /* the listener's HeadTimeout */
-    struct s5_conn *conns; /* not yet spliced */
+    LIST_HEAD(, s5_conn) conns; /* not yet spliced */
 };
 
 struct s5_conn {
     struct s5_inst *si;
-    struct s5_conn *prev, *next;
+    LIST_ENTRY(s5_conn) link; /* si->conns until spliced or freed */
     mps_stream *client; /* NULL once closed (the struct may wait for chan_open's callback) */
     mps_timer *timer;
     mps_auth_req *auth_req;
@@ -124,13 +125,10 @@ s5_send(struct s5_conn *c, const uint8_t *buf, size_t len)
 static void
 conn_unlink(struct s5_conn *c)
 {
-    if (c->prev)
-        c->prev->next = c->next;
-    else if (c->si->conns == c)
-        c->si->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    c->prev = c->next = NULL;
+    if (c->link.le_prev) {
+        LIST_REMOVE(c, link);
+        c->link.le_prev = NULL;
+    }
 }
 
 static void
@@ -556,10 +554,7 @@ s5_accept(const struct mps_ctx *ctx, mps_stream *client)
     c->client = client;
     c->state = S5_GREETING;
     snprintf(c->peer, sizeof(c->peer), "%s", api->peer(client));
-    c->next = si->conns;
-    if (si->conns)
-        si->conns->prev = c;
-    si->conns = c;
+    LIST_INSERT_HEAD(&si->conns, c, link);
     c->timer = api->timer_start(si->inst, (uint64_t)si->handshake_ms, s5_timeout, c);
     if (!c->timer) {
         s5_log(c, MPS_LOG_ERROR, "out of memory (timer): closed");
@@ -592,9 +587,9 @@ s5_stop(const struct mps_ctx *ctx)
     /* Connections waiting for a channel stay listed until its callback, which the core's
      * shutdown delivers; the others go now. Pending auth checks are cancelled before the
      * core frees the realm. */
-    struct s5_conn *c = si->conns, *next;
+    struct s5_conn *c = LIST_FIRST(&si->conns), *next;
     for (; c; c = next) {
-        next = c->next;
+        next = LIST_NEXT(c, link);
         if (c->client)
             conn_close(c);
     }

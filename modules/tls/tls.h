@@ -8,6 +8,7 @@
 
 #include <openssl/ssl.h>
 #include <stdbool.h>
+#include <sys/queue.h> /* LIST_*: the connection lists */
 #include <stdint.h>
 
 /* The values of the VerifyClient, Profile and RequireNameInCertificate choices, in the order
@@ -35,7 +36,7 @@ struct tls_inst {
     long handshake_ms;    /* the listener's HeadTimeout (HandshakeTimeout) */
     bool require_names;   /* devices register only names their certificate carries */
     SSL_CTX *ctx; /* replaced on reload; connections keep a reference to theirs */
-    struct tls_conn *conns; /* every connection, handshaking or established */
+    LIST_HEAD(, tls_conn) conns; /* every connection, handshaking or established */
     bool stopping;
     uint64_t handshakes_ok, handshakes_failed;
 };

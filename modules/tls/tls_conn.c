@@ -29,7 +29,7 @@ struct sent_mark { /* plaintext bytes whose ciphertext is queued below */
 
 struct tls_conn {
     struct tls_inst *ti;
-    struct tls_conn *next, *prev;
+    LIST_ENTRY(tls_conn) link; /* ti->conns */
     mps_stream *lower, *upper;
     SSL *ssl;
     mps_timer *timer;  /* the handshake deadline */
@@ -262,12 +262,7 @@ conn_free(struct tls_conn *c)
 {
     struct tls_inst *ti = c->ti;
     handshake_over(c);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        ti->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    LIST_REMOVE(c, link);
     if (c->timer)
         ti->api->timer_stop(c->timer);
     if (c->resume)
@@ -777,10 +772,7 @@ tls_conn_accept(const struct mps_ctx *ctx, mps_stream *lower)
     c->marks_tail = &c->marks;
     c->handshaking = true;
     handshaking++;
-    c->next = ti->conns;
-    if (ti->conns)
-        ti->conns->prev = c;
-    ti->conns = c;
+    LIST_INSERT_HEAD(&ti->conns, c, link);
     c->timer = api->timer_start(ti->inst, (uint64_t)ti->handshake_ms, handshake_timeout, c);
     if (!c->timer || api->read_start(lower, lower_read, c) < 0)
         conn_close_lower(c);
@@ -789,7 +781,8 @@ tls_conn_accept(const struct mps_ctx *ctx, mps_stream *lower)
 void
 tls_conn_close_all(struct tls_inst *ti)
 {
-    for (struct tls_conn *c = ti->conns; c; c = c->next)
+    struct tls_conn *c;
+    LIST_FOREACH(c, &ti->conns, link)
         if (!c->established && !c->closing)
             conn_close_lower(c);
 }
