@@ -36,6 +36,8 @@ set -eu
 
 LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 : "${top_srcdir:=$(cd "$LIB_DIR/../.." && pwd)}"
+# shellcheck source=../ports.sh
+. "$LIB_DIR/../ports.sh"
 : "${top_builddir:=/work/main/build}"
 export top_srcdir top_builddir
 
@@ -273,27 +275,11 @@ ready_port() {
     echo "${addr##*:}"
 }
 
-# _port_line FILE PREFIX: FOUND_PORT = the number after PREFIX on the first whole line (ended
-# by a newline: a line being written does not count) of FILE that starts with PREFIX.
-_port_line() {
-    local line
-    FOUND_PORT=""
-    [ -f "$1" ] || return 1
-    while IFS= read -r line; do
-        case $line in
-        "$2"*)
-            FOUND_PORT=${line#"$2"}
-            [[ $FOUND_PORT =~ ^[0-9]+$ ]] && return 0
-            ;;
-        esac
-    done <"$1"
-    return 1
-}
 
 # wait_port VAR FILE PREFIX WHAT [TIMEOUT]: a server that bound port 0 reports the port it got
 # as a line PREFIX<port> in FILE (its output, usually); wait for it and set VAR to the port.
 wait_port() {
-    wait_for "${5:-$((10 * SLOW))}" "$4 to report its port" _port_line "$2" "$3"
+    wait_for "${5:-$((10 * SLOW))}" "$4 to report its port" port_line "$2" "$3"
     printf -v "$1" '%s' "$FOUND_PORT"
 }
 
