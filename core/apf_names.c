@@ -129,7 +129,7 @@ refuse(struct apf_tunnel *t, const void *kind, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     struct netaddr_key key;
-    netaddr_key((const struct sockaddr *)&t->stream->peer_sa, &key);
+    stream_peer_key(t->stream, &key);
     t->env->stats.names_refused++;
     log_peer(MPS_LOG_WARNING, &key, kind, "Intel remote client %s (account %s) %s %s",
              t->uuid_text, account_of(t), msg, apf_tunnel_ident(t, id, sizeof(id)));

@@ -25,12 +25,30 @@ static void tunnel_on_read(void *arg, mps_stream *s, const struct mps_iov *data,
 /* A connection that has not logged in is anyone's: what it makes us log goes through the peer
  * limiter (issue 17, item 5), keyed by its source address. */
 static bool
-tunnel_anonymous(const struct apf_tunnel *t, struct netaddr_key *key)
+tunnel_anonymous(const struct apf_tunnel *t)
 {
-    if (t->state >= TUNNEL_AUTHED || !t->stream)
-        return false;
-    netaddr_key((const struct sockaddr *)&t->stream->peer_sa, key);
-    return true;
+    return t->state < TUNNEL_AUTHED && t->stream;
+}
+
+/* "Intel remote client UUID (FQDN, PEER) message". Through the peer limiter (issue 17, item
+ * 5) when limited, keyed by the source address, as one kind per kind pointer. */
+static void __attribute__((format(printf, 5, 0)))
+tunnel_vlog(const struct apf_tunnel *t, enum mps_log_level level, bool limited, const void *kind,
+            const char *fmt, va_list ap)
+{
+    char msg[1024];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    const char *fqdn = t->fqdn ? t->fqdn : "no FQDN yet";
+    const char *peer = t->stream ? t->stream->peer : "?";
+    if (!limited) {
+        log_msg(level, "Intel remote client %s (%s, %s) %s", t->uuid_text, fqdn, peer, msg);
+        return;
+    }
+    struct netaddr_key key;
+    if (t->stream)
+        stream_peer_key(t->stream, &key);
+    log_peer(level, t->stream ? &key : NULL, kind, "Intel remote client %s (%s, %s) %s",
+             t->uuid_text, fqdn, peer, msg);
 }
 
 void
@@ -38,19 +56,10 @@ apf_tunnel_log(const struct apf_tunnel *t, enum mps_log_level level, const char 
 {
     if (!log_enabled(level))
         return;
-    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    tunnel_vlog(t, level, tunnel_anonymous(t), fmt, fmt, ap); /* kind: the call site's format */
     va_end(ap);
-    struct netaddr_key key;
-    if (tunnel_anonymous(t, &key)) { /* one kind per call site: its format */
-        log_peer(level, &key, fmt, "Intel remote client %s (%s, %s) %s", t->uuid_text,
-                 t->fqdn ? t->fqdn : "no FQDN yet", t->stream->peer, msg);
-        return;
-    }
-    log_msg(level, "Intel remote client %s (%s, %s) %s", t->uuid_text,
-            t->fqdn ? t->fqdn : "no FQDN yet", t->stream ? t->stream->peer : "?", msg);
 }
 
 void
@@ -59,17 +68,10 @@ apf_tunnel_log_peer(const struct apf_tunnel *t, enum mps_log_level level, const 
 {
     if (!log_enabled(level) && level != MPS_LOG_ERROR)
         return;
-    char msg[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    tunnel_vlog(t, level, true, kind, fmt, ap);
     va_end(ap);
-    struct netaddr_key key;
-    if (t->stream)
-        netaddr_key((const struct sockaddr *)&t->stream->peer_sa, &key);
-    log_peer(level, t->stream ? &key : NULL, kind, "Intel remote client %s (%s, %s) %s",
-             t->uuid_text, t->fqdn ? t->fqdn : "no FQDN yet", t->stream ? t->stream->peer : "?",
-             msg);
 }
 
 const char *
@@ -569,14 +571,16 @@ tunnel_on_read(void *arg, mps_stream *s, const struct mps_iov *data, int status)
         t->env->stats.connection_errors++;
         struct netaddr_key key;
         static const char kind_gone[] = "gone before logging in";
-        if (status == MPS_EOF && tunnel_anonymous(t, &key))
+        if (status == MPS_EOF && tunnel_anonymous(t)) {
+            stream_peer_key(t->stream, &key);
             log_peer(MPS_LOG_INFO, &key, kind_gone, "[%s] Intel remote client has disconnected %s",
                      t->fqdn ? t->fqdn : t->uuid_text, apf_tunnel_ident(t, id, sizeof(id)));
-        else if (status == MPS_EOF)
+        } else if (status == MPS_EOF) {
             log_info("[%s] Intel remote client has disconnected %s",
                      t->fqdn ? t->fqdn : t->uuid_text, apf_tunnel_ident(t, id, sizeof(id)));
-        else
+        } else {
             apf_tunnel_log(t, MPS_LOG_INFO, "connection lost: %s", uv_strerror(status));
+        }
         tunnel_close(t);
         return;
     }
@@ -711,7 +715,7 @@ apf_tunnel_new(struct apf_env *env, mps_stream *stream, struct apf_tunnel **t_r)
          * as rate-limited as the listeners' refusals. */
         static const char kind[] = "tunnel MaxConnections";
         struct netaddr_key key;
-        netaddr_key(&stream->peer_sa.sa, &key);
+        stream_peer_key(stream, &key);
         log_peer(MPS_LOG_WARNING, &key, kind, "connection from %s refused: MaxConnections (%ld) "
                  "reached", stream->peer, env->max_tunnels);
         mps_stream *s = stream;

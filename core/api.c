@@ -77,7 +77,7 @@ api_log_peer(mps_inst *mi, const mps_stream *s, enum mps_log_level level, const 
     va_end(ap);
     struct netaddr_key key;
     if (s)
-        netaddr_key((const struct sockaddr *)&s->peer_sa, &key);
+        stream_peer_key(s, &key);
     /* By default the call site's format string is the message kind: one limit per line of
      * code. */
     log_peer(level, s ? &key : NULL, kind ? kind : fmt, "[%s] %s",

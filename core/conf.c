@@ -681,6 +681,18 @@ find_in_tables(const struct conf_table *t, size_t n, const char *key, size_t *wh
     return NULL;
 }
 
+/* One error in err: without a reporter it stops the caller (true); with one it is reported
+ * and checking goes on. Either way *rc becomes -1. */
+static bool
+error_stops(char *err, int *rc)
+{
+    *rc = -1;
+    if (!reporter)
+        return true;
+    conf_report(err);
+    return false;
+}
+
 int
 conf_apply_tables(const struct conf_file *cf, const struct conf_section *sec,
                   const struct conf_table *t, size_t n, char *err, size_t errlen)
@@ -697,18 +709,16 @@ conf_apply_tables(const struct conf_file *cf, const struct conf_section *sec,
         const struct mps_option *o = find_in_tables(t, n, kv->key, NULL);
         if (!o) {
             conf_errf(err, errlen, "%s:%d: unknown key '%s' in %s", path, kv->line, kv->key, label);
-            if (!reporter)
+            if (error_stops(err, &rc))
                 return -1;
-            rc = conf_report(err);
             continue;
         }
         for (size_t j = 0; j < i; j++) {
             if (find_in_tables(t, n, sec->kv[j].key, NULL) == o) { /* also alias and name */
                 conf_errf(err, errlen, "%s:%d: %s given twice (first on line %d)", path, kv->line,
                           kv->key, sec->kv[j].line);
-                if (!reporter)
+                if (error_stops(err, &rc))
                     return -1;
-                rc = conf_report(err);
                 break;
             }
         }
@@ -725,9 +735,8 @@ conf_apply_tables(const struct conf_file *cf, const struct conf_section *sec,
                     bool range = strncmp(msg, "must be ", 8) == 0;
                     conf_errf(err, errlen, "%s:%d: %s%s%s", path, kv->line, kv->key,
                               range ? " " : ": ", msg);
-                    if (!reporter)
+                    if (error_stops(err, &rc))
                         return -1;
-                    rc = conf_report(err);
                     /* Checking goes on: leave the field as the default would. */
                     if (o->dflt)
                         (void)conf_parse_value(o, o->dflt, t[ti].base, msg, sizeof(msg));
@@ -735,20 +744,17 @@ conf_apply_tables(const struct conf_file *cf, const struct conf_section *sec,
             } else if (o->dflt) {
                 if (conf_parse_value(o, o->dflt, t[ti].base, msg, sizeof(msg)) < 0) {
                     conf_errf(err, errlen, "%s: %s: bad built-in default: %s", path, o->name, msg);
-                    if (!reporter)
+                    if (error_stops(err, &rc))
                         return -1;
-                    rc = conf_report(err);
                 }
             } else if (sec) {
                 conf_errf(err, errlen, "%s:%d: %s needs %s", path, sec->line, label, o->name);
-                if (!reporter)
+                if (error_stops(err, &rc))
                     return -1;
-                rc = conf_report(err);
             } else {
                 conf_errf(err, errlen, "%s: %s is required", path, o->name);
-                if (!reporter)
+                if (error_stops(err, &rc))
                     return -1;
-                rc = conf_report(err);
             }
         }
     }

@@ -351,7 +351,7 @@ group_after_proxy(void *arg, mps_stream *s)
 {
     struct listen_group *g = arg;
     struct lconn *lc = (struct lconn *)s->conn;
-    const struct sockaddr *sa = (const struct sockaddr *)&s->peer_sa;
+    const struct sockaddr *sa = &s->peer_sa.sa;
     const char *why;
     if (sa->sa_family != AF_UNSPEC) {
         if (!acl_allows(g, sa, &why)) {

@@ -53,7 +53,7 @@ wait_timeout(uv_timer_t *t)
 {
     struct proxy_wait *w = t->data;
     struct netaddr_key key;
-    netaddr_key((const struct sockaddr *)&w->stream->peer_sa, &key);
+    stream_peer_key(w->stream, &key);
     log_peer(MPS_LOG_WARNING, &key, "proxy-timeout", "%s: no PROXY header within %d s: closed",
              w->stream->peer, PROXY_HEADER_TIMEOUT_MS / 1000);
     wait_end(w, false);
@@ -82,7 +82,7 @@ wait_read(void *arg, mps_stream *s, const struct mps_iov *data, int status)
         return;
     if (st == PROXY_BAD) {
         struct netaddr_key key;
-        netaddr_key((const struct sockaddr *)&s->peer_sa, &key);
+        stream_peer_key(s, &key);
         log_peer(MPS_LOG_WARNING, &key, "proxy-bad", "%s: bad PROXY header (%s): closed",
                  s->peer, why);
         wait_end(w, false);

@@ -64,6 +64,12 @@ dup_opt(char **dst, const char *src)
     return 0;
 }
 
+void
+stream_peer_key(const mps_stream *s, struct netaddr_key *k)
+{
+    netaddr_key(&s->peer_sa.sa, k);
+}
+
 int
 stream_inherit_peer(mps_stream *s, const mps_stream *lower)
 {

@@ -95,6 +95,8 @@ struct mps_stream {
 };
 
 void stream_init(mps_stream *s, const struct stream_ops *ops, uv_loop_t *loop);
+/* The peer as the limiters and per-source counts key it (netaddr_key; zero without one). */
+void stream_peer_key(const mps_stream *s, struct netaddr_key *k);
 
 /* The public operations (mps_api wraps these). read_start replaces any previous callback. */
 int stream_read_start(mps_stream *s, mps_read_cb cb, void *arg);
