@@ -38,7 +38,10 @@
  *        the lower one's address and connection accounting), stream_established (the
  *        connection leaves its pending phase), stream_set_scope and cred->scope (the device
  *        names and UUIDs a credential may register), log_peer (rate-limited lines that a
- *        remote peer can trigger), and more statistics counters.
+ *        remote peer can trigger), and more statistics counters. Observability (added before
+ *        0.1.0 shipped, so still 1.1): mps_device_info's channels, bytes and TLS members,
+ *        byte/auth/TLS gauges in mps_stats, realms_foreach, reload, stream_set_tls,
+ *        stream_local (the control socket) and serving.
  */
 #ifndef MPS_MODULE_H
 #define MPS_MODULE_H
@@ -161,6 +164,12 @@ struct mps_device_info {
     int64_t connected_ms;    /* wall clock (ms since the epoch) of the TCP accept */
     int64_t last_rx_ms;      /* wall clock of the last bytes from the device */
     int64_t last_keepalive_ms; /* of the last keepalive from the device; 0: none yet */
+    /* 1.1 (check api->size >= the offset of api->realms_foreach before reading these) */
+    uint32_t channels_open;     /* console and direct-tcpip channels open now */
+    uint64_t bytes_from_device; /* bytes read from the device's connection (APF, framing too) */
+    uint64_t bytes_to_device;   /* bytes written to it */
+    const char *tls_version;    /* "TLSv1.2" etc. of the device's connection; NULL: plain TCP */
+    const char *tls_cipher;     /* its cipher suite (OpenSSL's name); NULL: plain TCP */
 };
 typedef void (*mps_device_cb)(void *arg, const struct mps_device_info *dev);
 
@@ -186,7 +195,47 @@ struct mps_stats {
     uint64_t refused_startups;  /* MaxStartups: dropped while too many were pending */
     uint64_t accept_paused;     /* times accepting paused because descriptors ran out */
     uint64_t names_refused;     /* tcpip-forward registrations refused (NameConflict, scope) */
+    uint64_t bytes_from_devices; /* read from every device connection, ended ones included */
+    uint64_t bytes_to_devices;   /* written to them */
+    uint64_t auth_waiting;       /* gauge: checks waiting for a slot or in a slow lane */
+    uint64_t auth_running;       /* gauge: checks a plugin is deciding */
+    uint64_t throttled_sources;  /* gauge: source addresses the realms currently slow down */
+    uint64_t tunnels_by_tls[4];  /* gauge: tunnels over plain TCP, TLS 1.0/1.1, 1.2, 1.3 */
 };
+
+/* One plugin of a realm's chain, as api->realms_foreach describes it. */
+struct mps_realm_plugin_info {
+    const char *name; /* the instance name ("auth_file") */
+    uint64_t ok, deny, next, error; /* answers it gave (a timeout counts as error) */
+};
+
+#define MPS_LATENCY_BUCKETS 12
+/* The upper bounds, in seconds, of the latency histogram buckets (the last one is +Inf). */
+#define MPS_LATENCY_BOUNDS                                                                        \
+    { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0 }
+
+/* An authentication realm (api->realms_foreach): counters only grow, "now" values are gauges.
+ * Valid during the callback only. */
+struct mps_realm_info {
+    const char *name; /* "AMT" (devices) or "console" */
+    int required;     /* NeedAuthentication */
+    uint64_t ok, deny, error, timeout; /* final answers; a timeout is not counted in error */
+    uint64_t throttled, refused;       /* slowed down / refused at once by the throttle */
+    uint64_t waiting_now, running_now;
+    /* Checks that reached a plugin, by time from the start of the first plugin to the answer:
+     * latency_count[i] counts those of at most MPS_LATENCY_BOUNDS[i] seconds (not cumulative;
+     * the last bucket holds the rest), latency_sum_ms their total. */
+    uint64_t latency_count[MPS_LATENCY_BUCKETS + 1];
+    uint64_t latency_sum_ms;
+    /* Backend health: answers ERROR or timeout in a row (0 after an OK or DENY) and the last
+     * error's message ("" for none) and wall clock time (ms; 0: none). */
+    uint32_t errors_in_row;
+    const char *last_error;
+    int64_t last_error_ms;
+    const struct mps_realm_plugin_info *plugins;
+    size_t nplugins;
+};
+typedef void (*mps_realm_cb)(void *arg, const struct mps_realm_info *realm);
 
 struct mps_api { /* core services; append-only: check size before using newer members */
     uint32_t size;
@@ -314,6 +363,21 @@ struct mps_api { /* core services; append-only: check size before using newer me
     int (*stream_set_scope)(mps_stream *s, const char *scope);
     /* The instance's listener directives as the core parsed them (NULL without the role). */
     const struct mps_listen_conf *(*listen_conf)(mps_inst *mi);
+    /* Observability and control (1.1, 0.1.0 development). */
+    /* Calls cb inside the call once per authentication realm ("AMT", then "console"); returns
+     * how many. */
+    size_t (*realms_foreach)(mps_inst *mi, mps_realm_cb cb, void *arg);
+    /* Reload as SIGHUP does, soon after the calling hook returns. 0, or -EBUSY when one is
+     * already pending. */
+    int (*reload)(mps_inst *mi);
+    /* The TLS parameters of a layer's connection (copied; shown in device listings). */
+    int (*stream_set_tls)(mps_stream *s, const char *version, const char *cipher);
+    /* 1 when s came through the core's control socket ([core] ControlSocket): a local client
+     * the socket's file permissions already admitted (the instance may grant it every right);
+     * 0 otherwise. Layers pass it up. */
+    int (*stream_local)(const mps_stream *s);
+    /* The daemon's listeners are open and it is serving (after start and between reloads). */
+    int (*serving)(mps_inst *mi);
 };
 
 struct mps_ctx { /* passed to every hook */
