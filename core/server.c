@@ -231,10 +231,11 @@ control_accept(void *arg, mps_stream *s)
     core_api.serve(NULL, srv->cfg.core.control_serve, s); /* closes s if it is gone */
 }
 
-/* ControlSocket: auto opens the default path when the ControlServe instance is loaded (a
- * daemon without admin_http has nothing to serve there); an explicit path requires it. */
+/* ControlSocket: auto means the default path when the ControlServe instance is loaded (a
+ * daemon without admin_http has nothing to serve there); an explicit path requires it.
+ * 1 with *path_r, 0: no socket, -1: a configuration error (logged). */
 static int
-open_control_socket(struct server *srv)
+control_socket_path(const struct server *srv, const char **path_r)
 {
     const struct core_config *cc = &srv->cfg.core;
     bool automatic = strcmp(cc->control_socket, "auto") == 0;
@@ -243,11 +244,29 @@ open_control_socket(struct server *srv)
     if (core_api.serve(NULL, cc->control_serve, NULL) < 0) {
         if (automatic)
             return 0;
-        log_error("ControlSocket %s: ControlServe %s is not a loaded module instance that "
-                  "serves connections", cc->control_socket, cc->control_serve);
+        const struct conf_file *cf = &srv->cfg.file;
+        int line = 0;
+        for (size_t i = 0; i < cf->nsec; i++)
+            for (size_t k = 0; !cf->sec[i].arg && strcasecmp(cf->sec[i].name, "core") == 0 &&
+                               k < cf->sec[i].nkv; k++)
+                if (strcasecmp(cf->sec[i].kv[k].key, "ControlSocket") == 0)
+                    line = cf->sec[i].kv[k].line;
+        log_error("%s:%d: ControlSocket %s: ControlServe %s is not a loaded module instance "
+                  "that serves connections", cf->path, line, cc->control_socket,
+                  cc->control_serve);
         return -1;
     }
-    const char *path = automatic ? MPSD_RUNDIR "/control" : cc->control_socket;
+    *path_r = automatic ? MPSD_RUNDIR "/control" : cc->control_socket;
+    return 1;
+}
+
+static int
+open_control_socket(struct server *srv)
+{
+    const char *path;
+    int rc = control_socket_path(srv, &path);
+    if (rc <= 0)
+        return rc;
     return control_open(&srv->loop, path, control_accept, srv, &srv->control) < 0 ? -1 : 0;
 }
 
@@ -636,6 +655,9 @@ server_check(const char *conf_path)
                            false) < 0)
         rc = 1;
     if (load_modules(&srv, false) < 0)
+        rc = 1;
+    const char *control;
+    if (control_socket_path(&srv, &control) < 0)
         rc = 1;
     server_cleanup(&srv);
     conf_set_reporter(NULL);
