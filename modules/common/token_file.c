@@ -1,36 +1,55 @@
 /* token_file.c - bearer tokens from a file (token_file.h).
- * SPDX-License-Identifier: Apache-2.0
- *
- * Only SHA-256 digests are kept. A presented token is hashed once (OpenSSL EVP) and compared
- * with CRYPTO_memcmp against every entry, whatever matched earlier, so the time taken says
- * nothing about which digest came close. */
+ * SPDX-License-Identifier: Apache-2.0 */
 #include "token_file.h"
 
 #include <errno.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define TOKEN_NAME_MAX 64
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#define TOKEN_DIGEST_LEN 32
+/* A line longer than this is not a token line (names are labels, digests 64 digits). */
 #define TOKEN_LINE_MAX 1024
-#define TOKEN_MAX_ENTRIES 4096
 
 struct token_entry {
-    char name[TOKEN_NAME_MAX];
+    unsigned char digest[TOKEN_DIGEST_LEN];
     unsigned scopes;
-    unsigned char digest[32];
+    char *name;
 };
 
 struct token_file {
-    size_t n;
-    struct token_entry e[];
+    size_t n, cap;
+    struct token_entry *e;
 };
 
+static void set_error(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+set_error(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (!err || !errlen)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
 static int
-hexval(char c)
+is_blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+static int
+hex_value(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -41,140 +60,136 @@ hexval(char c)
     return -1;
 }
 
-/* "read,admin" into scope bits (admin implies the others); 0 when a word is unknown. */
+/* "read,relay" -> the scope bits, admin expanded; 0 on an unknown or empty word (*bad_r
+ * points at it, *bad_len_r its length). */
 static unsigned
-parse_scopes(const char *s)
+parse_scopes(const char *s, size_t len, const char **bad_r, size_t *bad_len_r)
 {
-    unsigned bits = 0;
-    while (*s) {
-        const char *end = strchr(s, ',');
-        size_t len = end ? (size_t)(end - s) : strlen(s);
-        if (len == 4 && memcmp(s, "read", 4) == 0)
-            bits |= TOKEN_READ;
-        else if (len == 5 && memcmp(s, "relay", 5) == 0)
-            bits |= TOKEN_RELAY;
-        else if (len == 5 && memcmp(s, "admin", 5) == 0)
-            bits |= TOKEN_ADMIN | TOKEN_READ | TOKEN_RELAY;
-        else
+    static const struct {
+        const char *word;
+        unsigned bits;
+    } words[] = {
+        {"read", TOKEN_READ},
+        {"relay", TOKEN_RELAY},
+        {"admin", TOKEN_READ | TOKEN_RELAY | TOKEN_ADMIN},
+    };
+    unsigned scopes = 0;
+    size_t i = 0;
+
+    while (i <= len) {
+        size_t start = i, wlen;
+        unsigned bits = 0;
+
+        while (i < len && s[i] != ',')
+            i++;
+        wlen = i - start;
+        for (size_t k = 0; k < sizeof words / sizeof words[0]; k++)
+            if (wlen == strlen(words[k].word) && memcmp(s + start, words[k].word, wlen) == 0)
+                bits = words[k].bits;
+        if (!bits) {
+            *bad_r = s + start;
+            *bad_len_r = wlen;
             return 0;
-        if (!end)
-            break;
-        s = end + 1;
+        }
+        scopes |= bits;
+        i++; /* past the comma (or past the end, which ends the loop) */
     }
-    return bits;
+    return scopes;
 }
 
-/* One line (no newline, NUL-terminated): 1 an entry, 0 nothing (blank, comment), -1 bad with
- * *why set. */
 static int
-parse_line(char *line, struct token_entry *e, const char **why)
+parse_digest(const char *s, size_t len, unsigned char *digest)
 {
-    char *save = NULL;
-    char *name = strtok_r(line, " \t\r", &save);
-    if (!name || name[0] == '#')
-        return 0;
-    char *scopes = strtok_r(NULL, " \t\r", &save);
-    char *hex = strtok_r(NULL, " \t\r", &save);
-    if (!scopes || !hex || strtok_r(NULL, " \t\r", &save)) {
-        *why = "expected NAME SCOPES SHA256";
+    if (len != 2 * TOKEN_DIGEST_LEN)
         return -1;
-    }
-    if (strlen(name) >= TOKEN_NAME_MAX) {
-        *why = "name longer than 63 characters";
-        return -1;
-    }
-    e->scopes = parse_scopes(scopes);
-    if (!e->scopes) {
-        *why = "unknown scope (read, relay, admin, joined with commas)";
-        return -1;
-    }
-    if (strlen(hex) != 64) {
-        *why = "the SHA-256 must be 64 hex digits";
-        return -1;
-    }
-    for (int i = 0; i < 32; i++) {
-        int h = hexval(hex[2 * i]), l = hexval(hex[2 * i + 1]);
-        if (h < 0 || l < 0) {
-            *why = "the SHA-256 must be 64 hex digits";
+    for (size_t i = 0; i < TOKEN_DIGEST_LEN; i++) {
+        int hi = hex_value(s[2 * i]), lo = hex_value(s[2 * i + 1]);
+        if (hi < 0 || lo < 0)
             return -1;
-        }
-        e->digest[i] = (unsigned char)(h << 4 | l);
+        digest[i] = (unsigned char)(hi << 4 | lo);
     }
-    memcpy(e->name, name, strlen(name) + 1);
-    return 1;
+    return 0;
 }
 
-int
-token_file_load(const char *path, struct token_file **tf_r, char *err, size_t errlen)
+static int
+append_entry(struct token_file *tf, const char *name, size_t name_len, unsigned scopes,
+             const unsigned char *digest)
 {
-    *tf_r = NULL;
-    FILE *f = fopen(path, "re");
-    if (!f) {
-        int e = errno;
-        snprintf(err, errlen, "%s: %s", path, strerror(e));
-        return -e;
+    if (tf->n == tf->cap) {
+        size_t cap = tf->cap ? 2 * tf->cap : 8;
+        struct token_entry *e = realloc(tf->e, cap * sizeof *e);
+        if (!e)
+            return -ENOMEM;
+        tf->e = e;
+        tf->cap = cap;
     }
-    size_t cap = 16;
-    struct token_file *tf = calloc(1, sizeof(*tf) + cap * sizeof(tf->e[0]));
-    char line[TOKEN_LINE_MAX + 2];
-    unsigned lineno = 0;
-    int rc = 0;
-    if (!tf) {
-        rc = -ENOMEM;
-        snprintf(err, errlen, "%s: out of memory", path);
-        goto out;
-    }
-    while (fgets(line, sizeof(line), f)) {
-        lineno++;
-        size_t len = strlen(line);
-        if (len && line[len - 1] == '\n') {
-            line[--len] = '\0';
-        } else if (!feof(f)) {
-            /* (or a NUL byte in it, which ends what fgets hands back) */
-            snprintf(err, errlen, "%s:%u: line longer than %d bytes", path, lineno,
-                     TOKEN_LINE_MAX);
-            rc = -EINVAL;
-            goto out;
-        }
-        struct token_entry e;
-        const char *why = NULL;
-        int r = parse_line(line, &e, &why);
-        if (r < 0) {
-            snprintf(err, errlen, "%s:%u: %s", path, lineno, why);
-            rc = -EINVAL;
-            goto out;
-        }
-        if (r == 0)
-            continue;
-        if (tf->n == TOKEN_MAX_ENTRIES) {
-            snprintf(err, errlen, "%s:%u: more than %d tokens", path, lineno, TOKEN_MAX_ENTRIES);
-            rc = -EINVAL;
-            goto out;
-        }
-        if (tf->n == cap) {
-            cap *= 2;
-            struct token_file *n = realloc(tf, sizeof(*tf) + cap * sizeof(tf->e[0]));
-            if (!n) {
-                snprintf(err, errlen, "%s: out of memory", path);
-                rc = -ENOMEM;
-                goto out;
-            }
-            tf = n;
-        }
-        tf->e[tf->n++] = e;
-    }
-    if (ferror(f)) {
-        snprintf(err, errlen, "%s: read error", path);
-        rc = -EIO;
-    }
-out:
-    fclose(f);
-    if (rc < 0) {
-        token_file_free(tf);
-        return rc;
-    }
-    *tf_r = tf;
+    char *copy = malloc(name_len + 1);
+    if (!copy)
+        return -ENOMEM;
+    memcpy(copy, name, name_len);
+    copy[name_len] = '\0';
+    struct token_entry *e = &tf->e[tf->n++];
+    memcpy(e->digest, digest, TOKEN_DIGEST_LEN);
+    e->scopes = scopes;
+    e->name = copy;
     return 0;
+}
+
+/* One line without its newline: 0 (an entry added, or nothing to add), -EINVAL with the reason
+ * in err (prefixed by the caller), -ENOMEM. */
+static int
+parse_line(struct token_file *tf, const char *line, size_t len, char *why, size_t whylen)
+{
+    const char *field[4];
+    size_t flen[4], nf = 0, i = 0;
+    unsigned char digest[TOKEN_DIGEST_LEN];
+
+    while (i < len && is_blank(line[i]))
+        i++;
+    if (i == len || line[i] == '#')
+        return 0;
+    while (i < len) {
+        if (nf == 4)
+            break;
+        field[nf] = line + i;
+        while (i < len && !is_blank(line[i]))
+            i++;
+        flen[nf] = (size_t)(line + i - field[nf]);
+        nf++;
+        while (i < len && is_blank(line[i]))
+            i++;
+    }
+    if (nf != 3) {
+        set_error(why, whylen, "%s (expected NAME SCOPES SHA256)",
+                  nf < 3 ? "too few fields" : "too many fields");
+        return -EINVAL;
+    }
+    for (size_t k = 0; k < 3; k++)
+        for (size_t j = 0; j < flen[k]; j++)
+            if ((unsigned char)field[k][j] < 0x20 || field[k][j] == 0x7f) {
+                set_error(why, whylen, "a control character in field %zu", k + 1);
+                return -EINVAL;
+            }
+    const char *bad = NULL;
+    size_t bad_len = 0;
+    unsigned scopes = parse_scopes(field[1], flen[1], &bad, &bad_len);
+    if (!scopes) {
+        set_error(why, whylen, "unknown scope \"%.*s\" (read, relay or admin, joined by commas)",
+                  (int)(bad_len > 32 ? 32 : bad_len), bad);
+        return -EINVAL;
+    }
+    if (parse_digest(field[2], flen[2], digest) != 0) {
+        set_error(why, whylen,
+                  "the digest is not 64 hex digits (printf %%s \"$TOKEN\" | "
+                  "sha256sum)");
+        return -EINVAL;
+    }
+    for (size_t k = 0; k < tf->n; k++)
+        if (memcmp(tf->e[k].digest, digest, TOKEN_DIGEST_LEN) == 0) {
+            set_error(why, whylen, "the same token as \"%s\"", tf->e[k].name);
+            return -EINVAL;
+        }
+    return append_entry(tf, field[0], flen[0], scopes, digest);
 }
 
 void
@@ -182,8 +197,77 @@ token_file_free(struct token_file *tf)
 {
     if (!tf)
         return;
-    OPENSSL_cleanse(tf->e, tf->n * sizeof(tf->e[0]));
+    for (size_t i = 0; i < tf->n; i++)
+        free(tf->e[i].name);
+    free(tf->e);
     free(tf);
+}
+
+int
+token_file_load(const char *path, struct token_file **tf_r, char *err, size_t errlen)
+{
+    struct token_file *tf;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    unsigned lineno = 0;
+    int rc = 0;
+    FILE *f;
+
+    *tf_r = NULL;
+    f = fopen(path, "re");
+    if (!f) {
+        rc = -errno;
+        set_error(err, errlen, "%s: %s", path, strerror(-rc));
+        return rc;
+    }
+    tf = calloc(1, sizeof *tf);
+    if (!tf) {
+        fclose(f);
+        set_error(err, errlen, "%s: out of memory", path);
+        return -ENOMEM;
+    }
+    while ((len = getline(&line, &cap, f)) >= 0) {
+        char why[160];
+
+        lineno++;
+        if (len > 0 && line[len - 1] == '\n')
+            len--;
+        if (len > 0 && line[len - 1] == '\r')
+            len--;
+        if (len > TOKEN_LINE_MAX) {
+            set_error(err, errlen, "%s:%u: line longer than %d bytes", path, lineno,
+                      TOKEN_LINE_MAX);
+            rc = -EINVAL;
+            break;
+        }
+        if (memchr(line, '\0', (size_t)len)) {
+            set_error(err, errlen, "%s:%u: a NUL byte in the line", path, lineno);
+            rc = -EINVAL;
+            break;
+        }
+        rc = parse_line(tf, line, (size_t)len, why, sizeof why);
+        if (rc == -ENOMEM) {
+            set_error(err, errlen, "%s:%u: out of memory", path, lineno);
+            break;
+        }
+        if (rc < 0) {
+            set_error(err, errlen, "%s:%u: %s", path, lineno, why);
+            break;
+        }
+    }
+    if (rc == 0 && ferror(f)) {
+        rc = -EIO;
+        set_error(err, errlen, "%s: read error", path);
+    }
+    free(line);
+    fclose(f);
+    if (rc < 0) {
+        token_file_free(tf);
+        return rc;
+    }
+    *tf_r = tf;
+    return 0;
 }
 
 size_t
@@ -195,25 +279,26 @@ token_file_count(const struct token_file *tf)
 unsigned
 token_file_check(const struct token_file *tf, const char *token, size_t len, const char **name_r)
 {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned dlen = 0;
-    unsigned scopes = 0;
+    unsigned char digest[TOKEN_DIGEST_LEN];
+    unsigned dlen = 0, scopes = 0;
+    size_t found = SIZE_MAX;
+
     if (name_r)
         *name_r = NULL;
-    if (!tf || !token || !len)
+    if (!tf || len == 0)
         return 0;
-    if (!EVP_Digest(token, len, digest, &dlen, EVP_sha256(), NULL) || dlen != 32)
+    if (!EVP_Digest(token, len, digest, &dlen, EVP_sha256(), NULL) || dlen != TOKEN_DIGEST_LEN)
         return 0;
+    /* No early exit and no branch on a comparison: every entry is compared, and the match is
+     * folded in with masks. */
     for (size_t i = 0; i < tf->n; i++) {
-        /* Every entry is compared; a match is remembered without a branch on secret data
-         * beyond the one on the comparison's result, which names no digest byte. */
-        int same = CRYPTO_memcmp(digest, tf->e[i].digest, 32) == 0;
-        if (same && !scopes) {
-            scopes = tf->e[i].scopes;
-            if (name_r)
-                *name_r = tf->e[i].name;
-        }
+        size_t eq = (size_t)(CRYPTO_memcmp(digest, tf->e[i].digest, TOKEN_DIGEST_LEN) == 0);
+        size_t mask = (size_t)0 - eq;
+        scopes |= (unsigned)mask & tf->e[i].scopes;
+        found = (found & ~mask) | (i & mask);
     }
-    OPENSSL_cleanse(digest, sizeof(digest));
+    OPENSSL_cleanse(digest, sizeof digest);
+    if (name_r && found != SIZE_MAX)
+        *name_r = tf->e[found].name;
     return scopes;
 }
