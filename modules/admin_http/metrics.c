@@ -13,6 +13,7 @@
 #include "admin_http.h"
 
 #include "notify_soap.h"
+#include "tls_stats.h"
 
 #include <dirent.h>
 #include <inttypes.h>
@@ -322,6 +323,45 @@ notify_metrics(const struct rest_inst *ri, struct rest_buf *b)
     nf->list(obj, notify_cb, &w);
 }
 
+/* ------------------------------------------------------------------------ TLS handshakes */
+
+struct tls_walk {
+    struct rest_buf *b;
+    bool failures;
+};
+
+static void
+tls_cb(void *arg, const struct tls_instance_stats *st)
+{
+    struct tls_walk *w = arg;
+    static const char *const reasons[TLS_FAIL_KINDS] = TLS_FAILURE_NAMES;
+    if (!w->failures) {
+        sample_u(w->b, "mpsd_tls_handshakes_total", (const char *[]){"instance", st->instance, NULL},
+                 st->handshakes_ok);
+        return;
+    }
+    for (int i = 0; i < TLS_FAIL_KINDS; i++)
+        sample_u(w->b, "mpsd_tls_handshake_failures_total",
+                 (const char *[]){"instance", st->instance, "reason", reasons[i], NULL},
+                 st->failures[i]);
+}
+
+static void
+tls_metrics(const struct rest_inst *ri, struct rest_buf *b)
+{
+    void *obj = NULL;
+    const struct tls_stats_iface *tf = ri->api->iface_lookup(ri->inst, TLS_STATS_IFACE, &obj);
+    if (!tf || tf->size < offsetof(struct tls_stats_iface, list) + sizeof(tf->list))
+        return; /* no tls instance loaded */
+    struct tls_walk w = {.b = b};
+    family(b, "mpsd_tls_handshakes_total", "counter", "TLS handshakes completed, per tls instance");
+    tf->list(obj, tls_cb, &w);
+    family(b, "mpsd_tls_handshake_failures_total", "counter",
+           "TLS handshakes that failed, per tls instance and reason");
+    w.failures = true;
+    tf->list(obj, tls_cb, &w);
+}
+
 /* -------------------------------------------------------------------------------- process */
 
 static void
@@ -390,6 +430,7 @@ rest_metrics(struct rest_conn *c)
     stats_metrics(ri, &b);
     realm_metrics(ri, &b);
     notify_metrics(ri, &b);
+    tls_metrics(ri, &b);
     single(&b, "mpsd_event_subscribers", "gauge", "Clients of GET /api/v1/events",
            ri->nsubscribers);
     single(&b, "mpsd_event_subscribers_dropped_total", "counter",
