@@ -176,7 +176,7 @@ static int
 on_body(http_parser *hp, const char *at, size_t len)
 {
     struct rest_parser *p = hp->data;
-    if (rest_buf_add(&p->body, at, len) < 0)
+    if (len > p->max_body - p->body.len || rest_buf_add(&p->body, at, len) < 0)
         return refuse(p, 413, "request body too large");
     return 0;
 }
@@ -223,7 +223,7 @@ rest_parser_init(struct rest_parser *p, size_t max_head, size_t max_body)
     p->max_head = max_head;
     p->max_body = max_body;
     p->name.max = p->target.max = p->auth.max = max_head;
-    p->body.max = max_body;
+    p->body.max = max_body; /* 0 would mean no bound: on_body checks max_body itself */
     http_parser_init(&p->hp, HTTP_REQUEST);
     p->hp.data = p;
 }
@@ -243,6 +243,7 @@ rest_parser_reset(struct rest_parser *p)
     p->reason = NULL;
     p->hdr = HDR_OTHER;
     p->nauth = 0;
+    p->start_len = 0;
     memset(&p->rq, 0, sizeof(p->rq));
 }
 
@@ -255,25 +256,27 @@ rest_parser_free(struct rest_parser *p)
     rest_buf_free(&p->body);
 }
 
-/* What http_parser's refusal means for the client. */
+/* What http_parser's refusal means for the client; at is the index in the request of the
+ * byte it refused. */
 static void
-parser_error(struct rest_parser *p, const char *data, size_t used, size_t len)
+parser_error(struct rest_parser *p, size_t at)
 {
     enum http_errno e = HTTP_PARSER_ERRNO(&p->hp);
     if (p->status)
         return; /* one of our callbacks said why */
     if (e == HPE_INVALID_VERSION) {
         refuse(p, 505, "not HTTP/1.0 or HTTP/1.1");
-    } else if (e == HPE_INVALID_METHOD && !p->target.len) {
-        /* An unknown method token before a blank is a request we do not implement (501); the
-         * rest is not HTTP at all. */
+    } else if (e == HPE_INVALID_METHOD) {
+        /* Capital letters up to the refused byte could be a method we do not implement
+         * (501); anything else is not HTTP at all. http_parser refuses at the same byte
+         * however the input was cut, so the answer does not depend on the reads. */
         size_t i = 0;
-        while (i < len && data[i] >= 'A' && data[i] <= 'Z')
+        while (i < p->start_len && (p->start[i] == '\r' || p->start[i] == '\n'))
             i++;
-        if (used == 0 && i > 0 && i < len && data[i] == ' ')
-            refuse(p, 501, "unknown request method");
-        else
-            refuse(p, 400, "malformed request line");
+        bool token = i <= at && at < p->start_len;
+        for (; token && i <= at; i++)
+            token = p->start[i] >= 'A' && p->start[i] <= 'Z';
+        refuse(p, token ? 501 : 400, token ? "unknown request method" : "malformed request line");
     } else if (e == HPE_HEADER_OVERFLOW) {
         refuse(p, 431, "request head too large");
     } else {
@@ -290,6 +293,13 @@ rest_parser_feed(struct rest_parser *p, const char *data, size_t len)
         bool in_head = !p->head_done;
         if (in_head && chunk > p->max_head - p->head_seen + 1)
             chunk = p->max_head - p->head_seen + 1; /* one byte over proves the head too long */
+        size_t seen = p->head_seen;
+        if (in_head && p->start_len < sizeof(p->start)) {
+            size_t k = sizeof(p->start) - p->start_len < chunk ? sizeof(p->start) - p->start_len
+                                                               : chunk;
+            memcpy(p->start + p->start_len, data + used, k);
+            p->start_len += k;
+        }
         size_t n = http_parser_execute(&p->hp, &settings, data + used, chunk);
         enum http_errno e = HTTP_PARSER_ERRNO(&p->hp);
         if (in_head && !p->head_done)
@@ -300,7 +310,7 @@ rest_parser_feed(struct rest_parser *p, const char *data, size_t len)
             continue;
         }
         if (e != HPE_OK) {
-            parser_error(p, data, used - n, len);
+            parser_error(p, seen + n);
             break;
         }
         if (!p->head_done && p->head_seen > p->max_head) {
@@ -326,18 +336,16 @@ rest_parser_partial(const struct rest_parser *p)
 size_t
 rest_target_path(const char *target, size_t len, const char **query_r, size_t *query_len_r)
 {
+    /* A fragment is never sent, but a client may: it ends both the path and the query. */
+    const char *hash = memchr(target, '#', len);
+    if (hash)
+        len = (size_t)(hash - target);
     const char *q = memchr(target, '?', len);
     size_t plen = q ? (size_t)(q - target) : len;
-    const char *hash = memchr(target, '#', plen);
-    if (hash) /* a fragment is never sent, but a client may: not part of the path */
-        plen = (size_t)(hash - target);
     if (query_r)
         *query_r = q ? q + 1 : NULL;
-    if (query_len_r) {
-        size_t ql = q ? len - plen - 1 : 0;
-        const char *qh = q ? memchr(q + 1, '#', ql) : NULL;
-        *query_len_r = qh ? (size_t)(qh - q - 1) : ql;
-    }
+    if (query_len_r)
+        *query_len_r = q ? len - plen - 1 : 0;
     return plen;
 }
 

@@ -53,6 +53,8 @@ struct rest_parser {
     struct rest_buf name;            /* the current header's name */
     struct rest_buf target, auth, body;
     unsigned nauth;      /* Authorization headers seen */
+    char start[32];      /* the request's first bytes: is a refused method a token? */
+    size_t start_len;
     struct rest_request rq; /* valid once done */
 };
 
