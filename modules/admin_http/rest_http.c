@@ -20,7 +20,7 @@
 /* ------------------------------------------------------------------------------ buffers */
 
 int
-rest_buf_add(struct rest_buf *b, const void *p, size_t n)
+rest_buf_reserve(struct rest_buf *b, size_t n)
 {
     if (b->failed)
         return -1;
@@ -45,6 +45,14 @@ rest_buf_add(struct rest_buf *b, const void *p, size_t n)
         b->p = q;
         b->cap = cap;
     }
+    return 0;
+}
+
+int
+rest_buf_add(struct rest_buf *b, const void *p, size_t n)
+{
+    if (rest_buf_reserve(b, n) < 0)
+        return -1;
     if (n)
         memcpy(b->p + b->len, p, n);
     b->len += n;

@@ -20,6 +20,8 @@ struct rest_buf {
     bool failed;
 };
 int rest_buf_add(struct rest_buf *b, const void *p, size_t n); /* 0 or -1 */
+/* Room for n more bytes (and a NUL) without another allocation. 0 or -1. */
+int rest_buf_reserve(struct rest_buf *b, size_t n);
 int rest_buf_str(struct rest_buf *b, const char *s);
 int rest_buf_printf(struct rest_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void rest_buf_wipe(struct rest_buf *b); /* zero what it held (credentials), keep the memory */
