@@ -81,6 +81,38 @@ wait_for 300 "$N devices forwarding" file_is "$TMPD/sim.ready" "$N"
 ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 HZ=$(getconf CLK_TCK)
 
+# Memory per idle event subscriber: mpsd's RSS before and after SUBS of them subscribed. First,
+# while the heap holds only the devices: a list's megabytes, once freed, would leave room that
+# new subscribers fill without the RSS moving.
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+rss0=$(rss_kb "$MPSD_PID")
+python3 - "$REST_PORT" "$SUBS" "$TMPD/subs.ready" "$TMPD/subs.stop" >"$TMPD/subs.out" 2>&1 <<'PY' &
+import os, socket, sys, time
+port, n, ready, stop = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+socks = []
+for i in range(n):
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    s.sendall(b"GET /api/v1/events HTTP/1.1\r\nHost: x\r\n\r\n")
+    got = b""
+    # the head, then the greeting comment (": mpsd events after id N") that ends in a blank line
+    while b"\r\n\r\n" not in got or b"\n\n" not in got.split(b"\r\n\r\n", 1)[1]:
+        chunk = s.recv(4096)
+        assert chunk, got
+        got += chunk
+    assert got.startswith(b"HTTP/1.1 200"), got[:100]
+    socks.append(s)
+open(ready, "w").write("%d\n" % len(socks))
+while not os.path.exists(stop):
+    time.sleep(0.2)
+PY
+SUBS_PID=$!
+PIDS+=("$SUBS_PID")
+wait_for 120 "$SUBS subscribers" file_is "$TMPD/subs.ready" "$SUBS"
+sleep 1
+rss1=$(rss_kb "$MPSD_PID")
+touch "$TMPD/subs.stop"
+wait "$SUBS_PID" 2>/dev/null || true
+
 REST_URL="http://127.0.0.1:$REST_PORT/api/v1/devices?limit=10000"
 SOAP_BODY='<?xml version="1.0" encoding="UTF-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><GetConnectedDevicesRequest xmlns="urn:mpsd:MpsAdmin:1"/></soap:Body></soap:Envelope>'
 request() { # request rest|soap OUT
@@ -115,34 +147,6 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 timing_end
 
-# Memory per idle event subscriber: mpsd's RSS before and after SUBS of them subscribed.
-rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
-rss0=$(rss_kb "$MPSD_PID")
-python3 - "$REST_PORT" "$SUBS" "$TMPD/subs.ready" "$TMPD/subs.stop" >"$TMPD/subs.out" 2>&1 <<'PY' &
-import os, socket, sys, time
-port, n, ready, stop = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
-socks = []
-for i in range(n):
-    s = socket.create_connection(("127.0.0.1", port), timeout=30)
-    s.sendall(b"GET /api/v1/events HTTP/1.1\r\nHost: x\r\n\r\n")
-    got = b""
-    # the head, then the greeting comment (": mpsd events after id N") that ends in a blank line
-    while b"\r\n\r\n" not in got or b"\n\n" not in got.split(b"\r\n\r\n", 1)[1]:
-        chunk = s.recv(4096)
-        assert chunk, got
-        got += chunk
-    assert got.startswith(b"HTTP/1.1 200"), got[:100]
-    socks.append(s)
-open(ready, "w").write("%d\n" % len(socks))
-while not os.path.exists(stop):
-    time.sleep(0.2)
-PY
-SUBS_PID=$!
-PIDS+=("$SUBS_PID")
-wait_for 120 "$SUBS subscribers" file_is "$TMPD/subs.ready" "$SUBS"
-sleep 1
-rss1=$(rss_kb "$MPSD_PID")
-touch "$TMPD/subs.stop"
 # Nothing in the run should have made mpsd complain (start-up notices about the descriptor
 # limit and running as root aside).
 if grep -v -e 'file descriptor limit' -e 'running as root' "$TMPD/mpsd.log" |
