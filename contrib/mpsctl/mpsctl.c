@@ -10,9 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifndef MPSCTL_SOCKET
-#define MPSCTL_SOCKET "/run/mpsd/control"
+/* Where [core] ControlSocket = auto puts the socket (the same define as the daemon's). */
+#ifndef MPSD_RUNDIR
+#define MPSD_RUNDIR "/run/mpsd"
 #endif
+#define MPSCTL_SOCKET MPSD_RUNDIR "/control"
 #ifndef MPSD_VERSION
 #define MPSD_VERSION "unknown"
 #endif

@@ -51,7 +51,8 @@ json_count() {
 }
 count_is() { ctl devices --json && [ "$RC" = 0 ] && [ "$(json_count)" = "$1" ]; }
 
-CORE_EXTRA="ControlSocket = $SOCK" CONF_EXTRA="[module admin_http]
+# lib.sh's write_conf adds [core] ControlSocket = $CONTROL_SOCKET for admin_http.
+CONTROL_SOCKET=$SOCK CONF_EXTRA="[module admin_http]
 Listen = 127.0.0.1:0
 TokenFile = $TMPD/tokens" write_conf
 start_mpsd
