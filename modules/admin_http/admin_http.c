@@ -31,7 +31,7 @@
 #define PACKAGE_VERSION "0.1.0"
 #endif
 
-#define REST_CHALLENGE                                                                            \
+#define REST_CHALLENGE                                                                             \
     "WWW-Authenticate: Basic realm=\"mpsd\"\r\nWWW-Authenticate: Bearer realm=\"mpsd\"\r\n"
 #define REST_PASS_MAX 256
 
@@ -99,8 +99,8 @@ basic_verdict(struct rest_conn *c, const struct rest_request *rq, int result, co
         return;
     }
     if (result == MPS_AUTH_DENY) {
-        rest_conn_log(c, MPS_LOG_WARNING, "authentication failed for user \"%.64s\"%s%s",
-                      c->user, msg ? ": " : "", msg ? msg : "");
+        rest_conn_log(c, MPS_LOG_WARNING, "authentication failed for user \"%.64s\"%s%s", c->user,
+                      msg ? ": " : "", msg ? msg : "");
         challenge(c, "authentication failed");
     } else {
         rest_conn_log(c, MPS_LOG_ERROR, "cannot check credentials of user \"%.64s\"%s%s", c->user,
@@ -284,8 +284,8 @@ method_allowed(const struct route *r, unsigned method)
 static void
 serve_openapi(struct rest_conn *c)
 {
-    rest_respond(c, 200, "application/json", (const char *)rest_openapi_json,
-                 rest_openapi_json_len, NULL);
+    rest_respond(c, 200, "application/json", (const char *)rest_openapi_json, rest_openapi_json_len,
+                 NULL);
 }
 
 int
@@ -315,8 +315,7 @@ rest_serve(struct rest_conn *c, const struct rest_request *rq)
         return 0;
     }
     bool writes = rq->method == HTTP_POST || rq->method == HTTP_DELETE;
-    if (r->id != R_HEALTHZ &&
-        c->scope < (writes ? REST_SCOPE_ADMIN : REST_SCOPE_READ)) {
+    if (r->id != R_HEALTHZ && c->scope < (writes ? REST_SCOPE_ADMIN : REST_SCOPE_READ)) {
         rest_conn_log(c, MPS_LOG_WARNING, "%s %.*s refused: %s has no %s scope",
                       http_method_str(rq->method), (int)plen, rq->target,
                       c->user[0] ? c->user : "the client", writes ? "admin" : "read");
@@ -469,8 +468,10 @@ rest_reload_hook(const struct mps_ctx *ctx)
         return 0;
     int rc = tokens_load(ctx, &tf);
     if (rc < 0) {
-        ctx->api->log(ctx->inst, MPS_LOG_ERROR, "TokenFile not reloaded: keeping the %zu tokens "
-                      "loaded before", ri->tokens ? token_file_count(ri->tokens) : 0);
+        ctx->api->log(ctx->inst, MPS_LOG_ERROR,
+                      "TokenFile not reloaded: keeping the %zu tokens "
+                      "loaded before",
+                      ri->tokens ? token_file_count(ri->tokens) : 0);
         return rc;
     }
     token_file_free(ri->tokens);
@@ -505,27 +506,60 @@ rest_fini(const struct mps_ctx *ctx)
 #define REST_OFF(f) offsetof(struct rest_inst, f)
 
 static const struct mps_option rest_options[] = {
-    {.name = "Auth", .type = MPS_OPT_ENUM, .offset = REST_OFF(auth_mode), .dflt = "auto",
-     .choices = rest_auth_choices, .alias = "Authentication",
+    {.name = "Auth",
+     .type = MPS_OPT_ENUM,
+     .offset = REST_OFF(auth_mode),
+     .dflt = "auto",
+     .choices = rest_auth_choices,
+     .alias = "Authentication",
      .help = "auto (required when the console realm checks credentials or a TokenFile is set), "
              "on or off"},
-    {.name = "TokenFile", .type = MPS_OPT_PATH, .offset = REST_OFF(token_path), .dflt = "",
+    {.name = "TokenFile",
+     .type = MPS_OPT_PATH,
+     .offset = REST_OFF(token_path),
+     .dflt = "",
      .help = "bearer tokens, one \"NAME SCOPES SHA256\" a line (reloaded on SIGHUP)"},
-    {.name = "MaxHeaderSize", .type = MPS_OPT_INT, .offset = REST_OFF(max_head), .dflt = "8192",
-     .min = 1024, .max = 1024 * 1024, .help = "largest request head in bytes (431 beyond)"},
-    {.name = "MaxBodySize", .type = MPS_OPT_INT, .offset = REST_OFF(max_body), .dflt = "65536",
-     .min = 0, .max = 16L * 1024 * 1024, .help = "largest request body in bytes (413 beyond)"},
-    {.name = "EventBuffer", .type = MPS_OPT_INT, .offset = REST_OFF(event_buffer),
-     .dflt = "262144", .min = 4096, .max = 64L * 1024 * 1024,
+    {.name = "MaxHeaderSize",
+     .type = MPS_OPT_INT,
+     .offset = REST_OFF(max_head),
+     .dflt = "8192",
+     .min = 1024,
+     .max = 1024 * 1024,
+     .help = "largest request head in bytes (431 beyond)"},
+    {.name = "MaxBodySize",
+     .type = MPS_OPT_INT,
+     .offset = REST_OFF(max_body),
+     .dflt = "65536",
+     .min = 0,
+     .max = 16L * 1024 * 1024,
+     .help = "largest request body in bytes (413 beyond)"},
+    {.name = "EventBuffer",
+     .type = MPS_OPT_INT,
+     .offset = REST_OFF(event_buffer),
+     .dflt = "262144",
+     .min = 4096,
+     .max = 64L * 1024 * 1024,
      .help = "unsent bytes an event subscriber may hold before it is dropped"},
-    {.name = "EventKeepalive", .type = MPS_OPT_MSEC, .offset = REST_OFF(event_keepalive_ms),
-     .dflt = "15s", .min = 100, .max = 3600 * 1000,
+    {.name = "EventKeepalive",
+     .type = MPS_OPT_MSEC,
+     .offset = REST_OFF(event_keepalive_ms),
+     .dflt = "15s",
+     .min = 100,
+     .max = 3600 * 1000,
      .help = "a comment line to idle event subscribers this often"},
-    {.name = "MaxEventSubscribers", .type = MPS_OPT_INT, .offset = REST_OFF(max_subscribers),
-     .dflt = "1024", .min = 0, .max = 1000000,
+    {.name = "MaxEventSubscribers",
+     .type = MPS_OPT_INT,
+     .offset = REST_OFF(max_subscribers),
+     .dflt = "1024",
+     .min = 0,
+     .max = 1000000,
      .help = "event streams open at once (503 beyond)"},
-    {.name = "ReadyAuthErrors", .type = MPS_OPT_INT, .offset = REST_OFF(ready_auth_errors),
-     .dflt = "3", .min = 1, .max = 1000000,
+    {.name = "ReadyAuthErrors",
+     .type = MPS_OPT_INT,
+     .offset = REST_OFF(ready_auth_errors),
+     .dflt = "3",
+     .min = 1,
+     .max = 1000000,
      .help = "/readyz answers 503 while a realm's backend failed this many checks in a row"},
     MPS_OPTIONS_END,
 };

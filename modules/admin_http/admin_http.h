@@ -38,8 +38,8 @@ struct rest_inst { /* ctx->data */
     /* state */
     const struct mps_api *api;
     mps_inst *inst;
-    long idle_ms, head_ms; /* the listener's IdleTimeout and HeadTimeout */
-    struct token_file *tokens; /* NULL without a TokenFile */
+    long idle_ms, head_ms;              /* the listener's IdleTimeout and HeadTimeout */
+    struct token_file *tokens;          /* NULL without a TokenFile */
     LIST_HEAD(, rest_conn) conns;       /* request/response connections */
     LIST_HEAD(, rest_conn) subscribers; /* connections turned into event streams */
     unsigned nsubscribers;
@@ -67,8 +67,8 @@ struct rest_conn {
     unsigned busy; /* inside a callback: do not free */
     unsigned writes_pending;
     mps_auth_req *auth_req;
-    char *auth_ok;      /* the Basic Authorization value that passed on this connection */
-    char user[128];     /* the user of the check in progress or of auth_ok, for logs */
+    char *auth_ok;  /* the Basic Authorization value that passed on this connection */
+    char user[128]; /* the user of the check in progress or of auth_ok, for logs */
     mps_timer *timer;
     uint64_t last_active;
     uint64_t req_start; /* the request being read began; 0: none */
@@ -78,7 +78,7 @@ struct rest_conn {
 bool rest_auth_needed(const struct rest_inst *ri);
 /* Whether api has the member that ends at member_end (offsetof + sizeof): a core of 1.1 before
  * the observability members has a shorter struct. */
-#define REST_API_HAS(api, member)                                                                 \
+#define REST_API_HAS(api, member)                                                                  \
     ((api)->size >= offsetof(struct mps_api, member) + sizeof((api)->member) && (api)->member)
 /* mps_device_info's channels, bytes and TLS members are there. */
 #define REST_HAS_OBSERVABILITY(api) REST_API_HAS(api, realms_foreach)
@@ -91,8 +91,8 @@ void rest_conn_log(const struct rest_conn *c, enum mps_log_level level, const ch
     __attribute__((format(printf, 3, 4)));
 /* Answer the current request. extra: more header lines ("Name: v\r\n") or NULL. The body is
  * copied (by the core, what it cannot send at once). */
-void rest_respond(struct rest_conn *c, int status, const char *type, const char *body,
-                  size_t len, const char *extra);
+void rest_respond(struct rest_conn *c, int status, const char *type, const char *body, size_t len,
+                  const char *extra);
 /* {"error": msg} with the status. */
 void rest_respond_error(struct rest_conn *c, int status, const char *msg, const char *extra);
 /* json (taken: decref'd here) as the body; 500 when it cannot be serialised. */

@@ -134,8 +134,7 @@ devices_metrics(const struct rest_inst *ri, struct rest_buf *b)
     for (int a = 0; a < AUTH_KINDS; a++)
         for (int t = 0; t < TLS_KINDS; t++)
             if (w.by[a][t]) {
-                const char *l[] = {"auth_method", auth_kinds[a], "tls_version", tls_kinds[t],
-                                   NULL};
+                const char *l[] = {"auth_method", auth_kinds[a], "tls_version", tls_kinds[t], NULL};
                 sample_u(b, "mpsd_device_tunnels", l, w.by[a][t]);
             }
     if (w.obs)
@@ -198,7 +197,8 @@ stats_metrics(const struct rest_inst *ri, struct rest_buf *b)
     sample_u(b, "mpsd_auth_queue", (const char *[]){"state", "running", NULL}, st.auth_running);
     single(b, "mpsd_auth_throttled_sources", "gauge",
            "Source addresses the realms currently slow down", st.throttled_sources);
-    family(b, "mpsd_start_time_seconds", "gauge", "When the daemon started (seconds since the epoch)");
+    family(b, "mpsd_start_time_seconds", "gauge",
+           "When the daemon started (seconds since the epoch)");
     sample_f(b, "mpsd_start_time_seconds", NULL, (double)st.started_ms / 1000.0);
 }
 
@@ -232,10 +232,10 @@ realm_metrics_cb(void *arg, const struct mps_realm_info *r)
             const char *names[4] = {"ok", "deny", "next", "error"};
             uint64_t v[4] = {p->ok, p->deny, p->next, p->error};
             for (int k = 0; k < 4; k++)
-                sample_u(b, "mpsd_auth_results_total",
-                         (const char *[]){"realm", r->name, "plugin", p->name, "result",
-                                          names[k], NULL},
-                         v[k]);
+                sample_u(
+                    b, "mpsd_auth_results_total",
+                    (const char *[]){"realm", r->name, "plugin", p->name, "result", names[k], NULL},
+                    v[k]);
         }
         break;
     case RP_LATENCY: {
@@ -312,7 +312,8 @@ notify_metrics(const struct rest_inst *ri, struct rest_buf *b)
     if (!nf || nf->size < offsetof(struct notify_soap_iface, list) + sizeof(nf->list))
         return; /* notify_soap is not loaded (or too old to list) */
     struct notify_walk w = {.b = b};
-    family(b, "mpsd_notify_queue_depth", "gauge", "Events waiting for each notification subscriber");
+    family(b, "mpsd_notify_queue_depth", "gauge",
+           "Events waiting for each notification subscriber");
     nf->list(obj, notify_cb, &w);
     family(b, "mpsd_notify_delivered_total", "counter", "Events each subscriber accepted");
     w.pass = 1;
@@ -336,8 +337,8 @@ tls_cb(void *arg, const struct tls_instance_stats *st)
     struct tls_walk *w = arg;
     static const char *const reasons[TLS_FAIL_KINDS] = TLS_FAILURE_NAMES;
     if (!w->failures) {
-        sample_u(w->b, "mpsd_tls_handshakes_total", (const char *[]){"instance", st->instance, NULL},
-                 st->handshakes_ok);
+        sample_u(w->b, "mpsd_tls_handshakes_total",
+                 (const char *[]){"instance", st->instance, NULL}, st->handshakes_ok);
         return;
     }
     for (int i = 0; i < TLS_FAIL_KINDS; i++)
@@ -377,10 +378,11 @@ process_metrics(struct rest_buf *b)
     /* Fields after the command name (which may hold blanks and parentheses): state is 3. */
     const char *p = strrchr(stat, ')');
     unsigned long long utime = 0, stime = 0, start = 0, vsize = 0, rss = 0;
-    if (p && sscanf(p + 2,
-                    "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d "
-                    "%*d %llu %llu %llu",
-                    &utime, &stime, &start, &vsize, &rss) == 5 &&
+    if (p &&
+        sscanf(p + 2,
+               "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d "
+               "%*d %llu %llu %llu",
+               &utime, &stime, &start, &vsize, &rss) == 5 &&
         tick > 0) {
         family(b, "process_cpu_seconds_total", "counter", "User and system CPU time spent");
         sample_f(b, "process_cpu_seconds_total", NULL, (double)(utime + stime) / (double)tick);

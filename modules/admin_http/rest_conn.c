@@ -216,8 +216,8 @@ reading_set(struct rest_conn *c)
 {
     if (!c->client)
         return;
-    bool want = !c->closing && !c->eof && !c->auth_req && !c->write_paused &&
-                c->in.len < REST_IN_MAX;
+    bool want =
+        !c->closing && !c->eof && !c->auth_req && !c->write_paused && c->in.len < REST_IN_MAX;
     if (want == c->reading)
         return;
     c->reading = want;

@@ -84,8 +84,18 @@ rest_json_time(int64_t ms)
  * device only changes the values, in place (no allocation per key or per value but for
  * strings that grow). A member that may be null keeps its string aside while it is null. */
 enum dev_field {
-    F_FQDN, F_UUID, F_PEER, F_IDENTITY, F_USER, F_AUTH, F_TLS_VERSION, F_TLS_CIPHER,
-    F_CONNECTED, F_SEEN, F_KEEPALIVE, F_STRINGS, /* the string members end here */
+    F_FQDN,
+    F_UUID,
+    F_PEER,
+    F_IDENTITY,
+    F_USER,
+    F_AUTH,
+    F_TLS_VERSION,
+    F_TLS_CIPHER,
+    F_CONNECTED,
+    F_SEEN,
+    F_KEEPALIVE,
+    F_STRINGS, /* the string members end here */
 };
 static const char *const dev_keys[F_STRINGS] = {
     "fqdn",        "uuid",       "peer",         "identity",  "user",          "auth_method",
@@ -448,9 +458,9 @@ rest_device_delete(struct rest_conn *c, const char *name)
         rest_respond_error(c, 404, "no such device connected", NULL);
         return;
     }
-    ri->api->log(ri->inst, MPS_LOG_INFO, "client %s%s%s: DELETE device %s (session %" PRIu64
-                 "): disconnected", c->peer, c->user[0] ? " " : "", c->user, name,
-                 f.found_session);
+    ri->api->log(ri->inst, MPS_LOG_INFO,
+                 "client %s%s%s: DELETE device %s (session %" PRIu64 "): disconnected", c->peer,
+                 c->user[0] ? " " : "", c->user, name, f.found_session);
     rest_respond_json(c, 200,
                       json_pack("{s:b,s:I,s:o,s:o}", "disconnected", 1, "session",
                                 (json_int_t)f.found_session, "fqdn", fqdn ? fqdn : json_null(),

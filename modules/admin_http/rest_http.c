@@ -303,8 +303,8 @@ rest_parser_feed(struct rest_parser *p, const char *data, size_t len)
             chunk = p->max_head - p->head_seen + 1; /* one byte over proves the head too long */
         size_t seen = p->head_seen;
         if (in_head && p->start_len < sizeof(p->start)) {
-            size_t k = sizeof(p->start) - p->start_len < chunk ? sizeof(p->start) - p->start_len
-                                                               : chunk;
+            size_t k =
+                sizeof(p->start) - p->start_len < chunk ? sizeof(p->start) - p->start_len : chunk;
             memcpy(p->start + p->start_len, data + used, k);
             p->start_len += k;
         }
@@ -541,8 +541,8 @@ rest_format_time(int64_t ms, char *out, size_t out_size)
         snprintf(out, out_size, "1970-01-01T00:00:00.000Z");
         return;
     }
-    snprintf(out, out_size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, milli);
+    snprintf(out, out_size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, milli);
 }
 
 /* ------------------------------------------------------------------ the device list query */
@@ -613,9 +613,15 @@ rest_dev_query_parse(const char *q, size_t len, struct rest_dev_query *out, cons
         seen |= bit;
         if (bad) {
             static const char *const why[] = {
-                "", "bad prefix", "bad port (1 to 65535)",
-                "", "bad since (RFC 3339 time or seconds since the epoch)",
-                "", "", "", "bad limit (0 to 10000)"};
+                "",
+                "bad prefix",
+                "bad port (1 to 65535)",
+                "",
+                "bad since (RFC 3339 time or seconds since the epoch)",
+                "",
+                "",
+                "",
+                "bad limit (0 to 10000)"};
             *err_r = bit == 16 ? "bad offset (a number from 0)" : why[bit];
             return -1;
         }

@@ -46,16 +46,16 @@ struct rest_request {
 struct rest_parser {
     http_parser hp;
     size_t max_head, max_body;
-    size_t head_seen;    /* bytes of the head consumed so far */
+    size_t head_seen; /* bytes of the head consumed so far */
     bool head_done, done;
-    int status;          /* when the input is refused: 400, 413, 431, 501, 505 (else 0) */
-    const char *reason;  /* why, for the log (static text) */
-    int hdr;             /* the header whose value is being read (HDR_*) */
-    bool in_value;       /* the last callback was a header value */
-    struct rest_buf name;            /* the current header's name */
+    int status;           /* when the input is refused: 400, 413, 431, 501, 505 (else 0) */
+    const char *reason;   /* why, for the log (static text) */
+    int hdr;              /* the header whose value is being read (HDR_*) */
+    bool in_value;        /* the last callback was a header value */
+    struct rest_buf name; /* the current header's name */
     struct rest_buf target, auth, body;
-    unsigned nauth;      /* Authorization headers seen */
-    char start[32];      /* the request's first bytes: is a refused method a token? */
+    unsigned nauth; /* Authorization headers seen */
+    char start[32]; /* the request's first bytes: is a refused method a token? */
     size_t start_len;
     struct rest_request rq; /* valid once done */
 };
@@ -80,8 +80,8 @@ int rest_decode(const char *in, size_t len, bool plus, char *out, size_t out_siz
 
 /* Walk a query string: each call takes the next "key=value" pair (decoded, key and value
  * NUL-terminated in their buffers) and advances *pos. 1: a pair, 0: the end, -1: a bad pair. */
-int rest_query_next(const char *q, size_t len, size_t *pos, char *key, size_t key_size,
-                    char *value, size_t value_size);
+int rest_query_next(const char *q, size_t len, size_t *pos, char *key, size_t key_size, char *value,
+                    size_t value_size);
 
 /* Milliseconds since the epoch of an RFC 3339 time ("2026-12-06T23:12:14.123Z", an offset
  * "+01:00" instead of Z, fraction optional) or of a number of seconds since the epoch
@@ -103,8 +103,7 @@ struct rest_dev_query {
 };
 /* Parse q[0..len) (NULL: no query). 0, or -1 with *err_r saying which parameter is bad (an
  * unknown or repeated one, a value out of range). */
-int rest_dev_query_parse(const char *q, size_t len, struct rest_dev_query *out,
-                         const char **err_r);
+int rest_dev_query_parse(const char *q, size_t len, struct rest_dev_query *out, const char **err_r);
 
 /* The reason phrase of an HTTP status. */
 const char *rest_status_text(int status);

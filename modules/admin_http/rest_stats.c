@@ -36,11 +36,10 @@ realm_json(void *arg, const struct mps_realm_info *r)
     json_t *plugins = json_array();
     for (size_t i = 0; plugins && i < r->nplugins; i++) {
         const struct mps_realm_plugin_info *p = &r->plugins[i];
-        json_array_append_new(plugins,
-                              json_pack("{s:o,s:I,s:I,s:I,s:I}", "name", rest_json_str(p->name),
-                                        "ok", (json_int_t)p->ok, "deny", (json_int_t)p->deny,
-                                        "next", (json_int_t)p->next, "error",
-                                        (json_int_t)p->error));
+        json_array_append_new(
+            plugins, json_pack("{s:o,s:I,s:I,s:I,s:I}", "name", rest_json_str(p->name), "ok",
+                               (json_int_t)p->ok, "deny", (json_int_t)p->deny, "next",
+                               (json_int_t)p->next, "error", (json_int_t)p->error));
     }
     json_t *o = json_pack(
         "{s:o,s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:o}", "name", rest_json_str(r->name),
@@ -49,8 +48,8 @@ realm_json(void *arg, const struct mps_realm_info *r)
         (json_int_t)r->throttled, "refused", (json_int_t)r->refused, "waiting_now",
         (json_int_t)r->waiting_now, "running_now", (json_int_t)r->running_now, "errors_in_row",
         (json_int_t)r->errors_in_row, "last_error",
-        r->last_error && r->last_error[0] ? rest_json_str(r->last_error) : json_null(),
-        "plugins", plugins ? plugins : json_array());
+        r->last_error && r->last_error[0] ? rest_json_str(r->last_error) : json_null(), "plugins",
+        plugins ? plugins : json_array());
     if (o)
         json_array_append_new(realms, o);
 }
@@ -94,11 +93,10 @@ rest_stats_get(struct rest_conn *c)
     STAT(auth_waiting);
     STAT(auth_running);
     STAT(throttled_sources);
-    json_object_set_new(o, "tunnels_by_tls",
-                        json_pack("[I,I,I,I]", (json_int_t)st.tunnels_by_tls[0],
-                                  (json_int_t)st.tunnels_by_tls[1],
-                                  (json_int_t)st.tunnels_by_tls[2],
-                                  (json_int_t)st.tunnels_by_tls[3]));
+    json_object_set_new(
+        o, "tunnels_by_tls",
+        json_pack("[I,I,I,I]", (json_int_t)st.tunnels_by_tls[0], (json_int_t)st.tunnels_by_tls[1],
+                  (json_int_t)st.tunnels_by_tls[2], (json_int_t)st.tunnels_by_tls[3]));
     int64_t up = (wall_ms() - st.started_ms) / 1000;
     json_object_set_new(o, "uptime_seconds", json_integer(up > 0 ? up : 0));
     json_object_set_new(o, "started_at", rest_json_time(st.started_ms));
@@ -147,9 +145,8 @@ realm_ready(void *arg, const struct mps_realm_info *r)
     if (r->errors_in_row < (uint64_t)w->threshold)
         return;
     char why[512];
-    snprintf(why, sizeof(why), "realm %s: the last %u checks failed%s%s", r->name,
-             r->errors_in_row, r->last_error && r->last_error[0] ? ": " : "",
-             r->last_error ? r->last_error : "");
+    snprintf(why, sizeof(why), "realm %s: the last %u checks failed%s%s", r->name, r->errors_in_row,
+             r->last_error && r->last_error[0] ? ": " : "", r->last_error ? r->last_error : "");
     json_array_append_new(w->reasons, rest_json_str(why));
 }
 
@@ -169,9 +166,8 @@ rest_readyz(struct rest_conn *c)
     if (REST_HAS_OBSERVABILITY(api))
         api->realms_foreach(ri->inst, realm_ready, &w);
     if (json_array_size(w.reasons)) {
-        rest_respond_json(c, 503,
-                          json_pack("{s:s,s:o}", "status", "not ready", "reasons", w.reasons),
-                          NULL);
+        rest_respond_json(
+            c, 503, json_pack("{s:s,s:o}", "status", "not ready", "reasons", w.reasons), NULL);
         return;
     }
     json_decref(w.reasons);

@@ -103,8 +103,7 @@ rest_sse_event(struct rest_inst *ri, enum mps_event ev, const struct mps_device_
     json_decref(o);
     struct rest_buf b = {0};
     if (data)
-        rest_buf_printf(&b, "id: %" PRIu64 "\nevent: %s\ndata: %s\n\n", id, event_name(ev),
-                        data);
+        rest_buf_printf(&b, "id: %" PRIu64 "\nevent: %s\ndata: %s\n\n", id, event_name(ev), data);
     free(data);
     if (!data || b.failed) {
         ri->api->log(ri->inst, MPS_LOG_ERROR,

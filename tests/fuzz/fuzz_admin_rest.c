@@ -89,8 +89,7 @@ check_target(const struct rest_request *rq)
 }
 
 static void
-run(const uint8_t *p, size_t len, size_t step, size_t max_head, size_t max_body,
-    struct outcome *o)
+run(const uint8_t *p, size_t len, size_t step, size_t max_head, size_t max_body, struct outcome *o)
 {
     struct rest_parser ps;
     rest_parser_init(&ps, max_head, max_body);
@@ -116,8 +115,8 @@ run(const uint8_t *p, size_t len, size_t step, size_t max_head, size_t max_body,
         memmove(pend, pend + used, plen - used);
         plen -= used;
         if (ps.status) {
-            CHECK(ps.status == 400 || ps.status == 413 || ps.status == 431 ||
-                  ps.status == 501 || ps.status == 505);
+            CHECK(ps.status == 400 || ps.status == 413 || ps.status == 431 || ps.status == 501 ||
+                  ps.status == 505);
             CHECK(ps.reason && *ps.reason);
             CHECK(rest_parser_feed(&ps, "x", 1) == 0);
             o->status = ps.status;
