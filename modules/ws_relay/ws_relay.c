@@ -486,13 +486,14 @@ authorize(struct wr_conn *c)
 /* --------------------------------------------------------------------------- the request */
 
 /* Append to the head buffer, growing it up to its bound (a copy, the old one wiped: it may
- * hold credentials). Returns how many bytes were taken. */
-static size_t
-head_append(struct wr_conn *c, const char *data, size_t len)
+ * hold credentials). *took_r: how many bytes fitted. -ENOMEM, else 0. */
+static int
+head_append(struct wr_conn *c, const char *data, size_t len, size_t *took_r)
 {
     const size_t max = WS_HEAD_MAX + WR_EARLY_MAX;
     if (len > max - c->head_len)
         len = max - c->head_len;
+    *took_r = 0;
     if (c->head_len + len > c->head_cap) {
         size_t cap = c->head_cap ? c->head_cap : WR_HEAD_BUF_MIN;
         while (cap < c->head_len + len)
@@ -501,7 +502,7 @@ head_append(struct wr_conn *c, const char *data, size_t len)
             cap = max;
         char *p = malloc(cap);
         if (!p)
-            return 0;
+            return -ENOMEM;
         if (c->head) {
             memcpy(p, c->head, c->head_len);
             explicit_bzero(c->head, c->head_cap);
@@ -510,9 +511,11 @@ head_append(struct wr_conn *c, const char *data, size_t len)
         c->head = p;
         c->head_cap = cap;
     }
-    memcpy(c->head + c->head_len, data, len);
+    if (len)
+        memcpy(c->head + c->head_len, data, len);
     c->head_len += len;
-    return len;
+    *took_r = len;
+    return 0;
 }
 
 static void
@@ -527,12 +530,12 @@ on_head_read(void *arg, mps_stream *s, const struct mps_iov *data, int status)
         wr_conn_close(c, 0, NULL);
         return;
     }
-    size_t old = c->head_len;
-    size_t took = head_append(c, data->base, data->len);
+    size_t old = c->head_len, took;
+    int rc = head_append(c, data->base, data->len, &took);
     size_t from = old > 3 ? old - 3 : 0; /* the empty line may have begun in the last read */
-    size_t hl = ws_head_length(c->head + from, c->head_len - from);
+    size_t hl = rc < 0 ? 0 : ws_head_length(c->head + from, c->head_len - from);
     c->busy++;
-    if (!took && data->len) {
+    if (rc < 0) {
         respond_error(c, 503, NULL, "out of memory");
     } else if (!hl) {
         if (c->head_len > WS_HEAD_MAX)

@@ -145,7 +145,26 @@ out=$(ws bulk --path /relay/dev1.example.com/16994 --bytes $((8 * 1024 * 1024)) 
 [ "${out%% *}" = ok ] || fail "8 MB in 64 KiB frames: $out"
 log "8 MB in 64 KiB frames: $out"
 
-# --- A.6 memory per idle relayed connection: 1000 open WebSockets, RSS before and while held.
+# --- A.6 backpressure: a browser that sends 64 MiB and reads nothing is stopped (the device's
+# echo fills the browser's direction, the channel's window closes, the device stops reading),
+# and mpsd's memory does not follow what the browser pushes.
+rss0=$(rss_kb)
+rm -f "$TMPD/stall.ready" "$TMPD/stall.stop"
+bg stall python3 "$WSCLIENT" --port "$WS_PORT" --timeout "$T" stall --bytes $((64 << 20)) \
+    --frame 65536 --ready-file "$TMPD/stall.ready" --stop-file "$TMPD/stall.stop"
+stall=$BG_PID
+wait_for $((60 * SLOW)) "the sender to stall" test -e "$TMPD/stall.ready"
+stalled=$(cat "$TMPD/stall.ready")
+rss1=$(rss_kb)
+touch "$TMPD/stall.stop"
+bg_wait "$stall" $((60 * SLOW)) || fail "stall: $(cat "$TMPD/stall.err")"
+out=$(cat "$TMPD/stall.out")
+[ "${out% *}" = "ok stalled at" ] || fail "stall: $out"
+log "a browser that does not read stalls after $((stalled >> 10)) KiB sent; mpsd RSS $rss0 -> $rss1 KiB"
+[ "$stalled" -lt $((32 << 20)) ] || fail "the sender was not stopped before 32 MiB ($stalled)"
+[ $((rss1 - rss0)) -lt $((8192 * SLOW)) ] || fail "RSS grew by $((rss1 - rss0)) KiB while stalled"
+
+# --- A.7 memory per idle relayed connection: 1000 open WebSockets, RSS before and while held.
 N=1000
 before=$(rss_kb)
 rm -f "$TMPD/hold.ready" "$TMPD/hold.stop"
@@ -164,7 +183,7 @@ bg_wait "$hold" $((60 * SLOW)) || fail "holding $N WebSockets: $(cat "$TMPD/hold
 # build pads every allocation.
 [ "$per" -lt $((16384 * SLOW)) ] || fail "$per bytes per idle relayed connection"
 
-# --- A.7 shutdown with a WebSocket open: the browser hears 1001.
+# --- A.8 shutdown with a WebSocket open: the browser hears 1001.
 opened() { grep -c "relay $DEV:16994 as anonymous open" "$MPSD_LOG" || true; }
 opened_more() { [ "$(opened)" -gt "$1" ]; }
 opened_before=$(opened)

@@ -32,6 +32,9 @@ Exit status 0 when the scenario ran (its line says how it went), 2 on an excepti
   sol        what a redirection console sends first on 16994 (a StartRedirectionSession for
              SOL) through the relay to an echoing device: 'sol ok' when it comes back.
   idle       wait for the server to close: 'close CODE after SECONDS'.
+  stall      send --bytes without reading until the relay's backpressure stops the sender,
+             write the bytes sent to --ready-file, wait for --stop-file, read it all back:
+             'ok stalled at BYTES'.
   hold       open --conns WebSockets, write --ready-file when all are up, wait for
              --stop-file, close them all: 'held N'.
 """
@@ -449,6 +452,62 @@ def sc_sol(a: argparse.Namespace) -> str:
     return "sol ok" if got == start else f"sol got {got.hex()}"
 
 
+def sc_stall(a: argparse.Namespace) -> str:
+    """Send --bytes while reading nothing until sending stalls (backpressure through the relay
+    and the device), report how far it got in --ready-file, wait for --stop-file, then read
+    everything back and compare."""
+    ws = WS(a)
+    ws.open()
+    total, fsize = a.bytes, a.frame
+    sent = [0]
+    h_out = hashlib.sha256()
+    err: list[str] = []
+
+    def sender() -> None:
+        rnd = random.Random(a.seed)
+        try:
+            while sent[0] < total:
+                b = rnd.randbytes(min(fsize, total - sent[0]))
+                h_out.update(b)
+                ws.send(frame(OP_BINARY, b))
+                sent[0] += len(b)
+        except OSError as e:
+            err.append(f"send after {sent[0]}: {e}")
+
+    ws.sock.settimeout(None)
+    th = threading.Thread(target=sender, daemon=True)
+    th.start()
+    last, since = -1, time.monotonic()
+    while time.monotonic() - since < 2.0:  # no progress for 2 s: stalled
+        time.sleep(0.1)
+        if sent[0] != last:
+            last, since = sent[0], time.monotonic()
+        if sent[0] >= total:
+            return f"never stalled: sent all {total} bytes without reading"
+    with open(a.ready_file + ".tmp", "w") as f:
+        f.write(f"{sent[0]}\n")
+    os.rename(a.ready_file + ".tmp", a.ready_file)
+    end = time.monotonic() + a.timeout
+    while not os.path.exists(a.stop_file):
+        if time.monotonic() > end:
+            return "timeout waiting for the stop file"
+        time.sleep(0.05)
+    ws.sock.settimeout(a.timeout)
+    h_in = hashlib.sha256()
+    got = 0
+    while got < total:
+        _, op, p = ws.recv_frame()
+        h_in.update(p)
+        got += len(p)
+    th.join(a.timeout)
+    if err:
+        return "; ".join(err)
+    if h_in.digest() != h_out.digest():
+        return "mismatch"
+    ws.close()
+    return f"ok stalled at {last}"
+
+
 def sc_idle(a: argparse.Namespace) -> str:
     ws = WS(a)
     ws.open()
@@ -491,7 +550,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("scenario", choices=["handshake", "raw", "bulk", "hostile", "ping", "close",
-                                        "fragments", "text", "sol", "idle", "hold"])
+                                        "fragments", "text", "sol", "idle", "hold", "stall"])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--path", default="/relay/dev0.example.com/16994")
