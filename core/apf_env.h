@@ -26,6 +26,8 @@ struct apf_stats { /* the reference statistics report's counters that the core c
     uint64_t udp_blocked, tcp_blocked; /* refused by the authorized-servers filter */
     uint64_t udp_forwarded, tcp_forwarded;
     uint64_t names_refused; /* tcpip-forward registrations refused (NameConflict, scope) */
+    uint64_t bytes_from_devices, bytes_to_devices; /* every tunnel's stream, ended ones too */
+    uint64_t tunnels_by_tls[4]; /* live tunnels: plain TCP, TLS 1.0/1.1, 1.2, 1.3 (gauge) */
 };
 
 /* What a tunnel needs from its surroundings; one per server (or per unit test). */

@@ -97,6 +97,8 @@ apf_tunnel_send(struct apf_tunnel *t, const uint8_t *msg, size_t len, const void
         apf_tunnel_log(t, MPS_LOG_WARNING, "write failed: %s", uv_strerror(rc));
         return rc;
     }
+    t->tx_bytes += len + payload_len;
+    t->env->stats.bytes_to_devices += len + payload_len;
     /* A device that sends requests but does not read our answers must not make us queue
      * without bound: stop reading it until it catches up. */
     if (!t->input_paused && stream_write_queue_size(t->stream) > TUNNEL_TX_HIGH) {
@@ -253,6 +255,24 @@ apf_tunnel_info(const struct apf_tunnel *t, struct mps_device_info *dev, uint16_
         t->last_keepalive_ms
             ? t->connected_wall_ms + (int64_t)(t->last_keepalive_ms - t->connected_at_ms)
             : 0;
+    dev->channels_open = apf_channels_in_use(t);
+    dev->bytes_from_device = t->rx_bytes;
+    dev->bytes_to_device = t->tx_bytes;
+    dev->tls_version = t->stream ? stream_tls_version(t->stream) : NULL;
+    dev->tls_cipher = t->stream ? stream_tls_cipher(t->stream) : NULL;
+}
+
+/* apf_stats.tunnels_by_tls's index for a connection: 0 plain TCP, 1 TLS 1.0 or 1.1 (AMT
+ * before 12), 2 TLS 1.2, 3 TLS 1.3. */
+static uint8_t
+tls_class_of(const mps_stream *s)
+{
+    const char *v = stream_tls_version(s);
+    if (!v)
+        return 0;
+    if (strcmp(v, "TLSv1.3") == 0)
+        return 3;
+    return strcmp(v, "TLSv1.2") == 0 ? 2 : 1;
 }
 
 static void
@@ -584,6 +604,8 @@ tunnel_on_read(void *arg, mps_stream *s, const struct mps_iov *data, int status)
         tunnel_close(t);
         return;
     }
+    t->rx_bytes += data->len;
+    t->env->stats.bytes_from_devices += data->len;
     if (t->state == TUNNEL_CLOSING)
         return;
     t->last_rx_ms = uv_now(t->env->loop);
@@ -684,6 +706,7 @@ tunnel_close(struct apf_tunnel *t)
     if (t->next)
         t->next->prev = t->prev;
     env->ntunnels--;
+    env->stats.tunnels_by_tls[t->tls_class]--;
     heap_tunnel_closed(env->loop, env->ntunnels, env->stopping);
     env->stats.devices_closed++;
     uv_timer_stop(&t->timer);
@@ -749,6 +772,8 @@ apf_tunnel_new(struct apf_env *env, mps_stream *stream, struct apf_tunnel **t_r)
         t->next->prev = t;
     env->tunnels = t;
     env->ntunnels++;
+    t->tls_class = tls_class_of(stream);
+    env->stats.tunnels_by_tls[t->tls_class]++;
     env->stats.devices_opened++;
 
     static const uint8_t no_uuid[APF_UUID_LEN];

@@ -62,6 +62,8 @@ struct apf_tunnel {
     int64_t connected_wall_ms;  /* the same moment on the wall clock, for listings */
     uint64_t last_rx_ms;        /* uv_now of the latest input */
     uint64_t last_keepalive_ms; /* uv_now of the device's latest keepalive; 0: none */
+    uint64_t rx_bytes, tx_bytes; /* read from / written to the device's stream */
+    uint8_t tls_class;          /* apf_stats.tunnels_by_tls index, fixed at accept */
     /* Input not yet parsed (a message split across reads, or parked during auth). */
     uint8_t *inbuf;
     size_t inlen, incap;

@@ -31,12 +31,22 @@ void
 api_forget_console_realm(void)
 {
     ctx.console_realm = NULL;
+    ctx.amt_realm = NULL;
+}
+
+static bool serving;
+
+void
+api_set_serving(bool on)
+{
+    serving = on;
 }
 
 void
 api_stop(void)
 {
     ctx.stopping = true;
+    serving = false;
 }
 
 static unsigned
@@ -448,6 +458,22 @@ api_stats_fill(struct mps_stats *st)
         all.tunnels_now = ctx.env->ntunnels;
         all.consoles_now = a->channels_opened - a->channels_closed;
     }
+    struct auth_realm *realms[] = {ctx.amt_realm, ctx.console_realm};
+    for (size_t i = 0; i < 2; i++) {
+        if (!realms[i])
+            continue;
+        struct mps_realm_info ri;
+        auth_realm_info(realms[i], &ri);
+        all.auth_waiting += ri.waiting_now;
+        all.auth_running += ri.running_now;
+        all.throttled_sources += auth_realm_delayed_sources(realms[i]);
+    }
+    if (ctx.env) {
+        const struct apf_stats *a = &ctx.env->stats;
+        all.bytes_from_devices = a->bytes_from_devices;
+        all.bytes_to_devices = a->bytes_to_devices;
+        memcpy(all.tunnels_by_tls, a->tunnels_by_tls, sizeof(all.tunnels_by_tls));
+    }
     if (ctx.console_realm)
         all.console_auth_failures = auth_realm_counters(ctx.console_realm)->deny;
     all.general_errors = log_error_count();
@@ -465,6 +491,71 @@ api_stats_get(mps_inst *mi, struct mps_stats *st)
     (void)mi;
     if (st && st->size >= sizeof(st->size))
         api_stats_fill(st);
+}
+
+/* ------------------------------------------------------------------ observability */
+
+static size_t
+api_realms_foreach(mps_inst *mi, mps_realm_cb cb, void *arg)
+{
+    (void)mi;
+    struct auth_realm *realms[] = {ctx.amt_realm, ctx.console_realm};
+    size_t n = 0;
+    for (size_t i = 0; i < 2; i++) {
+        if (!realms[i])
+            continue;
+        struct mps_realm_info ri;
+        auth_realm_info(realms[i], &ri);
+        cb(arg, &ri);
+        n++;
+    }
+    return n;
+}
+
+static struct loop_call reload_call;
+static bool reload_pending;
+
+static void
+reload_now(struct loop_call *call)
+{
+    (void)call;
+    reload_pending = false;
+    if (ctx.reload && !ctx.stopping)
+        ctx.reload(ctx.reload_arg);
+}
+
+/* Deferred: the server's reload calls every module's reload hook, the caller's included. */
+static int
+api_reload(mps_inst *mi)
+{
+    if (!ctx.reload || !ctx.env || ctx.stopping)
+        return -ENOTSUP;
+    if (reload_pending)
+        return -EBUSY;
+    log_info("[%s] reload requested", mi && mi->label ? mi->label : "module");
+    reload_pending = true;
+    loop_call_init(&reload_call, reload_now);
+    loop_call_queue(ctx.env->loop, &reload_call);
+    return 0;
+}
+
+static int
+api_stream_set_tls(mps_stream *s, const char *version, const char *cipher)
+{
+    return s ? stream_set_tls(s, version, cipher) : -EINVAL;
+}
+
+static int
+api_stream_local(const mps_stream *s)
+{
+    return s && s->local;
+}
+
+static int
+api_serving(mps_inst *mi)
+{
+    (void)mi;
+    return serving;
 }
 
 /* ------------------------------------------------------------ interfaces between modules */
@@ -569,4 +660,9 @@ const struct mps_api core_api = {
     .stream_established = stream_established,
     .stream_set_scope = stream_set_scope,
     .listen_conf = api_listen_conf,
+    .realms_foreach = api_realms_foreach,
+    .reload = api_reload,
+    .stream_set_tls = api_stream_set_tls,
+    .stream_local = api_stream_local,
+    .serving = api_serving,
 };

@@ -13,6 +13,10 @@
 struct api_context {
     struct apf_env *env;
     struct auth_realm *console_realm;
+    struct auth_realm *amt_realm;
+    /* api->reload: the server's SIGHUP handling, run from the loop. */
+    void (*reload)(void *arg);
+    void *reload_arg;
     struct mps_inst *const *modules; /* the loaded instances (serve's targets) */
     int64_t started_ms;              /* wall clock at start, for the statistics */
     bool stopping;                   /* api_stop() was called */
@@ -22,6 +26,8 @@ extern const struct mps_api core_api;
 void api_set_context(const struct api_context *ctx);
 /* Shutdown: the console realm is about to be freed (auth_check then answers ERROR). */
 void api_forget_console_realm(void);
+/* The listeners are open and the daemon serves (api->serving); false again at stop. */
+void api_set_serving(bool serving);
 /* Shutdown begins: from now on no module's accept hook runs (a stream is closed instead). */
 void api_stop(void);
 /* Close every listener 1.0 modules opened with api->listen (shutdown); free them at exit. */

@@ -51,6 +51,11 @@ int auth_realm_new(struct auth_pool *pool, const char *name, const struct realm_
 /* Cancels every pending check (their callbacks are not called). */
 void auth_realm_free(struct auth_realm *realm);
 const struct auth_counters *auth_realm_counters(const struct auth_realm *realm);
+/* Counters, gauges, latency and backend health for monitoring; ri's pointers stay valid until
+ * the realm is freed or the next check ends. */
+void auth_realm_info(const struct auth_realm *realm, struct mps_realm_info *ri);
+/* Sources the realm's throttle now delays (0 without a throttle). */
+size_t auth_realm_delayed_sources(const struct auth_realm *realm);
 int auth_realm_required(const struct auth_realm *realm);
 
 /* *msg_r of a synchronous answer is valid until the next auth_check() on the realm; *req_r is

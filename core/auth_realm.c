@@ -44,6 +44,14 @@ struct auth_realm {
     bool dead;       /* auth_realm_free() ran during dispatch */
     struct auth_counters counters;
     char sync_msg[AUTH_MSG_MAX]; /* *msg_r of synchronous answers */
+    /* For monitoring (auth_realm_info): what each plugin answered, how long checks that
+     * reached a plugin took, and whether the backend keeps failing. */
+    struct mps_realm_plugin_info *plugin_stats;
+    uint64_t latency[MPS_LATENCY_BUCKETS + 1];
+    uint64_t latency_sum_ms;
+    uint32_t errors_in_row;
+    int64_t last_error_ms;
+    char last_error[AUTH_MSG_MAX];
 };
 
 enum req_state { REQ_WAITING, REQ_ACTIVE, REQ_LANE };
@@ -57,6 +65,7 @@ struct mps_auth_req {
     bool plugin_pending;  /* a non-blocking plugin returned PENDING */
     bool in_call;         /* a non-blocking authenticate() is on the stack */
     int early_result;     /* auth_plugin_done() called from inside authenticate() */
+    uint64_t started_ns;  /* uv_hrtime() when the first plugin was asked; 0: none was */
     struct mps_cred cred; /* copies; cred.params is set per plugin */
     mps_auth_cb cb;
     void *arg;
@@ -171,6 +180,32 @@ req_deliver_scope(mps_auth_req *req, int result)
     snprintf(req->caller_scope, req->caller_scope_len, "%s", req->cred.scope);
 }
 
+static const double latency_bounds[MPS_LATENCY_BUCKETS] = MPS_LATENCY_BOUNDS;
+
+/* Latency and backend health of a final result. Only checks a plugin saw count: a refusal by
+ * the throttle says nothing about the backend. */
+static void
+realm_observe(struct auth_realm *realm, const mps_auth_req *req, int result)
+{
+    if (!req->started_ns)
+        return;
+    uint64_t ns = uv_hrtime() - req->started_ns;
+    double seconds = (double)ns / 1e9;
+    size_t b = 0;
+    while (b < MPS_LATENCY_BUCKETS && seconds > latency_bounds[b])
+        b++;
+    realm->latency[b]++;
+    realm->latency_sum_ms += ns / 1000000;
+    if (result != MPS_AUTH_ERROR) {
+        realm->errors_in_row = 0;
+        return;
+    }
+    realm->errors_in_row++;
+    uv_timeval64_t tv;
+    realm->last_error_ms = uv_gettimeofday(&tv) == 0 ? tv.tv_sec * 1000 + tv.tv_usec / 1000 : 0;
+    snprintf(realm->last_error, sizeof(realm->last_error), "%s", req->msg);
+}
+
 /* Count and log a final result; the message stays in req->msg. */
 static void
 req_account(mps_auth_req *req, int result)
@@ -179,6 +214,7 @@ req_account(mps_auth_req *req, int result)
     char user[128];
 
     auth_throttle_done(realm->throttle, &req->tk, result);
+    realm_observe(realm, req, result);
     if (result == MPS_AUTH_OK) {
         realm->counters.ok++;
         return;
@@ -220,7 +256,12 @@ static int
 req_answer(mps_auth_req *req, int r, const char *msg)
 {
     const struct auth_plugin *plugin = req->realm->plugins[req->plugin];
+    struct mps_realm_plugin_info *ps = &req->realm->plugin_stats[req->plugin];
 
+    ps->ok += r == MPS_AUTH_OK;
+    ps->deny += r == MPS_AUTH_DENY;
+    ps->next += r == MPS_AUTH_NEXT;
+    ps->error += r != MPS_AUTH_OK && r != MPS_AUTH_DENY && r != MPS_AUTH_NEXT;
     switch (r) {
     case MPS_AUTH_OK:
         req->msg[0] = '\0';
@@ -254,6 +295,8 @@ req_walk(mps_auth_req *req)
         return MPS_AUTH_DENY;
     }
     plugin = realm->plugins[req->plugin];
+    if (!req->started_ns)
+        req->started_ns = uv_hrtime();
     if (plugin->flags & MPS_F_BLOCKING) {
         r = auth_job_submit(realm->pool, req, plugin, &req->cred, &req->job);
         if (r == 0)
@@ -290,6 +333,8 @@ req_timer_cb(uv_timer_t *t)
     struct auth_realm *realm = req->realm;
 
     realm->counters.timeout++;
+    if (req->started_ns && req->plugin < realm->nplugins)
+        realm->plugin_stats[req->plugin].error++; /* the plugin deciding now ran out of time */
     snprintf(req->msg, sizeof(req->msg), "authentication timed out after %ld ms",
              realm->timeout_ms);
     req_finish(req, MPS_AUTH_ERROR);
@@ -615,12 +660,16 @@ auth_realm_new(struct auth_pool *pool, const char *name, const struct realm_conf
         return -ENOMEM;
     realm->name = strdup(name);
     realm->plugins = calloc(nplugins ? nplugins : 1, sizeof(*plugins));
-    if (!realm->name || !realm->plugins) {
+    realm->plugin_stats = calloc(nplugins ? nplugins : 1, sizeof(*realm->plugin_stats));
+    if (!realm->name || !realm->plugins || !realm->plugin_stats) {
         free(realm->name);
         free(realm->plugins);
+        free(realm->plugin_stats);
         free(realm);
         return -ENOMEM;
     }
+    for (size_t i = 0; i < nplugins; i++)
+        realm->plugin_stats[i].name = plugins[i]->label;
     if (nplugins)
         memcpy(realm->plugins, plugins, nplugins * sizeof(*plugins));
     realm->nplugins = nplugins;
@@ -633,6 +682,7 @@ auth_realm_new(struct auth_pool *pool, const char *name, const struct realm_conf
                           &realm->counters, &hooks, &realm->throttle) < 0) {
         free(realm->name);
         free(realm->plugins);
+        free(realm->plugin_stats);
         free(realm);
         return -ENOMEM;
     }
@@ -647,6 +697,7 @@ realm_destroy(struct auth_realm *realm)
 {
     auth_throttle_free(realm->throttle);
     free(realm->plugins);
+    free(realm->plugin_stats);
     free(realm->name);
     free(realm);
 }
@@ -687,4 +738,34 @@ int
 auth_realm_required(const struct auth_realm *realm)
 {
     return realm->need_auth;
+}
+
+void
+auth_realm_info(const struct auth_realm *realm, struct mps_realm_info *ri)
+{
+    const struct auth_counters *c = &realm->counters;
+    memset(ri, 0, sizeof(*ri));
+    ri->name = realm->name;
+    ri->required = realm->need_auth;
+    ri->ok = c->ok;
+    ri->deny = c->deny;
+    ri->error = c->error - (c->error >= c->timeout ? c->timeout : 0);
+    ri->timeout = c->timeout;
+    ri->throttled = c->throttled;
+    ri->refused = c->refused;
+    ri->waiting_now = realm->waiting.n + realm->lane.n;
+    ri->running_now = realm->active.n;
+    memcpy(ri->latency_count, realm->latency, sizeof(ri->latency_count));
+    ri->latency_sum_ms = realm->latency_sum_ms;
+    ri->errors_in_row = realm->errors_in_row;
+    ri->last_error = realm->last_error;
+    ri->last_error_ms = realm->last_error_ms;
+    ri->plugins = realm->plugin_stats;
+    ri->nplugins = realm->nplugins;
+}
+
+size_t
+auth_realm_delayed_sources(const struct auth_realm *realm)
+{
+    return auth_throttle_delayed_sources(realm->throttle);
 }

@@ -565,6 +565,21 @@ auth_throttle_free(struct auth_throttle *t)
         uv_close((uv_handle_t *)&t->timer, throttle_close_cb);
 }
 
+size_t
+auth_throttle_delayed_sources(const struct auth_throttle *t)
+{
+    if (!t || !t->srcs)
+        return 0;
+    uint64_t now = uv_now(t->timer.loop);
+    size_t n = 0;
+    for (size_t i = 0; i < SRC_SLOTS; i++) {
+        const struct src *s = &t->srcs[i];
+        if (s->used && delay_for(t, s->failures) && now - s->last_ms < t->failure_window_ms)
+            n++;
+    }
+    return n;
+}
+
 int
 auth_throttle_admit(struct auth_throttle *t, struct auth_ticket *tk, const char *host,
                     const char *user, const char *device, const char **why_r)

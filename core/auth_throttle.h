@@ -55,6 +55,9 @@ int auth_throttle_new(uv_loop_t *loop, const char *realm_name, const struct real
                       const struct auth_throttle_hooks *hooks, struct auth_throttle **r);
 /* Every ticket must have left (done or leave) first. The memory goes with the timer's close. */
 void auth_throttle_free(struct auth_throttle *t);
+/* Sources that now owe a delay before each check (FailureFree failures within FailureWindow):
+ * a gauge for monitoring. t may be NULL. */
+size_t auth_throttle_delayed_sources(const struct auth_throttle *t);
 
 /* Admit tk (zeroed) for a check by user from host, naming device (the APF device UUID) or NULL.
  * NOW: run it; LINE: wait for hooks->release; REFUSED: fail it at once, *why_r says why.

@@ -90,6 +90,11 @@ const struct mps_option config_core_options[] = {
     CORE_OPT("Group", MPS_OPT_STR, group, "", "group to run as (empty: User's login group)"),
     CORE_OPT("PidFile", MPS_OPT_PATH, pid_file, "",
              "file to write the daemon's PID to, written before User takes effect (empty: none)"),
+    CORE_OPT("ControlSocket", MPS_OPT_STR, control_socket, "auto",
+             "UNIX socket for local administration (mpsctl), mode 0660: a path, none, or auto ("
+             MPSD_RUNDIR "/control when the ControlServe instance is loaded)"),
+    CORE_OPT("ControlServe", MPS_OPT_STR, control_serve, "admin_http",
+             "the module instance that serves the control socket's connections"),
     CORE_OPT("AllowRoot", MPS_OPT_BOOL, allow_root, "false",
              "keep running as root when no User is set (refused otherwise)"),
     MPS_OPTIONS_END,

@@ -3,6 +3,10 @@
 #ifndef MPSD_CONFIG_H
 #define MPSD_CONFIG_H
 
+#ifndef MPSD_RUNDIR
+#define MPSD_RUNDIR "/run/mpsd" /* the build sets $(runstatedir)/mpsd */
+#endif
+
 #include "conf.h"
 #include "listen_conf.h"
 
@@ -43,6 +47,8 @@ struct core_config { /* [core]; names are the reference MPS's where it had one *
     char *user;                   /* User = "" (run as whoever started mpsd) */
     char *group;                  /* Group = "" (User's login group) */
     char *pid_file;               /* PidFile = "" (none) */
+    char *control_socket;         /* ControlSocket = auto | none | path */
+    char *control_serve;          /* ControlServe = admin_http */
     int allow_root;               /* AllowRoot = false (refuse to keep running as root) */
 };
 

@@ -6,6 +6,7 @@
 #include "auth.h"
 #include "authorized.h"
 #include "config.h"
+#include "control.h"
 #include "inst.h"
 #include "listener.h"
 #include "log.h"
@@ -41,6 +42,7 @@ struct server {
     struct mps_inst *modules; /* [module NAME] instances, in file order */
     struct apf_env env;
     struct listen_group *devices; /* [core]'s device listener ("core" in the ready file) */
+    struct control *control;      /* [core] ControlSocket, or NULL */
     uint8_t busy_reply[16];        /* what it answers beyond MaxConnections: DISCONNECT 12 */
     uv_signal_t sig[5];
     uv_timer_t stop_timer; /* bounds a shutdown that modules hold up */
@@ -218,6 +220,54 @@ close_listeners(struct server *srv)
         if (mi->listen_group)
             listen_group_close(mi->listen_group);
     api_close_listeners();
+    control_close(srv->control);
+    srv->control = NULL;
+}
+
+static void
+control_accept(void *arg, mps_stream *s)
+{
+    struct server *srv = arg;
+    core_api.serve(NULL, srv->cfg.core.control_serve, s); /* closes s if it is gone */
+}
+
+/* ControlSocket: auto means the default path when the ControlServe instance is loaded (a
+ * daemon without admin_http has nothing to serve there); an explicit path requires it.
+ * 1 with *path_r, 0: no socket, -1: a configuration error (logged). */
+static int
+control_socket_path(const struct server *srv, const char **path_r)
+{
+    const struct core_config *cc = &srv->cfg.core;
+    bool automatic = strcmp(cc->control_socket, "auto") == 0;
+    if (strcmp(cc->control_socket, "none") == 0 || !*cc->control_socket)
+        return 0;
+    if (core_api.serve(NULL, cc->control_serve, NULL) < 0) {
+        if (automatic)
+            return 0;
+        const struct conf_file *cf = &srv->cfg.file;
+        int line = 0;
+        for (size_t i = 0; i < cf->nsec; i++)
+            for (size_t k = 0; !cf->sec[i].arg && strcasecmp(cf->sec[i].name, "core") == 0 &&
+                               k < cf->sec[i].nkv; k++)
+                if (strcasecmp(cf->sec[i].kv[k].key, "ControlSocket") == 0)
+                    line = cf->sec[i].kv[k].line;
+        log_error("%s:%d: ControlSocket %s: ControlServe %s is not a loaded module instance "
+                  "that serves connections", cf->path, line, cc->control_socket,
+                  cc->control_serve);
+        return -1;
+    }
+    *path_r = automatic ? MPSD_RUNDIR "/control" : cc->control_socket;
+    return 1;
+}
+
+static int
+open_control_socket(struct server *srv)
+{
+    const char *path;
+    int rc = control_socket_path(srv, &path);
+    if (rc <= 0)
+        return rc;
+    return control_open(&srv->loop, path, control_accept, srv, &srv->control) < 0 ? -1 : 0;
 }
 
 /* Every instance's fini, then what each left behind is closed (and reported); the loop runs
@@ -453,6 +503,12 @@ server_reload(struct server *srv)
     notify_ready(srv);
 }
 
+static void
+server_reload_cb(void *arg)
+{
+    server_reload(arg);
+}
+
 /* What the rate limiter held back in the last minute, summarised. */
 static void
 server_flush_log(uv_timer_t *t)
@@ -600,6 +656,9 @@ server_check(const char *conf_path)
         rc = 1;
     if (load_modules(&srv, false) < 0)
         rc = 1;
+    const char *control;
+    if (control_socket_path(&srv, &control) < 0)
+        rc = 1;
     server_cleanup(&srv);
     conf_set_reporter(NULL);
     if (rc == 0)
@@ -675,6 +734,9 @@ server_start(struct server *srv)
     clock_gettime(CLOCK_REALTIME, &now);
     struct api_context actx = {.env = &srv->env,
                                .console_realm = srv->console_realm,
+                               .amt_realm = srv->amt_realm,
+                               .reload = server_reload_cb,
+                               .reload_arg = srv,
                                .modules = &srv->modules,
                                .started_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000};
     api_set_context(&actx);
@@ -690,6 +752,10 @@ server_start(struct server *srv)
     /* Every port is bound and every file mpsd keeps open is open: root is no longer needed. */
     if (service_pidfile_write(cc->pid_file) < 0 ||
         service_drop_privileges(cc->user, cc->group, cc->allow_root) < 0)
+        return -1;
+    /* Created by the account mpsd runs as, in its runtime directory: that account and its
+     * group own it. */
+    if (open_control_socket(srv) < 0)
         return -1;
     static const int signals[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1, SIGPIPE};
     for (size_t i = 0; i < sizeof(signals) / sizeof(signals[0]); i++) {
@@ -720,6 +786,7 @@ server_start(struct server *srv)
              *addrs ? addrs : "(no plain listener)",
              *addrs && listen_group_conf(srv->devices)->proxy_protocol ? " (PROXY protocol)" : "",
              srv->cfg.amt.need_authentication ? "required" : "NOT required");
+    api_set_serving(true);
     notify_ready(srv);
     return 0;
 }

@@ -73,6 +73,7 @@ stream_peer_key(const mps_stream *s, struct netaddr_key *k)
 int
 stream_inherit_peer(mps_stream *s, const mps_stream *lower)
 {
+    s->local = lower->local;
     if (dup_opt(&s->identity, lower->identity) < 0 || dup_opt(&s->scope, lower->scope) < 0)
         return -ENOMEM;
     s->peer_sa = lower->peer_sa;
@@ -220,6 +221,34 @@ stream_unread(mps_stream *s, const void *data, size_t len)
 }
 
 int
+stream_set_tls(mps_stream *s, const char *version, const char *cipher)
+{
+    version = version ? version : "";
+    cipher = cipher ? cipher : "";
+    size_t vlen = strlen(version), clen = strlen(cipher);
+    char *both = malloc(vlen + clen + 2);
+    if (!both)
+        return -ENOMEM;
+    memcpy(both, version, vlen + 1);
+    memcpy(both + vlen + 1, cipher, clen + 1);
+    free(s->tls);
+    s->tls = both;
+    return 0;
+}
+
+const char *
+stream_tls_version(const mps_stream *s)
+{
+    return s->tls;
+}
+
+const char *
+stream_tls_cipher(const mps_stream *s)
+{
+    return s->tls ? s->tls + strlen(s->tls) + 1 : NULL;
+}
+
+int
 stream_set_identity(mps_stream *s, const char *identity)
 {
     return dup_opt(&s->identity, identity);
@@ -311,6 +340,8 @@ stream_closed(mps_stream *s, int status)
     s->unread = NULL;
     free(s->identity);
     s->identity = NULL;
+    free(s->tls);
+    s->tls = NULL;
     free(s->scope);
     s->scope = NULL;
     stream_conn_put(s);

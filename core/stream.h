@@ -73,10 +73,12 @@ struct mps_stream {
     bool reading;       /* between read_start and read_stop */
     bool unread_queued; /* the delivery of unread is queued */
     bool free_deferred; /* closed while unread_queued: that call frees */
+    bool local;         /* came through the control socket (api->stream_local) */
     uint8_t *unread;    /* bytes to deliver before the implementation's (stream_unread) */
     size_t unread_len;
     char *identity;     /* verified peer identity (TLS client certificate subject) or NULL */
     char *scope;        /* device names the peer may register (stream_set_scope) or NULL */
+    char *tls;          /* "version\0cipher" of a TLS layer (stream_set_tls) or NULL */
     struct loop_call unread_call; /* delivers unread from the loop */
     struct stream_conn *conn;     /* the accepted connection underneath, or NULL */
     struct stream_owner *owner;   /* who holds the stream; NULL: the core */
@@ -112,7 +114,7 @@ void stream_close(mps_stream *s, mps_done_cb cb, void *arg);
  * stream_set_peer_name: a peer without a socket address ("dev.example", 16992). */
 void stream_set_peer(mps_stream *s, const struct sockaddr *sa);
 void stream_set_peer_name(mps_stream *s, const char *host, uint16_t port);
-/* Copy lower's peer (address, texts, identity, scope) and take a reference on its
+/* Copy lower's peer (address, texts, identity, scope, local) and take a reference on its
  * connection: a layer's upper stream. 0 or -ENOMEM. */
 int stream_inherit_peer(mps_stream *s, const mps_stream *lower);
 /* The accepted connection underneath s: its pending phase is over. */
@@ -135,6 +137,11 @@ void stream_set_drain(mps_stream *s, size_t below, stream_drain_cb cb, void *arg
 int stream_unread(mps_stream *s, const void *data, size_t len);
 int stream_set_identity(mps_stream *s, const char *identity);
 int stream_set_scope(mps_stream *s, const char *scope);
+/* The TLS version and cipher of s, copied (device listings); stream_tls_version/_cipher read
+ * them back (NULL: not TLS). */
+int stream_set_tls(mps_stream *s, const char *version, const char *cipher);
+const char *stream_tls_version(const mps_stream *s);
+const char *stream_tls_cipher(const mps_stream *s);
 
 /* Module-implemented streams (stream_mod.c): api->stream_new and layer_new. impl is copied.
  * The peer is set by the caller. mod_stream_discard: never handed out, freed without a close

@@ -13,6 +13,7 @@
 #include "tls.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <openssl/crypto.h>
 #include <stddef.h>
 #include <string.h>
@@ -22,6 +23,40 @@
 #endif
 
 static unsigned live_instances; /* the shared BIO method lives while any instance does */
+/* Every initialised instance: one module image serves them all, so the counters of each are
+ * reachable through the interface the first one publishes. */
+static LIST_HEAD(, tls_inst) all_instances = LIST_HEAD_INITIALIZER(all_instances);
+
+static size_t
+stats_list(void *obj, void (*cb)(void *arg, const struct tls_instance_stats *st), void *arg)
+{
+    (void)obj;
+    size_t n = 0;
+    struct tls_inst *ti;
+    LIST_FOREACH(ti, &all_instances, all) {
+        struct tls_instance_stats st = {.instance = ti->label, .handshakes_ok = ti->handshakes_ok};
+        memcpy(st.failures, ti->failures, sizeof(st.failures));
+        cb(arg, &st);
+        n++;
+    }
+    return n;
+}
+
+static const struct tls_stats_iface stats_iface = {sizeof(stats_iface), stats_list};
+
+static void
+stats_register(struct tls_inst *ti)
+{
+    const struct mps_listen_conf *lc = ti->api->listen_conf(ti->inst);
+    if (lc && lc->naddrs)
+        snprintf(ti->label, sizeof(ti->label), strchr(lc->addrs[0].host, ':') ? "%s [%s]:%u"
+                 : "%s %s:%u", ti->serve, lc->addrs[0].host, lc->addrs[0].port);
+    else
+        snprintf(ti->label, sizeof(ti->label), "%s", ti->serve);
+    LIST_INSERT_HEAD(&all_instances, ti, all);
+    /* -EEXIST from the second instance on: the first one's interface lists them all. */
+    ti->api->iface_publish(ti->inst, TLS_STATS_IFACE, &stats_iface, NULL);
+}
 
 const char *const tls_verify_names[] = {"none", "optional", "require", NULL};
 const char *const tls_profile_names[] = {"compatible", "modern", NULL};
@@ -68,6 +103,7 @@ tls_init(const struct mps_ctx *ctx)
     ti->ctx = tls_ctx_build(ti);
     if (!ti->ctx)
         return -EINVAL;
+    stats_register(ti);
     log_enabled(ti);
     return 0;
 }
@@ -121,6 +157,8 @@ static void
 tls_fini(const struct mps_ctx *ctx)
 {
     struct tls_inst *ti = ctx->data;
+    if (ti->label[0])
+        LIST_REMOVE(ti, all);
     SSL_CTX_free(ti->ctx);
     ti->ctx = NULL;
     if (ti->api && live_instances > 0 && --live_instances == 0)

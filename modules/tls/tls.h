@@ -4,6 +4,8 @@
 #ifndef MPSD_TLS_H
 #define MPSD_TLS_H
 
+#include "tls_stats.h"
+
 #include <mpsd/module.h>
 
 #include <openssl/ssl.h>
@@ -39,6 +41,9 @@ struct tls_inst {
     LIST_HEAD(, tls_conn) conns; /* every connection, handshaking or established */
     bool stopping;
     uint64_t handshakes_ok, handshakes_failed;
+    uint64_t failures[TLS_FAIL_KINDS]; /* handshakes_failed by kind (tls_stats.h) */
+    char label[96];                    /* for the statistics: "apf 127.0.0.1:4433" */
+    LIST_ENTRY(tls_inst) all;          /* every instance, for TLS_STATS_IFACE */
 };
 
 /* tls_ctx.c: a context for the instance's options and files. NULL with the reason logged. */

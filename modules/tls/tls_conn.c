@@ -200,21 +200,30 @@ tls_conn_on_client_hello(SSL *ssl, int *alert, void *arg)
 }
 
 /* OpenSSL's reason for the failure just seen, or a description of what went wrong. */
-static void
+static enum tls_failure
 failure_reason(struct tls_conn *c, int ssl_error, char *out, size_t len)
 {
     unsigned long e = ERR_peek_last_error();
     long verify = SSL_get_verify_result(c->ssl);
-    if (verify != X509_V_OK)
+    enum tls_failure kind = TLS_FAIL_PROTOCOL;
+    if (verify != X509_V_OK) {
         snprintf(out, len, "client certificate rejected: %s",
                  X509_verify_cert_error_string(verify));
-    else if (e)
+        kind = TLS_FAIL_CERTIFICATE;
+    } else if (e) {
         ERR_error_string_n(e, out, len);
-    else if (ssl_error == SSL_ERROR_SYSCALL || c->lower_eof)
+        if (ERR_GET_REASON(e) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE)
+            kind = TLS_FAIL_CERTIFICATE;
+        else if (c->nfirst && c->first[0] != 0x16) /* not a handshake record */
+            kind = TLS_FAIL_NOT_TLS;
+    } else if (ssl_error == SSL_ERROR_SYSCALL || c->lower_eof) {
         snprintf(out, len, "the client closed the connection");
-    else
+        kind = TLS_FAIL_CLOSED;
+    } else {
         snprintf(out, len, "SSL error %d", ssl_error);
+    }
     ERR_clear_error();
+    return kind;
 }
 
 /* ------------------------------------------------------------------ lifetime */
@@ -312,12 +321,15 @@ conn_close_lower(struct tls_conn *c)
 }
 
 static void
-handshake_failed(struct tls_conn *c, const char *reason)
+handshake_failed(struct tls_conn *c, enum tls_failure kind, const char *reason)
 {
     struct tls_inst *ti = c->ti;
     const char *peer = ti->api->peer(c->lower);
     c->failed = true;
     ti->handshakes_failed++;
+    if (!c->nfirst && kind != TLS_FAIL_TIMEOUT)
+        kind = TLS_FAIL_CLOSED; /* connected and left without a byte */
+    ti->failures[kind]++;
     handshake_over(c);
     if (!c->nfirst) {
         /* Connected and left (a load balancer's health check, a port scan): not a device. */
@@ -347,7 +359,7 @@ handshake_timeout(void *arg)
     c->ti->api->timer_stop(c->timer);
     c->timer = NULL;
     snprintf(reason, sizeof(reason), "no handshake within %ld ms", c->ti->handshake_ms);
-    handshake_failed(c, reason);
+    handshake_failed(c, TLS_FAIL_TIMEOUT, reason);
 }
 
 /* ------------------------------------------------------------ the upper stream */
@@ -549,9 +561,11 @@ handshake_done(struct tls_conn *c)
     handshake_over(c);
     c->upper = api->layer_new(ti->inst, &tls_upper_impl, c, c->lower);
     if (!c->upper) {
-        handshake_failed(c, "out of memory");
+        handshake_failed(c, TLS_FAIL_INTERNAL, "out of memory");
         return -1;
     }
+    /* Device listings and /metrics show it (AMT before 12 speaks only TLS 1.0/1.1). */
+    api->stream_set_tls(c->upper, SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl));
     char subject[256] = "";
     X509 *cert = SSL_get0_peer_certificate(c->ssl);
     if (cert && SSL_get_verify_result(c->ssl) == X509_V_OK) {
@@ -581,8 +595,8 @@ conn_pump(struct tls_conn *c)
                 return;
             }
             char reason[256];
-            failure_reason(c, err, reason, sizeof(reason));
-            handshake_failed(c, reason);
+            enum tls_failure kind = failure_reason(c, err, reason, sizeof(reason));
+            handshake_failed(c, kind, reason);
             return;
         }
         if (handshake_done(c) < 0)
@@ -620,7 +634,7 @@ conn_feed(struct tls_conn *c, const uint8_t *p, size_t len)
     if (from_held && len) {
         uint8_t *h = realloc(c->held, c->held_len + len);
         if (!h) {
-            handshake_failed(c, "out of memory");
+            handshake_failed(c, TLS_FAIL_INTERNAL, "out of memory");
             return;
         }
         memcpy(h + c->held_len, p, len);
@@ -651,7 +665,7 @@ conn_feed(struct tls_conn *c, const uint8_t *p, size_t len)
     } else if (left) {
         c->held = malloc(left);
         if (!c->held) {
-            handshake_failed(c, "out of memory");
+            handshake_failed(c, TLS_FAIL_INTERNAL, "out of memory");
             return;
         }
         memcpy(c->held, p + (len - left), left);
@@ -698,7 +712,7 @@ static void
 conn_start(struct tls_conn *c)
 {
     if (conn_start_ssl(c) < 0) {
-        handshake_failed(c, "out of memory");
+        handshake_failed(c, TLS_FAIL_INTERNAL, "out of memory");
         return;
     }
     uint8_t *first = c->held;
@@ -719,7 +733,7 @@ lower_read(void *arg, mps_stream *s, const struct mps_iov *data, int status)
     if (status < 0) {
         c->lower_eof = true;
         if (!c->ssl && !c->held_len)
-            handshake_failed(c, "the client closed the connection");
+            handshake_failed(c, TLS_FAIL_CLOSED, "the client closed the connection");
         else if (!c->ssl)
             conn_start(c); /* OpenSSL names what was wrong with the truncated record */
         else if (!c->established || c->upper_reading)
@@ -735,7 +749,7 @@ lower_read(void *arg, mps_stream *s, const struct mps_iov *data, int status)
     }
     int rc = hello_gather(c, p, data->len);
     if (rc < 0)
-        handshake_failed(c, "out of memory");
+        handshake_failed(c, TLS_FAIL_INTERNAL, "out of memory");
     else if (rc > 0)
         conn_start(c);
 }

@@ -147,6 +147,10 @@ write_conf() {
         if [ -n "${CORE_EXTRA:-}" ]; then
             printf '%s\n' "$CORE_EXTRA"
         fi
+        # admin_http serves the control socket; the default path is shared by every daemon.
+        case "${CONF_EXTRA:-}" in
+        *"[module admin_http]"*) echo "ControlSocket = ${CONTROL_SOCKET:-$TMPD/control}" ;;
+        esac
         # Tests run as whoever runs them, root in CI (mpsd refuses root without it).
         echo "AllowRoot = true"
         echo

@@ -751,6 +751,57 @@ test_forced_error(void **state)
     auth_realm_free(realm);
 }
 
+/* What monitoring reads: answers per plugin, latency, and the backend's errors in a row, which
+ * an OK or DENY resets and a timeout counts. */
+static void
+test_realm_info(void **state)
+{
+    struct mps_inst *p[2] = {slow_plugin("result next delay 10"), file_plugin(" unknown=next")};
+    struct auth_realm *realm = realm_new(p, 2, 5000, 8);
+    struct res r[3] = {{0}};
+    struct mps_realm_info ri;
+
+    (void)state;
+    assert_int_equal(check(realm, "alice", "secret", &r[0], NULL, NULL), MPS_AUTH_PENDING);
+    assert_int_equal(check(realm, "alice", "nope", &r[1], NULL, NULL), MPS_AUTH_PENDING);
+    assert_int_equal(check(realm, "zed", "x", &r[2], NULL, NULL), MPS_AUTH_PENDING);
+    assert_int_equal(run_until(&ncalled, 3, 2000), 0);
+    auth_realm_info(realm, &ri);
+    assert_int_equal(ri.ok, 1);
+    assert_int_equal(ri.deny, 2);
+    assert_int_equal(ri.error, 0);
+    assert_int_equal(ri.nplugins, 2);
+    assert_int_equal(ri.plugins[0].next, 3);
+    assert_int_equal(ri.plugins[1].ok, 1);
+    assert_int_equal(ri.plugins[1].deny, 1);
+    assert_int_equal(ri.plugins[1].next, 1); /* zed: the end of the chain denies */
+    uint64_t n = 0;
+    for (size_t b = 0; b <= MPS_LATENCY_BUCKETS; b++)
+        n += ri.latency_count[b];
+    assert_int_equal(n, 3);
+    /* Every check slept 10 ms in the first plugin: none is in the 1 ms bucket. */
+    assert_int_equal(ri.latency_count[0], 0);
+    assert_true(ri.latency_sum_ms >= 30);
+    assert_int_equal(ri.errors_in_row, 0);
+    assert_int_equal(ri.waiting_now + ri.running_now, 0);
+    auth_realm_free(realm);
+
+    struct mps_inst *failing = slow_plugin("result error");
+    realm = realm_new(&failing, 1, 5000, 8);
+    struct res e[2] = {{0}};
+    ncalled = 0;
+    assert_int_equal(check(realm, "alice", "secret", &e[0], NULL, NULL), MPS_AUTH_PENDING);
+    assert_int_equal(check(realm, "bob", "secret", &e[1], NULL, NULL), MPS_AUTH_PENDING);
+    assert_int_equal(run_until(&ncalled, 2, 2000), 0);
+    auth_realm_info(realm, &ri);
+    assert_int_equal(ri.error, 2);
+    assert_int_equal(ri.plugins[0].error, 2);
+    assert_int_equal(ri.errors_in_row, 2);
+    assert_string_equal(ri.last_error, "test_auth: forced error");
+    assert_true(ri.last_error_ms > 0);
+    auth_realm_free(realm);
+}
+
 static void
 done_ok_cb(uv_timer_t *t)
 {
@@ -1773,6 +1824,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_pool_queue_full, setup_one_worker, teardown),
         cmocka_unit_test_setup_teardown(test_realm_fifo_full, setup_one_worker, teardown),
         cmocka_unit_test_setup_teardown(test_next_chain, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_realm_info, setup, teardown),
         cmocka_unit_test_setup_teardown(test_forced_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_async_plugin, setup, teardown),
         cmocka_unit_test_setup_teardown(test_async_plugin_timeout, setup, teardown),

@@ -723,7 +723,8 @@ test_default_mps_conf(void **state)
     char *f = replace_all(e, "@USER_LINE@", "# User = mpsd");
     char *g = replace_all(f, "@TLS_LISTEN_IP@", "127.0.0.1");
     char *h = replace_all(g, "@TLS_LISTEN_PORT@", "4433");
-    char *text = replace_all(h, "@mpsdstatedir@", "/var/lib/mpsd");
+    char *i = replace_all(h, "@runstatedir@", "/run");
+    char *text = replace_all(i, "@mpsdstatedir@", "/var/lib/mpsd");
     free(in);
     free(a);
     free(b);
@@ -733,6 +734,7 @@ test_default_mps_conf(void **state)
     free(f);
     free(g);
     free(h);
+    free(i);
 
     /* Through a real file, as mpsd reads it. */
     char tmp[] = "/tmp/mpsd_test_mpsconf_XXXXXX";
