@@ -130,7 +130,7 @@ read -r -a EXEC <<<"$(sed -n 's/^ExecStart=//p' "$UNIT")"
 unit_value() { sed -n "s/^$1=//p" "$UNIT" | tail -n 1; }
 [ "$(unit_value User)" = mpsd ] && [ "$(unit_value AmbientCapabilities)" = CAP_NET_BIND_SERVICE ] ||
     fail "the unit does not say User=mpsd and AmbientCapabilities=CAP_NET_BIND_SERVICE"
-for port in 443 16982 8080 8090 7793; do
+for port in 443 16982 8080 8090 7793 7794; do
     ! ss -Hltn "sport = :$port" | grep -q . || fail "port $port is taken: $(ss -Hltnp "sport = :$port")"
 done
 SOCK="$T/notify.sock"
@@ -139,6 +139,8 @@ python3 "$top/tests/integration/notify_listener.py" "$SOCK" "$T/notify.msgs" \
 PIDS+=("$!")
 for _ in $(seq 100); do grep -q ready "$T/listener.out" && break; sleep 0.1; done
 chmod 0755 "$T"
+# systemd's RuntimeDirectory=mpsd: where the control socket goes.
+install -d -o mpsd -g mpsd -m 0750 /run/mpsd
 # What the unit's User=, AmbientCapabilities=, NoNewPrivileges= and LimitNOFILE= amount to;
 # systemd also creates /var/lib/mpsd and /var/log/mpsd (postinst did).
 NOFILE=$(unit_value LimitNOFILE)
@@ -208,6 +210,28 @@ sleep 1
 kill -0 "$MPSD_PID" || fail "mpsd died on SIGHUP"
 [ "$(cat "$T/kept.ready")" = 10 ] || fail "SIGHUP lost tunnels: $(cat "$T/kept.ready") of 10 left"
 log "SIGHUP: all 10 tunnels kept"
+
+# The admin at a shell: mpsctl over the control socket, which only mpsd's account and group
+# (and root) may open.
+CTL=/run/mpsd/control
+[ "$(stat -c %a:%U:%G "$CTL" 2>/dev/null)" = 660:mpsd:mpsd ] ||
+    fail "control socket: $(stat -c %a:%U:%G "$CTL" 2>&1)"
+n=$(mpsctl devices --json | python3 -c 'import json, sys
+print(sum(d["fqdn"].startswith("kept") for d in json.load(sys.stdin)))') ||
+    fail "mpsctl devices --json failed"
+[ "$n" = 10 ] || fail "mpsctl devices lists $n of the 10 kept devices"
+mpsctl devices | grep -q "kept0.example.com" || fail "mpsctl devices (table): $(mpsctl devices 2>&1)"
+"${AMTSIM[@]}" --count 1 --fqdn 'victim.example.com' --ready-file "$T/victim.ready" \
+    --expect-disconnect 11 --duration 60 >"$T/victim.out" 2>&1 &
+VICTIM=$!
+PIDS+=("$VICTIM")
+for _ in $(seq 300); do [ "$(cat "$T/victim.ready" 2>/dev/null)" = 1 ] && break; sleep 0.1; done
+out=$(mpsctl disconnect victim.example.com 2>&1) || fail "mpsctl disconnect: $out"
+wait "$VICTIM" || fail "the device did not get DISCONNECT 11: $(cat "$T/victim.out")"
+rc=0
+nobody_out=$(setpriv --reuid=nobody --regid=nogroup --clear-groups mpsctl devices 2>&1) || rc=$?
+[ "$rc" = 4 ] || fail "mpsctl as nobody: exit $rc, not 4 (permission refused): $nobody_out"
+log "mpsctl as root lists the 10 devices and disconnects one (DISCONNECT 11); nobody is refused"
 
 # ---------------------------------------------------------------------------- 5. stop
 step "5/5 stop"

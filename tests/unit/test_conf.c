@@ -718,7 +718,8 @@ test_default_mps_conf(void **state)
     char *b = replace_all(a, "@sysconfmpsddir@", "/etc/mpsd");
     char *c = replace_all(b, "@IF_SOCKS5@", ""); /* as configured with every module */
     char *d = replace_all(c, "@IF_HTTP_PROXY@", "");
-    char *e = replace_all(d, "@IF_SOAP@", "");
+    char *e0 = replace_all(d, "@IF_SOAP@", "");
+    char *e = replace_all(e0, "@IF_ADMIN_HTTP@", "");
     /* make's defaults for a development install (Makefile.am) */
     char *f = replace_all(e, "@USER_LINE@", "# User = mpsd");
     char *g = replace_all(f, "@TLS_LISTEN_IP@", "127.0.0.1");
@@ -730,6 +731,7 @@ test_default_mps_conf(void **state)
     free(b);
     free(c);
     free(d);
+    free(e0);
     free(e);
     free(f);
     free(g);
@@ -772,14 +774,15 @@ test_default_mps_conf(void **state)
     assert_int_equal(cfg.core.log_file_max_files, 5);
     assert_int_equal(cfg.core.auth_queue, 4096);
     assert_int_equal(cfg.core.max_channels, 4096);
-    /* TLS for devices, both console proxies and the SOAP modules are on by default (on
-     * loopback). */
-    assert_int_equal(cfg.nmodules, 5);
+    /* TLS for devices, both console proxies, the SOAP modules and the REST API are on by
+     * default (on loopback). */
+    assert_int_equal(cfg.nmodules, 6);
     assert_string_equal(cfg.modules[0].name, "tls");
     assert_string_equal(cfg.modules[1].name, "socks5");
     assert_string_equal(cfg.modules[2].name, "http_proxy");
     assert_string_equal(cfg.modules[3].name, "admin_soap");
-    assert_string_equal(cfg.modules[4].name, "notify_soap");
+    assert_string_equal(cfg.modules[4].name, "admin_http");
+    assert_string_equal(cfg.modules[5].name, "notify_soap");
     config_free(&cfg);
     free(uncommented);
 }
