@@ -75,6 +75,8 @@ run)
     echo "== AMT devices: TLS on 127.0.0.1:4433 (root CA $etc/tls/ca.pem) or"
     echo "   plain TCP on 127.0.0.1:16982; user amtuser, password $(cat "$etc/amtuser.password")"
     echo "   (in $etc/amtuser.password). Stop with Ctrl-C."
+    echo "== admin: $top/_stage/sbin/mpsctl devices (control socket), REST API and /metrics on"
+    echo "   http://127.0.0.1:7794, SOAP on 127.0.0.1:7793"
     exec "$top/_stage/sbin/mpsd" -c "$conf"
     ;;
 test)

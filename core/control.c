@@ -41,8 +41,8 @@ socket_in_use(const struct sockaddr_un *sun)
     return used;
 }
 
-/* The socket's directory: /run/mpsd comes from systemd (RuntimeDirectory); elsewhere (a dev
- * prefix) it is created, one level only. */
+/* The socket's directory: /run/mpsd comes from systemd (RuntimeDirectory); under a development
+ * prefix (contrib/dev.sh run: _stage/var/run/mpsd) it is created with its missing parents. */
 static int
 ensure_parent_dir(const char *path)
 {
@@ -52,9 +52,16 @@ ensure_parent_dir(const char *path)
     if (!slash || slash == dir)
         return 0;
     *slash = '\0';
-    if (mkdir(dir, 0750) == 0 || errno == EEXIST)
-        return 0;
-    return -errno;
+    for (char *p = dir + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        int rc = mkdir(dir, 0755) == 0 || errno == EEXIST ? 0 : -errno;
+        *p = '/';
+        if (rc < 0)
+            return rc;
+    }
+    return mkdir(dir, 0750) == 0 || errno == EEXIST ? 0 : -errno;
 }
 
 static void
