@@ -252,15 +252,17 @@ tls_ctx_describe(const struct tls_inst *ti, SSL_CTX *ctx, char *out, size_t len)
     SSL *ssl = SSL_new(ctx);
     size_t pos = 0;
     int min = SSL_CTX_get_min_proto_version(ctx);
-    pos += (size_t)snprintf(out, len, "profile %s, %s to TLSv1.3, client certificates %s; "
-                            "suites ", tls_profile_names[ti->profile],
+    pos += (size_t)snprintf(out, len, "profile %s, %s to TLSv1.3, client certificates %s",
+                            tls_profile_names[ti->profile],
                             min == TLS1_VERSION     ? "TLSv1"
                             : min == TLS1_1_VERSION ? "TLSv1.1"
                                                     : "TLSv1.2",
                             tls_verify_names[ti->verify]);
-    if (ti->crl_count)
-        pos += (size_t)snprintf(out + pos, len - pos, ", %d CRL%s (CRLCheck %s); ", ti->crl_count,
+    if (ti->crl_count && pos < len)
+        pos += (size_t)snprintf(out + pos, len - pos, ", %d CRL%s (CRLCheck %s)", ti->crl_count,
                                 ti->crl_count == 1 ? "" : "s", tls_crl_check_names[ti->crl_check]);
+    if (pos < len)
+        pos += (size_t)snprintf(out + pos, len - pos, "; suites ");
     STACK_OF(SSL_CIPHER) *list = ssl ? SSL_get1_supported_ciphers(ssl) : NULL;
     for (int i = 0; list && i < sk_SSL_CIPHER_num(list) && pos < len; i++)
         pos += (size_t)snprintf(out + pos, len - pos, "%s%s", i ? ":" : "",
