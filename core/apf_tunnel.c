@@ -776,8 +776,17 @@ apf_tunnel_new(struct apf_env *env, mps_stream *stream, struct apf_tunnel **t_r)
     env->stats.tunnels_by_tls[t->tls_class]++;
     env->stats.devices_opened++;
 
-    static const uint8_t no_uuid[APF_UUID_LEN];
-    apf_tunnel_send(t, msg, apf_encode_protocolversion(msg, 1, 0, 0, no_uuid), NULL, 0);
+    /* "Both sides send PROTOCOLVERSION first, once" (apf-reference.md, 5.2): AMT waits for
+     * ours. A listener with SendProtocolVersion = no serves clients that treat it as an
+     * unknown command and give up (MeshCentral's amt-apfclient.js: "CMD: 192 is not
+     * implemented", since MeshCentral's MPS never sends one): they get none at all, and the
+     * session goes on from the device's PROTOCOLVERSION as MeshCentral's MPS does. */
+    if (stream->conn && stream->conn->await_version) {
+        log_debug("%s: SendProtocolVersion = no: waiting for the device's", stream->peer);
+    } else {
+        static const uint8_t no_uuid[APF_UUID_LEN];
+        apf_tunnel_send(t, msg, apf_encode_protocolversion(msg, 1, 0, 0, no_uuid), NULL, 0);
+    }
     stream_set_drain(stream, TUNNEL_TX_HIGH / 2, tunnel_output_drained, t);
     stream_read_start(stream, tunnel_on_read, t);
     apf_tunnel_arm_timer(t);

@@ -27,7 +27,8 @@ enum {
     LO_PER_SOURCE,
     LO_STARTUPS,
     LO_HEAD,
-    LO_IDLE,
+    LO_SEND_VERSION,
+    LO_IDLE, /* last: the device listener's table drops it */
     LO_COUNT
 };
 
@@ -65,6 +66,10 @@ static const struct mps_option listen_options[LO_COUNT] = {
     [LO_HEAD] = DIR("HeadTimeout", MPS_OPT_MSEC, head_ms, NULL,
                     "deadline for a handshake, negotiation or request head, however much of it "
                     "trickles in"),
+    [LO_SEND_VERSION] = DIR("SendProtocolVersion", MPS_OPT_BOOL, send_version, "yes",
+                            "device listeners: send the APF PROTOCOLVERSION at accept as AMT "
+                            "expects; no: only for clients that cannot take one (MeshCentral's "
+                            "APF client), which then never get one"),
     [LO_IDLE] = DIR("IdleTimeout", MPS_OPT_MSEC, idle_ms, NULL,
                     "close a connection when nothing moved for this long; 0: never"),
 };
@@ -375,6 +380,7 @@ listen_spec_compile(const struct listen_directives *d, const struct listen_table
     spec->max_per_source = d->max_per_source;
     spec->head_ms = d->head_ms;
     spec->idle_ms = d->idle_ms;
+    spec->await_version = !d->send_version;
     return 0;
 }
 

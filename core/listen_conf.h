@@ -21,6 +21,7 @@ struct listen_directives {
     long max_connections, max_per_source;
     char *max_startups;
     long head_ms, idle_ms;
+    int send_version; /* SendProtocolVersion */
 };
 
 /* An option table for role's directives (NULL role: the 1.0 defaults). Its defaults and
@@ -40,6 +41,8 @@ struct listen_spec {
     long max_connections, max_per_source;
     unsigned startups_start, startups_rate, startups_full;
     long head_ms, idle_ms;
+    /* SendProtocolVersion = no: a device accepted here is sent no PROTOCOLVERSION. */
+    bool await_version;
 };
 /* Compile d (parsed from sec of cf with t). label names the section in messages. 0, or -1
  * with err = "file:line: message". *spec is filled on success (listen_spec_free). */

@@ -424,6 +424,7 @@ group_admit(struct listen_group *g, int fd, const struct sockaddr *sa)
     }
     lc->base.ops = &lconn_ops;
     lc->base.refs = 1;
+    lc->base.await_version = sp->await_version;
     lc->g = g;
     lc->open = lc->pending = true;
     g->open++;
@@ -606,6 +607,9 @@ void
 listen_group_set_class(struct listen_group *g, enum listen_class cls)
 {
     g->cls = cls;
+    if (cls != LISTEN_DEVICE && g->spec.await_version)
+        log_msg(MPS_LOG_WARNING, "[%s] SendProtocolVersion = no applies to device listeners "
+                "(Serve = apf) only: ignored", g->label);
 }
 
 void

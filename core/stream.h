@@ -42,6 +42,9 @@ struct stream_conn_ops {
 struct stream_conn {
     const struct stream_conn_ops *ops;
     unsigned refs;
+    /* The listener's SendProtocolVersion = no: the APF tunnel on this connection (through
+     * any layer: they share it) sends no PROTOCOLVERSION. */
+    bool await_version;
 };
 
 /* A stream_conn that never got its stream (the connect failed at once): closed and freed. */

@@ -97,7 +97,7 @@ tls_init(const struct mps_ctx *ctx)
     int rc = check_serve(ti);
     if (rc < 0)
         return rc;
-    if (tls_conn_global_init() < 0)
+    if (tls_conn_global_init() < 0 || tls_crl_global_init() < 0)
         return -ENOMEM;
     live_instances++;
     ti->ctx = tls_ctx_build(ti);
@@ -136,8 +136,13 @@ tls_reload(const struct mps_ctx *ctx)
     }
     SSL_CTX_free(ti->ctx);
     ti->ctx = fresh;
-    ti->api->log(ti->inst, MPS_LOG_INFO, "reload: certificate and key re-read from %s and %s",
-                 ti->certificate, ti->private_key);
+    if (ti->crl_count)
+        ti->api->log(ti->inst, MPS_LOG_INFO, "reload: certificate and key re-read from %s and "
+                     "%s, %d CRL%s from %s", ti->certificate, ti->private_key, ti->crl_count,
+                     ti->crl_count == 1 ? "" : "s", ti->crl_file);
+    else
+        ti->api->log(ti->inst, MPS_LOG_INFO, "reload: certificate and key re-read from %s and "
+                     "%s", ti->certificate, ti->private_key);
     return 0;
 }
 
@@ -197,6 +202,13 @@ static const struct mps_option tls_options[] = {
      .choices = tls_names_choices,
      .help = "a device authenticated by its certificate registers only the names (CN, DNS "
              "subjectAltNames) it carries; auto: yes with VerifyClient = require"},
+    TLS_OPT("CRLFile", MPS_OPT_STR, crl_file, "",
+            "PEM file: certificate revocation lists of the CAs in CAFile; a revoked device "
+            "certificate is refused at the handshake (re-read on reload)"),
+    {.name = "CRLCheck", .type = MPS_OPT_ENUM, .offset = offsetof(struct tls_inst, crl_check),
+     .dflt = "leaf", .choices = tls_crl_check_names,
+     .help = "leaf: the device certificate is checked against its issuer's CRL; chain: every "
+             "certificate of its chain (each CA needs a CRL)"},
     TLS_OPT("Serve", MPS_OPT_STR, serve, "apf",
             "what the decrypted stream goes to: apf (AMT devices) or a module such as "
             "http_proxy"),

@@ -18,6 +18,8 @@
 enum tls_verify { TLS_VERIFY_NONE, TLS_VERIFY_OPTIONAL, TLS_VERIFY_REQUIRE };
 enum tls_profile { TLS_PROFILE_COMPATIBLE, TLS_PROFILE_MODERN };
 enum tls_names { TLS_NAMES_AUTO, TLS_NAMES_YES, TLS_NAMES_NO };
+enum tls_crl_check { TLS_CRL_LEAF, TLS_CRL_CHAIN }; /* CRLCheck */
+extern const char *const tls_crl_check_names[];
 extern const char *const tls_verify_names[];
 extern const char *const tls_profile_names[];
 
@@ -32,7 +34,10 @@ struct tls_inst {
     int session_cache;
     int names_in_cert; /* enum tls_names: RequireNameInCertificate */
     char *serve;
+    char *crl_file; /* CRLFile: PEM CRLs of the CAs in CAFile */
+    int crl_check;  /* enum tls_crl_check */
     /* state */
+    int crl_count; /* CRLs in the context in use */
     const struct mps_api *api;
     mps_inst *inst;
     long handshake_ms;    /* the listener's HeadTimeout (HandshakeTimeout) */
@@ -50,6 +55,14 @@ struct tls_inst {
 SSL_CTX *tls_ctx_build(struct tls_inst *ti);
 /* The protocols and suites a context enables, for the start-up line. */
 void tls_ctx_describe(const struct tls_inst *ti, SSL_CTX *ctx, char *out, size_t len);
+
+/* tls_crl.c: CRLFile into ctx's store with the CRLCheck flags (the number of CRLs, or -1
+ * with the reason logged); the verification callback; the certificate a failed verification refused ("subject
+ * /CN=..., serial 1A2B") or NULL. */
+int tls_crl_global_init(void);
+int tls_crl_load(struct tls_inst *ti, SSL_CTX *ctx);
+int tls_crl_verify_cb(int ok, X509_STORE_CTX *sctx);
+const char *tls_crl_rejected(const SSL *ssl);
 
 /* tls_conn.c */
 int tls_conn_on_client_hello(SSL *ssl, int *alert, void *arg); /* records what was offered */

@@ -207,8 +207,9 @@ failure_reason(struct tls_conn *c, int ssl_error, char *out, size_t len)
     long verify = SSL_get_verify_result(c->ssl);
     enum tls_failure kind = TLS_FAIL_PROTOCOL;
     if (verify != X509_V_OK) {
-        snprintf(out, len, "client certificate rejected: %s",
-                 X509_verify_cert_error_string(verify));
+        const char *who = tls_crl_rejected(c->ssl); /* a revoked device: which one */
+        snprintf(out, len, "client certificate rejected: %s%s%s",
+                 X509_verify_cert_error_string(verify), who ? "; " : "", who ? who : "");
         kind = TLS_FAIL_CERTIFICATE;
     } else if (e) {
         ERR_error_string_n(e, out, len);
@@ -594,7 +595,7 @@ conn_pump(struct tls_conn *c)
                 ERR_clear_error();
                 return;
             }
-            char reason[256];
+            char reason[512];
             enum tls_failure kind = failure_reason(c, err, reason, sizeof(reason));
             handshake_failed(c, kind, reason);
             return;

@@ -181,7 +181,7 @@ load_client_cas(struct tls_inst *ti, SSL_CTX *ctx)
     int mode = SSL_VERIFY_PEER;
     if (ti->verify == TLS_VERIFY_REQUIRE)
         mode |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
-    SSL_CTX_set_verify(ctx, mode, NULL);
+    SSL_CTX_set_verify(ctx, mode, tls_crl_verify_cb); /* names the certificate it refuses */
     return 0;
 }
 
@@ -236,10 +236,13 @@ tls_ctx_build(struct tls_inst *ti)
         SSL_CTX_set_num_tickets(ctx, 0);
     }
     SSL_CTX_set_client_hello_cb(ctx, tls_conn_on_client_hello, ti);
-    if (set_profile(ti, ctx) < 0 || load_identity(ti, ctx) < 0 || load_client_cas(ti, ctx) < 0) {
+    int ncrl = 0;
+    if (set_profile(ti, ctx) < 0 || load_identity(ti, ctx) < 0 || load_client_cas(ti, ctx) < 0 ||
+        (ncrl = tls_crl_load(ti, ctx)) < 0) {
         SSL_CTX_free(ctx);
         return NULL;
     }
+    ti->crl_count = ncrl; /* only for a context that will be used: a bad reload keeps the old */
     return ctx;
 }
 
@@ -249,12 +252,17 @@ tls_ctx_describe(const struct tls_inst *ti, SSL_CTX *ctx, char *out, size_t len)
     SSL *ssl = SSL_new(ctx);
     size_t pos = 0;
     int min = SSL_CTX_get_min_proto_version(ctx);
-    pos += (size_t)snprintf(out, len, "profile %s, %s to TLSv1.3, client certificates %s; "
-                            "suites ", tls_profile_names[ti->profile],
+    pos += (size_t)snprintf(out, len, "profile %s, %s to TLSv1.3, client certificates %s",
+                            tls_profile_names[ti->profile],
                             min == TLS1_VERSION     ? "TLSv1"
                             : min == TLS1_1_VERSION ? "TLSv1.1"
                                                     : "TLSv1.2",
                             tls_verify_names[ti->verify]);
+    if (ti->crl_count && pos < len)
+        pos += (size_t)snprintf(out + pos, len - pos, ", %d CRL%s (CRLCheck %s)", ti->crl_count,
+                                ti->crl_count == 1 ? "" : "s", tls_crl_check_names[ti->crl_check]);
+    if (pos < len)
+        pos += (size_t)snprintf(out + pos, len - pos, "; suites ");
     STACK_OF(SSL_CIPHER) *list = ssl ? SSL_get1_supported_ciphers(ssl) : NULL;
     for (int i = 0; list && i < sk_SSL_CIPHER_num(list) && pos < len; i++)
         pos += (size_t)snprintf(out + pos, len - pos, "%s%s", i ? ":" : "",

@@ -709,6 +709,78 @@ test_version_first(void **state)
     expect_silence(d, QUIET_MS);
 }
 
+/* The accounting of a connection accepted on a listener with SendProtocolVersion = no, as
+ * listener.c sets it; counted so the test sees the tunnel let go of it. */
+static unsigned quiet_conn_frees;
+static void quiet_conn_nop(struct stream_conn *c) { (void)c; }
+static void quiet_conn_free(struct stream_conn *c) { (void)c; quiet_conn_frees++; }
+static const struct stream_conn_ops quiet_conn_ops = {quiet_conn_nop, quiet_conn_nop,
+                                                      quiet_conn_free};
+
+static bool
+no_tunnels_cond_early(void *arg)
+{
+    (void)arg;
+    return F->env.ntunnels == 0;
+}
+
+/* 1b. SendProtocolVersion = no (MeshCentral's APF client): nothing at accept, however long
+ * the device takes; its PROTOCOLVERSION and auth request back to back (as firmware and
+ * amt-apfclient.js send them) get SERVICE_ACCEPT first, and no PROTOCOLVERSION ever. */
+static void
+test_version_not_sent(void **state)
+{
+    (void)state;
+    fx_realm(true);
+    struct stream_conn conn = {.ops = &quiet_conn_ops, .refs = 1, .await_version = true};
+    quiet_conn_frees = 0;
+    struct dev *d = calloc(1, sizeof(*d));
+    mps_stream *srv = NULL;
+    assert_non_null(d);
+    F->devs[F->ndevs++] = d;
+    assert_int_equal(mem_stream_pair(&F->loop, &d->s, &srv), 0);
+    srv->conn = &conn; /* what tcp_stream_accepted does with the listener's */
+    conn.refs++;
+    d->has_port = true;
+    assert_int_equal(stream_read_start(d->s, dev_read_cb, d), 0);
+    assert_int_equal(apf_tunnel_new(&F->env, srv, &d->t), 0);
+    expect_silence(d, QUIET_MS * 2); /* the tunnel waits for the device */
+    assert_int_equal(d->t->state, TUNNEL_VERSION);
+
+    struct wbuf w = {.n = 0};
+    put_version(&w, 1, 0, dev_uuid);
+    put_service(&w, APF_SERVICE_AUTH);
+    send_wbuf(d, &w);
+    expect_service_accept(d, APF_SERVICE_AUTH); /* the first message it ever got */
+    assert_int_equal(d->t->version_major, 1);
+    w.n = 0;
+    put_password(&w, USER, PASS);
+    put_service(&w, APF_SERVICE_PFWD);
+    send_wbuf(d, &w);
+    assert_int_equal(expect_msg(d, APF_USERAUTH_SUCCESS, NULL), 1);
+    expect_service_accept(d, APF_SERVICE_PFWD);
+    dev_forward(d, FQDN, 16992);
+    expect_silence(d, QUIET_MS);
+    assert_ptr_equal(apf_env_find(&F->env, FQDN), d->t);
+    assert_int_equal(d->t->state, TUNNEL_FORWARDING);
+
+    /* A second PROTOCOLVERSION is still a protocol error: waiting changes only who starts. */
+    w.n = 0;
+    put_version(&w, 1, 0, dev_uuid);
+    send_wbuf(d, &w);
+    struct apf_msg m;
+    expect_msg(d, APF_DISCONNECT, &m);
+    assert_int_equal(m.u.disconnect.reason, APF_DISC_PROTOCOL_ERROR);
+    assert_true(run_until(no_tunnels_cond_early, NULL, WAIT_MS));
+    run_for(10);
+    assert_int_equal(conn.refs, 1); /* the tunnel's stream gave its reference back */
+    assert_int_equal(quiet_conn_frees, 0);
+
+    /* The default on the same fixture: a connection without the flag is greeted at once. */
+    struct dev *d2 = dev_new();
+    assert_int_equal(expect_msg(d2, APF_PROTOCOLVERSION, NULL), APF_PROTOCOLVERSION_LEN);
+}
+
 /* The device side of a whole handshake as one blob, and the server's exact answer. */
 static void
 handshake_blobs(struct wbuf *dev_out, struct wbuf *srv_out, const char *fqdn, uint32_t port)
@@ -2350,6 +2422,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         T(test_version_first),
+        T(test_version_not_sent),
         T(test_happy_path_auth),
         T(test_wrong_password),
         T(test_userauth_none_required),
