@@ -445,6 +445,7 @@ api_stats_fill(struct mps_stats *st)
         const struct apf_stats *a = &ctx.env->stats;
         all.devices_opened = a->devices_opened;
         all.devices_closed = a->devices_closed;
+        all.devices_lost = a->devices_lost;
         all.consoles_opened = a->channels_opened;
         all.consoles_closed = a->channels_closed;
         all.amt_auth_failures = a->auth_failures;
