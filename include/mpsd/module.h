@@ -42,7 +42,8 @@
  *        0.1.0 shipped, so still 1.1): mps_device_info's channels, bytes and TLS members,
  *        byte/auth/TLS gauges in mps_stats, realms_foreach, reload, stream_set_tls,
  *        stream_local (the control socket) and serving. Drop-in for the reference MPS
- *        (issue 16): mps_stats.devices_lost; devices_closed no longer counts them.
+ *        (issue 16): mps_stats.devices_lost; devices_closed no longer counts them;
+ *        listen_addrs (another instance's bound listen addresses).
  */
 #ifndef MPS_MODULE_H
 #define MPS_MODULE_H
@@ -244,6 +245,8 @@ struct mps_realm_info {
     size_t nplugins;
 };
 typedef void (*mps_realm_cb)(void *arg, const struct mps_realm_info *realm);
+/* A bound listen address (api->listen_addrs): host without brackets ("127.0.0.1", "::1"). */
+typedef void (*mps_addr_cb)(void *arg, const char *host, uint16_t port);
 
 struct mps_api { /* core services; append-only: check size before using newer members */
     uint32_t size;
@@ -386,6 +389,12 @@ struct mps_api { /* core services; append-only: check size before using newer me
     int (*stream_local)(const mps_stream *s);
     /* The daemon's listeners are open and it is serving (after start and between reloads). */
     int (*serving)(mps_inst *mi);
+    /* Drop-in for the reference MPS (1.1, issue 16). The addresses the listeners of another
+     * instance are bound to, port 0 resolved, as the ReadyFile lists them: cb(arg, host, port)
+     * inside the call for each open socket, in configuration order. instance is a [module
+     * NAME] name, or "core" for the device listener. Returns how many (0: none, or not open
+     * yet: listeners open after every instance's init, so ask later). Loop thread. */
+    size_t (*listen_addrs)(mps_inst *mi, const char *instance, mps_addr_cb cb, void *arg);
 };
 
 struct mps_ctx { /* passed to every hook */
