@@ -49,7 +49,8 @@ apf_target_allowed(struct apf_tunnel *t, struct apf_str host_str, uint32_t port,
         return true;
     (*blocked)++;
     /* A device can send these as fast as it likes: the core's limiter keeps a few a minute. */
-    apf_tunnel_log_peer(t, MPS_LOG_INFO, action, "%s %s:%u: %s (not an authorized server)",
+    /* kind: the counter, one per report field (action may be a caller's buffer). */
+    apf_tunnel_log_peer(t, MPS_LOG_INFO, blocked, "%s %s:%u: %s (not an authorized server)",
                         action, host, port, verdict);
     return false;
 }

@@ -133,14 +133,23 @@ chan_detach(struct apf_channel *c)
     struct apf_tunnel *t = c->t;
     if (!t)
         return;
-    if (c->state == CHAN_OPEN) {
+    if (c->state == CHAN_OPEN && c->direct) {
         char id[200];
-        log_info("Channel between Intel remote client %s and %s %s closed. Channel ID [%u:%u] "
-                 "%s", apf_tunnel_name(t),
-                 c->direct ? "authorized server" : "management console", c->console,
-                 c->local_id, c->remote_id, apf_tunnel_ident(t, id, sizeof(id)));
-        if (!c->direct) /* direct-tcpip channels count as tcp_forwarded, not console channels */
-            apf_tunnel_env(t)->stats.channels_closed++;
+        log_info("Channel between Intel remote client %s and authorized server %s closed. "
+                 "Channel ID [%u:%u] %s", apf_tunnel_name(t), c->console, c->local_id,
+                 c->remote_id, apf_tunnel_ident(t, id, sizeof(id)));
+    } else if (c->state == CHAN_OPEN) {
+        /* The reference's line for every console channel that ends, whoever ends it: the
+         * statistics report's "management-console closed (includes unexpected or connection
+         * shutdowns)". c->console is "ADDRESS:PORT"; the reference names the address. */
+        char id[200];
+        const char *colon = strrchr(c->console, ':');
+        int hostlen = colon ? (int)(colon - c->console) : (int)strlen(c->console);
+        log_info("[%.*s] management console has shutdown. Channel between Intel remote client "
+                 "%s and management console %s closed. Channel ID [%u:%u] %s", hostlen,
+                 c->console, apf_tunnel_name(t), c->console, c->local_id, c->remote_id,
+                 apf_tunnel_ident(t, id, sizeof(id)));
+        apf_tunnel_env(t)->stats.channels_closed++;
     }
     table(t)->slot[c->local_id] = NULL;
     table(t)->open--;

@@ -18,11 +18,12 @@ struct outbound;
 struct route;
 
 struct apf_stats { /* the reference statistics report's counters that the core can see */
-    uint64_t devices_opened, devices_closed;
+    uint64_t devices_opened, devices_closed; /* logged in / ended orderly (apf_login.c) */
+    uint64_t devices_lost;                   /* logged in, ended unexpectedly */
     uint64_t auth_failures;
     uint64_t channels_opened, channels_closed;
     uint64_t protocol_errors;
-    uint64_t connection_errors;      /* protocol errors + devices lost without a DISCONNECT */
+    uint64_t connection_errors; /* sessions ended unexpectedly (logged in or not), failed connects */
     uint64_t udp_blocked, tcp_blocked; /* refused by the authorized-servers filter */
     uint64_t udp_forwarded, tcp_forwarded;
     uint64_t names_refused; /* tcpip-forward registrations refused (NameConflict, scope) */

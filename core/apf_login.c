@@ -5,6 +5,8 @@
 #include "apf_names.h"
 #include "log.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,15 +37,90 @@ apf_login_input_version(struct apf_tunnel *t, const struct apf_msg *m)
     return 0;
 }
 
+/* ---------------------------------------------------------------- the report's lines
+ * The reference MPS's statistics generator (seed 002, Appendix B) reads these lines, and
+ * contrib/mpsd-stats reads them from mpsd's log: one line per counted event, each counted
+ * by the same code that writes it, so the log and the live counters (mps_stats) agree.
+ *   "Intel remote client UUID is now connected."        devices_opened
+ *   "[FQDN] Intel remote client has disconnected (...)"   devices_closed: the device's
+ *       DISCONNECT, or mpsd ending the session on purpose ("does not include unexpected or
+ *       connection shutdowns")
+ *   "[FQDN] Intel remote client has disconnected unexpectedly (...)"   devices_lost, and a
+ *       connection error ("includes APF protocol failures, unexpected connection
+ *       shutdowns"): gone without DISCONNECT, a protocol error, a timeout
+ *   "Intel remote client UUID (...) connection error before logging in: ..."  the same for
+ *       a session that never logged in (rate-limited per source; summaries carry counts) */
+
+void
+apf_tunnel_end(struct apf_tunnel *t, bool unexpected, const char *fmt, ...)
+{
+    if (t->end_set)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(t->end_why, sizeof(t->end_why), fmt, ap);
+    va_end(ap);
+    t->end_set = true;
+    t->end_unexpected = unexpected;
+}
+
+void
+apf_login_announce(struct apf_tunnel *t)
+{
+    char id[400];
+    if (t->announced)
+        return;
+    t->announced = true;
+    t->env->stats.devices_opened++;
+    log_info("Intel remote client %s is now connected. %s", t->uuid_text,
+             apf_tunnel_ident(t, id, sizeof(id)));
+}
+
+void
+apf_login_report_end(struct apf_tunnel *t)
+{
+    char id[400];
+    struct apf_stats *st = &t->env->stats;
+    const char *why = t->end_set ? t->end_why : "closed";
+    if (t->end_unexpected)
+        st->connection_errors++;
+    if (t->announced) {
+        if (t->end_unexpected)
+            st->devices_lost++;
+        else
+            st->devices_closed++;
+        log_info("[%s] Intel remote client has disconnected%s (%s) %s", apf_tunnel_name(t),
+                 t->end_unexpected ? " unexpectedly" : "", why,
+                 apf_tunnel_ident(t, id, sizeof(id)));
+        return;
+    }
+    if (!t->end_unexpected) {
+        apf_tunnel_log(t, MPS_LOG_DEBUG, "left before logging in (%s)", why);
+        return;
+    }
+    /* Anyone can open and drop connections: as rate-limited as the rest of what an
+     * anonymous peer makes us log. */
+    static const char kind[] = "connection error before logging in";
+    struct netaddr_key key;
+    if (t->stream)
+        stream_peer_key(t->stream, &key);
+    log_peer(MPS_LOG_INFO, t->stream ? &key : NULL, kind,
+             "Intel remote client %s (%s) connection error before logging in: %s", t->uuid_text,
+             t->stream ? t->stream->peer : "?", why);
+}
+
+/* ---------------------------------------------------------------------- the login */
+
 static void
 tunnel_authenticated(struct apf_tunnel *t, const char *how)
 {
     uint8_t msg[4];
-    char id[400];
     t->state = TUNNEL_AUTHED;
     apf_tunnel_send(t, msg, apf_encode_userauth_success(msg), NULL, 0);
-    log_info("Intel remote client %s is now connected. %s", t->uuid_text,
-             apf_tunnel_ident(t, id, sizeof(id)));
+    if (t->password_auth)
+        log_info("authentication SUCCESS (Intel remote client %s, %s)", t->uuid_text,
+                 t->stream ? t->stream->peer : "?");
+    apf_login_announce(t);
     apf_tunnel_log(t, MPS_LOG_DEBUG, "authenticated (%s)", how);
     stream_established(t->stream); /* no longer one of the listener's pending connections */
     /* The device was not read while its realm decided: that silence is ours, not its. */
@@ -59,7 +136,9 @@ tunnel_auth_failed(struct apf_tunnel *t, const char *why)
     t->auth_failures++;
     t->env->stats.auth_failures++;
     apf_tunnel_send(t, msg, apf_encode_userauth_failure(msg, "password"), NULL, 0);
-    apf_tunnel_log(t, MPS_LOG_WARNING, "failed to authenticate as '%s': %s", t->user,
+    /* The reference logs "authentication SUCCESS"; its failure line counts in the report's
+     * "Intel AMT authentication failure" (contrib/mpsd-stats). */
+    apf_tunnel_log(t, MPS_LOG_WARNING, "authentication FAILED for user '%s': %s", t->user,
                    why ? why : "denied");
     if (t->auth_failures >= (unsigned)t->env->cfg->max_auth_attempts)
         apf_tunnel_disconnect(t, APF_DISC_INVALID_CREDENTIALS, "too many failed authentications");
@@ -129,6 +208,15 @@ apf_login_input_userauth(struct apf_tunnel *t, const struct apf_msg *m)
     if (!apf_str_eq(ua->service, APF_SERVICE_PFWD)) {
         tunnel_auth_failed(t, "authentication for a service other than pfwd@amt.intel.com");
         return 0;
+    }
+    if (ua->has_password) {
+        /* The reference's line, at INFO; rate-limited: the peer has not logged in. */
+        static const char kind[] = "User authentication request";
+        struct netaddr_key key;
+        stream_peer_key(t->stream, &key);
+        log_peer(MPS_LOG_INFO, &key, kind,
+                 "User authentication request Username: %s (Intel remote client %s, %s)", user,
+                 t->uuid_text, t->stream->peer);
     }
     if (!ua->has_password) {
         /* "none" (or an unknown method) asks which methods we take: tell it, not a failure. */
@@ -204,10 +292,8 @@ apf_login_input_service(struct apf_tunnel *t, const struct apf_msg *m)
         if (apf_names_add_uuid(t) < 0)
             return APF_DISC_TEMPORARILY_UNAVAILABLE;
         t->uuid_registered = true;
-        char id[400];
         if (t->state != TUNNEL_AUTHED) {
-            log_info("Intel remote client %s is now connected. %s", t->uuid_text,
-                     apf_tunnel_ident(t, id, sizeof(id)));
+            apf_login_announce(t);
             stream_established(t->stream);
         }
         t->state = TUNNEL_FORWARDING;

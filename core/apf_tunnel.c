@@ -453,7 +453,7 @@ tunnel_input(struct apf_tunnel *t, const struct apf_msg *m)
     case APF_PROTOCOLVERSION:
         return apf_login_input_version(t, m);
     case APF_DISCONNECT:
-        apf_tunnel_log(t, MPS_LOG_INFO, "disconnected: %u %s", m->u.disconnect.reason,
+        apf_tunnel_end(t, false, "DISCONNECT %u %s from the device", m->u.disconnect.reason,
                        apf_disconnect_reason_name(m->u.disconnect.reason));
         tunnel_close(t);
         return 0;
@@ -585,22 +585,11 @@ tunnel_on_read(void *arg, mps_stream *s, const struct mps_iov *data, int status)
     struct apf_tunnel *t = arg;
     (void)s;
     if (status < 0) {
-        char id[400];
-        /* A device that leaves without DISCONNECT (tunnel_close ran for those) is the
-         * statistics report's "unexpected connection shutdown". */
-        t->env->stats.connection_errors++;
-        struct netaddr_key key;
-        static const char kind_gone[] = "gone before logging in";
-        if (status == MPS_EOF && tunnel_anonymous(t)) {
-            stream_peer_key(t->stream, &key);
-            log_peer(MPS_LOG_INFO, &key, kind_gone, "[%s] Intel remote client has disconnected %s",
-                     t->fqdn ? t->fqdn : t->uuid_text, apf_tunnel_ident(t, id, sizeof(id)));
-        } else if (status == MPS_EOF) {
-            log_info("[%s] Intel remote client has disconnected %s",
-                     t->fqdn ? t->fqdn : t->uuid_text, apf_tunnel_ident(t, id, sizeof(id)));
-        } else {
-            apf_tunnel_log(t, MPS_LOG_INFO, "connection lost: %s", uv_strerror(status));
-        }
+        /* Gone without DISCONNECT: the statistics report's "unexpected connection
+         * shutdown" (apf_login_report_end logs and counts it). */
+        apf_tunnel_end(t, true, "%s",
+                       status == MPS_EOF ? "connection closed without DISCONNECT"
+                                         : uv_strerror(status));
         tunnel_close(t);
         return;
     }
@@ -695,6 +684,7 @@ tunnel_close(struct apf_tunnel *t)
     if (t->uuid_registered)
         route_uuid_remove(env->route, t->uuid_text, t);
     apf_channels_tunnel_gone(t);
+    apf_login_report_end(t);
     if (t->connected_event) {
         env->ndevices--;
         tunnel_event(t, MPS_EV_DEVICE_DISCONNECTED);
@@ -708,7 +698,6 @@ tunnel_close(struct apf_tunnel *t)
     env->ntunnels--;
     env->stats.tunnels_by_tls[t->tls_class]--;
     heap_tunnel_closed(env->loop, env->ntunnels, env->stopping);
-    env->stats.devices_closed++;
     uv_timer_stop(&t->timer);
     uv_close((uv_handle_t *)&t->timer, tunnel_timer_closed);
     stream_close(t->stream, tunnel_stream_closed, t);
@@ -720,11 +709,17 @@ apf_tunnel_disconnect(struct apf_tunnel *t, uint32_t reason, const char *why)
     if (t->state == TUNNEL_CLOSING)
         return;
     uint8_t msg[8];
-    if (reason == APF_DISC_PROTOCOL_ERROR || reason == APF_DISC_CONNECTION_TIMED_OUT)
-        t->env->stats.connection_errors++;
-    apf_tunnel_log(t, reason == APF_DISC_BY_APPLICATION ? MPS_LOG_INFO : MPS_LOG_WARNING,
+    /* The reasons mpsd ends a session on purpose (an administrator, shutdown, a newer
+     * connection, a refused login) are orderly; every other one is a failure of the session
+     * (protocol error, timeout, no memory): an unexpected shutdown. */
+    bool unexpected = reason != APF_DISC_BY_APPLICATION && reason != APF_DISC_INVALID_CREDENTIALS &&
+                      reason != APF_DISC_HOST_NOT_ALLOWED_TO_CONNECT &&
+                      reason != APF_DISC_SERVICE_NOT_AVAILABLE && reason != APF_DISC_BY_POLICY;
+    apf_tunnel_log(t, unexpected ? MPS_LOG_WARNING : MPS_LOG_INFO,
                    "disconnected by mpsd: %u %s%s%s", reason, apf_disconnect_reason_name(reason),
                    why ? ": " : "", why ? why : "");
+    apf_tunnel_end(t, unexpected, "DISCONNECT %u %s from mpsd", reason,
+                   apf_disconnect_reason_name(reason));
     apf_tunnel_send(t, msg, apf_encode_disconnect(msg, reason), NULL, 0);
     tunnel_close(t);
 }
@@ -774,7 +769,6 @@ apf_tunnel_new(struct apf_env *env, mps_stream *stream, struct apf_tunnel **t_r)
     env->ntunnels++;
     t->tls_class = tls_class_of(stream);
     env->stats.tunnels_by_tls[t->tls_class]++;
-    env->stats.devices_opened++;
 
     /* "Both sides send PROTOCOLVERSION first, once" (apf-reference.md, 5.2): AMT waits for
      * ours. A listener with SendProtocolVersion = no serves clients that treat it as an

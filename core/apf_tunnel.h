@@ -45,6 +45,10 @@ struct apf_tunnel {
     bool free_pending;
     bool uuid_registered;  /* in the route's UUID table */
     bool password_auth;    /* the realm accepted the device's password */
+    bool announced;        /* "is now connected" logged: its end is logged and counted too */
+    bool end_set;          /* end_unexpected and end_why say how the tunnel ends */
+    bool end_unexpected;   /* the statistics report's "unexpected connection shutdown" */
+    char end_why[160];
     unsigned auth_failures;
     mps_auth_req *auth_req;
     uint32_t probe_cookie;
@@ -91,6 +95,14 @@ uint32_t apf_login_input_version(struct apf_tunnel *t, const struct apf_msg *m);
 uint32_t apf_login_input_service(struct apf_tunnel *t, const struct apf_msg *m);
 uint32_t apf_login_input_userauth(struct apf_tunnel *t, const struct apf_msg *m);
 void apf_tunnel_arm_timer(struct apf_tunnel *t); /* for the tunnel's next deadline */
+/* How the session ends (the first call wins): unexpected is the statistics report's
+ * "unexpected connection shutdown". The tunnel's close then logs and counts it. */
+void apf_tunnel_end(struct apf_tunnel *t, bool unexpected, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The reference's "Intel remote client UUID is now connected." and its end line, with the
+ * counters they stand for (apf_login.c). */
+void apf_login_announce(struct apf_tunnel *t);
+void apf_login_report_end(struct apf_tunnel *t);
 void apf_tunnel_resume(struct apf_tunnel *t);    /* after auth: read and parse again */
 
 #endif

@@ -445,6 +445,7 @@ api_stats_fill(struct mps_stats *st)
         const struct apf_stats *a = &ctx.env->stats;
         all.devices_opened = a->devices_opened;
         all.devices_closed = a->devices_closed;
+        all.devices_lost = a->devices_lost;
         all.consoles_opened = a->channels_opened;
         all.consoles_closed = a->channels_closed;
         all.amt_auth_failures = a->auth_failures;
@@ -558,6 +559,13 @@ api_serving(mps_inst *mi)
     return serving;
 }
 
+static size_t
+api_listen_addrs(mps_inst *mi, const char *instance, mps_addr_cb cb, void *arg)
+{
+    (void)mi;
+    return instance ? listener_foreach_bound(instance, cb, arg) : 0;
+}
+
 /* ------------------------------------------------------------ interfaces between modules */
 
 struct published_iface {
@@ -665,4 +673,5 @@ const struct mps_api core_api = {
     .stream_set_tls = api_stream_set_tls,
     .stream_local = api_stream_local,
     .serving = api_serving,
+    .listen_addrs = api_listen_addrs,
 };

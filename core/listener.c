@@ -32,6 +32,8 @@ struct lsock {
     int fd;
     bool polling;
     char addr[NETADDR_TEXT_MAX];
+    char host[NETADDR_HOST_MAX]; /* the bound address, port 0 resolved (api->listen_addrs) */
+    uint16_t port;
 };
 
 struct src_count {
@@ -647,8 +649,11 @@ lsock_open(struct listen_group *g, struct lsock *ls, const struct sockaddr_stora
     /* Port 0 asks the kernel for one: report what we got. */
     struct sockaddr_storage bound;
     socklen_t blen = sizeof(bound);
-    if (getsockname(fd, (struct sockaddr *)&bound, &blen) == 0)
+    if (getsockname(fd, (struct sockaddr *)&bound, &blen) == 0) {
         netaddr_format((struct sockaddr *)&bound, ls->addr, sizeof(ls->addr));
+        netaddr_host((struct sockaddr *)&bound, ls->host, sizeof(ls->host));
+        ls->port = netaddr_port((struct sockaddr *)&bound);
+    }
     if (uv_poll_init_socket(g->loop, &ls->poll, fd) < 0) {
         errno = ENOMEM;
         goto fail;
@@ -778,6 +783,25 @@ listener_write_ready_file(const char *path)
         return -e;
     }
     return 0;
+}
+
+size_t
+listener_foreach_bound(const char *label, void (*cb)(void *arg, const char *host, uint16_t port),
+                       void *arg)
+{
+    size_t n = 0;
+    for (struct listen_group *g = L.groups; g; g = g->next) {
+        if (strcmp(g->label, label) != 0)
+            continue;
+        for (unsigned i = 0; i < g->nsocks; i++) {
+            if (g->socks[i].fd < 0 || !g->socks[i].host[0])
+                continue;
+            if (cb)
+                cb(arg, g->socks[i].host, g->socks[i].port);
+            n++;
+        }
+    }
+    return n;
 }
 
 void

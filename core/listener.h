@@ -60,5 +60,9 @@ void listen_group_deliver(struct listen_group *g, mps_stream *s);
 int listener_write_ready_file(const char *path);
 /* The refusal counters into st (mps_stats 1.1 members). */
 void listener_stats_fill(struct mps_stats *st);
+/* cb(arg, host, port) for each open socket of the groups labelled label (the ReadyFile's
+ * lines, port 0 resolved); returns how many. */
+size_t listener_foreach_bound(const char *label,
+                              void (*cb)(void *arg, const char *host, uint16_t port), void *arg);
 
 #endif

@@ -371,7 +371,8 @@ server_log_stats(struct server *srv)
     api_stats_fill(&st);
     const struct auth_counters *a = srv->amt_realm ? auth_realm_counters(srv->amt_realm) : NULL;
     /* The reference statistics report's fields first (its Appendix B), then ours. */
-    log_info("statistics: Intel client connections opened %llu, closed %llu; management "
+    log_info("statistics: Intel client connections opened %llu, closed %llu, shut down "
+             "unexpectedly %llu; management "
              "console connections opened %llu, closed %llu; AMT authentication failures %llu; "
              "SOCKS authentication failures %llu; blocked UDP %llu; blocked TCP %llu; "
              "connection errors %llu; general errors %llu; forwarded UDP %llu, TCP %llu; now "
@@ -380,7 +381,7 @@ server_log_stats(struct server *srv)
              "refused by ACL %llu, by limits %llu, by MaxStartups %llu; accepting paused %llu; "
              "names refused %llu",
              (unsigned long long)st.devices_opened, (unsigned long long)st.devices_closed,
-             (unsigned long long)st.consoles_opened, (unsigned long long)st.consoles_closed,
+             (unsigned long long)st.devices_lost, (unsigned long long)st.consoles_opened, (unsigned long long)st.consoles_closed,
              (unsigned long long)st.amt_auth_failures,
              (unsigned long long)st.console_auth_failures, (unsigned long long)st.udp_blocked,
              (unsigned long long)st.tcp_blocked, (unsigned long long)st.connection_errors,

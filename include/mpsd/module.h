@@ -41,7 +41,9 @@
  *        remote peer can trigger), and more statistics counters. Observability (added before
  *        0.1.0 shipped, so still 1.1): mps_device_info's channels, bytes and TLS members,
  *        byte/auth/TLS gauges in mps_stats, realms_foreach, reload, stream_set_tls,
- *        stream_local (the control socket) and serving.
+ *        stream_local (the control socket) and serving. Drop-in for the reference MPS
+ *        (issue 16): mps_stats.devices_lost; devices_closed no longer counts them;
+ *        listen_addrs (another instance's bound listen addresses).
  */
 #ifndef MPS_MODULE_H
 #define MPS_MODULE_H
@@ -177,13 +179,17 @@ typedef void (*mps_device_cb)(void *arg, const struct mps_device_info *dev);
  * only grow; "now" values are gauges. Filled by api->stats_get up to the caller's size. */
 struct mps_stats {
     uint32_t size;                             /* set by the caller: sizeof(struct mps_stats) */
-    uint64_t devices_opened, devices_closed;   /* AMT tunnels that reached forwarding / ended */
+    /* The statistics report's (seed 002, Appendix B): devices that logged in ("is now
+     * connected") / of those, ended orderly: the device's DISCONNECT or mpsd's on purpose
+     * ("does not include unexpected or connection shutdowns"; see devices_lost) */
+    uint64_t devices_opened, devices_closed;
     uint64_t consoles_opened, consoles_closed; /* console channels to devices */
     uint64_t amt_auth_failures;                /* APF logins denied */
     uint64_t console_auth_failures;            /* console realm (SOCKS/HTTP proxy) denials */
     uint64_t udp_blocked, tcp_blocked;         /* alerts / direct-tcpip refused by the filter */
     uint64_t udp_forwarded, tcp_forwarded;     /* alerts sent / direct-tcpip channels opened */
-    uint64_t connection_errors; /* protocol errors, devices lost without DISCONNECT, timeouts */
+    uint64_t connection_errors; /* sessions ended unexpectedly (protocol errors, timeouts, lost
+                                 * without DISCONNECT), before login too; failed connects */
     uint64_t general_errors;    /* every ERROR line the daemon logged */
     uint64_t devices_now;       /* tunnels in the forwarding state */
     uint64_t tunnels_now;       /* every device TCP session, including those still logging in */
@@ -201,6 +207,9 @@ struct mps_stats {
     uint64_t auth_running;       /* gauge: checks a plugin is deciding */
     uint64_t throttled_sources;  /* gauge: source addresses the realms currently slow down */
     uint64_t tunnels_by_tls[4];  /* gauge: tunnels over plain TCP, TLS 1.0/1.1, 1.2, 1.3 */
+    /* Devices that logged in and then ended unexpectedly: gone without DISCONNECT, a protocol
+     * error, a timeout (devices_opened = devices_closed + devices_lost + those still in). */
+    uint64_t devices_lost;
 };
 
 /* One plugin of a realm's chain, as api->realms_foreach describes it. */
@@ -236,6 +245,8 @@ struct mps_realm_info {
     size_t nplugins;
 };
 typedef void (*mps_realm_cb)(void *arg, const struct mps_realm_info *realm);
+/* A bound listen address (api->listen_addrs): host without brackets ("127.0.0.1", "::1"). */
+typedef void (*mps_addr_cb)(void *arg, const char *host, uint16_t port);
 
 struct mps_api { /* core services; append-only: check size before using newer members */
     uint32_t size;
@@ -378,6 +389,12 @@ struct mps_api { /* core services; append-only: check size before using newer me
     int (*stream_local)(const mps_stream *s);
     /* The daemon's listeners are open and it is serving (after start and between reloads). */
     int (*serving)(mps_inst *mi);
+    /* Drop-in for the reference MPS (1.1, issue 16). The addresses the listeners of another
+     * instance are bound to, port 0 resolved, as the ReadyFile lists them: cb(arg, host, port)
+     * inside the call for each open socket, in configuration order. instance is a [module
+     * NAME] name, or "core" for the device listener. Returns how many (0: none, or not open
+     * yet: listeners open after every instance's init, so ask later). Loop thread. */
+    size_t (*listen_addrs)(mps_inst *mi, const char *instance, mps_addr_cb cb, void *arg);
 };
 
 struct mps_ctx { /* passed to every hook */

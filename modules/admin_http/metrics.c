@@ -154,8 +154,9 @@ stats_metrics(const struct rest_inst *ri, struct rest_buf *b)
         size_t off;
     } counters[] = {
 #define C(f, h) {"mpsd_" #f "_total", h, offsetof(struct mps_stats, f)}
-        C(devices_opened, "AMT tunnels that reached the forwarding state"),
-        C(devices_closed, "AMT tunnels that ended after forwarding"),
+        C(devices_opened, "AMT devices that logged in"),
+        C(devices_closed, "Logged-in devices that ended orderly (DISCONNECT, on purpose)"),
+        C(devices_lost, "Logged-in devices that ended unexpectedly (lost, protocol, timeout)"),
         C(consoles_opened, "Console channels opened to devices"),
         C(consoles_closed, "Console channels closed"),
         C(amt_auth_failures, "APF logins denied"),
@@ -164,7 +165,7 @@ stats_metrics(const struct rest_inst *ri, struct rest_buf *b)
         C(tcp_blocked, "Device direct-tcpip connections refused by the filter"),
         C(udp_forwarded, "Device UDP alerts sent on"),
         C(tcp_forwarded, "Device direct-tcpip connections opened"),
-        C(connection_errors, "Protocol errors, devices lost without DISCONNECT, timeouts"),
+        C(connection_errors, "Sessions ended unexpectedly, before login too; failed connects"),
         C(general_errors, "ERROR lines the daemon logged"),
         C(accept_paused, "Times accepting paused because descriptors ran out"),
         C(names_refused, "tcpip-forward registrations refused (NameConflict, scope)"),

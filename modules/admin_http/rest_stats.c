@@ -69,6 +69,7 @@ rest_stats_get(struct rest_conn *c)
     }
     STAT(devices_opened);
     STAT(devices_closed);
+    STAT(devices_lost);
     STAT(consoles_opened);
     STAT(consoles_closed);
     STAT(amt_auth_failures);

@@ -19,6 +19,13 @@
 
 #define NS_MAX_SUBSCRIBERS 8
 #define NS_URL_MAX 1024
+#define NS_MPS_ADDR_MAX 256
+
+/* What one notification says about mpsd (notify_mps.c). */
+struct ns_mps {
+    char addr[NS_MPS_ADDR_MAX]; /* MpsAddress */
+    uint16_t http_port, socks_port;
+};
 
 enum ns_want { NS_WANT_NONE, NS_WANT_ALL, NS_WANT_FIRST };
 enum ns_answer { NS_ANS_KEEP, NS_ANS_DROP, NS_ANS_FAILED };
@@ -31,7 +38,8 @@ struct ns_item {
     uint64_t ask_id; /* != 0: the loop waits for this answer (struct ns_ask) */
     uint16_t ports[2];
     int nports;
-    char *fqdn, *uuid; /* point into the same allocation */
+    uint16_t mps_http_port, mps_socks_port;
+    char *fqdn, *uuid, *mps_addr; /* point into the same allocation */
 };
 
 struct ns_inst;
@@ -110,7 +118,7 @@ struct ns_inst { /* ctx->data: options first, stored by the core */
     /* derived, loop thread */
     const struct mps_api *api;
     mps_inst *mi;
-    char *mps_addr; /* MpsAddress, or the host name */
+    char host_name[NS_MPS_ADDR_MAX]; /* MpsAddress when nothing better is known */
     enum ns_want want;
     bool drop_all;     /* DropWhen = all */
     bool fail_is_drop; /* ReplyFailure = drop */
@@ -154,6 +162,10 @@ void ns_state_free(struct ns_state *st);
  * others are logged). 0 or -ENOMEM. */
 int ns_state_apply(struct ns_inst *ns, const struct ns_list *base, const struct ns_state *st,
                    struct ns_list *out);
+
+/* notify_mps.c: MpsAddress, MpsHttpPort and MpsSocksPort for a notification (loop thread). */
+void ns_mps_init(struct ns_inst *ns);
+void ns_mps_fields(struct ns_inst *ns, struct ns_mps *out);
 
 /* notify_worker.c: subscribers and their threads. */
 struct ns_sub *ns_sub_start(struct ns_inst *ns, const char *url); /* NULL: logged */

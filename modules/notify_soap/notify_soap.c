@@ -59,10 +59,10 @@ pick_ports(const uint16_t *ports, size_t n, uint16_t out[2])
 
 static struct ns_item *
 item_new(unsigned state, const char *fqdn, const char *uuid, const uint16_t *ports, size_t nports,
-         bool want_reply, uint64_t ask_id)
+         const struct ns_mps *mps, bool want_reply, uint64_t ask_id)
 {
-    size_t fl = strlen(fqdn) + 1, ul = strlen(uuid) + 1;
-    struct ns_item *it = calloc(1, sizeof(*it) + fl + ul);
+    size_t fl = strlen(fqdn) + 1, ul = strlen(uuid) + 1, ml = strlen(mps->addr) + 1;
+    struct ns_item *it = calloc(1, sizeof(*it) + fl + ul + ml);
 
     if (!it)
         return NULL;
@@ -70,10 +70,14 @@ item_new(unsigned state, const char *fqdn, const char *uuid, const uint16_t *por
     it->want_reply = want_reply;
     it->ask_id = ask_id;
     it->nports = pick_ports(ports, nports, it->ports);
+    it->mps_http_port = mps->http_port;
+    it->mps_socks_port = mps->socks_port;
     it->fqdn = (char *)(it + 1);
     it->uuid = it->fqdn + fl;
+    it->mps_addr = it->uuid + ul;
     memcpy(it->fqdn, fqdn, fl);
     memcpy(it->uuid, uuid, ul);
+    memcpy(it->mps_addr, mps->addr, ml);
     return it;
 }
 
@@ -84,8 +88,10 @@ notify_all(struct ns_inst *ns, unsigned state, uint64_t session, const char *fqd
            const uint16_t *ports, size_t nports)
 {
     struct ns_ask *ask = NULL;
+    struct ns_mps mps;
     size_t i = 0;
 
+    ns_mps_fields(ns, &mps);
     fqdn = fqdn ? fqdn : "";
     uuid = uuid ? uuid : "";
     if (state == 0 && ns->want != NS_WANT_NONE && ns->subs) {
@@ -100,7 +106,8 @@ notify_all(struct ns_inst *ns, unsigned state, uint64_t session, const char *fqd
     }
     for (struct ns_sub *sub = ns->subs; sub; sub = sub->next, i++) {
         bool want = ask && (ns->want == NS_WANT_ALL || i == 0);
-        struct ns_item *it = item_new(state, fqdn, uuid, ports, nports, want, want ? ask->id : 0);
+        struct ns_item *it =
+            item_new(state, fqdn, uuid, ports, nports, &mps, want, want ? ask->id : 0);
         if (!it) {
             NS_LOG(ns, MPS_LOG_ERROR, "notify %s: out of memory", sub->url);
             continue;
@@ -616,7 +623,6 @@ ns_init(const struct mps_ctx *ctx)
 {
     struct ns_inst *ns = ctx->data;
     struct ns_list list = {.n = 0};
-    char host[256];
     int rc = parse_options(ctx, ns);
 
     if (rc < 0)
@@ -624,17 +630,10 @@ ns_init(const struct mps_ctx *ctx)
     if ((rc = read_files(ns, &ns->base, &ns->state)) < 0)
         return rc;
     check_state_dir(ns);
-    if (*ns->mps_address) {
-        ns->mps_addr = strdup(ns->mps_address);
-    } else {
-        if (gethostname(host, sizeof(host)) < 0)
-            snprintf(host, sizeof(host), "localhost");
-        host[sizeof(host) - 1] = '\0';
-        ns->mps_addr = strdup(host);
-    }
+    ns_mps_init(ns);
     pthread_mutex_init(&ns->res_mu, NULL);
     ns->wakeup = ns->api->wakeup_new(ns->mi, results_run, ns);
-    if (!ns->mps_addr || !ns->wakeup || ns_state_apply(ns, &ns->base, &ns->state, &list) < 0) {
+    if (!ns->wakeup || ns_state_apply(ns, &ns->base, &ns->state, &list) < 0) {
         ns_fini(ctx);
         return -ENOMEM;
     }
@@ -651,13 +650,20 @@ ns_init(const struct mps_ctx *ctx)
         ns_fini(ctx);
         return rc;
     }
+    char http_text[32], socks_text[32];
+    snprintf(http_text, sizeof(http_text), ns->http_port ? "%ld" : "the http_proxy listener's",
+             ns->http_port);
+    snprintf(socks_text, sizeof(socks_text), ns->socks_port ? "%ld" : "the socks5 listener's",
+             ns->socks_port);
     NS_LOG(ns, MPS_LOG_INFO,
            "notifying %zu subscriber%s from %s; run-time changes in %s (%zu added, %zu removed); "
-           "MpsAddress %s, HTTP %ld, SOCKS %ld; WantReply %s, DropWhen %s, ReplyFailure %s",
+           "MpsAddress %s, HTTP %s, SOCKS %s; WantReply %s, DropWhen %s, ReplyFailure %s",
            ns->nsubs, ns->nsubs == 1 ? "" : "s",
            *ns->list_path ? ns->list_path : "(no NotificationList: run-time only)",
            *ns->state_path ? ns->state_path : "memory only (no StateFile)", ns->state.add.n,
-           ns->state.del.n, ns->mps_addr, ns->http_port, ns->socks_port, ns->want_reply_s,
+           ns->state.del.n,
+           *ns->mps_address ? ns->mps_address : "the http_proxy listener's address",
+           http_text, socks_text, ns->want_reply_s,
            ns->drop_when_s, ns->reply_failure_s);
     return 0;
 }
@@ -742,8 +748,6 @@ ns_fini(const struct mps_ctx *ctx)
         ns->asks = a->next;
         free(a);
     }
-    free(ns->mps_addr);
-    ns->mps_addr = NULL;
     ns_list_free(&ns->base);
     ns_state_free(&ns->state);
 }
@@ -771,15 +775,18 @@ static const struct mps_option ns_options[] = {
      .help = "CA certificates for https:// subscribers (default: the system store)"},
     {.name = "MpsAddress", .type = MPS_OPT_STR, .offset = NS_OFF(mps_address),
      .dflt = "",
-     .help = "MpsAddress sent (default: the host name)"},
-    {.name = "MpsHttpPort", .type = MPS_OPT_PORT, .offset = NS_OFF(http_port),
-     .dflt = "8080",
-     .help = "MpsHttpPort sent"},
-    {.name = "MpsSocksPort", .type = MPS_OPT_PORT, .offset = NS_OFF(socks_port),
-     .dflt = "8090",
-     .help = "MpsSocksPort sent"},
+     .help = "MpsAddress sent (default: the http_proxy listener's address, else the host name)"},
+    {.name = "MpsHttpPort", .type = MPS_OPT_INT, .offset = NS_OFF(http_port),
+     .dflt = "0", .min = 0, .max = 65535,
+     .help = "MpsHttpPort sent (0: the http_proxy listener's port, else 8080)"},
+    {.name = "MpsSocksPort", .type = MPS_OPT_INT, .offset = NS_OFF(socks_port),
+     .dflt = "0", .min = 0, .max = 65535,
+     .help = "MpsSocksPort sent (0: the socks5 listener's port, else 8090)"},
+    /* The reference's rule (section 7.1): "Subscribers respond with a parameter indicating
+     * whether the connection should be maintained or dropped" and "if false, the MPS drops
+     * the connection": every subscriber is asked by default. */
     {.name = "WantReply", .type = MPS_OPT_STR, .offset = NS_OFF(want_reply_s),
-     .dflt = "none",
+     .dflt = "all",
      .help = "who gets WantReply=true with CONNECTED: none, all or first"},
     {.name = "DropWhen", .type = MPS_OPT_STR, .offset = NS_OFF(drop_when_s),
      .dflt = "any",

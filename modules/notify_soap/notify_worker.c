@@ -156,9 +156,9 @@ deliver(struct ns_sub *sub, struct soap *soap, const struct ns_item *it, bool *k
     ev.__sizeDevicePort = it->nports;
     ev.DevicePort = it->nports ? ports : NULL;
     ev.DeviceUuid = it->uuid;
-    ev.MpsAddress = ns->mps_addr;
-    ev.MpsHttpPort = (unsigned short)ns->http_port;
-    ev.MpsSocksPort = (unsigned short)ns->socks_port;
+    ev.MpsAddress = it->mps_addr;
+    ev.MpsHttpPort = it->mps_http_port;
+    ev.MpsSocksPort = it->mps_socks_port;
     ev.WantReply = it->want_reply ? xsd__boolean__true_ : xsd__boolean__false_;
     rc = call(sub, soap, &rq, &rs);
     if (rc != SOAP_OK && ns->need_auth && soap->error == 401) {

@@ -11,7 +11,7 @@ expect_apf "disconnect 15" wrong-password
 out=$(timeout 20 "$AMTSIM" --port "$AMT_PORT" --pass wrong --expect-disconnect 15 --quiet) ||
     fail "amtsim with a wrong password: $out"
 log "amtsim --pass wrong: $out"
-assert_log "failed to authenticate as 'amtuser'"
+assert_log "authentication FAILED for user 'amtuser'"
 assert_log "disconnected by mpsd: 15 "
 
 # "none" asks which methods exist: a 14-byte USERAUTH_FAILURE listing "password" (the other

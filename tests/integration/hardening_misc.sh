@@ -34,7 +34,7 @@ bystander_mark
 out=$(apf nul-password --uuid "$UNUL" --wrong 0 --timeout "$T")
 [ "$out" = "failure then ok" ] || fail "NUL password, then the right one: '$out'"
 log "P@ssw0rd\\0junk refused, the right password accepted next on the same session"
-wait_log "failed to authenticate as 'amtuser': the password holds a NUL byte"
+wait_log "authentication FAILED for user 'amtuser': the password holds a NUL byte"
 mpsd_stats
 deny=$(($(stats_value "deny") - deny_before))
 ok=$(($(stats_value "AMT realm ok") - ok_before))

@@ -9,6 +9,8 @@
 #   MPSD_VALGRIND=1           run the daemon under valgrind (leaks are errors)
 #   AMTSIM                    amtsim binary (default $top_builddir/contrib/amtsim/amtsim)
 #   MPSD_NOFILE               start_mpsd runs the daemon under ulimit -n MPSD_NOFILE
+#   MPSD_LOGFILE              the LogFile the test's conf names: start_mpsd and the log
+#                             checks read it (MPSD_LOG) instead of the daemon's stderr
 # Exit statuses follow automake: 0 pass, 1 fail, 77 skip.
 #
 # Ports. No test picks a port by binding one and releasing it: under load another program takes
@@ -233,6 +235,8 @@ start_mpsd() {
         "$MPSD" -c "$conf" >"$MPSD_LOG" 2>&1 &
     fi
     MPSD_PID=$!
+    # MPSD_LOGFILE: the conf's LogFile; stderr (above) keeps only what precedes it.
+    MPSD_LOG=${MPSD_LOGFILE:-$MPSD_LOG}
     local end=$((SECONDS + timeout))
     until [ -e "$READY_FILE" ] && log_has "listening for Intel AMT devices"; do
         if ! kill -0 "$MPSD_PID" 2>/dev/null; then

@@ -74,7 +74,7 @@ _claimed() {
 # leave ID RESULT: the device says goodbye (a keepalive, then closes); its result must be
 # RESULT, and mpsd must have seen it go (its names are routed elsewhere from then on).
 leave() {
-    local gone="Intel remote client has disconnected \[uuid ${DEV_UUID[$1]}, " before
+    local gone="Intel remote client has disconnected.* \[uuid ${DEV_UUID[$1]}, " before
     before=$(grep -c "$gone" "$MPSD_LOG" || true)
     touch "$TMPD/$1.leave"
     bg_wait "${DEV_PID[$1]}" $((15 * SLOW)) || fail "device $1: $(cat "$TMPD/$1.err")"
@@ -246,7 +246,7 @@ out=$(who dev1.example.com)
 out=$(apf handshake --fqdn dev7.example.com --uuid "$U8" --user scoped --password S-c0ped \
     --timeout "$T")
 [ "$out" = "disconnect 15" ] || fail "a credential bound to other UUIDs: $out"
-wait_log "failed to authenticate as 'scoped': the credential is bound to other device UUIDs"
+wait_log "authentication FAILED for user 'scoped': the credential is bound to other device UUIDs"
 log "a device with another UUID cannot use the bound credential: $out"
 leave S1 ok
 leave S2 ok

@@ -438,4 +438,53 @@ grep -q "$(url "$P_GSOAP")" "$STATE" && fail "StateFile repeats a NotificationLi
 stop_mpsd
 list_unchanged
 log "after a restart: NotificationList plus StateFile; NotificationList never written"
+
+# ------------------------------------- 10. the reference's defaults (seed 003, section 7.1)
+# No MpsAddress, MpsHttpPort, MpsSocksPort or WantReply. The notification names the MPS as
+# consoles reach it: the http_proxy listener's address ("MpsAddress  MPS IP address") and
+# port, the socks5 listener's port, as bound (port 0 here). Every subscriber is asked
+# ("Subscribers respond with a parameter indicating whether the connection should be
+# maintained or dropped"), and one KeepConnection=false drops the device ("if false, the MPS
+# drops the connection").
+if [ -e "$MODDIR/http_proxy.so" ] && [ -e "$MODDIR/socks5.so" ]; then
+    : >"$TMPD/py.log"
+    : >"$TMPD/drop.log"
+    printf '%s\n' "$(url "$P_PY")" >"$LIST"
+    CONF_EXTRA=$(printf '[module notify_soap]\nNotificationList = %s\nStateFile =\n%s\n' \
+        "$LIST" "ConnectDelay = 0")$'\n\n[module http_proxy]\nListen = 127.0.0.1:0\n\n[module socks5]\nListen = 127.0.0.1:0' \
+        write_conf
+    start_mpsd
+    HP=$(ready_port http_proxy)
+    S5=$(ready_port socks5)
+    assert_log "MpsAddress the http_proxy listener's address, HTTP the http_proxy listener's, SOCKS the socks5 listener's; WantReply all"
+    bg simref "$AMTSIM" --port "$AMT_PORT" --fqdn ref.example.com --quiet \
+        --ready-file "$TMPD/simref.ready"
+    simref=$BG_PID
+    wait_for $((20 * SLOW)) "ref.example.com forwarding" sim_ready simref 1
+    wait_count py "^state=0 fqdn=ref.example.com " 1
+    line=$(grep "^state=0 fqdn=ref.example.com " "$TMPD/py.log")
+    case $line in
+    *" mps=127.0.0.1 http=$HP socks=$S5 wantreply=1 "*) ;;
+    *) fail "defaults: expected mps=127.0.0.1 http=$HP socks=$S5 wantreply=1: $line" ;;
+    esac
+    log "defaults: MpsAddress 127.0.0.1, MpsHttpPort $HP, MpsSocksPort $S5 (the bound ports), WantReply true"
+    # A keeping subscriber keeps the device.
+    wait_log "notified $(url "$P_PY"): CONNECTED ref.example.com (WantReply true): KeepConnection true"
+    sim_ready simref 1 || fail "defaults: a KeepConnection=true answer dropped the device"
+    kill "$simref" 2>/dev/null || true
+    # A subscriber answering false drops the next device, with no WantReply configured.
+    printf '%s\n%s\n' "$(url "$P_PY")" "$(url "$P_DROP")" >"$LIST"
+    kill -HUP "$MPSD_PID"
+    wait_log "\[notify_soap\] 2 subscribers"
+    out=$(timeout $((30 * SLOW)) "$AMTSIM" --port "$AMT_PORT" --fqdn refdrop.example.com \
+        --expect-disconnect 11 --duration $((20 * SLOW)) --quiet 2>&1) ||
+        fail "defaults: the device was not dropped with DISCONNECT 11: $out"
+    wait_log "dropping refdrop.example.com .*subscriber $(url "$P_DROP") answered KeepConnection=false"
+    grep -q "^state=0 fqdn=refdrop.example.com .* wantreply=1" "$TMPD/drop.log" ||
+        fail "defaults: the drop subscriber was not asked: $(cat "$TMPD/drop.log")"
+    log "defaults: KeepConnection=false from a subscriber drops the device ($out)"
+    stop_mpsd
+else
+    log "10. skipped: http_proxy or socks5 not built"
+fi
 log "PASS"

@@ -705,7 +705,8 @@ test_version_first(void **state)
     assert_int_equal(m.u.version.minor, 0);
     assert_cur_bytes(d, want, apf_encode_protocolversion(want, 1, 0, 0, zero));
     assert_int_equal(F->env.ntunnels, 1);
-    assert_int_equal(F->env.stats.devices_opened, 1);
+    /* The report's "connections opened" counts logins, not TCP connections. */
+    assert_int_equal(F->env.stats.devices_opened, 0);
     expect_silence(d, QUIET_MS);
 }
 
@@ -858,8 +859,13 @@ test_happy_path_auth(void **state)
     assert_string_equal(d->t->uuid_text, uuid_text);
     assert_int_equal(d->t->state, TUNNEL_FORWARDING);
     assert_int_equal(F->env.stats.auth_failures, 0);
+    assert_int_equal(F->env.stats.devices_opened, 1);
     dev_close(d);
     assert_true(run_until(no_tunnels_cond, NULL, WAIT_MS));
+    /* Gone without DISCONNECT: an unexpected shutdown, not a close (seed 002, Appendix B). */
+    assert_int_equal(F->env.stats.devices_closed, 0);
+    assert_int_equal(F->env.stats.devices_lost, 1);
+    assert_int_equal(F->env.stats.connection_errors, 1);
 
     /* Byte by byte, everything pipelined. */
     struct wbuf dev_out, srv_out;
@@ -913,6 +919,10 @@ test_wrong_password(void **state)
     expect_disconnect(d, APF_DISC_INVALID_CREDENTIALS);
     assert_int_equal(F->env.stats.auth_failures, 1);
     assert_true(run_until(no_tunnels_cond, NULL, WAIT_MS));
+    /* Never logged in, refused on purpose: neither opened nor closed nor an error. */
+    assert_int_equal(F->env.stats.devices_opened, 0);
+    assert_int_equal(F->env.stats.devices_closed + F->env.stats.devices_lost, 0);
+    assert_int_equal(F->env.stats.connection_errors, 0);
 }
 
 /* 4a. "none" while auth is required asks for the methods: the session goes on. */
@@ -1215,6 +1225,10 @@ test_keepalive_dead_tunnel(void **state)
     assert_in_range(dead, 170, 400);
     assert_true(run_until(ended_cond, d, WAIT_MS));
     assert_int_equal(F->env.ntunnels, 0);
+    /* A timeout is an unexpected shutdown and a connection error. */
+    assert_int_equal(F->env.stats.devices_lost, 1);
+    assert_int_equal(F->env.stats.devices_closed, 0);
+    assert_int_equal(F->env.stats.connection_errors, 1);
 }
 
 /* 9b. A device that answers the probes stays connected. */
@@ -1888,7 +1902,10 @@ test_device_disconnects(void **state)
     assert_int_equal(d->inlen, 0);
     assert_int_equal(F->env.ntunnels, 0);
     assert_null(apf_env_find(&F->env, FQDN));
+    assert_int_equal(F->env.stats.devices_opened, 1);
     assert_int_equal(F->env.stats.devices_closed, 1);
+    assert_int_equal(F->env.stats.devices_lost, 0);
+    assert_int_equal(F->env.stats.connection_errors, 0);
 }
 
 /* 16. Per-device limits: forwards, ports, channels, user names. */
