@@ -119,6 +119,7 @@ struct tr {
     struct ref_val keys[K_COUNT];
     struct ref_val realm[2][R_COUNT]; /* [0] AMT_Authenticate, [1] Socks_Authenticate */
     const struct conf_section *realm_sec[2];
+    int flat_realm; /* without sections: the realm NeedAuthentication etc. go to now */
     char *err;
     size_t errlen;
     bool oom;
@@ -358,12 +359,11 @@ read_section(struct tr *t, const struct conf_section *sec)
             /* Without sections the seed's table order tells the realms apart: the first
              * NeedAuthentication / DllName / DllParameters are AMT_Authenticate's, a repeated
              * one starts Socks_Authenticate's. */
-            int which = t->realm[0][r].kv ? 1 : 0;
-            if (which == 1 && !t->realm_sec[1])
-                t->realm_sec[1] = sec;
-            if (which == 0 && !t->realm_sec[0])
-                t->realm_sec[0] = sec;
-            take(t, &t->realm[which][r], t->base, kv);
+            if (t->realm[t->flat_realm][r].kv && t->flat_realm == 0)
+                t->flat_realm = 1;
+            if (!t->realm_sec[t->flat_realm])
+                t->realm_sec[t->flat_realm] = sec;
+            take(t, &t->realm[t->flat_realm][r], t->base, kv);
             continue;
         }
         warn(t, t->base, kv->line,
@@ -750,8 +750,10 @@ static void
 print_value(FILE *out, const char *v)
 {
     size_t n = strlen(v);
-    bool quote = n > 0 && (v[0] == '"' || v[0] == ' ' || v[0] == '\t' || v[n - 1] == ' ' ||
-                           v[n - 1] == '\t');
+    /* As conf.c reads a value: a '#' or ';' after a blank (the one after '=' too) starts a
+     * comment, blanks around it are trimmed, a leading '"' starts a quoted value. */
+    bool quote = n > 0 && (v[0] == '"' || v[0] == '#' || v[0] == ';' || v[0] == ' ' ||
+                           v[0] == '\t' || v[n - 1] == ' ' || v[n - 1] == '\t');
     for (size_t i = 1; i < n && !quote; i++)
         if ((v[i] == '#' || v[i] == ';') && (v[i - 1] == ' ' || v[i - 1] == '\t'))
             quote = true;
