@@ -550,7 +550,10 @@ map_dll(struct tr *t, const char *realm_name, const struct ref_val *dll,
     } else {
         plugin = "auth_legacy";
         why = "a vendor Authenticate() library, loaded by auth_legacy (mpsd-auth_legacy(5))";
-        pp = *pv ? xprintf(t, "%s %s", value, pv) : xprintf(t, "%s", value);
+        /* auth_legacy's "LIBRARY [VENDOR PARAMETERS]": the path in double quotes when it
+         * holds blanks ("C:/Program Files/..." style paths). */
+        bool q = strpbrk(value, " \t") != NULL;
+        pp = xprintf(t, "%s%s%s%s%s", q ? "\"" : "", value, q ? "\"" : "", *pv ? " " : "", pv);
         if (blen > 4 && strcasecmp(b + blen - 4, ".dll") == 0)
             warn(t, dll->file, dll->kv->line,
                  "%s is a Windows DLL: build the vendor's "

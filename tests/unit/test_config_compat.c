@@ -247,6 +247,12 @@ test_unsupported_keys_warn(void **state)
     translate_text("mps.config", "[AMT_Authenticate]\nDllName=C:\\v\\VendorAuth.dll\n", NULL, &r);
     assert_true(has_warning(&r, "mps.config:2: C:\\v\\VendorAuth.dll is a Windows DLL"));
     compat_result_free(&r);
+    /* A path with blanks is quoted for auth_legacy. */
+    translate_text("mps.config",
+                   "[Socks_Authenticate]\nNeedAuthentication=true\nDllName=/opt/My Vendor/a.so\n",
+                   NULL, &r);
+    assert_string_equal(r.cf.sec[r.cf.nsec - 4].kv[2].value, "\"/opt/My Vendor/a.so\"");
+    compat_result_free(&r);
 }
 
 /* Without sections the realms' keys are told apart by order; MC* ports fill in. */
