@@ -3,7 +3,8 @@
  * mps.conf, which must parse back to the same keys and values.
  * SPDX-License-Identifier: Apache-2.0
  * Build: clang -g -O1 -fsanitize=fuzzer,address,undefined -pthread -Iinclude -Icore
- *        tests/fuzz/fuzz_conf.c core/conf.c core/config.c core/config_compat.c core/log.c
+ *        tests/fuzz/fuzz_conf.c core/conf.c core/config.c core/config_compat.c
+ *        core/config_compat_print.c core/log.c
  *        core/listen_conf.c core/netaddr.c */
 #include "conf.h"
 #include "config.h"
