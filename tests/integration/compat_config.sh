@@ -17,7 +17,8 @@
 #  2. --convert-config: a comment per mapped key; the output passes mpsd -t.
 #  3. The copy starts: amtsim devices over plain TCP (the reference takes devices from stunnel,
 #     and so does this config), curl through the SOCKS5 and the HTTP proxy, admin_soap listens;
-#     the log file is logs/MPS.log and starts with the Heading line.
+#     the log file is logs/MPS.log and starts with the Heading line; SIGHUP re-reads
+#     Mps_dynamic.config (TraceLevels with DEBUG: DEBUG lines appear).
 #  4. The converted mps.conf gives the same listeners (labels and addresses).
 #  5. Unsupported keys and sections: warnings naming mps.config:LINE, mpsd -t still passes.
 #  6. The layout without sections: the same conversion, and it serves a device and a console.
@@ -152,6 +153,16 @@ grep -q "Intel remote client dev2.example.com started port forwarding" "$LOGFILE
     fail "no port forwarding line for dev2 in logs/MPS.log"
 LISTENERS_REF=$(sed 's/:[0-9]*$//' "$READY_FILE" | sort)
 kill "$BG_PID" 2>/dev/null || true
+# Mps_dynamic.config is re-read on SIGHUP, as the reference reads it at run time.
+grep -q '\[LM DEBUG\]' "$LOGFILE" && fail "DEBUG lines before TraceLevels asked for them"
+printf 'TraceLevels="INFO|ERROR|WARNING|DEBUG"\n' >"$INST/conf/Mps_dynamic.config"
+kill -HUP "$MPSD_PID"
+wait_for $((10 * SLOW)) "the reload" grep -q "reload: .* authorized servers" "$LOGFILE"
+"$AMTSIM" --port "$AMT_PORT" --fqdn "hup%d.example.com" --ports 16992 --quiet --exit-when-ready \
+    >/dev/null || fail "a device after SIGHUP did not connect"
+wait_for $((10 * SLOW)) "DEBUG lines after SIGHUP" grep -q '\[LM DEBUG\]' "$LOGFILE"
+log "SIGHUP re-read Mps_dynamic.config: DEBUG lines now"
+cp "$COMPAT/Mps_dynamic.config" "$INST/conf/"
 stop_ref
 
 # ---------------------------------------------------------------- 4. converted: same listeners
