@@ -464,10 +464,10 @@ notify_ready(struct server *srv)
 }
 
 static void
-server_reload(struct server *srv)
+server_reload(struct server *srv, const char *why)
 {
     service_notify_reloading();
-    log_info("reloading (SIGHUP)");
+    log_info("reloading (%s)", why);
     log_reopen();
     /* Levels change at run time like the reference MPS's mps_dynamic.config; everything
      * else needs a restart, so only TraceLevels is taken from the file. */
@@ -506,7 +506,7 @@ server_reload(struct server *srv)
 static void
 server_reload_cb(void *arg)
 {
-    server_reload(arg);
+    server_reload(arg, "requested through the module API");
 }
 
 /* What the rate limiter held back in the last minute, summarised. */
@@ -578,7 +578,7 @@ server_on_signal(uv_signal_t *h, int signum)
         server_stop(srv, false);
         break;
     case SIGHUP:
-        server_reload(srv);
+        server_reload(srv, "SIGHUP");
         break;
     case SIGUSR1:
         server_log_stats(srv);

@@ -3,8 +3,14 @@
  * SPDX-License-Identifier: Apache-2.0
  *
  * PluginParameters, in the seed's command-line style (docs/mpsd-auth_soap.5):
- *   -target URL [-user U -pass P] [-tls] [-cert CAFILE]
+ *   -target URL [-user U -pass P] [-tls] [-cert CLIENTPEM [-key KEYPEM]] [-cafile CAFILE]
  *   [-proxy HOST:PORT [-proxyUserName U -proxyPass P]] [-timeout SECONDS]
+ * Seed 003 section 7.2.2: "Usage: --target <target> [-krb] [-user <username> -pass <password>]
+ * [-cert <name>] [-tls] [-proxy <proxy> -proxyUserName <proxyUserName> proxyPass
+ * <proxyPassword>]". -cert is the client certificate presented to the service; mpsd 0.1 read
+ * it as the CA file, which is -cafile now: a -cert file holding certificates and no private
+ * key, given without -key and -cafile, is still read that way, with one warning (as_check).
+ * -krb is refused, by `mpsd -t` too: Kerberos is not supported.
  *
  * One Authenticate call per check (two to answer a Digest challenge), on mpsd's auth workers
  * (MPS_F_BLOCKING): gSOAP blocks, and a struct soap must not be shared between threads, so each
@@ -29,7 +35,9 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +58,7 @@ struct as_inst { /* ctx->data; written by init() only, then read by any worker *
     char *user, *pass;
     bool tls;
     char *cafile;
+    char *cert, *key; /* the client certificate (chain) and its key, PEM; key NULL: in cert */
     char *proxy_host;
     int proxy_port;
     char *proxy_user, *proxy_pass;
@@ -78,6 +87,8 @@ as_free(struct as_inst *as)
     free(as->user);
     as_wipe_free(as->pass);
     free(as->cafile);
+    free(as->cert);
+    free(as->key);
     free(as->proxy_host);
     free(as->proxy_user);
     as_wipe_free(as->proxy_pass);
@@ -150,7 +161,11 @@ as_parse_token(const struct mps_ctx *ctx, struct as_inst *as, const char *tok, c
         return 0;
     }
     if (strcmp(tok, "-krb") == 0) {
-        AS_LOG(ctx, MPS_LOG_ERROR, "PluginParameters: -krb (Kerberos) is not supported");
+        /* The reference's SOAPAuthentication.dll could speak Kerberos (Windows SSPI) to the
+         * service; a configuration that asks for it must not start with another method. */
+        AS_LOG(ctx, MPS_LOG_ERROR,
+               "PluginParameters: -krb: Kerberos is not supported (authenticate to the "
+               "service with -user/-pass or a client certificate, -cert)");
         return -EINVAL;
     }
     val = strtok_r(NULL, " \t", save);
@@ -161,6 +176,10 @@ as_parse_token(const struct mps_ctx *ctx, struct as_inst *as, const char *tok, c
     if (strcmp(tok, "-pass") == 0)
         return as_set(ctx, tok, val, &as->pass);
     if (strcmp(tok, "-cert") == 0)
+        return as_set(ctx, tok, val, &as->cert);
+    if (strcmp(tok, "-key") == 0)
+        return as_set(ctx, tok, val, &as->key);
+    if (strcmp(tok, "-cafile") == 0)
         return as_set(ctx, tok, val, &as->cafile);
     if (strcmp(tok, "-proxy") == 0)
         return as_set_proxy(ctx, as, val);
@@ -181,10 +200,116 @@ as_parse_token(const struct mps_ctx *ctx, struct as_inst *as, const char *tok, c
     }
     AS_LOG(ctx, MPS_LOG_ERROR,
            "PluginParameters: unknown word \"%s\" (expected: -target URL [-user U -pass P] "
-           "[-tls] [-cert CAFILE] [-proxy HOST:PORT -proxyUserName U -proxyPass P] "
-           "[-timeout SECONDS])",
+           "[-tls] [-cert CLIENTPEM [-key KEYPEM]] [-cafile CAFILE] "
+           "[-proxy HOST:PORT -proxyUserName U -proxyPass P] [-timeout SECONDS])",
            tok);
     return -EINVAL;
+}
+
+/* How many certificates and private keys a PEM file holds (its BEGIN lines; the first MiB).
+ * 0 or -errno. */
+static int
+as_pem_count(const char *path, int *ncert_r, int *nkey_r)
+{
+    char line[256];
+    size_t seen = 0;
+    FILE *f = fopen(path, "re");
+
+    *ncert_r = *nkey_r = 0;
+    if (!f)
+        return -errno;
+    while (seen < (1u << 20) && fgets(line, sizeof(line), f)) {
+        seen += strlen(line);
+        if (strncmp(line, "-----BEGIN ", 11) != 0)
+            continue;
+        if (strncmp(line + 11, "CERTIFICATE-----", 16) == 0)
+            (*ncert_r)++;
+        else if (strstr(line + 11, "PRIVATE KEY-----")) /* PKCS#8, RSA, EC, ENCRYPTED */
+            (*nkey_r)++;
+    }
+    fclose(f);
+    return 0;
+}
+
+/* The first OpenSSL error of the queue as text, and the queue emptied. */
+static const char *
+as_ssl_error(char *buf, size_t len)
+{
+    unsigned long e = ERR_get_error();
+
+    if (e)
+        ERR_error_string_n(e, buf, len);
+    else
+        snprintf(buf, len, "unknown error");
+    ERR_clear_error();
+    return buf;
+}
+
+/* -cert: the client certificate, or (mpsd 0.1's meaning) a CA file. The rule: a file that
+ * holds certificates and no private key, given without -key and without -cafile, cannot be a
+ * usable client certificate and was a working CA file before; it stays the CA file, with a
+ * warning. Anything else is a client certificate, and must load with its key. 0 or -EINVAL. */
+static int
+as_check_cert(const struct mps_ctx *ctx, struct as_inst *as)
+{
+    const char *keyfile;
+    SSL_CTX *sctx;
+    char why[256];
+    int ncert, nkey, rc;
+
+    if (as->key && !as->cert) {
+        AS_LOG(ctx, MPS_LOG_ERROR, "PluginParameters: -key needs -cert");
+        return -EINVAL;
+    }
+    if (!as->cert)
+        return 0;
+    rc = as_pem_count(as->cert, &ncert, &nkey);
+    if (rc < 0) {
+        AS_LOG(ctx, MPS_LOG_ERROR, "PluginParameters: -cert %s: %s", as->cert, strerror(-rc));
+        return -EINVAL;
+    }
+    if (!as->key && !as->cafile && ncert > 0 && nkey == 0) {
+        AS_LOG(ctx, MPS_LOG_WARNING,
+               "-cert %s holds certificates and no private key: taken as the CA file that "
+               "verifies the service, as before; write -cafile %s (-cert is the client "
+               "certificate presented to the service, seed 003 section 7.2.2)",
+               as->cert, as->cert);
+        as->cafile = as->cert;
+        as->cert = NULL;
+        return 0;
+    }
+    keyfile = as->key ? as->key : as->cert;
+    sctx = SSL_CTX_new(TLS_client_method());
+    if (!sctx)
+        return -ENOMEM;
+    ERR_clear_error();
+    if (SSL_CTX_use_certificate_chain_file(sctx, as->cert) != 1) {
+        AS_LOG(ctx, MPS_LOG_ERROR, "PluginParameters: -cert %s: no client certificate: %s",
+               as->cert, as_ssl_error(why, sizeof(why)));
+        rc = -EINVAL;
+    } else if (SSL_CTX_use_PrivateKey_file(sctx, keyfile, SSL_FILETYPE_PEM) != 1) {
+        /* OpenSSL 3 compares the key with the certificate here already. */
+        if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH)
+            AS_LOG(ctx, MPS_LOG_ERROR,
+                   "PluginParameters: the key in %s is not the one of the "
+                   "client certificate %s",
+                   keyfile, as->cert);
+        else
+            AS_LOG(ctx, MPS_LOG_ERROR,
+                   "PluginParameters: %s %s: no private key for the client "
+                   "certificate (an unencrypted PEM key, in the -cert file or -key): %s",
+                   as->key ? "-key" : "-cert", keyfile, as_ssl_error(why, sizeof(why)));
+        rc = -EINVAL;
+    } else if (SSL_CTX_check_private_key(sctx) != 1) {
+        AS_LOG(ctx, MPS_LOG_ERROR,
+               "PluginParameters: the key in %s is not the one of the "
+               "client certificate %s",
+               keyfile, as->cert);
+        rc = -EINVAL;
+    }
+    ERR_clear_error();
+    SSL_CTX_free(sctx);
+    return rc;
 }
 
 /* The rules between parameters, once all are read. 0 or -EINVAL (logged). */
@@ -217,12 +342,15 @@ as_check(const struct mps_ctx *ctx, struct as_inst *as)
         free(as->target);
         as->target = https;
     }
-    if (as->cafile && !as->tls) {
-        AS_LOG(ctx, MPS_LOG_ERROR, "PluginParameters: -cert needs -tls or an https:// target");
+    if (as_check_cert(ctx, as) < 0)
+        return -EINVAL;
+    if ((as->cafile || as->cert) && !as->tls) {
+        AS_LOG(ctx, MPS_LOG_ERROR, "PluginParameters: %s needs -tls or an https:// target",
+               as->cert ? "-cert" : "-cafile");
         return -EINVAL;
     }
     if (as->cafile && access(as->cafile, R_OK) != 0) {
-        AS_LOG(ctx, MPS_LOG_ERROR, "PluginParameters: -cert %s: %s", as->cafile, strerror(errno));
+        AS_LOG(ctx, MPS_LOG_ERROR, "PluginParameters: -cafile %s: %s", as->cafile, strerror(errno));
         return -EINVAL;
     }
     if (as->user && !as->tls)
@@ -231,10 +359,10 @@ as_check(const struct mps_ctx *ctx, struct as_inst *as)
     return 0;
 }
 
+/* Parse and check the parameters into as. 0, or -errno with as emptied. */
 static int
-as_init(const struct mps_ctx *ctx)
+as_configure(const struct mps_ctx *ctx, struct as_inst *as)
 {
-    struct as_inst *as = ctx->data;
     char *copy, *tok, *save = NULL;
     int rc = 0;
 
@@ -248,16 +376,37 @@ as_init(const struct mps_ctx *ctx)
     free(copy);
     if (rc == 0)
         rc = as_check(ctx, as);
-    if (rc < 0) {
+    if (rc < 0)
         as_free(as);
+    return rc;
+}
+
+/* `mpsd -t`: the same parsing and checks as init (files read, nothing kept). */
+static int
+as_check_params(const struct mps_ctx *ctx)
+{
+    struct as_inst as = {0};
+    int rc = as_configure(ctx, &as);
+
+    as_free(&as);
+    return rc;
+}
+
+static int
+as_init(const struct mps_ctx *ctx)
+{
+    struct as_inst *as = ctx->data;
+    int rc = as_configure(ctx, as);
+
+    if (rc < 0)
         return rc;
-    }
     if (as->tls)
         mpsdsoap_ssl_init();
-    AS_LOG(ctx, MPS_LOG_INFO, "SOAP service %s%s%s, timeout %d s%s%s", as->target,
+    AS_LOG(ctx, MPS_LOG_INFO, "SOAP service %s%s%s, timeout %d s%s%s%s%s", as->target,
            as->tls ? ", TLS verified against " : "",
            as->tls ? (as->cafile ? as->cafile : "the system CAs") : "", as->timeout,
-           as->user ? ", HTTP authentication as " : "", as->user ? as->user : "");
+           as->user ? ", HTTP authentication as " : "", as->user ? as->user : "",
+           as->cert ? ", client certificate " : "", as->cert ? as->cert : "");
     return 0;
 }
 
@@ -363,6 +512,16 @@ as_setup(struct soap *soap, const struct as_inst *as, char *error, size_t error_
                  as->target);
         return -1;
     }
+    /* The client certificate, on this call's own SSL_CTX (gSOAP made it above and keeps it
+     * for the connection); init checked that the files load and match. */
+    if (as->cert && (!soap->ctx || SSL_CTX_use_certificate_chain_file(soap->ctx, as->cert) != 1 ||
+                     SSL_CTX_use_PrivateKey_file(soap->ctx, as->key ? as->key : as->cert,
+                                                 SSL_FILETYPE_PEM) != 1)) {
+        char why[256];
+        snprintf(error, error_len, "SOAP service %s: client certificate %s: %s", as->target,
+                 as->cert, as_ssl_error(why, sizeof(why)));
+        return -1;
+    }
     return 0;
 }
 
@@ -453,14 +612,16 @@ static const struct mps_module as_module = {
     .name = "auth_soap",
     .version = PACKAGE_VERSION,
     .description = "asks a SOAP service (MPSAuthentication WSDL); PluginParameters: "
-                   "-target URL [-user U -pass P] [-tls] [-cert CAFILE] "
-                   "[-proxy HOST:PORT -proxyUserName U -proxyPass P] [-timeout SECONDS]",
+                   "-target URL [-user U -pass P] [-tls] [-cert CLIENTPEM [-key KEYPEM]] "
+                   "[-cafile CAFILE] [-proxy HOST:PORT -proxyUserName U -proxyPass P] "
+                   "[-timeout SECONDS]",
     .flags = MPS_F_BLOCKING,
     .inst_size = sizeof(struct as_inst),
     .options = NULL,
     .init = as_init,
     .fini = as_fini,
     .auth = &as_auth_ops,
+    .check = as_check_params,
 };
 
 MPS_MODULE_EXPORT(auth_soap, as_module)

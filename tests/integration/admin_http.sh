@@ -245,7 +245,7 @@ PY
 log "stats: every field; devices_opened 1001, devices_now 999, devices_closed 2"
 expect_code 202 "POST /api/v1/reload" -X POST /api/v1/reload
 [ "$(jget 'j["reload"]')" = requested ] || fail "reload: $(cat "$TMPD/b")"
-wait_log "reloading (SIGHUP)"
+wait_log "reloading (requested through the module API)"
 
 # 6. Churn: 100 devices coming and going; the subscriber gets each connect before its
 # disconnect, ids increasing (rest_client checks), counts exact; /metrics meanwhile.
@@ -411,7 +411,7 @@ log "control socket: admin scope without credentials (DELETE reached its 404, th
 expect_raw 202 "two pipelined reloads" "$TMPD/req"
 [ "$(grep -ao '^HTTP/1.1 [0-9]*' "$TMPD/raw.out" | tr '\n' ' ')" = "HTTP/1.1 202 HTTP/1.1 409 " ] ||
     fail "pipelined reloads: $(grep -a '^HTTP' "$TMPD/raw.out")"
-wait_log "reloading (SIGHUP)"
+wait_log "reloading (requested through the module API)"
 # The TokenFile on SIGHUP: a bad file keeps the old tokens and names file:line.
 cp "$TOKENS" "$TOKENS.good"
 printf 'ops admin %s\nbroken line\n' "$(tok "$ADMIN_TOKEN")" >"$TOKENS"

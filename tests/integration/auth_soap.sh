@@ -1,8 +1,9 @@
 #!/bin/bash
 # auth_soap.sh - device authentication through auth_soap against real SOAP services: the gSOAP
 # test server built from the same WSDL (accept, reject, slow, HTTP 500, SOAP fault, malformed
-# XML, HTTP basic and digest auth, TLS) and an independent Python service that checks the wire
-# format.
+# XML, HTTP basic and digest auth, TLS, a client certificate the service verifies) and an
+# independent Python service that checks the wire format; the parameters `mpsd -t` refuses
+# (-krb, client certificate mistakes).
 # SPDX-License-Identifier: Apache-2.0
 . "$(dirname "$0")/lib.sh"
 
@@ -24,10 +25,12 @@ SOAP_RUNS=0
 SOAP_OUT=""
 
 # start_soap MODE [ARG]: the gSOAP test server on $SOAP_PORT (HTTPS when SOAP_TLS names its
-# key and certificate PEM), its output in $SOAP_OUT.
+# key and certificate PEM; requiring a client certificate of the CA SOAP_CLIENT_CA names), its
+# output in $SOAP_OUT.
 start_soap() {
     local tls=()
     [ -z "${SOAP_TLS:-}" ] || tls=(--tls "$SOAP_TLS")
+    [ -z "${SOAP_CLIENT_CA:-}" ] || tls+=(--client-ca "$SOAP_CLIENT_CA")
     SOAP_RUNS=$((SOAP_RUNS + 1))
     bg "soap.$SOAP_RUNS" "$SERVER" "${tls[@]}" "$SOAP_PORT" "$@"
     SOAP_PID=$BG_PID
@@ -220,15 +223,27 @@ stop_soap
 make_certs
 cat "$CERTS/server.key" "$CERTS/server-chain.pem" >"$TMPD/soap-server.pem"
 SOAP_TLS="$TMPD/soap-server.pem" start_soap accept-list 'amtuser:P@ssw0rd'
-soap_conf "-target $URL -tls -cert $CERTS/ca.pem -timeout 3"
+soap_conf "-target $URL -tls -cafile $CERTS/ca.pem -timeout 3"
 start_mpsd
 HTTPS_URL="https://127.0.0.1:$SOAP_PORT/MPSAuthenticationService"
-assert_log "SOAP service $HTTPS_URL, TLS verified against $CERTS/ca.pem, timeout 3 s"
+assert_log "SOAP service $HTTPS_URL, TLS verified against $CERTS/ca.pem, timeout 3 s\$"
+log_has "no private key" && fail "-cafile was taken for something else"
 dev_ok
+stop_mpsd
+# mpsd 0.1's `-cert CAFILE`: a -cert file with certificates and no key, without -key and
+# -cafile, is still the CA file, with one warning that names the new spelling.
+soap_conf "-target $URL -tls -cert $CERTS/ca.pem -timeout 3"
+start_mpsd
+OLD_CERT_WARNING="-cert $CERTS/ca.pem holds certificates and no private key: taken as the CA file"
+assert_log "WARN.*$OLD_CERT_WARNING .*; write -cafile $CERTS/ca.pem"
+assert_log "SOAP service $HTTPS_URL, TLS verified against $CERTS/ca.pem, timeout 3 s\$"
+dev_ok
+dev_ok
+[ "$(grep -c -e "$OLD_CERT_WARNING" "$MPSD_LOG")" = 1 ] || fail "the -cert warning is not once"
 stop_mpsd
 # A service whose certificate the given CA did not sign is refused before any request.
 n_before=$(grep -c "^request" "$SOAP_OUT")
-soap_conf "-target $HTTPS_URL -cert $CERTS/other-ca.pem"
+soap_conf "-target $HTTPS_URL -cafile $CERTS/other-ca.pem"
 start_mpsd
 dev_refused
 auth_line failed "TLS"
@@ -236,6 +251,74 @@ auth_line failed "TLS"
     fail "a request reached an unverified service"
 stop_mpsd
 stop_soap
+
+# ------------------------------------------- -cert: a client certificate the service verifies
+# The service requires a client certificate of the test CA and prints its subject.
+tls_issue client mps-client.example.com 30 "$CERTS/mpsclient"
+cat "$CERTS/mpsclient.pem" "$CERTS/mpsclient.key" >"$TMPD/mpsclient-both.pem"
+SOAP_TLS="$TMPD/soap-server.pem" SOAP_CLIENT_CA="$CERTS/ca.pem" \
+    start_soap accept-list 'amtuser:P@ssw0rd'
+soap_count_is() { [ "$(soap_count "$1")" = "$2" ] || fail "$3: $(cat "$SOAP_OUT")"; }
+# Certificate and key in two files.
+soap_conf "-target $HTTPS_URL -cafile $CERTS/ca.pem -cert $CERTS/mpsclient.pem -key $CERTS/mpsclient.key -timeout 3"
+start_mpsd
+assert_log "SOAP service $HTTPS_URL, TLS verified against $CERTS/ca.pem, timeout 3 s, client certificate $CERTS/mpsclient.pem\$"
+dev_ok
+soap_saw "^client .*CN *= *mps-client.example.com\$" ||
+    fail "the service saw no client certificate: $(cat "$SOAP_OUT")"
+soap_count_is "^request .*-> true\$" 1 "not one accepted request"
+log "the service verified the client certificate: $(grep -m1 "^client" "$SOAP_OUT")"
+stop_mpsd
+# Both in one PEM file, -cert alone: a key in the file makes it a client certificate.
+soap_conf "-target $HTTPS_URL -cafile $CERTS/ca.pem -cert $TMPD/mpsclient-both.pem -timeout 3"
+start_mpsd
+log_has "no private key" && fail "a -cert file with its key was taken for a CA file"
+dev_ok
+soap_count_is "^client .*mps-client.example.com\$" 2 "no second verified client"
+stop_mpsd
+# No client certificate, or one of another CA: the service refuses the handshake.
+soap_conf "-target $HTTPS_URL -cafile $CERTS/ca.pem -timeout 3"
+start_mpsd
+dev_refused
+wait_log 'auth\[.*\]: user "amtuser" from .* failed: SOAP service '
+wait_for $((5 * SLOW)) "the service's refusal" soap_saw "^tls refused\$"
+stop_mpsd
+soap_conf "-target $HTTPS_URL -cafile $CERTS/ca.pem -cert $CERTS/other-device.pem -key $CERTS/other-device.key -timeout 3"
+start_mpsd
+dev_refused
+wait_log 'auth\[.*\]: user "amtuser" from .* failed: SOAP service '
+soap_count_is "^request .*-> true\$" 2 "a client without a good certificate got an answer"
+soap_count_is "^client " 2 "a certificate of another CA was taken"
+log "without a client certificate of the service's CA: $(soap_count "^tls refused") refused handshakes"
+require_alive
+stop_mpsd
+stop_soap
+
+# ------------------------------------------------------- parameters `mpsd -t` refuses
+# bad_params NAME PARAMS PATTERN: mpsd -t exits 1, prints PATTERN and the Plugin's file:line.
+bad_params() {
+    local rc=0 out line
+    soap_conf "$2"
+    line=$(grep -n '^Plugin = auth_soap' "$CONF" | cut -d: -f1)
+    out=$("$MPSD" -t -c "$CONF" 2>&1) || rc=$?
+    [ "$rc" = 1 ] || fail "mpsd -t with $1: exit status $rc, expected 1: $out"
+    grep -q -e "$3" <<<"$out" || fail "mpsd -t with $1: no /$3/ in: $out"
+    grep -qF "$CONF:$line: [AMT_Authenticate] Plugin auth_soap check failed" <<<"$out" ||
+        fail "mpsd -t with $1 does not name $CONF:$line: $out"
+    log "mpsd -t refuses $1: $(grep -m 1 -e "$3" <<<"$out" | sed 's/^\[[^]]*\] //')"
+}
+bad_params krb "-target $URL -krb -user mps -pass S3rv1ce-Pw" "-krb: Kerberos is not supported"
+bad_params key-mismatch \
+    "-target $HTTPS_URL -cert $CERTS/mpsclient.pem -key $CERTS/other-device.key" \
+    "the key in $CERTS/other-device.key is not the one of the client certificate"
+bad_params key-without-cert "-target $HTTPS_URL -key $CERTS/mpsclient.key" "-key needs -cert"
+bad_params cert-without-tls "-target $URL -cert $TMPD/mpsclient-both.pem" \
+    "-cert needs -tls or an https:// target"
+bad_params missing-cafile "-target $HTTPS_URL -cafile $TMPD/nothing.pem" \
+    "-cafile $TMPD/nothing.pem: No such file"
+# A good one passes.
+soap_conf "-target $HTTPS_URL -cafile $CERTS/ca.pem -cert $TMPD/mpsclient-both.pem"
+out=$("$MPSD" -t -c "$CONF" 2>&1) || fail "mpsd -t on good client certificate parameters: $out"
 
 # ------------------------------------------- an independent service checks the wire format
 # Python, no gSOAP: the request must be the WSDL's document/literal Authenticate exactly.

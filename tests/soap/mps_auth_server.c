@@ -1,7 +1,7 @@
 /* mps_auth_server.c - test-only SOAP service for auth_soap, built by gSOAP from the same WSDL.
  * SPDX-License-Identifier: Apache-2.0
  *
- * Usage: mps_auth_server [--tls PEM] PORT MODE [ARG]
+ * Usage: mps_auth_server [--tls PEM [--client-ca CAFILE]] PORT MODE [ARG]
  *   accept-list U:P[,U:P...]  AuthenticateResult true for these pairs only, false otherwise
  *   reject                    always false
  *   slow MS                   sleep MS milliseconds, then true
@@ -11,12 +11,17 @@
  *   basic-auth U:P            HTTP 401 without these basic credentials; with them true
  *   digest-auth U:P           HTTP 401 with a Digest challenge (gSOAP's http_da plugin) unless
  *                             the request answers one for U:P; then true. Basic is refused.
- * --tls PEM serves HTTPS with the key and certificate (chain) in PEM.
+ * --tls PEM serves HTTPS with the key and certificate (chain) in PEM. --client-ca CAFILE also
+ * requires a client certificate issued by that CA: each accepted connection prints
+ * "client SUBJECT" (the certificate's subject, one line), a refused handshake "tls refused".
  *
  * Listens on 127.0.0.1:PORT, prints "ready PORT" once it does, then one line per request:
  * "request action=ACTION id=ID http-user=U -> ANSWER" (never the password). Serves one request
  * at a time until killed. */
 #include "mpsdsoap.h"
+
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include <errno.h>
 #include <signal.h>
@@ -154,10 +159,31 @@ __mpa__Authenticate(struct soap *soap, struct _mpa__AuthenticateRequest *rq,
     return SOAP_OK;
 }
 
+/* The verified client certificate's subject, on a line of its own; 0 when there is none. */
+static int
+print_client(struct soap *soap)
+{
+    X509 *cert = soap->ssl ? SSL_get1_peer_certificate(soap->ssl) : NULL;
+    char subject[256];
+
+    if (!cert || SSL_get_verify_result(soap->ssl) != X509_V_OK) {
+        printf("client none\n");
+        fflush(stdout);
+        X509_free(cert);
+        return 0;
+    }
+    X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof(subject));
+    printf("client %s\n", subject);
+    fflush(stdout);
+    X509_free(cert);
+    return 1;
+}
+
 static void
 usage(void)
 {
-    fprintf(stderr, "usage: mps_auth_server [--tls PEM] PORT accept-list U:P[,U:P...] | reject |"
+    fprintf(stderr, "usage: mps_auth_server [--tls PEM [--client-ca CAFILE]] PORT accept-list "
+                    "U:P[,U:P...] | reject |"
                     " slow MS | http500 | fault | malformed | basic-auth U:P |"
                     " digest-auth U:P\n");
     exit(2);
@@ -208,13 +234,18 @@ parse_mode(int argc, char **argv)
 int
 main(int argc, char **argv)
 {
-    const char *pem = NULL;
+    const char *pem = NULL, *client_ca = NULL;
     struct soap *soap;
     int port;
 
     signal(SIGPIPE, SIG_IGN);
     if (argc > 2 && strcmp(argv[1], "--tls") == 0) {
         pem = argv[2];
+        argc -= 2;
+        argv += 2;
+    }
+    if (pem && argc > 2 && strcmp(argv[1], "--client-ca") == 0) {
+        client_ca = argv[2];
         argc -= 2;
         argv += 2;
     }
@@ -236,8 +267,10 @@ main(int argc, char **argv)
     soap->send_timeout = soap->recv_timeout = 10;
     if (pem) {
         mpsdsoap_ssl_init();
-        if (soap_ssl_server_context(soap, SOAP_SSL_NO_AUTHENTICATION, pem, NULL, NULL, NULL, NULL,
-                                    NULL, NULL) != SOAP_OK) {
+        if (soap_ssl_server_context(soap,
+                                    client_ca ? SOAP_SSL_REQUIRE_CLIENT_AUTHENTICATION
+                                              : SOAP_SSL_NO_AUTHENTICATION,
+                                    pem, NULL, client_ca, NULL, NULL, NULL, NULL) != SOAP_OK) {
             soap_print_fault(soap, stderr);
             return 1;
         }
@@ -254,7 +287,13 @@ main(int argc, char **argv)
             continue;
         }
         if (pem && soap_ssl_accept(soap) != SOAP_OK) {
+            if (client_ca) {
+                printf("tls refused\n");
+                fflush(stdout);
+            }
             soap_print_fault(soap, stderr);
+        } else if (client_ca && !print_client(soap)) {
+            soap_closesock(soap);
         } else if (soap_serve(soap) != SOAP_OK && soap->error != SOAP_STOP) {
             soap_print_fault(soap, stderr);
         }
