@@ -24,6 +24,8 @@
 #  6. The layout without sections: the same conversion, and it serves a device and a console.
 #  7. Rotation: MPS.log.1 is the first full file, then MPS.log.2, ...; after LogFileMaxFiles
 #     the oldest is overwritten (003 §6.1); every file starts with the Heading.
+#  8. DllName naming a vendor library (built here): auth_legacy accepts and refuses; its
+#     errorString reaches the log.
 . "$(dirname "$0")/lib.sh"
 
 command -v curl >/dev/null 2>&1 || {
@@ -255,4 +257,47 @@ for f in "$LOGFILE" "$LOGFILE".[123]; do
 done
 log "then the oldest, MPS.log.1, was overwritten (now from $(first_stamp "$LOGFILE.1")); every file starts with the Heading"
 stop_ref
+
+# ---------------------------------------------------------------- 8. a vendor DllName
+# DllName naming a vendor library (built here with gcc, the C interface of 003 §7.2's
+# Authenticate) goes to auth_legacy unchanged; DllParameters reach it as written.
+LEGACY="$top_builddir/plugins/auth_legacy/.libs/auth_legacy.so"
+if [ -e "$LEGACY" ] && command -v gcc >/dev/null 2>&1; then
+    ln -sf "$LEGACY" "$MODDIR/auth_legacy.so"
+    cat >"$TMPD/vendor.c" <<'C'
+#include <stdio.h>
+#include <string.h>
+int Authenticate(const char *user, const char *password, const char *params, char *error,
+                 size_t errorlen)
+{
+    if (strcmp(params, "-secret P@ssw0rd") != 0) {
+        snprintf(error, errorlen, "unexpected parameters '%s'", params);
+        return -1;
+    }
+    if (strcmp(user, "amtuser") == 0 && strcmp(password, params + 8) == 0)
+        return 1;
+    snprintf(error, errorlen, "wrong password for %s", user);
+    return 0;
+}
+C
+    gcc -shared -fPIC -o "$TMPD/libvendorauth.so" "$TMPD/vendor.c" || fail "gcc vendor.c"
+    sed -i -e "s|^DllName=AMTFileAuth.dll|DllName=$TMPD/libvendorauth.so|" \
+        -e 's|^DllParameters=file AMTAuthFile.txt|DllParameters=-secret P@ssw0rd|' \
+        "$INST/conf/mps.config"
+    "$MPSD" --convert-config "$INST/conf/mps.config" 2>/dev/null |
+        grep -qx "PluginParameters = $TMPD/libvendorauth.so -secret P@ssw0rd" ||
+        fail "the vendor DllName is not auth_legacy's PluginParameters"
+    rm -f "$INST"/logs/MPS.log*
+    start_ref "$INST" conf/mps.config
+    out=$(timeout $((20 * SLOW)) "$AMTSIM" --port "$AMT_PORT" --exit-when-ready --quiet) ||
+        fail "the vendor library refused the right password: $out"
+    out=$(timeout $((20 * SLOW)) "$AMTSIM" --port "$AMT_PORT" --pass wrong \
+        --expect-disconnect 15 --quiet) || fail "the vendor library accepted a wrong password"
+    wait_for $((10 * SLOW)) "the vendor's error in the log" \
+        grep -q "libvendorauth.so: .* password for amtuser" "$LOGFILE"
+    log "DllName=libvendorauth.so: auth_legacy accepts the right password, refuses a wrong one"
+    stop_ref
+else
+    log "no auth_legacy or no gcc: the vendor DllName run is left out"
+fi
 log "PASS"
