@@ -98,6 +98,7 @@ struct parser {
     int line;
     char *err;
     size_t errlen;
+    bool loose; /* keys before any [section] go into a section named "" (line 0) */
 };
 
 static int perr(struct parser *ps, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -248,8 +249,18 @@ parse_kv(struct parser *ps, const char *s, const char *e)
         p++;
     if (p >= e || *p != '=')
         return perr(ps, "expected 'Key = value'");
-    if (ps->cf->nsec == 0)
-        return perr(ps, "key outside a section");
+    if (ps->cf->nsec == 0) {
+        if (!ps->loose)
+            return perr(ps, "key outside a section");
+        struct conf_section *secs = grow(ps->cf->sec, 0, sizeof(*ps->cf->sec));
+        if (!secs)
+            return oom(ps);
+        ps->cf->sec = secs;
+        memset(&secs[0], 0, sizeof(secs[0]));
+        if (!(secs[0].name = strdup("")))
+            return oom(ps);
+        ps->cf->nsec = 1;
+    }
     p++;
     while (p < e && is_blank(*p))
         p++;
@@ -288,11 +299,16 @@ parse_line(struct parser *ps, const char *s, const char *e)
 }
 
 static int
-parse_buffer(const char *path, const char *text, size_t len, struct conf_file *cf, char *err,
-             size_t errlen)
+parse_buffer(const char *path, const char *text, size_t len, struct conf_file *cf, bool loose,
+             char *err, size_t errlen)
 {
-    struct parser ps = {.cf = cf, .path = path, .line = 0, .err = err, .errlen = errlen};
+    struct parser ps = {
+        .cf = cf, .path = path, .line = 0, .err = err, .errlen = errlen, .loose = loose};
     const char *p = text, *end = text + len;
+
+    /* Files written on Windows (the reference MPS's mps.config) may start with a UTF-8 BOM. */
+    if (loose && len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0)
+        p += 3;
 
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
@@ -312,8 +328,8 @@ parse_buffer(const char *path, const char *text, size_t len, struct conf_file *c
 }
 
 static int
-parse_common(const char *path, const char *text, size_t len, struct conf_file *cf, char *err,
-             size_t errlen)
+parse_common(const char *path, const char *text, size_t len, struct conf_file *cf, bool loose,
+             char *err, size_t errlen)
 {
     memset(cf, 0, sizeof(*cf));
     cf->path = strdup(path ? path : "(config)");
@@ -321,7 +337,7 @@ parse_common(const char *path, const char *text, size_t len, struct conf_file *c
         conf_errf(err, errlen, "%s: out of memory", path ? path : "(config)");
         return -1;
     }
-    if (parse_buffer(cf->path, text, len, cf, err, errlen) < 0) {
+    if (parse_buffer(cf->path, text, len, cf, loose, err, errlen) < 0) {
         conf_free(cf);
         return -1;
     }
@@ -332,11 +348,18 @@ int
 conf_parse_string(const char *name, const char *text, struct conf_file *cf, char *err,
                   size_t errlen)
 {
-    return parse_common(name, text ? text : "", text ? strlen(text) : 0, cf, err, errlen);
+    return parse_common(name, text ? text : "", text ? strlen(text) : 0, cf, false, err, errlen);
 }
 
 int
-conf_parse_file(const char *path, struct conf_file *cf, char *err, size_t errlen)
+conf_parse_string_loose(const char *name, const char *text, struct conf_file *cf, char *err,
+                        size_t errlen)
+{
+    return parse_common(name, text ? text : "", text ? strlen(text) : 0, cf, true, err, errlen);
+}
+
+static int
+parse_file(const char *path, struct conf_file *cf, bool loose, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "re");
     char *buf = NULL;
@@ -368,13 +391,25 @@ conf_parse_file(const char *path, struct conf_file *cf, char *err, size_t errlen
         goto fail;
     }
     fclose(f);
-    int ret = parse_common(path, buf, len, cf, err, errlen);
+    int ret = parse_common(path, buf, len, cf, loose, err, errlen);
     free(buf);
     return ret;
 fail:
     fclose(f);
     free(buf);
     return -1;
+}
+
+int
+conf_parse_file(const char *path, struct conf_file *cf, char *err, size_t errlen)
+{
+    return parse_file(path, cf, false, err, errlen);
+}
+
+int
+conf_parse_file_loose(const char *path, struct conf_file *cf, char *err, size_t errlen)
+{
+    return parse_file(path, cf, true, err, errlen);
 }
 
 void

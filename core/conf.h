@@ -36,6 +36,12 @@ struct conf_file {
 int conf_parse_file(const char *path, struct conf_file *cf, char *err, size_t errlen);
 int conf_parse_string(const char *name, const char *text, struct conf_file *cf, char *err,
                       size_t errlen);
+/* The same, but keys before the first [section] are kept, in a first section named "" with
+ * line 0, and a leading UTF-8 byte order mark is skipped: the reference MPS's mps.config
+ * (config_compat.h), which some installs write without sections. */
+int conf_parse_file_loose(const char *path, struct conf_file *cf, char *err, size_t errlen);
+int conf_parse_string_loose(const char *name, const char *text, struct conf_file *cf, char *err,
+                            size_t errlen);
 void conf_free(struct conf_file *cf);
 
 /* Store every option of opts into base: the value from sec (NULL: none given) or the default.

@@ -6,10 +6,12 @@
  * file:line of the offending key, so a bad config never half-starts. */
 #include "config.h"
 
+#include "config_compat.h"
 #include "log.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -35,6 +37,7 @@
 
 static const char *const name_conflict_choices[] = {"keep", "replace-same-device", "latest",
                                                     NULL};
+static const char *const log_numbering_choices[] = {"newest-first", "cyclic", NULL};
 
 const struct mps_option config_core_options[] = {
     CORE_OPT("ModulePath", MPS_OPT_PATH, module_path, MPSD_MODULE_DIR,
@@ -46,6 +49,15 @@ const struct mps_option config_core_options[] = {
              "KiB after which the log file is rotated (0: never)"),
     CORE_OPTR("LogFileMaxFiles", MPS_OPT_INT, log_file_max_files, "5", 0, 1000,
              "rotated log files kept (LogFile.1 .. LogFile.N)"),
+    {.name = "LogHeading", .type = MPS_OPT_STR, .offset = offsetof(struct core_config, log_heading),
+     .dflt = "", .alias = "Heading",
+     .help = "text written as the first line of every new log file (the reference's Heading)"},
+    {.name = "LogFileNumbering", .type = MPS_OPT_ENUM,
+     .offset = offsetof(struct core_config, log_numbering), .dflt = "newest-first",
+     .choices = log_numbering_choices,
+     .help = "newest-first: LogFile.1 is the latest rotated file (logrotate's way); cyclic: the "
+             "reference MPS's, each full file takes the next number, LogFile.1 first, and after "
+             "LogFileMaxFiles the oldest is overwritten"},
     CORE_OPTR("MaxAuthAttempts", MPS_OPT_INT, max_auth_attempts, "1", 1, 100,
              "failed USERAUTH attempts before DISCONNECT"),
     CORE_OPT("KeepaliveOptions", MPS_OPT_STR, keepalive_options, "auto",
@@ -444,11 +456,183 @@ load_common(struct config *cfg, char *err, size_t errlen)
     return 0;
 }
 
+/* ----------------------------------------------------------------------------- overrides */
+
+#define OVERRIDES_MAX 64
+static const char *overrides[OVERRIDES_MAX];
+static size_t noverrides;
+
+/* "module socks5:Listen=x" -> section "module", arg "socks5", key, value (in buf). */
+static int
+split_override(const char *text, char *buf, size_t len, const char **name, char **arg,
+               char **key, char **value)
+{
+    if (snprintf(buf, len, "%s", text) >= (int)len)
+        return -1;
+    char *eq = strchr(buf, '=');
+    if (!eq)
+        return -1;
+    *eq = '\0';
+    *value = eq + 1;
+    char *colon = strrchr(buf, ':');
+    *name = "core";
+    *arg = NULL;
+    *key = buf;
+    if (colon) {
+        *colon = '\0';
+        *key = colon + 1;
+        *name = buf;
+        char *sp = strchr(buf, ' ');
+        if (sp) {
+            *sp = '\0';
+            *arg = sp + 1;
+            if (strcasecmp(*name, "module") != 0 || !**arg)
+                return -1;
+        }
+    }
+    while (**key == ' ')
+        (*key)++;
+    char *e = *key + strlen(*key);
+    while (e > *key && e[-1] == ' ')
+        *--e = '\0';
+    while (**value == ' ')
+        (*value)++;
+    return **key && **name ? 0 : -1;
+}
+
+int
+config_add_override(const char *text, char *err, size_t errlen)
+{
+    char buf[1024], *arg, *key, *value;
+    const char *name;
+    if (split_override(text, buf, sizeof(buf), &name, &arg, &key, &value) < 0) {
+        conf_errf(err, errlen, "-o %s: expected [SECTION:]Key=value (SECTION: core, "
+                  "AMT_Authenticate, Socks_Authenticate or 'module NAME')", text);
+        return -1;
+    }
+    if (noverrides == OVERRIDES_MAX) {
+        conf_errf(err, errlen, "-o %s: more than %d overrides", text, OVERRIDES_MAX);
+        return -1;
+    }
+    overrides[noverrides++] = text;
+    return 0;
+}
+
+void
+config_clear_overrides(void)
+{
+    noverrides = 0;
+}
+
+static int
+apply_override(struct conf_file *cf, const char *text)
+{
+    char buf[1024], *arg, *key, *value;
+    const char *name;
+    if (split_override(text, buf, sizeof(buf), &name, &arg, &key, &value) < 0)
+        return -1;
+    struct conf_section *sec = NULL;
+    for (size_t i = 0; i < cf->nsec && !sec; i++)
+        if (strcasecmp(cf->sec[i].name, name) == 0 &&
+            (arg ? cf->sec[i].arg && strcmp(cf->sec[i].arg, arg) == 0 : !cf->sec[i].arg))
+            sec = &cf->sec[i];
+    if (!sec) {
+        struct conf_section *s = realloc(cf->sec, (cf->nsec + 1) * sizeof(*s));
+        if (!s)
+            return -1;
+        cf->sec = s;
+        sec = &s[cf->nsec];
+        memset(sec, 0, sizeof(*sec));
+        sec->name = strdup(name);
+        sec->arg = arg ? strdup(arg) : NULL;
+        cf->nsec++;
+        if (!sec->name || (arg && !sec->arg))
+            return -1;
+    }
+    char *v = strdup(value);
+    if (!v)
+        return -1;
+    for (size_t i = 0; i < sec->nkv; i++) {
+        if (strcasecmp(sec->kv[i].key, key) == 0) {
+            free(sec->kv[i].value);
+            sec->kv[i].value = v;
+            sec->kv[i].line = 0;
+            return 0;
+        }
+    }
+    struct conf_kv *kv = realloc(sec->kv, (sec->nkv + 1) * sizeof(*kv));
+    if (!kv) {
+        free(v);
+        return -1;
+    }
+    sec->kv = kv;
+    kv[sec->nkv].key = strdup(key);
+    kv[sec->nkv].value = v;
+    kv[sec->nkv].line = 0;
+    if (!kv[sec->nkv].key) {
+        free(v);
+        return -1;
+    }
+    sec->nkv++;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------- reading */
+
+static const char *
+raw_path(const char *path)
+{
+    return path ? path : "(config)";
+}
+
+/* path (or text, named path) into cf: an mps.conf, or a reference mps.config translated. */
+static int
+read_file(const char *path, const char *text, struct conf_file *cf, char *err, size_t errlen)
+{
+    struct conf_file raw;
+    int rc = text ? conf_parse_string_loose(path, text, &raw, err, errlen)
+                  : conf_parse_file_loose(path, &raw, err, errlen);
+    if (rc < 0)
+        return -1;
+    if (compat_is_reference(path, &raw)) {
+        struct compat_result r;
+        char dir[PATH_MAX];
+        compat_dir_of(path, dir, sizeof(dir));
+        rc = compat_translate(&raw, text ? NULL : dir, &r, err, errlen);
+        conf_free(&raw);
+        if (rc < 0)
+            return -1;
+        log_info("%s: the Intel reference MPS's mps.config, read as the mps.conf that "
+                 "mpsd --convert-config prints",
+                 raw_path(path));
+        for (size_t i = 0; i < r.nwarn; i++)
+            log_warn("%s", r.warnings[i]);
+        *cf = r.cf;
+        memset(&r.cf, 0, sizeof(r.cf));
+        compat_result_free(&r);
+    } else if (raw.nsec > 0 && raw.sec[0].name[0] == '\0') {
+        conf_errf(err, errlen, "%s:%d: key outside a section", raw_path(path),
+                  raw.sec[0].kv[0].line);
+        conf_free(&raw);
+        return -1;
+    } else {
+        *cf = raw;
+    }
+    for (size_t i = 0; i < noverrides; i++) {
+        if (apply_override(cf, overrides[i]) < 0) {
+            conf_errf(err, errlen, "%s: -o %s: out of memory", raw_path(path), overrides[i]);
+            conf_free(cf);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int
 config_load(const char *path, struct config *cfg, char *err, size_t errlen)
 {
     memset(cfg, 0, sizeof(*cfg));
-    if (conf_parse_file(path, &cfg->file, err, errlen) < 0)
+    if (read_file(path, NULL, &cfg->file, err, errlen) < 0)
         return -1;
     return load_common(cfg, err, errlen);
 }
@@ -457,7 +641,7 @@ int
 config_load_string(const char *name, const char *text, struct config *cfg, char *err, size_t errlen)
 {
     memset(cfg, 0, sizeof(*cfg));
-    if (conf_parse_string(name, text, &cfg->file, err, errlen) < 0)
+    if (read_file(name, text ? text : "", &cfg->file, err, errlen) < 0)
         return -1;
     return load_common(cfg, err, errlen);
 }

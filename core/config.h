@@ -22,12 +22,19 @@ enum keepalive_options_mode {
     KEEPALIVE_OPTIONS_NEVER,
 };
 
+enum log_numbering { /* [core] LogFileNumbering, the order of its choices */
+    LOG_NUMBERING_NEWEST_FIRST = 0,
+    LOG_NUMBERING_CYCLIC,
+};
+
 struct core_config { /* [core]; names are the reference MPS's where it had one */
     char *module_path;            /* ModulePath = $(pkglibdir) */
     char *trace_levels;           /* TraceLevels = INFO|ERROR|WARNING */
     char *log_file;               /* LogFile = stderr | syslog | PATH */
     long log_file_max_size;       /* LogFileMaxSize = 0 (KiB; 0 = never rotate) */
     long log_file_max_files;      /* LogFileMaxFiles = 5 */
+    char *log_heading;            /* LogHeading (Heading) = "" (the first line of a new file) */
+    int log_numbering;            /* LogFileNumbering = newest-first | cyclic (the reference) */
     long max_auth_attempts;       /* MaxAuthAttempts = 1 (failures before DISCONNECT 15) */
     char *keepalive_options;      /* KeepaliveOptions = auto | always | never */
     long keepalive_interval_ms;   /* KeepaliveInterval = 30s (proposed to the device) */
@@ -113,6 +120,16 @@ int config_load(const char *path, struct config *cfg, char *err, size_t errlen);
 const struct conf_section *config_core_section(const struct config *cfg);
 int config_load_string(const char *name, const char *text, struct config *cfg, char *err,
                        size_t errlen);
+/* An Intel reference mps.config (config_compat.h) is recognised by config_load and
+ * config_load_string, translated, and loaded the same way; its warnings are logged. */
+
+/* `mpsd -o 'SECTION:Key=value'`: set a key on top of whatever file is loaded, replacing the
+ * file's own (SECTION: core, AMT_Authenticate, Socks_Authenticate or "module NAME"; without
+ * "SECTION:", core). For what an unchanged mps.config cannot say (ReadyFile, User, ...).
+ * Checked and kept (text must stay valid); 0 or -1 with err. Applied by every config_load,
+ * SIGHUP's too; the line of an override is 0 ("file: message"). */
+int config_add_override(const char *text, char *err, size_t errlen);
+void config_clear_overrides(void);
 void config_free(struct config *cfg);
 
 #endif

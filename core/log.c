@@ -49,6 +49,9 @@ static char *log_path;       /* its path, for rotation and reopen */
 static long log_max_size_kb; /* 0: never rotate */
 static long log_max_files;
 static off_t log_size;          /* bytes in the current file, to decide when to rotate */
+static char *log_heading;       /* written as the first line of a new file; NULL: none */
+static bool log_cyclic;         /* the reference's numbering (log_set_file_format) */
+static long log_next_slot;      /* cyclic: the number the next full file takes; 0: not known */
 static int stderr_journal = -1; /* is fd 2 the journal? -1: not checked since the last open */
 
 /* A formatted message on its way to the targets. */
@@ -185,8 +188,44 @@ open_file(const char *path, off_t *size_r)
     return fd;
 }
 
-/* path.(N-1) -> path.N ... path -> path.1, then a fresh path. Called with the lock held. A
- * failure here must not lose log lines, so the old descriptor is kept when reopening fails. */
+static void write_all(int fd, const char *buf, size_t len);
+
+/* An empty file starts with the heading. Called with the lock held. */
+static void
+write_heading_locked(int fd, off_t *size)
+{
+    if (!log_heading || *size != 0)
+        return;
+    size_t len = strlen(log_heading);
+    write_all(fd, log_heading, len);
+    write_all(fd, "\n", 1);
+    *size += (off_t)len + 1;
+}
+
+/* Cyclic numbering after a start: the lowest of 1..N not there yet, else the file written
+ * longest ago ("the next log file will overwrite the oldest log file"). */
+static long
+first_slot_locked(char *name, size_t len)
+{
+    long oldest = 1;
+    struct timespec oldest_t = {0, 0};
+    for (long i = 1; i <= log_max_files; i++) {
+        struct stat st;
+        snprintf(name, len, "%s.%ld", log_path, i);
+        if (stat(name, &st) < 0)
+            return i;
+        if (i == 1 || st.st_mtim.tv_sec < oldest_t.tv_sec ||
+            (st.st_mtim.tv_sec == oldest_t.tv_sec && st.st_mtim.tv_nsec < oldest_t.tv_nsec)) {
+            oldest = i;
+            oldest_t = st.st_mtim;
+        }
+    }
+    return oldest;
+}
+
+/* newest-first: path.(N-1) -> path.N ... path -> path.1; cyclic: path -> path.K, K the next
+ * number (1, 2, ... N, 1, ...); then a fresh path. Called with the lock held. A failure here
+ * must not lose log lines, so the old descriptor is kept when reopening fails. */
 static void
 rotate_locked(void)
 {
@@ -201,6 +240,12 @@ rotate_locked(void)
     }
     if (log_max_files <= 0) {
         unlink(log_path);
+    } else if (log_cyclic) {
+        if (log_next_slot < 1 || log_next_slot > log_max_files)
+            log_next_slot = first_slot_locked(to, blen);
+        snprintf(to, blen, "%s.%ld", log_path, log_next_slot);
+        rename(log_path, to);
+        log_next_slot = log_next_slot % log_max_files + 1;
     } else {
         for (long i = log_max_files - 1; i >= 1; i--) {
             snprintf(from, blen, "%s.%ld", log_path, i);
@@ -218,6 +263,7 @@ rotate_locked(void)
     if (fd >= 0) {
         close(log_fd);
         log_fd = fd;
+        write_heading_locked(fd, &size);
         log_size = size;
     }
 }
@@ -760,6 +806,23 @@ log_open(const char *target, long max_size_kb, long max_files)
                       : max_size_kb > LONG_MAX / 1024 ? LONG_MAX / 1024
                                                       : max_size_kb;
     log_max_files = max_files > 0 ? max_files : 0;
+    log_next_slot = 0;
+    write_heading_locked(log_fd, &log_size);
+    pthread_mutex_unlock(&log_lock);
+    return 0;
+}
+
+int
+log_set_file_format(const char *heading, bool cyclic)
+{
+    char *h = heading && *heading ? strdup(heading) : NULL;
+    if (heading && *heading && !h)
+        return -ENOMEM;
+    pthread_mutex_lock(&log_lock);
+    free(log_heading);
+    log_heading = h;
+    log_cyclic = cyclic;
+    log_next_slot = 0;
     pthread_mutex_unlock(&log_lock);
     return 0;
 }
@@ -798,5 +861,8 @@ log_close(void)
 
     pthread_mutex_lock(&log_lock);
     release_locked();
+    free(log_heading);
+    log_heading = NULL;
+    log_cyclic = false;
     pthread_mutex_unlock(&log_lock);
 }

@@ -26,6 +26,14 @@ bool log_enabled(enum mps_log_level level);
  * max_size_kb (0: never) keeping max_files old copies (path.1 .. path.N).
  * Returns 0 or -errno; on error the previous target stays in use. */
 int log_open(const char *target, long max_size_kb, long max_files);
+/* For the files log_open opens from now on: heading (NULL or "": none) is written as the
+ * first line of every new, empty file, at open and after each rotation (the reference MPS's
+ * Heading, "Text displayed as the first line of the log file"); cyclic numbers rotated files
+ * as the reference does (003 §6.1: "the filename will be changed to MPS.log.1. The next full
+ * file will be MPS.log.2, and so on ... the next log file will overwrite the oldest log
+ * file"): path.1, path.2 ... path.N, then path.1 again. After a restart the next number is
+ * the lowest one missing, else the oldest file's. 0 or -ENOMEM. log_close resets both. */
+int log_set_file_format(const char *heading, bool cyclic);
 /* mpsd -t: could log_open(target) write there (the file, or a new one in its directory)?
  * Opens nothing. 0 or -errno (stderr and syslog: 0). */
 int log_check_target(const char *target);

@@ -1,6 +1,7 @@
 /* main.c - mpsd's command line.
  * SPDX-License-Identifier: Apache-2.0 */
 #include "config.h"
+#include "config_compat.h"
 #include "log.h"
 #include "modload.h"
 #include "server.h"
@@ -21,9 +22,16 @@ static void
 usage(FILE *out)
 {
     fprintf(out,
-            "Usage: mpsd [-c FILE] [-t] [-V] [--list-options MODULE]\n"
+            "Usage: mpsd [-c FILE] [-o [SECTION:]KEY=VALUE]... [-t] [-V] [--list-options MODULE]\n"
+            "       mpsd --convert-config mps.config\n"
             "Management Presence Server for Intel AMT CIRA (APF over TLS or TCP).\n\n"
             "  -c, --config FILE        configuration file (default %s/mps.conf)\n"
+            "                           (an Intel reference MPS mps.config is read too)\n"
+            "  -o, --set [SECTION:]KEY=VALUE\n"
+            "                           set KEY on top of the file (SECTION: core, the default,\n"
+            "                           AMT_Authenticate, Socks_Authenticate or 'module NAME')\n"
+            "      --convert-config FILE  print the mps.conf equivalent to the reference\n"
+            "                           MPS's mps.config FILE, a comment per mapped key\n"
             "  -t, --test               check the configuration and exit (0 ok, 1 error)\n"
             "  -V, --version            print the version and module ABI and exit\n"
             "      --list-options NAME  print the options of module NAME ([core] for the core)\n"
@@ -41,6 +49,8 @@ main(int argc, char **argv)
         {"test", no_argument, NULL, 't'},
         {"version", no_argument, NULL, 'V'},
         {"list-options", required_argument, NULL, 'L'},
+        {"set", required_argument, NULL, 'o'},
+        {"convert-config", required_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -48,8 +58,19 @@ main(int argc, char **argv)
     const char *list = NULL;
     bool test = false;
     int c;
-    while ((c = getopt_long(argc, argv, "c:tVh", longopts, NULL)) != -1) {
+    const char *convert = NULL;
+    char err[1024];
+    while ((c = getopt_long(argc, argv, "c:o:tVh", longopts, NULL)) != -1) {
         switch (c) {
+        case 'o':
+            if (config_add_override(optarg, err, sizeof(err)) < 0) {
+                fprintf(stderr, "mpsd: %s\n", err);
+                return 2;
+            }
+            break;
+        case 'C':
+            convert = optarg;
+            break;
         case 'c':
             conf = optarg;
             break;
@@ -75,6 +96,8 @@ main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (convert)
+        return compat_convert(convert, stdout, stderr);
     if (list) {
         if (strcmp(list, "core") == 0 || strcmp(list, "[core]") == 0) {
             conf_print_options("[core]", config_core_options);
@@ -86,7 +109,6 @@ main(int argc, char **argv)
             return 0;
         }
         struct config cfg;
-        char err[1024];
         const char *dir = MPSD_MODULE_DIR;
         /* ModulePath comes from the configuration when there is a readable one. */
         int loaded = config_load(conf, &cfg, err, sizeof(err)) == 0;

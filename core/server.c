@@ -682,7 +682,8 @@ server_start(struct server *srv)
     log_set_levels(srv->cfg.trace_mask | MPS_LOG_ERROR);
     int lrc;
     if (strcmp(cc->log_file, "stderr") != 0 &&
-        (lrc = log_open(cc->log_file, cc->log_file_max_size, cc->log_file_max_files)) < 0) {
+        ((lrc = log_set_file_format(cc->log_heading, cc->log_numbering == LOG_NUMBERING_CYCLIC)) < 0 ||
+         (lrc = log_open(cc->log_file, cc->log_file_max_size, cc->log_file_max_files)) < 0)) {
         log_fatal("cannot open LogFile %s: %s", cc->log_file, strerror(-lrc));
         return -1;
     }

@@ -1,11 +1,17 @@
-/* fuzz_conf.c - libFuzzer target: mps.conf parser, typed value parsers and [core]/realm checks.
+/* fuzz_conf.c - libFuzzer target: mps.conf parser, typed value parsers and [core]/realm checks,
+ * and the reference MPS's mps.config: the loose parser, the translation, and the printed
+ * mps.conf, which must parse back to the same keys and values.
  * SPDX-License-Identifier: Apache-2.0
  * Build: clang -g -O1 -fsanitize=fuzzer,address,undefined -pthread -Iinclude -Icore
- *        tests/fuzz/fuzz_conf.c core/conf.c core/config.c core/log.c */
+ *        tests/fuzz/fuzz_conf.c core/conf.c core/config.c core/config_compat.c
+ *        core/config_compat_print.c core/log.c
+ *        core/listen_conf.c core/netaddr.c */
 #include "conf.h"
 #include "config.h"
+#include "config_compat.h"
 #include "log.h"
 
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -45,9 +51,61 @@ static const struct mps_option fuzz_options[] = {
     MPS_OPTIONS_END,
 };
 
+/* The translation of text, printed as --convert-config prints it, parses back (strictly) to
+ * the same sections, keys and values: the printer quotes what needs quoting. */
+static void
+fuzz_compat(const char *text)
+{
+    char err[256];
+    struct conf_file raw, back;
+    struct compat_result r;
+
+    if (conf_parse_string_loose("mps.config", text, &raw, err, sizeof(err)) < 0)
+        return;
+    compat_is_reference("mps.config", &raw);
+    int rc = compat_translate(&raw, NULL, &r, err, sizeof(err));
+    conf_free(&raw);
+    if (rc < 0)
+        return;
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    if (!f) {
+        compat_result_free(&r);
+        return;
+    }
+    compat_print(f, &r);
+    fclose(f);
+    if (conf_parse_string("converted.conf", out, &back, err, sizeof(err)) < 0) {
+        fprintf(stderr, "printed mps.conf does not parse: %s\n%s", err, out);
+        abort();
+    }
+    if (back.nsec != r.cf.nsec)
+        abort();
+    for (size_t i = 0; i < back.nsec; i++) {
+        if (back.sec[i].nkv != r.cf.sec[i].nkv)
+            abort();
+        for (size_t j = 0; j < back.sec[i].nkv; j++)
+            if (strcmp(back.sec[i].kv[j].key, r.cf.sec[i].kv[j].key) != 0 ||
+                strcmp(back.sec[i].kv[j].value, r.cf.sec[i].kv[j].value) != 0) {
+                fprintf(stderr, "round trip: '%s' became '%s'\n", r.cf.sec[i].kv[j].value,
+                        back.sec[i].kv[j].value);
+                abort();
+            }
+    }
+    conf_free(&back);
+    free(out);
+    compat_result_free(&r);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    static bool quiet;
+    if (!quiet) {
+        log_set_levels(0); /* the translation's warnings are not the point here */
+        quiet = true;
+    }
     char err[256];
     struct conf_file cf;
     struct config cfg;
@@ -78,6 +136,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     config_load_string("fuzz.conf", text, &cfg, err, sizeof(err));
     config_free(&cfg);
+    /* Named mps.config, any text is read in the reference format. */
+    config_load_string("mps.config", text, &cfg, err, sizeof(err));
+    config_free(&cfg);
+    fuzz_compat(text);
     free(text);
     return 0;
 }
