@@ -36,6 +36,18 @@ api_forget_console_realm(void)
 
 static bool serving;
 
+/* The realms that exist now, AMT first: statistics and realms_foreach see the same ones. */
+static size_t
+api_realms(struct auth_realm *out[2])
+{
+    size_t n = 0;
+    if (ctx.amt_realm)
+        out[n++] = ctx.amt_realm;
+    if (ctx.console_realm)
+        out[n++] = ctx.console_realm;
+    return n;
+}
+
 void
 api_set_serving(bool on)
 {
@@ -459,10 +471,8 @@ api_stats_fill(struct mps_stats *st)
         all.tunnels_now = ctx.env->ntunnels;
         all.consoles_now = a->channels_opened - a->channels_closed;
     }
-    struct auth_realm *realms[] = {ctx.amt_realm, ctx.console_realm};
-    for (size_t i = 0; i < 2; i++) {
-        if (!realms[i])
-            continue;
+    struct auth_realm *realms[2];
+    for (size_t i = 0, n = api_realms(realms); i < n; i++) {
         struct mps_realm_info ri;
         auth_realm_info(realms[i], &ri);
         all.auth_waiting += ri.waiting_now;
@@ -500,15 +510,12 @@ static size_t
 api_realms_foreach(mps_inst *mi, mps_realm_cb cb, void *arg)
 {
     (void)mi;
-    struct auth_realm *realms[] = {ctx.amt_realm, ctx.console_realm};
-    size_t n = 0;
-    for (size_t i = 0; i < 2; i++) {
-        if (!realms[i])
-            continue;
+    struct auth_realm *realms[2];
+    size_t n = api_realms(realms);
+    for (size_t i = 0; i < n; i++) {
         struct mps_realm_info ri;
         auth_realm_info(realms[i], &ri);
         cb(arg, &ri);
-        n++;
     }
     return n;
 }

@@ -165,8 +165,8 @@ lerr(struct loader *ld, int line, const char *fmt, ...)
     } while (0)
 
 /* Line of key in sec; the section's line if it was defaulted; 0 without a section. */
-static int
-key_line(const struct conf_section *sec, const char *key)
+int
+config_key_line(const struct conf_section *sec, const char *key)
 {
     if (!sec)
         return 0;
@@ -303,7 +303,7 @@ check_core(struct loader *ld, const struct conf_section *sec)
     int rc = 0;
 
     if (log_parse_levels(c->trace_levels, &ld->cfg->trace_mask) < 0)
-        LFAIL(ld, key_line(sec, "TraceLevels"),
+        LFAIL(ld, config_key_line(sec, "TraceLevels"),
                     "TraceLevels: expected INFO, ERROR, WARNING and DEBUG joined by '|', "
                     "got '%s'",
                     c->trace_levels);
@@ -315,16 +315,16 @@ check_core(struct loader *ld, const struct conf_section *sec)
     else if (strcasecmp(c->keepalive_options, "never") == 0)
         ld->cfg->keepalive_mode = KEEPALIVE_OPTIONS_NEVER;
     else
-        LFAIL(ld, key_line(sec, "KeepaliveOptions"),
+        LFAIL(ld, config_key_line(sec, "KeepaliveOptions"),
                     "KeepaliveOptions: expected auto, always or never, got '%s'",
                     c->keepalive_options);
 
     /* Devices send a keepalive every interval; a read timeout near it fires on ordinary
      * jitter, drops the tunnel, the device reconnects, and the cycle repeats. */
     if (c->keepalive_timeout_ms / 2 < c->keepalive_interval_ms) {
-        int line = key_line(sec, "KeepaliveReadTimeout");
+        int line = config_key_line(sec, "KeepaliveReadTimeout");
         if (sec && line == sec->line)
-            line = key_line(sec, "KeepaliveInterval");
+            line = config_key_line(sec, "KeepaliveInterval");
         LFAIL(ld, line,
                     "KeepaliveReadTimeout (%ld ms) must be at least 2 x KeepaliveInterval "
                     "(%ld ms): a read timeout this close to the device's keepalive interval "
@@ -333,9 +333,9 @@ check_core(struct loader *ld, const struct conf_section *sec)
     }
 
     if (!*c->log_file)
-        LFAIL(ld, key_line(sec, "LogFile"), "LogFile must be stderr, syslog or a path");
+        LFAIL(ld, config_key_line(sec, "LogFile"), "LogFile must be stderr, syslog or a path");
     if (!*c->module_path)
-        LFAIL(ld, key_line(sec, "ModulePath"), "ModulePath must not be empty");
+        LFAIL(ld, config_key_line(sec, "ModulePath"), "ModulePath must not be empty");
     return rc;
 }
 

@@ -118,6 +118,8 @@ extern const struct mps_listen_role config_device_role;
 int config_load(const char *path, struct config *cfg, char *err, size_t errlen);
 /* The [core] section, or NULL when the file has none (line numbers for the device listener). */
 const struct conf_section *config_core_section(const struct config *cfg);
+/* Line of key in sec (any case); the section's line if the key was defaulted; 0 without sec. */
+int config_key_line(const struct conf_section *sec, const char *key);
 int config_load_string(const char *name, const char *text, struct config *cfg, char *err,
                        size_t errlen);
 /* An Intel reference mps.config (config_compat.h) is recognised by config_load and

@@ -244,16 +244,10 @@ control_socket_path(const struct server *srv, const char **path_r)
     if (core_api.serve(NULL, cc->control_serve, NULL) < 0) {
         if (automatic)
             return 0;
-        const struct conf_file *cf = &srv->cfg.file;
-        int line = 0;
-        for (size_t i = 0; i < cf->nsec; i++)
-            for (size_t k = 0; !cf->sec[i].arg && strcasecmp(cf->sec[i].name, "core") == 0 &&
-                               k < cf->sec[i].nkv; k++)
-                if (strcasecmp(cf->sec[i].kv[k].key, "ControlSocket") == 0)
-                    line = cf->sec[i].kv[k].line;
         log_error("%s:%d: ControlSocket %s: ControlServe %s is not a loaded module instance "
-                  "that serves connections", cf->path, line, cc->control_socket,
-                  cc->control_serve);
+                  "that serves connections", srv->cfg.file.path,
+                  config_key_line(config_core_section(&srv->cfg), "ControlSocket"),
+                  cc->control_socket, cc->control_serve);
         return -1;
     }
     *path_r = automatic ? MPSD_RUNDIR "/control" : cc->control_socket;
