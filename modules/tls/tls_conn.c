@@ -43,6 +43,7 @@ struct tls_conn {
     struct sent_mark *marks, **marks_tail;
     char *hello; /* what the ClientHello offered, until the handshake ends */
     uint8_t first[4], nfirst;
+    int lower_error; /* why the last write to the lower stream failed (-errno) */
     bool established, failed, upper_reading, lower_eof, eof_delivered, shut_sent;
     bool closing, lower_gone;
     bool handshaking; /* counted in the module's handshaking */
@@ -93,8 +94,11 @@ bio_write(BIO *b, const char *data, size_t len, size_t *put)
     struct tls_conn *c = BIO_get_data(b);
     BIO_clear_retry_flags(b);
     struct mps_iov iov = {data, len};
-    if (c->ti->api->write(c->lower, &iov, 1, NULL, NULL) < 0)
+    int rc = c->ti->api->write(c->lower, &iov, 1, NULL, NULL);
+    if (rc < 0) {
+        c->lower_error = rc;
         return 0;
+    }
     *put = len;
     return 1;
 }
@@ -422,10 +426,13 @@ tls_write_plain(struct tls_conn *c, const void *p, size_t len)
         return 0;
     if (len > INT32_MAX)
         return -EINVAL;
+    c->lower_error = 0;
     int rc = SSL_write(conn_ssl(c), p, (int)len);
     if (rc <= 0) {
         ERR_clear_error();
-        return -EPIPE;
+        /* The writer learns what the lower stream said (a reset, usually), not just that
+         * TLS could not send. */
+        return c->lower_error ? c->lower_error : -EPIPE;
     }
     return 0;
 }
@@ -448,12 +455,15 @@ tls_upper_write(void *impl, const struct mps_iov *iov, unsigned n)
             memcpy(one + off, iov[i].base, iov[i].len);
             off += iov[i].len;
         }
-        if (tls_write_plain(c, one, total) < 0)
-            return -EPIPE;
+        int rc = tls_write_plain(c, one, total);
+        if (rc < 0)
+            return rc;
     } else {
-        for (unsigned i = 0; i < n; i++)
-            if (tls_write_plain(c, iov[i].base, iov[i].len) < 0)
-                return -EPIPE;
+        for (unsigned i = 0; i < n; i++) {
+            int rc = tls_write_plain(c, iov[i].base, iov[i].len);
+            if (rc < 0)
+                return rc;
+        }
     }
     if (api->write_queue_size(c->lower) == 0) {
         api->stream_sent(c->upper, total);

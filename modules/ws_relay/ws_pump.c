@@ -13,6 +13,7 @@
 #include "ws_relay.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,9 +50,9 @@ drained_down(void *arg, int status)
     wr_conn_maybe_free(c);
 }
 
-/* Write iov to sink; false when the sink is dead. A write that leaves the queue above the
- * mark carries a callback (counted), and *paused is set while the queue stays above it. */
-static bool
+/* Write iov to sink: 0 or the sink's -errno. A write that leaves the queue above the mark
+ * carries a callback (counted), and *paused is set while the queue stays above it. */
+static int
 pump_write(struct wr_conn *c, mps_stream *sink, const struct mps_iov *iov, unsigned n,
            mps_done_cb drained, bool *paused)
 {
@@ -60,23 +61,32 @@ pump_write(struct wr_conn *c, mps_stream *sink, const struct mps_iov *iov, unsig
     for (unsigned i = 0; i < n; i++)
         total += iov[i].len;
     bool crossing = api->write_queue_size(sink) + total > WR_HIGH_WATER;
-    if (api->write(sink, iov, n, crossing ? drained : NULL, c) < 0)
-        return false;
+    int rc = api->write(sink, iov, n, crossing ? drained : NULL, c);
+    if (rc < 0)
+        return rc;
     if (crossing) {
         c->writes_pending++;
         if (api->write_queue_size(sink) > WR_HIGH_WATER)
             *paused = true;
     }
-    return true;
+    return 0;
 }
 
-/* A frame to the browser: header and payload together. */
+/* A frame to the browser: header and payload together. False when the browser's stream
+ * failed (a reset, usually: the tab went away); the relay is then closed, saying why. */
 static bool
 send_frame(struct wr_conn *c, unsigned opcode, const void *data, size_t len)
 {
     uint8_t hdr[WS_HEADER_MAX];
     struct mps_iov iov[2] = {{hdr, ws_frame_header(hdr, opcode, true, len, NULL)}, {data, len}};
-    return pump_write(c, c->client, iov, len ? 2 : 1, drained_down, &c->down_paused);
+    int rc = pump_write(c, c->client, iov, len ? 2 : 1, drained_down, &c->down_paused);
+    if (rc < 0) {
+        char why[96];
+        snprintf(why, sizeof(why), "the browser's connection failed: %s", strerror(-rc));
+        wr_conn_close(c, 0, why);
+        return false;
+    }
+    return true;
 }
 
 static void
@@ -94,15 +104,10 @@ on_control(struct wr_conn *c, const struct ws_event *ev)
 {
     switch (ev->opcode) {
     case WS_OP_PING: /* answered with the same payload (RFC 6455 5.5.2) */
-        if (!send_frame(c, WS_OP_PONG, ev->payload, ev->len)) {
-            wr_conn_close(c, 0, NULL);
-            return false;
-        }
-        return true;
+        return send_frame(c, WS_OP_PONG, ev->payload, ev->len);
     case WS_OP_PONG: /* unsolicited or not: nothing to do */
         return true;
     default: /* close: echo its code, end the channel */
-        wr_log(c, MPS_LOG_DEBUG, "relay %s: the browser closed with %u", c->what, ev->code);
         wr_conn_close(c, ev->code ? ev->code : WR_CLOSE_EMPTY, NULL);
         return false;
     }
@@ -132,8 +137,7 @@ client_input(struct wr_conn *c, const uint8_t *in, size_t len)
         if (!ev.len) /* an empty final fragment */
             continue;
         struct mps_iov iov = {wi->scratch, ev.len};
-        if (!pump_write(c, c->chan, &iov, 1, drained_up, &c->up_paused)) {
-            wr_log(c, MPS_LOG_INFO, "relay %s: the channel failed", c->what);
+        if (pump_write(c, c->chan, &iov, 1, drained_up, &c->up_paused) < 0) {
             wr_conn_close(c, WS_CLOSE_INTERNAL, "the channel to the device failed");
             return;
         }
@@ -149,9 +153,10 @@ on_client_read(void *arg, mps_stream *s, const struct mps_iov *data, int status)
     if (status < 0) {
         /* The browser's TCP connection ended without a close frame (a tab closed): nobody
          * is left to send one to. */
-        wr_log(c, MPS_LOG_DEBUG, "relay %s: the browser left without a close frame (%s)", c->what,
-               status == MPS_EOF ? "end of stream" : strerror(-status));
-        wr_conn_close(c, 0, NULL);
+        char why[96];
+        snprintf(why, sizeof(why), "the browser left without a close frame (%s)",
+                 status == MPS_EOF ? "end of stream" : strerror(-status));
+        wr_conn_close(c, 0, why);
         return;
     }
     c->last_active = wr_now_ms();
@@ -169,7 +174,6 @@ on_chan_read(void *arg, mps_stream *s, const struct mps_iov *data, int status)
     (void)s;
     if (status < 0) {
         if (status == MPS_EOF) {
-            wr_log(c, MPS_LOG_DEBUG, "relay %s: the device closed the channel", c->what);
             wr_conn_close(c, WS_CLOSE_NORMAL, "the device closed the channel");
         } else {
             wr_log(c, MPS_LOG_INFO, "relay %s: channel error: %s", c->what, strerror(-status));
@@ -183,10 +187,8 @@ on_chan_read(void *arg, mps_stream *s, const struct mps_iov *data, int status)
     size_t left = data->len;
     while (left && !c->closing) {
         size_t n = left < WR_FRAME_OUT_MAX ? left : WR_FRAME_OUT_MAX;
-        if (!send_frame(c, WS_OP_BINARY, p, n)) {
-            wr_conn_close(c, 0, NULL);
+        if (!send_frame(c, WS_OP_BINARY, p, n))
             break;
-        }
         c->bytes_down += n;
         p += n;
         left -= n;

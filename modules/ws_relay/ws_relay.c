@@ -143,8 +143,9 @@ wr_conn_close(struct wr_conn *c, uint16_t code, const char *reason)
     if (c->state == WR_RELAY) {
         wi->relays_closed++;
         api->log(wi->inst, MPS_LOG_INFO,
-                 "console %s: relay %s closed (%u): %llu bytes to the device, %llu from it",
+                 "console %s: relay %s closed (%u): %s; %llu bytes to the device, %llu from it",
                  c->peer, c->what, code == WR_CLOSE_EMPTY ? 0u : code,
+                 reason ? reason : "the browser closed",
                  (unsigned long long)c->bytes_up, (unsigned long long)c->bytes_down);
     }
     wr_conn_maybe_free(c);

@@ -98,7 +98,8 @@ void wr_log(const struct wr_conn *c, enum mps_log_level level, const char *fmt, 
     __attribute__((format(printf, 3, 4)));
 void wr_conn_maybe_free(struct wr_conn *c); /* free c if nothing can call back into it */
 /* Close both sides; in the relay state a close frame with code (and reason) goes first
- * (code 0: none, the browser is gone). */
+ * (code 0: none, the browser is gone) and the log says why: reason, or NULL when this
+ * answers the browser's own close frame. */
 void wr_conn_close(struct wr_conn *c, uint16_t code, const char *reason);
 void wr_timer_arm(struct wr_conn *c);
 

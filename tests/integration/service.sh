@@ -14,7 +14,7 @@ LISTENER="$top_srcdir/tests/integration/notify_listener.py"
 SOCK="$TMPD/notify.sock"
 MSGS="$TMPD/notify.msgs"
 bg listener python3 "$LISTENER" "$SOCK" "$MSGS"
-wait_for 10 "the notify listener" grep -q ready "$TMPD/listener.out"
+wait_for $((10 * SLOW)) "the notify listener" grep -q ready "$TMPD/listener.out"
 supported=$(NOTIFY_SOCKET="$SOCK" "$PROBE" notify) || fail "service_probe notify failed"
 if [ "$supported" = "supported yes" ]; then
     expected="READY=1 STATUS=listening on 127.0.0.1:4433
@@ -22,7 +22,9 @@ STATUS=3 devices connected
 RELOADING=1 STATUS=reloading MONOTONIC_USEC=N
 READY=1
 STOPPING=1 STATUS=stopping"
-    wait_for 5 "5 notifications" test "$(wc -l <"$MSGS")" -ge 5
+    # The listener writes what it received; counted at every try, not once at the call.
+    msgs_at_least() { [ "$(cat "$MSGS" 2>/dev/null | wc -l)" -ge "$1" ]; }
+    wait_for $((5 * SLOW)) "5 notifications" msgs_at_least 5
     got=$(sed 's/MONOTONIC_USEC=[0-9][0-9]*/MONOTONIC_USEC=N/' "$MSGS")
     [ "$got" = "$expected" ] || fail "notifications: got
 $got
@@ -59,7 +61,7 @@ fi
 PIDF="$TMPD/mpsd.pid"
 bg holder "$PROBE" pidfile "$PIDF" 1500
 holder=$BG_PID
-wait_for 10 "the PID file" grep -q written "$TMPD/holder.out"
+wait_for $((10 * SLOW)) "the PID file" grep -q written "$TMPD/holder.out"
 [ "$(cat "$PIDF")" = "$holder" ] || fail "PID file holds '$(cat "$PIDF")', not $holder"
 out=$("$PROBE" pidfile "$PIDF" 0 2>&1) && fail "a second daemon took the locked PID file: $out"
 grep -q "locked by another running mpsd" <<<"$out" || fail "second daemon: $out"

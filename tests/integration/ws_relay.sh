@@ -115,12 +115,15 @@ assert_log "console 127.0.0.1:[0-9]*: 502 device only16992.example.com does not 
 # --- A.2 a console reaches SOL on 16994 (amtsim echoes there), by name and by the relay path.
 expect_ws "sol ok" sol
 assert_log "relay $DEV:16994 as anonymous open"
+# Every close says why in its log line (a browser that vanished too).
+wait_log "relay $DEV:16994 as anonymous closed (0): the browser left without a close frame"
 
 # --- A.3 control frames, the close handshake, fragments, text.
 expect_ws "pong ok echo ok" ping --payload "ping payload"
 expect_ws "pong ok echo ok" ping --payload ""
 expect_ws "close 1000 eof" close --code 1000
 expect_ws "close 4000 eof" close --code 4000
+wait_log "relay $DEV:16994 as anonymous closed (4000): the browser closed; "
 expect_ws "close none eof" close --code 0
 expect_ws "ok" fragments
 expect_ws "ok binary" text --payload "h\u00e9llo, text frames are relayed as bytes"

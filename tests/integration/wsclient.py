@@ -17,7 +17,8 @@ Exit status 0 when the scenario ran (its line says how it went), 2 on an excepti
   raw        send --text as the request head (\\r\\n escapes allowed) and print the status
              or 'closed'.
   bulk       --bytes random bytes (--seed) sent as binary frames of --frame bytes while the
-             answer is read concurrently, compared by SHA-256, then a close handshake:
+             answer is read (one thread, non-blocking), compared by SHA-256, then a close
+             handshake:
              'ok BYTES MB/s close 1000'.
   hostile    after the handshake send one bad frame (--kind, see KINDS) and read until the
              server's close frame and the end of the stream: 'close CODE eof'; 'eof' when the
@@ -45,6 +46,7 @@ import base64
 import hashlib
 import os
 import random
+import selectors
 import socket
 import ssl
 import struct
@@ -96,6 +98,32 @@ def frame(opcode: int, payload: bytes = b"", fin: bool = True, masked: bool = Tr
         return head + payload
     key = os.urandom(4)
     return head + key + mask_bytes(payload, key)
+
+
+def parse_server_frame(buf: bytearray) -> "tuple[bool, int, bytes] | int":
+    """The first frame of buf, removed from it: (fin, opcode, payload); or, while buf holds
+    only part of it, how many bytes it needs. Server frames must not be masked."""
+    if len(buf) < 2:
+        return 2
+    b0, b1 = buf[0], buf[1]
+    if b1 & 0x80:
+        raise ValueError("masked frame from the server")
+    if b0 & 0x70:
+        raise ValueError("RSV bits from the server")
+    n, hl = b1 & 0x7F, 2
+    if n == 126:
+        if len(buf) < 4:
+            return 4
+        n, hl = struct.unpack_from("!H", buf, 2)[0], 4
+    elif n == 127:
+        if len(buf) < 10:
+            return 10
+        n, hl = struct.unpack_from("!Q", buf, 2)[0], 10
+    if len(buf) < hl + n:
+        return hl + n
+    payload = bytes(buf[hl:hl + n])
+    del buf[:hl + n]
+    return bool(b0 & 0x80), b0 & 0x0F, payload
 
 
 class Closed(Exception):
@@ -206,23 +234,13 @@ class WS:
 
     def recv_frame(self) -> tuple[bool, int, bytes]:
         """One server frame: (fin, opcode, payload). Server frames must not be masked."""
-        self._fill(2)
-        b0, b1 = self.buf[0], self.buf[1]
-        if b1 & 0x80:
-            raise ValueError("masked frame from the server")
-        if b0 & 0x70:
-            raise ValueError("RSV bits from the server")
-        n, hl = b1 & 0x7F, 2
-        if n == 126:
-            self._fill(4)
-            n, hl = struct.unpack_from("!H", self.buf, 2)[0], 4
-        elif n == 127:
-            self._fill(10)
-            n, hl = struct.unpack_from("!Q", self.buf, 2)[0], 10
-        self._fill(hl + n)
-        payload = bytes(self.buf[hl:hl + n])
-        del self.buf[:hl + n]
-        return bool(b0 & 0x80), b0 & 0x0F, payload
+        need = 2
+        while True:
+            self._fill(need)
+            got = parse_server_frame(self.buf)
+            if isinstance(got, tuple):
+                return got
+            need = got
 
     def recv_until_close(self) -> str:
         """Skip data frames up to the close frame; then the end of the stream."""
@@ -284,49 +302,68 @@ def sc_raw(a: argparse.Namespace) -> str:
 
 
 def sc_bulk(a: argparse.Namespace) -> str:
+    """Sends and reads at once in one thread: an ssl.SSLSocket must not be used by two
+    threads at the same time (OpenSSL's SSL objects are not thread-safe; a reader and a
+    writer thread on one TLS connection corrupt its state under load and end it)."""
     ws = WS(a)
     ws.open()
     total, fsize = a.bytes, a.frame
-    h_out = hashlib.sha256()
-    err: list[str] = []
+    rnd = random.Random(a.seed)
+    h_out, h_in = hashlib.sha256(), hashlib.sha256()
+    sock = ws.sock
+    sock.setblocking(False)
+    sel = selectors.DefaultSelector()
+    sel.register(sock, selectors.EVENT_READ)
+    # The frame being sent. After SSLWantWriteError, TLS wants the same bytes again.
+    pending = memoryview(b"")
+    left, got = total, 0
     t0 = time.monotonic()
-
-    def sender() -> None:
-        rnd = random.Random(a.seed)
-        left = total
-        try:
-            while left:
+    err = ""
+    try:
+        while got < total:
+            if not pending and left:
                 n = min(left, fsize)
                 b = rnd.randbytes(n)
                 h_out.update(b)
-                ws.send(frame(OP_BINARY, b))
+                pending = memoryview(frame(OP_BINARY, b))
                 left -= n
-        except OSError as e:
-            err.append(f"send with {left} bytes left: {e}")
-
-    th = threading.Thread(target=sender, daemon=True)
-    th.start()
-    h_in = hashlib.sha256()
-    got = 0
-    try:
-        while got < total:
-            _, op, p = ws.recv_frame()
-            if op != OP_BINARY:
-                err.append(f"opcode {op} after {got} bytes")
+            sel.modify(sock, selectors.EVENT_READ | (selectors.EVENT_WRITE if pending else 0))
+            if not sel.select(a.timeout) and not (isinstance(sock, ssl.SSLSocket) and
+                                                   sock.pending()):
+                err = f"no progress for {a.timeout} s with {left} bytes to send"
                 break
-            h_in.update(p)
-            got += len(p)
-    except (OSError, Closed) as e:
-        err.append(f"recv after {got} of {total} bytes: {e!r}")
-    th.join(a.timeout)
-    if th.is_alive():
-        err.append("sender still blocked")
+            if pending:
+                try:
+                    pending = pending[sock.send(pending):]
+                except (ssl.SSLWantWriteError, ssl.SSLWantReadError, BlockingIOError):
+                    pass
+            while True:  # what TLS decrypted is not seen by select: read until it blocks
+                try:
+                    b = sock.recv(1 << 20)
+                except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+                    break
+                if not b:
+                    raise Closed()
+                ws.buf += b
+            while isinstance(f := parse_server_frame(ws.buf), tuple):
+                _, op, p = f
+                if op != OP_BINARY:
+                    raise ValueError(f"opcode {op}")
+                h_in.update(p)
+                got += len(p)
+    except (OSError, Closed, ValueError) as e:
+        err = f"recv after {got} of {total} bytes, {left} to send: {e!r}"
     elapsed = time.monotonic() - t0
+    sel.close()
     if err:
         ws.close()
-        return "; ".join(err)
+        return err
+    if left or pending:
+        ws.close()
+        return f"the echo was complete with {left + len(pending)} bytes unsent"
     if h_in.digest() != h_out.digest():
         return f"mismatch: sent sha256 {h_out.hexdigest()}, received {h_in.hexdigest()}"
+    sock.settimeout(a.timeout)
     ws.send(frame(OP_CLOSE, struct.pack("!H", 1000)))
     end = ws.recv_until_close()
     ws.close()
