@@ -9,11 +9,11 @@
  * registered device on a port in AllowedPorts: this module opens no network connection.
  *
  * This file: the instance, and each connection until its upgrade: the request head (bounded by
- * WS_HEAD_MAX, HeadTimeout from the accept to the 101), authorization (Basic through the
- * console realm, asynchronous; Bearer tokens or ?token= from TokenFile), the policy and the
- * channel; then ws_pump.c. One timer per connection serves the head deadline and, once
- * relaying, IdleTimeout (re-armed lazily from last_active). TLS is the tls module's: `[module
- * tls] Serve = ws_relay` hands its plaintext streams to the accept hook (wss://). */
+ * WS_HEAD_MAX, HeadTimeout from the accept to the 101), the policy and the channel; between
+ * them ws_auth.c (AllowOrigin, then Basic or tokens); then ws_pump.c. One timer per connection
+ * serves the head deadline and, once relaying, IdleTimeout (re-armed lazily from last_active). TLS
+ * is the tls module's: `[module tls] Serve = ws_relay` hands its plaintext streams to the accept
+ * hook (wss://). */
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
@@ -35,8 +35,6 @@
 #endif
 
 #define WR_HEAD_BUF_MIN 1024
-#define WR_USER_MAX 256
-#define WR_PASS_MAX 256
 
 /* ------------------------------------------------------------------------------ helpers */
 
@@ -152,8 +150,8 @@ wr_conn_close(struct wr_conn *c, uint16_t code, const char *reason)
 }
 
 /* Answer the upgrade request with an HTTP error, log why, close. */
-static void __attribute__((format(printf, 4, 5)))
-respond_error(struct wr_conn *c, unsigned status, const char *extra, const char *fmt, ...)
+void
+wr_respond_error(struct wr_conn *c, unsigned status, const char *extra, const char *fmt, ...)
 {
     char why[512], out[2048];
     va_list ap;
@@ -207,15 +205,16 @@ on_timeout(void *arg)
             wr_log(c, MPS_LOG_DEBUG, "sent no request within %ld ms: closed", wi->head_ms);
             wr_conn_close(c, 0, NULL);
         } else {
-            respond_error(c, 408, NULL, "no complete upgrade request within %ld ms", wi->head_ms);
+            wr_respond_error(c, 408, NULL, "no complete upgrade request within %ld ms",
+                             wi->head_ms);
         }
         break;
     case WR_AUTH:
-        respond_error(c, 503, NULL, "credentials not checked within %ld ms", wi->head_ms);
+        wr_respond_error(c, 503, NULL, "credentials not checked within %ld ms", wi->head_ms);
         break;
     case WR_OPENING:
-        respond_error(c, 504, NULL, "device %s did not open the channel within %ld ms",
-                      c->req->device, wi->head_ms);
+        wr_respond_error(c, 504, NULL, "device %s did not open the channel within %ld ms",
+                         c->req->device, wi->head_ms);
         break;
     case WR_RELAY:
         wr_log(c, MPS_LOG_INFO, "relay %s: idle for %ld ms: closed", c->what, wi->idle_ms);
@@ -263,9 +262,9 @@ on_opened(void *arg, mps_stream *chan, int status)
         if (chan)
             c->wi->api->close(chan, NULL, NULL);
     } else if (!chan) {
-        respond_error(c, 502, NULL, "device %s: %s", c->req->device,
-                      status == -ECONNREFUSED ? "the device refused the channel"
-                                              : "the tunnel to the device went away");
+        wr_respond_error(c, 502, NULL, "device %s: %s", c->req->device,
+                         status == -ECONNREFUSED ? "the device refused the channel"
+                                                 : "the tunnel to the device went away");
     } else {
         c->chan = chan;
         upgrade(c);
@@ -275,8 +274,8 @@ on_opened(void *arg, mps_stream *chan, int status)
 }
 
 /* Authorized: the policy, then the channel. */
-static void
-open_channel(struct wr_conn *c, const char *who)
+void
+wr_open_channel(struct wr_conn *c, const char *who)
 {
     struct wr_inst *wi = c->wi;
     struct ws_request *r = c->req;
@@ -286,12 +285,12 @@ open_channel(struct wr_conn *c, const char *who)
     free(c->what);
     c->what = strdup(what);
     if (!c->what) {
-        respond_error(c, 503, NULL, "out of memory");
+        wr_respond_error(c, 503, NULL, "out of memory");
         return;
     }
     /* Policy before the lookup: a refused port does not tell whether the device exists. */
     if (!MPS_PORT_IN_SET(wi->allowed, r->port)) {
-        respond_error(c, 403, NULL, "port %u is not in AllowedPorts", r->port);
+        wr_respond_error(c, 403, NULL, "port %u is not in AllowedPorts", r->port);
         return;
     }
     struct mps_chan_req req = {.device = r->device, .port = r->port, .console = c->client};
@@ -303,185 +302,19 @@ open_channel(struct wr_conn *c, const char *who)
     c->opening = false;
     switch (rc) {
     case -ENOENT:
-        respond_error(c, 404, NULL, "device %s is not connected", r->device);
+        wr_respond_error(c, 404, NULL, "device %s is not connected", r->device);
         break;
     case -ECONNREFUSED:
-        respond_error(c, 502, NULL, "device %s does not forward port %u", r->device, r->port);
+        wr_respond_error(c, 502, NULL, "device %s does not forward port %u", r->device, r->port);
         break;
     case -EMFILE:
-        respond_error(c, 503, NULL, "device %s: its channel limit is reached", r->device);
+        wr_respond_error(c, 503, NULL, "device %s: its channel limit is reached", r->device);
         break;
     default:
-        respond_error(c, 502, NULL, "device %s: cannot open a channel: %s", r->device,
-                      strerror(-rc));
+        wr_respond_error(c, 502, NULL, "device %s: cannot open a channel: %s", r->device,
+                         strerror(-rc));
         break;
     }
-}
-
-/* -------------------------------------------------------------------------- authorization */
-
-static bool
-realm_checks(const struct wr_inst *wi)
-{
-    return wi->api->auth_required(wi->inst) != 0;
-}
-
-static bool
-auth_needed(const struct wr_inst *wi)
-{
-    switch (wi->auth_mode) {
-    case WR_AUTH_OFF:
-        return false;
-    case WR_AUTH_ON:
-        return true;
-    default:
-        return realm_checks(wi) || wi->tokens;
-    }
-}
-
-/* The control socket's clients passed its file permissions already (api->stream_local). */
-static bool
-is_local(const struct wr_conn *c)
-{
-    const struct mps_api *api = c->wi->api;
-    return api->size >= offsetof(struct mps_api, stream_local) + sizeof(api->stream_local) &&
-           api->stream_local && api->stream_local(c->client) == 1;
-}
-
-/* 401 with a challenge for each way in that this instance takes. */
-static void
-refuse_401(struct wr_conn *c, const char *why)
-{
-    struct wr_inst *wi = c->wi;
-    char extra[128];
-    snprintf(extra, sizeof(extra), "%s%s",
-             realm_checks(wi) ? "WWW-Authenticate: Basic realm=\"mpsd\"\r\n" : "",
-             wi->tokens ? "WWW-Authenticate: Bearer realm=\"mpsd\"\r\n" : "");
-    respond_error(c, 401, extra, "%s", why);
-}
-
-static void
-check_token(struct wr_conn *c, const char *token, size_t len)
-{
-    struct wr_inst *wi = c->wi;
-    const char *name = NULL;
-    char who[WR_USER_MAX];
-
-    if (!wi->tokens) {
-        refuse_401(c, "tokens are not accepted here (no TokenFile)");
-        return;
-    }
-    unsigned scopes = token_file_check(wi->tokens, token, len, &name);
-    if (!scopes) {
-        refuse_401(c, "unknown token");
-        return;
-    }
-    if (!(scopes & TOKEN_RELAY)) {
-        respond_error(c, 403, NULL, "token \"%s\" does not have the relay scope", name);
-        return;
-    }
-    snprintf(who, sizeof(who), "token \"%s\"", name);
-    open_channel(c, who);
-}
-
-static void
-auth_verdict(struct wr_conn *c, const char *user, int result, const char *msg)
-{
-    char who[WR_USER_MAX + 16];
-    if (result == MPS_AUTH_OK) {
-        snprintf(who, sizeof(who), "user \"%s\"", user);
-        open_channel(c, who);
-    } else if (result == MPS_AUTH_DENY) {
-        refuse_401(c, "authentication failed");
-        wr_log(c, MPS_LOG_DEBUG, "user \"%.64s\" denied%s%s", user, msg ? ": " : "",
-               msg ? msg : "");
-    } else {
-        wr_log(c, MPS_LOG_ERROR, "cannot check credentials of user \"%.64s\"%s%s", user,
-               msg ? ": " : "", msg ? msg : "");
-        respond_error(c, 503, NULL, "credentials cannot be checked now");
-    }
-}
-
-static void
-on_auth_done(void *arg, int result, const char *msg)
-{
-    struct wr_conn *c = arg;
-    char user[WR_USER_MAX];
-
-    c->auth_req = NULL;
-    c->busy++;
-    snprintf(user, sizeof(user), "%s", c->what ? c->what : "?");
-    auth_verdict(c, user, result, msg);
-    c->busy--;
-    wr_conn_maybe_free(c);
-}
-
-static void
-check_basic(struct wr_conn *c, const char *value, size_t len)
-{
-    struct wr_inst *wi = c->wi;
-    char user[WR_USER_MAX], pass[WR_PASS_MAX];
-
-    if (!realm_checks(wi)) {
-        refuse_401(c, "Basic credentials are not accepted here (the console realm checks none)");
-        return;
-    }
-    if (http_basic_credentials(value, len, user, sizeof(user), pass, sizeof(pass)) < 0) {
-        refuse_401(c, "malformed Basic credentials");
-        return;
-    }
-    struct mps_cred cred = {
-        .service = "relay", .user = user, .password = pass, .stream = c->client};
-    mps_auth_req *req = NULL;
-    free(c->what);
-    c->what = strdup(user); /* for the verdict's log line; NULL: "?" */
-    c->state = WR_AUTH;
-    int r = wi->api->auth_check(wi->inst, &cred, on_auth_done, c, &req);
-    explicit_bzero(pass, sizeof(pass));
-    if (r == MPS_AUTH_PENDING) {
-        c->auth_req = req;
-        return;
-    }
-    auth_verdict(c, user, r, NULL);
-}
-
-static void
-authorize(struct wr_conn *c)
-{
-    struct ws_request *r = c->req;
-
-    if (is_local(c)) {
-        open_channel(c, "the control socket");
-        return;
-    }
-    if (!auth_needed(c->wi)) {
-        open_channel(c, "anonymous");
-        return;
-    }
-    if (r->authorization) {
-        const char *v = r->authorization;
-        size_t len = r->authorization_len;
-        while (len && (*v == ' ' || *v == '\t'))
-            v++, len--;
-        if (len > 7 && strncasecmp(v, "Bearer", 6) == 0 && (v[6] == ' ' || v[6] == '\t')) {
-            size_t i = 7;
-            while (i < len && (v[i] == ' ' || v[i] == '\t'))
-                i++;
-            while (len > i && (v[len - 1] == ' ' || v[len - 1] == '\t'))
-                len--;
-            check_token(c, v + i, len - i);
-        } else if (len > 6 && strncasecmp(v, "Basic", 5) == 0) {
-            check_basic(c, v, len);
-        } else {
-            refuse_401(c, "unsupported authorization scheme (Basic or Bearer)");
-        }
-        return;
-    }
-    if (r->has_token) {
-        check_token(c, r->token, r->token_len);
-        return;
-    }
-    refuse_401(c, "authorization required");
 }
 
 /* --------------------------------------------------------------------------- the request */
@@ -519,33 +352,6 @@ head_append(struct wr_conn *c, const char *data, size_t len, size_t *took_r)
     return 0;
 }
 
-/* The next entry of an AllowOrigin list at *p (advanced past it): its length, 0 at the end. */
-static size_t
-origin_next(const char **p, const char **entry)
-{
-    const char *s = *p + strspn(*p, " \t,");
-    size_t n = strcspn(s, " \t,");
-    *entry = s;
-    *p = s + n;
-    return n;
-}
-
-/* Whether AllowOrigin lets this request through. A request without Origin is not from a
- * browser script (browsers always send one with a WebSocket handshake, RFC 6455 4.1): the
- * check protects logged-in browsers from other sites' pages (cross-site WebSocket
- * hijacking with cached Basic credentials), not the relay from other programs. */
-static bool
-origin_allowed(const struct wr_inst *wi, const struct ws_request *r)
-{
-    if (!r->origin)
-        return true;
-    const char *p = wi->allow_origin, *e;
-    for (size_t n; (n = origin_next(&p, &e)) > 0;)
-        if ((n == 1 && e[0] == '*') || (n == r->origin_len && strncasecmp(e, r->origin, n) == 0))
-            return true;
-    return false;
-}
-
 static void
 on_head_read(void *arg, mps_stream *s, const struct mps_iov *data, int status)
 {
@@ -564,28 +370,28 @@ on_head_read(void *arg, mps_stream *s, const struct mps_iov *data, int status)
     size_t hl = rc < 0 ? 0 : ws_head_length(c->head + from, c->head_len - from);
     c->busy++;
     if (rc < 0) {
-        respond_error(c, 503, NULL, "out of memory");
+        wr_respond_error(c, 503, NULL, "out of memory");
     } else if (!hl) {
         if (c->head_len > WS_HEAD_MAX)
-            respond_error(c, 431, NULL, "request head larger than %d bytes", WS_HEAD_MAX);
+            wr_respond_error(c, 431, NULL, "request head larger than %d bytes", WS_HEAD_MAX);
     } else if (took < data->len) {
-        respond_error(c, 400, NULL, "more than %d bytes sent before the 101", WR_EARLY_MAX);
+        wr_respond_error(c, 400, NULL, "more than %d bytes sent before the 101", WR_EARLY_MAX);
     } else {
         c->head_used = from + hl;
         wi->api->read_stop(c->client); /* until the WebSocket is open */
         c->req = calloc(1, sizeof(*c->req));
         if (!c->req) {
-            respond_error(c, 503, NULL, "out of memory");
+            wr_respond_error(c, 503, NULL, "out of memory");
         } else {
             ws_request_parse(c->head, c->head_used, c->req);
             if (c->req->status)
-                respond_error(c, c->req->status, c->req->extra, "%s", c->req->why);
-            else if (!origin_allowed(wi, c->req))
-                respond_error(c, 403, NULL, "origin %.*s is not in AllowOrigin",
-                              (int)(c->req->origin_len > 200 ? 200 : c->req->origin_len),
-                              c->req->origin);
+                wr_respond_error(c, c->req->status, c->req->extra, "%s", c->req->why);
+            else if (!wr_origin_allowed(wi, c->req))
+                wr_respond_error(c, 403, NULL, "origin %.*s is not in AllowOrigin",
+                                 (int)(c->req->origin_len > 200 ? 200 : c->req->origin_len),
+                                 c->req->origin);
             else
-                authorize(c);
+                wr_authorize(c);
         }
     }
     c->busy--;
@@ -651,29 +457,7 @@ check_options(const struct mps_ctx *ctx, const struct token_file *tf)
                       "([Socks_Authenticate] NeedAuthentication = true and a Plugin)");
         return -EINVAL;
     }
-    /* An origin is scheme://host[:port] (RFC 6454 6.2): no path, not even "/", which a
-     * browser never sends and would make the entry match nothing. */
-    const char *p = wi->allow_origin, *e;
-    size_t n, count = 0;
-    while ((n = origin_next(&p, &e)) > 0) {
-        count++;
-        const char *host = n > 3 ? memmem(e, n, "://", 3) : NULL;
-        bool ok = (n == 1 && e[0] == '*') || (n == 4 && strncasecmp(e, "null", 4) == 0) ||
-                  (host && host > e && host + 3 < e + n &&
-                   !memchr(host + 3, '/', (size_t)(e + n - host - 3)));
-        if (!ok) {
-            ctx->api->log(ctx->inst, MPS_LOG_ERROR,
-                          "AllowOrigin: \"%.*s\" is not an origin (scheme://host[:port], "
-                          "\"null\" or \"*\")",
-                          (int)(n > 200 ? 200 : n), e);
-            return -EINVAL;
-        }
-    }
-    if (!count) {
-        ctx->api->log(ctx->inst, MPS_LOG_ERROR, "AllowOrigin is empty: list origins, or \"*\"");
-        return -EINVAL;
-    }
-    return 0;
+    return wr_origins_check(ctx);
 }
 
 static int
@@ -707,15 +491,15 @@ wr_init(const struct mps_ctx *ctx)
         return rc;
     }
     for (unsigned i = 0; i < lc->naddrs; i++)
-        if (!lc->addrs[i].loopback && !auth_needed(wi))
+        if (!lc->addrs[i].loopback && !wr_auth_needed(wi))
             wi->api->log(wi->inst, MPS_LOG_WARNING,
                          "WebSocket relay on %s port %u without authorization: anyone who "
                          "reaches it reaches the devices' ports (restrict AllowFrom)",
                          lc->addrs[i].host, lc->addrs[i].port);
     wi->api->log(
         wi->inst, MPS_LOG_INFO, "WebSocket relay, authorization %s (%s%s%s), MaxFrameSize %ld",
-        auth_needed(wi) ? "required" : "off",
-        realm_checks(wi) ? "Basic through the console realm" : "no Basic",
+        wr_auth_needed(wi) ? "required" : "off",
+        wr_realm_checks(wi) ? "Basic through the console realm" : "no Basic",
         wi->tokens ? ", tokens from " : "", wi->tokens ? wi->token_path : "", wi->max_frame);
     if (wi->tokens)
         wi->api->log(wi->inst, MPS_LOG_INFO, "%zu tokens from %s", token_file_count(wi->tokens),

@@ -33,9 +33,8 @@
  * never travels (RFC 6455 7.4.1), so it can mark that case. */
 #define WR_CLOSE_EMPTY 1005
 
-/* wr_conn_close's code for "answer the browser's empty close frame with an empty one": 1005
- * never travels (RFC 6455 7.4.1), so it can mark that case. */
-#define WR_CLOSE_EMPTY 1005
+/* A user name or token label in log lines and "who" strings. */
+#define WR_USER_MAX 256
 
 enum wr_auth_mode { WR_AUTH_AUTO, WR_AUTH_ON, WR_AUTH_OFF };
 
@@ -103,6 +102,20 @@ void wr_conn_maybe_free(struct wr_conn *c); /* free c if nothing can call back i
  * answers the browser's own close frame. */
 void wr_conn_close(struct wr_conn *c, uint16_t code, const char *reason);
 void wr_timer_arm(struct wr_conn *c);
+/* Answer the upgrade request with an HTTP error, log why, close. */
+void wr_respond_error(struct wr_conn *c, unsigned status, const char *extra, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Authorized as who ("user \"ops\"", "anonymous"): the policy, then the device's channel. */
+void wr_open_channel(struct wr_conn *c, const char *who);
+
+/* ws_auth.c */
+bool wr_realm_checks(const struct wr_inst *wi); /* the console realm checks Basic credentials */
+bool wr_auth_needed(const struct wr_inst *wi);  /* Auth, resolved */
+bool wr_origin_allowed(const struct wr_inst *wi, const struct ws_request *r);
+int wr_origins_check(const struct mps_ctx *ctx);
+/* The request head is valid and its origin allowed: check its credentials, then
+ * wr_open_channel or an HTTP refusal. */
+void wr_authorize(struct wr_conn *c);
 
 /* ws_pump.c */
 /* The channel is open and the 101 went out: start moving bytes, first those the browser sent
