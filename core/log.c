@@ -9,8 +9,7 @@
  *
  * A level not in the mask is never written, ERROR included: TraceLevels means exactly what it
  * says, as in the reference MPS. The one exception is log_fatal(): a daemon that exits must
- * say why.
- */
+ * say why. log_peer.c's peer_lock is taken before log_lock when both are held, never after. */
 #include "log.h"
 
 #include "log_internal.h"
