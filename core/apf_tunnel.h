@@ -104,5 +104,8 @@ void apf_tunnel_end(struct apf_tunnel *t, bool unexpected, const char *fmt, ...)
 void apf_login_announce(struct apf_tunnel *t);
 void apf_login_report_end(struct apf_tunnel *t);
 void apf_tunnel_resume(struct apf_tunnel *t);    /* after auth: read and parse again */
+/* Between the tunnel and its global requests (apf_forward.c). */
+uint32_t apf_forward_input_global_request(struct apf_tunnel *t, const struct apf_msg *m);
+void apf_tunnel_event(struct apf_tunnel *t, enum mps_event ev); /* to the server's on_event */
 
 #endif

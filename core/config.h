@@ -133,5 +133,8 @@ int config_load_string(const char *name, const char *text, struct config *cfg, c
 int config_add_override(const char *text, char *err, size_t errlen);
 void config_clear_overrides(void);
 void config_free(struct config *cfg);
+/* SIGHUP applies TraceLevels only: a warning names every other section that differs between
+ * the running file and the fresh one (a restart applies them). */
+void config_reload_report_changes(const struct conf_file *running, const struct conf_file *fresh);
 
 #endif

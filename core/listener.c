@@ -7,6 +7,7 @@
 #include "listener.h"
 #include "log.h"
 #include "proxy_accept.h"
+#include "src_count.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -36,12 +37,6 @@ struct lsock {
     uint16_t port;
 };
 
-struct src_count {
-    struct netaddr_key key;
-    uint32_t n;
-    struct src_count *next;
-};
-
 struct listen_group {
     uv_loop_t *loop;
     char *label;
@@ -61,8 +56,7 @@ struct listen_group {
     unsigned nsocks;
     struct proxy_gate gate;
     size_t open, pending;
-    struct src_count **src; /* open connections per source, for MaxConnectionsPerSource */
-    size_t nsrc_buckets, nsrc;
+    struct src_counts src;     /* open connections per source, for MaxConnectionsPerSource */
     struct listen_group *next; /* every group, in creation order */
 };
 
@@ -97,82 +91,6 @@ listener_set_budget(long fd_limit, long console_share)
     L.console_share = console_share;
 }
 
-/* ----------------------------------------------------------------- per-source counts */
-
-static struct src_count **
-src_find(struct listen_group *g, const struct netaddr_key *k)
-{
-    if (!g->nsrc_buckets)
-        return NULL;
-    struct src_count **pp = &g->src[netaddr_key_hash(k) & (g->nsrc_buckets - 1)];
-    for (; *pp; pp = &(*pp)->next)
-        if (memcmp(&(*pp)->key, k, sizeof(*k)) == 0)
-            return pp;
-    return NULL;
-}
-
-static uint32_t
-src_get(struct listen_group *g, const struct netaddr_key *k)
-{
-    struct src_count **pp = src_find(g, k);
-    return pp ? (*pp)->n : 0;
-}
-
-static int
-src_grow(struct listen_group *g)
-{
-    size_t n = g->nsrc_buckets ? g->nsrc_buckets * 2 : 64;
-    struct src_count **b = calloc(n, sizeof(*b));
-    if (!b)
-        return -ENOMEM;
-    for (size_t i = 0; i < g->nsrc_buckets; i++) {
-        for (struct src_count *e = g->src[i], *next; e; e = next) {
-            next = e->next;
-            size_t j = netaddr_key_hash(&e->key) & (n - 1);
-            e->next = b[j];
-            b[j] = e;
-        }
-    }
-    free(g->src);
-    g->src = b;
-    g->nsrc_buckets = n;
-    return 0;
-}
-
-static int
-src_inc(struct listen_group *g, const struct netaddr_key *k)
-{
-    struct src_count **pp = src_find(g, k);
-    if (pp) {
-        (*pp)->n++;
-        return 0;
-    }
-    if (g->nsrc >= g->nsrc_buckets && src_grow(g) < 0)
-        return -ENOMEM;
-    struct src_count *e = malloc(sizeof(*e));
-    if (!e)
-        return -ENOMEM;
-    e->key = *k;
-    e->n = 1;
-    size_t j = netaddr_key_hash(k) & (g->nsrc_buckets - 1);
-    e->next = g->src[j];
-    g->src[j] = e;
-    g->nsrc++;
-    return 0;
-}
-
-static void
-src_dec(struct listen_group *g, const struct netaddr_key *k)
-{
-    struct src_count **pp = src_find(g, k);
-    if (!pp || --(*pp)->n)
-        return;
-    struct src_count *e = *pp;
-    *pp = e->next;
-    free(e);
-    g->nsrc--;
-}
-
 /* ------------------------------------------------------------------ the accounting */
 
 static void
@@ -195,7 +113,7 @@ lconn_closed(struct stream_conn *c)
     lc->open = false;
     lconn_established(c);
     if (lc->source_counted)
-        src_dec(g, &lc->key);
+        src_counts_dec(&g->src, &lc->key);
     g->open--;
     L.class_open[g->cls]--;
 }
@@ -363,13 +281,14 @@ group_after_proxy(void *arg, mps_stream *s)
         }
         struct netaddr_key key;
         netaddr_key(sa, &key);
-        if (g->spec.max_per_source && src_get(g, &key) >= (uint32_t)g->spec.max_per_source) {
+        if (g->spec.max_per_source &&
+            src_counts_get(&g->src, &key) >= (uint32_t)g->spec.max_per_source) {
             refuse(g, &L.refused_limit, refuse_kind_limit, sa,
                    "MaxConnectionsPerSource (%ld) reached", g->spec.max_per_source);
             stream_close(s, NULL, NULL);
             return;
         }
-        if (lc && src_inc(g, &key) == 0) {
+        if (lc && src_counts_inc(&g->src, &key) == 0) {
             lc->key = key;
             lc->source_counted = true;
         }
@@ -408,7 +327,7 @@ group_admit(struct listen_group *g, int fd, const struct sockaddr *sa)
         goto refused;
     }
     if (!sp->proxy_protocol && sp->max_per_source &&
-        src_get(g, &key) >= (uint32_t)sp->max_per_source) {
+        src_counts_get(&g->src, &key) >= (uint32_t)sp->max_per_source) {
         refuse(g, &L.refused_limit, refuse_kind_limit, sa, "MaxConnectionsPerSource (%ld) reached",
                sp->max_per_source);
         goto refused;
@@ -432,7 +351,7 @@ group_admit(struct listen_group *g, int fd, const struct sockaddr *sa)
     g->open++;
     g->pending++;
     L.class_open[g->cls]++;
-    if (!sp->proxy_protocol && src_inc(g, &key) == 0) {
+    if (!sp->proxy_protocol && src_counts_inc(&g->src, &key) == 0) {
         lc->key = key;
         lc->source_counted = true;
     }
@@ -733,12 +652,7 @@ listen_group_free(struct listen_group *g)
             break;
         }
     }
-    for (size_t i = 0; i < g->nsrc_buckets; i++)
-        for (struct src_count *e = g->src[i], *next; e; e = next) {
-            next = e->next;
-            free(e);
-        }
-    free(g->src);
+    src_counts_free(&g->src);
     free(g->socks);
     free(g->pub_addrs);
     free(g->pub_hosts);

@@ -1,5 +1,5 @@
 /* log.c - the daemon's log: level mask, stderr / syslog / size-rotated file, reference MPS lines,
- * journald priorities, and the rate limiter for lines a remote peer can trigger.
+ * journald priorities. The rate limiter for lines a remote peer can trigger is log_peer.c.
  * SPDX-License-Identifier: Apache-2.0
  *
  * One mutex serialises rotation and the write, so lines from the loop thread and the auth
@@ -9,13 +9,10 @@
  *
  * A level not in the mask is never written, ERROR included: TraceLevels means exactly what it
  * says, as in the reference MPS. The one exception is log_fatal(): a daemon that exits must
- * say why.
- *
- * The peer limiter has its own mutex (peer_lock), taken before log_lock when both are held
- * (a summary is written while the table is locked), never after. */
+ * say why. log_peer.c's peer_lock is taken before log_lock when both are held, never after. */
 #include "log.h"
 
-#include "netaddr.h"
+#include "log_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -31,10 +28,6 @@
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
-
-#define LOG_LINE_MAX 4096 /* one line, prefix and newline included */
-#define LOG_PREFIX_MAX 64 /* "[Wed Jul 2 2008 12:21:34.203000] [LM WARNING] " and "<4>[...] " */
-#define LOG_SUFFIX_MAX 64 /* " (18446744073709551615 similar lines suppressed)" */
 
 enum log_target { LOG_TARGET_STDERR = 0, LOG_TARGET_SYSLOG, LOG_TARGET_FILE };
 
@@ -53,14 +46,6 @@ static char *log_heading;       /* written as the first line of a new file; NULL
 static bool log_cyclic;         /* the reference's numbering (log_set_file_format) */
 static long log_next_slot;      /* cyclic: the number the next full file takes; 0: not known */
 static int stderr_journal = -1; /* is fd 2 the journal? -1: not checked since the last open */
-
-/* A formatted message on its way to the targets. */
-struct log_text {
-    const char *body; /* no prefix, no newline; control characters still in */
-    size_t len;
-    bool cut;           /* longer than LOG_LINE_MAX: end with "..." */
-    const char *suffix; /* appended after the cut, so it survives it; "" for none */
-};
 
 static const struct {
     const char *name;
@@ -333,8 +318,8 @@ compose(char *line, const char *prefix, size_t plen, const struct log_text *t)
 }
 
 /* What snprintf into size bytes really wrote, whatever it returned. */
-static size_t
-clamp_len(int n, size_t size)
+size_t
+log_clamp_len(int n, size_t size)
 {
     if (n < 0)
         return 0;
@@ -343,8 +328,8 @@ clamp_len(int n, size_t size)
 
 /* The one place lines are written. A fatal line goes to stderr whatever the target, and to
  * the target as well when that is not stderr. Errors are counted by the callers. */
-static void
-emit(enum mps_log_level level, bool fatal, const struct log_text *t)
+void
+log_emit(enum mps_log_level level, bool fatal, const struct log_text *t)
 {
     char line[LOG_LINE_MAX];
     char stamp[LOG_PREFIX_MAX];
@@ -356,16 +341,17 @@ emit(enum mps_log_level level, bool fatal, const struct log_text *t)
         stderr_journal = stderr_is_journal();
     if (log_target == LOG_TARGET_FILE || (to_stderr && !stderr_journal)) {
         slen = format_stamp(stamp, sizeof(stamp));
-        slen += clamp_len(snprintf(stamp + slen, sizeof(stamp) - slen, "[%s] ", level_label(level)),
+        slen +=
+            log_clamp_len(snprintf(stamp + slen, sizeof(stamp) - slen, "[%s] ", level_label(level)),
                           sizeof(stamp) - slen);
     }
     if (to_stderr) {
         size_t len;
         if (stderr_journal) {
             char prefix[LOG_PREFIX_MAX];
-            size_t plen = clamp_len(snprintf(prefix, sizeof(prefix), "<%d>[%s] ",
-                                             level_syslog(level), level_label(level)),
-                                    sizeof(prefix));
+            size_t plen = log_clamp_len(snprintf(prefix, sizeof(prefix), "<%d>[%s] ",
+                                                 level_syslog(level), level_label(level)),
+                                        sizeof(prefix));
             len = compose(line, prefix, plen, t);
         } else {
             len = compose(line, stamp, slen, t);
@@ -388,8 +374,8 @@ emit(enum mps_log_level level, bool fatal, const struct log_text *t)
 }
 
 /* fmt into body (LOG_LINE_MAX bytes) with errno as the caller had it, so %m works. */
-static void
-format_text(struct log_text *t, char *body, int saved_errno, const char *fmt, va_list ap)
+void
+log_format_text(struct log_text *t, char *body, int saved_errno, const char *fmt, va_list ap)
 {
     errno = saved_errno;
     int n = vsnprintf(body, LOG_LINE_MAX, fmt, ap);
@@ -401,8 +387,8 @@ format_text(struct log_text *t, char *body, int saved_errno, const char *fmt, va
     t->suffix = "";
 }
 
-static void
-count_error(enum mps_log_level level)
+void
+log_count_error(enum mps_log_level level)
 {
     /* The statistics' "general errors": counted even when ERROR lines are not written. */
     if (level == MPS_LOG_ERROR)
@@ -416,11 +402,11 @@ log_vmsg(enum mps_log_level level, const char *fmt, va_list ap)
     struct log_text t;
     int saved_errno = errno;
 
-    count_error(level);
+    log_count_error(level);
     if (!log_enabled(level))
         return;
-    format_text(&t, body, saved_errno, fmt, ap);
-    emit(level, false, &t);
+    log_format_text(&t, body, saved_errno, fmt, ap);
+    log_emit(level, false, &t);
     errno = saved_errno;
 }
 
@@ -448,285 +434,12 @@ log_fatal(const char *fmt, ...)
     int saved_errno = errno;
     va_list ap;
 
-    count_error(MPS_LOG_ERROR);
+    log_count_error(MPS_LOG_ERROR);
     va_start(ap, fmt);
-    format_text(&t, body, saved_errno, fmt, ap);
+    log_format_text(&t, body, saved_errno, fmt, ap);
     va_end(ap);
-    emit(MPS_LOG_ERROR, true, &t);
+    log_emit(MPS_LOG_ERROR, true, &t);
     errno = saved_errno;
-}
-
-/* ------------------------------------------------------------------------- peer limiter */
-
-/* A set-associative table: a (source, kind) hashes to one set and takes the stalest of its
- * ways when it is new, so the memory is fixed whatever addresses an attacker uses, and an
- * eviction only gives that source a fresh burst, which the per-kind cap still bounds. */
-#define PEER_WAYS 4
-#define PEER_SETS (LOG_PEER_SLOTS / PEER_WAYS)
-/* Kinds are call sites, a few dozen. Open addressing over 256 slots that are never emptied
- * (only reused when all are taken) keeps every kind in place: a kind that lost its slot would
- * lose its window count, and with it the cap across sources. */
-#define KIND_SLOTS 256
-#define KIND_TEXT_MAX 256 /* the last suppressed line, quoted by the summary */
-
-struct peer_slot {
-    const void *kind; /* NULL: free */
-    struct netaddr_key src;
-    uint32_t written;    /* lines written in the current window */
-    uint64_t suppressed; /* held back and not yet reported, by this key's next line or by a
-                          * summary; always also counted in its kind's pending */
-    uint64_t window_ms;  /* start of the current window */
-    uint64_t used_ms;    /* last line, to pick the stalest */
-};
-
-struct kind_slot {
-    const void *kind; /* NULL: free */
-    uint32_t written; /* lines written in the current window, every source together */
-    uint64_t pending; /* suppressed lines not reported yet, evicted sources' included */
-    uint64_t window_ms, used_ms;
-    uint64_t pending_since_ms; /* when pending last left 0 */
-    enum mps_log_level level;  /* of the last suppressed line */
-    char last[KIND_TEXT_MAX];  /* its text */
-};
-
-/* Protected by peer_lock. Static: the limiter never allocates. */
-static pthread_mutex_t peer_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct peer_slot peer_slots[LOG_PEER_SLOTS];
-static struct kind_slot kind_slots[KIND_SLOTS];
-
-static uint64_t
-monotonic_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static uint64_t (*peer_clock)(void) = monotonic_ms; /* peer_lock */
-
-/* The limits: the defaults of log.h, smaller in the unit test so it stays short. */
-static unsigned peer_burst = LOG_PEER_BURST, peer_kind_max = LOG_PEER_KIND_MAX;
-
-void
-log_test_set_peer_limits(unsigned burst, unsigned kind_max)
-{
-    peer_burst = burst ? burst : LOG_PEER_BURST;
-    peer_kind_max = kind_max ? kind_max : LOG_PEER_KIND_MAX;
-}
-
-void
-log_test_set_clock(uint64_t (*now_ms)(void))
-{
-    pthread_mutex_lock(&peer_lock);
-    peer_clock = now_ms ? now_ms : monotonic_ms;
-    pthread_mutex_unlock(&peer_lock);
-}
-
-size_t
-log_test_peer_slots_used(void)
-{
-    size_t n = 0;
-
-    pthread_mutex_lock(&peer_lock);
-    for (size_t i = 0; i < LOG_PEER_SLOTS; i++)
-        n += peer_slots[i].kind != NULL;
-    pthread_mutex_unlock(&peer_lock);
-    return n;
-}
-
-/* FNV-1a seeded with the kind pointer, which address space randomisation makes different in
- * every process, so a source cannot aim at a set it knows. Our own rather than
- * netaddr_key_hash so log.c links alone (tests/fuzz/fuzz_conf). */
-static size_t
-peer_set(const struct netaddr_key *src, const void *kind)
-{
-    uint64_t h = 14695981039346656037ull ^ (uint64_t)(uintptr_t)kind;
-    const uint8_t *p = (const uint8_t *)src;
-
-    for (size_t i = 0; i < sizeof(*src); i++)
-        h = (h ^ p[i]) * 1099511628211ull;
-    h ^= h >> 32;
-    return (size_t)(h % PEER_SETS);
-}
-
-static size_t
-kind_hash(const void *kind)
-{
-    uint64_t h = (uint64_t)(uintptr_t)kind * 0x9e3779b97f4a7c15ull;
-    return (size_t)((h >> 32) % KIND_SLOTS);
-}
-
-/* The slot to take among n: a free one, else the stalest. */
-#define STALEST(set, n, victim)                                                                    \
-    do {                                                                                           \
-        (victim) = &(set)[0];                                                                      \
-        for (size_t w_ = 1; w_ < (n) && (victim)->kind; w_++)                                      \
-            if (!(set)[w_].kind || (set)[w_].used_ms < (victim)->used_ms)                          \
-                (victim) = &(set)[w_];                                                             \
-    } while (0)
-
-static void
-rolled_window(uint64_t now, uint64_t *window_ms, uint32_t *written)
-{
-    /* Unsigned: a clock that went back (a test's) opens a new window too. */
-    if (now - *window_ms >= LOG_PEER_WINDOW_MS) {
-        *window_ms = now;
-        *written = 0;
-    }
-}
-
-/* "N similar lines suppressed in the last S s, such as: ...", at the level of the last of them
- * (nothing when that level is no longer logged), and the kind has nothing pending any more.
- * The callers clear the sources' counts that this reported. peer_lock held. */
-static void
-summarise_locked(struct kind_slot *ks, uint64_t now)
-{
-    if (ks->pending && log_enabled(ks->level)) {
-        char body[LOG_LINE_MAX];
-        uint64_t secs = (now - ks->pending_since_ms + 999) / 1000;
-        int n = snprintf(body, sizeof(body),
-                         "%llu similar line%s suppressed in the last %llu s, "
-                         "such as: %s",
-                         (unsigned long long)ks->pending, ks->pending == 1 ? "" : "s",
-                         (unsigned long long)(secs ? secs : 1), ks->last);
-        struct log_text t = {.body = body, .len = clamp_len(n, sizeof(body)), .suffix = ""};
-        emit(ks->level, false, &t);
-    }
-    ks->pending = 0;
-}
-
-static struct kind_slot *
-kind_get_locked(const void *kind, uint64_t now)
-{
-    size_t h = kind_hash(kind);
-    struct kind_slot *ks = NULL;
-
-    for (size_t i = 0; i < KIND_SLOTS; i++) {
-        struct kind_slot *k = &kind_slots[(h + i) % KIND_SLOTS];
-        if (k->kind == kind)
-            return k;
-        if (!k->kind) {
-            ks = k;
-            break;
-        }
-    }
-    if (!ks) {
-        /* More kinds than slots (not with mpsd's call sites): reuse the stalest in place, so
-         * the probe chains stay whole. Its count would vanish with it: report it now, and not
-         * again through its sources. */
-        STALEST(kind_slots, KIND_SLOTS, ks);
-        summarise_locked(ks, now);
-        for (size_t i = 0; i < LOG_PEER_SLOTS; i++)
-            if (peer_slots[i].kind == ks->kind)
-                peer_slots[i].suppressed = 0;
-    }
-    memset(ks, 0, sizeof(*ks));
-    ks->kind = kind;
-    ks->window_ms = now;
-    return ks;
-}
-
-static struct peer_slot *
-peer_get_locked(const struct netaddr_key *src, const void *kind, uint64_t now)
-{
-    struct peer_slot *set = &peer_slots[peer_set(src, kind) * PEER_WAYS], *ps;
-
-    for (size_t w = 0; w < PEER_WAYS; w++)
-        if (set[w].kind == kind && memcmp(&set[w].src, src, sizeof(*src)) == 0)
-            return &set[w];
-    /* An evicted source's unreported count stays in its kind's pending: the summary has it. */
-    STALEST(set, PEER_WAYS, ps);
-    memset(ps, 0, sizeof(*ps));
-    ps->kind = kind;
-    ps->src = *src;
-    ps->window_ms = now;
-    return ps;
-}
-
-void
-log_vpeer(enum mps_log_level level, const struct netaddr_key *src, const void *kind,
-          const char *fmt, va_list ap)
-{
-    static const struct netaddr_key unknown; /* family 0 */
-    int saved_errno = errno;
-
-    count_error(level);
-    if (!log_enabled(level))
-        return;
-    if (!src)
-        src = &unknown;
-    if (!kind)
-        kind = fmt;
-
-    pthread_mutex_lock(&peer_lock);
-    uint64_t now = peer_clock();
-    struct kind_slot *ks = kind_get_locked(kind, now);
-    struct peer_slot *ps = peer_get_locked(src, kind, now);
-    rolled_window(now, &ks->window_ms, &ks->written);
-    rolled_window(now, &ps->window_ms, &ps->written);
-    ks->used_ms = ps->used_ms = now;
-    if (ps->written >= peer_burst || ks->written >= peer_kind_max) {
-        if (ks->pending++ == 0)
-            ks->pending_since_ms = now;
-        ps->suppressed++;
-        ks->level = level;
-        /* Formatted only to be quoted by the summary, so only as much as it quotes. */
-        errno = saved_errno;
-        if (vsnprintf(ks->last, sizeof(ks->last), fmt, ap) >= (int)sizeof(ks->last))
-            memcpy(ks->last + sizeof(ks->last) - 4, "...", 3);
-        pthread_mutex_unlock(&peer_lock);
-        errno = saved_errno;
-        return;
-    }
-    ps->written++;
-    ks->written++;
-    uint64_t reported = ps->suppressed;
-    ps->suppressed = 0;
-    ks->pending -= reported < ks->pending ? reported : ks->pending;
-    pthread_mutex_unlock(&peer_lock);
-
-    char body[LOG_LINE_MAX], suffix[LOG_SUFFIX_MAX];
-    struct log_text t;
-    format_text(&t, body, saved_errno, fmt, ap);
-    if (reported) {
-        snprintf(suffix, sizeof(suffix), " (%llu similar line%s suppressed)",
-                 (unsigned long long)reported, reported == 1 ? "" : "s");
-        t.suffix = suffix;
-    }
-    emit(level, false, &t);
-    errno = saved_errno;
-}
-
-void
-log_peer(enum mps_log_level level, const struct netaddr_key *src, const void *kind, const char *fmt,
-         ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    log_vpeer(level, src, kind, fmt, ap);
-    va_end(ap);
-}
-
-void
-log_peer_flush(void)
-{
-    bool any = false;
-
-    pthread_mutex_lock(&peer_lock);
-    uint64_t now = peer_clock();
-    for (size_t i = 0; i < KIND_SLOTS; i++) {
-        if (kind_slots[i].kind && kind_slots[i].pending) {
-            summarise_locked(&kind_slots[i], now);
-            any = true;
-        }
-    }
-    /* Every count is in a summary now; a source's next line must not report it again. */
-    if (any)
-        for (size_t i = 0; i < LOG_PEER_SLOTS; i++)
-            peer_slots[i].suppressed = 0;
-    pthread_mutex_unlock(&peer_lock);
 }
 
 /* Drop the current target (lock held). */
@@ -852,12 +565,7 @@ log_reopen(void)
 void
 log_close(void)
 {
-    /* The summaries first, so nothing held back vanishes at exit. */
-    log_peer_flush();
-    pthread_mutex_lock(&peer_lock);
-    memset(peer_slots, 0, sizeof(peer_slots));
-    memset(kind_slots, 0, sizeof(kind_slots));
-    pthread_mutex_unlock(&peer_lock);
+    log_peer_close();
 
     pthread_mutex_lock(&log_lock);
     release_locked();

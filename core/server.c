@@ -18,7 +18,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
-#include <strings.h>
 #include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -390,56 +389,6 @@ server_log_stats(struct server *srv)
              (unsigned long long)st.accept_paused, (unsigned long long)st.names_refused);
 }
 
-static bool
-section_same(const struct conf_section *a, const struct conf_section *b, const char *ignore)
-{
-    size_t na = 0, nb = 0;
-    for (size_t i = 0; i < a->nkv; i++)
-        na += !ignore || strcasecmp(a->kv[i].key, ignore) != 0;
-    for (size_t i = 0; i < b->nkv; i++)
-        nb += !ignore || strcasecmp(b->kv[i].key, ignore) != 0;
-    if (na != nb)
-        return false;
-    for (size_t i = 0, j = 0; i < a->nkv; i++) {
-        if (ignore && strcasecmp(a->kv[i].key, ignore) == 0)
-            continue;
-        while (ignore && strcasecmp(b->kv[j].key, ignore) == 0)
-            j++;
-        if (strcasecmp(a->kv[i].key, b->kv[j].key) != 0 ||
-            strcmp(a->kv[i].value, b->kv[j].value) != 0)
-            return false;
-        j++;
-    }
-    return true;
-}
-
-/* Only TraceLevels (and what plugins and modules re-read themselves) changes on SIGHUP: say
- * which sections of the file changed otherwise, so that an edited Plugin line is not silently
- * ignored. */
-static void
-reload_report_changes(const struct conf_file *running, const struct conf_file *fresh)
-{
-    char changed[512] = "";
-    size_t n = 0;
-    for (size_t i = 0; i < fresh->nsec || i < running->nsec; i++) {
-        const struct conf_section *a = i < running->nsec ? &running->sec[i] : NULL;
-        const struct conf_section *b = i < fresh->nsec ? &fresh->sec[i] : NULL;
-        const struct conf_section *named = b ? b : a;
-        bool core = !named->arg && strcasecmp(named->name, "core") == 0;
-        if (a && b && strcasecmp(a->name, b->name) == 0 &&
-            (!a->arg == !b->arg) && (!a->arg || strcmp(a->arg, b->arg) == 0) &&
-            section_same(a, b, core ? "TraceLevels" : NULL))
-            continue;
-        if (n < sizeof(changed))
-            n += (size_t)snprintf(changed + n, sizeof(changed) - n, "%s[%s%s%s]", n ? ", " : "",
-                                  named->name, named->arg ? " " : "",
-                                  named->arg ? named->arg : "");
-    }
-    if (n)
-        log_warn("reload: %s changed in %s: a restart is needed to apply that (the running "
-                 "settings stay)", changed, fresh->path);
-}
-
 static size_t
 server_devices_now(void *arg)
 {
@@ -470,7 +419,7 @@ server_reload(struct server *srv, const char *why)
     char err[1024];
     if (config_load(srv->conf_path, &fresh, err, sizeof(err)) == 0) {
         log_set_levels(fresh.trace_mask);
-        reload_report_changes(&srv->cfg.file, &fresh.file);
+        config_reload_report_changes(&srv->cfg.file, &fresh.file);
         config_free(&fresh);
     } else {
         log_error("reload: %s (keeping the running configuration)", err);

@@ -181,4 +181,12 @@ void ns_item_done(struct ns_inst *ns, struct ns_item *item, const char *url, enu
 void ns_post_result(struct ns_inst *ns, uint64_t ask_id, enum ns_answer answer,
                     struct ns_sub *exited, const char *url);
 
+/* notify_subs.c: the running subscribers (loop thread). ns_apply_list makes them the list's;
+ * the others are notify_soap.h's subscribe, unsubscribe and list (obj: the ns_inst). */
+void ns_apply_list(struct ns_inst *ns, const struct ns_list *list);
+int ns_subscribe(void *obj, const char *url, char *err, size_t err_len);
+int ns_unsubscribe(void *obj, const char *url, char *err, size_t err_len);
+size_t ns_list(void *obj, void (*cb)(void *arg, const struct notify_subscriber_info *sub),
+               void *arg);
+
 #endif

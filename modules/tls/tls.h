@@ -64,6 +64,14 @@ int tls_crl_load(struct tls_inst *ti, SSL_CTX *ctx);
 int tls_crl_verify_cb(int ok, X509_STORE_CTX *sctx);
 const char *tls_crl_rejected(const SSL *ssl);
 
+/* tls_handshake.c: what a ClientHello offered ("TLSv1.2, suites A:B:C"; malloc'd, NULL when
+ * out of memory), read in the ClientHello callback; the kind and text of the failure just
+ * seen (not_handshake: the first byte was not a handshake record; lower_eof: the client's
+ * side has ended), read right after it. */
+char *tls_hello_summary(SSL *ssl);
+enum tls_failure tls_failure_reason(SSL *ssl, int ssl_error, bool not_handshake, bool lower_eof,
+                                    char *out, size_t len);
+
 /* tls_conn.c */
 int tls_conn_on_client_hello(SSL *ssl, int *alert, void *arg); /* records what was offered */
 int tls_conn_global_init(void);  /* the BIO method shared by every instance; 0 or -ENOMEM */
