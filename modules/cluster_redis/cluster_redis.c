@@ -92,7 +92,7 @@ static void
 heartbeat_run(void *arg)
 {
     struct cr_inst *cr = arg;
-    struct cr_cmd *hb = calloc(1, sizeof(*hb));
+    struct cr_cmd *hb;
 
     cr->api->timer_restart(cr->heartbeat, (uint64_t)cr->heartbeat_ms);
     pthread_mutex_lock(&cr->mu);
@@ -101,7 +101,7 @@ heartbeat_run(void *arg)
     if (!up)
         return; /* the reconnect triggers a full round */
     cr_drop_refreshes(cr);
-    if (hb) {
+    if ((hb = calloc(1, sizeof(*hb)))) {
         hb->kind = CMD_HEARTBEAT;
         cr_enqueue(cr, hb);
     }
