@@ -484,6 +484,14 @@ ws_request_parse(const char *buf, size_t len, struct ws_request *r)
     read_protocol(r, &c);
     if (r->status)
         return;
+    unsigned origins;
+    struct span origin = header(&c, "Origin", &origins);
+    if (origins > 1) { /* a browser sends one (RFC 6454 7.3): which one would be checked? */
+        refuse(r, 400, "more than one Origin header");
+        return;
+    }
+    r->origin = origin.p;
+    r->origin_len = origin.len;
     struct span auth = header(&c, "Authorization", NULL);
     r->authorization = auth.p;
     r->authorization_len = auth.len;

@@ -40,6 +40,8 @@ struct ws_request {
     size_t token_len;
     const char *authorization; /* the Authorization value, in the head buffer, or NULL */
     size_t authorization_len;
+    const char *origin; /* the Origin value (RFC 6454), in the head buffer, or NULL */
+    size_t origin_len;
     char protocol[WS_PROTOCOL_MAX + 1]; /* the first offered subprotocol, or "" */
     char accept[WS_ACCEPT_LEN + 1];     /* Sec-WebSocket-Accept */
 };

@@ -145,8 +145,8 @@ wr_conn_close(struct wr_conn *c, uint16_t code, const char *reason)
         api->log(wi->inst, MPS_LOG_INFO,
                  "console %s: relay %s closed (%u): %s; %llu bytes to the device, %llu from it",
                  c->peer, c->what, code == WR_CLOSE_EMPTY ? 0u : code,
-                 reason ? reason : "the browser closed",
-                 (unsigned long long)c->bytes_up, (unsigned long long)c->bytes_down);
+                 reason ? reason : "the browser closed", (unsigned long long)c->bytes_up,
+                 (unsigned long long)c->bytes_down);
     }
     wr_conn_maybe_free(c);
 }
@@ -519,6 +519,33 @@ head_append(struct wr_conn *c, const char *data, size_t len, size_t *took_r)
     return 0;
 }
 
+/* The next entry of an AllowOrigin list at *p (advanced past it): its length, 0 at the end. */
+static size_t
+origin_next(const char **p, const char **entry)
+{
+    const char *s = *p + strspn(*p, " \t,");
+    size_t n = strcspn(s, " \t,");
+    *entry = s;
+    *p = s + n;
+    return n;
+}
+
+/* Whether AllowOrigin lets this request through. A request without Origin is not from a
+ * browser script (browsers always send one with a WebSocket handshake, RFC 6455 4.1): the
+ * check protects logged-in browsers from other sites' pages (cross-site WebSocket
+ * hijacking with cached Basic credentials), not the relay from other programs. */
+static bool
+origin_allowed(const struct wr_inst *wi, const struct ws_request *r)
+{
+    if (!r->origin)
+        return true;
+    const char *p = wi->allow_origin, *e;
+    for (size_t n; (n = origin_next(&p, &e)) > 0;)
+        if ((n == 1 && e[0] == '*') || (n == r->origin_len && strncasecmp(e, r->origin, n) == 0))
+            return true;
+    return false;
+}
+
 static void
 on_head_read(void *arg, mps_stream *s, const struct mps_iov *data, int status)
 {
@@ -553,6 +580,10 @@ on_head_read(void *arg, mps_stream *s, const struct mps_iov *data, int status)
             ws_request_parse(c->head, c->head_used, c->req);
             if (c->req->status)
                 respond_error(c, c->req->status, c->req->extra, "%s", c->req->why);
+            else if (!origin_allowed(wi, c->req))
+                respond_error(c, 403, NULL, "origin %.*s is not in AllowOrigin",
+                              (int)(c->req->origin_len > 200 ? 200 : c->req->origin_len),
+                              c->req->origin);
             else
                 authorize(c);
         }
@@ -618,6 +649,28 @@ check_options(const struct mps_ctx *ctx, const struct token_file *tf)
         ctx->api->log(ctx->inst, MPS_LOG_ERROR,
                       "Auth = on needs a TokenFile or a console realm that checks credentials "
                       "([Socks_Authenticate] NeedAuthentication = true and a Plugin)");
+        return -EINVAL;
+    }
+    /* An origin is scheme://host[:port] (RFC 6454 6.2): no path, not even "/", which a
+     * browser never sends and would make the entry match nothing. */
+    const char *p = wi->allow_origin, *e;
+    size_t n, count = 0;
+    while ((n = origin_next(&p, &e)) > 0) {
+        count++;
+        const char *host = n > 3 ? memmem(e, n, "://", 3) : NULL;
+        bool ok = (n == 1 && e[0] == '*') || (n == 4 && strncasecmp(e, "null", 4) == 0) ||
+                  (host && host > e && host + 3 < e + n &&
+                   !memchr(host + 3, '/', (size_t)(e + n - host - 3)));
+        if (!ok) {
+            ctx->api->log(ctx->inst, MPS_LOG_ERROR,
+                          "AllowOrigin: \"%.*s\" is not an origin (scheme://host[:port], "
+                          "\"null\" or \"*\")",
+                          (int)(n > 200 ? 200 : n), e);
+            return -EINVAL;
+        }
+    }
+    if (!count) {
+        ctx->api->log(ctx->inst, MPS_LOG_ERROR, "AllowOrigin is empty: list origins, or \"*\"");
         return -EINVAL;
     }
     return 0;
@@ -738,6 +791,12 @@ static const struct mps_option wr_options[] = {
      .offset = offsetof(struct wr_inst, token_path),
      .dflt = "",
      .help = "bearer tokens, lines NAME SCOPES SHA256 (relay scope needed); reloaded on HUP"},
+    {.name = "AllowOrigin",
+     .type = MPS_OPT_STR,
+     .offset = offsetof(struct wr_inst, allow_origin),
+     .dflt = "*",
+     .help = "origins (scheme://host[:port]) whose pages may open a relay, or * for any; a "
+             "handshake without Origin (not a browser) is not checked"},
     MPS_OPTIONS_END,
 };
 

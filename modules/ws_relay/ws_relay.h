@@ -50,10 +50,11 @@ struct wr_conn;
 
 struct wr_inst { /* ctx->data */
     /* options */
-    uint8_t *allowed; /* AllowedPorts */
-    long max_frame;   /* MaxFrameSize */
-    int auth_mode;    /* Auth: enum wr_auth_mode */
-    char *token_path; /* TokenFile, or NULL */
+    uint8_t *allowed;   /* AllowedPorts */
+    long max_frame;     /* MaxFrameSize */
+    int auth_mode;      /* Auth: enum wr_auth_mode */
+    char *token_path;   /* TokenFile, or NULL */
+    char *allow_origin; /* AllowOrigin: origins separated by blanks or commas; "*": any */
     /* state */
     const struct mps_api *api;
     mps_inst *inst;

@@ -7,8 +7,8 @@
 # (403, 404, 502), 100 MB both ways, hostile frames and their close codes, ping, close,
 # fragments, text, SOL on 16994, idle connections' memory, 1001 at shutdown; (B) Basic through
 # the console realm and tokens from TokenFile (header and ?token=, scopes, HUP reload, a bad
-# file kept out); (C) HeadTimeout and IdleTimeout of 1 s, a small MaxFrameSize; (D) wss://
-# through the tls module (Serve = ws_relay).
+# file kept out); (C) HeadTimeout and IdleTimeout of 1 s, a small MaxFrameSize, AllowOrigin;
+# (D) wss:// through the tls module (Serve = ws_relay).
 . "$(dirname "$0")/lib.sh"
 
 WSCLIENT="$top_srcdir/tests/integration/wsclient.py"
@@ -273,11 +273,28 @@ rc=0
 "$MPSD" -c "$CONF" >"$TMPD/badstart.log" 2>&1 || rc=$?
 [ "$rc" != 0 ] && grep -q "Auth = on needs a TokenFile" "$TMPD/badstart.log" ||
     fail "Auth = on without a way to check: $(cat "$TMPD/badstart.log")"
+# An AllowOrigin entry with a path can never match what a browser sends: refused by mpsd -t.
+NO_AUTH=1 relay_conf "Auth = off" "AllowOrigin = https://console.example/app"
+rc=0
+"$MPSD" -t -c "$CONF" >"$TMPD/badstart.log" 2>&1 || rc=$?
+[ "$rc" != 0 ] && grep -q 'AllowOrigin: "https://console.example/app" is not an origin' \
+    "$TMPD/badstart.log" || fail "AllowOrigin with a path: $(cat "$TMPD/badstart.log")"
+log "mpsd -t refuses an AllowOrigin entry with a path"
 
-# ================================================================ C. timeouts, MaxFrameSize
-NO_AUTH=1 relay_conf "Auth = off" "HeadTimeout = 1s" "IdleTimeout = 1s" "MaxFrameSize = 1000"
+# ================================================================ C. timeouts, MaxFrameSize, AllowOrigin
+NO_AUTH=1 relay_conf "Auth = off" "HeadTimeout = 1s" "IdleTimeout = 1s" "MaxFrameSize = 1000" \
+    "AllowOrigin = https://console.example:8443, http://console.example"
 start_relay
 start_sim sim 1 'dev%d.example.com' 16992,16994 "$UUID_BASE"
+# Pages of listed origins (scheme and host in any case) and programs that send no Origin get
+# through; another site's page is refused before anything else is looked at.
+expect_ws "sol ok" sol
+expect_ws "sol ok" sol --origin "HTTPS://Console.Example:8443"
+expect_ws "sol ok" sol --origin ""
+expect_ws "403" handshake --origin "https://evil.example"
+expect_ws "403" handshake --origin "https://console.example"
+expect_ws "400" handshake --header "Origin: http://console.example"
+wait_log "origin https://evil.example is not in AllowOrigin"
 expect_ws "close 1009 eof" hostile --kind oversized --max-frame 1000
 expect_ws "pong ok echo ok" ping --payload "$(head -c 125 /dev/zero | tr '\0' p)"
 out=$(ws idle)

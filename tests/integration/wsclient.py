@@ -155,7 +155,9 @@ class WS:
         a = self.a
         lines = [f"GET {a.path} HTTP/1.1", f"Host: {a.host}:{a.port}",
                  "Upgrade: websocket", "Connection: Upgrade",
-                 f"Sec-WebSocket-Version: {a.version}", "Origin: http://console.example"]
+                 f"Sec-WebSocket-Version: {a.version}"]
+        if a.origin:
+            lines.append(f"Origin: {a.origin}")
         if key is not None:
             lines.append(f"Sec-WebSocket-Key: {key}")
         for p in a.protocol or []:
@@ -599,6 +601,8 @@ def main() -> int:
     p.add_argument("--no-key", action="store_true", help="send no Sec-WebSocket-Key")
     p.add_argument("--protocol", action="append", help="Sec-WebSocket-Protocol line")
     p.add_argument("--header", action="append", help="another header line")
+    p.add_argument("--origin", default="http://console.example",
+                   help="the Origin header ('': none, as a program that is not a browser)")
     p.add_argument("--basic", help="USER:PASSWORD for Authorization: Basic")
     p.add_argument("--bearer", help="TOKEN for Authorization: Bearer")
     p.add_argument("--text", default="", help="raw: the request head")

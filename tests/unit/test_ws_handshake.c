@@ -251,6 +251,17 @@ test_refusals(void **state)
                   400, "bad Sec-WebSocket-Protocol");
     expect_status("GET /relay/d/1 HTTP/1.1\r\n" GOOD_HEADERS "Sec-WebSocket-Protocol: ,\r\n\r\n",
                   400, "bad Sec-WebSocket-Protocol");
+    expect_status("GET /relay/d/1 HTTP/1.1\r\n" GOOD_HEADERS
+                  "Origin: https://a.example\r\nOrigin: https://b.example\r\n\r\n",
+                  400, "more than one Origin header");
+    /* One Origin is handed over as sent, for the module's AllowOrigin. */
+    parse("GET /relay/d/1 HTTP/1.1\r\n" GOOD_HEADERS "Origin: https://a.example:8443\r\n\r\n",
+          &r);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.origin_len, strlen("https://a.example:8443"));
+    parse("GET /relay/d/1 HTTP/1.1\r\n" GOOD_HEADERS "\r\n", &r);
+    assert_int_equal(r.status, 0);
+    assert_null(r.origin);
 }
 
 static void
