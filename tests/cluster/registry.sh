@@ -136,7 +136,7 @@ log "the older session on B never took s0 back from A"
 # ------------------------------------------------ Redis restarted empty: FLUSHALL
 rcli FLUSHALL >/dev/null
 t0=$(date +%s%N)
-wait_for $((3 * SLOW)) "7 devices back after FLUSHALL" dev_keys_are 7
+wait_for $((5 * SLOW)) "7 devices back after FLUSHALL" dev_keys_are 7
 log "FLUSHALL: all 7 registrations back in $((($(date +%s%N) - t0) / 1000000)) ms (heartbeat 1 s)"
 owner_is s0.example.com nodeA || fail "after FLUSHALL s0 is on '$(owner s0.example.com)'"
 owner_is b1.example.com nodeB || fail "after FLUSHALL b1 is on '$(owner b1.example.com)'"
