@@ -40,6 +40,10 @@ struct cluster_counters {
     int redis_up;         /* gauge: the command connection is up */
     uint64_t remote_devices, remote_nodes; /* gauges: the cache of the other nodes */
     char last_error[160];                  /* the last Redis error ("" for none) */
+    /* Cluster-wide disconnects (disconnect below): requests this node published, requests
+     * addressed to it, and of those the ones that ended a session and the ones ignored (the
+     * session was no longer here: a stale or repeated request). */
+    uint64_t disconnect_sent, disconnect_received, disconnect_acted, disconnect_ignored;
 };
 
 struct cluster_directory_iface {
@@ -51,6 +55,18 @@ struct cluster_directory_iface {
     /* cb once per device in the cluster (ours first), inside the call; returns the count. */
     size_t (*foreach)(void *obj, cluster_device_cb cb, void *arg);
     void (*counters)(void *obj, struct cluster_counters *c);
+    /* Members are appended: check size before using one (CLUSTER_DIRECTORY_HAS). */
+    /* End the device's session wherever it is held. A device of this node is disconnected
+     * at once (why is logged); one held by another node gets a "disconnect-request" on the
+     * events channel, which that node acts on only while the same session holds the device
+     * (asynchronous: the call does not wait). 0; -ENOENT when the directory does not know
+     * name; -EAGAIN when Redis is down (nothing is queued); -ENOMEM. */
+    int (*disconnect)(void *obj, const char *name, const char *why);
 };
+
+#define CLUSTER_DIRECTORY_HAS(iface, member)                                                       \
+    ((iface)->size >=                                                                              \
+         offsetof(struct cluster_directory_iface, member) + sizeof((iface)->member) &&             \
+     (iface)->member)
 
 #endif

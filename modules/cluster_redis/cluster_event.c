@@ -114,6 +114,8 @@ ce_parse(const char *line, size_t len, struct cluster_event *ev, const char **wh
         ev->kind = CE_PORTS;
     else if (n == 10 && !memcmp(f, "disconnect", 10))
         ev->kind = CE_DISCONNECT;
+    else if (n == 18 && !memcmp(f, "disconnect-request", 18))
+        ev->kind = CE_DISCONNECT_REQ;
     else
         return *why = "unknown event", -1;
     if (next_field(&p, end, &f, &n) < 0 || copy_token(f, n, ev->node, CE_NODE_MAX, 0) < 0)
@@ -122,6 +124,11 @@ ce_parse(const char *line, size_t len, struct cluster_event *ev, const char **wh
         return *why = "bad session", -1;
     if (next_field(&p, end, &f, &n) < 0 || copy_token(f, n, ev->uuid, CE_UUID_MAX, 1) < 0)
         return *why = "bad uuid", -1;
+    if (ev->kind == CE_DISCONNECT_REQ) {
+        if (next_field(&p, end, &f, &n) < 0 || copy_token(f, n, ev->from, CE_NODE_MAX, 0) < 0)
+            return *why = "bad requesting node", -1;
+        return p != end ? (*why = "trailing fields", -1) : 0;
+    }
     if (next_field(&p, end, &f, &n) < 0 || copy_token(f, n, ev->fqdn, CE_FQDN_MAX, 1) < 0)
         return *why = "bad fqdn", -1;
     if (!strcmp(ev->fqdn, "-"))

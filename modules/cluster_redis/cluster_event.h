@@ -5,8 +5,10 @@
  *   connect NODE SESSION UUID FQDN PORTS CONNECTED_MS
  *   ports NODE SESSION UUID FQDN PORTS CONNECTED_MS
  *   disconnect NODE SESSION UUID FQDN
- * FQDN is "-" when the device registered none, PORTS "16992,16994" or "-". Pure code: no
- * I/O, no allocation (the fuzz target tests/fuzz/fuzz_cluster_event.c). */
+ *   disconnect-request NODE SESSION UUID FROM
+ * A disconnect-request asks node NODE to end session SESSION of device UUID; FROM names the
+ * node that asked (it is logged). FQDN is "-" when the device registered none, PORTS "16992,16994"
+ * or "-". Pure code: no I/O, no allocation (the fuzz target tests/fuzz/fuzz_cluster_event.c). */
 #ifndef MPSD_CLUSTER_EVENT_H
 #define MPSD_CLUSTER_EVENT_H
 
@@ -18,7 +20,7 @@
 #define CE_FQDN_MAX 255
 #define CE_PORTS_MAX 32
 
-enum ce_kind { CE_CONNECT = 1, CE_PORTS, CE_DISCONNECT };
+enum ce_kind { CE_CONNECT = 1, CE_PORTS, CE_DISCONNECT, CE_DISCONNECT_REQ };
 
 struct cluster_event {
     enum ce_kind kind;
@@ -29,6 +31,7 @@ struct cluster_event {
     int64_t connected_ms;
     uint16_t ports[CE_PORTS_MAX];
     size_t nports;
+    char from[CE_NODE_MAX + 1]; /* CE_DISCONNECT_REQ: the node that asked */
 };
 
 /* 0, or -1 with *why set to a static reason. ev is filled only as far as it parsed. */

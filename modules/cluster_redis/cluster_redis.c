@@ -108,6 +108,57 @@ heartbeat_run(void *arg)
     cr->api->devices_foreach(cr->mi, refresh_one, cr);
 }
 
+/* ------------------------------------------------------------- disconnect requests */
+
+struct held {
+    uint64_t session;
+    bool found;
+};
+
+static void
+held_cb(void *arg, const struct mps_device_info *dev)
+{
+    struct held *h = arg;
+
+    h->found = true;
+    h->session = dev->session;
+}
+
+/* A request addressed to this node: end the session it names if that session still holds the
+ * device (the newest session of that UUID here). A stale or repeated request, or one for a
+ * device that reconnected since, is ignored: a request never ends a newer session. */
+static void
+act_on_request(struct cr_inst *cr, const struct cluster_event *ev)
+{
+    struct held h = {0};
+    char why[CE_NODE_MAX + 64];
+    bool acted = false;
+
+    if (cr->api->device_find(cr->mi, ev->uuid, held_cb, &h) == 0 && h.found &&
+        h.session == ev->session) {
+        snprintf(why, sizeof(why), "cluster: disconnect requested by node %s", ev->from);
+        acted = cr->api->device_disconnect(cr->mi, ev->session, why) == 0;
+    }
+    pthread_mutex_lock(&cr->mu);
+    if (acted)
+        cr->ctr.disconnect_acted++;
+    else
+        cr->ctr.disconnect_ignored++;
+    pthread_mutex_unlock(&cr->mu);
+    if (acted)
+        CR_LOG(cr, MPS_LOG_INFO, "node %s asked to disconnect %s session %llu: disconnected",
+               ev->from, ev->uuid, (unsigned long long)ev->session);
+    else if (h.found)
+        CR_LOG(cr, MPS_LOG_INFO,
+               "node %s asked to disconnect %s session %llu: ignored, session %llu holds it "
+               "now",
+               ev->from, ev->uuid, (unsigned long long)ev->session, (unsigned long long)h.session);
+    else
+        CR_LOG(cr, MPS_LOG_INFO,
+               "node %s asked to disconnect %s session %llu: ignored, not connected here", ev->from,
+               ev->uuid, (unsigned long long)ev->session);
+}
+
 /* ------------------------------------------------------------------------ results */
 
 static void
@@ -145,7 +196,10 @@ results_run(void *arg)
         case RES_DOWN:
             break; /* the cache keeps its last state; the worker logged the outage */
         case RES_EVENT:
-            cr_cache_apply(cr, &r->ev);
+            if (r->ev.kind == CE_DISCONNECT_REQ)
+                act_on_request(cr, &r->ev);
+            else
+                cr_cache_apply(cr, &r->ev);
             break;
         case RES_NODE_GONE: {
             size_t gone = cr_cache_drop_node(cr, r->ev.node);
@@ -244,6 +298,55 @@ dir_counters(void *obj, struct cluster_counters *c)
     c->remote_nodes = cr_cache_nodes(&cr->cache);
 }
 
+struct remote_call {
+    struct cr_inst *cr;
+    struct cr_cmd *cmd;
+    bool local;
+};
+
+static void
+remote_cb(void *arg, const struct cluster_device *dev)
+{
+    struct remote_call *rc = arg;
+
+    rc->local = dev->local;
+    rc->cmd->session = dev->session;
+    snprintf(rc->cmd->node, sizeof(rc->cmd->node), "%s", dev->node);
+    snprintf(rc->cmd->uuid, sizeof(rc->cmd->uuid), "%s", dev->uuid);
+}
+
+static int
+dir_disconnect(void *obj, const char *name, const char *why)
+{
+    struct cr_inst *cr = obj;
+    struct remote_call rc = {.cr = cr};
+    int up;
+
+    if (!(rc.cmd = calloc(1, sizeof(*rc.cmd))))
+        return -ENOMEM;
+    if (dir_lookup(cr, name, remote_cb, &rc) < 0) {
+        free(rc.cmd);
+        return -ENOENT;
+    }
+    if (rc.local) {
+        uint64_t session = rc.cmd->session;
+        free(rc.cmd);
+        return cr->api->device_disconnect(cr->mi, session, why);
+    }
+    pthread_mutex_lock(&cr->mu);
+    up = cr->ctr.redis_up;
+    pthread_mutex_unlock(&cr->mu);
+    if (!up) {
+        free(rc.cmd);
+        return -EAGAIN;
+    }
+    CR_LOG(cr, MPS_LOG_INFO, "asking node %s to disconnect %s (%s, session %llu): %s", rc.cmd->node,
+           name, rc.cmd->uuid, (unsigned long long)rc.cmd->session, why ? why : "no reason given");
+    rc.cmd->kind = CMD_DISCONNECT_REQ;
+    cr_enqueue(cr, rc.cmd);
+    return 0;
+}
+
 /* -------------------------------------------------------------------- lifecycle */
 
 static int
@@ -324,6 +427,7 @@ cr_init(const struct mps_ctx *ctx)
         .lookup = dir_lookup,
         .foreach = dir_foreach,
         .counters = dir_counters,
+        .disconnect = dir_disconnect,
     };
     if ((rc = cr->api->iface_publish(cr->mi, CLUSTER_DIRECTORY_IFACE, &cr->iface, cr)) < 0) {
         CR_LOG(cr, MPS_LOG_ERROR, "cannot publish %s: %s (one cluster_redis instance only)",

@@ -19,7 +19,13 @@
 #define CR_NODES_MAX 1024   /* other nodes tracked for their lease */
 
 /* A command for the Redis worker (loop -> worker). */
-enum cr_cmd_kind { CMD_REGISTER = 1, CMD_REFRESH, CMD_UNREGISTER, CMD_HEARTBEAT };
+enum cr_cmd_kind {
+    CMD_REGISTER = 1,
+    CMD_REFRESH,
+    CMD_UNREGISTER,
+    CMD_HEARTBEAT,
+    CMD_DISCONNECT_REQ, /* publish a disconnect-request to node (uuid, session) */
+};
 struct cr_cmd {
     struct cr_cmd *next;
     enum cr_cmd_kind kind;
@@ -29,6 +35,7 @@ struct cr_cmd {
     char fqdn[CE_FQDN_MAX + 1]; /* lower case, "-" for none */
     char ports[CE_PORTS_MAX * 6 + 1];
     char peer[64];
+    char node[CE_NODE_MAX + 1]; /* CMD_DISCONNECT_REQ: the node asked */
 };
 
 /* A result (worker or subscriber -> loop). */

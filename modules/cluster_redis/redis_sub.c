@@ -39,10 +39,18 @@ handle_message(struct cr_inst *cr, const redisReply *r, time_t *last_warn, uint6
         free(res);
         goto garbled;
     }
+    bool ours = !strcmp(res->ev.node, cr->node);
     pthread_mutex_lock(&cr->mu);
     cr->ctr.events_in++;
+    if (res->ev.kind == CE_DISCONNECT_REQ && ours)
+        cr->ctr.disconnect_received++;
     pthread_mutex_unlock(&cr->mu);
-    if (!strcmp(res->ev.node, cr->node)) { /* our own, echoed */
+    if (res->ev.kind == CE_DISCONNECT_REQ) { /* NODE is the node asked: only it acts */
+        if (!ours) {
+            free(res);
+            return;
+        }
+    } else if (ours) { /* our own, echoed */
         free(res);
         return;
     }

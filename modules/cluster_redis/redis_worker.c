@@ -394,6 +394,14 @@ append_cmd(struct conn *k, const struct cr_cmd *c, bool noscript_retry)
     const char *sha = c->kind == CMD_UNREGISTER ? k->sha_unreg : k->sha_reg;
 
     (void)noscript_retry;
+    if (c->kind == CMD_DISCONNECT_REQ) { /* a plain PUBLISH: the request changes no key */
+        char line[CE_NODE_MAX * 2 + CE_UUID_MAX + 48];
+        snprintf(line, sizeof(line), "disconnect-request %s %llu %s %s", c->node,
+                 (unsigned long long)c->session, c->uuid, cr->node);
+        const char *argv[] = {"PUBLISH", cr->channel, line};
+        redisAppendCommandArgv(k->c, 3, argv, NULL);
+        return;
+    }
     snprintf(dev_key, sizeof(dev_key), "%sdev:%s", cr->prefix, c->uuid);
     snprintf(fqdn_key, sizeof(fqdn_key), "%sfqdn:%s", cr->prefix, c->fqdn);
     snprintf(sess, sizeof(sess), "%llu", (unsigned long long)c->session);
@@ -413,6 +421,7 @@ append_cmd(struct conn *k, const struct cr_cmd *c, bool noscript_retry)
 
 struct batch_tally {
     uint64_t registered, superseded, stale, refreshes, unregistered, events_out;
+    uint64_t disconnect_sent;
     size_t lines; /* per-device INFO lines so far in this batch */
 };
 
@@ -424,6 +433,18 @@ account_reply(struct conn *k, const struct cr_cmd *c, const redisReply *r, struc
     enum mps_log_level lvl = batch_n <= 16 ? MPS_LOG_INFO : MPS_LOG_DEBUG;
     const char *name = strcmp(c->fqdn, "-") ? c->fqdn : c->uuid;
 
+    if (c->kind == CMD_DISCONNECT_REQ) {
+        if (r->type == REDIS_REPLY_INTEGER) {
+            t->disconnect_sent++;
+            t->events_out++;
+            cr->api->log(cr->mi, MPS_LOG_INFO,
+                         "cluster: asked node %s to disconnect %s session %llu (%lld "
+                         "subscriber%s)",
+                         c->node, c->uuid, (unsigned long long)c->session, (long long)r->integer,
+                         r->integer == 1 ? "" : "s");
+        }
+        return;
+    }
     if (c->kind == CMD_UNREGISTER) {
         if (r->type == REDIS_REPLY_INTEGER && r->integer == 1) {
             t->unregistered++;
@@ -516,6 +537,7 @@ run_batch(struct conn *k, struct cr_cmd **cmds, size_t n)
     cr->ctr.refreshes += t.refreshes;
     cr->ctr.unregistered += t.unregistered;
     cr->ctr.events_out += t.events_out;
+    cr->ctr.disconnect_sent += t.disconnect_sent;
     pthread_mutex_unlock(&cr->mu);
     return true;
 }

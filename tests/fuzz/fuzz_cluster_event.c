@@ -53,7 +53,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
     if (ce_format_ports(ev.ports, ev.nports, ports, sizeof(ports)) < 0)
         abort();
-    int n = ev.kind == CE_DISCONNECT
+    if (ev.kind == CE_DISCONNECT_REQ) {
+        check_token(ev.from, CE_NODE_MAX, 0);
+        if (*ev.fqdn || ev.nports || ev.connected_ms)
+            abort();
+    } else if (*ev.from) {
+        abort();
+    }
+    int n = ev.kind == CE_DISCONNECT_REQ
+                ? snprintf(line, sizeof(line), "disconnect-request %s %llu %s %s", ev.node,
+                           (unsigned long long)ev.session, ev.uuid, ev.from)
+            : ev.kind == CE_DISCONNECT
                 ? snprintf(line, sizeof(line), "disconnect %s %llu %s %s", ev.node,
                            (unsigned long long)ev.session, ev.uuid, *ev.fqdn ? ev.fqdn : "-")
                 : snprintf(line, sizeof(line), "%s %s %llu %s %s %s %lld",
