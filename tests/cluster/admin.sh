@@ -147,7 +147,17 @@ wait_node_log A "cluster: asked node nodeB to disconnect $UE session $s_e"
 log "DELETE e0 through A: 202 naming nodeB; e0 got APF DISCONNECT 11 from B"
 
 s_d=$(session_of $UD)
-expect_code 202 "DELETE d0 through A" A -X DELETE /api/v1/devices/d0.example.com
+# through mpsctl on A's control socket when it was built (202: exit 0, "asked node nodeB")
+MPSCTL="$top_builddir/contrib/mpsctl/mpsctl"
+if [ -x "$MPSCTL" ]; then
+    timeout "$T" "$MPSCTL" --socket "$TMPD/control.A" disconnect d0.example.com \
+        >"$TMPD/ctl.out" 2>"$TMPD/ctl.err" || fail "mpsctl disconnect d0: exit $?: $(cat "$TMPD/ctl.err")"
+    grep -q "^asked node nodeB to disconnect d0.example.com (.*session $s_d)" "$TMPD/ctl.out" ||
+        fail "mpsctl disconnect d0: $(cat "$TMPD/ctl.out")"
+    log "mpsctl disconnect d0 through A: $(cat "$TMPD/ctl.out")"
+else
+    expect_code 202 "DELETE d0 through A" A -X DELETE /api/v1/devices/d0.example.com
+fi
 wait_node_log B "cluster: node nodeA asked to disconnect $UD session $s_d: disconnected"
 wait_for $((10 * SLOW)) "d0 registered again in a new session" session_not $UD "$s_d"
 s_d2=$(session_of $UD)
