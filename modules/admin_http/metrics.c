@@ -428,7 +428,7 @@ cluster_metrics(const struct rest_inst *ri, struct rest_buf *b)
 {
     void *obj;
     const struct cluster_directory_iface *d = rest_cluster_dir(ri, &obj);
-    struct cluster_counters k = {0};
+    struct cluster_counters k = {.size = sizeof(k)};
 
     if (!d)
         return;

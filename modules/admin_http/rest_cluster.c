@@ -154,7 +154,7 @@ rest_cluster_status(struct rest_conn *c)
 {
     void *obj;
     const struct cluster_directory_iface *d = rest_cluster_dir(c->ri, &obj);
-    struct cluster_counters k = {0};
+    struct cluster_counters k = {.size = sizeof(k)};
 
     if (!d) {
         rest_respond_error(c, 404, "no cluster module loaded (cluster_redis)", NULL);

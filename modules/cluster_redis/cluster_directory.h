@@ -26,7 +26,10 @@ struct cluster_device {
 };
 typedef void (*cluster_device_cb)(void *arg, const struct cluster_device *dev);
 
+/* Filled up to the caller's size (like struct mps_stats): members are appended, so a module
+ * built against an older header gets what it knows of. */
 struct cluster_counters {
+    uint32_t size;       /* set by the caller: sizeof(struct cluster_counters) */
     uint64_t registered; /* registrations that created or took over an entry */
     uint64_t superseded; /* of those, entries of another session (a device that moved) */
     uint64_t stale;      /* our registrations refused: a newer session holds the device */
@@ -54,7 +57,7 @@ struct cluster_directory_iface {
     int (*lookup)(void *obj, const char *name, cluster_device_cb cb, void *arg);
     /* cb once per device in the cluster (ours first), inside the call; returns the count. */
     size_t (*foreach)(void *obj, cluster_device_cb cb, void *arg);
-    void (*counters)(void *obj, struct cluster_counters *c);
+    void (*counters)(void *obj, struct cluster_counters *c); /* set c->size first */
     /* Members are appended: check size before using one (CLUSTER_DIRECTORY_HAS). */
     /* End the device's session wherever it is held. A device of this node is disconnected
      * at once (why is logged); one held by another node gets a "disconnect-request" on the

@@ -290,12 +290,22 @@ static void
 dir_counters(void *obj, struct cluster_counters *c)
 {
     struct cr_inst *cr = obj;
+    struct cluster_counters all;
+    uint32_t want = c->size;
 
     pthread_mutex_lock(&cr->mu);
-    *c = cr->ctr;
+    all = cr->ctr;
     pthread_mutex_unlock(&cr->mu);
-    c->remote_devices = cr->cache.n;
-    c->remote_nodes = cr_cache_nodes(&cr->cache);
+    all.remote_devices = cr->cache.n;
+    all.remote_nodes = cr_cache_nodes(&cr->cache);
+    all.size = (uint32_t)sizeof(all);
+    if (want > sizeof(all))
+        want = sizeof(all);
+    if (want >= sizeof(c->size)) {
+        memcpy((char *)c + sizeof(c->size), (const char *)&all + sizeof(all.size),
+               want - sizeof(c->size));
+        c->size = want;
+    }
 }
 
 struct remote_call {
