@@ -9,11 +9,11 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
-BUILD_DEPS="build-essential autoconf automake libtool pkg-config libuv1-dev libssl-dev libhttp-parser-dev libpam0g-dev gsoap libgsoap-dev libsystemd-dev libcrypt-dev libjansson-dev libcurl4-openssl-dev openssl"
+BUILD_DEPS="build-essential autoconf automake libtool pkg-config libuv1-dev libssl-dev libhttp-parser-dev libpam0g-dev gsoap libgsoap-dev libsystemd-dev libcrypt-dev libjansson-dev libcurl4-openssl-dev libhiredis-dev openssl"
 # prometheus: promtool checks /metrics. systemd: systemd-analyze verify of the unit; util-linux: setpriv (service.sh). debhelper,
 # dpkg-dev, lintian, fakeroot, git (archive) and iproute2 (ss): tests/pkg/deb.sh builds and
 # checks the Debian packages.
-TEST_DEPS="libcmocka-dev valgrind clang python3 curl prometheus openssl libpam-wrapper libpam-modules systemd util-linux debhelper dpkg-dev lintian fakeroot git iproute2"
+TEST_DEPS="libcmocka-dev valgrind clang python3 curl prometheus openssl libpam-wrapper libpam-modules systemd util-linux debhelper dpkg-dev lintian fakeroot git iproute2 redis-server"
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 

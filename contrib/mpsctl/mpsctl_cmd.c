@@ -382,10 +382,18 @@ mpsctl_cmd_disconnect(struct mpsctl_opts *o)
             continue;
         }
         char session[32];
-        printf("disconnected %s (fqdn %s, uuid %s, session %s)\n", o->args[i],
-               str_of(j, "fqdn") ? str_of(j, "fqdn") : "-",
-               str_of(j, "uuid") ? str_of(j, "uuid") : "-",
-               int_text(j, "session", session, sizeof session));
+        json_t *node = json_object_get(j, "node");
+        if (json_is_true(json_object_get(j, "requested")) && json_is_string(node))
+            /* 202: another node of the cluster holds it and was asked to end that session */
+            printf("asked node %s to disconnect %s (fqdn %s, uuid %s, session %s)\n",
+                   json_string_value(node), o->args[i], str_of(j, "fqdn") ? str_of(j, "fqdn") : "-",
+                   str_of(j, "uuid") ? str_of(j, "uuid") : "-",
+                   int_text(j, "session", session, sizeof session));
+        else
+            printf("disconnected %s (fqdn %s, uuid %s, session %s)\n", o->args[i],
+                   str_of(j, "fqdn") ? str_of(j, "fqdn") : "-",
+                   str_of(j, "uuid") ? str_of(j, "uuid") : "-",
+                   int_text(j, "session", session, sizeof session));
         any = 1;
         json_decref(j);
     }

@@ -225,6 +225,7 @@ enum route_id {
     R_STATS,
     R_RELOAD,
     R_EVENTS,
+    R_CLUSTER,
 };
 
 struct route {
@@ -243,6 +244,7 @@ static const struct route routes[] = {
     {"/api/v1/stats", R_STATS, "GET, HEAD"},
     {"/api/v1/reload", R_RELOAD, "POST"},
     {"/api/v1/events", R_EVENTS, "GET"},
+    {"/api/v1/cluster", R_CLUSTER, "GET, HEAD"},
 };
 
 static const struct route *
@@ -357,6 +359,9 @@ rest_serve(struct rest_conn *c, const struct rest_request *rq)
         break;
     case R_EVENTS:
         rest_sse_start(c);
+        break;
+    case R_CLUSTER:
+        rest_cluster_status(c);
         break;
     }
     c->ri->api->log(c->ri->inst, MPS_LOG_DEBUG, "client %s%s%s: %s %.*s", c->peer,

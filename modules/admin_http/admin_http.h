@@ -8,6 +8,7 @@
 
 #include <mpsd/module.h>
 
+#include "cluster_directory.h"
 #include "rest_http.h"
 
 #include <jansson.h>
@@ -120,6 +121,15 @@ json_t *rest_device_json(const struct rest_inst *ri, const struct mps_device_inf
 void rest_devices_list(struct rest_conn *c, const char *query, size_t query_len);
 void rest_device_get(struct rest_conn *c, const char *name);
 void rest_device_delete(struct rest_conn *c, const char *name);
+
+/* ---- rest_cluster.c: the cluster directory (cluster_redis), when one is loaded */
+/* The directory's interface, looked up now; NULL without a cluster module. */
+const struct cluster_directory_iface *rest_cluster_dir(const struct rest_inst *ri, void **obj);
+json_t *rest_cluster_device_json(const struct cluster_device *d); /* a new reference or NULL */
+/* name not held here but by another node: answered (1), else 0 (the caller answers 404). */
+int rest_cluster_get(struct rest_conn *c, const char *name);
+int rest_cluster_delete(struct rest_conn *c, const char *name);
+void rest_cluster_status(struct rest_conn *c); /* GET /api/v1/cluster */
 
 /* ---- rest_stats.c */
 void rest_stats_get(struct rest_conn *c);

@@ -422,6 +422,53 @@ process_metrics(struct rest_buf *b)
                rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_cur);
 }
 
+/* The cluster directory's (cluster_redis), when one is loaded. */
+static void
+cluster_metrics(const struct rest_inst *ri, struct rest_buf *b)
+{
+    void *obj;
+    const struct cluster_directory_iface *d = rest_cluster_dir(ri, &obj);
+    struct cluster_counters k = {.size = sizeof(k)};
+
+    if (!d)
+        return;
+    d->counters(obj, &k);
+    single(b, "mpsd_cluster_redis_up", "gauge", "The cluster's Redis connection is up (1) or not",
+           k.redis_up ? 1 : 0);
+    single(b, "mpsd_cluster_remote_devices", "gauge",
+           "Devices held by the other nodes of the cluster (directory cache)", k.remote_devices);
+    single(b, "mpsd_cluster_remote_nodes", "gauge", "Other nodes holding devices", k.remote_nodes);
+    single(b, "mpsd_cluster_registrations_total", "counter",
+           "Registrations of this node's devices that created or took over an entry", k.registered);
+    single(b, "mpsd_cluster_superseded_total", "counter",
+           "Registrations that superseded another node's session of the device", k.superseded);
+    single(b, "mpsd_cluster_stale_total", "counter",
+           "Registrations refused because a newer session holds the device", k.stale);
+    single(b, "mpsd_cluster_events_in_total", "counter", "Lines read on the events channel",
+           k.events_in);
+    single(b, "mpsd_cluster_events_out_total", "counter", "Lines published on the events channel",
+           k.events_out);
+    single(b, "mpsd_cluster_events_garbled_total", "counter",
+           "Event lines or stored entries that did not parse", k.garbled);
+    single(b, "mpsd_cluster_queue_depth", "gauge", "Commands waiting for the Redis worker",
+           k.queue_depth);
+    single(b, "mpsd_cluster_queue_drops_total", "counter",
+           "Commands dropped because the Redis queue was full", k.queue_drops);
+    single(b, "mpsd_cluster_redis_reconnects_total", "counter",
+           "Connections to Redis after the first", k.reconnects);
+    if (!CLUSTER_DIRECTORY_HAS(d, disconnect))
+        return;
+    family(b, "mpsd_cluster_disconnect_requests_total", "counter",
+           "Cluster-wide disconnect requests: sent by this node, received for it, and of those "
+           "acted on or ignored (the session was gone)");
+    static const char *const dir[4] = {"sent", "received", "acted", "ignored"};
+    const uint64_t v[4] = {k.disconnect_sent, k.disconnect_received, k.disconnect_acted,
+                           k.disconnect_ignored};
+    for (int i = 0; i < 4; i++)
+        sample_u(b, "mpsd_cluster_disconnect_requests_total",
+                 (const char *[]){"what", dir[i], NULL}, v[i]);
+}
+
 void
 rest_metrics(struct rest_conn *c)
 {
@@ -434,6 +481,7 @@ rest_metrics(struct rest_conn *c)
     realm_metrics(ri, &b);
     notify_metrics(ri, &b);
     tls_metrics(ri, &b);
+    cluster_metrics(ri, &b);
     single(&b, "mpsd_event_subscribers", "gauge", "Clients of GET /api/v1/events",
            ri->nsubscribers);
     single(&b, "mpsd_event_subscribers_dropped_total", "counter",

@@ -313,6 +313,41 @@ list_one(void *arg, const struct mps_device_info *d)
         w->out->failed = true;
 }
 
+/* A device of another node (scope=cluster): the same filters, the same page. */
+static void
+list_remote(void *arg, const struct cluster_device *d)
+{
+    struct list_walk *w = arg;
+    const struct rest_dev_query *q = w->q;
+
+    if (d->local)
+        return; /* listed from the registry already, with every member */
+    if (w->prefix_len && strncasecmp(d->fqdn ? d->fqdn : "", q->prefix, w->prefix_len) != 0)
+        return;
+    if (q->since_ms != INT64_MIN && d->connected_ms < q->since_ms)
+        return;
+    if (q->port) {
+        size_t i = 0;
+        while (i < d->nports && d->ports[i] != q->port)
+            i++;
+        if (i == d->nports)
+            return;
+    }
+    uint64_t index = w->total++;
+    if (index < (uint64_t)q->offset || w->emitted >= (uint64_t)q->limit || w->out->failed)
+        return;
+    json_t *j = rest_cluster_device_json(d);
+    if (!j) {
+        w->out->failed = true;
+        return;
+    }
+    if (w->emitted++)
+        rest_buf_add(w->out, ",", 1);
+    if (dump_into(w->out, j) < 0)
+        w->out->failed = true;
+    json_decref(j);
+}
+
 void
 rest_devices_list(struct rest_conn *c, const char *query, size_t query_len)
 {
@@ -343,8 +378,17 @@ rest_devices_list(struct rest_conn *c, const char *query, size_t query_len)
     } else {
         devs.failed = true;
     }
+    void *dir_obj = NULL;
+    const struct cluster_directory_iface *dir = q.cluster ? rest_cluster_dir(ri, &dir_obj) : NULL;
+    if (dir && !devs.failed) { /* local devices carry this node's id, and "local": true */
+        devs.failed |=
+            json_object_set_new(w.dj.obj, "node", rest_json_str(dir->node_id(dir_obj))) < 0;
+        devs.failed |= json_object_set_new(w.dj.obj, "local", json_true()) < 0;
+    }
     if (!devs.failed)
         ri->api->devices_foreach(ri->inst, list_one, &w);
+    if (dir && !devs.failed)
+        dir->foreach (dir_obj, list_remote, &w);
     dev_json_free(&w.dj);
     json_t *env = json_pack("{s:I,s:I,s:I,s:[]}", "total", (json_int_t)w.total, "offset",
                             (json_int_t)q.offset, "limit", (json_int_t)q.limit, "devices");
@@ -426,7 +470,8 @@ rest_device_get(struct rest_conn *c, const char *name)
 {
     struct found f;
     if (device_lookup(c, name, &f) < 0) {
-        rest_respond_error(c, 404, "no such device connected", NULL);
+        if (!rest_cluster_get(c, name))
+            rest_respond_error(c, 404, "no such device connected", NULL);
         return;
     }
     if (!f.json) {
@@ -442,7 +487,8 @@ rest_device_delete(struct rest_conn *c, const char *name)
     struct rest_inst *ri = c->ri;
     struct found f;
     if (device_lookup(c, name, &f) < 0) {
-        rest_respond_error(c, 404, "no such device connected", NULL);
+        if (!rest_cluster_delete(c, name))
+            rest_respond_error(c, 404, "no such device connected", NULL);
         return;
     }
     char why[256];

@@ -602,8 +602,17 @@ rest_dev_query_parse(const char *q, size_t len, struct rest_dev_query *out, cons
         } else if (strcmp(key, "offset") == 0) {
             bit = 16;
             bad = parse_long(value, 0, LONG_MAX / 4, &out->offset);
+        } else if (strcmp(key, "scope") == 0) {
+            bit = 32;
+            bad = 0;
+            if (strcmp(value, "cluster") == 0)
+                out->cluster = true;
+            else if (strcmp(value, "local") != 0) {
+                *err_r = "bad scope (local or cluster)";
+                return -1;
+            }
         } else {
-            *err_r = "unknown parameter (prefix, port, since, limit and offset are known)";
+            *err_r = "unknown parameter (prefix, port, since, limit, offset and scope are known)";
             return -1;
         }
         if (seen & bit) {

@@ -100,6 +100,7 @@ struct rest_dev_query {
     long port;                    /* 0 for none */
     int64_t since_ms;             /* connected at or after; INT64_MIN for none */
     long limit, offset;
+    bool cluster; /* scope=cluster: the cluster directory's devices too */
 };
 /* Parse q[0..len) (NULL: no query). 0, or -1 with *err_r saying which parameter is bad (an
  * unknown or repeated one, a value out of range). */

@@ -134,7 +134,7 @@ expect_code 200 "GET /healthz" /healthz
 expect_code 200 "GET /readyz" /readyz
 [ "$(jget 'j["status"]')" = ready ] || fail "readyz: $(cat "$TMPD/b")"
 expect_code 200 "GET /api/v1/openapi.json" /api/v1/openapi.json
-[ "$(jget 'j["openapi"][:2] + " " + str(len(j["paths"]))')" = "3. 9" ] ||
+[ "$(jget 'j["openapi"][:2] + " " + str(len(j["paths"]))')" = "3. 10" ] ||
     fail "openapi.json: $(head -c 200 "$TMPD/b")"
 cmp -s "$TMPD/b" "$top_srcdir/modules/admin_http/openapi.json" ||
     fail "the served openapi.json is not the one in the tree"

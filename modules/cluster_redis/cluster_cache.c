@@ -1,0 +1,314 @@
+/* cluster_cache.c - the loop's cache of the other nodes' devices, by UUID and by FQDN.
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * Fed by the events channel and by a full SCAN after every (re)connect. The newer session
+ * wins, as in the registration script: a late "connect" of an older session never replaces
+ * a newer one, and a "disconnect" removes an entry only when node and session match. */
+#include "cluster_redis.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+struct cr_entry {
+    struct cr_entry *next_uuid, *next_fqdn;
+    struct cluster_event ev;
+    uint64_t gen;
+};
+
+static size_t
+hash_name(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+
+    for (; *s; s++)
+        h = (h ^ (unsigned char)(*s >= 'A' && *s <= 'Z' ? *s + 32 : *s)) * 1099511628211ull;
+    return (size_t)h;
+}
+
+int
+cr_cache_init(struct cr_cache *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->nbuckets = 1024;
+    c->by_uuid = calloc(c->nbuckets, sizeof(*c->by_uuid));
+    c->by_fqdn = calloc(c->nbuckets, sizeof(*c->by_fqdn));
+    if (!c->by_uuid || !c->by_fqdn) {
+        cr_cache_free(c);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+void
+cr_cache_free(struct cr_cache *c)
+{
+    if (c->by_uuid) {
+        for (size_t i = 0; i < c->nbuckets; i++) {
+            while (c->by_uuid[i]) {
+                struct cr_entry *e = c->by_uuid[i];
+                c->by_uuid[i] = e->next_uuid;
+                free(e);
+            }
+        }
+    }
+    free(c->by_uuid);
+    free(c->by_fqdn);
+    memset(c, 0, sizeof(*c));
+}
+
+static struct cr_entry **
+uuid_slot(struct cr_cache *c, const char *uuid)
+{
+    struct cr_entry **pp = &c->by_uuid[hash_name(uuid) & (c->nbuckets - 1)];
+
+    while (*pp && strcasecmp((*pp)->ev.uuid, uuid))
+        pp = &(*pp)->next_uuid;
+    return pp;
+}
+
+static struct cr_entry **
+fqdn_slot(struct cr_cache *c, const char *fqdn, const struct cr_entry *which)
+{
+    struct cr_entry **pp = &c->by_fqdn[hash_name(fqdn) & (c->nbuckets - 1)];
+
+    while (*pp && (which ? *pp != which : strcasecmp((*pp)->ev.fqdn, fqdn) != 0))
+        pp = &(*pp)->next_fqdn;
+    return pp;
+}
+
+static void
+link_entry(struct cr_cache *c, struct cr_entry *e)
+{
+    size_t b = hash_name(e->ev.uuid) & (c->nbuckets - 1);
+
+    e->next_uuid = c->by_uuid[b];
+    c->by_uuid[b] = e;
+    e->next_fqdn = NULL;
+    if (e->ev.fqdn[0]) {
+        b = hash_name(e->ev.fqdn) & (c->nbuckets - 1);
+        e->next_fqdn = c->by_fqdn[b];
+        c->by_fqdn[b] = e;
+    }
+}
+
+static void
+unlink_entry(struct cr_cache *c, struct cr_entry *e)
+{
+    struct cr_entry **pp = uuid_slot(c, e->ev.uuid);
+
+    if (*pp == e)
+        *pp = e->next_uuid;
+    if (e->ev.fqdn[0]) {
+        pp = fqdn_slot(c, e->ev.fqdn, e);
+        if (*pp == e)
+            *pp = e->next_fqdn;
+    }
+}
+
+/* Twice the buckets once there are more entries than buckets (chains stay short). */
+static void
+grow(struct cr_cache *c)
+{
+    size_t nb = c->nbuckets * 2;
+    struct cr_entry **u = calloc(nb, sizeof(*u)), **f = calloc(nb, sizeof(*f));
+
+    if (!u || !f) { /* keep the longer chains: still correct */
+        free(u);
+        free(f);
+        return;
+    }
+    struct cr_entry *all = NULL;
+    for (size_t i = 0; i < c->nbuckets; i++) {
+        while (c->by_uuid[i]) {
+            struct cr_entry *e = c->by_uuid[i];
+            c->by_uuid[i] = e->next_uuid;
+            e->next_uuid = all;
+            all = e;
+        }
+    }
+    free(c->by_uuid);
+    free(c->by_fqdn);
+    c->by_uuid = u;
+    c->by_fqdn = f;
+    c->nbuckets = nb;
+    while (all) {
+        struct cr_entry *e = all;
+        all = e->next_uuid;
+        link_entry(c, e);
+    }
+}
+
+/* Whether a (node, session, connected_ms) is newer than e's: the registration script's order. */
+static int
+newer_than(const struct cluster_event *ev, const struct cr_entry *e)
+{
+    if (ev->connected_ms != e->ev.connected_ms)
+        return ev->connected_ms > e->ev.connected_ms;
+    int c = strcmp(ev->node, e->ev.node);
+    return c != 0 ? c > 0 : ev->session > e->ev.session;
+}
+
+static void
+note_node(struct cr_inst *cr, const char *node)
+{
+    pthread_mutex_lock(&cr->mu);
+    size_t i;
+    for (i = 0; i < cr->nnodes && strcmp(cr->nodes[i], node); i++)
+        ;
+    if (i == cr->nnodes && cr->nnodes < CR_NODES_MAX) {
+        cr->node_missing[cr->nnodes] = 0;
+        strcpy(cr->nodes[cr->nnodes++], node);
+    }
+    pthread_mutex_unlock(&cr->mu);
+}
+
+int
+cr_cache_apply(struct cr_inst *cr, const struct cluster_event *ev)
+{
+    struct cr_cache *c = &cr->cache;
+    struct cr_entry **pp = uuid_slot(c, ev->uuid), *e = *pp;
+
+    if (ev->kind == CE_DISCONNECT) {
+        if (!e || strcmp(e->ev.node, ev->node) || e->ev.session != ev->session)
+            return 0;
+        unlink_entry(c, e);
+        c->n--;
+        cr->api->log(cr->mi, MPS_LOG_DEBUG, "cluster: %s (%s) left node %s",
+                     e->ev.fqdn[0] ? e->ev.fqdn : "-", e->ev.uuid, e->ev.node);
+        free(e);
+        return 1;
+    }
+    if (e && !(strcmp(e->ev.node, ev->node) == 0 && e->ev.session == ev->session) &&
+        !newer_than(ev, e)) {
+        e->gen = c->gen; /* a scan still saw it */
+        return 0;
+    }
+    bool changed = !e || strcmp(e->ev.node, ev->node) || e->ev.session != ev->session ||
+                   strcmp(e->ev.fqdn, ev->fqdn) || e->ev.nports != ev->nports ||
+                   memcmp(e->ev.ports, ev->ports, ev->nports * sizeof(ev->ports[0]));
+    if (e) {
+        unlink_entry(c, e);
+    } else {
+        if (!(e = malloc(sizeof(*e))))
+            return 0; /* the next scan tries again */
+        c->n++;
+    }
+    e->ev = *ev;
+    e->gen = c->gen;
+    link_entry(c, e);
+    if (c->n > c->nbuckets)
+        grow(c);
+    note_node(cr, ev->node);
+    if (changed)
+        cr->api->log(cr->mi, MPS_LOG_DEBUG, "cluster: %s (%s) is on node %s",
+                     ev->fqdn[0] ? ev->fqdn : "-", ev->uuid, ev->node);
+    return changed;
+}
+
+/* Remove every entry for which drop(e, arg) holds; how many. */
+static size_t
+drop_where(struct cr_cache *c, int (*drop)(const struct cr_entry *e, const void *arg),
+           const void *arg)
+{
+    size_t gone = 0;
+
+    for (size_t i = 0; i < c->nbuckets; i++) {
+        struct cr_entry *e = c->by_uuid[i];
+        while (e) {
+            struct cr_entry *next = e->next_uuid;
+            if (drop(e, arg)) {
+                unlink_entry(c, e);
+                free(e);
+                c->n--;
+                gone++;
+            }
+            e = next;
+        }
+    }
+    return gone;
+}
+
+static int
+of_node(const struct cr_entry *e, const void *node)
+{
+    return strcmp(e->ev.node, node) == 0;
+}
+
+static int
+not_seen(const struct cr_entry *e, const void *gen)
+{
+    return e->gen != *(const uint64_t *)gen;
+}
+
+size_t
+cr_cache_drop_node(struct cr_inst *cr, const char *node)
+{
+    return drop_where(&cr->cache, of_node, node);
+}
+
+size_t
+cr_cache_sweep(struct cr_inst *cr)
+{
+    return drop_where(&cr->cache, not_seen, &cr->cache.gen);
+}
+
+size_t
+cr_cache_nodes(const struct cr_cache *c)
+{
+    /* Few nodes: count distinct names among the chain heads' owners the simple way. */
+    const char *seen[64];
+    size_t n = 0;
+
+    for (size_t i = 0; i < c->nbuckets; i++) {
+        for (const struct cr_entry *e = c->by_uuid[i]; e; e = e->next_uuid) {
+            size_t k;
+            for (k = 0; k < n && strcmp(seen[k], e->ev.node); k++)
+                ;
+            if (k == n && n < 64)
+                seen[n++] = e->ev.node;
+        }
+    }
+    return n;
+}
+
+static void
+call_cb(const struct cr_entry *e, cluster_device_cb cb, void *arg)
+{
+    struct cluster_device d = {
+        .uuid = e->ev.uuid,
+        .fqdn = e->ev.fqdn,
+        .node = e->ev.node,
+        .local = 0,
+        .session = e->ev.session,
+        .connected_ms = e->ev.connected_ms,
+        .ports = e->ev.ports,
+        .nports = e->ev.nports,
+    };
+    cb(arg, &d);
+}
+
+int
+cr_cache_lookup(struct cr_cache *c, const char *name, cluster_device_cb cb, void *arg)
+{
+    struct cr_entry *e = *uuid_slot(c, name);
+
+    if (!e && *name)
+        e = *fqdn_slot(c, name, NULL);
+    if (!e)
+        return -ENOENT;
+    call_cb(e, cb, arg);
+    return 0;
+}
+
+size_t
+cr_cache_foreach(struct cr_cache *c, cluster_device_cb cb, void *arg)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < c->nbuckets; i++)
+        for (const struct cr_entry *e = c->by_uuid[i]; e; e = e->next_uuid, n++)
+            call_cb(e, cb, arg);
+    return n;
+}

@@ -1,0 +1,122 @@
+/* cluster_redis.h - the cluster_redis module's internals, shared by its loop side
+ * (cluster_redis.c, cluster_cache.c) and its Redis threads (redis_worker.c).
+ * SPDX-License-Identifier: Apache-2.0 */
+#ifndef MPSD_CLUSTER_REDIS_H
+#define MPSD_CLUSTER_REDIS_H
+
+#include <mpsd/module.h>
+
+#include "cluster_directory.h"
+#include "cluster_event.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/time.h>
+
+#define CR_LOG(cr, level, ...) (cr)->api->log((cr)->mi, (level), "cluster: " __VA_ARGS__)
+#define CR_RESULTS_MAX 4096 /* results in flight to the loop: the Redis threads wait */
+#define CR_NODES_MAX 1024   /* other nodes tracked for their lease */
+
+/* A command for the Redis worker (loop -> worker). */
+enum cr_cmd_kind {
+    CMD_REGISTER = 1,
+    CMD_REFRESH,
+    CMD_UNREGISTER,
+    CMD_HEARTBEAT,
+    CMD_DISCONNECT_REQ, /* publish a disconnect-request to node (uuid, session) */
+};
+struct cr_cmd {
+    struct cr_cmd *next;
+    enum cr_cmd_kind kind;
+    uint64_t session;
+    int64_t connected_ms;
+    char uuid[CE_UUID_MAX + 1];
+    char fqdn[CE_FQDN_MAX + 1]; /* lower case, "-" for none */
+    char ports[CE_PORTS_MAX * 6 + 1];
+    char peer[64];
+    char node[CE_NODE_MAX + 1]; /* CMD_DISCONNECT_REQ: the node asked */
+};
+
+/* A result (worker or subscriber -> loop). */
+enum cr_res_kind { RES_UP = 1, RES_DOWN, RES_EVENT, RES_NODE_GONE, RES_SCAN_BEGIN, RES_SCAN_END };
+struct cr_res {
+    struct cr_res *next;
+    enum cr_res_kind kind;
+    struct cluster_event ev; /* RES_EVENT; RES_NODE_GONE: ev.node */
+};
+
+struct cr_fifo {
+    struct cr_cmd *head, *tail;
+    size_t n;
+};
+
+struct cr_entry; /* cluster_cache.c */
+struct cr_cache {
+    struct cr_entry **by_uuid, **by_fqdn;
+    size_t nbuckets, n;
+    uint64_t gen; /* the full scan under way: entries it did not see are dropped at its end */
+    bool scanning;
+};
+
+struct cr_inst {
+    const struct mps_api *api;
+    mps_inst *mi;
+    /* options */
+    char *server, *password, *user, *prefix, *node_opt;
+    long lease_ms, heartbeat_ms, connect_timeout_ms, command_timeout_ms, retry_max_ms;
+    long queue_max;
+    /* derived */
+    char node[CE_NODE_MAX + 1];
+    char channel[160];
+    mps_timer *heartbeat;
+    mps_wakeup *wakeup;
+    struct cluster_directory_iface iface;
+    struct cr_cache cache;
+    size_t last_logged_n, last_logged_nodes;
+    bool logged_once;
+
+    /* shared with the threads, under mu */
+    pthread_mutex_t mu;
+    pthread_cond_t cmd_cv, res_cv;
+    struct cr_fifo urgent, refresh; /* the worker serves urgent first */
+    struct cr_res *res_head, *res_tail;
+    size_t nres;
+    bool stop, wakeup_closed, rescan;
+    struct cluster_counters ctr;
+    char nodes[CR_NODES_MAX][CE_NODE_MAX + 1]; /* other nodes seen: checked each heartbeat */
+    uint8_t node_missing[CR_NODES_MAX];        /* heartbeats in a row without its lease key */
+    size_t nnodes;
+    pthread_t worker, subscriber;
+    bool worker_started, subscriber_started;
+};
+
+/* redis_worker.c */
+int cr_threads_start(struct cr_inst *cr);
+void cr_threads_stop(struct cr_inst *cr);
+void cr_enqueue(struct cr_inst *cr, struct cr_cmd *c); /* takes c; never blocks long */
+void cr_drop_refreshes(struct cr_inst *cr);
+void cr_post(struct cr_inst *cr, struct cr_res *r); /* takes r; may wait for room */
+void cr_post_kind(struct cr_inst *cr, enum cr_res_kind kind, const char *node);
+void cr_set_error(struct cr_inst *cr, const char *msg);
+bool cr_stopping(struct cr_inst *cr);
+bool cr_nap(struct cr_inst *cr, long ms); /* sleep ms or until stop; true when stopping */
+struct redisContext;
+struct timeval cr_tv(long ms);
+/* A connection to Server, authenticated, with CommandTimeout set; NULL with err filled. */
+struct redisContext *cr_open_context(struct cr_inst *cr, char *err, size_t errlen);
+/* redis_sub.c: the subscriber thread's body. */
+void *cr_subscriber_main(void *arg);
+
+/* cluster_cache.c (loop thread) */
+int cr_cache_init(struct cr_cache *c);
+void cr_cache_free(struct cr_cache *c);
+/* Apply a connect/ports/disconnect; 1 when the directory changed. */
+int cr_cache_apply(struct cr_inst *cr, const struct cluster_event *ev);
+size_t cr_cache_drop_node(struct cr_inst *cr, const char *node);
+size_t cr_cache_sweep(struct cr_inst *cr); /* entries the finished scan did not see */
+size_t cr_cache_nodes(const struct cr_cache *c);
+int cr_cache_lookup(struct cr_cache *c, const char *name, cluster_device_cb cb, void *arg);
+size_t cr_cache_foreach(struct cr_cache *c, cluster_device_cb cb, void *arg);
+
+#endif

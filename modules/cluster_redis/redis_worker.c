@@ -1,0 +1,818 @@
+/* redis_worker.c - the cluster_redis module's two Redis threads and their queues.
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * hiredis is used blocking, so it never runs on the loop: the worker thread owns the command
+ * connection (registrations through two Lua scripts, pipelined; heartbeats; the full SCAN
+ * after each connect) and the subscriber thread owns a second connection SUBSCRIBEd to the
+ * events channel. The loop hands commands over through a bounded queue (cr_enqueue: when
+ * full, the oldest lease refresh goes first; the loop never waits) and the threads hand
+ * results back through a locked list and the module's wakeup (cr_post: bounded too; there the
+ * thread waits, never the loop). Both threads check `stop` at least every 500 ms, so fini
+ * joins them promptly. */
+#ifdef HAVE_CONFIG_H
+#include "autoconfig.h"
+#endif
+
+#include "cluster_redis.h"
+
+#include <hiredis/hiredis.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+/* Register one device: KEYS dev key, fqdn key ("" when none); ARGV uuid, fqdn ("-"), ports,
+ * node, session, connected_ms, peer, lease_ms, prefix, channel. The entry is taken over only
+ * by a newer session (connected_ms, then node and session) or when its node's lease is gone;
+ * returns {status, old node, old session}, status new|refresh|ports|supersede|stale. Changes
+ * are published on the channel in the same atomic step. */
+static const char register_lua[] =
+    "local cur = redis.call('HMGET', KEYS[1], 'node', 'session', 'connected_ms', 'fqdn', 'ports')\n"
+    "local st = 'new'\n"
+    "if cur[1] then\n"
+    "  if cur[1] == ARGV[4] and cur[2] == ARGV[5] then\n"
+    "    if cur[4] == ARGV[2] and cur[5] == ARGV[3] then st = 'refresh' else st = 'ports' end\n"
+    "  else\n"
+    "    local mine, theirs = tonumber(ARGV[6]), tonumber(cur[3]) or 0\n"
+    "    local newer = mine > theirs or (mine == theirs and\n"
+    "      ARGV[4] .. ' ' .. ARGV[5] > cur[1] .. ' ' .. cur[2])\n"
+    "    if not newer and redis.call('EXISTS', ARGV[9] .. 'node:' .. cur[1]) == 1 then\n"
+    "      return {'stale', cur[1], cur[2]}\n"
+    "    end\n"
+    "    st = 'supersede'\n"
+    "  end\n"
+    "  if cur[4] and cur[4] ~= ARGV[2] and cur[4] ~= '-' and\n"
+    "     redis.call('GET', ARGV[9] .. 'fqdn:' .. cur[4]) == ARGV[1] then\n"
+    "    redis.call('DEL', ARGV[9] .. 'fqdn:' .. cur[4])\n"
+    "  end\n"
+    "end\n"
+    "if ARGV[2] ~= '-' then\n"
+    "  local other, take = redis.call('GET', KEYS[2]), true\n"
+    "  if other and other ~= ARGV[1] then\n"
+    "    local o = redis.call('HMGET', ARGV[9] .. 'dev:' .. other, 'connected_ms', 'node', "
+    "'session')\n"
+    "    if o[1] and (tonumber(o[1]) > tonumber(ARGV[6]) or (o[1] == ARGV[6] and\n"
+    "        o[2] .. ' ' .. o[3] > ARGV[4] .. ' ' .. ARGV[5])) then take = false end\n"
+    "  end\n"
+    "  if take then redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[8]) end\n"
+    "end\n"
+    "redis.call('HSET', KEYS[1], 'uuid', ARGV[1], 'fqdn', ARGV[2], 'ports', ARGV[3],\n"
+    "  'node', ARGV[4], 'session', ARGV[5], 'connected_ms', ARGV[6], 'peer', ARGV[7],\n"
+    "  'stamp', ARGV[6] .. '.' .. ARGV[5])\n"
+    "redis.call('PEXPIRE', KEYS[1], ARGV[8])\n"
+    "if st ~= 'refresh' then\n"
+    "  local kind = 'connect'\n"
+    "  if st == 'ports' then kind = 'ports' end\n"
+    "  redis.call('PUBLISH', ARGV[10], kind .. ' ' .. ARGV[4] .. ' ' .. ARGV[5] .. ' ' ..\n"
+    "    ARGV[1] .. ' ' .. ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. ARGV[6])\n"
+    "end\n"
+    "return {st, cur[1] or '', cur[2] or ''}\n";
+
+/* Unregister: KEYS dev key, fqdn key; ARGV uuid, fqdn, node, session, channel. Only an entry
+ * that is still ours (node and session) is deleted; 1 if it was. */
+static const char unregister_lua[] =
+    "local cur = redis.call('HMGET', KEYS[1], 'node', 'session')\n"
+    "if cur[1] ~= ARGV[3] or cur[2] ~= ARGV[4] then return 0 end\n"
+    "redis.call('DEL', KEYS[1])\n"
+    "if ARGV[2] ~= '-' and redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) "
+    "end\n"
+    "redis.call('PUBLISH', ARGV[5], 'disconnect ' .. ARGV[3] .. ' ' .. ARGV[4] .. ' ' ..\n"
+    "  ARGV[1] .. ' ' .. ARGV[2])\n"
+    "return 1\n";
+
+#define BATCH_MAX 512
+#define SCAN_COUNT "1000"
+#define RESCAN_EVERY 10 /* heartbeats between full rescans (events can be missed silently) */
+
+struct conn {
+    struct cr_inst *cr;
+    redisContext *c;
+    char sha_reg[41], sha_unreg[41];
+    long backoff_ms;
+    bool warned; /* the outage was logged at WARNING already */
+    bool ever_up;
+    char nodes[CR_NODES_MAX][CE_NODE_MAX + 1]; /* heartbeat's copy of cr->nodes */
+};
+
+/* ------------------------------------------------------------------------- queues */
+
+void
+cr_post(struct cr_inst *cr, struct cr_res *r)
+{
+    pthread_mutex_lock(&cr->mu);
+    while (cr->nres >= CR_RESULTS_MAX && !cr->stop && !cr->wakeup_closed)
+        pthread_cond_wait(&cr->res_cv, &cr->mu);
+    if (cr->stop || cr->wakeup_closed) {
+        pthread_mutex_unlock(&cr->mu);
+        free(r);
+        return;
+    }
+    r->next = NULL;
+    if (cr->res_tail)
+        cr->res_tail->next = r;
+    else
+        cr->res_head = r;
+    cr->res_tail = r;
+    cr->nres++;
+    cr->api->wakeup_signal(cr->wakeup);
+    pthread_mutex_unlock(&cr->mu);
+}
+
+void
+cr_post_kind(struct cr_inst *cr, enum cr_res_kind kind, const char *node)
+{
+    struct cr_res *r = calloc(1, sizeof(*r));
+
+    if (!r)
+        return;
+    r->kind = kind;
+    if (node)
+        snprintf(r->ev.node, sizeof(r->ev.node), "%s", node);
+    cr_post(cr, r);
+}
+
+static struct cr_cmd *
+fifo_pop(struct cr_fifo *f)
+{
+    struct cr_cmd *c = f->head;
+
+    if (c) {
+        f->head = c->next;
+        if (!f->head)
+            f->tail = NULL;
+        f->n--;
+    }
+    return c;
+}
+
+static void
+fifo_push(struct cr_fifo *f, struct cr_cmd *c)
+{
+    c->next = NULL;
+    if (f->tail)
+        f->tail->next = c;
+    else
+        f->head = c;
+    f->tail = c;
+    f->n++;
+}
+
+void
+cr_enqueue(struct cr_inst *cr, struct cr_cmd *c)
+{
+    struct cr_cmd *drop = NULL;
+
+    pthread_mutex_lock(&cr->mu);
+    if (cr->urgent.n + cr->refresh.n >= (size_t)cr->queue_max) {
+        /* Full: a refresh is repeated at the next heartbeat anyway, so it goes first; an
+         * unregistration dropped leaves an entry that expires within the lease. */
+        drop = fifo_pop(cr->refresh.n ? &cr->refresh : &cr->urgent);
+        cr->ctr.queue_drops++;
+    }
+    fifo_push(c->kind == CMD_REFRESH ? &cr->refresh : &cr->urgent, c);
+    cr->ctr.queue_depth = cr->urgent.n + cr->refresh.n;
+    pthread_cond_signal(&cr->cmd_cv);
+    pthread_mutex_unlock(&cr->mu);
+    free(drop);
+}
+
+void
+cr_drop_refreshes(struct cr_inst *cr)
+{
+    struct cr_cmd *c, *list = NULL;
+
+    pthread_mutex_lock(&cr->mu);
+    while ((c = fifo_pop(&cr->refresh))) {
+        c->next = list;
+        list = c;
+        cr->ctr.queue_drops++;
+    }
+    cr->ctr.queue_depth = cr->urgent.n;
+    pthread_mutex_unlock(&cr->mu);
+    while ((c = list)) {
+        list = c->next;
+        free(c);
+    }
+}
+
+/* ---------------------------------------------------------------------- connection */
+
+void
+cr_set_error(struct cr_inst *cr, const char *msg)
+{
+    pthread_mutex_lock(&cr->mu);
+    snprintf(cr->ctr.last_error, sizeof(cr->ctr.last_error), "%s", msg);
+    pthread_mutex_unlock(&cr->mu);
+}
+
+bool
+cr_stopping(struct cr_inst *cr)
+{
+    pthread_mutex_lock(&cr->mu);
+    bool s = cr->stop;
+    pthread_mutex_unlock(&cr->mu);
+    return s;
+}
+
+/* Sleep ms or until stop; true when stopping. */
+bool
+cr_nap(struct cr_inst *cr, long ms)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&cr->mu);
+    while (!cr->stop && pthread_cond_timedwait(&cr->cmd_cv, &cr->mu, &ts) != ETIMEDOUT)
+        ;
+    bool s = cr->stop;
+    pthread_mutex_unlock(&cr->mu);
+    return s;
+}
+
+struct timeval
+cr_tv(long ms)
+{
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+    return tv;
+}
+
+redisContext *
+cr_open_context(struct cr_inst *cr, char *err, size_t errlen)
+{
+    redisContext *c;
+    struct timeval tv = cr_tv(cr->connect_timeout_ms);
+
+    if (!strncmp(cr->server, "unix:", 5)) {
+        c = redisConnectUnixWithTimeout(cr->server + 5, tv);
+    } else {
+        char host[256];
+        const char *colon = strrchr(cr->server, ':');
+        const char *h = cr->server;
+        size_t hl = colon ? (size_t)(colon - h) : strlen(h);
+        if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+            h++;
+            hl -= 2;
+        }
+        snprintf(host, sizeof(host), "%.*s", (int)hl, h);
+        c = redisConnectWithTimeout(host, colon ? atoi(colon + 1) : 6379, tv);
+    }
+    if (!c) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (c->err) {
+        snprintf(err, errlen, "%s", c->errstr);
+        redisFree(c);
+        return NULL;
+    }
+    redisSetTimeout(c, cr_tv(cr->command_timeout_ms));
+    if (*cr->password) {
+        redisReply *r = *cr->user ? redisCommand(c, "AUTH %s %s", cr->user, cr->password)
+                                  : redisCommand(c, "AUTH %s", cr->password);
+        if (!r || r->type == REDIS_REPLY_ERROR) {
+            snprintf(err, errlen, "AUTH: %s", r ? r->str : c->errstr);
+            if (r)
+                freeReplyObject(r);
+            redisFree(c);
+            return NULL;
+        }
+        freeReplyObject(r);
+    }
+    return c;
+}
+
+static int
+load_script(struct conn *k, const char *text, char *sha, char *err, size_t errlen)
+{
+    redisReply *r = redisCommand(k->c, "SCRIPT LOAD %s", text);
+
+    if (!r || r->type != REDIS_REPLY_STRING || r->len != 40) {
+        snprintf(err, errlen, "SCRIPT LOAD: %s", r && r->str ? r->str : k->c->errstr);
+        if (r)
+            freeReplyObject(r);
+        return -1;
+    }
+    memcpy(sha, r->str, 41);
+    freeReplyObject(r);
+    return 0;
+}
+
+/* Why the last call on the connection failed, for the log. */
+static const char *
+conn_error(struct conn *k, char *buf, size_t len)
+{
+    const char *e = k->c->errstr;
+
+    snprintf(buf, len, "%s (hiredis error %d)",
+             k->c->err == REDIS_ERR_EOF ? "redis closed the connection"
+             : *e                       ? e
+                                        : "no reply",
+             k->c->err);
+    return buf;
+}
+
+static void
+drop_conn(struct conn *k, const char *why)
+{
+    struct cr_inst *cr = k->cr;
+
+    if (k->c) {
+        redisFree(k->c);
+        k->c = NULL;
+        CR_LOG(cr, MPS_LOG_WARNING, "redis connection lost: %s; reconnecting", why);
+        k->warned = true;
+        k->backoff_ms = 0;
+        pthread_mutex_lock(&cr->mu);
+        cr->ctr.redis_up = 0;
+        pthread_mutex_unlock(&cr->mu);
+        cr_post_kind(cr, RES_DOWN, NULL);
+    }
+    cr_set_error(cr, why);
+}
+
+/* Connect (or wait out the backoff); true when connected. */
+static bool
+ensure_conn(struct conn *k)
+{
+    struct cr_inst *cr = k->cr;
+    char err[160];
+
+    if (k->c)
+        return true;
+    if (k->backoff_ms && cr_nap(cr, k->backoff_ms))
+        return false;
+    k->c = cr_open_context(cr, err, sizeof(err));
+    if (k->c && (load_script(k, register_lua, k->sha_reg, err, sizeof(err)) < 0 ||
+                 load_script(k, unregister_lua, k->sha_unreg, err, sizeof(err)) < 0)) {
+        redisFree(k->c);
+        k->c = NULL;
+    }
+    if (!k->c) {
+        k->backoff_ms = k->backoff_ms ? k->backoff_ms * 2 : 1000;
+        if (k->backoff_ms > cr->retry_max_ms)
+            k->backoff_ms = cr->retry_max_ms;
+        cr_set_error(cr, err);
+        cr->api->log(cr->mi, k->warned ? MPS_LOG_DEBUG : MPS_LOG_WARNING,
+                     "cluster: redis %s unreachable: %s; retrying in %ld s (local devices are "
+                     "served meanwhile)",
+                     cr->server, err, (k->backoff_ms + 999) / 1000);
+        k->warned = true;
+        return false;
+    }
+    k->backoff_ms = 0;
+    k->warned = false;
+    CR_LOG(cr, MPS_LOG_INFO, "connected to redis %s as node %s", cr->server, cr->node);
+    pthread_mutex_lock(&cr->mu);
+    cr->ctr.redis_up = 1;
+    if (k->ever_up)
+        cr->ctr.reconnects++;
+    cr->ctr.last_error[0] = '\0';
+    cr->rescan = true;
+    pthread_mutex_unlock(&cr->mu);
+    k->ever_up = true;
+    cr_post_kind(cr, RES_UP, NULL); /* the loop re-registers every local device */
+    return true;
+}
+
+/* --------------------------------------------------------------------- the worker */
+
+static void
+append_cmd(struct conn *k, const struct cr_cmd *c, bool noscript_retry)
+{
+    struct cr_inst *cr = k->cr;
+    char dev_key[256], fqdn_key[320], sess[24], cms[24], lease[24];
+    const char *sha = c->kind == CMD_UNREGISTER ? k->sha_unreg : k->sha_reg;
+
+    (void)noscript_retry;
+    if (c->kind == CMD_DISCONNECT_REQ) { /* a plain PUBLISH: the request changes no key */
+        char line[CE_NODE_MAX * 2 + CE_UUID_MAX + 48];
+        snprintf(line, sizeof(line), "disconnect-request %s %llu %s %s", c->node,
+                 (unsigned long long)c->session, c->uuid, cr->node);
+        const char *argv[] = {"PUBLISH", cr->channel, line};
+        redisAppendCommandArgv(k->c, 3, argv, NULL);
+        return;
+    }
+    snprintf(dev_key, sizeof(dev_key), "%sdev:%s", cr->prefix, c->uuid);
+    snprintf(fqdn_key, sizeof(fqdn_key), "%sfqdn:%s", cr->prefix, c->fqdn);
+    snprintf(sess, sizeof(sess), "%llu", (unsigned long long)c->session);
+    snprintf(cms, sizeof(cms), "%lld", (long long)c->connected_ms);
+    snprintf(lease, sizeof(lease), "%ld", cr->lease_ms);
+    if (c->kind == CMD_UNREGISTER) {
+        const char *argv[] = {"EVALSHA", sha,     "2",      dev_key, fqdn_key,
+                              c->uuid,   c->fqdn, cr->node, sess,    cr->channel};
+        redisAppendCommandArgv(k->c, 10, argv, NULL);
+    } else {
+        const char *argv[] = {"EVALSHA", sha,     "2",      dev_key,    fqdn_key,
+                              c->uuid,   c->fqdn, c->ports, cr->node,   sess,
+                              cms,       c->peer, lease,    cr->prefix, cr->channel};
+        redisAppendCommandArgv(k->c, 15, argv, NULL);
+    }
+}
+
+struct batch_tally {
+    uint64_t registered, superseded, stale, refreshes, unregistered, events_out;
+    uint64_t disconnect_sent;
+    size_t lines; /* per-device INFO lines so far in this batch */
+};
+
+static void
+account_reply(struct conn *k, const struct cr_cmd *c, const redisReply *r, struct batch_tally *t,
+              size_t batch_n)
+{
+    struct cr_inst *cr = k->cr;
+    enum mps_log_level lvl = batch_n <= 16 ? MPS_LOG_INFO : MPS_LOG_DEBUG;
+    const char *name = strcmp(c->fqdn, "-") ? c->fqdn : c->uuid;
+
+    if (c->kind == CMD_DISCONNECT_REQ) {
+        if (r->type == REDIS_REPLY_INTEGER) {
+            t->disconnect_sent++;
+            t->events_out++;
+            cr->api->log(cr->mi, MPS_LOG_INFO,
+                         "cluster: asked node %s to disconnect %s session %llu (%lld "
+                         "subscriber%s)",
+                         c->node, c->uuid, (unsigned long long)c->session, (long long)r->integer,
+                         r->integer == 1 ? "" : "s");
+        }
+        return;
+    }
+    if (c->kind == CMD_UNREGISTER) {
+        if (r->type == REDIS_REPLY_INTEGER && r->integer == 1) {
+            t->unregistered++;
+            t->events_out++;
+            cr->api->log(cr->mi, lvl, "cluster: unregistered %s (%s) from node %s", name, c->uuid,
+                         cr->node);
+        }
+        return;
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+        r->element[0]->type != REDIS_REPLY_STRING)
+        return;
+    const char *st = r->element[0]->str, *onode = r->element[1]->str;
+    if (!strcmp(st, "refresh")) {
+        t->refreshes++;
+    } else if (!strcmp(st, "stale")) {
+        t->stale++;
+        /* A refused refresh repeats every heartbeat while the old tunnel lasts: DEBUG. */
+        cr->api->log(cr->mi, c->kind == CMD_REFRESH ? MPS_LOG_DEBUG : MPS_LOG_INFO,
+                     "cluster: %s (%s): node %s holds a newer session (%s); ours (session %llu) "
+                     "is not registered",
+                     name, c->uuid, onode, r->element[2]->str, (unsigned long long)c->session);
+    } else if (!strcmp(st, "ports")) {
+        t->events_out++;
+        if (c->kind == CMD_REFRESH)
+            t->refreshes++;
+    } else {
+        t->registered++;
+        t->events_out++;
+        if (!strcmp(st, "supersede")) {
+            t->superseded++;
+            cr->api->log(cr->mi, MPS_LOG_INFO,
+                         "cluster: registered %s (%s) on node %s, superseding node %s "
+                         "session %s",
+                         name, c->uuid, cr->node, onode, r->element[2]->str);
+        } else {
+            cr->api->log(cr->mi, lvl, "cluster: registered %s (%s) on node %s", name, c->uuid,
+                         cr->node);
+        }
+    }
+}
+
+/* Send one batch as a pipeline; false on a connection error (the batch is dropped: the next
+ * heartbeat after the reconnect registers everything again). */
+static bool
+run_batch(struct conn *k, struct cr_cmd **cmds, size_t n)
+{
+    struct cr_inst *cr = k->cr;
+    struct batch_tally t = {0};
+    bool noscript = false;
+
+    for (size_t i = 0; i < n; i++)
+        append_cmd(k, cmds[i], false);
+    for (size_t i = 0; i < n; i++) {
+        redisReply *r = NULL;
+        if (redisGetReply(k->c, (void **)&r) != REDIS_OK || !r) {
+            {
+                char eb[200];
+                drop_conn(k, conn_error(k, eb, sizeof(eb)));
+            }
+            return false;
+        }
+        if (r->type == REDIS_REPLY_ERROR) {
+            if (!strncmp(r->str, "NOSCRIPT", 8))
+                noscript = true;
+            else
+                cr->api->log(cr->mi, MPS_LOG_ERROR, "cluster: redis refused a registration: %s",
+                             r->str);
+        } else {
+            account_reply(k, cmds[i], r, &t, n);
+        }
+        freeReplyObject(r);
+    }
+    if (noscript) { /* Redis restarted and lost its script cache: load again, retry once */
+        char err[160];
+        if (load_script(k, register_lua, k->sha_reg, err, sizeof(err)) < 0 ||
+            load_script(k, unregister_lua, k->sha_unreg, err, sizeof(err)) < 0) {
+            drop_conn(k, err);
+            return false;
+        }
+        return run_batch(k, cmds, n);
+    }
+    if (n > 16 && t.registered)
+        CR_LOG(cr, MPS_LOG_INFO, "registered %llu devices on node %s (%llu superseding another)",
+               (unsigned long long)t.registered, cr->node, (unsigned long long)t.superseded);
+    pthread_mutex_lock(&cr->mu);
+    cr->ctr.registered += t.registered;
+    cr->ctr.superseded += t.superseded;
+    cr->ctr.stale += t.stale;
+    cr->ctr.refreshes += t.refreshes;
+    cr->ctr.unregistered += t.unregistered;
+    cr->ctr.events_out += t.events_out;
+    cr->ctr.disconnect_sent += t.disconnect_sent;
+    pthread_mutex_unlock(&cr->mu);
+    return true;
+}
+
+/* A node is gone when its lease key was missing at two heartbeats in a row: a Redis
+ * restarted empty has every node's key back within one heartbeat, which must not empty the
+ * caches. */
+static void
+node_seen(struct cr_inst *cr, const char *node, bool present)
+{
+    bool gone = false;
+
+    pthread_mutex_lock(&cr->mu);
+    for (size_t j = 0; j < cr->nnodes; j++) {
+        if (strcmp(cr->nodes[j], node))
+            continue;
+        if (present) {
+            cr->node_missing[j] = 0;
+        } else if (++cr->node_missing[j] >= 2) {
+            memmove(cr->nodes[j], cr->nodes[j + 1], (cr->nnodes - j - 1) * sizeof(cr->nodes[0]));
+            memmove(cr->node_missing + j, cr->node_missing + j + 1, cr->nnodes - j - 1);
+            cr->nnodes--;
+            gone = true;
+        }
+        break;
+    }
+    pthread_mutex_unlock(&cr->mu);
+    if (gone) {
+        CR_LOG(cr, MPS_LOG_INFO, "node %s lost its lease: dropping its devices", node);
+        cr_post_kind(cr, RES_NODE_GONE, node);
+    }
+}
+
+/* The node's lease, then the leases of the other nodes we know of: a node that is gone takes
+ * its devices out of every cache at once (their keys expire on their own). */
+static bool
+heartbeat(struct conn *k)
+{
+    struct cr_inst *cr = k->cr;
+    char key[256], lease[24], val[48];
+    char(*nodes)[CE_NODE_MAX + 1] = k->nodes;
+    size_t n;
+
+    snprintf(key, sizeof(key), "%snode:%s", cr->prefix, cr->node);
+    snprintf(lease, sizeof(lease), "%ld", cr->lease_ms);
+    snprintf(val, sizeof(val), "%lld", (long long)time(NULL));
+    const char *argv[] = {"SET", key, val, "PX", lease};
+    redisAppendCommandArgv(k->c, 5, argv, NULL);
+    pthread_mutex_lock(&cr->mu);
+    n = cr->nnodes;
+    memcpy(nodes, cr->nodes, n * sizeof(k->nodes[0]));
+    pthread_mutex_unlock(&cr->mu);
+    for (size_t i = 0; i < n; i++) {
+        char nk[256];
+        snprintf(nk, sizeof(nk), "%snode:%s", cr->prefix, nodes[i]);
+        const char *a[] = {"EXISTS", nk};
+        redisAppendCommandArgv(k->c, 2, a, NULL);
+    }
+    for (size_t i = 0; i <= n; i++) {
+        redisReply *r = NULL;
+        if (redisGetReply(k->c, (void **)&r) != REDIS_OK || !r) {
+            {
+                char eb[200];
+                drop_conn(k, conn_error(k, eb, sizeof(eb)));
+            }
+            return false;
+        }
+        if (i > 0 && r->type == REDIS_REPLY_INTEGER)
+            node_seen(cr, nodes[i - 1], r->integer != 0);
+        freeReplyObject(r);
+    }
+    return true;
+}
+
+static const char *
+field(const redisReply *r, size_t i, char *buf, size_t len)
+{
+    if (i >= r->elements || r->element[i]->type != REDIS_REPLY_STRING)
+        return "";
+    snprintf(buf, len, "%.*s", (int)r->element[i]->len, r->element[i]->str);
+    return buf;
+}
+
+/* Read every dev key's fields of one SCAN page (pipelined) into the loop's cache. */
+static bool
+scan_page(struct conn *k, const redisReply *keys, uint64_t *garbled)
+{
+    struct cr_inst *cr = k->cr;
+
+    for (size_t i = 0; i < keys->elements; i++) {
+        const redisReply *kr = keys->element[i];
+        const char *argv[] = {"HMGET", kr->str, "node",  "session",
+                              "uuid",  "fqdn",  "ports", "connected_ms"};
+        size_t lens[] = {5, kr->len, 4, 7, 4, 4, 5, 12};
+        redisAppendCommandArgv(k->c, 8, argv, lens);
+    }
+    for (size_t i = 0; i < keys->elements; i++) {
+        redisReply *r = NULL;
+        if (redisGetReply(k->c, (void **)&r) != REDIS_OK || !r) {
+            {
+                char eb[200];
+                drop_conn(k, conn_error(k, eb, sizeof(eb)));
+            }
+            return false;
+        }
+        char f[6][260], line[1400];
+        const char *why;
+        struct cr_res *res = calloc(1, sizeof(*res));
+        if (r->type == REDIS_REPLY_ARRAY && res) {
+            int w =
+                snprintf(line, sizeof(line), "connect %s %s %s %s %s %s", field(r, 0, f[0], 260),
+                         field(r, 1, f[1], 260), field(r, 2, f[2], 260), field(r, 3, f[3], 260),
+                         field(r, 4, f[4], 260), field(r, 5, f[5], 260));
+            /* An entry that expired between SCAN and HMGET reads as all nil: not garbled. */
+            if (!f[0][0] && r->elements && r->element[0]->type == REDIS_REPLY_NIL) {
+                free(res);
+            } else if (w < 0 || (size_t)w >= sizeof(line) ||
+                       ce_parse(line, (size_t)w, &res->ev, &why) < 0) {
+                (*garbled)++;
+                cr->api->log(cr->mi, MPS_LOG_WARNING, "cluster: ignoring entry %.100s in redis: %s",
+                             keys->element[i]->str, why);
+                free(res);
+            } else if (strcmp(res->ev.node, cr->node)) {
+                res->kind = RES_EVENT;
+                cr_post(cr, res);
+            } else {
+                free(res);
+            }
+        } else {
+            free(res);
+        }
+        freeReplyObject(r);
+    }
+    return true;
+}
+
+/* SCAN every dev key: the loop's cache is rebuilt (entries not seen are dropped at the end). */
+static bool
+full_scan(struct conn *k)
+{
+    struct cr_inst *cr = k->cr;
+    char match[200], cursor[32] = "0";
+    uint64_t garbled = 0;
+
+    snprintf(match, sizeof(match), "%sdev:*", cr->prefix);
+    cr_post_kind(cr, RES_SCAN_BEGIN, NULL);
+    do {
+        const char *argv[] = {"SCAN", cursor, "MATCH", match, "COUNT", SCAN_COUNT};
+        redisReply *r = redisCommandArgv(k->c, 6, argv, NULL);
+        if (!r) {
+            {
+                char eb[200];
+                drop_conn(k, conn_error(k, eb, sizeof(eb)));
+            }
+            return false;
+        }
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+            r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY) {
+            freeReplyObject(r);
+            drop_conn(k, "unexpected SCAN reply");
+            return false;
+        }
+        snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+        bool ok = scan_page(k, r->element[1], &garbled);
+        freeReplyObject(r);
+        if (!ok || cr_stopping(cr))
+            return false;
+    } while (strcmp(cursor, "0"));
+    pthread_mutex_lock(&cr->mu);
+    cr->ctr.garbled += garbled;
+    pthread_mutex_unlock(&cr->mu);
+    cr_post_kind(cr, RES_SCAN_END, NULL);
+    return true;
+}
+
+/* Up to BATCH_MAX commands, urgent ones first; waits up to 500 ms for the first. */
+static size_t
+take_batch(struct cr_inst *cr, struct cr_cmd **out, bool *rescan)
+{
+    size_t n = 0;
+    struct cr_cmd *c;
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 500000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&cr->mu);
+    while (!cr->stop && !cr->rescan && !cr->urgent.n && !cr->refresh.n &&
+           pthread_cond_timedwait(&cr->cmd_cv, &cr->mu, &ts) != ETIMEDOUT)
+        ;
+    while (n < BATCH_MAX && (c = fifo_pop(cr->urgent.n ? &cr->urgent : &cr->refresh)))
+        out[n++] = c;
+    cr->ctr.queue_depth = cr->urgent.n + cr->refresh.n;
+    *rescan = cr->rescan;
+    cr->rescan = false;
+    pthread_mutex_unlock(&cr->mu);
+    return n;
+}
+
+static void *
+worker_main(void *arg)
+{
+    struct conn k = {.cr = arg};
+    struct cr_inst *cr = k.cr;
+    struct cr_cmd *cmds[BATCH_MAX];
+    unsigned beats = 0;
+
+    while (!cr_stopping(cr)) {
+        if (!ensure_conn(&k))
+            continue;
+        bool rescan;
+        size_t n = take_batch(cr, cmds, &rescan);
+        if (rescan && !full_scan(&k) && !k.c) { /* lost: scan again after the reconnect */
+            pthread_mutex_lock(&cr->mu);
+            cr->rescan = true;
+            pthread_mutex_unlock(&cr->mu);
+        }
+        size_t start = 0;
+        for (size_t i = 0; i <= n && k.c; i++) {
+            if (i < n && cmds[i]->kind != CMD_HEARTBEAT)
+                continue;
+            if (i > start && !run_batch(&k, cmds + start, i - start))
+                break;
+            if (i < n && !heartbeat(&k))
+                break;
+            if (i < n && ++beats % RESCAN_EVERY == 0) {
+                pthread_mutex_lock(&cr->mu);
+                cr->rescan = true;
+                pthread_mutex_unlock(&cr->mu);
+            }
+            start = i + 1;
+        }
+        for (size_t i = 0; i < n; i++)
+            free(cmds[i]);
+    }
+    if (k.c)
+        redisFree(k.c);
+    return NULL;
+}
+
+int
+cr_threads_start(struct cr_inst *cr)
+{
+    int rc = pthread_create(&cr->worker, NULL, worker_main, cr);
+
+    if (rc)
+        return -rc;
+    cr->worker_started = true;
+    rc = pthread_create(&cr->subscriber, NULL, cr_subscriber_main, cr);
+    if (rc)
+        return -rc;
+    cr->subscriber_started = true;
+    return 0;
+}
+
+void
+cr_threads_stop(struct cr_inst *cr)
+{
+    struct cr_cmd *c;
+
+    pthread_mutex_lock(&cr->mu);
+    cr->stop = true;
+    pthread_cond_broadcast(&cr->cmd_cv);
+    pthread_cond_broadcast(&cr->res_cv);
+    pthread_mutex_unlock(&cr->mu);
+    if (cr->worker_started)
+        pthread_join(cr->worker, NULL);
+    if (cr->subscriber_started)
+        pthread_join(cr->subscriber, NULL);
+    cr->worker_started = cr->subscriber_started = false;
+    while ((c = fifo_pop(&cr->urgent)))
+        free(c);
+    while ((c = fifo_pop(&cr->refresh)))
+        free(c);
+}

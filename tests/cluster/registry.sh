@@ -1,0 +1,175 @@
+#!/bin/bash
+# registry.sh - issue 15 step 1: the cluster-wide device directory in Redis (cluster_redis).
+# SPDX-License-Identifier: Apache-2.0
+#
+# One redis-server on a UNIX socket of the test's own (no port is ever picked) and three mpsd
+# nodes A, B, C with [module cluster_redis]; amtsim devices spread across them. Proves, with
+# the real daemon and the real Redis: every device registered under the node that holds it;
+# every node's directory knows the others' devices; kill -9 of a node: its devices reconnect
+# to a survivor and supersede their entries there, its lease expires and the survivors drop
+# it; a node still holding an older session of a device that moved cannot take it back
+# (no flapping); FLUSHALL (Redis restarted empty): everything back within a heartbeat; Redis
+# stopped: local devices still served, the outage logged, everything re-registered when it
+# returns; garbled events on the channel: counted, logged, nothing crashes.
+. "$(dirname "$0")/../integration/lib.sh"
+
+for t in redis-server redis-cli; do
+    if ! command -v "$t" >/dev/null 2>&1; then
+        echo "SKIP: $t is missing (apt-get install redis-server)"
+        exit 77
+    fi
+done
+[ -e "$MODDIR/cluster_redis.so" ] || { echo "SKIP: cluster_redis was not built (libhiredis-dev)"; exit 77; }
+
+SOCK="$TMPD/redis.sock"
+LEASE=3
+rcli() { redis-cli -s "$SOCK" "$@"; }
+
+REDIS_PID=""
+start_redis() {
+    rm -f "$SOCK"
+    redis-server --port 0 --unixsocket "$SOCK" --save '' --appendonly no \
+        --dir "$TMPD" >>"$TMPD/redis.log" 2>&1 &
+    REDIS_PID=$!
+    BG_PIDS+=("$REDIS_PID")
+    wait_for $((10 * SLOW)) "redis-server on $SOCK" redis_ready
+}
+redis_ready() { [ -S "$SOCK" ] && [ "$(rcli PING 2>/dev/null)" = PONG ]; }
+stop_redis() {
+    kill -TERM "$REDIS_PID"
+    wait "$REDIS_PID" 2>/dev/null || true
+    REDIS_PID=""
+}
+
+# ---------------------------------------------------------------- three nodes
+declare -A NPID NLOG NAMT NCON
+start_node() { # start_node NAME
+    local n=$1
+    CONF_EXTRA="[module cluster_redis]
+Server = unix:$SOCK
+NodeId = node$n
+LeaseSeconds = $LEASE
+HeartbeatSeconds = 1
+RetryMax = 1s" write_conf "$TMPD/mps.$n.conf"
+    start_mpsd "$TMPD/mps.$n.conf"
+    NPID[$n]=$MPSD_PID NLOG[$n]=$MPSD_LOG NAMT[$n]=$AMT_PORT NCON[$n]=$CONSOLE_PORT
+    BG_PIDS+=("$MPSD_PID")
+    MPSD_PID=""
+}
+use_node() { # lib.sh's helpers (log checks, apf, stop_mpsd) act on node NAME
+    MPSD_PID=${NPID[$1]} MPSD_LOG=${NLOG[$1]} AMT_PORT=${NAMT[$1]} CONSOLE_PORT=${NCON[$1]}
+}
+node_log_has() { grep -q -e "$2" "${NLOG[$1]}"; }
+wait_node_log() { wait_for "${3:-$((10 * SLOW))}" "node $1: /$2/" node_log_has "$1" "$2"; }
+node_log_count() { grep -c -e "$2" "${NLOG[$1]}" || true; }
+
+# devices NAME NODE FQDN_PATTERN COUNT UUID_BASE: amtsim devices dialling NODE
+devices() {
+    bg "sim.$1" "$AMTSIM" --port "${NAMT[$2]}" --fqdn "$3" --count "$4" --uuid-base "$5" \
+        --keepalive 5 --ready-file "$TMPD/sim.$1.ready"
+    eval "SIM_$1=\$BG_PID"
+    wait_for $((20 * SLOW)) "devices $1 forwarding" sim_ready "$1" "$4"
+}
+sim_ready() { [ "$(cat "$TMPD/sim.$1.ready" 2>/dev/null)" = "$2" ]; }
+
+# owner FQDN: the node Redis has for the device (through its fqdn key)
+owner() {
+    local uuid
+    uuid=$(rcli GET "mpsd:fqdn:$1")
+    [ -n "$uuid" ] && rcli HGET "mpsd:dev:$uuid" node
+}
+owner_is() { [ "$(owner "$1")" = "$2" ]; }
+dev_keys() { rcli --scan --pattern 'mpsd:dev:*' | wc -l; }
+dev_keys_are() { [ "$(dev_keys)" = "$1" ]; }
+
+start_redis
+for n in A B C; do start_node $n; done
+for n in A B C; do wait_node_log $n "cluster: connected to redis unix:$SOCK as node node$n"; done
+
+devices a A 'a%d.example.com' 2 11111111-2222-3333-4444-00000000a000
+devices b B 'b%d.example.com' 2 11111111-2222-3333-4444-00000000b000
+devices c C 'c%d.example.com' 2 11111111-2222-3333-4444-00000000c000
+wait_for $((10 * SLOW)) "6 devices in redis" dev_keys_are 6
+for n in A B C; do
+    for i in 0 1; do
+        d="$(tr 'A-C' 'a-c' <<<"$n")$i.example.com"
+        owner_is "$d" "node$n" || fail "$d: redis says node '$(owner "$d")', expected node$n"
+    done
+    wait_node_log $n "cluster: registered ${n,,}0.example.com (.*) on node node$n"
+    rcli EXISTS "mpsd:node:node$n" | grep -qx 1 || fail "node$n has no lease key"
+done
+ttl=$(rcli PTTL "mpsd:dev:$(rcli GET mpsd:fqdn:a0.example.com)")
+[ "$ttl" -gt 0 ] && [ "$ttl" -le $((LEASE * 1000)) ] || fail "device key PTTL $ttl, lease ${LEASE}s"
+log "6 devices registered, each under its node (PTTL $ttl ms)"
+for n in A B C; do wait_node_log $n "directory: 4 remote devices on 2 other nodes"; done
+log "every node's directory holds the other nodes' 4 devices"
+
+# ------------------------------------------------- kill -9 C: its devices move to A
+kill -KILL "${NPID[C]}"
+wait "${NPID[C]}" 2>/dev/null || true
+kill "$SIM_c" 2>/dev/null || true
+t0=$SECONDS
+devices c2 A 'c%d.example.com' 2 11111111-2222-3333-4444-00000000c000
+wait_for $((5 * SLOW)) "c0 registered on node A" owner_is c0.example.com nodeA
+wait_node_log A "registered c0.example.com (.*) on node nodeA, superseding node nodeC"
+owner_is c1.example.com nodeA || fail "c1 is on '$(owner c1.example.com)', expected nodeA"
+log "C's devices reconnected to A and superseded their entries ($((SECONDS - t0)) s)"
+wait_for $((LEASE * 2 * SLOW + 2)) "node C's lease to expire" \
+    sh -c "[ \"\$(redis-cli -s '$SOCK' EXISTS mpsd:node:nodeC)\" = 0 ]"
+wait_node_log B "directory: 4 remote devices on 1 other node" $((LEASE * 2 * SLOW + 2))
+wait_node_log A "directory: 2 remote devices on 1 other node" $((LEASE * 2 * SLOW + 2))
+log "C's lease expired after $((SECONDS - t0)) s; survivors dropped node C"
+
+# --------------------------- an older session still held elsewhere never takes it back
+devices s B 's%d.example.com' 1 11111111-2222-3333-4444-00000000d000
+wait_for $((5 * SLOW)) "s0 on node B" owner_is s0.example.com nodeB
+devices s2 A 's%d.example.com' 1 11111111-2222-3333-4444-00000000d000
+wait_for $((5 * SLOW)) "s0 on node A" owner_is s0.example.com nodeA
+# B still holds its (older) session and refreshes it every heartbeat: refused each time.
+wait_node_log B "s0.example.com (.*): node nodeA holds a newer session"
+before=$(node_log_count B "s0.example.com (.*): node nodeA holds a newer session")
+wait_for $((5 * SLOW)) "two more refused refreshes on B" \
+    sh -c "[ \$(grep -c 's0.example.com (.*): node nodeA holds a newer session' '${NLOG[B]}') -ge $((before + 2)) ]"
+owner_is s0.example.com nodeA || fail "s0 flapped back to '$(owner s0.example.com)'"
+log "the older session on B never took s0 back from A"
+
+# ------------------------------------------------ Redis restarted empty: FLUSHALL
+rcli FLUSHALL >/dev/null
+t0=$(date +%s%N)
+wait_for $((5 * SLOW)) "7 devices back after FLUSHALL" dev_keys_are 7
+log "FLUSHALL: all 7 registrations back in $((($(date +%s%N) - t0) / 1000000)) ms (heartbeat 1 s)"
+owner_is s0.example.com nodeA || fail "after FLUSHALL s0 is on '$(owner s0.example.com)'"
+owner_is b1.example.com nodeB || fail "after FLUSHALL b1 is on '$(owner b1.example.com)'"
+
+# ------------------------------------------------ Redis down, then back on the same socket
+stop_redis
+for n in A B; do wait_node_log $n "redis connection lost"; done
+use_node B
+expect_apf ok console-echo --device b0.example.com --dport 16994
+log "redis down: node B still serves b0 to a console"
+start_redis
+for n in A B; do
+    wait_for $((10 * SLOW)) "node $n reconnected" \
+        sh -c "[ \$(grep -c 'cluster: connected to redis' '${NLOG[$n]}') -ge 2 ]"
+done
+for n in A B; do # events published before a node resubscribed would never reach it
+    wait_for $((10 * SLOW)) "node $n resubscribed" \
+        sh -c "[ \$(grep -c 'cluster: subscribed to mpsd:events' '${NLOG[$n]}') -ge 2 ]"
+done
+wait_for $((5 * SLOW)) "7 devices back after the restart" dev_keys_are 7
+log "redis restarted: both nodes reconnected and re-registered all 7 devices"
+
+# ------------------------------------------------ garbled events
+rcli PUBLISH mpsd:events "connect nodeX notanumber u f - 1" >/dev/null
+printf 'connect \001\377 %.0s' 1 | rcli -x PUBLISH mpsd:events >/dev/null
+rcli PUBLISH mpsd:events "$(head -c 3000 /dev/zero | tr '\0' 'x')" >/dev/null
+for n in A B; do wait_node_log $n "garbled event on mpsd:events ignored"; done
+kill -0 "${NPID[A]}" && kill -0 "${NPID[B]}" || fail "a node died of a garbled event"
+use_node A
+expect_apf ok console-echo --device c1.example.com --dport 16994
+log "garbled events logged; nodes alive and serving"
+
+for n in A B; do
+    use_node $n
+    stop_mpsd
+done
