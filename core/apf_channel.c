@@ -8,6 +8,7 @@
  * owner sees the queue (write_queue_size) to stop feeding us. */
 #include "apf_channel.h"
 #include "apf_alerts.h"
+#include "apf_chunk.h"
 #include "log.h"
 #include "splice.h"
 
@@ -29,12 +30,6 @@ enum chan_state {
     CHAN_OPENING,    /* we sent OPEN (forwarded-tcpip): waiting for the device's answer */
     CHAN_CONNECTING, /* the device sent OPEN (direct-tcpip): we are connecting out */
     CHAN_OPEN,
-};
-
-struct chan_chunk {
-    struct chan_chunk *next;
-    size_t len, off;
-    uint8_t data[];
 };
 
 struct apf_channel {
@@ -89,40 +84,12 @@ apf_channels_in_use(const struct apf_tunnel *t)
 }
 
 static void
-chunks_free(struct chan_chunk **head, struct chan_chunk ***tail)
-{
-    struct chan_chunk *c = *head;
-    while (c) {
-        struct chan_chunk *n = c->next;
-        free(c);
-        c = n;
-    }
-    *head = NULL;
-    *tail = head;
-}
-
-static int
-chunk_append(struct chan_chunk ***tail, const void *data, size_t len)
-{
-    struct chan_chunk *c = malloc(sizeof(*c) + len);
-    if (!c)
-        return -ENOMEM;
-    c->next = NULL;
-    c->len = len;
-    c->off = 0;
-    memcpy(c->data, data, len);
-    **tail = c;
-    *tail = &c->next;
-    return 0;
-}
-
-static void
 chan_maybe_free(struct apf_channel *c)
 {
     if (c->t || !c->owner_released || c->deliver_call.queued || c->closed_call.queued)
         return;
-    chunks_free(&c->rxq, &c->rxq_tail);
-    chunks_free(&c->txq, &c->txq_tail);
+    chan_chunks_free(&c->rxq, &c->rxq_tail);
+    chan_chunks_free(&c->txq, &c->txq_tail);
     free(c);
 }
 
@@ -154,7 +121,7 @@ chan_detach(struct apf_channel *c)
     table(t)->slot[c->local_id] = NULL;
     table(t)->open--;
     c->t = NULL;
-    chunks_free(&c->txq, &c->txq_tail);
+    chan_chunks_free(&c->txq, &c->txq_tail);
 }
 
 static void chan_deliver(struct apf_channel *c);
@@ -331,7 +298,7 @@ chan_write(mps_stream *s, const struct mps_iov *iov, unsigned n)
             if (off)
                 stream_sent(s, off);
         }
-        if (off < len && chunk_append(&c->txq_tail, p + off, len - off) < 0)
+        if (off < len && chan_chunk_append(&c->txq_tail, p + off, len - off) < 0)
             return -ENOMEM;
     }
     return 0;
@@ -359,7 +326,7 @@ chan_close(mps_stream *s)
 {
     struct apf_channel *c = (struct apf_channel *)s;
     c->reading = false;
-    chunks_free(&c->rxq, &c->rxq_tail);
+    chan_chunks_free(&c->rxq, &c->rxq_tail);
     if (c->t && !c->close_sent) {
         c->close_after_flush = true;
         if (!c->txq)
@@ -707,7 +674,7 @@ apf_input_channel_data(struct apf_tunnel *t, const struct apf_msg *m)
         chan_maybe_adjust(c);
         return 0;
     }
-    if (chunk_append(&c->rxq_tail, m->u.data.data.p, len) < 0)
+    if (chan_chunk_append(&c->rxq_tail, m->u.data.data.p, len) < 0)
         return APF_DISC_TEMPORARILY_UNAVAILABLE;
     return 0;
 }
@@ -743,7 +710,7 @@ apf_input_channel_close(struct apf_tunnel *t, const struct apf_msg *m)
     }
     c->close_rcvd = true;
     /* The device is done: what we still had queued for it has nowhere to go. */
-    chunks_free(&c->txq, &c->txq_tail);
+    chan_chunks_free(&c->txq, &c->txq_tail);
     if (!c->owner_released)
         stream_fail_writes(&c->base, -EPIPE);
     chan_end(c, MPS_EOF);
