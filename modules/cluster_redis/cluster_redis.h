@@ -105,6 +105,9 @@ struct redisContext;
 struct timeval cr_tv(long ms);
 /* A connection to Server, authenticated, with CommandTimeout set; NULL with err filled. */
 struct redisContext *cr_open_context(struct cr_inst *cr, char *err, size_t errlen);
+/* redis_scripts.c: registration and unregistration, run with EVALSHA (texts for SCRIPT LOAD) */
+extern const char cr_register_lua[];
+extern const char cr_unregister_lua[];
 /* redis_sub.c: the subscriber thread's body. */
 void *cr_subscriber_main(void *arg);
 

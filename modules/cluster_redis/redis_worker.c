@@ -8,7 +8,7 @@
  * full, the oldest lease refresh goes first; the loop never waits) and the threads hand
  * results back through a locked list and the module's wakeup (cr_post: bounded too; there the
  * thread waits, never the loop). Both threads check `stop` at least every 500 ms, so fini
- * joins them promptly. */
+ * joins them promptly. The Lua scripts are in redis_scripts.c. */
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
@@ -24,65 +24,6 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-
-/* Register one device: KEYS dev key, fqdn key ("" when none); ARGV uuid, fqdn ("-"), ports,
- * node, session, connected_ms, peer, lease_ms, prefix, channel. The entry is taken over only
- * by a newer session (connected_ms, then node and session) or when its node's lease is gone;
- * returns {status, old node, old session}, status new|refresh|ports|supersede|stale. Changes
- * are published on the channel in the same atomic step. */
-static const char register_lua[] =
-    "local cur = redis.call('HMGET', KEYS[1], 'node', 'session', 'connected_ms', 'fqdn', 'ports')\n"
-    "local st = 'new'\n"
-    "if cur[1] then\n"
-    "  if cur[1] == ARGV[4] and cur[2] == ARGV[5] then\n"
-    "    if cur[4] == ARGV[2] and cur[5] == ARGV[3] then st = 'refresh' else st = 'ports' end\n"
-    "  else\n"
-    "    local mine, theirs = tonumber(ARGV[6]), tonumber(cur[3]) or 0\n"
-    "    local newer = mine > theirs or (mine == theirs and\n"
-    "      ARGV[4] .. ' ' .. ARGV[5] > cur[1] .. ' ' .. cur[2])\n"
-    "    if not newer and redis.call('EXISTS', ARGV[9] .. 'node:' .. cur[1]) == 1 then\n"
-    "      return {'stale', cur[1], cur[2]}\n"
-    "    end\n"
-    "    st = 'supersede'\n"
-    "  end\n"
-    "  if cur[4] and cur[4] ~= ARGV[2] and cur[4] ~= '-' and\n"
-    "     redis.call('GET', ARGV[9] .. 'fqdn:' .. cur[4]) == ARGV[1] then\n"
-    "    redis.call('DEL', ARGV[9] .. 'fqdn:' .. cur[4])\n"
-    "  end\n"
-    "end\n"
-    "if ARGV[2] ~= '-' then\n"
-    "  local other, take = redis.call('GET', KEYS[2]), true\n"
-    "  if other and other ~= ARGV[1] then\n"
-    "    local o = redis.call('HMGET', ARGV[9] .. 'dev:' .. other, 'connected_ms', 'node', "
-    "'session')\n"
-    "    if o[1] and (tonumber(o[1]) > tonumber(ARGV[6]) or (o[1] == ARGV[6] and\n"
-    "        o[2] .. ' ' .. o[3] > ARGV[4] .. ' ' .. ARGV[5])) then take = false end\n"
-    "  end\n"
-    "  if take then redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[8]) end\n"
-    "end\n"
-    "redis.call('HSET', KEYS[1], 'uuid', ARGV[1], 'fqdn', ARGV[2], 'ports', ARGV[3],\n"
-    "  'node', ARGV[4], 'session', ARGV[5], 'connected_ms', ARGV[6], 'peer', ARGV[7],\n"
-    "  'stamp', ARGV[6] .. '.' .. ARGV[5])\n"
-    "redis.call('PEXPIRE', KEYS[1], ARGV[8])\n"
-    "if st ~= 'refresh' then\n"
-    "  local kind = 'connect'\n"
-    "  if st == 'ports' then kind = 'ports' end\n"
-    "  redis.call('PUBLISH', ARGV[10], kind .. ' ' .. ARGV[4] .. ' ' .. ARGV[5] .. ' ' ..\n"
-    "    ARGV[1] .. ' ' .. ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. ARGV[6])\n"
-    "end\n"
-    "return {st, cur[1] or '', cur[2] or ''}\n";
-
-/* Unregister: KEYS dev key, fqdn key; ARGV uuid, fqdn, node, session, channel. Only an entry
- * that is still ours (node and session) is deleted; 1 if it was. */
-static const char unregister_lua[] =
-    "local cur = redis.call('HMGET', KEYS[1], 'node', 'session')\n"
-    "if cur[1] ~= ARGV[3] or cur[2] ~= ARGV[4] then return 0 end\n"
-    "redis.call('DEL', KEYS[1])\n"
-    "if ARGV[2] ~= '-' and redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) "
-    "end\n"
-    "redis.call('PUBLISH', ARGV[5], 'disconnect ' .. ARGV[3] .. ' ' .. ARGV[4] .. ' ' ..\n"
-    "  ARGV[1] .. ' ' .. ARGV[2])\n"
-    "return 1\n";
 
 #define BATCH_MAX 512
 #define SCAN_COUNT "1000"
@@ -352,8 +293,8 @@ ensure_conn(struct conn *k)
     if (k->backoff_ms && cr_nap(cr, k->backoff_ms))
         return false;
     k->c = cr_open_context(cr, err, sizeof(err));
-    if (k->c && (load_script(k, register_lua, k->sha_reg, err, sizeof(err)) < 0 ||
-                 load_script(k, unregister_lua, k->sha_unreg, err, sizeof(err)) < 0)) {
+    if (k->c && (load_script(k, cr_register_lua, k->sha_reg, err, sizeof(err)) < 0 ||
+                 load_script(k, cr_unregister_lua, k->sha_unreg, err, sizeof(err)) < 0)) {
         redisFree(k->c);
         k->c = NULL;
     }
@@ -520,8 +461,8 @@ run_batch(struct conn *k, struct cr_cmd **cmds, size_t n)
     }
     if (noscript) { /* Redis restarted and lost its script cache: load again, retry once */
         char err[160];
-        if (load_script(k, register_lua, k->sha_reg, err, sizeof(err)) < 0 ||
-            load_script(k, unregister_lua, k->sha_unreg, err, sizeof(err)) < 0) {
+        if (load_script(k, cr_register_lua, k->sha_reg, err, sizeof(err)) < 0 ||
+            load_script(k, cr_unregister_lua, k->sha_unreg, err, sizeof(err)) < 0) {
             drop_conn(k, err);
             return false;
         }
