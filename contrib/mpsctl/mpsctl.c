@@ -20,7 +20,7 @@
 #endif
 
 /* Options only some commands take: a bit each, checked against the command's set. */
-enum { OPT_JSON = 1, OPT_PREFIX = 2, OPT_PORT = 4, OPT_SINCE = 8 };
+enum { OPT_JSON = 1, OPT_PREFIX = 2, OPT_PORT = 4, OPT_SINCE = 8, OPT_CLUSTER = 16 };
 
 struct command {
     const char *name;
@@ -31,10 +31,13 @@ struct command {
 };
 
 static const struct command commands[] = {
-    {"devices", mpsctl_cmd_devices, 0, 0, OPT_JSON | OPT_PREFIX | OPT_PORT | OPT_SINCE,
-     "devices [--json] [--prefix P] [--port N] [--since T]",
+    {"devices", mpsctl_cmd_devices, 0, 0,
+     OPT_JSON | OPT_PREFIX | OPT_PORT | OPT_SINCE | OPT_CLUSTER,
+     "devices [--json] [--cluster] [--prefix P] [--port N] [--since T]",
      "List the connected devices, oldest first: FQDN, UUID, PEER, PORTS, AUTH, TLS,\n"
      "CONNECTED (how long ago), CHANNELS (open now), RX and TX (bytes from and to it).\n"
+     "  --cluster   every node's devices (cluster_redis), with a NODE column first; other\n"
+     "              nodes' devices show what the directory knows (no peer, TLS, bytes)\n"
      "  --prefix P  only FQDNs starting with P\n"
      "  --port N    only devices forwarding port N\n"
      "  --since T   only devices connected since T: RFC 3339, epoch seconds or an age (15m)\n"
@@ -203,7 +206,8 @@ main(int argc, char **argv)
         {"verbose", no_argument, NULL, 'v'},      {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},      {"json", no_argument, NULL, 'j'},
         {"prefix", required_argument, NULL, 'P'}, {"port", required_argument, NULL, 'p'},
-        {"since", required_argument, NULL, 'S'},  {NULL, 0, NULL, 0}};
+        {"since", required_argument, NULL, 'S'},  {"cluster", no_argument, NULL, 'c'},
+        {NULL, 0, NULL, 0}};
     struct mpsctl_opts o = {.conn = {.timeout_s = 30}};
     const char *socket_opt = NULL, *token_file = NULL;
     char *token_buf = NULL;
@@ -253,6 +257,10 @@ main(int argc, char **argv)
         case 'S':
             o.since = optarg;
             used |= OPT_SINCE;
+            break;
+        case 'c':
+            o.cluster = 1;
+            used |= OPT_CLUSTER;
             break;
         case 'p': {
             char *end;
@@ -311,8 +319,9 @@ main(int argc, char **argv)
         return MPSCTL_EXIT_USAGE;
     }
     if (used & ~cmd->opts) {
-        static const char *const names[] = {"--json", "--prefix", "--port", "--since"};
-        for (unsigned b = 0; b < 4; b++)
+        static const char *const names[] = {"--json", "--prefix", "--port", "--since",
+                                            "--cluster"};
+        for (unsigned b = 0; b < 5; b++)
             if (used & ~cmd->opts & (1u << b))
                 fprintf(stderr, "mpsctl: %s does not take %s\n", name, names[b]);
         return MPSCTL_EXIT_USAGE;

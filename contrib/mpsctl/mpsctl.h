@@ -9,6 +9,7 @@ struct mpsctl_opts {
     struct mpsctl_conn conn;
     int json;
     const char *prefix, *port, *since; /* devices filters, as given */
+    int cluster;                       /* devices: every node's (scope=cluster), NODE column */
     char **args;                       /* the command's operands */
     int nargs;
 };

@@ -166,7 +166,8 @@ fetch_devices(const struct mpsctl_opts *o, json_t **all_r)
     }
     if ((o->prefix && append_param(filters, sizeof filters, "prefix", o->prefix)) ||
         (o->port && append_param(filters, sizeof filters, "port", o->port)) ||
-        (o->since && append_param(filters, sizeof filters, "since", since))) {
+        (o->since && append_param(filters, sizeof filters, "since", since)) ||
+        (o->cluster && append_param(filters, sizeof filters, "scope", "cluster"))) {
         fprintf(stderr, "mpsctl: the filters are too long\n");
         return MPSCTL_EXIT_USAGE;
     }
@@ -219,17 +220,20 @@ mpsctl_cmd_devices(struct mpsctl_opts *o)
         json_decref(all);
         return 0;
     }
-    static const char *const heads[] = {"FQDN", "UUID",      "PEER",     "PORTS", "AUTH",
-                                        "TLS",  "CONNECTED", "CHANNELS", "RX",    "TX"};
-    static const int right[] = {0, 0, 0, 0, 0, 0, 1, 1, 1, 1};
-    struct mpsctl_table *t = mpsctl_table_new(10, heads, right);
+    /* With --cluster a NODE column comes first: the same table shifted by one. */
+    static const char *const heads[] = {"NODE", "FQDN",      "UUID",     "PEER", "PORTS", "AUTH",
+                                        "TLS",  "CONNECTED", "CHANNELS", "RX",   "TX"};
+    static const int right[] = {0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1};
+    size_t skip = o->cluster ? 0 : 1;
+    struct mpsctl_table *t = mpsctl_table_new(11 - skip, heads + skip, right + skip);
     int64_t now = now_ms();
     size_t i;
     json_t *d;
     json_array_foreach(all, i, d)
     {
         char ports[256], age[32], chans[32], rx[32], tx[32];
-        const char *cells[] = {str_of(d, "fqdn"),
+        const char *cells[] = {str_of(d, "node"),
+                               str_of(d, "fqdn"),
                                str_of(d, "uuid"),
                                str_of(d, "peer"),
                                ports_text(d, ports, sizeof ports),
@@ -239,7 +243,7 @@ mpsctl_cmd_devices(struct mpsctl_opts *o)
                                int_text(d, "channels_open", chans, sizeof chans),
                                bytes_text(d, "bytes_from_device", rx, sizeof rx),
                                bytes_text(d, "bytes_to_device", tx, sizeof tx)};
-        if (!t || mpsctl_table_add(t, cells)) {
+        if (!t || mpsctl_table_add(t, cells + skip)) {
             fprintf(stderr, "mpsctl: out of memory\n");
             mpsctl_table_free(t);
             json_decref(all);

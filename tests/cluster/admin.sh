@@ -155,6 +155,20 @@ if [ -x "$MPSCTL" ]; then
     grep -q "^asked node nodeB to disconnect d0.example.com (.*session $s_d)" "$TMPD/ctl.out" ||
         fail "mpsctl disconnect d0: $(cat "$TMPD/ctl.out")"
     log "mpsctl disconnect d0 through A: $(cat "$TMPD/ctl.out")"
+    # devices --cluster: every node's devices, NODE first; without it only A's own.
+    timeout "$T" "$MPSCTL" --socket "$TMPD/control.A" devices --cluster >"$TMPD/ctl.out" \
+        2>"$TMPD/ctl.err" || fail "mpsctl devices --cluster: exit $?: $(cat "$TMPD/ctl.err")"
+    head -1 "$TMPD/ctl.out" | grep -q "^NODE  *FQDN  *UUID" ||
+        fail "mpsctl devices --cluster: no NODE column: $(head -1 "$TMPD/ctl.out")"
+    grep -q "^nodeB  *b0.example.com " "$TMPD/ctl.out" ||
+        fail "mpsctl devices --cluster: b0 not listed on nodeB: $(cat "$TMPD/ctl.out")"
+    grep -q "^nodeA  *a0.example.com " "$TMPD/ctl.out" ||
+        fail "mpsctl devices --cluster: a0 not listed on nodeA: $(cat "$TMPD/ctl.out")"
+    timeout "$T" "$MPSCTL" --socket "$TMPD/control.A" devices >"$TMPD/ctl.out" 2>&1 ||
+        fail "mpsctl devices: $(cat "$TMPD/ctl.out")"
+    ! grep -q "b0.example.com" "$TMPD/ctl.out" && head -1 "$TMPD/ctl.out" | grep -q "^FQDN" ||
+        fail "mpsctl devices without --cluster: $(cat "$TMPD/ctl.out")"
+    log "mpsctl devices --cluster through A lists both nodes' devices with a NODE column"
 else
     expect_code 202 "DELETE d0 through A" A -X DELETE /api/v1/devices/d0.example.com
 fi
