@@ -25,6 +25,7 @@ api_set_context(const struct api_context *c)
 {
     ctx = *c;
     inst_set_loop(c->env ? c->env->loop : NULL);
+    api_net_init(c->env ? c->env->loop : NULL);
 }
 
 void
@@ -59,6 +60,7 @@ api_stop(void)
 {
     ctx.stopping = true;
     serving = false;
+    api_net_stop();
 }
 
 static unsigned
@@ -144,6 +146,8 @@ api_chan_open(mps_inst *mi, const struct mps_chan_req *req, mps_open_cb cb, void
     void *targ;
     inst_chan_callback(c, &tcb, &targ);
     int rc = apf_channel_open(ctx.env, &r, tcb, targ);
+    if (rc == -ENOENT) /* not held here: maybe by another node */
+        rc = api_chan_route(mi, &r, tcb, targ);
     if (rc < 0)
         inst_chan_abandon(c);
     return rc;
@@ -569,7 +573,8 @@ api_serving(mps_inst *mi)
 static size_t
 api_listen_addrs(mps_inst *mi, const char *instance, mps_addr_cb cb, void *arg)
 {
-    (void)mi;
+    if (!instance) /* the caller's own */
+        instance = mi ? mi->label : NULL;
     return instance ? listener_foreach_bound(instance, cb, arg) : 0;
 }
 
@@ -681,4 +686,6 @@ const struct mps_api core_api = {
     .stream_local = api_stream_local,
     .serving = api_serving,
     .listen_addrs = api_listen_addrs,
+    .connect = api_connect,
+    .chan_router = api_chan_router,
 };

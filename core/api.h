@@ -37,6 +37,15 @@ void api_listeners_free(void);
 void api_iface_withdraw(mps_inst *mi);
 /* A listener group's target for an instance with the listener role: its accept hook. */
 void api_inst_accept(void *arg, mps_stream *s);
+/* api_net.c: module connects and the channel router. */
+void api_net_init(uv_loop_t *loop);
+void api_net_stop(void); /* pending connects answer -ECANCELED */
+int api_connect(mps_inst *mi, const char *host, uint16_t port, uint64_t timeout_ms,
+                mps_open_cb cb, void *arg);
+int api_chan_router(mps_inst *mi, mps_chan_route_fn open, void *obj);
+void api_chan_router_withdraw(mps_inst *mi);
+/* chan_open's fallback for a device not held here: -ENOENT when nothing routes it. */
+int api_chan_route(mps_inst *mi, const struct mps_chan_req *req, mps_open_cb cb, void *arg);
 /* The statistics as modules see them (SIGUSR1 logs the same). st->size set by the caller. */
 void api_stats_fill(struct mps_stats *st);
 

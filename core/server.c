@@ -269,8 +269,10 @@ static void
 instances_finish(struct server *srv)
 {
     /* No module may find another's interface while the other is being finished. */
-    for (struct mps_inst *mi = srv->modules; mi; mi = mi->next)
+    for (struct mps_inst *mi = srv->modules; mi; mi = mi->next) {
         api_iface_withdraw(mi);
+        api_chan_router_withdraw(mi);
+    }
     size_t left = 0;
     for (struct mps_inst *mi = srv->modules; mi; mi = mi->next) {
         modload_instance_fini(mi);

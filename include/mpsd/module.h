@@ -43,7 +43,9 @@
  *        byte/auth/TLS gauges in mps_stats, realms_foreach, reload, stream_set_tls,
  *        stream_local (the control socket) and serving. Drop-in for the reference MPS
  *        (issue 16): mps_stats.devices_lost; devices_closed no longer counts them;
- *        listen_addrs (another instance's bound listen addresses).
+ *        listen_addrs (another instance's bound listen addresses). Scale out (issue 15):
+ *        connect (outbound TCP for modules) and chan_router (chan_open's fallback for devices
+ *        held by other nodes).
  */
 #ifndef MPS_MODULE_H
 #define MPS_MODULE_H
@@ -87,9 +89,17 @@ typedef void (*mps_read_cb)(void *arg, mps_stream *s, const struct mps_iov *data
  * queued it. */
 typedef void (*mps_done_cb)(void *arg, int status);
 /* Channel open result: chan is a new stream owned by the caller (close it when done), or NULL
- * with status -ECONNREFUSED (device refused the channel) or -ECONNABORTED (tunnel went away). */
+ * with status -ECONNREFUSED (device refused the channel) or -ECONNABORTED (tunnel went away);
+ * through a channel router (a device on another node) also -ENOENT (the device left that
+ * node), -EHOSTUNREACH (the node cannot be reached) or -ETIMEDOUT (it did not answer). */
 typedef void (*mps_open_cb)(void *arg, mps_stream *chan, int status);
 typedef void (*mps_accept_cb)(void *arg, mps_stream *client);
+struct mps_chan_req;
+/* A channel router (api->chan_router): opens a channel to a device this node does not hold,
+ * with chan_open's contract (0 and cb later, or an immediate -errno; -ENOENT: unknown here
+ * too). req is in the core's layout and valid only during the call. */
+typedef int (*mps_chan_route_fn)(void *obj, const struct mps_chan_req *req, mps_open_cb cb,
+                                 void *arg);
 
 /* A stream implemented by a module: a layer (TLS) that turns one stream into another. The
  * core calls these with the impl pointer given to layer_new (stream_new in 1.0); the module
@@ -392,9 +402,23 @@ struct mps_api { /* core services; append-only: check size before using newer me
     /* Drop-in for the reference MPS (1.1, issue 16). The addresses the listeners of another
      * instance are bound to, port 0 resolved, as the ReadyFile lists them: cb(arg, host, port)
      * inside the call for each open socket, in configuration order. instance is a [module
-     * NAME] name, or "core" for the device listener. Returns how many (0: none, or not open
+     * NAME] name, "core" for the device listener, or NULL for the caller's own (issue 15).
+     * Returns how many (0: none, or not open
      * yet: listeners open after every instance's init, so ask later). Loop thread. */
     size_t (*listen_addrs)(mps_inst *mi, const char *instance, mps_addr_cb cb, void *arg);
+    /* Scale out (1.1, issue 15). A TCP connection to host:port (a name, resolved off the
+     * loop, or a numeric address; every address in turn) within timeout_ms (0: 10 s). 0: cb
+     * runs once, never inline, with the stream (the instance's, like an accepted one) or NULL
+     * and -errno (-ETIMEDOUT, -ECONNREFUSED, -ECANCELED at shutdown); else -errno at once
+     * (-EAGAIN: too many connects under way). */
+    int (*connect)(mps_inst *mi, const char *host, uint16_t port, uint64_t timeout_ms,
+                   mps_open_cb cb, void *arg);
+    /* Become the process's channel router: chan_open of any other instance for a device
+     * this node does not hold (-ENOENT here) goes to open(obj, ...), which may reach it
+     * elsewhere and hand back a stream of its own (stream_new). The router's own chan_open
+     * calls are never routed. open NULL withdraws; withdrawn at the instance's fini too.
+     * 0, or -EEXIST when another instance routes. */
+    int (*chan_router)(mps_inst *mi, mps_chan_route_fn open, void *obj);
 };
 
 struct mps_ctx { /* passed to every hook */

@@ -9,6 +9,7 @@
 #include <mpsd/module.h>
 
 #include "cluster_directory.h"
+#include "cluster_link_iface.h"
 #include "rest_http.h"
 
 #include <jansson.h>
@@ -125,6 +126,8 @@ void rest_device_delete(struct rest_conn *c, const char *name);
 /* ---- rest_cluster.c: the cluster directory (cluster_redis), when one is loaded */
 /* The directory's interface, looked up now; NULL without a cluster module. */
 const struct cluster_directory_iface *rest_cluster_dir(const struct rest_inst *ri, void **obj);
+/* cluster_link's counters (zeroed, size kept) when it is loaded: 1, else 0. */
+int rest_cluster_link_counters(const struct rest_inst *ri, struct cluster_link_counters *k);
 json_t *rest_cluster_device_json(const struct cluster_device *d); /* a new reference or NULL */
 /* name not held here but by another node: answered (1), else 0 (the caller answers 404). */
 int rest_cluster_get(struct rest_conn *c, const char *name);

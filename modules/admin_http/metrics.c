@@ -456,6 +456,37 @@ cluster_metrics(const struct rest_inst *ri, struct rest_buf *b)
            "Commands dropped because the Redis queue was full", k.queue_drops);
     single(b, "mpsd_cluster_redis_reconnects_total", "counter",
            "Connections to Redis after the first", k.reconnects);
+    struct cluster_link_counters lk = {.size = sizeof(lk)};
+    if (rest_cluster_link_counters(ri, &lk)) {
+        static const char *const chan_what[4] = {"routed", "route_failed", "served",
+                                                 "serve_refused"};
+        const uint64_t cv[4] = {lk.routed, lk.route_failed, lk.served, lk.serve_failed};
+        family(b, "mpsd_cluster_link_channels_total", "counter",
+               "Console channels over inter-node links: opened on another node (routed) or not, "
+               "and opened here for another node's console (served) or refused");
+        for (int i = 0; i < 4; i++)
+            sample_u(b, "mpsd_cluster_link_channels_total",
+                     (const char *[]){"what", chan_what[i], NULL}, cv[i]);
+        static const char *const link_what[4] = {"dialled", "accepted", "failed",
+                                                 "handshake_refused"};
+        const uint64_t lv[4] = {lk.links_dialled, lk.links_accepted, lk.link_failures,
+                                lk.auth_failures};
+        family(b, "mpsd_cluster_links_total", "counter",
+               "Inter-node links that came up (dialled, accepted), failed or died, and "
+               "handshakes refused (wrong key or node)");
+        for (int i = 0; i < 4; i++)
+            sample_u(b, "mpsd_cluster_links_total", (const char *[]){"what", link_what[i], NULL},
+                     lv[i]);
+        family(b, "mpsd_cluster_link_bytes_total", "counter",
+               "Channel payload over inter-node links, by direction");
+        sample_u(b, "mpsd_cluster_link_bytes_total", (const char *[]){"direction", "out", NULL},
+                 lk.bytes_out);
+        sample_u(b, "mpsd_cluster_link_bytes_total", (const char *[]){"direction", "in", NULL},
+                 lk.bytes_in);
+        single(b, "mpsd_cluster_links_up", "gauge", "Inter-node links up", lk.links_up);
+        single(b, "mpsd_cluster_link_channels", "gauge", "Channels open on inter-node links",
+               lk.channels);
+    }
     if (!CLUSTER_DIRECTORY_HAS(d, disconnect))
         return;
     family(b, "mpsd_cluster_disconnect_requests_total", "counter",

@@ -29,6 +29,18 @@ rest_cluster_dir(const struct rest_inst *ri, void **obj)
     return d;
 }
 
+int
+rest_cluster_link_counters(const struct rest_inst *ri, struct cluster_link_counters *k)
+{
+    void *obj;
+    const struct cluster_link_iface *l = ri->api->iface_lookup(ri->inst, CLUSTER_LINK_IFACE, &obj);
+
+    if (!l || l->size < sizeof(*l) || !l->counters)
+        return 0;
+    l->counters(obj, k);
+    return 1;
+}
+
 json_t *
 rest_cluster_device_json(const struct cluster_device *d)
 {
@@ -181,6 +193,18 @@ rest_cluster_status(struct rest_conn *c)
         json_object_set_new(ctr, "disconnect_requests_ignored",
                             json_integer((json_int_t)k.disconnect_ignored));
     }
+    struct cluster_link_counters lk = {.size = sizeof(lk)};
+    if (ctr && rest_cluster_link_counters(c->ri, &lk))
+        json_object_set_new(
+            ctr, "links",
+            json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "routed",
+                      (json_int_t)lk.routed, "route_failed", (json_int_t)lk.route_failed, "served",
+                      (json_int_t)lk.served, "serve_refused", (json_int_t)lk.serve_failed,
+                      "dialled", (json_int_t)lk.links_dialled, "accepted",
+                      (json_int_t)lk.links_accepted, "failed", (json_int_t)lk.link_failures,
+                      "handshakes_refused", (json_int_t)lk.auth_failures, "bytes_out",
+                      (json_int_t)lk.bytes_out, "bytes_in", (json_int_t)lk.bytes_in, "up",
+                      (json_int_t)lk.links_up, "channels", (json_int_t)lk.channels));
     k.last_error[sizeof(k.last_error) - 1] = '\0';
     rest_respond_json(
         c, 200,

@@ -159,7 +159,10 @@ note_node(struct cr_inst *cr, const char *node)
         ;
     if (i == cr->nnodes && cr->nnodes < CR_NODES_MAX) {
         cr->node_missing[cr->nnodes] = 0;
+        cr->node_link[cr->nnodes][0] = '\0';
         strcpy(cr->nodes[cr->nnodes++], node);
+        cr->beat_now = true; /* its link address: a console may want it any moment */
+        pthread_cond_signal(&cr->cmd_cv);
     }
     pthread_mutex_unlock(&cr->mu);
 }

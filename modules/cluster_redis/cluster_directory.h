@@ -65,7 +65,17 @@ struct cluster_directory_iface {
      * (asynchronous: the call does not wait). 0; -ENOENT when the directory does not know
      * name; -EAGAIN when Redis is down (nothing is queued); -ENOMEM. */
     int (*disconnect)(void *obj, const char *name, const char *why);
+    /* Inter-node links (cluster_link). set_link: the address ("host:port") other nodes dial
+     * to reach this node's link listener; published with the node's lease from the next
+     * heartbeat on. 0, or -EINVAL (empty or longer than CLUSTER_LINK_MAX). */
+    int (*set_link)(void *obj, const char *addr);
+    /* The link address another node published, copied into buf. 0; -ENOENT: no such node
+     * is known (or it lost its lease); -EAGAIN: known, its address not read yet (a node seen
+     * for the first time is read at once, not at the next heartbeat); -ENOSPC: buf too
+     * small. */
+    int (*node_link)(void *obj, const char *node, char *buf, size_t len);
 };
+#define CLUSTER_LINK_MAX 80 /* "[v6 address]:port" or "host.name:port" */
 
 #define CLUSTER_DIRECTORY_HAS(iface, member)                                                       \
     ((iface)->size >=                                                                              \

@@ -308,6 +308,42 @@ dir_counters(void *obj, struct cluster_counters *c)
     }
 }
 
+static int
+dir_set_link(void *obj, const char *addr)
+{
+    struct cr_inst *cr = obj;
+    size_t len = addr ? strlen(addr) : 0;
+
+    if (!len || len > CLUSTER_LINK_MAX || strpbrk(addr, " \t\r\n"))
+        return -EINVAL;
+    pthread_mutex_lock(&cr->mu);
+    memcpy(cr->link, addr, len + 1);
+    cr->beat_now = true; /* publish it now rather than at the next heartbeat */
+    pthread_cond_signal(&cr->cmd_cv);
+    pthread_mutex_unlock(&cr->mu);
+    return 0;
+}
+
+static int
+dir_node_link(void *obj, const char *node, char *buf, size_t len)
+{
+    struct cr_inst *cr = obj;
+    int rc = -ENOENT;
+
+    pthread_mutex_lock(&cr->mu);
+    for (size_t i = 0; i < cr->nnodes; i++) {
+        if (strcmp(cr->nodes[i], node))
+            continue;
+        size_t n = strlen(cr->node_link[i]);
+        rc = !n ? -EAGAIN : n >= len ? -ENOSPC : 0;
+        if (rc == 0)
+            memcpy(buf, cr->node_link[i], n + 1);
+        break;
+    }
+    pthread_mutex_unlock(&cr->mu);
+    return rc;
+}
+
 struct remote_call {
     struct cr_inst *cr;
     struct cr_cmd *cmd;
@@ -438,6 +474,8 @@ cr_init(const struct mps_ctx *ctx)
         .foreach = dir_foreach,
         .counters = dir_counters,
         .disconnect = dir_disconnect,
+        .set_link = dir_set_link,
+        .node_link = dir_node_link,
     };
     if ((rc = cr->api->iface_publish(cr->mi, CLUSTER_DIRECTORY_IFACE, &cr->iface, cr)) < 0) {
         CR_LOG(cr, MPS_LOG_ERROR, "cannot publish %s: %s (one cluster_redis instance only)",

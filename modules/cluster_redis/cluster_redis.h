@@ -83,9 +83,12 @@ struct cr_inst {
     struct cr_res *res_head, *res_tail;
     size_t nres;
     bool stop, wakeup_closed, rescan;
+    bool beat_now; /* a node was seen for the first time: read its lease now */
     struct cluster_counters ctr;
     char nodes[CR_NODES_MAX][CE_NODE_MAX + 1]; /* other nodes seen: checked each heartbeat */
     uint8_t node_missing[CR_NODES_MAX];        /* heartbeats in a row without its lease key */
+    char node_link[CR_NODES_MAX][CLUSTER_LINK_MAX + 1]; /* from its lease; "" not read yet */
+    char link[CLUSTER_LINK_MAX + 1]; /* ours (set_link), published with our lease */
     size_t nnodes;
     pthread_t worker, subscriber;
     bool worker_started, subscriber_started;

@@ -487,18 +487,29 @@ run_batch(struct conn *k, struct cr_cmd **cmds, size_t n)
  * restarted empty has every node's key back within one heartbeat, which must not empty the
  * caches. */
 static void
-node_seen(struct cr_inst *cr, const char *node, bool present)
+node_seen(struct cr_inst *cr, const char *node, const redisReply *lease)
 {
     bool gone = false;
+    bool present = lease->type == REDIS_REPLY_STRING;
 
     pthread_mutex_lock(&cr->mu);
     for (size_t j = 0; j < cr->nnodes; j++) {
         if (strcmp(cr->nodes[j], node))
             continue;
         if (present) {
+            /* "<unix time> <link address>": the address is absent on a node without
+             * cluster_link (or an older one) */
+            const char *sp = memchr(lease->str, ' ', lease->len);
+            size_t n = sp ? lease->len - (size_t)(sp + 1 - lease->str) : 0;
+            if (n > CLUSTER_LINK_MAX)
+                n = 0;
+            memcpy(cr->node_link[j], sp ? sp + 1 : "", n);
+            cr->node_link[j][n] = '\0';
             cr->node_missing[j] = 0;
         } else if (++cr->node_missing[j] >= 2) {
             memmove(cr->nodes[j], cr->nodes[j + 1], (cr->nnodes - j - 1) * sizeof(cr->nodes[0]));
+            memmove(cr->node_link[j], cr->node_link[j + 1],
+                    (cr->nnodes - j - 1) * sizeof(cr->node_link[0]));
             memmove(cr->node_missing + j, cr->node_missing + j + 1, cr->nnodes - j - 1);
             cr->nnodes--;
             gone = true;
@@ -518,23 +529,24 @@ static bool
 heartbeat(struct conn *k)
 {
     struct cr_inst *cr = k->cr;
-    char key[256], lease[24], val[48];
+    char key[256], lease[24], val[CLUSTER_LINK_MAX + 32];
     char(*nodes)[CE_NODE_MAX + 1] = k->nodes;
     size_t n;
 
     snprintf(key, sizeof(key), "%snode:%s", cr->prefix, cr->node);
     snprintf(lease, sizeof(lease), "%ld", cr->lease_ms);
-    snprintf(val, sizeof(val), "%lld", (long long)time(NULL));
-    const char *argv[] = {"SET", key, val, "PX", lease};
-    redisAppendCommandArgv(k->c, 5, argv, NULL);
     pthread_mutex_lock(&cr->mu);
+    snprintf(val, sizeof(val), "%lld%s%s", (long long)time(NULL), cr->link[0] ? " " : "", cr->link);
+    cr->beat_now = false;
     n = cr->nnodes;
     memcpy(nodes, cr->nodes, n * sizeof(k->nodes[0]));
     pthread_mutex_unlock(&cr->mu);
+    const char *argv[] = {"SET", key, val, "PX", lease};
+    redisAppendCommandArgv(k->c, 5, argv, NULL);
     for (size_t i = 0; i < n; i++) {
         char nk[256];
         snprintf(nk, sizeof(nk), "%snode:%s", cr->prefix, nodes[i]);
-        const char *a[] = {"EXISTS", nk};
+        const char *a[] = {"GET", nk};
         redisAppendCommandArgv(k->c, 2, a, NULL);
     }
     for (size_t i = 0; i <= n; i++) {
@@ -546,8 +558,8 @@ heartbeat(struct conn *k)
             }
             return false;
         }
-        if (i > 0 && r->type == REDIS_REPLY_INTEGER)
-            node_seen(cr, nodes[i - 1], r->integer != 0);
+        if (i > 0 && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_NIL))
+            node_seen(cr, nodes[i - 1], r);
         freeReplyObject(r);
     }
     return true;
@@ -656,7 +668,7 @@ full_scan(struct conn *k)
 
 /* Up to BATCH_MAX commands, urgent ones first; waits up to 500 ms for the first. */
 static size_t
-take_batch(struct cr_inst *cr, struct cr_cmd **out, bool *rescan)
+take_batch(struct cr_inst *cr, struct cr_cmd **out, bool *rescan, bool *beat)
 {
     size_t n = 0;
     struct cr_cmd *c;
@@ -669,7 +681,7 @@ take_batch(struct cr_inst *cr, struct cr_cmd **out, bool *rescan)
         ts.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&cr->mu);
-    while (!cr->stop && !cr->rescan && !cr->urgent.n && !cr->refresh.n &&
+    while (!cr->stop && !cr->rescan && !cr->beat_now && !cr->urgent.n && !cr->refresh.n &&
            pthread_cond_timedwait(&cr->cmd_cv, &cr->mu, &ts) != ETIMEDOUT)
         ;
     while (n < BATCH_MAX && (c = fifo_pop(cr->urgent.n ? &cr->urgent : &cr->refresh)))
@@ -677,6 +689,7 @@ take_batch(struct cr_inst *cr, struct cr_cmd **out, bool *rescan)
     cr->ctr.queue_depth = cr->urgent.n + cr->refresh.n;
     *rescan = cr->rescan;
     cr->rescan = false;
+    *beat = cr->beat_now;
     pthread_mutex_unlock(&cr->mu);
     return n;
 }
@@ -692,8 +705,8 @@ worker_main(void *arg)
     while (!cr_stopping(cr)) {
         if (!ensure_conn(&k))
             continue;
-        bool rescan;
-        size_t n = take_batch(cr, cmds, &rescan);
+        bool rescan, beat;
+        size_t n = take_batch(cr, cmds, &rescan, &beat);
         if (rescan && !full_scan(&k) && !k.c) { /* lost: scan again after the reconnect */
             pthread_mutex_lock(&cr->mu);
             cr->rescan = true;
@@ -714,6 +727,13 @@ worker_main(void *arg)
             }
             start = i + 1;
         }
+        /* A new node or our own link address: the leases now, not at the next heartbeat
+         * (heartbeat() clears beat_now; an ordinary one in this batch did it already). */
+        pthread_mutex_lock(&cr->mu);
+        beat = beat && cr->beat_now;
+        pthread_mutex_unlock(&cr->mu);
+        if (beat && k.c)
+            heartbeat(&k);
         for (size_t i = 0; i < n; i++)
             free(cmds[i]);
     }

@@ -11,6 +11,7 @@
 #endif
 
 #include "http_proxy.h"
+#include "chan_status.h"
 #include "http_basic.h"
 
 #include <errno.h>
@@ -162,10 +163,8 @@ hp_opened(void *arg, mps_stream *chan, int status)
         goto out;
     }
     if (!chan) {
-        hp_error(c, 502, NULL,
-                 status == -ECONNREFUSED ? "device %s refused the channel to port %u"
-                                         : "the tunnel to device %s went away (port %u)",
-                 c->target.host, c->target.port);
+        hp_error(c, chan_open_http_status(status), NULL, "device %s port %u: %s", c->target.host,
+                 c->target.port, chan_open_failure(status));
         hp_pump(c);
         goto out;
     }

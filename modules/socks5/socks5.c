@@ -20,6 +20,7 @@
 
 #include <mpsd/module.h>
 
+#include "chan_status.h"
 #include "socks5_proto.h"
 
 #include <errno.h>
@@ -313,10 +314,11 @@ s5_opened(void *arg, mps_stream *chan, int status)
         return;
     }
     if (!chan) {
-        if (status == -ECONNREFUSED)
-            conn_refuse(c, SOCKS5_REP_CONN_REFUSED, "the device refused the channel");
-        else
-            conn_refuse(c, SOCKS5_REP_GENERAL_FAILURE, "the tunnel to the device went away");
+        conn_refuse(c,
+                    status == -ECONNREFUSED         ? SOCKS5_REP_CONN_REFUSED
+                    : chan_open_unreachable(status) ? SOCKS5_REP_HOST_UNREACHABLE
+                                                    : SOCKS5_REP_GENERAL_FAILURE,
+                    "%s", chan_open_failure(status));
         return;
     }
     uint8_t reply[SOCKS5_REPLY_LEN];

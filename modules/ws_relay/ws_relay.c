@@ -20,6 +20,7 @@
 
 #include "ws_relay.h"
 
+#include "chan_status.h"
 #include "http_basic.h"
 
 #include <errno.h>
@@ -262,9 +263,8 @@ on_opened(void *arg, mps_stream *chan, int status)
         if (chan)
             c->wi->api->close(chan, NULL, NULL);
     } else if (!chan) {
-        wr_respond_error(c, 502, NULL, "device %s: %s", c->req->device,
-                         status == -ECONNREFUSED ? "the device refused the channel"
-                                                 : "the tunnel to the device went away");
+        wr_respond_error(c, chan_open_http_status(status), NULL, "device %s: %s", c->req->device,
+                         chan_open_failure(status));
     } else {
         c->chan = chan;
         upgrade(c);
