@@ -12,7 +12,8 @@
 # the relays are logged on both nodes; a node with the wrong key is refused by the others and
 # its consoles get "host unreachable" (0x04) and a 502 naming why, never a hang; a node
 # stopped (SIGSTOP: a partition) gives 0x04 / 504 within OpenTimeout and the link is declared
-# dead by keepalive; after SIGCONT routing works again; kill -9 of a node: its devices,
+# dead by keepalive; after SIGCONT routing works again; Redis stopped: routing goes on from the
+# directories, Redis restarted empty: everything back; kill -9 of a node: its devices,
 # reconnected to a survivor, are reached through the third node as the same devices; every
 # node stops cleanly (no leak under ASan).
 . "$(dirname "$0")/../integration/lib.sh"
@@ -33,10 +34,21 @@ SOCK="$TMPD/redis.sock"
 T=$((30 * SLOW))
 rcli() { redis-cli -s "$SOCK" "$@"; }
 redis_ready() { [ -S "$SOCK" ] && [ "$(rcli PING 2>/dev/null)" = PONG ]; }
-redis-server --port 0 --unixsocket "$SOCK" --save '' --appendonly no --dir "$TMPD" \
-    >>"$TMPD/redis.log" 2>&1 &
-BG_PIDS+=("$!")
-wait_for $((10 * SLOW)) "redis-server on $SOCK" redis_ready
+REDIS_PID=""
+start_redis() {
+    rm -f "$SOCK"
+    redis-server --port 0 --unixsocket "$SOCK" --save '' --appendonly no --dir "$TMPD" \
+        >>"$TMPD/redis.log" 2>&1 &
+    REDIS_PID=$!
+    BG_PIDS+=("$REDIS_PID")
+    wait_for $((10 * SLOW)) "redis-server on $SOCK" redis_ready
+}
+stop_redis() {
+    kill -TERM "$REDIS_PID"
+    wait "$REDIS_PID" 2>/dev/null || true
+    REDIS_PID=""
+}
+start_redis
 
 KEY="$TMPD/cluster.key"
 openssl rand -hex 32 >"$KEY"
@@ -252,6 +264,20 @@ wait_for $((15 * SLOW)) "c0 through A again" sh -c \
     "[ \"\$(curl -q -s --max-time 5 -x http://127.0.0.1:${NHP[A]} http://c0.example.com:16992/back)\" = \
        'amtsim c0.example.com $(uuid_of $UC 0) /back' ]"
 log "C resumed: A reaches c0 again over a new link"
+
+# ------------------------------------------------ Redis down, then back empty
+stop_redis
+for n in A C; do wait_node_log $n "redis connection lost"; done
+body=$(via A socks http://c1.example.com:16992/redis-down) || fail "c1 through A with redis down"
+[ "$body" = "amtsim c1.example.com $(uuid_of $UC 1) /redis-down" ] || fail "redis down: '$body'"
+log "redis down: A still routes to c1 on C from its directory"
+start_redis
+wait_for $((10 * SLOW)) "7 devices back in the new redis" dev_keys_are 7
+wait_for $((10 * SLOW)) "node links back in the leases" sh -c \
+    "redis-cli -s '$SOCK' GET mpsd:node:nodeB | grep -q ' 127.0.0.1:'"
+body=$(via C http http://b0.example.com:16992/redis-back) || fail "b0 through C after redis came back"
+[ "$body" = "amtsim b0.example.com $(uuid_of $UB 0) /redis-back" ] || fail "redis back: '$body'"
+log "redis restarted empty: registrations and link addresses back, C routes to b0 on B"
 
 # ------------------------------------------------ kill -9 of node B: its devices move to C
 kill -9 "${NPID[B]}"
