@@ -202,9 +202,9 @@ done
 log "12 concurrent consoles through B to A's devices: all byte-exact"
 
 # ------------------------------------------------ counted: /api/v1/cluster and /metrics
-links_json() { # links_json NODE EXPR: a Python expression over /api/v1/cluster's counters.links (l)
+links_json() { # links_json NODE EXPR: a Python expression over /api/v1/cluster's links (l)
     curl -q -s --max-time "$T" "${NADM[$1]}/api/v1/cluster" |
-        python3 -c 'import json,sys; l=json.load(sys.stdin)["counters"]["links"]; print(eval(sys.argv[1]))' "$2"
+        python3 -c 'import json,sys; l=json.load(sys.stdin)["links"]; print(eval(sys.argv[1]))' "$2"
 }
 got=$(links_json B "(l['served'] >= 9, l['routed'] >= 20, l['accepted'] >= 2, l['dialled'] >= 2, l['bytes_in'] > 0, l['bytes_out'] > 0, l['up'] >= 3)")
 [ "$got" = "(True, True, True, True, True, True, True)" ] || fail "node B's link counters: $got ($(curl -s "${NADM[B]}/api/v1/cluster"))"
