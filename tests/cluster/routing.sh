@@ -17,37 +17,15 @@
 # reconnected to a survivor, are reached through the third node as the same devices; every
 # node stops cleanly (no leak under ASan).
 . "$(dirname "$0")/../integration/lib.sh"
-
-for t in redis-server redis-cli curl; do
-    if ! command -v "$t" >/dev/null 2>&1; then
-        echo "SKIP: $t is missing"
-        exit 77
-    fi
-done
-for m in cluster_redis cluster_link socks5 http_proxy; do
+. "$(dirname "$0")/cluster_lib.sh"
+command -v curl >/dev/null 2>&1 || { echo "SKIP: curl is missing"; exit 77; }
+for m in cluster_link socks5 http_proxy admin_http; do
     [ -e "$MODDIR/$m.so" ] || { echo "SKIP: $m was not built"; exit 77; }
 done
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
 
 S5CLIENT="$top_srcdir/tests/integration/socks5client.py"
-SOCK="$TMPD/redis.sock"
 T=$((30 * SLOW))
-rcli() { redis-cli -s "$SOCK" "$@"; }
-redis_ready() { [ -S "$SOCK" ] && [ "$(rcli PING 2>/dev/null)" = PONG ]; }
-REDIS_PID=""
-start_redis() {
-    rm -f "$SOCK"
-    redis-server --port 0 --unixsocket "$SOCK" --save '' --appendonly no --dir "$TMPD" \
-        >>"$TMPD/redis.log" 2>&1 &
-    REDIS_PID=$!
-    BG_PIDS+=("$REDIS_PID")
-    wait_for $((10 * SLOW)) "redis-server on $SOCK" redis_ready
-}
-stop_redis() {
-    kill -TERM "$REDIS_PID"
-    wait "$REDIS_PID" 2>/dev/null || true
-    REDIS_PID=""
-}
 start_redis
 
 KEY="$TMPD/cluster.key"
@@ -55,7 +33,7 @@ openssl rand -hex 32 >"$KEY"
 chmod 600 "$KEY"
 OPEN_TIMEOUT=$((3 * SLOW))
 
-declare -A NPID NLOG NAMT NS5 NHP NADM
+declare -A NS5 NHP NADM
 PROMTOOL=$(command -v promtool || true)
 start_node() { # start_node NAME [KEYFILE]
     local n=$1 key=${2:-$KEY}
@@ -90,19 +68,6 @@ Listen = 127.0.0.1:0" CONTROL_SOCKET="$TMPD/control.$n" write_conf "$TMPD/mps.$n
     MPSD_PID=""
 }
 use_node() { MPSD_PID=${NPID[$1]} MPSD_LOG=${NLOG[$1]} AMT_PORT=${NAMT[$1]}; }
-node_log_has() { grep -q -e "$2" "${NLOG[$1]}"; }
-wait_node_log() { wait_for "${3:-$((10 * SLOW))}" "node $1: /$2/" node_log_has "$1" "$2"; }
-sim_ready() { [ "$(cat "$TMPD/sim.$1.ready" 2>/dev/null)" = "$2" ]; }
-devices() { # devices NAME NODE FQDN_PATTERN COUNT UUID_BASE [AMTSIM-ARGS...]
-    local name=$1 node=$2 fq=$3 count=$4 base=$5
-    shift 5
-    bg "sim.$name" "$AMTSIM" --port "${NAMT[$node]}" --fqdn "$fq" --count "$count" \
-        --uuid-base "$base" --keepalive 5 --ready-file "$TMPD/sim.$name.ready" "$@"
-    eval "SIM_$name=\$BG_PID"
-    wait_for $((20 * SLOW)) "devices $name forwarding" sim_ready "$name" "$count"
-}
-dev_keys_are() { [ "$(rcli --scan --pattern 'mpsd:dev:*' | wc -l)" = "$1" ]; }
-owner_is() { [ "$(rcli HGET "mpsd:dev:$1" node)" = "$2" ]; }
 
 # s5 NODE SCENARIO [ARGS]: the SOCKS5 client against NODE's socks5; its result line.
 s5() {
@@ -153,9 +118,6 @@ wait_for $((10 * SLOW)) "every directory complete" sh -c \
      grep -q 'directory: 5 remote devices on 2 other nodes' '${NLOG[C]}'"
 
 # ------------------------------------------------ every device through every node
-uuid_of() { # uuid_of BASE INDEX
-    printf '%s%03x' "${1%???}" $((0x${1: -3} + $2))
-}
 checked=0
 for n in A B C; do
     for d in a:$UA b:$UB c:$UC; do
