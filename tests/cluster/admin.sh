@@ -12,26 +12,14 @@
 # /api/v1/cluster on both nodes; /metrics with the mpsd_cluster_* families passes promtool; a
 # node without cluster_redis answers 404 for /api/v1/cluster and for B's devices.
 . "$(dirname "$0")/../integration/lib.sh"
-
-for t in redis-server redis-cli curl; do
-    if ! command -v "$t" >/dev/null 2>&1; then
-        echo "SKIP: $t is missing"
-        exit 77
-    fi
-done
-[ -e "$MODDIR/cluster_redis.so" ] || { echo "SKIP: cluster_redis was not built (libhiredis-dev)"; exit 77; }
+. "$(dirname "$0")/cluster_lib.sh"
+command -v curl >/dev/null 2>&1 || { echo "SKIP: curl is missing"; exit 77; }
 PROMTOOL=$(command -v promtool || true)
 
-SOCK="$TMPD/redis.sock"
 T=$((30 * SLOW))
-rcli() { redis-cli -s "$SOCK" "$@"; }
-redis_ready() { [ -S "$SOCK" ] && [ "$(rcli PING 2>/dev/null)" = PONG ]; }
-redis-server --port 0 --unixsocket "$SOCK" --save '' --appendonly no --dir "$TMPD" \
-    >>"$TMPD/redis.log" 2>&1 &
-BG_PIDS+=("$!")
-wait_for $((10 * SLOW)) "redis-server on $SOCK" redis_ready
+start_redis
 
-declare -A NPID NLOG NAMT URL
+declare -A URL
 start_node() { # start_node NAME CLUSTER(0|1)
     local n=$1 extra="[module admin_http]
 Listen = 127.0.0.1:0"
@@ -50,8 +38,6 @@ RetryMax = 1s"
     BG_PIDS+=("$MPSD_PID")
     MPSD_PID=""
 }
-node_log_has() { grep -q -e "$2" "${NLOG[$1]}"; }
-wait_node_log() { wait_for "${3:-$((10 * SLOW))}" "node $1: /$2/" node_log_has "$1" "$2"; }
 
 # code NODE [CURL-ARGS...] PATH: the HTTP status (body in $TMPD/b)
 code() {
@@ -74,16 +60,6 @@ expect_json() { # expect_json EXPR WANT WHAT
     got=$(jget "$1") || fail "$3: not JSON: $(head -c 300 "$TMPD/b")"
     [ "$got" = "$2" ] || fail "$3: $1 = '$got', expected '$2': $(head -c 400 "$TMPD/b")"
 }
-sim_ready() { [ "$(cat "$TMPD/sim.$1.ready" 2>/dev/null)" = "$2" ]; }
-devices() { # devices NAME NODE FQDN_PATTERN COUNT UUID_BASE [AMTSIM-ARGS...]
-    local name=$1 node=$2 fq=$3 count=$4 base=$5
-    shift 5
-    bg "sim.$name" "$AMTSIM" --port "${NAMT[$node]}" --fqdn "$fq" --count "$count" \
-        --uuid-base "$base" --keepalive 5 --ready-file "$TMPD/sim.$name.ready" "$@"
-    eval "SIM_$name=\$BG_PID"
-    wait_for $((20 * SLOW)) "devices $name forwarding" sim_ready "$name" "$count"
-}
-dev_keys_are() { [ "$(rcli --scan --pattern 'mpsd:dev:*' | wc -l)" = "$1" ]; }
 session_of() { rcli HGET "mpsd:dev:$1" session; }
 session_not() { local s; s=$(session_of "$1"); [ -n "$s" ] && [ "$s" != "$2" ]; }
 
