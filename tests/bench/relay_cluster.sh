@@ -136,12 +136,12 @@ amtsim_ready() {
 devices A 'a%d.bench' 11111111-2222-3333-4444-0000000a0000
 devices B 'b%d.bench' 11111111-2222-3333-4444-0000000b0000
 
-# cluster NODE EXPR: a Python expression over NODE's /api/v1/cluster (j; c its counters.links)
+# cluster NODE EXPR: a Python expression over NODE's /api/v1/cluster (j; c its links member)
 cluster() {
     curl -q -sf --max-time 10 "http://127.0.0.1:${NADMIN[$1]}/api/v1/cluster" |
         python3 -c 'import json, sys
 j = json.load(sys.stdin)
-c = j.get("counters", {}).get("links", {})
+c = j.get("links") or {}
 print(eval(sys.argv[1]))' "$2"
 }
 a_knows_b() {

@@ -96,7 +96,7 @@ def main():
     out.append("## The link carried the relayed runs")
     out.append("")
     out.append("Payload bytes node B's links carried during each measurement (both directions, "
-               "from B's admin_http `/api/v1/cluster`, `counters.links.bytes_in + bytes_out`), "
+               "from B's admin_http `/api/v1/cluster`, `links.bytes_in + bytes_out`), "
                "median of the rounds: zero on the same-node paths, twice the payload echoed "
                "on the relayed one (uncounted warm-up round trips included).")
     out.append("")
