@@ -10,7 +10,8 @@
 # exactly that session (APF DISCONNECT reason 11 seen by the device, a new session in Redis
 # after it reconnects); a stale disconnect-request (the old session) is ignored and logged;
 # /api/v1/cluster on both nodes; /metrics with the mpsd_cluster_* families passes promtool; a
-# node without cluster_redis answers 404 for /api/v1/cluster and for B's devices.
+# node without cluster_redis answers 404 for /api/v1/cluster and for B's devices; admin_soap's
+# DisconnectDevice on A ends a device held by B (when SOAP was built).
 . "$(dirname "$0")/../integration/lib.sh"
 . "$(dirname "$0")/cluster_lib.sh"
 command -v curl >/dev/null 2>&1 || { echo "SKIP: curl is missing"; exit 77; }
@@ -20,8 +21,15 @@ T=$((30 * SLOW))
 start_redis
 
 declare -A URL
+# admin_soap's DisconnectDevice through the gSOAP client, when SOAP was built
+SOAP_CLIENT="$top_builddir/tests/soap/admin_client"
+[ -x "$SOAP_CLIENT" ] && [ -e "$MODDIR/admin_soap.so" ] || SOAP_CLIENT=""
 start_node() { # start_node NAME CLUSTER(0|1)
     local n=$1 extra="[module admin_http]
+Listen = 127.0.0.1:0"
+    [ "$n" = A ] && [ -n "$SOAP_CLIENT" ] && extra="$extra
+
+[module admin_soap]
 Listen = 127.0.0.1:0"
     [ "$2" = 1 ] && extra="$extra
 
@@ -35,6 +43,7 @@ RetryMax = 1s"
     start_mpsd "$TMPD/mps.$n.conf"
     NPID[$n]=$MPSD_PID NLOG[$n]=$MPSD_LOG NAMT[$n]=$AMT_PORT
     URL[$n]="http://127.0.0.1:$(ready_port admin_http)"
+    [ "$n" = A ] && [ -n "$SOAP_CLIENT" ] && SOAP_URL="http://127.0.0.1:$(ready_port admin_soap)/"
     BG_PIDS+=("$MPSD_PID")
     MPSD_PID=""
 }
@@ -199,6 +208,21 @@ for m in mpsd_cluster_registrations_total mpsd_cluster_events_in_total mpsd_clus
 done
 ! grep -q '^mpsd_cluster_' "$TMPD/metrics.C" || fail "node C exports cluster metrics"
 log "/api/v1/cluster on A and B, 404 on C; /metrics with mpsd_cluster_* $([ -n "$PROMTOOL" ] && echo "accepted by promtool" || echo "(promtool not installed)")"
+
+# ------------------------------------------------ admin_soap's DisconnectDevice, cluster-wide
+if [ -n "$SOAP_CLIENT" ]; then
+    UF=11111111-2222-3333-4444-00000000f000
+    devices f B 'f%d.example.com' 1 $UF --expect-disconnect 11 --duration $((60 * SLOW))
+    wait_node_log A "directory: 4 remote devices on 1 other node"
+    out=$(timeout "$T" "$SOAP_CLIENT" "$SOAP_URL" disconnect f0.example.com)
+    [ "$out" = disconnected=true ] || fail "SOAP DisconnectDevice f0 through A: $out"
+    bg_wait "$SIM_f" $((20 * SLOW)) || fail "f0 did not get APF DISCONNECT 11: $(cat "$TMPD/sim.f.out" "$TMPD/sim.f.err")"
+    wait_node_log A "DisconnectDevice device f0.example.com: held by another node of the cluster, asked to disconnect it"
+    wait_node_log B "cluster: node nodeA asked to disconnect $UF session [0-9]*: disconnected"
+    out=$(timeout "$T" "$SOAP_CLIENT" "$SOAP_URL" disconnect nowhere.example.com)
+    [ "$out" = disconnected=false ] || fail "SOAP DisconnectDevice of an unknown device: $out"
+    log "admin_soap DisconnectDevice through A: f0 on B got APF DISCONNECT 11; an unknown device: false"
+fi
 
 for n in A B C; do
     MPSD_PID=${NPID[$n]} MPSD_LOG=${NLOG[$n]}
