@@ -87,26 +87,41 @@ refresh_one(void *arg, const struct mps_device_info *dev)
         cr_enqueue(cr, c);
 }
 
-/* The node's lease and every local device's: refreshes still queued from the last heartbeat
- * are replaced, so the queue holds at most one round of them. */
+/* The node's lease (the only refresh: device entries live as long as it). With full, every
+ * local device is registered again, after a (re)connect or when our lease was found expired;
+ * registrations still queued from an earlier round are replaced, so the queue holds at most
+ * one round of them. */
 static void
-heartbeat_run(void *arg)
+heartbeat_send(struct cr_inst *cr, bool full)
 {
-    struct cr_inst *cr = arg;
     struct cr_cmd *hb;
 
-    cr->api->timer_restart(cr->heartbeat, (uint64_t)cr->heartbeat_ms);
     pthread_mutex_lock(&cr->mu);
     int up = cr->ctr.redis_up;
     pthread_mutex_unlock(&cr->mu);
     if (!up)
         return; /* the reconnect triggers a full round */
-    cr_drop_refreshes(cr);
     if ((hb = calloc(1, sizeof(*hb)))) {
         hb->kind = CMD_HEARTBEAT;
         cr_enqueue(cr, hb);
     }
-    cr->api->devices_foreach(cr->mi, refresh_one, cr);
+    if (full) {
+        cr_drop_refreshes(cr);
+        cr->api->devices_foreach(cr->mi, refresh_one, cr);
+    }
+}
+
+static void
+heartbeat_run(void *arg)
+{
+    struct cr_inst *cr = arg;
+
+    cr->api->timer_restart(cr->heartbeat, (uint64_t)cr->heartbeat_ms);
+    pthread_mutex_lock(&cr->mu);
+    bool again = cr->round_dropped;
+    cr->round_dropped = false;
+    pthread_mutex_unlock(&cr->mu);
+    heartbeat_send(cr, again);
 }
 
 /* ------------------------------------------------------------- disconnect requests */
@@ -192,7 +207,8 @@ results_run(void *arg)
         list = r->next;
         switch (r->kind) {
         case RES_UP:
-            heartbeat_run(cr);
+        case RES_LEASE_LOST:
+            heartbeat_send(cr, true);
             break;
         case RES_DOWN:
             break; /* the cache keeps its last state; the worker logged the outage */
@@ -587,7 +603,8 @@ static const struct mps_option cr_options[] = {
      .dflt = "100000",
      .min = 16,
      .max = 10000000,
-     .help = "commands queued for redis; when full the oldest lease refresh is dropped"},
+     .help = "commands queued for redis; when full the oldest re-registration of a full round "
+             "is dropped (another round follows)"},
     MPS_OPTIONS_END,
 };
 

@@ -39,7 +39,15 @@ struct cr_cmd {
 };
 
 /* A result (worker or subscriber -> loop). */
-enum cr_res_kind { RES_UP = 1, RES_DOWN, RES_EVENT, RES_NODE_GONE, RES_SCAN_BEGIN, RES_SCAN_END };
+enum cr_res_kind {
+    RES_UP = 1,
+    RES_DOWN,
+    RES_EVENT,
+    RES_NODE_GONE,
+    RES_SCAN_BEGIN,
+    RES_SCAN_END,
+    RES_LEASE_LOST, /* our lease had expired: our entries may be gone, register them again */
+};
 struct cr_res {
     struct cr_res *next;
     enum cr_res_kind kind;
@@ -84,6 +92,7 @@ struct cr_inst {
     size_t nres;
     bool stop, wakeup_closed, rescan;
     bool beat_now; /* a node was seen for the first time: read its lease now */
+    bool round_dropped; /* a full round lost registrations to a full queue: run another */
     struct cluster_counters ctr;
     char nodes[CR_NODES_MAX][CE_NODE_MAX + 1]; /* other nodes seen: checked each heartbeat */
     uint8_t node_missing[CR_NODES_MAX];        /* heartbeats in a row without its lease key */
@@ -111,6 +120,7 @@ struct redisContext *cr_open_context(struct cr_inst *cr, char *err, size_t errle
 /* redis_scripts.c: registration and unregistration, run with EVALSHA (texts for SCRIPT LOAD) */
 extern const char cr_register_lua[];
 extern const char cr_unregister_lua[];
+extern const char cr_cleanup_lua[];
 /* redis_sub.c: the subscriber thread's body. */
 void *cr_subscriber_main(void *arg);
 

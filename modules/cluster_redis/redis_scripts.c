@@ -5,10 +5,13 @@
 #include "cluster_redis.h"
 
 /* Register one device: KEYS dev key, fqdn key ("" when none); ARGV uuid, fqdn ("-"), ports,
- * node, session, connected_ms, peer, lease_ms, prefix, channel. The entry is taken over only
- * by a newer session (connected_ms, then node and session) or when its node's lease is gone;
- * returns {status, old node, old session}, status new|refresh|ports|supersede|stale. Changes
- * are published on the channel in the same atomic step. */
+ * node, session, connected_ms, peer, lease_ms (not used any more), prefix, channel. The entry
+ * is taken over only by a newer session (connected_ms, then node and session) or when its
+ * node's lease is gone; returns {status, old node, old session}, status
+ * new|refresh|ports|supersede|stale. Changes are published on the channel in the same atomic
+ * step. Entries have no expiry of their own: they live as long as their node's lease (the
+ * node's set <prefix>nodedevs:<node> lists them for the cleanup once it is gone), so a
+ * heartbeat costs one command per node, not one per device. */
 const char cr_register_lua[] =
     "local cur = redis.call('HMGET', KEYS[1], 'node', 'session', 'connected_ms', 'fqdn', 'ports')\n"
     "local st = 'new'\n"
@@ -23,6 +26,7 @@ const char cr_register_lua[] =
     "      return {'stale', cur[1], cur[2]}\n"
     "    end\n"
     "    st = 'supersede'\n"
+    "    redis.call('SREM', ARGV[9] .. 'nodedevs:' .. cur[1], ARGV[1])\n"
     "  end\n"
     "  if cur[4] and cur[4] ~= ARGV[2] and cur[4] ~= '-' and\n"
     "     redis.call('GET', ARGV[9] .. 'fqdn:' .. cur[4]) == ARGV[1] then\n"
@@ -37,12 +41,12 @@ const char cr_register_lua[] =
     "    if o[1] and (tonumber(o[1]) > tonumber(ARGV[6]) or (o[1] == ARGV[6] and\n"
     "        o[2] .. ' ' .. o[3] > ARGV[4] .. ' ' .. ARGV[5])) then take = false end\n"
     "  end\n"
-    "  if take then redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[8]) end\n"
+    "  if take then redis.call('SET', KEYS[2], ARGV[1]) end\n"
     "end\n"
     "redis.call('HSET', KEYS[1], 'uuid', ARGV[1], 'fqdn', ARGV[2], 'ports', ARGV[3],\n"
     "  'node', ARGV[4], 'session', ARGV[5], 'connected_ms', ARGV[6], 'peer', ARGV[7],\n"
     "  'stamp', ARGV[6] .. '.' .. ARGV[5])\n"
-    "redis.call('PEXPIRE', KEYS[1], ARGV[8])\n"
+    "redis.call('SADD', ARGV[9] .. 'nodedevs:' .. ARGV[4], ARGV[1])\n"
     "if st ~= 'refresh' then\n"
     "  local kind = 'connect'\n"
     "  if st == 'ports' then kind = 'ports' end\n"
@@ -51,14 +55,41 @@ const char cr_register_lua[] =
     "end\n"
     "return {st, cur[1] or '', cur[2] or ''}\n";
 
-/* Unregister: KEYS dev key, fqdn key; ARGV uuid, fqdn, node, session, channel. Only an entry
- * that is still ours (node and session) is deleted; 1 if it was. */
+/* Unregister: KEYS dev key, fqdn key, the node's set; ARGV uuid, fqdn, node, session,
+ * channel. Only an entry that is still ours (node and session) is deleted; 1 if it was. */
 const char cr_unregister_lua[] =
     "local cur = redis.call('HMGET', KEYS[1], 'node', 'session')\n"
     "if cur[1] ~= ARGV[3] or cur[2] ~= ARGV[4] then return 0 end\n"
     "redis.call('DEL', KEYS[1])\n"
+    "redis.call('SREM', KEYS[3], ARGV[1])\n"
     "if ARGV[2] ~= '-' and redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) "
     "end\n"
     "redis.call('PUBLISH', ARGV[5], 'disconnect ' .. ARGV[3] .. ' ' .. ARGV[4] .. ' ' ..\n"
     "  ARGV[1] .. ' ' .. ARGV[2])\n"
     "return 1\n";
+
+/* Clean up after a node whose lease is gone: ARGV prefix, node, channel. Each entry in its set
+ * that it still holds is deleted (with the FQDN key naming it) and a disconnect published;
+ * then the set. Nothing when the node's lease is back (it re-registers everything itself on
+ * finding its lease was lost, so deleting is always safe, never needed then). Returns how many
+ * entries went, or -1 when the lease is back. Any node may run it, several at once: it is
+ * idempotent. */
+const char cr_cleanup_lua[] =
+    "if redis.call('EXISTS', ARGV[1] .. 'node:' .. ARGV[2]) == 1 then return -1 end\n"
+    "local set, n = ARGV[1] .. 'nodedevs:' .. ARGV[2], 0\n"
+    "for _, uuid in ipairs(redis.call('SMEMBERS', set)) do\n"
+    "  local k = ARGV[1] .. 'dev:' .. uuid\n"
+    "  local cur = redis.call('HMGET', k, 'node', 'session', 'fqdn')\n"
+    "  if cur[1] == ARGV[2] then\n"
+    "    redis.call('DEL', k)\n"
+    "    local f = cur[3] or '-'\n"
+    "    if f ~= '-' and redis.call('GET', ARGV[1] .. 'fqdn:' .. f) == uuid then\n"
+    "      redis.call('DEL', ARGV[1] .. 'fqdn:' .. f)\n"
+    "    end\n"
+    "    redis.call('PUBLISH', ARGV[3], 'disconnect ' .. ARGV[2] .. ' ' .. (cur[2] or '0') ..\n"
+    "      ' ' .. uuid .. ' ' .. f)\n"
+    "    n = n + 1\n"
+    "  end\n"
+    "end\n"
+    "redis.call('DEL', set)\n"
+    "return n\n";

@@ -5,7 +5,8 @@
  * connection (registrations through two Lua scripts, pipelined; heartbeats; the full SCAN
  * after each connect) and the subscriber thread owns a second connection SUBSCRIBEd to the
  * events channel. The loop hands commands over through a bounded queue (cr_enqueue: when
- * full, the oldest lease refresh goes first; the loop never waits) and the threads hand
+ * full, the oldest re-registration of a full round goes first, and another round follows;
+ * the loop never waits) and the threads hand
  * results back through a locked list and the module's wakeup (cr_post: bounded too; there the
  * thread waits, never the loop). Both threads check `stop` at least every 500 ms, so fini
  * joins them promptly. The Lua scripts are in redis_scripts.c. */
@@ -32,9 +33,10 @@
 struct conn {
     struct cr_inst *cr;
     redisContext *c;
-    char sha_reg[41], sha_unreg[41];
+    char sha_reg[41], sha_unreg[41], sha_clean[41];
     long backoff_ms;
-    bool warned; /* the outage was logged at WARNING already */
+    unsigned beats; /* heartbeats on this connection */
+    bool warned;    /* the outage was logged at WARNING already */
     bool ever_up;
     char nodes[CR_NODES_MAX][CE_NODE_MAX + 1]; /* heartbeat's copy of cr->nodes */
 };
@@ -109,9 +111,12 @@ cr_enqueue(struct cr_inst *cr, struct cr_cmd *c)
 
     pthread_mutex_lock(&cr->mu);
     if (cr->urgent.n + cr->refresh.n >= (size_t)cr->queue_max) {
-        /* Full: a refresh is repeated at the next heartbeat anyway, so it goes first; an
-         * unregistration dropped leaves an entry that expires within the lease. */
+        /* Full: a re-registration of a full round goes first (the next heartbeat starts
+         * another round); an unregistration dropped leaves an entry the next full scan or
+         * the node's own cleanup removes. */
         drop = fifo_pop(cr->refresh.n ? &cr->refresh : &cr->urgent);
+        if (drop && drop->kind == CMD_REFRESH)
+            cr->round_dropped = true;
         cr->ctr.queue_drops++;
     }
     fifo_push(c->kind == CMD_REFRESH ? &cr->refresh : &cr->urgent, c);
@@ -281,6 +286,16 @@ drop_conn(struct conn *k, const char *why)
     cr_set_error(cr, why);
 }
 
+static int
+load_scripts(struct conn *k, char *err, size_t errlen)
+{
+    return load_script(k, cr_register_lua, k->sha_reg, err, errlen) < 0 ||
+                   load_script(k, cr_unregister_lua, k->sha_unreg, err, errlen) < 0 ||
+                   load_script(k, cr_cleanup_lua, k->sha_clean, err, errlen) < 0
+               ? -1
+               : 0;
+}
+
 /* Connect (or wait out the backoff); true when connected. */
 static bool
 ensure_conn(struct conn *k)
@@ -293,8 +308,7 @@ ensure_conn(struct conn *k)
     if (k->backoff_ms && cr_nap(cr, k->backoff_ms))
         return false;
     k->c = cr_open_context(cr, err, sizeof(err));
-    if (k->c && (load_script(k, cr_register_lua, k->sha_reg, err, sizeof(err)) < 0 ||
-                 load_script(k, cr_unregister_lua, k->sha_unreg, err, sizeof(err)) < 0)) {
+    if (k->c && load_scripts(k, err, sizeof(err)) < 0) {
         redisFree(k->c);
         k->c = NULL;
     }
@@ -312,6 +326,7 @@ ensure_conn(struct conn *k)
     }
     k->backoff_ms = 0;
     k->warned = false;
+    k->beats = 0;
     CR_LOG(cr, MPS_LOG_INFO, "connected to redis %s as node %s", cr->server, cr->node);
     pthread_mutex_lock(&cr->mu);
     cr->ctr.redis_up = 1;
@@ -349,9 +364,11 @@ append_cmd(struct conn *k, const struct cr_cmd *c, bool noscript_retry)
     snprintf(cms, sizeof(cms), "%lld", (long long)c->connected_ms);
     snprintf(lease, sizeof(lease), "%ld", cr->lease_ms);
     if (c->kind == CMD_UNREGISTER) {
-        const char *argv[] = {"EVALSHA", sha,     "2",      dev_key, fqdn_key,
+        char set_key[256];
+        snprintf(set_key, sizeof(set_key), "%snodedevs:%s", cr->prefix, cr->node);
+        const char *argv[] = {"EVALSHA", sha,     "3",      dev_key, fqdn_key,   set_key,
                               c->uuid,   c->fqdn, cr->node, sess,    cr->channel};
-        redisAppendCommandArgv(k->c, 10, argv, NULL);
+        redisAppendCommandArgv(k->c, 11, argv, NULL);
     } else {
         const char *argv[] = {"EVALSHA", sha,     "2",      dev_key,    fqdn_key,
                               c->uuid,   c->fqdn, c->ports, cr->node,   sess,
@@ -403,8 +420,7 @@ account_reply(struct conn *k, const struct cr_cmd *c, const redisReply *r, struc
         t->refreshes++;
     } else if (!strcmp(st, "stale")) {
         t->stale++;
-        /* A refused refresh repeats every heartbeat while the old tunnel lasts: DEBUG. */
-        cr->api->log(cr->mi, c->kind == CMD_REFRESH ? MPS_LOG_DEBUG : MPS_LOG_INFO,
+        cr->api->log(cr->mi, MPS_LOG_INFO,
                      "cluster: %s (%s): node %s holds a newer session (%s); ours (session %llu) "
                      "is not registered",
                      name, c->uuid, onode, r->element[2]->str, (unsigned long long)c->session);
@@ -461,8 +477,7 @@ run_batch(struct conn *k, struct cr_cmd **cmds, size_t n)
     }
     if (noscript) { /* Redis restarted and lost its script cache: load again, retry once */
         char err[160];
-        if (load_script(k, cr_register_lua, k->sha_reg, err, sizeof(err)) < 0 ||
-            load_script(k, cr_unregister_lua, k->sha_unreg, err, sizeof(err)) < 0) {
+        if (load_scripts(k, err, sizeof(err)) < 0) {
             drop_conn(k, err);
             return false;
         }
@@ -485,8 +500,8 @@ run_batch(struct conn *k, struct cr_cmd **cmds, size_t n)
 
 /* A node is gone when its lease key was missing at two heartbeats in a row: a Redis
  * restarted empty has every node's key back within one heartbeat, which must not empty the
- * caches. */
-static void
+ * caches. True when it is gone now. */
+static bool
 node_seen(struct cr_inst *cr, const char *node, const redisReply *lease)
 {
     bool gone = false;
@@ -521,17 +536,44 @@ node_seen(struct cr_inst *cr, const char *node, const redisReply *lease)
         CR_LOG(cr, MPS_LOG_INFO, "node %s lost its lease: dropping its devices", node);
         cr_post_kind(cr, RES_NODE_GONE, node);
     }
+    return gone;
+}
+
+/* The entries a gone node left in Redis (its devices that did not reconnect elsewhere). */
+static bool
+cleanup_node(struct conn *k, const char *node)
+{
+    struct cr_inst *cr = k->cr;
+    const char *argv[] = {"EVALSHA", k->sha_clean, "0", cr->prefix, node, cr->channel};
+    redisReply *r = redisCommandArgv(k->c, 6, argv, NULL);
+    if (!r) {
+        char eb[200];
+        drop_conn(k, conn_error(k, eb, sizeof(eb)));
+        return false;
+    }
+    if (r->type == REDIS_REPLY_INTEGER && r->integer >= 0)
+        CR_LOG(cr, MPS_LOG_INFO, "node %s: %lld of its entries removed from redis", node,
+               (long long)r->integer);
+    else if (r->type == REDIS_REPLY_ERROR) /* NOSCRIPT: the next full scan finds them again */
+        CR_LOG(cr, MPS_LOG_WARNING, "node %s: cannot remove its entries: %s", node, r->str);
+    freeReplyObject(r);
+    return true;
 }
 
 /* The node's lease, then the leases of the other nodes we know of: a node that is gone takes
- * its devices out of every cache at once (their keys expire on their own). */
+ * its devices out of every cache at once, and out of Redis (cleanup_node). Device entries have
+ * no expiry of their own: this is the only refresh, one command per node. Our own lease found
+ * missing (it expired while we could not renew it, or Redis restarted empty) means others may
+ * have removed our entries: the loop registers every local device again. */
 static bool
 heartbeat(struct conn *k)
 {
     struct cr_inst *cr = k->cr;
     char key[256], lease[24], val[CLUSTER_LINK_MAX + 32];
     char(*nodes)[CE_NODE_MAX + 1] = k->nodes;
-    size_t n;
+    char gone[8][CE_NODE_MAX + 1];
+    size_t n, ngone = 0;
+    bool lost = false;
 
     snprintf(key, sizeof(key), "%snode:%s", cr->prefix, cr->node);
     snprintf(lease, sizeof(lease), "%ld", cr->lease_ms);
@@ -541,6 +583,8 @@ heartbeat(struct conn *k)
     n = cr->nnodes;
     memcpy(nodes, cr->nodes, n * sizeof(k->nodes[0]));
     pthread_mutex_unlock(&cr->mu);
+    const char *get[] = {"GET", key};
+    redisAppendCommandArgv(k->c, 2, get, NULL);
     const char *argv[] = {"SET", key, val, "PX", lease};
     redisAppendCommandArgv(k->c, 5, argv, NULL);
     for (size_t i = 0; i < n; i++) {
@@ -549,7 +593,7 @@ heartbeat(struct conn *k)
         const char *a[] = {"GET", nk};
         redisAppendCommandArgv(k->c, 2, a, NULL);
     }
-    for (size_t i = 0; i <= n; i++) {
+    for (size_t i = 0; i < n + 2; i++) {
         redisReply *r = NULL;
         if (redisGetReply(k->c, (void **)&r) != REDIS_OK || !r) {
             {
@@ -558,10 +602,24 @@ heartbeat(struct conn *k)
             }
             return false;
         }
-        if (i > 0 && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_NIL))
-            node_seen(cr, nodes[i - 1], r);
+        if (i == 0)
+            lost = r->type == REDIS_REPLY_NIL;
+        else if (i > 1 && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_NIL) &&
+                 node_seen(cr, nodes[i - 2], r) && ngone < sizeof(gone) / sizeof(gone[0]))
+            snprintf(gone[ngone++], sizeof(gone[0]), "%s", nodes[i - 2]);
         freeReplyObject(r);
     }
+    /* The first heartbeat of a connection comes with a full round anyway (RES_UP). */
+    bool first = k->beats++ == 0;
+    if (lost && !first) {
+        CR_LOG(cr, MPS_LOG_WARNING,
+               "node %s's lease had expired in redis: registering every local device again",
+               cr->node);
+        cr_post_kind(cr, RES_LEASE_LOST, NULL);
+    }
+    for (size_t i = 0; i < ngone; i++)
+        if (!cleanup_node(k, gone[i]))
+            return false;
     return true;
 }
 
