@@ -194,25 +194,26 @@ rest_cluster_status(struct rest_conn *c)
                             json_integer((json_int_t)k.disconnect_ignored));
     }
     struct cluster_link_counters lk = {.size = sizeof(lk)};
-    if (ctr && rest_cluster_link_counters(c->ri, &lk))
-        json_object_set_new(
-            ctr, "links",
-            json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "routed",
-                      (json_int_t)lk.routed, "route_failed", (json_int_t)lk.route_failed, "served",
-                      (json_int_t)lk.served, "serve_refused", (json_int_t)lk.serve_failed,
-                      "dialled", (json_int_t)lk.links_dialled, "accepted",
-                      (json_int_t)lk.links_accepted, "failed", (json_int_t)lk.link_failures,
-                      "handshakes_refused", (json_int_t)lk.auth_failures, "bytes_out",
-                      (json_int_t)lk.bytes_out, "bytes_in", (json_int_t)lk.bytes_in, "up",
-                      (json_int_t)lk.links_up, "channels", (json_int_t)lk.channels));
+    json_t *links =
+        rest_cluster_link_counters(c->ri, &lk)
+            ? json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "routed",
+                        (json_int_t)lk.routed, "route_failed", (json_int_t)lk.route_failed,
+                        "served", (json_int_t)lk.served, "serve_refused",
+                        (json_int_t)lk.serve_failed, "dialled", (json_int_t)lk.links_dialled,
+                        "accepted", (json_int_t)lk.links_accepted, "failed",
+                        (json_int_t)lk.link_failures, "handshakes_refused",
+                        (json_int_t)lk.auth_failures, "bytes_out", (json_int_t)lk.bytes_out,
+                        "bytes_in", (json_int_t)lk.bytes_in, "up", (json_int_t)lk.links_up,
+                        "channels", (json_int_t)lk.channels)
+            : json_null();
     k.last_error[sizeof(k.last_error) - 1] = '\0';
     rest_respond_json(
         c, 200,
-        json_pack("{s:o,s:b,s:o,s:I,s:I,s:o,s:o}", "node", rest_json_str(d->node_id(obj)),
+        json_pack("{s:o,s:b,s:o,s:I,s:I,s:o,s:o,s:o}", "node", rest_json_str(d->node_id(obj)),
                   "redis_up", k.redis_up, "last_error",
                   k.last_error[0] ? rest_json_str(k.last_error) : json_null(), "remote_devices",
                   (json_int_t)k.remote_devices, "remote_nodes", (json_int_t)k.remote_nodes,
                   "devices_by_node", nodes ? nodes : json_object(), "counters",
-                  ctr ? ctr : json_object()),
+                  ctr ? ctr : json_object(), "links", links ? links : json_object()),
         NULL);
 }

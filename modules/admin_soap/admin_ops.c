@@ -15,6 +15,7 @@
 #endif
 
 #include "admin_soap.h"
+#include "cluster_directory.h"
 
 #include "mpsdsoap.h"
 #include "notify_soap.h"
@@ -281,6 +282,31 @@ __mpadm__GetDevice(struct soap *soap, struct _mpadm__GetDeviceRequest *rq,
 
 /* --------------------------------------------------------------------- DisconnectDevice */
 
+/* Not held here: with cluster_redis loaded, the node holding the device is asked to end its
+ * session (asynchronous, as the REST API's 202); Disconnected is then true. */
+static int
+disconnect_elsewhere(struct soap *soap, const char *device, const char *whobuf, const char *what,
+                     struct _mpadm__DisconnectDeviceResponse *rs)
+{
+    struct ad_call *call = call_of(soap);
+    const struct mps_api *api = call->ai->api;
+    void *obj;
+    const struct cluster_directory_iface *d =
+        api->iface_lookup(call->ai->inst, CLUSTER_DIRECTORY_IFACE, &obj);
+    char why[480];
+    snprintf(why, sizeof(why), "DisconnectDevice from %s", whobuf);
+    int rc = d && CLUSTER_DIRECTORY_HAS(d, disconnect) ? d->disconnect(obj, device, why) : -ENOENT;
+    rs->Disconnected = rc == 0 ? xsd__boolean__true_ : xsd__boolean__false_;
+    if (rc == -EAGAIN)
+        return fault(soap, false,
+                     "the device is held by another node, which cannot be asked now (the "
+                     "cluster's Redis is down)");
+    api->log(call->ai->inst, MPS_LOG_INFO, "%s: DisconnectDevice %s: %s", whobuf, what,
+             rc == 0 ? "held by another node of the cluster, asked to disconnect it"
+                     : "not connected");
+    return SOAP_OK;
+}
+
 int
 __mpadm__DisconnectDevice(struct soap *soap, struct _mpadm__DisconnectDeviceRequest *rq,
                           struct _mpadm__DisconnectDeviceResponse *rs)
@@ -297,12 +323,8 @@ __mpadm__DisconnectDevice(struct soap *soap, struct _mpadm__DisconnectDeviceRequ
     if (by_name) {
         struct find_ctx fc = {0};
         snprintf(what, sizeof(what), "device %.200s", rq->Device);
-        if (api->device_find(call->ai->inst, rq->Device, find_cb, &fc) < 0 || !fc.found) {
-            api->log(call->ai->inst, MPS_LOG_INFO, "%s: DisconnectDevice %s: not connected", whobuf,
-                     what);
-            rs->Disconnected = xsd__boolean__false_;
-            return SOAP_OK;
-        }
+        if (api->device_find(call->ai->inst, rq->Device, find_cb, &fc) < 0 || !fc.found)
+            return disconnect_elsewhere(soap, rq->Device, whobuf, what, rs);
         session = fc.session;
     } else {
         session = *rq->Session;

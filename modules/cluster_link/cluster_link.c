@@ -14,6 +14,7 @@
 #endif
 
 #include "cluster_link.h"
+#include "sized_copy.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -206,16 +207,7 @@ static void
 cl_counters(void *obj, struct cluster_link_counters *c)
 {
     struct cl_inst *ci = obj;
-    struct cluster_link_counters all = ci->ctr;
-    uint32_t want = c->size;
-    all.size = (uint32_t)sizeof(all);
-    if (want > sizeof(all))
-        want = sizeof(all);
-    if (want >= sizeof(c->size)) {
-        memcpy((char *)c + sizeof(c->size), (const char *)&all + sizeof(all.size),
-               want - sizeof(c->size));
-        c->size = want;
-    }
+    sized_copy_out(c, &ci->ctr, sizeof(ci->ctr));
 }
 
 static int

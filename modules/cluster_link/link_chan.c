@@ -124,6 +124,34 @@ chan_pump(struct lchan *c)
         send_close(c);
 }
 
+/* Bytes from our end of the channel: straight onto the link while nothing waits and the credit
+ * covers them (no copy into out), the rest queued for chan_pump. 0 or -ENOMEM. */
+static int
+chan_send(struct lchan *c, const uint8_t *data, size_t len)
+{
+    struct link *l = c->l;
+    if (c->out_len == c->out_off && l && l->state == LS_UP && c->sent_open && !c->opening &&
+        !c->sent_close) {
+        while (len && c->tx_credit) {
+            size_t n = len;
+            if (n > c->tx_credit)
+                n = (size_t)c->tx_credit;
+            if (n > LINK_DATA_MAX)
+                n = LINK_DATA_MAX;
+            link_send(l, LINK_DATA, c->id, data, n);
+            if (!c->l)
+                return 0; /* the send failed: the link ended the channel */
+            c->tx_credit -= n;
+            c->ci->ctr.bytes_out += n;
+            if (c->console && c->stream_live)
+                c->ci->api->stream_sent(c->s, n);
+            data += n;
+            len -= n;
+        }
+    }
+    return len ? out_append(c, data, len) : 0;
+}
+
 /* Our consumer took n bytes: credit them once half a window is due. */
 static void
 chan_consumed(struct lchan *c, uint64_t n)
@@ -244,9 +272,8 @@ console_write(void *impl, const struct mps_iov *iov, unsigned n)
     if (c->close_req || c->eof_req || c->got_close || !c->l)
         return -EPIPE;
     for (unsigned i = 0; i < n; i++)
-        if (out_append(c, iov[i].base, iov[i].len) < 0)
+        if (chan_send(c, iov[i].base, iov[i].len) < 0)
             return -ENOMEM;
-    chan_pump(c);
     return 0;
 }
 
@@ -529,11 +556,11 @@ device_read(void *arg, mps_stream *s, const struct mps_iov *data, int status)
     }
     if (c->sent_close || c->close_req)
         return;
-    if (out_append(c, data->base, data->len) < 0) {
+    if (chan_send(c, data->base, data->len) < 0) {
         c->close_req = true;
         device_chan_close(c);
+        chan_pump(c);
     }
-    chan_pump(c);
     if (c->out_len > c->out_off && c->chan_reading && c->chan) {
         c->chan_reading = false;
         c->ci->api->read_stop(c->chan);

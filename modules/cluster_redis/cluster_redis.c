@@ -13,6 +13,7 @@
 #endif
 
 #include "cluster_redis.h"
+#include "sized_copy.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -291,21 +292,13 @@ dir_counters(void *obj, struct cluster_counters *c)
 {
     struct cr_inst *cr = obj;
     struct cluster_counters all;
-    uint32_t want = c->size;
 
     pthread_mutex_lock(&cr->mu);
     all = cr->ctr;
     pthread_mutex_unlock(&cr->mu);
     all.remote_devices = cr->cache.n;
     all.remote_nodes = cr_cache_nodes(&cr->cache);
-    all.size = (uint32_t)sizeof(all);
-    if (want > sizeof(all))
-        want = sizeof(all);
-    if (want >= sizeof(c->size)) {
-        memcpy((char *)c + sizeof(c->size), (const char *)&all + sizeof(all.size),
-               want - sizeof(c->size));
-        c->size = want;
-    }
+    sized_copy_out(c, &all, sizeof(all));
 }
 
 static int

@@ -10,30 +10,26 @@
 # exactly that session (APF DISCONNECT reason 11 seen by the device, a new session in Redis
 # after it reconnects); a stale disconnect-request (the old session) is ignored and logged;
 # /api/v1/cluster on both nodes; /metrics with the mpsd_cluster_* families passes promtool; a
-# node without cluster_redis answers 404 for /api/v1/cluster and for B's devices.
+# node without cluster_redis answers 404 for /api/v1/cluster and for B's devices; admin_soap's
+# DisconnectDevice on A ends a device held by B (when SOAP was built).
 . "$(dirname "$0")/../integration/lib.sh"
-
-for t in redis-server redis-cli curl; do
-    if ! command -v "$t" >/dev/null 2>&1; then
-        echo "SKIP: $t is missing"
-        exit 77
-    fi
-done
-[ -e "$MODDIR/cluster_redis.so" ] || { echo "SKIP: cluster_redis was not built (libhiredis-dev)"; exit 77; }
+. "$(dirname "$0")/cluster_lib.sh"
+command -v curl >/dev/null 2>&1 || { echo "SKIP: curl is missing"; exit 77; }
 PROMTOOL=$(command -v promtool || true)
 
-SOCK="$TMPD/redis.sock"
 T=$((30 * SLOW))
-rcli() { redis-cli -s "$SOCK" "$@"; }
-redis_ready() { [ -S "$SOCK" ] && [ "$(rcli PING 2>/dev/null)" = PONG ]; }
-redis-server --port 0 --unixsocket "$SOCK" --save '' --appendonly no --dir "$TMPD" \
-    >>"$TMPD/redis.log" 2>&1 &
-BG_PIDS+=("$!")
-wait_for $((10 * SLOW)) "redis-server on $SOCK" redis_ready
+start_redis
 
-declare -A NPID NLOG NAMT URL
+declare -A URL
+# admin_soap's DisconnectDevice through the gSOAP client, when SOAP was built
+SOAP_CLIENT="$top_builddir/tests/soap/admin_client"
+[ -x "$SOAP_CLIENT" ] && [ -e "$MODDIR/admin_soap.so" ] || SOAP_CLIENT=""
 start_node() { # start_node NAME CLUSTER(0|1)
     local n=$1 extra="[module admin_http]
+Listen = 127.0.0.1:0"
+    [ "$n" = A ] && [ -n "$SOAP_CLIENT" ] && extra="$extra
+
+[module admin_soap]
 Listen = 127.0.0.1:0"
     [ "$2" = 1 ] && extra="$extra
 
@@ -47,11 +43,10 @@ RetryMax = 1s"
     start_mpsd "$TMPD/mps.$n.conf"
     NPID[$n]=$MPSD_PID NLOG[$n]=$MPSD_LOG NAMT[$n]=$AMT_PORT
     URL[$n]="http://127.0.0.1:$(ready_port admin_http)"
+    [ "$n" = A ] && [ -n "$SOAP_CLIENT" ] && SOAP_URL="http://127.0.0.1:$(ready_port admin_soap)/"
     BG_PIDS+=("$MPSD_PID")
     MPSD_PID=""
 }
-node_log_has() { grep -q -e "$2" "${NLOG[$1]}"; }
-wait_node_log() { wait_for "${3:-$((10 * SLOW))}" "node $1: /$2/" node_log_has "$1" "$2"; }
 
 # code NODE [CURL-ARGS...] PATH: the HTTP status (body in $TMPD/b)
 code() {
@@ -74,16 +69,6 @@ expect_json() { # expect_json EXPR WANT WHAT
     got=$(jget "$1") || fail "$3: not JSON: $(head -c 300 "$TMPD/b")"
     [ "$got" = "$2" ] || fail "$3: $1 = '$got', expected '$2': $(head -c 400 "$TMPD/b")"
 }
-sim_ready() { [ "$(cat "$TMPD/sim.$1.ready" 2>/dev/null)" = "$2" ]; }
-devices() { # devices NAME NODE FQDN_PATTERN COUNT UUID_BASE [AMTSIM-ARGS...]
-    local name=$1 node=$2 fq=$3 count=$4 base=$5
-    shift 5
-    bg "sim.$name" "$AMTSIM" --port "${NAMT[$node]}" --fqdn "$fq" --count "$count" \
-        --uuid-base "$base" --keepalive 5 --ready-file "$TMPD/sim.$name.ready" "$@"
-    eval "SIM_$name=\$BG_PID"
-    wait_for $((20 * SLOW)) "devices $name forwarding" sim_ready "$name" "$count"
-}
-dev_keys_are() { [ "$(rcli --scan --pattern 'mpsd:dev:*' | wc -l)" = "$1" ]; }
 session_of() { rcli HGET "mpsd:dev:$1" session; }
 session_not() { local s; s=$(session_of "$1"); [ -n "$s" ] && [ "$s" != "$2" ]; }
 
@@ -223,6 +208,21 @@ for m in mpsd_cluster_registrations_total mpsd_cluster_events_in_total mpsd_clus
 done
 ! grep -q '^mpsd_cluster_' "$TMPD/metrics.C" || fail "node C exports cluster metrics"
 log "/api/v1/cluster on A and B, 404 on C; /metrics with mpsd_cluster_* $([ -n "$PROMTOOL" ] && echo "accepted by promtool" || echo "(promtool not installed)")"
+
+# ------------------------------------------------ admin_soap's DisconnectDevice, cluster-wide
+if [ -n "$SOAP_CLIENT" ]; then
+    UF=11111111-2222-3333-4444-00000000f000
+    devices f B 'f%d.example.com' 1 $UF --expect-disconnect 11 --duration $((60 * SLOW))
+    wait_node_log A "directory: 4 remote devices on 1 other node"
+    out=$(timeout "$T" "$SOAP_CLIENT" "$SOAP_URL" disconnect f0.example.com)
+    [ "$out" = disconnected=true ] || fail "SOAP DisconnectDevice f0 through A: $out"
+    bg_wait "$SIM_f" $((20 * SLOW)) || fail "f0 did not get APF DISCONNECT 11: $(cat "$TMPD/sim.f.out" "$TMPD/sim.f.err")"
+    wait_node_log A "DisconnectDevice device f0.example.com: held by another node of the cluster, asked to disconnect it"
+    wait_node_log B "cluster: node nodeA asked to disconnect $UF session [0-9]*: disconnected"
+    out=$(timeout "$T" "$SOAP_CLIENT" "$SOAP_URL" disconnect nowhere.example.com)
+    [ "$out" = disconnected=false ] || fail "SOAP DisconnectDevice of an unknown device: $out"
+    log "admin_soap DisconnectDevice through A: f0 on B got APF DISCONNECT 11; an unknown device: false"
+fi
 
 for n in A B C; do
     MPSD_PID=${NPID[$n]} MPSD_LOG=${NLOG[$n]}

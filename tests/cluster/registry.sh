@@ -12,37 +12,12 @@
 # stopped: local devices still served, the outage logged, everything re-registered when it
 # returns; garbled events on the channel: counted, logged, nothing crashes.
 . "$(dirname "$0")/../integration/lib.sh"
+. "$(dirname "$0")/cluster_lib.sh"
 
-for t in redis-server redis-cli; do
-    if ! command -v "$t" >/dev/null 2>&1; then
-        echo "SKIP: $t is missing (apt-get install redis-server)"
-        exit 77
-    fi
-done
-[ -e "$MODDIR/cluster_redis.so" ] || { echo "SKIP: cluster_redis was not built (libhiredis-dev)"; exit 77; }
-
-SOCK="$TMPD/redis.sock"
 LEASE=3
-rcli() { redis-cli -s "$SOCK" "$@"; }
-
-REDIS_PID=""
-start_redis() {
-    rm -f "$SOCK"
-    redis-server --port 0 --unixsocket "$SOCK" --save '' --appendonly no \
-        --dir "$TMPD" >>"$TMPD/redis.log" 2>&1 &
-    REDIS_PID=$!
-    BG_PIDS+=("$REDIS_PID")
-    wait_for $((10 * SLOW)) "redis-server on $SOCK" redis_ready
-}
-redis_ready() { [ -S "$SOCK" ] && [ "$(rcli PING 2>/dev/null)" = PONG ]; }
-stop_redis() {
-    kill -TERM "$REDIS_PID"
-    wait "$REDIS_PID" 2>/dev/null || true
-    REDIS_PID=""
-}
 
 # ---------------------------------------------------------------- three nodes
-declare -A NPID NLOG NAMT NCON
+declare -A NCON
 start_node() { # start_node NAME
     local n=$1
     CONF_EXTRA="[module cluster_redis]
@@ -59,28 +34,6 @@ RetryMax = 1s" write_conf "$TMPD/mps.$n.conf"
 use_node() { # lib.sh's helpers (log checks, apf, stop_mpsd) act on node NAME
     MPSD_PID=${NPID[$1]} MPSD_LOG=${NLOG[$1]} AMT_PORT=${NAMT[$1]} CONSOLE_PORT=${NCON[$1]}
 }
-node_log_has() { grep -q -e "$2" "${NLOG[$1]}"; }
-wait_node_log() { wait_for "${3:-$((10 * SLOW))}" "node $1: /$2/" node_log_has "$1" "$2"; }
-node_log_count() { grep -c -e "$2" "${NLOG[$1]}" || true; }
-
-# devices NAME NODE FQDN_PATTERN COUNT UUID_BASE: amtsim devices dialling NODE
-devices() {
-    bg "sim.$1" "$AMTSIM" --port "${NAMT[$2]}" --fqdn "$3" --count "$4" --uuid-base "$5" \
-        --keepalive 5 --ready-file "$TMPD/sim.$1.ready"
-    eval "SIM_$1=\$BG_PID"
-    wait_for $((20 * SLOW)) "devices $1 forwarding" sim_ready "$1" "$4"
-}
-sim_ready() { [ "$(cat "$TMPD/sim.$1.ready" 2>/dev/null)" = "$2" ]; }
-
-# owner FQDN: the node Redis has for the device (through its fqdn key)
-owner() {
-    local uuid
-    uuid=$(rcli GET "mpsd:fqdn:$1")
-    [ -n "$uuid" ] && rcli HGET "mpsd:dev:$uuid" node
-}
-owner_is() { [ "$(owner "$1")" = "$2" ]; }
-dev_keys() { rcli --scan --pattern 'mpsd:dev:*' | wc -l; }
-dev_keys_are() { [ "$(dev_keys)" = "$1" ]; }
 
 start_redis
 for n in A B C; do start_node $n; done

@@ -12,38 +12,28 @@
 # the relays are logged on both nodes; a node with the wrong key is refused by the others and
 # its consoles get "host unreachable" (0x04) and a 502 naming why, never a hang; a node
 # stopped (SIGSTOP: a partition) gives 0x04 / 504 within OpenTimeout and the link is declared
-# dead by keepalive; after SIGCONT routing works again; kill -9 of a node: its devices,
+# dead by keepalive; after SIGCONT routing works again; Redis stopped: routing goes on from the
+# directories, Redis restarted empty: everything back; kill -9 of a node: its devices,
 # reconnected to a survivor, are reached through the third node as the same devices; every
 # node stops cleanly (no leak under ASan).
 . "$(dirname "$0")/../integration/lib.sh"
-
-for t in redis-server redis-cli curl; do
-    if ! command -v "$t" >/dev/null 2>&1; then
-        echo "SKIP: $t is missing"
-        exit 77
-    fi
-done
-for m in cluster_redis cluster_link socks5 http_proxy; do
+. "$(dirname "$0")/cluster_lib.sh"
+command -v curl >/dev/null 2>&1 || { echo "SKIP: curl is missing"; exit 77; }
+for m in cluster_link socks5 http_proxy admin_http; do
     [ -e "$MODDIR/$m.so" ] || { echo "SKIP: $m was not built"; exit 77; }
 done
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
 
 S5CLIENT="$top_srcdir/tests/integration/socks5client.py"
-SOCK="$TMPD/redis.sock"
 T=$((30 * SLOW))
-rcli() { redis-cli -s "$SOCK" "$@"; }
-redis_ready() { [ -S "$SOCK" ] && [ "$(rcli PING 2>/dev/null)" = PONG ]; }
-redis-server --port 0 --unixsocket "$SOCK" --save '' --appendonly no --dir "$TMPD" \
-    >>"$TMPD/redis.log" 2>&1 &
-BG_PIDS+=("$!")
-wait_for $((10 * SLOW)) "redis-server on $SOCK" redis_ready
+start_redis
 
 KEY="$TMPD/cluster.key"
 openssl rand -hex 32 >"$KEY"
 chmod 600 "$KEY"
 OPEN_TIMEOUT=$((3 * SLOW))
 
-declare -A NPID NLOG NAMT NS5 NHP NADM
+declare -A NS5 NHP NADM
 PROMTOOL=$(command -v promtool || true)
 start_node() { # start_node NAME [KEYFILE]
     local n=$1 key=${2:-$KEY}
@@ -78,19 +68,6 @@ Listen = 127.0.0.1:0" CONTROL_SOCKET="$TMPD/control.$n" write_conf "$TMPD/mps.$n
     MPSD_PID=""
 }
 use_node() { MPSD_PID=${NPID[$1]} MPSD_LOG=${NLOG[$1]} AMT_PORT=${NAMT[$1]}; }
-node_log_has() { grep -q -e "$2" "${NLOG[$1]}"; }
-wait_node_log() { wait_for "${3:-$((10 * SLOW))}" "node $1: /$2/" node_log_has "$1" "$2"; }
-sim_ready() { [ "$(cat "$TMPD/sim.$1.ready" 2>/dev/null)" = "$2" ]; }
-devices() { # devices NAME NODE FQDN_PATTERN COUNT UUID_BASE [AMTSIM-ARGS...]
-    local name=$1 node=$2 fq=$3 count=$4 base=$5
-    shift 5
-    bg "sim.$name" "$AMTSIM" --port "${NAMT[$node]}" --fqdn "$fq" --count "$count" \
-        --uuid-base "$base" --keepalive 5 --ready-file "$TMPD/sim.$name.ready" "$@"
-    eval "SIM_$name=\$BG_PID"
-    wait_for $((20 * SLOW)) "devices $name forwarding" sim_ready "$name" "$count"
-}
-dev_keys_are() { [ "$(rcli --scan --pattern 'mpsd:dev:*' | wc -l)" = "$1" ]; }
-owner_is() { [ "$(rcli HGET "mpsd:dev:$1" node)" = "$2" ]; }
 
 # s5 NODE SCENARIO [ARGS]: the SOCKS5 client against NODE's socks5; its result line.
 s5() {
@@ -141,9 +118,6 @@ wait_for $((10 * SLOW)) "every directory complete" sh -c \
      grep -q 'directory: 5 remote devices on 2 other nodes' '${NLOG[C]}'"
 
 # ------------------------------------------------ every device through every node
-uuid_of() { # uuid_of BASE INDEX
-    printf '%s%03x' "${1%???}" $((0x${1: -3} + $2))
-}
 checked=0
 for n in A B C; do
     for d in a:$UA b:$UB c:$UC; do
@@ -190,9 +164,9 @@ done
 log "12 concurrent consoles through B to A's devices: all byte-exact"
 
 # ------------------------------------------------ counted: /api/v1/cluster and /metrics
-links_json() { # links_json NODE EXPR: a Python expression over /api/v1/cluster's counters.links (l)
+links_json() { # links_json NODE EXPR: a Python expression over /api/v1/cluster's links (l)
     curl -q -s --max-time "$T" "${NADM[$1]}/api/v1/cluster" |
-        python3 -c 'import json,sys; l=json.load(sys.stdin)["counters"]["links"]; print(eval(sys.argv[1]))' "$2"
+        python3 -c 'import json,sys; l=json.load(sys.stdin)["links"]; print(eval(sys.argv[1]))' "$2"
 }
 got=$(links_json B "(l['served'] >= 9, l['routed'] >= 20, l['accepted'] >= 2, l['dialled'] >= 2, l['bytes_in'] > 0, l['bytes_out'] > 0, l['up'] >= 3)")
 [ "$got" = "(True, True, True, True, True, True, True)" ] || fail "node B's link counters: $got ($(curl -s "${NADM[B]}/api/v1/cluster"))"
@@ -252,6 +226,20 @@ wait_for $((15 * SLOW)) "c0 through A again" sh -c \
     "[ \"\$(curl -q -s --max-time 5 -x http://127.0.0.1:${NHP[A]} http://c0.example.com:16992/back)\" = \
        'amtsim c0.example.com $(uuid_of $UC 0) /back' ]"
 log "C resumed: A reaches c0 again over a new link"
+
+# ------------------------------------------------ Redis down, then back empty
+stop_redis
+for n in A C; do wait_node_log $n "redis connection lost"; done
+body=$(via A socks http://c1.example.com:16992/redis-down) || fail "c1 through A with redis down"
+[ "$body" = "amtsim c1.example.com $(uuid_of $UC 1) /redis-down" ] || fail "redis down: '$body'"
+log "redis down: A still routes to c1 on C from its directory"
+start_redis
+wait_for $((10 * SLOW)) "7 devices back in the new redis" dev_keys_are 7
+wait_for $((10 * SLOW)) "node links back in the leases" sh -c \
+    "redis-cli -s '$SOCK' GET mpsd:node:nodeB | grep -q ' 127.0.0.1:'"
+body=$(via C http http://b0.example.com:16992/redis-back) || fail "b0 through C after redis came back"
+[ "$body" = "amtsim b0.example.com $(uuid_of $UB 0) /redis-back" ] || fail "redis back: '$body'"
+log "redis restarted empty: registrations and link addresses back, C routes to b0 on B"
 
 # ------------------------------------------------ kill -9 of node B: its devices move to C
 kill -9 "${NPID[B]}"

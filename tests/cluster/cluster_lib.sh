@@ -1,0 +1,68 @@
+#!/bin/bash
+# cluster_lib.sh - what the cluster tests share, on top of tests/integration/lib.sh: their own
+# redis-server on a UNIX socket (no port is ever picked), per-node log checks, amtsim device
+# groups dialling a node, and the directory as Redis holds it.
+# SPDX-License-Identifier: Apache-2.0
+#
+# A test sources lib.sh, then this; it keeps its nodes in the associative arrays NPID, NLOG
+# and NAMT (declared here) under names such as A, B, C.
+
+for t in redis-server redis-cli; do
+    if ! command -v "$t" >/dev/null 2>&1; then
+        echo "SKIP: $t is missing (apt-get install redis-server)"
+        exit 77
+    fi
+done
+[ -e "$MODDIR/cluster_redis.so" ] || {
+    echo "SKIP: cluster_redis was not built (libhiredis-dev)"
+    exit 77
+}
+
+declare -A NPID NLOG NAMT
+SOCK="$TMPD/redis.sock"
+REDIS_PID=""
+rcli() { redis-cli -s "$SOCK" "$@"; }
+redis_ready() { [ -S "$SOCK" ] && [ "$(rcli PING 2>/dev/null)" = PONG ]; }
+start_redis() { # on the same socket each time: the nodes reconnect to it
+    rm -f "$SOCK"
+    redis-server --port 0 --unixsocket "$SOCK" --save '' --appendonly no --dir "$TMPD" \
+        >>"$TMPD/redis.log" 2>&1 &
+    REDIS_PID=$!
+    BG_PIDS+=("$REDIS_PID")
+    wait_for $((10 * SLOW)) "redis-server on $SOCK" redis_ready
+}
+stop_redis() {
+    kill -TERM "$REDIS_PID"
+    wait "$REDIS_PID" 2>/dev/null || true
+    REDIS_PID=""
+}
+
+node_log_has() { grep -q -e "$2" "${NLOG[$1]}"; }
+wait_node_log() { wait_for "${3:-$((10 * SLOW))}" "node $1: /$2/" node_log_has "$1" "$2"; }
+node_log_count() { grep -c -e "$2" "${NLOG[$1]}" || true; }
+
+# devices NAME NODE FQDN_PATTERN COUNT UUID_BASE [AMTSIM-ARGS...]: amtsim devices dialling
+# NODE, all forwarding when it returns; their PID in SIM_NAME.
+sim_ready() { [ "$(cat "$TMPD/sim.$1.ready" 2>/dev/null)" = "$2" ]; }
+devices() {
+    local name=$1 node=$2 fq=$3 count=$4 base=$5
+    shift 5
+    bg "sim.$name" "$AMTSIM" --port "${NAMT[$node]}" --fqdn "$fq" --count "$count" \
+        --uuid-base "$base" --keepalive 5 --ready-file "$TMPD/sim.$name.ready" "$@"
+    eval "SIM_$name=\$BG_PID"
+    wait_for $((20 * SLOW)) "devices $name forwarding" sim_ready "$name" "$count"
+}
+# uuid_of BASE INDEX: the UUID amtsim gives device INDEX of a group (the base's last bytes + i)
+uuid_of() {
+    printf '%s%03x' "${1%???}" $((0x${1: -3} + $2))
+}
+
+dev_keys() { rcli --scan --pattern 'mpsd:dev:*' | wc -l; }
+dev_keys_are() { [ "$(dev_keys)" = "$1" ]; }
+# owner FQDN: the node Redis has for the device (through its fqdn key)
+owner() {
+    local uuid
+    uuid=$(rcli GET "mpsd:fqdn:$1")
+    [ -n "$uuid" ] && rcli HGET "mpsd:dev:$uuid" node
+}
+owner_is() { [ "$(owner "$1")" = "$2" ]; }
