@@ -78,6 +78,18 @@ directory(struct cl_inst *ci)
     return ci->dir;
 }
 
+const struct tls_client_iface *
+cl_tls_client(struct cl_inst *ci)
+{
+    if (!ci->tls_iface) {
+        const struct tls_client_iface *t =
+            ci->api->iface_lookup(ci->mi, TLS_CLIENT_IFACE_PREFIX "cluster_link", &ci->tls_obj);
+        if (t && t->size >= offsetof(struct tls_client_iface, open) + sizeof(t->open))
+            ci->tls_iface = t;
+    }
+    return ci->tls_iface;
+}
+
 struct first_addr {
     char addr[CLUSTER_LINK_MAX + 1];
     bool wildcard;
@@ -112,11 +124,21 @@ publish_run(void *arg)
         return;
     }
     struct first_addr fa = {{0}, false};
-    if (ci->advertise && *ci->advertise)
+    if (ci->advertise && ci->advertise[0] == '@') /* a TLS listener in front of us */
+        api->listen_addrs(ci->mi, ci->advertise + 1, first_addr_cb, &fa);
+    else if (ci->advertise && *ci->advertise)
         snprintf(fa.addr, sizeof(fa.addr), "%s", ci->advertise);
     else
         api->listen_addrs(ci->mi, NULL, first_addr_cb, &fa);
     ci->published = true;
+    if (ci->tls && !cl_tls_client(ci))
+        CL_LOG(ci, MPS_LOG_ERROR, "Tls = yes, but no [module tls] has Serve = cluster_link "
+               "(links to other nodes will fail)");
+    if (!fa.addr[0] && ci->advertise && ci->advertise[0] == '@') {
+        CL_LOG(ci, MPS_LOG_ERROR, "Advertise = %s: that instance listens on no address",
+               ci->advertise);
+        return;
+    }
     if (!fa.addr[0]) {
         CL_LOG(ci, MPS_LOG_INFO,
                "node %s listens for no link (Listen = none): its consoles "
@@ -263,7 +285,15 @@ static const struct mps_option cl_options[] = {
      .offset = CL_OFF(advertise),
      .dflt = "",
      .help = "host:port other nodes dial for this node's link (default: the first Listen "
-             "address as bound)"},
+             "address as bound); @tls: the first address the [module tls] sections are bound "
+             "to (the one with Serve = cluster_link must come first)"},
+    {.name = "Tls",
+     .type = MPS_OPT_BOOL,
+     .offset = CL_OFF(tls),
+     .dflt = "no",
+     .help = "dial links to other nodes through the [module tls] with Serve = cluster_link "
+             "(mutual TLS: its Certificate is the client certificate, its CAFile verifies the "
+             "other node); no: plain TCP"},
     {.name = "ConnectTimeout",
      .type = MPS_OPT_MSEC,
      .offset = CL_OFF(connect_timeout_ms),

@@ -17,6 +17,7 @@
 #include "cluster_directory.h"
 #include "cluster_link_iface.h"
 #include "link_proto.h"
+#include "tls_client.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -36,12 +37,15 @@ struct cl_inst {
     mps_inst *mi;
     /* options */
     char *key_file, *advertise;
+    int tls; /* Tls: dial through the [module tls] with Serve = cluster_link */
     long connect_timeout_ms, open_timeout_ms, keepalive_ms, window;
     /* derived */
     uint8_t key[CL_KEY_MAX];
     size_t key_len;
     const struct cluster_directory_iface *dir; /* found after init (load order) */
     void *dir_obj;
+    const struct tls_client_iface *tls_iface; /* found at the first dial (load order) */
+    void *tls_obj;
     mps_timer *publish; /* until our link address is published */
     bool published, stopping, warned_no_dir;
     LIST_HEAD(, link) links;
@@ -114,6 +118,9 @@ struct lchan {
     unsigned writes_pending;
     uint64_t written, credited;
 };
+
+/* cluster_link.c: the Tls instance's client interface (NULL: none of that name) */
+const struct tls_client_iface *cl_tls_client(struct cl_inst *ci);
 
 /* link.c */
 struct link *link_dial(struct cl_inst *ci, const char *node); /* the node's link (any state) */

@@ -326,8 +326,12 @@ link_read(void *arg, mps_stream *s, const struct mps_iov *data, int status)
     if (status < 0)
         return link_fail(l, status == MPS_EOF ? -ECONNRESET : status, "%s",
                          l->state == LS_HANDSHAKE
-                             ? "the other end closed the link during the handshake (is "
-                               "SharedKeyFile the same on both nodes?)"
+                             ? (status == MPS_EOF ? "the other end closed the link during the "
+                                                    "handshake (is SharedKeyFile the same on "
+                                                    "both nodes?)"
+                                                  : "the connection failed during the "
+                                                    "handshake (with Tls: did the other node "
+                                                    "refuse this node's certificate?)")
                          : status == MPS_EOF ? "the other end closed the link"
                                              : "the connection failed");
     const uint8_t *p = data->base;
@@ -370,8 +374,9 @@ link_start(struct link *l, mps_stream *s)
         send_hello(l);
 }
 
+/* Tls: the TLS handshake ended; the link's own handshake runs inside. */
 static void
-link_connected(void *arg, mps_stream *s, int status)
+link_tls_done(void *arg, mps_stream *s, int status, const char *reason)
 {
     struct link *l = arg;
     l->connect_pending = false;
@@ -381,8 +386,36 @@ link_connected(void *arg, mps_stream *s, int status)
         return link_maybe_free(l);
     }
     if (!s)
-        return link_fail(l, -EHOSTUNREACH, "cannot connect: %s", strerror(-status));
+        return link_fail(l, status == -ECANCELED ? -ECONNABORTED : -EHOSTUNREACH,
+                         "TLS handshake failed: %s", reason ? reason : strerror(-status));
     link_start(l, s);
+}
+
+static void
+link_connected(void *arg, mps_stream *s, int status)
+{
+    struct link *l = arg;
+    struct cl_inst *ci = l->ci;
+    l->connect_pending = false;
+    if (l->state == LS_DEAD) {
+        if (s)
+            ci->api->close(s, NULL, NULL);
+        return link_maybe_free(l);
+    }
+    if (!s)
+        return link_fail(l, -EHOSTUNREACH, "cannot connect: %s", strerror(-status));
+    if (!ci->tls)
+        return link_start(l, s);
+    const struct tls_client_iface *t = cl_tls_client(ci);
+    int rc = t ? t->open(ci->tls_obj, s, (uint64_t)ci->connect_timeout_ms, link_tls_done, l)
+               : -ENOENT;
+    if (!t)
+        ci->api->close(s, NULL, NULL);
+    if (rc < 0)
+        return link_fail(l, -EHOSTUNREACH, "cannot start TLS: %s",
+                         rc == -ENOENT ? "no [module tls] with Serve = cluster_link"
+                                       : strerror(-rc));
+    l->connect_pending = true;
 }
 
 static void

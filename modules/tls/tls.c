@@ -58,6 +58,35 @@ stats_register(struct tls_inst *ti)
     ti->api->iface_publish(ti->inst, TLS_STATS_IFACE, &stats_iface, NULL);
 }
 
+/* tls_client.h: dial through this instance. Its client context is built at the first use, so
+ * instances that only listen never hold one. */
+static int
+client_open(void *obj, mps_stream *lower, uint64_t timeout_ms, tls_client_cb cb, void *arg)
+{
+    struct tls_inst *ti = obj;
+    if (!ti->client_ctx && !ti->stopping && !(ti->client_ctx = tls_ctx_build_client(ti))) {
+        ti->api->close(lower, NULL, NULL);
+        return -EINVAL;
+    }
+    return tls_conn_client_open(ti, lower, timeout_ms, cb, arg);
+}
+
+/* Published as "tls.client:SERVE": the module this instance serves dials through it too (one
+ * certificate and CA for both directions, as a cluster node's links). Devices are not dialled. */
+static void
+client_register(struct tls_inst *ti)
+{
+    if (strcmp(ti->serve, "apf") == 0)
+        return;
+    ti->client_iface = (struct tls_client_iface){sizeof(ti->client_iface), client_open};
+    snprintf(ti->client_name, sizeof(ti->client_name), "%s%s", TLS_CLIENT_IFACE_PREFIX,
+             ti->serve);
+    if (ti->api->iface_publish(ti->inst, ti->client_name, &ti->client_iface, ti) == -EEXIST)
+        ti->api->log(ti->inst, MPS_LOG_WARNING, "another [module tls] with Serve = %s comes "
+                     "first: %s dials through that one, this one only listens", ti->serve,
+                     ti->serve);
+}
+
 const char *const tls_verify_names[] = {"none", "optional", "require", NULL};
 const char *const tls_profile_names[] = {"compatible", "modern", NULL};
 static const char *const tls_names_choices[] = {"auto", "yes", "no", NULL};
@@ -104,6 +133,7 @@ tls_init(const struct mps_ctx *ctx)
     if (!ti->ctx)
         return -EINVAL;
     stats_register(ti);
+    client_register(ti);
     log_enabled(ti);
     return 0;
 }
@@ -136,6 +166,8 @@ tls_reload(const struct mps_ctx *ctx)
     }
     SSL_CTX_free(ti->ctx);
     ti->ctx = fresh;
+    SSL_CTX_free(ti->client_ctx); /* the next dial builds it from the files just read */
+    ti->client_ctx = NULL;
     if (ti->crl_count)
         ti->api->log(ti->inst, MPS_LOG_INFO, "reload: certificate and key re-read from %s and "
                      "%s, %d CRL%s from %s", ti->certificate, ti->private_key, ti->crl_count,
@@ -165,7 +197,8 @@ tls_fini(const struct mps_ctx *ctx)
     if (ti->label[0])
         LIST_REMOVE(ti, all);
     SSL_CTX_free(ti->ctx);
-    ti->ctx = NULL;
+    SSL_CTX_free(ti->client_ctx);
+    ti->ctx = ti->client_ctx = NULL;
     if (ti->api && live_instances > 0 && --live_instances == 0)
         tls_conn_global_fini();
 }

@@ -4,6 +4,7 @@
 #ifndef MPSD_TLS_H
 #define MPSD_TLS_H
 
+#include "tls_client.h"
 #include "tls_stats.h"
 
 #include <mpsd/module.h>
@@ -43,6 +44,9 @@ struct tls_inst {
     long handshake_ms;    /* the listener's HeadTimeout (HandshakeTimeout) */
     bool require_names;   /* devices register only names their certificate carries */
     SSL_CTX *ctx; /* replaced on reload; connections keep a reference to theirs */
+    SSL_CTX *client_ctx; /* dialling (tls_client.h): built at the first open, dropped on reload */
+    struct tls_client_iface client_iface;
+    char client_name[160]; /* the interface's published name */
     LIST_HEAD(, tls_conn) conns; /* every connection, handshaking or established */
     bool stopping;
     uint64_t handshakes_ok, handshakes_failed;
@@ -53,6 +57,7 @@ struct tls_inst {
 
 /* tls_ctx.c: a context for the instance's options and files. NULL with the reason logged. */
 SSL_CTX *tls_ctx_build(struct tls_inst *ti);
+SSL_CTX *tls_ctx_build_client(struct tls_inst *ti); /* for dialling (tls_client.h) */
 /* The protocols and suites a context enables, for the start-up line. */
 void tls_ctx_describe(const struct tls_inst *ti, SSL_CTX *ctx, char *out, size_t len);
 
@@ -69,6 +74,8 @@ const char *tls_crl_rejected(const SSL *ssl);
  * seen (not_handshake: the first byte was not a handshake record; lower_eof: the client's
  * side has ended), read right after it. */
 char *tls_hello_summary(SSL *ssl);
+/* A certificate's CN and DNS subjectAltNames, blank-separated (mps_cred.scope), or "-". */
+void tls_cert_scope(X509 *cert, char *scope, size_t size);
 enum tls_failure tls_failure_reason(SSL *ssl, int ssl_error, bool not_handshake, bool lower_eof,
                                     char *out, size_t len);
 
@@ -77,6 +84,9 @@ int tls_conn_on_client_hello(SSL *ssl, int *alert, void *arg); /* records what w
 int tls_conn_global_init(void);  /* the BIO method shared by every instance; 0 or -ENOMEM */
 void tls_conn_global_fini(void);
 void tls_conn_accept(const struct mps_ctx *ctx, mps_stream *lower); /* the accept hook */
+/* tls_client.h's open on ti (client_ctx built): 0 and cb later, or -errno (lower closed). */
+int tls_conn_client_open(struct tls_inst *ti, mps_stream *lower, uint64_t timeout_ms,
+                         tls_client_cb cb, void *arg);
 void tls_conn_close_all(struct tls_inst *ti);       /* stop: close connections still in handshake */
 void tls_conn_settle_cancel(void);                  /* stop: no heap trim pending */
 

@@ -47,6 +47,9 @@ struct tls_conn {
     bool established, failed, upper_reading, lower_eof, eof_delivered, shut_sent;
     bool closing, lower_gone;
     bool handshaking; /* counted in the module's handshaking */
+    bool client;      /* dialled (tls_client.h): the TLS client side */
+    tls_client_cb client_cb; /* dialled: told once how the handshake ended */
+    void *client_arg;
 };
 
 static BIO_METHOD *stream_bio_method;
@@ -165,8 +168,28 @@ tls_conn_on_client_hello(SSL *ssl, int *alert, void *arg)
 static enum tls_failure
 failure_reason(struct tls_conn *c, int ssl_error, char *out, size_t len)
 {
-    return tls_failure_reason(c->ssl, ssl_error, c->nfirst && c->first[0] != 0x16, c->lower_eof,
-                              out, len);
+    long verify = SSL_get_verify_result(c->ssl);
+    if (c->client && verify != X509_V_OK) {
+        snprintf(out, len, "the server's certificate was rejected: %s",
+                 X509_verify_cert_error_string(verify));
+        ERR_clear_error();
+        return TLS_FAIL_CERTIFICATE;
+    }
+    enum tls_failure kind = tls_failure_reason(
+        c->ssl, ssl_error, !c->client && c->nfirst && c->first[0] != 0x16, c->lower_eof, out, len);
+    if (c->client && kind == TLS_FAIL_CLOSED)
+        snprintf(out, len, "the server closed the connection");
+    return kind;
+}
+
+/* A dialled connection's outcome, once: the upper stream, or NULL and why. */
+static void
+client_report(struct tls_conn *c, mps_stream *s, int status, const char *reason)
+{
+    tls_client_cb cb = c->client_cb;
+    c->client_cb = NULL;
+    if (cb)
+        cb(c->client_arg, s, status, reason);
 }
 
 /* ------------------------------------------------------------------ lifetime */
@@ -214,6 +237,7 @@ conn_free(struct tls_conn *c)
 {
     struct tls_inst *ti = c->ti;
     handshake_over(c);
+    client_report(c, NULL, -ECANCELED, "mpsd is stopping");
     LIST_REMOVE(c, link);
     if (c->timer)
         ti->api->timer_stop(c->timer);
@@ -274,7 +298,13 @@ handshake_failed(struct tls_conn *c, enum tls_failure kind, const char *reason)
         kind = TLS_FAIL_CLOSED; /* connected and left without a byte */
     ti->failures[kind]++;
     handshake_over(c);
-    if (!c->nfirst) {
+    if (c->client) {
+        /* The dialling module logs it, as its own failure. */
+        ti->api->log(ti->inst, MPS_LOG_DEBUG, "TLS handshake with %s failed: %s", peer, reason);
+        static const int status[TLS_FAIL_KINDS] = {-ETIMEDOUT, -ECONNRESET, -EPROTO,
+                                                   -EPROTO,    -EPROTO,     -ENOMEM};
+        client_report(c, NULL, status[kind], reason);
+    } else if (!c->nfirst) {
         /* Connected and left (a load balancer's health check, a port scan): not a device. */
         ti->api->log(ti->inst, MPS_LOG_DEBUG, "%s closed before sending anything", peer);
     } else {
@@ -301,7 +331,10 @@ handshake_timeout(void *arg)
     char reason[64];
     c->ti->api->timer_stop(c->timer);
     c->timer = NULL;
-    snprintf(reason, sizeof(reason), "no handshake within %ld ms", c->ti->handshake_ms);
+    if (c->client)
+        snprintf(reason, sizeof(reason), "no TLS handshake in the time allowed");
+    else
+        snprintf(reason, sizeof(reason), "no handshake within %ld ms", c->ti->handshake_ms);
     handshake_failed(c, TLS_FAIL_TIMEOUT, reason);
 }
 
@@ -317,7 +350,7 @@ resume_fired(void *arg)
     struct tls_conn *c = arg;
     c->ti->api->timer_stop(c->resume);
     c->resume = NULL;
-    if (!c->closing && c->upper_reading)
+    if (!c->closing && (c->upper_reading || !c->established)) /* or a dialled one's start */
         conn_feed(c, NULL, 0);
 }
 
@@ -466,35 +499,6 @@ static const struct mps_stream_impl tls_upper_impl = {
 
 /* ------------------------------------------------------------------- the engine */
 
-/* The names a device authenticated by this certificate may register: its CN and DNS
- * subjectAltNames (blank-separated, as mps_cred.scope). A certificate without any names leaves
- * a scope nothing matches. */
-static void
-set_scope_from_cert(struct tls_conn *c, X509 *cert)
-{
-    char scope[2048] = "", cn[256];
-    size_t n = 0;
-    GENERAL_NAMES *sans = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
-    for (int i = 0; sans && i < sk_GENERAL_NAME_num(sans); i++) {
-        const GENERAL_NAME *gn = sk_GENERAL_NAME_value(sans, i);
-        if (gn->type != GEN_DNS)
-            continue;
-        const unsigned char *name = ASN1_STRING_get0_data(gn->d.dNSName);
-        int len = ASN1_STRING_length(gn->d.dNSName);
-        if (len > 0 && (size_t)len < sizeof(cn) && !memchr(name, '\0', (size_t)len) &&
-            n + (size_t)len + 2 < sizeof(scope))
-            n += (size_t)snprintf(scope + n, sizeof(scope) - n, "%s%.*s", n ? " " : "", len,
-                                  (const char *)name);
-    }
-    GENERAL_NAMES_free(sans);
-    int len = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn,
-                                        sizeof(cn));
-    if (len > 0 && (size_t)len == strlen(cn) && n + (size_t)len + 2 < sizeof(scope))
-        snprintf(scope + n, sizeof(scope) - n, "%s%s", n ? " " : "", cn);
-    /* Never no scope: an empty list must restrict as much as a list of strangers' names. */
-    c->ti->api->stream_set_scope(c->upper, scope[0] ? scope : "-");
-}
-
 static int
 handshake_done(struct tls_conn *c)
 {
@@ -520,14 +524,21 @@ handshake_done(struct tls_conn *c)
     if (cert && SSL_get_verify_result(c->ssl) == X509_V_OK) {
         X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof(subject));
         api->stream_set_identity(c->upper, subject);
-        if (ti->require_names)
-            set_scope_from_cert(c, cert);
+        if (ti->require_names && !c->client) {
+            char scope[2048];
+            tls_cert_scope(cert, scope, sizeof(scope));
+            api->stream_set_scope(c->upper, scope);
+        }
     }
     api->log(ti->inst, MPS_LOG_DEBUG, "%s: %s %s%s%s%s", api->peer(c->lower),
              SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl),
              SSL_session_reused(c->ssl) ? " (resumed)" : "",
-             subject[0] ? ", client certificate " : "", subject);
-    api->serve(ti->inst, ti->serve, c->upper); /* the service owns upper from here */
+             !subject[0] ? "" : c->client ? ", server certificate " : ", client certificate ",
+             subject);
+    if (c->client)
+        client_report(c, c->upper, 0, NULL); /* the dialler owns upper from here */
+    else
+        api->serve(ti->inst, ti->serve, c->upper); /* the service owns upper from here */
     return 0;
 }
 
@@ -739,6 +750,37 @@ tls_conn_accept(const struct mps_ctx *ctx, mps_stream *lower)
     c->timer = api->timer_start(ti->inst, (uint64_t)ti->handshake_ms, handshake_timeout, c);
     if (!c->timer || api->read_start(lower, lower_read, c) < 0)
         conn_close_lower(c);
+}
+
+int
+tls_conn_client_open(struct tls_inst *ti, mps_stream *lower, uint64_t timeout_ms,
+                     tls_client_cb cb, void *arg)
+{
+    const struct mps_api *api = ti->api;
+    struct tls_conn *c = ti->stopping ? NULL : calloc(1, sizeof(*c));
+    SSL *ssl = c ? SSL_new(ti->client_ctx) : NULL;
+    if (!ssl || !BIO_up_ref(stream_bio)) {
+        SSL_free(ssl);
+        free(c);
+        api->close(lower, NULL, NULL);
+        return ti->stopping ? -ECANCELED : -ENOMEM;
+    }
+    SSL_set_bio(ssl, stream_bio, stream_bio); /* as in conn_start_ssl */
+    SSL_set_connect_state(ssl);
+    *c = (struct tls_conn){.ti = ti, .lower = lower, .ssl = ssl, .client = true,
+                           .client_cb = cb, .client_arg = arg, .handshaking = true};
+    c->marks_tail = &c->marks;
+    handshaking++;
+    LIST_INSERT_HEAD(&ti->conns, c, link);
+    /* The ClientHello goes out from the loop: cb never runs inside this call. */
+    c->timer = api->timer_start(ti->inst, timeout_ms, handshake_timeout, c);
+    c->resume = c->timer ? api->timer_start(ti->inst, 0, resume_fired, c) : NULL;
+    if (!c->resume || api->read_start(lower, lower_read, c) < 0) {
+        c->client_cb = NULL;
+        conn_close_lower(c);
+        return -ENOMEM;
+    }
+    return 0;
 }
 
 void

@@ -270,3 +270,49 @@ tls_ctx_describe(const struct tls_inst *ti, SSL_CTX *ctx, char *out, size_t len)
     sk_SSL_CIPHER_free(list);
     SSL_free(ssl);
 }
+
+/* The context for dialling (tls_client.h): the same certificate and key as the client
+ * certificate, CAFile's roots for the server's chain, the same profile. The files were
+ * checked by tls_ctx_build; only what a client needs more is checked here. */
+SSL_CTX *
+tls_ctx_build_client(struct tls_inst *ti)
+{
+    if (!ti->ca_file || !ti->ca_file[0]) {
+        ti->api->log(ti->inst, MPS_LOG_ERROR, "dialling through this instance needs CAFile "
+                     "(the roots the server's certificate must chain to)");
+        return NULL;
+    }
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx) {
+        log_ssl_error(ti, "cannot create a TLS client context");
+        return NULL;
+    }
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_NO_SSLv3);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    char what[512];
+    if (set_profile(ti, ctx) < 0)
+        goto fail;
+    if (SSL_CTX_use_certificate_chain_file(ctx, ti->certificate) != 1) {
+        snprintf(what, sizeof(what), "Certificate %s", ti->certificate);
+        goto fail_ssl;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, ti->private_key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
+        snprintf(what, sizeof(what), "PrivateKey %s", ti->private_key);
+        goto fail_ssl;
+    }
+    if (SSL_CTX_load_verify_locations(ctx, ti->ca_file, NULL) != 1) {
+        snprintf(what, sizeof(what), "CAFile %s", ti->ca_file);
+        goto fail_ssl;
+    }
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, tls_crl_verify_cb);
+    if (ti->verify != TLS_VERIFY_NONE && tls_crl_load(ti, ctx) < 0)
+        goto fail;
+    return ctx;
+fail_ssl:
+    log_ssl_error(ti, what);
+fail:
+    SSL_CTX_free(ctx);
+    return NULL;
+}

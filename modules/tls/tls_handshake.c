@@ -4,6 +4,7 @@
 #include "tls.h"
 
 #include <openssl/err.h>
+#include <openssl/x509v3.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -83,4 +84,34 @@ tls_failure_reason(SSL *ssl, int ssl_error, bool not_handshake, bool lower_eof, 
     }
     ERR_clear_error();
     return kind;
+}
+
+/* The names a device authenticated by cert may register: its CN and DNS subjectAltNames
+ * (blank-separated, as mps_cred.scope). A certificate without any names gives "-", a scope
+ * nothing matches: an empty list must restrict as much as a list of strangers' names. */
+void
+tls_cert_scope(X509 *cert, char *scope, size_t size)
+{
+    char cn[256];
+    size_t n = 0;
+    scope[0] = '\0';
+    GENERAL_NAMES *sans = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+    for (int i = 0; sans && i < sk_GENERAL_NAME_num(sans); i++) {
+        const GENERAL_NAME *gn = sk_GENERAL_NAME_value(sans, i);
+        if (gn->type != GEN_DNS)
+            continue;
+        const unsigned char *name = ASN1_STRING_get0_data(gn->d.dNSName);
+        int len = ASN1_STRING_length(gn->d.dNSName);
+        if (len > 0 && (size_t)len < sizeof(cn) && !memchr(name, '\0', (size_t)len) &&
+            n + (size_t)len + 2 < size)
+            n += (size_t)snprintf(scope + n, size - n, "%s%.*s", n ? " " : "", len,
+                                  (const char *)name);
+    }
+    GENERAL_NAMES_free(sans);
+    int len = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn,
+                                        sizeof(cn));
+    if (len > 0 && (size_t)len == strlen(cn) && n + (size_t)len + 2 < size)
+        snprintf(scope + n, size - n, "%s%s", n ? " " : "", cn);
+    if (!scope[0])
+        snprintf(scope, size, "-");
 }

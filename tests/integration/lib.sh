@@ -527,12 +527,14 @@ make_certs() {
         >"$CERTS/garbage.pem"
 }
 
-# tls_issue server|client CN DAYS|expired OUT [CA [KEY]]: OUT.pem (and OUT.key unless KEY is
-# given) signed by $CERTS/CA.pem (default ca); expired: valid for a day in 2020.
+# tls_issue server|client|node CN DAYS|expired OUT [CA [KEY]]: OUT.pem (and OUT.key unless KEY
+# is given) signed by $CERTS/CA.pem (default ca); expired: valid for a day in 2020. node: both
+# serverAuth and clientAuth (a cluster node's link certificate).
 tls_issue() {
     local kind=$1 cn=$2 days=$3 out=$4 ca=${5:-ca} key=${6:-} o="$TMPD/openssl.log"
     local eku=serverAuth
     [ "$kind" = client ] && eku=clientAuth
+    [ "$kind" = node ] && eku=serverAuth,clientAuth
     if [ -z "$key" ]; then
         key="$out.key"
         openssl genrsa -out "$key" 2048 >"$o" 2>&1 || fail "key $key: $(cat "$o")"
