@@ -132,7 +132,8 @@ publish_run(void *arg)
         api->listen_addrs(ci->mi, NULL, first_addr_cb, &fa);
     ci->published = true;
     if (ci->tls && !cl_tls_client(ci))
-        CL_LOG(ci, MPS_LOG_ERROR, "Tls = yes, but no [module tls] has Serve = cluster_link "
+        CL_LOG(ci, MPS_LOG_ERROR,
+               "Tls = yes, but no [module tls] has Serve = cluster_link "
                "(links to other nodes will fail)");
     if (!fa.addr[0] && ci->advertise && ci->advertise[0] == '@') {
         CL_LOG(ci, MPS_LOG_ERROR, "Advertise = %s: that instance listens on no address",

@@ -407,8 +407,8 @@ link_connected(void *arg, mps_stream *s, int status)
     if (!ci->tls)
         return link_start(l, s);
     const struct tls_client_iface *t = cl_tls_client(ci);
-    int rc = t ? t->open(ci->tls_obj, s, (uint64_t)ci->connect_timeout_ms, link_tls_done, l)
-               : -ENOENT;
+    int rc =
+        t ? t->open(ci->tls_obj, s, (uint64_t)ci->connect_timeout_ms, link_tls_done, l) : -ENOENT;
     if (!t)
         ci->api->close(s, NULL, NULL);
     if (rc < 0)
