@@ -407,9 +407,25 @@ dir_disconnect(void *obj, const char *name, const char *why)
 static int
 parse_options(struct cr_inst *cr)
 {
-    if (!*cr->server) {
+    char err[300];
+
+    if (cr_sentinels_parse(cr, err, sizeof(err)) < 0) {
+        CR_LOG(cr, MPS_LOG_ERROR,
+               "Sentinels: %s (a list of host:port or [IPv6]:port, blank-separated)", err);
+        return -EINVAL;
+    }
+    if (!cr->nsentinels && !*cr->server) {
         CR_LOG(cr, MPS_LOG_ERROR, "Server is empty (host:port or unix:/path)");
         return -EINVAL;
+    }
+    if (cr->nsentinels) {
+        size_t n = (size_t)snprintf(cr->target, sizeof(cr->target), "master \"%s\" through",
+                                    cr->sentinel_master);
+        for (size_t i = 0; i < cr->nsentinels && n < sizeof(cr->target); i++)
+            n += (size_t)snprintf(cr->target + n, sizeof(cr->target) - n, " %s",
+                                  cr->sentinel[i].name);
+    } else {
+        snprintf(cr->target, sizeof(cr->target), "%s", cr->server);
     }
     if (*cr->node_opt) {
         snprintf(cr->node, sizeof(cr->node), "%s", cr->node_opt);
@@ -499,7 +515,7 @@ cr_init(const struct mps_ctx *ctx)
     }
     CR_LOG(cr, MPS_LOG_INFO,
            "node %s, redis %s, prefix \"%s\", lease %ld ms, heartbeat %ld ms, queue %ld", cr->node,
-           cr->server, cr->prefix, cr->lease_ms, cr->heartbeat_ms, cr->queue_max);
+           cr->target, cr->prefix, cr->lease_ms, cr->heartbeat_ms, cr->queue_max);
     return 0;
 }
 
@@ -551,6 +567,22 @@ static const struct mps_option cr_options[] = {
      .offset = CR_OFF(user),
      .dflt = "",
      .help = "ACL user for AUTH user password (Redis 6+; empty: AUTH password)"},
+    {.name = "Sentinels",
+     .type = MPS_OPT_STR,
+     .offset = CR_OFF(sentinels),
+     .dflt = "",
+     .help = "Redis Sentinel addresses (host:port or [v6addr]:port, blank-separated): the "
+             "master is the one they name, Server is not used (empty: Server)"},
+    {.name = "SentinelMaster",
+     .type = MPS_OPT_STR,
+     .offset = CR_OFF(sentinel_master),
+     .dflt = "mpsd",
+     .help = "the master's name in the sentinels' configuration"},
+    {.name = "SentinelPassword",
+     .type = MPS_OPT_STR,
+     .offset = CR_OFF(sentinel_password),
+     .dflt = "",
+     .help = "AUTH password of the sentinels (Password and User are the master's)"},
     {.name = "Prefix",
      .type = MPS_OPT_STR,
      .offset = CR_OFF(prefix),

@@ -17,6 +17,9 @@
 #define CR_LOG(cr, level, ...) (cr)->api->log((cr)->mi, (level), "cluster: " __VA_ARGS__)
 #define CR_RESULTS_MAX 4096 /* results in flight to the loop: the Redis threads wait */
 #define CR_NODES_MAX 1024   /* other nodes tracked for their lease */
+#define CR_SENTINELS_MAX 16 /* addresses in Sentinels */
+#define CR_HOST_MAX 255
+#define CR_ADDR_MAX (CR_HOST_MAX + 10) /* "[host]:port" */
 
 /* A command for the Redis worker (loop -> worker). */
 enum cr_cmd_kind {
@@ -67,15 +70,33 @@ struct cr_cache {
     bool scanning;
 };
 
+/* One address of Sentinels. */
+struct cr_sentinel {
+    char host[CR_HOST_MAX + 1];
+    int port;
+    char name[CR_ADDR_MAX]; /* as logged: host:port, [v6]:port */
+};
+
+/* Where a connection went: the Redis address and, through Sentinel, the sentinel that named
+ * it ("" with Server). */
+struct cr_where {
+    char addr[CR_ADDR_MAX];
+    char via[CR_ADDR_MAX];
+};
+
 struct cr_inst {
     const struct mps_api *api;
     mps_inst *mi;
     /* options */
     char *server, *password, *user, *prefix, *node_opt;
+    char *sentinels, *sentinel_master, *sentinel_password;
     long lease_ms, heartbeat_ms, connect_timeout_ms, command_timeout_ms, retry_max_ms;
     long queue_max;
     /* derived */
     char node[CE_NODE_MAX + 1];
+    struct cr_sentinel sentinel[CR_SENTINELS_MAX];
+    size_t nsentinels; /* 0: Server is the master */
+    char target[CR_ADDR_MAX + 160]; /* Server, or the master's name and the sentinels (logs) */
     char channel[160];
     mps_timer *heartbeat;
     mps_wakeup *wakeup;
@@ -99,10 +120,14 @@ struct cr_inst {
     char node_link[CR_NODES_MAX][CLUSTER_LINK_MAX + 1]; /* from its lease; "" not read yet */
     char link[CLUSTER_LINK_MAX + 1]; /* ours (set_link), published with our lease */
     size_t nnodes;
+    char master[CR_ADDR_MAX]; /* the worker's Redis ("" while down): the subscriber follows */
+    uint64_t master_gen;      /* bumped at every connect of the worker */
     pthread_t worker, subscriber;
     bool worker_started, subscriber_started;
 };
 
+/* redis_queue.c */
+struct cr_cmd *cr_fifo_pop(struct cr_fifo *f);
 /* redis_worker.c */
 int cr_threads_start(struct cr_inst *cr);
 void cr_threads_stop(struct cr_inst *cr);
@@ -115,8 +140,15 @@ bool cr_stopping(struct cr_inst *cr);
 bool cr_nap(struct cr_inst *cr, long ms); /* sleep ms or until stop; true when stopping */
 struct redisContext;
 struct timeval cr_tv(long ms);
-/* A connection to Server, authenticated, with CommandTimeout set; NULL with err filled. */
-struct redisContext *cr_open_context(struct cr_inst *cr, char *err, size_t errlen);
+/* redis_conn.c: a connection to the master (Server, or the one the sentinels name, confirmed
+ * with ROLE), authenticated, with CommandTimeout set; NULL with err filled. */
+struct redisContext *cr_open_context(struct cr_inst *cr, struct cr_where *where, char *err,
+                                     size_t errlen);
+/* The master the first sentinel that answers names, into addr; -1 with err when none does. */
+int cr_sentinel_master(struct cr_inst *cr, char *addr, size_t addrlen, char *via, size_t vialen,
+                       char *err, size_t errlen);
+/* Parse the Sentinels option into cr->sentinel; -1 with err filled. */
+int cr_sentinels_parse(struct cr_inst *cr, char *err, size_t errlen);
 /* redis_scripts.c: registration and unregistration, run with EVALSHA (texts for SCRIPT LOAD) */
 extern const char cr_register_lua[];
 extern const char cr_unregister_lua[];

@@ -83,6 +83,22 @@ garbled:
     *suppressed = 0;
 }
 
+/* The worker connected to another master since this subscription was made (a replica still
+ * passes on what the new master publishes, but only while it replicates from it). */
+static bool
+master_moved(struct cr_inst *cr, uint64_t *gen, const char *addr)
+{
+    bool moved = false;
+
+    pthread_mutex_lock(&cr->mu);
+    if (cr->master_gen != *gen && cr->master[0]) {
+        *gen = cr->master_gen;
+        moved = strcmp(cr->master, addr) != 0;
+    }
+    pthread_mutex_unlock(&cr->mu);
+    return moved;
+}
+
 void *
 cr_subscriber_main(void *arg)
 {
@@ -90,14 +106,15 @@ cr_subscriber_main(void *arg)
     redisContext *c = NULL;
     long backoff = 0;
     time_t last_warn = 0;
-    uint64_t suppressed = 0;
-    char err[160];
+    uint64_t suppressed = 0, gen = 0;
+    char err[600];
+    struct cr_where where;
 
     while (!cr_stopping(cr)) {
         if (!c) {
             if (backoff && cr_nap(cr, backoff))
                 break;
-            if (!(c = cr_open_context(cr, err, sizeof(err)))) {
+            if (!(c = cr_open_context(cr, &where, err, sizeof(err)))) {
                 backoff = backoff ? backoff * 2 : 1000;
                 if (backoff > cr->retry_max_ms)
                     backoff = cr->retry_max_ms;
@@ -112,11 +129,19 @@ cr_subscriber_main(void *arg)
                 continue;
             }
             backoff = 0;
-            CR_LOG(cr, MPS_LOG_DEBUG, "subscribed to %s", cr->channel);
+            CR_LOG(cr, MPS_LOG_DEBUG, "subscribed to %s on %s", cr->channel, where.addr);
             pthread_mutex_lock(&cr->mu);
+            gen = cr->master_gen;
             cr->rescan = true; /* whatever was published meanwhile is in the keys */
             pthread_cond_broadcast(&cr->cmd_cv);
             pthread_mutex_unlock(&cr->mu);
+        }
+        if (cr->nsentinels && master_moved(cr, &gen, where.addr)) {
+            CR_LOG(cr, MPS_LOG_INFO, "events channel: the master is not %s now; resubscribing",
+                   where.addr);
+            redisFree(c);
+            c = NULL;
+            continue;
         }
         redisReply *r = NULL;
         if (redisGetReplyFromReader(c, (void **)&r) != REDIS_OK) {

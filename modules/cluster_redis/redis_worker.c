@@ -8,8 +8,8 @@
  * full, the oldest re-registration of a full round goes first, and another round follows;
  * the loop never waits) and the threads hand
  * results back through a locked list and the module's wakeup (cr_post: bounded too; there the
- * thread waits, never the loop). Both threads check `stop` at least every 500 ms, so fini
- * joins them promptly. The Lua scripts are in redis_scripts.c. */
+ * thread waits, never the loop); the queues are in redis_queue.c. Both threads check `stop` at
+ * least every 500 ms, so fini joins them promptly. The Lua scripts are in redis_scripts.c. */
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
@@ -35,207 +35,15 @@ struct conn {
     redisContext *c;
     char sha_reg[41], sha_unreg[41], sha_clean[41];
     long backoff_ms;
-    unsigned beats; /* heartbeats on this connection */
-    bool warned;    /* the outage was logged at WARNING already */
+    struct cr_where where;
+    unsigned demoted; /* READONLY drops in a row (each backs off further) */
+    unsigned beats;   /* heartbeats on this connection */
+    bool warned;      /* the outage was logged at WARNING already */
     bool ever_up;
     char nodes[CR_NODES_MAX][CE_NODE_MAX + 1]; /* heartbeat's copy of cr->nodes */
 };
 
-/* ------------------------------------------------------------------------- queues */
-
-void
-cr_post(struct cr_inst *cr, struct cr_res *r)
-{
-    pthread_mutex_lock(&cr->mu);
-    while (cr->nres >= CR_RESULTS_MAX && !cr->stop && !cr->wakeup_closed)
-        pthread_cond_wait(&cr->res_cv, &cr->mu);
-    if (cr->stop || cr->wakeup_closed) {
-        pthread_mutex_unlock(&cr->mu);
-        free(r);
-        return;
-    }
-    r->next = NULL;
-    if (cr->res_tail)
-        cr->res_tail->next = r;
-    else
-        cr->res_head = r;
-    cr->res_tail = r;
-    cr->nres++;
-    cr->api->wakeup_signal(cr->wakeup);
-    pthread_mutex_unlock(&cr->mu);
-}
-
-void
-cr_post_kind(struct cr_inst *cr, enum cr_res_kind kind, const char *node)
-{
-    struct cr_res *r = calloc(1, sizeof(*r));
-
-    if (!r)
-        return;
-    r->kind = kind;
-    if (node)
-        snprintf(r->ev.node, sizeof(r->ev.node), "%s", node);
-    cr_post(cr, r);
-}
-
-static struct cr_cmd *
-fifo_pop(struct cr_fifo *f)
-{
-    struct cr_cmd *c = f->head;
-
-    if (c) {
-        f->head = c->next;
-        if (!f->head)
-            f->tail = NULL;
-        f->n--;
-    }
-    return c;
-}
-
-static void
-fifo_push(struct cr_fifo *f, struct cr_cmd *c)
-{
-    c->next = NULL;
-    if (f->tail)
-        f->tail->next = c;
-    else
-        f->head = c;
-    f->tail = c;
-    f->n++;
-}
-
-void
-cr_enqueue(struct cr_inst *cr, struct cr_cmd *c)
-{
-    struct cr_cmd *drop = NULL;
-
-    pthread_mutex_lock(&cr->mu);
-    if (cr->urgent.n + cr->refresh.n >= (size_t)cr->queue_max) {
-        /* Full: a re-registration of a full round goes first (the next heartbeat starts
-         * another round); an unregistration dropped leaves an entry the next full scan or
-         * the node's own cleanup removes. */
-        drop = fifo_pop(cr->refresh.n ? &cr->refresh : &cr->urgent);
-        if (drop && drop->kind == CMD_REFRESH)
-            cr->round_dropped = true;
-        cr->ctr.queue_drops++;
-    }
-    fifo_push(c->kind == CMD_REFRESH ? &cr->refresh : &cr->urgent, c);
-    cr->ctr.queue_depth = cr->urgent.n + cr->refresh.n;
-    pthread_cond_signal(&cr->cmd_cv);
-    pthread_mutex_unlock(&cr->mu);
-    free(drop);
-}
-
-void
-cr_drop_refreshes(struct cr_inst *cr)
-{
-    struct cr_cmd *c, *list = NULL;
-
-    pthread_mutex_lock(&cr->mu);
-    while ((c = fifo_pop(&cr->refresh))) {
-        c->next = list;
-        list = c;
-        cr->ctr.queue_drops++;
-    }
-    cr->ctr.queue_depth = cr->urgent.n;
-    pthread_mutex_unlock(&cr->mu);
-    while ((c = list)) {
-        list = c->next;
-        free(c);
-    }
-}
-
 /* ---------------------------------------------------------------------- connection */
-
-void
-cr_set_error(struct cr_inst *cr, const char *msg)
-{
-    pthread_mutex_lock(&cr->mu);
-    snprintf(cr->ctr.last_error, sizeof(cr->ctr.last_error), "%s", msg);
-    pthread_mutex_unlock(&cr->mu);
-}
-
-bool
-cr_stopping(struct cr_inst *cr)
-{
-    pthread_mutex_lock(&cr->mu);
-    bool s = cr->stop;
-    pthread_mutex_unlock(&cr->mu);
-    return s;
-}
-
-/* Sleep ms or until stop; true when stopping. */
-bool
-cr_nap(struct cr_inst *cr, long ms)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&cr->mu);
-    while (!cr->stop && pthread_cond_timedwait(&cr->cmd_cv, &cr->mu, &ts) != ETIMEDOUT)
-        ;
-    bool s = cr->stop;
-    pthread_mutex_unlock(&cr->mu);
-    return s;
-}
-
-struct timeval
-cr_tv(long ms)
-{
-    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
-    return tv;
-}
-
-redisContext *
-cr_open_context(struct cr_inst *cr, char *err, size_t errlen)
-{
-    redisContext *c;
-    struct timeval tv = cr_tv(cr->connect_timeout_ms);
-
-    if (!strncmp(cr->server, "unix:", 5)) {
-        c = redisConnectUnixWithTimeout(cr->server + 5, tv);
-    } else {
-        char host[256];
-        const char *colon = strrchr(cr->server, ':');
-        const char *h = cr->server;
-        size_t hl = colon ? (size_t)(colon - h) : strlen(h);
-        if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
-            h++;
-            hl -= 2;
-        }
-        snprintf(host, sizeof(host), "%.*s", (int)hl, h);
-        c = redisConnectWithTimeout(host, colon ? atoi(colon + 1) : 6379, tv);
-    }
-    if (!c) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
-    if (c->err) {
-        snprintf(err, errlen, "%s", c->errstr);
-        redisFree(c);
-        return NULL;
-    }
-    redisSetTimeout(c, cr_tv(cr->command_timeout_ms));
-    if (*cr->password) {
-        redisReply *r = *cr->user ? redisCommand(c, "AUTH %s %s", cr->user, cr->password)
-                                  : redisCommand(c, "AUTH %s", cr->password);
-        if (!r || r->type == REDIS_REPLY_ERROR) {
-            snprintf(err, errlen, "AUTH: %s", r ? r->str : c->errstr);
-            if (r)
-                freeReplyObject(r);
-            redisFree(c);
-            return NULL;
-        }
-        freeReplyObject(r);
-    }
-    return c;
-}
 
 static int
 load_script(struct conn *k, const char *text, char *sha, char *err, size_t errlen)
@@ -280,10 +88,35 @@ drop_conn(struct conn *k, const char *why)
         k->backoff_ms = 0;
         pthread_mutex_lock(&cr->mu);
         cr->ctr.redis_up = 0;
+        cr->master[0] = '\0';
         pthread_mutex_unlock(&cr->mu);
         cr_post_kind(cr, RES_DOWN, NULL);
     }
     cr_set_error(cr, why);
+}
+
+/* A write refused as on a replica: the master was demoted, or Server names a replica. */
+static bool
+is_readonly(const redisReply *r)
+{
+    return r->type == REDIS_REPLY_ERROR &&
+           (!strncmp(r->str, "READONLY", 8) || strstr(r->str, "-READONLY"));
+}
+
+/* Drop a connection to a server that is a replica now: with Sentinel the reconnect finds the
+ * new master; a Server that stays a replica is retried with the usual backoff, not at once. */
+static void
+drop_readonly(struct conn *k, const char *reply)
+{
+    char why[CR_ADDR_MAX + 200];
+    long b = 1000;
+
+    snprintf(why, sizeof(why), "%s is a replica now (%.100s)", k->where.addr, reply);
+    drop_conn(k, why);
+    for (unsigned i = 0; i < k->demoted && b < k->cr->retry_max_ms; i++)
+        b *= 2;
+    k->backoff_ms = b < k->cr->retry_max_ms ? b : k->cr->retry_max_ms;
+    k->demoted++;
 }
 
 static int
@@ -301,13 +134,13 @@ static bool
 ensure_conn(struct conn *k)
 {
     struct cr_inst *cr = k->cr;
-    char err[160];
+    char err[600];
 
     if (k->c)
         return true;
     if (k->backoff_ms && cr_nap(cr, k->backoff_ms))
         return false;
-    k->c = cr_open_context(cr, err, sizeof(err));
+    k->c = cr_open_context(cr, &k->where, err, sizeof(err));
     if (k->c && load_scripts(k, err, sizeof(err)) < 0) {
         redisFree(k->c);
         k->c = NULL;
@@ -320,15 +153,22 @@ ensure_conn(struct conn *k)
         cr->api->log(cr->mi, k->warned ? MPS_LOG_DEBUG : MPS_LOG_WARNING,
                      "cluster: redis %s unreachable: %s; retrying in %ld s (local devices are "
                      "served meanwhile)",
-                     cr->server, err, (k->backoff_ms + 999) / 1000);
+                     cr->target, err, (k->backoff_ms + 999) / 1000);
         k->warned = true;
         return false;
     }
     k->backoff_ms = 0;
     k->warned = false;
     k->beats = 0;
-    CR_LOG(cr, MPS_LOG_INFO, "connected to redis %s as node %s", cr->server, cr->node);
+    if (cr->nsentinels)
+        CR_LOG(cr, MPS_LOG_INFO,
+               "connected to redis master %s (named by sentinel %s for \"%s\") as node %s",
+               k->where.addr, k->where.via, cr->sentinel_master, cr->node);
+    else
+        CR_LOG(cr, MPS_LOG_INFO, "connected to redis %s as node %s", cr->server, cr->node);
     pthread_mutex_lock(&cr->mu);
+    snprintf(cr->master, sizeof(cr->master), "%s", k->where.addr);
+    cr->master_gen++;
     cr->ctr.redis_up = 1;
     if (k->ever_up)
         cr->ctr.reconnects++;
@@ -464,6 +304,13 @@ run_batch(struct conn *k, struct cr_cmd **cmds, size_t n)
             }
             return false;
         }
+        if (is_readonly(r)) { /* the rest of the batch is lost with the connection */
+            char msg[120];
+            snprintf(msg, sizeof(msg), "%s", r->str);
+            freeReplyObject(r);
+            drop_readonly(k, msg);
+            return false;
+        }
         if (r->type == REDIS_REPLY_ERROR) {
             if (!strncmp(r->str, "NOSCRIPT", 8))
                 noscript = true;
@@ -551,6 +398,13 @@ cleanup_node(struct conn *k, const char *node)
         drop_conn(k, conn_error(k, eb, sizeof(eb)));
         return false;
     }
+    if (is_readonly(r)) {
+        char msg[120];
+        snprintf(msg, sizeof(msg), "%s", r->str);
+        freeReplyObject(r);
+        drop_readonly(k, msg);
+        return false;
+    }
     if (r->type == REDIS_REPLY_INTEGER && r->integer >= 0)
         CR_LOG(cr, MPS_LOG_INFO, "node %s: %lld of its entries removed from redis", node,
                (long long)r->integer);
@@ -602,8 +456,17 @@ heartbeat(struct conn *k)
             }
             return false;
         }
+        if (i == 1 && is_readonly(r)) { /* our lease cannot be renewed here */
+            char msg[120];
+            snprintf(msg, sizeof(msg), "%s", r->str);
+            freeReplyObject(r);
+            drop_readonly(k, msg);
+            return false;
+        }
         if (i == 0)
             lost = r->type == REDIS_REPLY_NIL;
+        else if (i == 1 && r->type != REDIS_REPLY_ERROR)
+            k->demoted = 0;
         else if (i > 1 && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_NIL) &&
                  node_seen(cr, nodes[i - 2], r) && ngone < sizeof(gone) / sizeof(gone[0]))
             snprintf(gone[ngone++], sizeof(gone[0]), "%s", nodes[i - 2]);
@@ -724,6 +587,28 @@ full_scan(struct conn *k)
     return true;
 }
 
+/* With Sentinel: a master the sentinels no longer name (a failover it did not take part in:
+ * cut off from the sentinels, or a replica that accepts writes) is left for the one they name.
+ * The sentinels are asked in the order of the list, as for a connect, so a lagging one later
+ * in the list does not make the connection flap. */
+static void
+follow_sentinels(struct conn *k)
+{
+    struct cr_inst *cr = k->cr;
+    char addr[CR_ADDR_MAX], via[CR_ADDR_MAX], err[600], why[3 * CR_ADDR_MAX + 40];
+
+    if (!cr->nsentinels || !k->c)
+        return;
+    if (cr_sentinel_master(cr, addr, sizeof(addr), via, sizeof(via), err, sizeof(err)) < 0) {
+        CR_LOG(cr, MPS_LOG_DEBUG, "no sentinel answered: %s", err);
+        return;
+    }
+    if (!strcmp(addr, k->where.addr))
+        return;
+    snprintf(why, sizeof(why), "sentinel %s names master %s now, not %s", via, addr, k->where.addr);
+    drop_conn(k, why);
+}
+
 /* Up to BATCH_MAX commands, urgent ones first; waits up to 500 ms for the first. */
 static size_t
 take_batch(struct cr_inst *cr, struct cr_cmd **out, bool *rescan, bool *beat)
@@ -742,7 +627,7 @@ take_batch(struct cr_inst *cr, struct cr_cmd **out, bool *rescan, bool *beat)
     while (!cr->stop && !cr->rescan && !cr->beat_now && !cr->urgent.n && !cr->refresh.n &&
            pthread_cond_timedwait(&cr->cmd_cv, &cr->mu, &ts) != ETIMEDOUT)
         ;
-    while (n < BATCH_MAX && (c = fifo_pop(cr->urgent.n ? &cr->urgent : &cr->refresh)))
+    while (n < BATCH_MAX && (c = cr_fifo_pop(cr->urgent.n ? &cr->urgent : &cr->refresh)))
         out[n++] = c;
     cr->ctr.queue_depth = cr->urgent.n + cr->refresh.n;
     *rescan = cr->rescan;
@@ -782,6 +667,7 @@ worker_main(void *arg)
                 pthread_mutex_lock(&cr->mu);
                 cr->rescan = true;
                 pthread_mutex_unlock(&cr->mu);
+                follow_sentinels(&k);
             }
             start = i + 1;
         }
@@ -830,8 +716,8 @@ cr_threads_stop(struct cr_inst *cr)
     if (cr->subscriber_started)
         pthread_join(cr->subscriber, NULL);
     cr->worker_started = cr->subscriber_started = false;
-    while ((c = fifo_pop(&cr->urgent)))
+    while ((c = cr_fifo_pop(&cr->urgent)))
         free(c);
-    while ((c = fifo_pop(&cr->refresh)))
+    while ((c = cr_fifo_pop(&cr->refresh)))
         free(c);
 }
