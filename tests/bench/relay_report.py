@@ -149,10 +149,7 @@ def main():
     for rnd in sorted({int(r["round"]) for r in rows}):
         for p in paths:
             def get(test, key):
-                for r in rows:
-                    if int(r["round"]) == rnd and r["path"] == p and r["test"] == test:
-                        return float(r[key])
-                return None
+                return med(rows, key, round=rnd, path=p, test=test)
             out.append(f"| {rnd} | {p} | {fmt(get('lat1', 'p50_us'), 1)} / "
                        f"{fmt(get('lat1', 'p99_us'), 1)} | {fmt(get('latN', 'p50_us'), 1)} / "
                        f"{fmt(get('latN', 'p99_us'), 1)} | {fmt(get('tput1', 'mibps'))} | "

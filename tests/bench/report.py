@@ -147,10 +147,7 @@ def main():
     for rnd in sorted({int(r["round"]) for r in rows}):
         for p in paths:
             def get(test, key):
-                for r in rows:
-                    if int(r["round"]) == rnd and r["path"] == p and r["test"] == test:
-                        return float(r[key])
-                return None
+                return med(rows, key, round=rnd, path=p, test=test)
             out.append(f"| {rnd} | {PATH_TITLES[p]} | {fmt(get('tput1', 'mibps'))} | "
                        f"{fmt(get('tputN', 'mibps'))} | "
                        f"{fmt(get('lat1', 'p50_us'), 1)} / {fmt(get('lat1', 'p99_us'), 1)} | "

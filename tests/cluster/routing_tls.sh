@@ -15,25 +15,15 @@
 # status 0 (no leak under ASan).
 . "$(dirname "$0")/../integration/lib.sh"
 
-for t in redis-server redis-cli openssl; do
-    if ! command -v "$t" >/dev/null 2>&1; then
-        echo "SKIP: $t is missing"
-        exit 77
-    fi
-done
-for m in cluster_redis cluster_link socks5 tls; do
+. "$(dirname "$0")/cluster_lib.sh"
+command -v openssl >/dev/null 2>&1 || { echo "SKIP: openssl is missing"; exit 77; }
+for m in cluster_link socks5 tls; do
     [ -e "$MODDIR/$m.so" ] || { echo "SKIP: $m was not built"; exit 77; }
 done
 
 S5CLIENT="$top_srcdir/tests/integration/socks5client.py"
-SOCK="$TMPD/redis.sock"
 T=$((30 * SLOW))
-rcli() { redis-cli -s "$SOCK" "$@"; }
-redis_ready() { [ -S "$SOCK" ] && [ "$(rcli PING 2>/dev/null)" = PONG ]; }
-redis-server --port 0 --unixsocket "$SOCK" --save '' --appendonly no --dir "$TMPD" \
-    >>"$TMPD/redis.log" 2>&1 &
-BG_PIDS+=("$!")
-wait_for $((10 * SLOW)) "redis-server on $SOCK" redis_ready
+start_redis
 
 KEY="$TMPD/cluster.key"
 openssl rand -hex 32 >"$KEY"
@@ -47,7 +37,7 @@ done
 tls_issue node nodeC 30 "$CERTS/nodeC" other-ca
 cat "$CERTS/nodeC.pem" "$CERTS/other-ca.pem" >"$CERTS/nodeC-chain.pem"
 
-declare -A NPID NLOG NAMT NS5 NLINK
+declare -A NS5 NLINK
 start_node() { # start_node NAME yes|no: links dialled through TLS or in plain TCP
     local n=$1 tls=$2
     local dial="Tls = yes"
@@ -87,16 +77,6 @@ Listen = 127.0.0.1:0" write_conf "$TMPD/mps.$n.conf"
     MPSD_PID=""
 }
 use_node() { MPSD_PID=${NPID[$1]} MPSD_LOG=${NLOG[$1]} AMT_PORT=${NAMT[$1]}; }
-node_log_has() { grep -q -e "$2" "${NLOG[$1]}"; }
-wait_node_log() { wait_for "${3:-$((10 * SLOW))}" "node $1: /$2/" node_log_has "$1" "$2"; }
-sim_ready() { [ "$(cat "$TMPD/sim.$1.ready" 2>/dev/null)" = "$2" ]; }
-devices() { # devices NAME NODE FQDN_PATTERN COUNT UUID_BASE
-    local name=$1 node=$2 fq=$3 count=$4 base=$5
-    bg "sim.$name" "$AMTSIM" --port "${NAMT[$node]}" --fqdn "$fq" --count "$count" \
-        --uuid-base "$base" --keepalive 5 --ready-file "$TMPD/sim.$name.ready"
-    wait_for $((20 * SLOW)) "devices $name forwarding" sim_ready "$name" "$count"
-}
-dev_keys_are() { [ "$(rcli --scan --pattern 'mpsd:dev:*' | wc -l)" = "$1" ]; }
 s5() { # s5 NODE SCENARIO [ARGS]: the SOCKS5 client against NODE's socks5; its result line
     local n=$1
     shift
