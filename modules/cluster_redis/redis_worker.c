@@ -1,15 +1,15 @@
-/* redis_worker.c - the cluster_redis module's two Redis threads and their queues.
+/* redis_worker.c - the cluster_redis module's command thread: registrations, heartbeats and
+ * the full scans.
  * SPDX-License-Identifier: Apache-2.0
  *
  * hiredis is used blocking, so it never runs on the loop: the worker thread owns the command
- * connection (registrations through two Lua scripts, pipelined; heartbeats; the full SCAN
- * after each connect) and the subscriber thread owns a second connection SUBSCRIBEd to the
- * events channel. The loop hands commands over through a bounded queue (cr_enqueue: when
- * full, the oldest re-registration of a full round goes first, and another round follows;
- * the loop never waits) and the threads hand
- * results back through a locked list and the module's wakeup (cr_post: bounded too; there the
- * thread waits, never the loop); the queues are in redis_queue.c. Both threads check `stop` at
- * least every 500 ms, so fini joins them promptly. The Lua scripts are in redis_scripts.c. */
+ * connection (registrations through Lua scripts, pipelined; heartbeats; the full SCAN after
+ * each connect) and the subscriber thread (redis_sub.c) owns a second connection SUBSCRIBEd to
+ * the events channel; both connect through redis_conn.c (a Server, or the master the
+ * Sentinels name). The loop hands commands over through a bounded queue and the threads hand
+ * results back through a locked list and the module's wakeup (redis_queue.c: the loop never
+ * waits, the threads may). Both threads check `stop` at least every 500 ms, so fini joins them
+ * promptly. The Lua scripts are in redis_scripts.c. */
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
