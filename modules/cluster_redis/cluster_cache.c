@@ -7,6 +7,7 @@
 #include "cluster_redis.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -55,7 +56,56 @@ cr_cache_free(struct cr_cache *c)
     }
     free(c->by_uuid);
     free(c->by_fqdn);
+    free(c->per_node);
     memset(c, 0, sizeof(*c));
+}
+
+/* ------------------------------------------------------------------ per-node counts */
+
+static struct cr_node_count *
+count_find(const struct cr_cache *c, const char *node)
+{
+    for (size_t i = 0; i < c->nnodes; i++)
+        if (strcmp(c->per_node[i].node, node) == 0)
+            return &c->per_node[i];
+    return NULL;
+}
+
+/* One entry more of node; false when out of memory (the entry is not added). */
+static bool
+count_add(struct cr_cache *c, const char *node)
+{
+    struct cr_node_count *k = count_find(c, node);
+    if (!k) {
+        if (c->nnodes == c->nodes_cap) {
+            size_t cap = c->nodes_cap ? c->nodes_cap * 2 : 8;
+            struct cr_node_count *p = realloc(c->per_node, cap * sizeof(*p));
+            if (!p)
+                return false;
+            c->per_node = p;
+            c->nodes_cap = cap;
+        }
+        k = &c->per_node[c->nnodes++];
+        snprintf(k->node, sizeof(k->node), "%s", node);
+        k->n = 0;
+    }
+    k->n++;
+    return true;
+}
+
+static void
+count_remove(struct cr_cache *c, const char *node)
+{
+    struct cr_node_count *k = count_find(c, node);
+    if (k && --k->n == 0)
+        *k = c->per_node[--c->nnodes];
+}
+
+size_t
+cr_cache_node_count(const struct cr_cache *c, const char *node)
+{
+    const struct cr_node_count *k = count_find(c, node);
+    return k ? k->n : 0;
 }
 
 static struct cr_entry **
@@ -178,6 +228,7 @@ cr_cache_apply(struct cr_inst *cr, const struct cluster_event *ev)
             return 0;
         unlink_entry(c, e);
         c->n--;
+        count_remove(c, e->ev.node);
         cr->api->log(cr->mi, MPS_LOG_DEBUG, "cluster: %s (%s) left node %s",
                      e->ev.fqdn[0] ? e->ev.fqdn : "-", e->ev.uuid, e->ev.node);
         free(e);
@@ -191,11 +242,16 @@ cr_cache_apply(struct cr_inst *cr, const struct cluster_event *ev)
     bool changed = !e || strcmp(e->ev.node, ev->node) || e->ev.session != ev->session ||
                    strcmp(e->ev.fqdn, ev->fqdn) || e->ev.nports != ev->nports ||
                    memcmp(e->ev.ports, ev->ports, ev->nports * sizeof(ev->ports[0]));
+    if (!count_add(c, ev->node))
+        return 0; /* the next scan tries again */
     if (e) {
         unlink_entry(c, e);
+        count_remove(c, e->ev.node);
     } else {
-        if (!(e = malloc(sizeof(*e))))
-            return 0; /* the next scan tries again */
+        if (!(e = malloc(sizeof(*e)))) {
+            count_remove(c, ev->node);
+            return 0;
+        }
         c->n++;
     }
     e->ev = *ev;
@@ -223,6 +279,7 @@ drop_where(struct cr_cache *c, int (*drop)(const struct cr_entry *e, const void 
             struct cr_entry *next = e->next_uuid;
             if (drop(e, arg)) {
                 unlink_entry(c, e);
+                count_remove(c, e->ev.node);
                 free(e);
                 c->n--;
                 gone++;
@@ -260,20 +317,7 @@ cr_cache_sweep(struct cr_inst *cr)
 size_t
 cr_cache_nodes(const struct cr_cache *c)
 {
-    /* Few nodes: count distinct names among the chain heads' owners the simple way. */
-    const char *seen[64];
-    size_t n = 0;
-
-    for (size_t i = 0; i < c->nbuckets; i++) {
-        for (const struct cr_entry *e = c->by_uuid[i]; e; e = e->next_uuid) {
-            size_t k;
-            for (k = 0; k < n && strcmp(seen[k], e->ev.node); k++)
-                ;
-            if (k == n && n < 64)
-                seen[n++] = e->ev.node;
-        }
-    }
-    return n;
+    return c->nnodes;
 }
 
 static void

@@ -63,11 +63,19 @@ struct cr_fifo {
 };
 
 struct cr_entry; /* cluster_cache.c */
+struct cr_node_count { /* entries of one other node in the cache */
+    char node[CE_NODE_MAX + 1];
+    size_t n;
+};
 struct cr_cache {
     struct cr_entry **by_uuid, **by_fqdn;
     size_t nbuckets, n;
     uint64_t gen; /* the full scan under way: entries it did not see are dropped at its end */
     bool scanning;
+    /* Kept with every change, so that counting nodes never walks the entries (the loop asks
+     * after every batch of results). */
+    struct cr_node_count *per_node;
+    size_t nnodes, nodes_cap;
 };
 
 /* One address of Sentinels. */
@@ -164,6 +172,7 @@ int cr_cache_apply(struct cr_inst *cr, const struct cluster_event *ev);
 size_t cr_cache_drop_node(struct cr_inst *cr, const char *node);
 size_t cr_cache_sweep(struct cr_inst *cr); /* entries the finished scan did not see */
 size_t cr_cache_nodes(const struct cr_cache *c);
+size_t cr_cache_node_count(const struct cr_cache *c, const char *node);
 int cr_cache_lookup(struct cr_cache *c, const char *name, cluster_device_cb cb, void *arg);
 size_t cr_cache_foreach(struct cr_cache *c, cluster_device_cb cb, void *arg);
 
