@@ -177,6 +177,40 @@ act_on_request(struct cr_inst *cr, const struct cluster_event *ev)
 
 /* ------------------------------------------------------------------------ results */
 
+/* Another node's count of entries in Redis against the cache's: equal, or different at two
+ * heartbeats in a row (events in flight explain one) and the cache missed events: rescan. */
+static void
+check_count(struct cr_inst *cr, const char *node, uint64_t in_redis)
+{
+    size_t i;
+    for (i = 0; i < cr->ncount_off && strcmp(cr->count_off[i], node); i++)
+        ;
+    bool was_off = i < cr->ncount_off;
+    if (cr->cache.scanning || in_redis == cr_cache_node_count(&cr->cache, node)) {
+        if (was_off) {
+            cr->ncount_off--;
+            memmove(cr->count_off[i], cr->count_off[i + 1],
+                    (cr->ncount_off - i) * sizeof(cr->count_off[0]));
+        }
+        return;
+    }
+    if (!was_off) {
+        if (!cr->count_off && !(cr->count_off = calloc(CR_NODES_MAX, sizeof(*cr->count_off))))
+            return;
+        if (cr->ncount_off < CR_NODES_MAX)
+            snprintf(cr->count_off[cr->ncount_off++], sizeof(cr->count_off[0]), "%s", node);
+        return;
+    }
+    CR_LOG(cr, MPS_LOG_INFO,
+           "node %s holds %llu entries in redis, this node's directory %zu: rescanning", node,
+           (unsigned long long)in_redis, cr_cache_node_count(&cr->cache, node));
+    cr->ncount_off = 0;
+    pthread_mutex_lock(&cr->mu);
+    cr->rescan = true;
+    pthread_cond_signal(&cr->cmd_cv);
+    pthread_mutex_unlock(&cr->mu);
+}
+
 static void
 log_directory(struct cr_inst *cr)
 {
@@ -224,6 +258,9 @@ results_run(void *arg)
                    gone);
             break;
         }
+        case RES_NODE_COUNT:
+            check_count(cr, r->ev.node, r->ev.session);
+            break;
         case RES_SCAN_BEGIN:
             cr->cache.gen++;
             cr->cache.scanning = true;
@@ -545,6 +582,8 @@ cr_fini(const struct mps_ctx *ctx)
     }
     cr->res_tail = NULL;
     cr_cache_free(&cr->cache);
+    free(cr->count_off);
+    cr->count_off = NULL;
     pthread_cond_destroy(&cr->cmd_cv);
     pthread_cond_destroy(&cr->res_cv);
     pthread_mutex_destroy(&cr->mu);

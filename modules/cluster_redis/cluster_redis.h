@@ -50,6 +50,7 @@ enum cr_res_kind {
     RES_SCAN_BEGIN,
     RES_SCAN_END,
     RES_LEASE_LOST, /* our lease had expired: our entries may be gone, register them again */
+    RES_NODE_COUNT, /* ev.node holds ev.session entries in Redis (its set's SCARD) */
 };
 struct cr_res {
     struct cr_res *next;
@@ -122,6 +123,10 @@ struct cr_inst {
     bool stop, wakeup_closed, rescan;
     bool beat_now; /* a node was seen for the first time: read its lease now */
     bool round_dropped; /* a full round lost registrations to a full queue: run another */
+    /* loop only: other nodes whose count in Redis differed from the cache's at the last
+     * heartbeat (a second difference in a row asks for a rescan) */
+    char (*count_off)[CE_NODE_MAX + 1];
+    size_t ncount_off;
     struct cluster_counters ctr;
     char nodes[CR_NODES_MAX][CE_NODE_MAX + 1]; /* other nodes seen: checked each heartbeat */
     uint8_t node_missing[CR_NODES_MAX];        /* heartbeats in a row without its lease key */

@@ -28,7 +28,11 @@
 
 #define BATCH_MAX 512
 #define SCAN_COUNT "1000"
-#define RESCAN_EVERY 10 /* heartbeats between full rescans (events can be missed silently) */
+/* Heartbeats between full rescans: a safety net only. Events missed silently show at the
+ * next heartbeat as another node's entry count (SCARD of its set) that differs from the
+ * cache's, and the loop asks for a rescan then. */
+#define RESCAN_EVERY 360
+#define SENTINEL_CHECK_EVERY 10 /* heartbeats between asking the sentinels who is master */
 
 struct conn {
     struct cr_inst *cr;
@@ -386,6 +390,19 @@ node_seen(struct cr_inst *cr, const char *node, const redisReply *lease)
     return gone;
 }
 
+/* Another node's number of entries in Redis, for the loop to compare with its cache. */
+static void
+post_count(struct cr_inst *cr, const char *node, uint64_t n)
+{
+    struct cr_res *r = calloc(1, sizeof(*r));
+    if (!r)
+        return;
+    r->kind = RES_NODE_COUNT;
+    snprintf(r->ev.node, sizeof(r->ev.node), "%s", node);
+    r->ev.session = n;
+    cr_post(cr, r);
+}
+
 /* The entries a gone node left in Redis (its devices that did not reconnect elsewhere). */
 static bool
 cleanup_node(struct conn *k, const char *node)
@@ -442,12 +459,16 @@ heartbeat(struct conn *k)
     const char *argv[] = {"SET", key, val, "PX", lease};
     redisAppendCommandArgv(k->c, 5, argv, NULL);
     for (size_t i = 0; i < n; i++) {
-        char nk[256];
+        char nk[256], sk[256];
         snprintf(nk, sizeof(nk), "%snode:%s", cr->prefix, nodes[i]);
         const char *a[] = {"GET", nk};
         redisAppendCommandArgv(k->c, 2, a, NULL);
+        /* how many entries it holds: the loop compares that with its cache */
+        snprintf(sk, sizeof(sk), "%snodedevs:%s", cr->prefix, nodes[i]);
+        const char *b[] = {"SCARD", sk};
+        redisAppendCommandArgv(k->c, 2, b, NULL);
     }
-    for (size_t i = 0; i < n + 2; i++) {
+    for (size_t i = 0; i < 2 * n + 2; i++) {
         redisReply *r = NULL;
         if (redisGetReply(k->c, (void **)&r) != REDIS_OK || !r) {
             {
@@ -463,13 +484,17 @@ heartbeat(struct conn *k)
             drop_readonly(k, msg);
             return false;
         }
+        size_t j = i > 1 ? (i - 2) / 2 : 0; /* the other node a reply is about */
         if (i == 0)
             lost = r->type == REDIS_REPLY_NIL;
         else if (i == 1 && r->type != REDIS_REPLY_ERROR)
             k->demoted = 0;
-        else if (i > 1 && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_NIL) &&
-                 node_seen(cr, nodes[i - 2], r) && ngone < sizeof(gone) / sizeof(gone[0]))
-            snprintf(gone[ngone++], sizeof(gone[0]), "%s", nodes[i - 2]);
+        else if (i > 1 && i % 2 == 0 &&
+                 (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_NIL) &&
+                 node_seen(cr, nodes[j], r) && ngone < sizeof(gone) / sizeof(gone[0]))
+            snprintf(gone[ngone++], sizeof(gone[0]), "%s", nodes[j]);
+        else if (i > 1 && i % 2 == 1 && r->type == REDIS_REPLY_INTEGER && r->integer >= 0)
+            post_count(cr, nodes[j], (uint64_t)r->integer);
         freeReplyObject(r);
     }
     /* The first heartbeat of a connection comes with a full round anyway (RES_UP). */
@@ -667,8 +692,9 @@ worker_main(void *arg)
                 pthread_mutex_lock(&cr->mu);
                 cr->rescan = true;
                 pthread_mutex_unlock(&cr->mu);
-                follow_sentinels(&k);
             }
+            if (i < n && beats % SENTINEL_CHECK_EVERY == 0)
+                follow_sentinels(&k);
             start = i + 1;
         }
         /* A new node or our own link address: the leases now, not at the next heartbeat

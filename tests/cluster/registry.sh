@@ -127,6 +127,22 @@ done
 wait_for $((5 * SLOW)) "7 devices back after the restart" dev_keys_are 7
 log "redis restarted: both nodes reconnected and re-registered all 7 devices"
 
+# ------------------------------------------------ an event lost: the counts show it
+# An entry of node B written without its event (as if A's subscriber had missed it): at the
+# next heartbeats A finds B's count in Redis (its set) differ from its directory and rescans.
+UL=11111111-2222-3333-4444-00000000e0e0
+rcli HSET "mpsd:dev:$UL" uuid "$UL" fqdn lost0.example.com ports 16992 node nodeB session 999 \
+    connected_ms "$(date +%s%3N)" peer 127.0.0.1:1 stamp "x" >/dev/null
+rcli SET mpsd:fqdn:lost0.example.com "$UL" >/dev/null
+rcli SADD mpsd:nodedevs:nodeB "$UL" >/dev/null
+wait_node_log A "cluster: node nodeB holds [0-9]* entries in redis, this node's directory [0-9]*: rescanning" $((5 * SLOW))
+use_node A
+wait_for $((5 * SLOW)) "lost0 in A's directory" sh -c \
+    "grep -q 'cluster: lost0.example.com ($UL) is on node nodeB' '$MPSD_LOG'"
+rcli DEL "mpsd:dev:$UL" mpsd:fqdn:lost0.example.com >/dev/null
+rcli SREM mpsd:nodedevs:nodeB "$UL" >/dev/null
+log "an entry whose event was lost: A's heartbeat count check found it and rescanned"
+
 # ------------------------------------------------ garbled events
 rcli PUBLISH mpsd:events "connect nodeX notanumber u f - 1" >/dev/null
 printf 'connect \001\377 %.0s' 1 | rcli -x PUBLISH mpsd:events >/dev/null
