@@ -403,8 +403,8 @@ struct mps_api { /* core services; append-only: check size before using newer me
      * instance are bound to, port 0 resolved, as the ReadyFile lists them: cb(arg, host, port)
      * inside the call for each open socket, in configuration order. instance is a [module
      * NAME] name, "core" for the device listener, or NULL for the caller's own (issue 15).
-     * Returns how many (0: none, or not open
-     * yet: listeners open after every instance's init, so ask later). Loop thread. */
+     * Returns how many (0: none, or not open yet: listeners open after every instance's
+     * init, so ask later). Loop thread. */
     size_t (*listen_addrs)(mps_inst *mi, const char *instance, mps_addr_cb cb, void *arg);
     /* Scale out (1.1, issue 15). A TCP connection to host:port (a name, resolved off the
      * loop, or a numeric address; every address in turn) within timeout_ms (0: 10 s). 0: cb
