@@ -92,33 +92,52 @@ out_append(struct lchan *c, const void *data, size_t len)
     return 0;
 }
 
-/* Send what the credit allows; then EOF and CLOSE once everything queued went. */
-static void
-chan_pump(struct lchan *c)
+/* The channel may send DATA now: open, its link up, no CLOSE sent. */
+static bool
+chan_can_send(const struct lchan *c)
 {
-    struct link *l = c->l;
-    if (!l || l->state != LS_UP || !c->sent_open || c->opening || c->sent_close)
-        return;
-    while (c->out_len > c->out_off && c->tx_credit) {
-        size_t n = c->out_len - c->out_off;
+    return c->l && c->l->state == LS_UP && c->sent_open && !c->opening && !c->sent_close;
+}
+
+/* As much of data as the peer's credit covers, in frames; returns how many bytes went. When
+ * a send fails the link takes the channel with it (c->l is NULL then): callers check. */
+static size_t
+send_within_credit(struct lchan *c, const uint8_t *data, size_t len)
+{
+    size_t sent = 0;
+    while (sent < len && c->tx_credit) {
+        size_t n = len - sent;
         if (n > c->tx_credit)
             n = (size_t)c->tx_credit;
         if (n > LINK_DATA_MAX)
             n = LINK_DATA_MAX;
-        link_send(l, LINK_DATA, c->id, c->out + c->out_off, n);
+        link_send(c->l, LINK_DATA, c->id, data + sent, n);
         if (!c->l)
-            return; /* the send failed: the link ended the channel */
-        c->out_off += n;
+            return sent;
         c->tx_credit -= n;
         c->ci->ctr.bytes_out += n;
         if (c->console && c->stream_live) /* left our queue: the console may write more */
             c->ci->api->stream_sent(c->s, n);
+        sent += n;
     }
+    return sent;
+}
+
+/* Send what the credit allows; then EOF and CLOSE once everything queued went. */
+static void
+chan_pump(struct lchan *c)
+{
+    if (!chan_can_send(c))
+        return;
+    size_t sent = send_within_credit(c, c->out + c->out_off, c->out_len - c->out_off);
+    if (!c->l)
+        return; /* the send failed: the link ended the channel */
+    c->out_off += sent;
     if (c->out_len > c->out_off)
         return;
     if (c->eof_req && !c->sent_eof) {
         c->sent_eof = true;
-        link_send(l, LINK_EOF, c->id, NULL, 0);
+        link_send(c->l, LINK_EOF, c->id, NULL, 0);
     }
     if (c->close_req && c->l)
         send_close(c);
@@ -129,27 +148,13 @@ chan_pump(struct lchan *c)
 static int
 chan_send(struct lchan *c, const uint8_t *data, size_t len)
 {
-    struct link *l = c->l;
-    if (c->out_len == c->out_off && l && l->state == LS_UP && c->sent_open && !c->opening &&
-        !c->sent_close) {
-        while (len && c->tx_credit) {
-            size_t n = len;
-            if (n > c->tx_credit)
-                n = (size_t)c->tx_credit;
-            if (n > LINK_DATA_MAX)
-                n = LINK_DATA_MAX;
-            link_send(l, LINK_DATA, c->id, data, n);
-            if (!c->l)
-                return 0; /* the send failed: the link ended the channel */
-            c->tx_credit -= n;
-            c->ci->ctr.bytes_out += n;
-            if (c->console && c->stream_live)
-                c->ci->api->stream_sent(c->s, n);
-            data += n;
-            len -= n;
-        }
+    size_t sent = 0;
+    if (c->out_len == c->out_off && chan_can_send(c)) {
+        sent = send_within_credit(c, data, len);
+        if (!c->l)
+            return 0; /* the send failed: the link ended the channel */
     }
-    return len ? out_append(c, data, len) : 0;
+    return len > sent ? out_append(c, data + sent, len - sent) : 0;
 }
 
 /* Our consumer took n bytes: credit them once half a window is due. */

@@ -1,9 +1,10 @@
-# benchlib.py - what the benchmark reports (report.py, tls_report.py) share: reading the raw
-# result lines and the run's description, medians, number formatting.
+# benchlib.py - what the benchmark reports share: reading the raw result lines and the run's
+# description, medians, number formatting, writing the report.
 # SPDX-License-Identifier: Apache-2.0
 #
 # Imported from this directory (python3 puts a script's own directory on sys.path); stdlib only.
 import statistics
+import sys
 
 
 def parse(path):
@@ -43,3 +44,11 @@ def fmt(v, digits=0):
 
 def ratio(a, b):
     return None if a is None or not b else a / b
+
+
+def write_report(path, lines, final_newline=False):
+    """The report's lines into PATH (a newline at the end when asked) and on standard output."""
+    text = "\n".join(lines) + ("\n" if final_newline else "")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")

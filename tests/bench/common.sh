@@ -124,6 +124,22 @@ timing_end() {
     LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 }
 
+# measure_rounds: ROUNDS rounds, each calling the script's `measure ROUND PATH TEST` for every
+# test of TESTS and every path of PATHS (their order rotating from round to round), timed.
+measure_rounds() {
+    local round test p
+    timing_start
+    for round in $(seq 1 "$ROUNDS"); do
+        log "round $round of $ROUNDS"
+        for test in "${TESTS[@]}"; do
+            for p in $(rotated "$round" "${PATHS[@]}"); do
+                measure "$round" "$p" "$test"
+            done
+        done
+    done
+    timing_end
+}
+
 # run_haproxy NAME PORT LOG: check the configuration $TMPD/NAME.cfg, run HAProxy on it in the
 # foreground, output to LOG, until it listens on PORT. Sets HAPROXY_PID.
 run_haproxy() {
@@ -185,10 +201,11 @@ mpsd_conf_head() {
     echo "NeedAuthentication = false"
 }
 
-# check_mpsd_log LOG: nothing in the run should have made mpsd complain (the fd-limit notice at
-# start aside).
+# check_mpsd_log LOG: nothing in the run should have made mpsd complain (the fd-limit and
+# running-as-root notices at start aside).
 check_mpsd_log() {
-    if grep -v 'file descriptor limit' "$1" | grep -q -e '\[LM ERROR\]' -e '\[LM WARNING\]'; then
+    if grep -v -e 'file descriptor limit' -e 'running as root' "$1" |
+        grep -q -e '\[LM ERROR\]' -e '\[LM WARNING\]'; then
         die "mpsd logged errors or warnings: $(grep -e 'ERROR\]' -e 'WARNING\]' "$1" |
             head -n 5)"
     fi

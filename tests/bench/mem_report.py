@@ -10,7 +10,7 @@
 # prints itself too. KEY=VALUE arguments describe the run.
 import sys
 
-from benchlib import fmt, load
+from benchlib import fmt, load, write_report
 
 GOAL_TUNNEL_KIB = 16.0
 GOAL_AFTER_RATIO = 2.0
@@ -105,10 +105,7 @@ def main():
         if k in meta:
             out.append(f"- {k}: {meta[k]}")
     out.append("")
-    text = "\n".join(out)
-    with open(sys.argv[2], "w", encoding="utf-8") as f:
-        f.write(text)
-    print(text)
+    write_report(sys.argv[2], out)
 
 
 if __name__ == "__main__":

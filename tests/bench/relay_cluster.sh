@@ -245,16 +245,7 @@ for p in "${PATHS[@]}"; do
 done
 LINKS_BEFORE=$(cluster B "'served=%d bytes_in=%d bytes_out=%d' % (c['served'], c['bytes_in'], c['bytes_out'])")
 
-timing_start
-for round in $(seq 1 "$ROUNDS"); do
-    log "round $round of $ROUNDS"
-    for test in "${TESTS[@]}"; do
-        for p in $(rotated "$round" "${PATHS[@]}"); do
-            measure "$round" "$p" "$test"
-        done
-    done
-done
-timing_end
+measure_rounds
 LINKS_AFTER=$(cluster B "'served=%d bytes_in=%d bytes_out=%d up=%d failed=%d serve_refused=%d' % (c['served'], c['bytes_in'], c['bytes_out'], c['up'], c['failed'], c['serve_refused'])")
 ROUTED_A=$(cluster A "'routed=%d route_failed=%d' % (c['routed'], c['route_failed'])")
 

@@ -11,7 +11,7 @@
 # compares the relayed path with the local one; the KEY=VALUE arguments describe the run.
 import sys
 
-from benchlib import fmt, load, med, ratio
+from benchlib import fmt, load, med, ratio, write_report
 
 TARGET_LATENCY = 1.5  # relayed / same-node p50 round trip, at most
 
@@ -189,10 +189,7 @@ def main():
                f"{meta.get('libuv', '?')}; {meta.get('redis', 'redis ?')}")
     out.append("")
 
-    text = "\n".join(out)
-    with open(sys.argv[2], "w", encoding="utf-8") as f:
-        f.write(text)
-    print(text)
+    write_report(sys.argv[2], out)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@
 # too. The KEY=VALUE arguments describe the run (machine, versions, options).
 import sys
 
-from benchlib import fmt, load, med
+from benchlib import fmt, load, med, write_report
 
 TARGET_THROUGHPUT = 1.0  # mpsd / HAProxy, at least
 TARGET_P50 = 1.2  # mpsd / HAProxy, at most
@@ -189,10 +189,7 @@ def main():
                   "; mpsd CONNECT not measured: the http_proxy module is not built"))
     out.append("")
 
-    text = "\n".join(out)
-    with open(sys.argv[2], "w", encoding="utf-8") as f:
-        f.write(text)
-    print(text)
+    write_report(sys.argv[2], out)
 
 
 if __name__ == "__main__":

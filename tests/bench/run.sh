@@ -194,16 +194,7 @@ for p in "${PATHS[@]}"; do
         2>"$TMPD/relaybench.err" || die "warm-up through $p: $(cat "$TMPD/relaybench.err")"
 done
 
-timing_start
-for round in $(seq 1 "$ROUNDS"); do
-    log "round $round of $ROUNDS"
-    for test in "${TESTS[@]}"; do
-        for p in $(rotated "$round" "${PATHS[@]}"); do
-            measure "$round" "$p" "$test"
-        done
-    done
-done
-timing_end
+measure_rounds
 
 # ------------------------------------------------------------------- stop and check
 alive "$MPSD_PID" || die "mpsd died during the benchmark: $(tail -n 20 "$TMPD/mpsd.log")"

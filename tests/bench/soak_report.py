@@ -12,6 +12,8 @@
 import csv
 import sys
 
+from benchlib import write_report
+
 GOAL_PCT = 2.0
 
 
@@ -121,10 +123,7 @@ def main():
             out.append(f"| {r['t_s']:.0f} | {r['rss_kib']:,.0f} | {r['fds']:.0f} | "
                        f"{r['devices']:.0f} | {r['console_ok']:.0f} | {r['hups']:.0f} |")
     out.append("")
-    text = "\n".join(out)
-    with open(sys.argv[2], "w", encoding="utf-8") as f:
-        f.write(text)
-    print(text)
+    write_report(sys.argv[2], out)
 
 
 if __name__ == "__main__":

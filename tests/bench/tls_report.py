@@ -10,7 +10,7 @@
 # the issue's targets, and prints itself too. KEY=VALUE arguments describe the run.
 import sys
 
-from benchlib import fmt, load, med, ratio
+from benchlib import fmt, load, med, ratio, write_report
 
 # (setup compared with, mpsd / it at least) -- from the issue
 TARGET_HS = [("haproxy", 1.0)]
@@ -190,10 +190,7 @@ def main():
     out.append(f"<!-- targets: {'missed' if missed else 'met'} -->")
     if missed:
         out.append(f"Targets missed: {', '.join(missed)}.")
-    text = "\n".join(out) + "\n"
-    with open(sys.argv[2], "w", encoding="utf-8") as f:
-        f.write(text)
-    sys.stdout.write(text)
+    write_report(sys.argv[2], out, final_newline=True)
 
 
 if __name__ == "__main__":

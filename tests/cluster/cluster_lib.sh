@@ -4,8 +4,8 @@
 # groups dialling a node, and the directory as Redis holds it.
 # SPDX-License-Identifier: Apache-2.0
 #
-# A test sources lib.sh, then this; it keeps its nodes in the associative arrays NPID, NLOG
-# and NAMT (declared here) under names such as A, B, C.
+# A test sources lib.sh, then this; it keeps its nodes in the associative arrays NPID, NLOG,
+# NAMT and (when they run socks5) NS5, declared here, under names such as A, B, C.
 
 for t in redis-server redis-cli; do
     if ! command -v "$t" >/dev/null 2>&1; then
@@ -18,7 +18,7 @@ done
     exit 77
 }
 
-declare -A NPID NLOG NAMT
+declare -A NPID NLOG NAMT NS5
 SOCK="$TMPD/redis.sock"
 REDIS_PID=""
 rcli() { redis-cli -s "$SOCK" "$@"; }
@@ -66,3 +66,18 @@ owner() {
     [ -n "$uuid" ] && rcli HGET "mpsd:dev:$uuid" node
 }
 owner_is() { [ "$(owner "$1")" = "$2" ]; }
+
+# s5 NODE SCENARIO [ARGS]: the project's SOCKS5 client against NODE's socks5 (NS5; every
+# network wait bounded by T); its result line.
+S5CLIENT="$top_srcdir/tests/integration/socks5client.py"
+s5() {
+    local n=$1
+    shift
+    python3 "$S5CLIENT" --port "${NS5[$n]}" --timeout "$T" "$@" || true
+}
+expect_s5() { # expect_s5 RESULT NODE SCENARIO [ARGS]
+    local want=$1 got
+    shift
+    got=$(s5 "$@")
+    [ "$got" = "$want" ] || fail "socks5 via node $1 ($*): got '$got', expected '$want'"
+}

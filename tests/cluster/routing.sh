@@ -24,7 +24,6 @@ for m in cluster_link socks5 http_proxy admin_http; do
 done
 unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
 
-S5CLIENT="$top_srcdir/tests/integration/socks5client.py"
 T=$((30 * SLOW))
 start_redis
 
@@ -33,7 +32,7 @@ openssl rand -hex 32 >"$KEY"
 chmod 600 "$KEY"
 OPEN_TIMEOUT=$((3 * SLOW))
 
-declare -A NS5 NHP NADM
+declare -A NHP NADM
 PROMTOOL=$(command -v promtool || true)
 start_node() { # start_node NAME [KEYFILE]
     local n=$1 key=${2:-$KEY}
@@ -69,18 +68,6 @@ Listen = 127.0.0.1:0" CONTROL_SOCKET="$TMPD/control.$n" write_conf "$TMPD/mps.$n
 }
 use_node() { MPSD_PID=${NPID[$1]} MPSD_LOG=${NLOG[$1]} AMT_PORT=${NAMT[$1]}; }
 
-# s5 NODE SCENARIO [ARGS]: the SOCKS5 client against NODE's socks5; its result line.
-s5() {
-    local n=$1
-    shift
-    python3 "$S5CLIENT" --port "${NS5[$n]}" --timeout "$T" "$@" || true
-}
-expect_s5() { # expect_s5 RESULT NODE SCENARIO [ARGS]
-    local want=$1 got
-    shift
-    got=$(s5 "$@")
-    [ "$got" = "$want" ] || fail "socks5 via node $1 ($*): got '$got', expected '$want'"
-}
 # via NODE KIND URL: the body curl gets through NODE's http proxy (KIND http) or SOCKS5 (socks)
 via() {
     local n=$1 kind=$2 url=$3

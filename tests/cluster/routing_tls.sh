@@ -21,7 +21,6 @@ for m in cluster_link socks5 tls; do
     [ -e "$MODDIR/$m.so" ] || { echo "SKIP: $m was not built"; exit 77; }
 done
 
-S5CLIENT="$top_srcdir/tests/integration/socks5client.py"
 T=$((30 * SLOW))
 start_redis
 
@@ -37,7 +36,7 @@ done
 tls_issue node nodeC 30 "$CERTS/nodeC" other-ca
 cat "$CERTS/nodeC.pem" "$CERTS/other-ca.pem" >"$CERTS/nodeC-chain.pem"
 
-declare -A NS5 NLINK
+declare -A NLINK
 start_node() { # start_node NAME yes|no: links dialled through TLS or in plain TCP
     local n=$1 tls=$2
     local dial="Tls = yes"
@@ -77,17 +76,6 @@ Listen = 127.0.0.1:0" write_conf "$TMPD/mps.$n.conf"
     MPSD_PID=""
 }
 use_node() { MPSD_PID=${NPID[$1]} MPSD_LOG=${NLOG[$1]} AMT_PORT=${NAMT[$1]}; }
-s5() { # s5 NODE SCENARIO [ARGS]: the SOCKS5 client against NODE's socks5; its result line
-    local n=$1
-    shift
-    python3 "$S5CLIENT" --port "${NS5[$n]}" --timeout "$T" "$@" || true
-}
-expect_s5() { # expect_s5 RESULT NODE SCENARIO [ARGS]
-    local want=$1 got
-    shift
-    got=$(s5 "$@")
-    [ "$got" = "$want" ] || fail "socks5 via node $1 ($*): got '$got', expected '$want'"
-}
 
 start_node A yes
 start_node B yes
