@@ -201,6 +201,15 @@ newer_than(const struct cluster_event *ev, const struct cr_entry *e)
 }
 
 static void
+remove_entry(struct cr_cache *c, struct cr_entry *e)
+{
+    unlink_entry(c, e);
+    c->n--;
+    count_remove(c, e->ev.node);
+    free(e);
+}
+
+static void
 note_node(struct cr_inst *cr, const char *node)
 {
     pthread_mutex_lock(&cr->mu);
@@ -223,15 +232,22 @@ cr_cache_apply(struct cr_inst *cr, const struct cluster_event *ev)
     struct cr_cache *c = &cr->cache;
     struct cr_entry **pp = uuid_slot(c, ev->uuid), *e = *pp;
 
+    if (!strcmp(ev->node, cr->node)) {
+        /* Our own registration, echoed: it superseded the entry of another node (a device
+         * that moved here, a duplicate UUID); that node sends no disconnect for it. */
+        if (!e || ev->kind == CE_DISCONNECT)
+            return 0;
+        cr->api->log(cr->mi, MPS_LOG_DEBUG, "cluster: %s (%s) moved from node %s to this node",
+                     e->ev.fqdn[0] ? e->ev.fqdn : "-", e->ev.uuid, e->ev.node);
+        remove_entry(c, e);
+        return 1;
+    }
     if (ev->kind == CE_DISCONNECT) {
         if (!e || strcmp(e->ev.node, ev->node) || e->ev.session != ev->session)
             return 0;
-        unlink_entry(c, e);
-        c->n--;
-        count_remove(c, e->ev.node);
         cr->api->log(cr->mi, MPS_LOG_DEBUG, "cluster: %s (%s) left node %s",
                      e->ev.fqdn[0] ? e->ev.fqdn : "-", e->ev.uuid, e->ev.node);
-        free(e);
+        remove_entry(c, e);
         return 1;
     }
     if (e && !(strcmp(e->ev.node, ev->node) == 0 && e->ev.session == ev->session) &&
@@ -278,10 +294,7 @@ drop_where(struct cr_cache *c, int (*drop)(const struct cr_entry *e, const void 
         while (e) {
             struct cr_entry *next = e->next_uuid;
             if (drop(e, arg)) {
-                unlink_entry(c, e);
-                count_remove(c, e->ev.node);
-                free(e);
-                c->n--;
+                remove_entry(c, e);
                 gone++;
             }
             e = next;

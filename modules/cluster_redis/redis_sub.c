@@ -50,10 +50,10 @@ handle_message(struct cr_inst *cr, const redisReply *r, time_t *last_warn, uint6
             free(res);
             return;
         }
-    } else if (ours) { /* our own, echoed */
+    } else if (ours && res->ev.kind == CE_DISCONNECT) { /* our own, echoed */
         free(res);
         return;
-    }
+    } /* our own connect: the loop drops an entry of another node it superseded */
     res->kind = RES_EVENT;
     cr_post(cr, res);
     return;

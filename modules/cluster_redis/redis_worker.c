@@ -42,12 +42,24 @@ struct conn {
     struct cr_where where;
     unsigned demoted; /* READONLY drops in a row (each backs off further) */
     unsigned beats;   /* heartbeats on this connection */
+    long long up_ms;  /* CLOCK_MONOTONIC when this connection came up */
     bool warned;      /* the outage was logged at WARNING already */
     bool ever_up;
     char nodes[CR_NODES_MAX][CE_NODE_MAX + 1]; /* heartbeat's copy of cr->nodes */
 };
 
 /* ---------------------------------------------------------------------- connection */
+
+static long long
+monotonic_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool heartbeat(struct conn *k);
 
 static int
 load_script(struct conn *k, const char *text, char *sha, char *err, size_t errlen)
@@ -164,6 +176,7 @@ ensure_conn(struct conn *k)
     k->backoff_ms = 0;
     k->warned = false;
     k->beats = 0;
+    k->up_ms = monotonic_ms();
     if (cr->nsentinels)
         CR_LOG(cr, MPS_LOG_INFO,
                "connected to redis master %s (named by sentinel %s for \"%s\") as node %s",
@@ -178,8 +191,15 @@ ensure_conn(struct conn *k)
         cr->ctr.reconnects++;
     cr->ctr.last_error[0] = '\0';
     cr->rescan = true;
+    /* Misses seen before the outage do not count: a Redis restarted empty has lost every
+     * lease, and the other nodes get a lease period to come back (node_seen). */
+    memset(cr->node_missing, 0, sizeof(cr->node_missing));
     pthread_mutex_unlock(&cr->mu);
     k->ever_up = true;
+    /* Our lease before any entry of ours: a node that finds our lease missing may remove
+     * the entries we hold (cleanup_node), so they must never exist without it. */
+    if (!heartbeat(k))
+        return false;
     cr_post_kind(cr, RES_UP, NULL); /* the loop re-registers every local device */
     return true;
 }
@@ -349,14 +369,18 @@ run_batch(struct conn *k, struct cr_cmd **cmds, size_t n)
     return true;
 }
 
-/* A node is gone when its lease key was missing at two heartbeats in a row: a Redis
- * restarted empty has every node's key back within one heartbeat, which must not empty the
- * caches. True when it is gone now. */
+/* A node is gone when its lease key was missing at two heartbeats in a row, counted only
+ * once this connection has been up for a lease period: after a Redis restarted empty (or our
+ * own outage) every node's key is missing until it reconnects and renews it, which must not
+ * empty the caches; a node that cannot do so within a lease is gone, as at any other time.
+ * True when it is gone now. */
 static bool
-node_seen(struct cr_inst *cr, const char *node, const redisReply *lease)
+node_seen(struct conn *k, const char *node, const redisReply *lease)
 {
+    struct cr_inst *cr = k->cr;
     bool gone = false;
     bool present = lease->type == REDIS_REPLY_STRING;
+    bool judge = monotonic_ms() - k->up_ms >= cr->lease_ms;
 
     pthread_mutex_lock(&cr->mu);
     for (size_t j = 0; j < cr->nnodes; j++) {
@@ -372,7 +396,7 @@ node_seen(struct cr_inst *cr, const char *node, const redisReply *lease)
             memcpy(cr->node_link[j], sp ? sp + 1 : "", n);
             cr->node_link[j][n] = '\0';
             cr->node_missing[j] = 0;
-        } else if (++cr->node_missing[j] >= 2) {
+        } else if (judge && ++cr->node_missing[j] >= 2) {
             memmove(cr->nodes[j], cr->nodes[j + 1], (cr->nnodes - j - 1) * sizeof(cr->nodes[0]));
             memmove(cr->node_link[j], cr->node_link[j + 1],
                     (cr->nnodes - j - 1) * sizeof(cr->node_link[0]));
@@ -491,7 +515,7 @@ heartbeat(struct conn *k)
             k->demoted = 0;
         else if (i > 1 && i % 2 == 0 &&
                  (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_NIL) &&
-                 node_seen(cr, nodes[j], r) && ngone < sizeof(gone) / sizeof(gone[0]))
+                 node_seen(k, nodes[j], r) && ngone < sizeof(gone) / sizeof(gone[0]))
             snprintf(gone[ngone++], sizeof(gone[0]), "%s", nodes[j]);
         else if (i > 1 && i % 2 == 1 && r->type == REDIS_REPLY_INTEGER && r->integer >= 0)
             post_count(cr, nodes[j], (uint64_t)r->integer);

@@ -93,6 +93,8 @@ devices s B 's%d.example.com' 1 11111111-2222-3333-4444-00000000d000
 wait_for $((5 * SLOW)) "s0 on node B" owner_is s0.example.com nodeB
 devices s2 A 's%d.example.com' 1 11111111-2222-3333-4444-00000000d000
 wait_for $((5 * SLOW)) "s0 on node A" owner_is s0.example.com nodeA
+# B publishes no disconnect for the entry A took over: A's own event takes it out of A's cache
+wait_node_log A "cluster: s0.example.com (.*) moved from node nodeB to this node" $((5 * SLOW))
 # B still holds its (older) session; when B registers everything again (its lease found
 # expired: forced here by deleting it), that registration is refused.
 rcli DEL mpsd:node:nodeB >/dev/null
