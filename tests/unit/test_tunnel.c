@@ -1949,6 +1949,12 @@ test_limits(void **state)
     expect_disconnect(e, APF_DISC_PROTOCOL_ERROR);
 }
 
+static bool
+input_paused_cond(void *arg)
+{
+    return ((struct apf_tunnel *)arg)->input_paused;
+}
+
 /* 17. A device that does not read its answers: the tunnel stops reading it instead of
  * queueing without bound, and picks up where it stopped once the device reads again. */
 static void
@@ -1969,7 +1975,11 @@ test_output_backpressure(void **state)
     }
     for (size_t off = 0; off < N * 5; off += PER_WRITE * 5)
         dev_send(d, req + off, PER_WRITE * 5);
-    run_for(100);
+    /* Wait for the pause itself, not a fixed time: answering ~52000 keepalives takes the
+     * tunnel 20-70 ms of wall time on a sanitizer build sharing its CPU. Then listen a while:
+     * a tunnel that kept reading after it paused would grow its queue past the bound below. */
+    assert_true(run_until(input_paused_cond, t, WAIT_MS));
+    run_for(QUIET_MS);
     assert_true(t->input_paused);
     size_t queued = stream_write_queue_size(t->stream);
     assert_true(queued > 256 * 1024 && queued < 256 * 1024 + PER_WRITE * 5);
