@@ -9,7 +9,8 @@
 # (commands, heartbeats and the events subscription: the server has no plain TCP port); a
 # node that does not trust Redis's CA, one that expects another name and one without a client
 # certificate never connect and say why (the certificate refused, the name, the alert), while
-# still serving their own devices; Redis restarted on the same port: both nodes reconnect
+# still serving their own devices; a node that finds the master through a sentinel, the
+# sentinel and the master both over TLS; Redis restarted on the same port: both nodes reconnect
 # over TLS and register everything again; every node stops with status 0 (no leaked pump
 # thread, SSL object or descriptor under ASan).
 . "$(dirname "$0")/../integration/lib.sh"
@@ -40,15 +41,26 @@ log "mpsd -t: Tls on a UNIX socket, a certificate without its key, a bad CA file
 # (redis-server binds it through SO_REUSEADDR), so a restart gets it back.
 reserve_port TPORT
 tls_issue client nodeB 30 "$CERTS/nodeB"
+# the server's certificate serves the sentinel's client side too (serverAuth and clientAuth)
+tls_issue node localhost 30 "$CERTS/redis"
 start_tls_redis() {
     rm -f "$SOCK"
     redis-server --port 0 --tls-port "$TPORT" --bind 127.0.0.1 --unixsocket "$SOCK" \
-        --tls-cert-file "$CERTS/server.pem" --tls-key-file "$CERTS/server.key" \
+        --tls-cert-file "$CERTS/redis.pem" --tls-key-file "$CERTS/redis.key" \
         --tls-ca-cert-file "$CERTS/ca.pem" --tls-auth-clients yes \
         --save '' --appendonly no --dir "$TMPD" >>"$TMPD/redis.log" 2>&1 &
     REDIS_PID=$!
     BG_PIDS+=("$REDIS_PID")
-    wait_for $((10 * SLOW)) "redis-server (TLS port $TPORT)" redis_ready
+    wait_for $((10 * SLOW)) "redis-server (TLS port $TPORT)" tls_redis_ready
+}
+tls_redis_ready() { # a redis-server built without TLS refuses the options and exits
+    kill -0 "$REDIS_PID" 2>/dev/null || {
+        tail -n 3 "$TMPD/redis.log" | grep -q -i 'tls' ||
+            fail "redis-server exited: $(tail -n 3 "$TMPD/redis.log")"
+        echo "SKIP: redis-server does not run with TLS here: $(tail -n 2 "$TMPD/redis.log")"
+        exit 77
+    }
+    redis_ready
 }
 start_tls_redis
 
@@ -113,6 +125,41 @@ for n in W N K; do
     unset "NPID[$n]"
 done
 log "an untrusted CA, another name, no client certificate: refused with the reason, local devices served"
+
+# ------------------------------------------------------------ Sentinel over TLS
+reserve_port SPORT
+cat >"$TMPD/sentinel.conf" <<EOF
+port 0
+tls-port $SPORT
+bind 127.0.0.1
+dir $TMPD
+tls-cert-file $CERTS/redis.pem
+tls-key-file $CERTS/redis.key
+tls-ca-cert-file $CERTS/ca.pem
+tls-auth-clients yes
+tls-replication yes
+sentinel monitor mpsd 127.0.0.1 $TPORT 1
+EOF
+redis-server "$TMPD/sentinel.conf" --sentinel >"$TMPD/sentinel.log" 2>&1 &
+SENTINEL_PID=$!
+BG_PIDS+=("$SENTINEL_PID")
+sentinel_ready() {
+    kill -0 "$SENTINEL_PID" 2>/dev/null || fail "the sentinel died: $(tail -n 3 "$TMPD/sentinel.log")"
+    redis-cli --tls --cacert "$CERTS/ca.pem" --cert "$CERTS/redis.pem" --key "$CERTS/redis.key" \
+        -h 127.0.0.1 -p "$SPORT" SENTINEL get-master-addr-by-name mpsd 2>/dev/null | grep -qx "$TPORT"
+}
+wait_for $((10 * SLOW)) "the sentinel (TLS port $SPORT) monitoring the master" sentinel_ready
+start_node S 127.0.0.1 "Sentinels = 127.0.0.1:$SPORT" "TlsCAFile = $CERTS/ca.pem" \
+    "TlsCertFile = $CERTS/nodeA.pem" "TlsKeyFile = $CERTS/nodeA.key"
+wait_node_log S "connected to redis master 127.0.0.1:$TPORT (named by sentinel 127.0.0.1:$SPORT for \"mpsd\") as node nodeS"
+devices s S 's%d.example.com' 1 11111111-2222-3333-4444-00000000e000
+wait_for $((10 * SLOW)) "s0 registered by node S" owner_is s0.example.com nodeS
+use_node S
+stop_mpsd
+unset "NPID[S]"
+kill "$SIM_s" 2>/dev/null || true
+wait_for $((10 * SLOW)) "s0 unregistered" dev_keys_are 4
+log "through a sentinel over TLS: the master it names reached over TLS, s0 registered"
 
 # ------------------------------------------------------------ Redis restarted empty
 kill -TERM "$REDIS_PID"
