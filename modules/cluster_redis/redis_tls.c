@@ -51,6 +51,7 @@ struct cr_pump {
     SSL *ssl;
     struct cr_pump *next;
     char why[200]; /* why the TLS session failed ("" for a clean close or local end) */
+    bool tls_dead; /* closed or failed: no close_notify may be sent (SSL_shutdown) */
     size_t up_len, down_len;
     unsigned char up[PUMP_BUF];   /* from hiredis, to Redis */
     unsigned char down[PUMP_BUF]; /* from Redis, to hiredis */
@@ -256,6 +257,7 @@ note_failure(struct cr_pump *p, int e)
 {
     unsigned long err = ERR_peek_last_error();
 
+    p->tls_dead = true;
     /* Redis closes without close_notify when it shuts down: hiredis reports the EOF. */
     if (e == SSL_ERROR_ZERO_RETURN || *p->why ||
         ERR_GET_REASON(err) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
@@ -379,7 +381,8 @@ pump_main(void *arg)
         CR_LOG(cr, loud ? MPS_LOG_WARNING : MPS_LOG_DEBUG, "TLS connection to redis failed: %s",
                p->why);
     }
-    SSL_shutdown(p->ssl); /* best effort: the socket is non-blocking */
+    if (!p->tls_dead)
+        SSL_shutdown(p->ssl); /* our close_notify, best effort: the socket is non-blocking */
     SSL_free(p->ssl);
     close(p->tcp);
     close(p->local);
