@@ -497,13 +497,29 @@ parse_options(struct cr_inst *cr)
 }
 
 static int
+setup_tls(struct cr_inst *cr)
+{
+    char err[600];
+
+    if (cr_tls_setup(cr, err, sizeof(err)) < 0) {
+        CR_LOG(cr, MPS_LOG_ERROR, "%s", err);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int
 cr_check(const struct mps_ctx *ctx)
 {
     struct cr_inst *cr = ctx->data;
+    int rc;
 
     cr->api = ctx->api;
     cr->mi = ctx->inst;
-    return parse_options(cr);
+    if ((rc = parse_options(cr)) < 0 || (rc = setup_tls(cr)) < 0)
+        return rc;
+    cr_tls_free(cr); /* the files are good: that is all a check asks */
+    return 0;
 }
 
 static void cr_fini(const struct mps_ctx *ctx);
@@ -520,6 +536,10 @@ cr_init(const struct mps_ctx *ctx)
         return rc;
     if ((rc = cr_cache_init(&cr->cache)) < 0)
         return rc;
+    if ((rc = setup_tls(cr)) < 0) {
+        cr_cache_free(&cr->cache);
+        return rc;
+    }
     pthread_mutex_init(&cr->mu, NULL);
     pthread_cond_init(&cr->cmd_cv, NULL);
     pthread_cond_init(&cr->res_cv, NULL);
@@ -582,6 +602,7 @@ cr_fini(const struct mps_ctx *ctx)
     }
     cr->res_tail = NULL;
     cr_cache_free(&cr->cache);
+    cr_tls_free(cr);
     free(cr->count_off);
     cr->count_off = NULL;
     pthread_cond_destroy(&cr->cmd_cv);
@@ -606,6 +627,33 @@ static const struct mps_option cr_options[] = {
      .offset = CR_OFF(user),
      .dflt = "",
      .help = "ACL user for AUTH user password (Redis 6+; empty: AUTH password)"},
+    {.name = "Tls",
+     .type = MPS_OPT_BOOL,
+     .offset = CR_OFF(tls),
+     .dflt = "no",
+     .help = "TLS (1.2+) to Redis and to the sentinels; the server's certificate is always "
+             "verified"},
+    {.name = "TlsCAFile",
+     .type = MPS_OPT_PATH,
+     .offset = CR_OFF(tls_ca),
+     .dflt = "",
+     .help = "CA certificates that verify Redis's certificate (empty: the system's)"},
+    {.name = "TlsCertFile",
+     .type = MPS_OPT_PATH,
+     .offset = CR_OFF(tls_cert),
+     .dflt = "",
+     .help = "this node's client certificate (chain), for Redis's tls-auth-clients"},
+    {.name = "TlsKeyFile",
+     .type = MPS_OPT_PATH,
+     .offset = CR_OFF(tls_key),
+     .dflt = "",
+     .help = "the key of TlsCertFile"},
+    {.name = "TlsServerName",
+     .type = MPS_OPT_STR,
+     .offset = CR_OFF(tls_server_name),
+     .dflt = "",
+     .help = "the name (or IP address) Redis's certificate must carry (empty: the host "
+             "connected to)"},
     {.name = "Sentinels",
      .type = MPS_OPT_STR,
      .offset = CR_OFF(sentinels),

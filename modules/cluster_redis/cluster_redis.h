@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/time.h>
+#include <time.h>
 
 #define CR_LOG(cr, level, ...) (cr)->api->log((cr)->mi, (level), "cluster: " __VA_ARGS__)
 #define CR_RESULTS_MAX 4096 /* results in flight to the loop: the Redis threads wait */
@@ -63,7 +64,7 @@ struct cr_fifo {
     size_t n;
 };
 
-struct cr_entry; /* cluster_cache.c */
+struct cr_entry;       /* cluster_cache.c */
 struct cr_node_count { /* entries of one other node in the cache */
     char node[CE_NODE_MAX + 1];
     size_t n;
@@ -101,10 +102,13 @@ struct cr_inst {
     char *sentinels, *sentinel_master, *sentinel_password;
     long lease_ms, heartbeat_ms, connect_timeout_ms, command_timeout_ms, retry_max_ms;
     long queue_max;
+    int tls;
+    char *tls_ca, *tls_cert, *tls_key, *tls_server_name;
     /* derived */
+    struct ssl_ctx_st *tls_ctx; /* Tls = yes (redis_tls.c) */
     char node[CE_NODE_MAX + 1];
     struct cr_sentinel sentinel[CR_SENTINELS_MAX];
-    size_t nsentinels; /* 0: Server is the master */
+    size_t nsentinels;              /* 0: Server is the master */
     char target[CR_ADDR_MAX + 160]; /* Server, or the master's name and the sentinels (logs) */
     char channel[160];
     mps_timer *heartbeat;
@@ -121,7 +125,7 @@ struct cr_inst {
     struct cr_res *res_head, *res_tail;
     size_t nres;
     bool stop, wakeup_closed, rescan;
-    bool beat_now; /* a node was seen for the first time: read its lease now */
+    bool beat_now;      /* a node was seen for the first time: read its lease now */
     bool round_dropped; /* a full round lost registrations to a full queue: run another */
     /* loop only: other nodes whose count in Redis differed from the cache's at the last
      * heartbeat (a second difference in a row asks for a rescan) */
@@ -135,6 +139,8 @@ struct cr_inst {
     size_t nnodes;
     char master[CR_ADDR_MAX]; /* the worker's Redis ("" while down): the subscriber follows */
     uint64_t master_gen;      /* bumped at every connect of the worker */
+    struct cr_pump *pumps;    /* TLS connections' pump threads (redis_tls.c) */
+    time_t tls_warned;        /* when a pump last logged a failure at WARNING */
     pthread_t worker, subscriber;
     bool worker_started, subscriber_started;
 };
@@ -150,6 +156,8 @@ void cr_post(struct cr_inst *cr, struct cr_res *r); /* takes r; may wait for roo
 void cr_post_kind(struct cr_inst *cr, enum cr_res_kind kind, const char *node);
 void cr_set_error(struct cr_inst *cr, const char *msg);
 bool cr_stopping(struct cr_inst *cr);
+long long cr_monotonic_ms(void); /* CLOCK_MONOTONIC, for the threads' deadlines */
+
 bool cr_nap(struct cr_inst *cr, long ms); /* sleep ms or until stop; true when stopping */
 struct redisContext;
 struct timeval cr_tv(long ms);
@@ -162,6 +170,14 @@ int cr_sentinel_master(struct cr_inst *cr, char *addr, size_t addrlen, char *via
                        char *err, size_t errlen);
 /* Parse the Sentinels option into cr->sentinel; -1 with err filled. */
 int cr_sentinels_parse(struct cr_inst *cr, char *err, size_t errlen);
+/* redis_tls.c: Tls = yes. setup checks the options and builds the context (0, or -1 with
+ * err); connect opens a verified TLS connection hiredis talks to through a pump thread;
+ * reap joins the pumps that have finished (all: every one, at stop). */
+int cr_tls_setup(struct cr_inst *cr, char *err, size_t errlen);
+void cr_tls_free(struct cr_inst *cr);
+struct redisContext *cr_tls_connect(struct cr_inst *cr, const char *host, int port, char *err,
+                                    size_t errlen);
+void cr_tls_reap(struct cr_inst *cr, bool all);
 /* redis_scripts.c: registration and unregistration, run with EVALSHA (texts for SCRIPT LOAD) */
 extern const char cr_register_lua[];
 extern const char cr_unregister_lua[];

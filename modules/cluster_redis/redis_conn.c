@@ -49,14 +49,20 @@ add_reason(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
-/* A TCP connection to host:port, or (port 0) to the UNIX socket host, with CommandTimeout. */
+/* A TCP connection to host:port (TLS with Tls = yes), or (port 0) to the UNIX socket host,
+ * with CommandTimeout. */
 static redisContext *
 connect_to(struct cr_inst *cr, const char *host, int port, char *err, size_t errlen)
 {
     struct timeval tv = cr_tv(cr->connect_timeout_ms);
-    redisContext *c =
-        port ? redisConnectWithTimeout(host, port, tv) : redisConnectUnixWithTimeout(host, tv);
+    redisContext *c;
 
+    if (port && cr->tls_ctx) {
+        if (!(c = cr_tls_connect(cr, host, port, err, errlen)))
+            return NULL;
+    } else {
+        c = port ? redisConnectWithTimeout(host, port, tv) : redisConnectUnixWithTimeout(host, tv);
+    }
     if (!c) {
         snprintf(err, errlen, "out of memory");
         return NULL;

@@ -132,6 +132,15 @@ cr_set_error(struct cr_inst *cr, const char *msg)
     pthread_mutex_unlock(&cr->mu);
 }
 
+long long
+cr_monotonic_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 bool
 cr_stopping(struct cr_inst *cr)
 {

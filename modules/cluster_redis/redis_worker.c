@@ -50,15 +50,6 @@ struct conn {
 
 /* ---------------------------------------------------------------------- connection */
 
-static long long
-monotonic_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static bool heartbeat(struct conn *k);
 
 static int
@@ -176,7 +167,7 @@ ensure_conn(struct conn *k)
     k->backoff_ms = 0;
     k->warned = false;
     k->beats = 0;
-    k->up_ms = monotonic_ms();
+    k->up_ms = cr_monotonic_ms();
     if (cr->nsentinels)
         CR_LOG(cr, MPS_LOG_INFO,
                "connected to redis master %s (named by sentinel %s for \"%s\") as node %s",
@@ -380,7 +371,7 @@ node_seen(struct conn *k, const char *node, const redisReply *lease)
     struct cr_inst *cr = k->cr;
     bool gone = false;
     bool present = lease->type == REDIS_REPLY_STRING;
-    bool judge = monotonic_ms() - k->up_ms >= cr->lease_ms;
+    bool judge = cr_monotonic_ms() - k->up_ms >= cr->lease_ms;
 
     pthread_mutex_lock(&cr->mu);
     for (size_t j = 0; j < cr->nnodes; j++) {
@@ -765,6 +756,7 @@ cr_threads_stop(struct cr_inst *cr)
         pthread_join(cr->worker, NULL);
     if (cr->subscriber_started)
         pthread_join(cr->subscriber, NULL);
+    cr_tls_reap(cr, true); /* their connections are closed: the pumps end */
     cr->worker_started = cr->subscriber_started = false;
     while ((c = cr_fifo_pop(&cr->urgent)))
         free(c);
