@@ -395,11 +395,12 @@ pump_main(void *arg)
 }
 
 /* Join the pumps that have finished (all of them with all = true, after the module's other
- * threads have closed their connections). */
+ * threads have closed their connections). The worker and the subscriber both call this: the
+ * finished ones are taken off the list under the lock and joined after it. */
 void
 cr_tls_reap(struct cr_inst *cr, bool all)
 {
-    struct cr_pump **pp = &cr->pumps, *p;
+    struct cr_pump **pp = &cr->pumps, *p, *finished = NULL;
 
     pthread_mutex_lock(&cr->mu);
     while ((p = *pp)) {
@@ -408,12 +409,15 @@ cr_tls_reap(struct cr_inst *cr, bool all)
             continue;
         }
         *pp = p->next;
-        pthread_mutex_unlock(&cr->mu);
-        pthread_join(p->thread, NULL);
-        free(p);
-        pthread_mutex_lock(&cr->mu);
+        p->next = finished;
+        finished = p;
     }
     pthread_mutex_unlock(&cr->mu);
+    while ((p = finished)) {
+        finished = p->next;
+        pthread_join(p->thread, NULL);
+        free(p);
+    }
 }
 
 redisContext *
@@ -442,9 +446,10 @@ cr_tls_connect(struct cr_inst *cr, const char *host, int port, char *err, size_t
     *p = (struct cr_pump){.cr = cr, .local = sv[1], .tcp = fd, .ssl = ssl};
     if (!(c = redisConnectFd(sv[0])) || c->err) {
         snprintf(err, errlen, "%s", c ? c->errstr : "out of memory");
-        if (c)
+        if (c) {
             redisFree(c); /* closes sv[0] */
-        sv[0] = -1;
+            sv[0] = -1;
+        }
         goto fail;
     }
     int rc = pthread_create(&p->thread, NULL, pump_main, p);
