@@ -156,8 +156,7 @@ void cr_post(struct cr_inst *cr, struct cr_res *r); /* takes r; may wait for roo
 void cr_post_kind(struct cr_inst *cr, enum cr_res_kind kind, const char *node);
 void cr_set_error(struct cr_inst *cr, const char *msg);
 bool cr_stopping(struct cr_inst *cr);
-long long cr_monotonic_ms(void); /* CLOCK_MONOTONIC, for the threads' deadlines */
-
+long long cr_monotonic_ms(void);          /* CLOCK_MONOTONIC, for the threads' deadlines */
 bool cr_nap(struct cr_inst *cr, long ms); /* sleep ms or until stop; true when stopping */
 struct redisContext;
 struct timeval cr_tv(long ms);

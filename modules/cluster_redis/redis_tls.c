@@ -29,9 +29,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,45 +151,31 @@ wait_fd(int fd, short events, long long deadline, char *err, size_t errlen, cons
     }
 }
 
-/* A non-blocking TCP connection to host:port, the first address that answers. */
+/* The TCP connection: hiredis's own connect (each address in turn, ConnectTimeout, no
+ * delay), whose socket is kept (a duplicate) for the TLS session. */
 static int
-tcp_connect(const char *host, int port, long long deadline, char *err, size_t errlen)
+tcp_connect(struct cr_inst *cr, const char *host, int port, char *err, size_t errlen)
 {
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res, *ai;
-    char service[8];
-    int fd = -1, rc;
+    redisContext *c = redisConnectWithTimeout(host, port, cr_tv(cr->connect_timeout_ms));
+    int fd = -1;
 
-    snprintf(service, sizeof(service), "%d", port);
-    if ((rc = getaddrinfo(host, service, &hints, &res))) {
-        snprintf(err, errlen, "%s: %s", host, gai_strerror(rc));
+    if (!c) {
+        snprintf(err, errlen, "out of memory");
         return -1;
     }
-    snprintf(err, errlen, "%s: no address", host);
-    for (ai = res; ai; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0) {
-            snprintf(err, errlen, "socket: %s", strerror(errno));
-            continue;
-        }
-        int soerr = 0;
-        socklen_t sl = sizeof(soerr);
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 &&
-            (errno != EINPROGRESS || wait_fd(fd, POLLOUT, deadline, err, errlen, "connect") < 0 ||
-             getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 || soerr)) {
-            if (soerr || errno != EINPROGRESS)
-                snprintf(err, errlen, "%s", strerror(soerr ? soerr : errno));
-            close(fd);
+    if (c->err) {
+        snprintf(err, errlen, "%s", c->errstr);
+    } else {
+        redisEnableKeepAlive(c);
+        if ((fd = fcntl(c->fd, F_DUPFD_CLOEXEC, 0)) < 0 ||
+            fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
+            snprintf(err, errlen, "TLS socket: %s", strerror(errno));
+            if (fd >= 0)
+                close(fd);
             fd = -1;
-            continue;
         }
-        break;
     }
-    freeaddrinfo(res);
-    if (fd >= 0) {
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-    }
+    redisFree(c); /* closes its descriptor; the duplicate keeps the connection */
     return fd;
 }
 
@@ -429,7 +413,7 @@ cr_tls_connect(struct cr_inst *cr, const char *host, int port, char *err, size_t
     redisContext *c;
 
     cr_tls_reap(cr, false);
-    int fd = tcp_connect(host, port, deadline, err, errlen);
+    int fd = tcp_connect(cr, host, port, err, errlen);
     if (fd < 0)
         return NULL;
     SSL *ssl = tls_handshake(cr, fd, host, deadline, err, errlen);
