@@ -54,8 +54,8 @@ conf_errf(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
-static bool
-is_blank(char c)
+bool
+conf_is_blank(char c)
 {
     return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
 }
@@ -132,7 +132,7 @@ parse_section(struct parser *ps, const char *s, const char *e)
         return perr(ps, "unterminated section header");
     /* After ']' only a comment may follow. */
     const char *t = close + 1;
-    while (t < e && is_blank(*t))
+    while (t < e && conf_is_blank(*t))
         t++;
     if (t < e && !((*t == '#' || *t == ';') && t > close + 1))
         return perr(ps, "unexpected text after section header");
@@ -142,12 +142,12 @@ parse_section(struct parser *ps, const char *s, const char *e)
     size_t wlen[3];
     int nw = 0;
     for (const char *p = s + 1; p < close;) {
-        while (p < close && is_blank(*p))
+        while (p < close && conf_is_blank(*p))
             p++;
         if (p >= close)
             break;
         const char *w = p;
-        while (p < close && !is_blank(*p))
+        while (p < close && !conf_is_blank(*p))
             p++;
         if (nw == 2)
             return perr(ps, "bad section header: expected [name] or [module NAME]");
@@ -213,7 +213,7 @@ parse_value(struct parser *ps, const char *v, const char *e, char **out)
         }
         *o = '\0';
         p++; /* the closing quote */
-        while (p < e && is_blank(*p))
+        while (p < e && conf_is_blank(*p))
             p++;
         if (p < e && *p != '#' && *p != ';') {
             free(buf);
@@ -227,11 +227,11 @@ parse_value(struct parser *ps, const char *v, const char *e, char **out)
      * but "a # b" does not. v[-1] is '=' or a blank, so end[-1] is always inside the line. */
     const char *end = v;
     while (end < e) {
-        if ((*end == '#' || *end == ';') && is_blank(end[-1]))
+        if ((*end == '#' || *end == ';') && conf_is_blank(end[-1]))
             break;
         end++;
     }
-    while (end > v && is_blank(end[-1]))
+    while (end > v && conf_is_blank(end[-1]))
         end--;
     *out = dup_range(v, (size_t)(end - v));
     return *out ? 0 : oom(ps);
@@ -246,7 +246,7 @@ parse_kv(struct parser *ps, const char *s, const char *e)
     while (p < e && (is_name_char(*p) || *p == '.' || *p == '-'))
         p++;
     const char *kend = p;
-    while (p < e && is_blank(*p))
+    while (p < e && conf_is_blank(*p))
         p++;
     if (p >= e || *p != '=')
         return perr(ps, "expected 'Key = value'");
@@ -263,7 +263,7 @@ parse_kv(struct parser *ps, const char *s, const char *e)
         ps->cf->nsec = 1;
     }
     p++;
-    while (p < e && is_blank(*p))
+    while (p < e && conf_is_blank(*p))
         p++;
 
     struct conf_section *sec = &ps->cf->sec[ps->cf->nsec - 1];
@@ -288,9 +288,9 @@ parse_kv(struct parser *ps, const char *s, const char *e)
 static int
 parse_line(struct parser *ps, const char *s, const char *e)
 {
-    while (s < e && is_blank(*s))
+    while (s < e && conf_is_blank(*s))
         s++;
-    while (e > s && is_blank(e[-1]))
+    while (e > s && conf_is_blank(e[-1]))
         e--;
     if (s == e || *s == '#' || *s == ';')
         return 0;

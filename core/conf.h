@@ -34,6 +34,9 @@ struct conf_file {
 
 /* 0, or -1 with err set ("file:line: message"). On error *cf is left empty. */
 int conf_parse_file(const char *path, struct conf_file *cf, char *err, size_t errlen);
+/* The blanks a value is trimmed of and after which '#' or ';' starts a comment (a writer of
+ * mps.conf quotes by the same rule). */
+bool conf_is_blank(char c);
 int conf_parse_string(const char *name, const char *text, struct conf_file *cf, char *err,
                       size_t errlen);
 /* The same, but keys before the first [section] are kept, in a first section named "" with

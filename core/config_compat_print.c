@@ -14,10 +14,10 @@ print_value(FILE *out, const char *v)
     size_t n = strlen(v);
     /* As conf.c reads a value: a '#' or ';' after a blank (the one after '=' too) starts a
      * comment, blanks around it are trimmed, a leading '"' starts a quoted value. */
-    bool quote = n > 0 && (v[0] == '"' || v[0] == '#' || v[0] == ';' || v[0] == ' ' ||
-                           v[0] == '\t' || v[n - 1] == ' ' || v[n - 1] == '\t');
+    bool quote = n > 0 && (v[0] == '"' || v[0] == '#' || v[0] == ';' || conf_is_blank(v[0]) ||
+                           conf_is_blank(v[n - 1]));
     for (size_t i = 1; i < n && !quote; i++)
-        if ((v[i] == '#' || v[i] == ';') && (v[i - 1] == ' ' || v[i - 1] == '\t'))
+        if ((v[i] == '#' || v[i] == ';') && conf_is_blank(v[i - 1]))
             quote = true;
     if (!quote) {
         fputs(v, out);
