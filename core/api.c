@@ -381,6 +381,20 @@ api_serve(mps_inst *mi, const char *service, mps_stream *s)
 
 /* ------------------------------------------------------------------ device registry */
 
+static enum mps_name_conflict
+api_name_conflict(mps_inst *mi)
+{
+    (void)mi;
+    /* config.h's order is the ABI's (checked below); without a server: the default. */
+    if (!ctx.env || !ctx.env->cfg)
+        return MPS_NAMES_REPLACE_SAME_DEVICE;
+    return (enum mps_name_conflict)ctx.env->cfg->name_conflict;
+}
+_Static_assert(NAME_CONFLICT_KEEP == (int)MPS_NAMES_KEEP &&
+                   NAME_CONFLICT_REPLACE_SAME_DEVICE == (int)MPS_NAMES_REPLACE_SAME_DEVICE &&
+                   NAME_CONFLICT_LATEST == (int)MPS_NAMES_LATEST,
+               "enum name_conflict_policy and enum mps_name_conflict differ");
+
 static size_t
 api_devices_foreach(mps_inst *mi, mps_device_cb cb, void *arg)
 {
@@ -688,4 +702,5 @@ const struct mps_api core_api = {
     .listen_addrs = api_listen_addrs,
     .connect = api_connect,
     .chan_router = api_chan_router,
+    .name_conflict = api_name_conflict,
 };

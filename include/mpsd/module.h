@@ -44,8 +44,9 @@
  *        stream_local (the control socket) and serving. Drop-in for the reference MPS
  *        (issue 16): mps_stats.devices_lost; devices_closed no longer counts them;
  *        listen_addrs (another instance's bound listen addresses). Scale out (issue 15):
- *        connect (outbound TCP for modules) and chan_router (chan_open's fallback for devices
- *        held by other nodes).
+ *        connect (outbound TCP for modules), chan_router (chan_open's fallback for devices
+ *        held by other nodes) and name_conflict (the [core] NameConflict policy, which a
+ *        cluster applies across its nodes too).
  */
 #ifndef MPS_MODULE_H
 #define MPS_MODULE_H
@@ -257,6 +258,12 @@ struct mps_realm_info {
 typedef void (*mps_realm_cb)(void *arg, const struct mps_realm_info *realm);
 /* A bound listen address (api->listen_addrs): host without brackets ("127.0.0.1", "::1"). */
 typedef void (*mps_addr_cb)(void *arg, const char *host, uint16_t port);
+/* api->name_conflict (1.1, issue 15) */
+enum mps_name_conflict {
+    MPS_NAMES_KEEP = 0,              /* a live holder keeps its names */
+    MPS_NAMES_REPLACE_SAME_DEVICE,   /* only the same device (UUID and account) takes them */
+    MPS_NAMES_LATEST,                /* the newest registration takes them (reference MPS) */
+};
 
 struct mps_api { /* core services; append-only: check size before using newer members */
     uint32_t size;
@@ -419,6 +426,10 @@ struct mps_api { /* core services; append-only: check size before using newer me
      * calls are never routed. open NULL withdraws; withdrawn at the instance's fini too.
      * 0, or -EEXIST when another instance routes. */
     int (*chan_router)(mps_inst *mi, mps_chan_route_fn open, void *obj);
+    /* [core] NameConflict: who may take a device name or UUID a live tunnel holds
+     * (mps.conf(5)). A directory shared by several nodes applies the same rule to the
+     * names other nodes hold. */
+    enum mps_name_conflict (*name_conflict)(mps_inst *mi);
 };
 
 struct mps_ctx { /* passed to every hook */

@@ -487,6 +487,11 @@ cluster_metrics(const struct rest_inst *ri, struct rest_buf *b)
         single(b, "mpsd_cluster_link_channels", "gauge", "Channels open on inter-node links",
                lk.channels);
     }
+    if (k.size >= offsetof(struct cluster_counters, names_refused) + sizeof(k.names_refused))
+        single(b, "mpsd_cluster_names_refused_total", "counter",
+               "Local devices refused and disconnected because another node holds their UUID "
+               "for another account or their FQDN as another device (NameConflict)",
+               k.names_refused);
     if (!CLUSTER_DIRECTORY_HAS(d, disconnect))
         return;
     family(b, "mpsd_cluster_disconnect_requests_total", "counter",

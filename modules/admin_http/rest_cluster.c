@@ -193,6 +193,8 @@ rest_cluster_status(struct rest_conn *c)
         json_object_set_new(ctr, "disconnect_requests_ignored",
                             json_integer((json_int_t)k.disconnect_ignored));
     }
+    if (ctr && k.size >= offsetof(struct cluster_counters, names_refused) + sizeof(k.names_refused))
+        json_object_set_new(ctr, "names_refused", json_integer((json_int_t)k.names_refused));
     struct cluster_link_counters lk = {.size = sizeof(lk)};
     json_t *links =
         rest_cluster_link_counters(c->ri, &lk)

@@ -349,17 +349,53 @@ call_cb(const struct cr_entry *e, cluster_device_cb cb, void *arg)
     cb(arg, &d);
 }
 
+/* Of the entries holding fqdn (several only under NameConflict = latest, or from nodes that
+ * predate the account rule), the newest, as Redis's FQDN key names it. */
+static struct cr_entry *
+fqdn_newest(struct cr_cache *c, const char *fqdn)
+{
+    struct cr_entry *best = NULL;
+
+    for (struct cr_entry *e = *fqdn_slot(c, fqdn, NULL); e; e = e->next_fqdn)
+        if (!strcasecmp(e->ev.fqdn, fqdn) && (!best || newer_than(&e->ev, best)))
+            best = e;
+    return best;
+}
+
 int
 cr_cache_lookup(struct cr_cache *c, const char *name, cluster_device_cb cb, void *arg)
 {
     struct cr_entry *e = *uuid_slot(c, name);
 
     if (!e && *name)
-        e = *fqdn_slot(c, name, NULL);
+        e = fqdn_newest(c, name);
     if (!e)
         return -ENOENT;
     call_cb(e, cb, arg);
     return 0;
+}
+
+/* The registration script's rule (cr_register_lua), on what this node knows: an entry of a
+ * live node (the cache drops those of nodes that lost their lease) for our UUID under another
+ * account, or for our FQDN under another UUID. Entries without an account token come from
+ * nodes that predate the rule: only the FQDN part applies to them. */
+const struct cluster_event *
+cr_cache_conflict(struct cr_cache *c, const char *uuid, const char *fqdn, const char *acct,
+                  bool *by_fqdn)
+{
+    const struct cr_entry *e = *uuid_slot(c, uuid);
+
+    *by_fqdn = false;
+    if (e && e->ev.acct[0] && acct[0] && strcmp(e->ev.acct, acct))
+        return &e->ev;
+    if (!*fqdn)
+        return NULL;
+    for (e = *fqdn_slot(c, fqdn, NULL); e; e = e->next_fqdn)
+        if (!strcasecmp(e->ev.fqdn, fqdn) && strcasecmp(e->ev.uuid, uuid)) {
+            *by_fqdn = true;
+            return &e->ev;
+        }
+    return NULL;
 }
 
 size_t

@@ -47,6 +47,9 @@ struct cluster_counters {
      * addressed to it, and of those the ones that ended a session and the ones ignored (the
      * session was no longer here: a stale or repeated request). */
     uint64_t disconnect_sent, disconnect_received, disconnect_acted, disconnect_ignored;
+    /* Local devices refused because another node holds their UUID for another account or
+     * their FQDN as another device (NameConflict across nodes; each was disconnected). */
+    uint64_t names_refused;
 };
 
 struct cluster_directory_iface {

@@ -96,6 +96,19 @@ parse_ports(const char *f, size_t n, struct cluster_event *ev)
     return 0;
 }
 
+static int
+parse_account(const char *f, size_t n, char *out)
+{
+    if (n != CE_ACCT_LEN)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (!((f[i] >= '0' && f[i] <= '9') || (f[i] >= 'a' && f[i] <= 'f')))
+            return -1;
+    memcpy(out, f, n);
+    out[n] = '\0';
+    return 0;
+}
+
 int
 ce_parse(const char *line, size_t len, struct cluster_event *ev, const char **why)
 {
@@ -139,6 +152,8 @@ ce_parse(const char *line, size_t len, struct cluster_event *ev, const char **wh
         if (next_field(&p, end, &f, &n) < 0 || parse_u64(f, n, INT64_MAX, &v) < 0)
             return *why = "bad connected_ms", -1;
         ev->connected_ms = (int64_t)v;
+        if (p != end && (next_field(&p, end, &f, &n) < 0 || parse_account(f, n, ev->acct) < 0))
+            return *why = "bad account", -1;
     }
     if (p != end)
         return *why = "trailing fields", -1;

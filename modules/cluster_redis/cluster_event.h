@@ -2,13 +2,15 @@
  * SPDX-License-Identifier: Apache-2.0
  *
  * One line per change, fields separated by one blank (docs/cluster.md):
- *   connect NODE SESSION UUID FQDN PORTS CONNECTED_MS
- *   ports NODE SESSION UUID FQDN PORTS CONNECTED_MS
+ *   connect NODE SESSION UUID FQDN PORTS CONNECTED_MS [ACCOUNT]
+ *   ports NODE SESSION UUID FQDN PORTS CONNECTED_MS [ACCOUNT]
  *   disconnect NODE SESSION UUID FQDN
  *   disconnect-request NODE SESSION UUID FROM
  * A disconnect-request asks node NODE to end session SESSION of device UUID; FROM names the
  * node that asked (it is logged). FQDN is "-" when the device registered none, PORTS "16992,16994"
- * or "-". Pure code: no I/O, no allocation (the fuzz target tests/fuzz/fuzz_cluster_event.c). */
+ * or "-". ACCOUNT (CE_ACCT_LEN lower-case hex digits) stands for the account the device logged
+ * in with (cr_account_token); nodes before it sent none. Pure code: no I/O, no allocation (the fuzz
+ * target tests/fuzz/fuzz_cluster_event.c). */
 #ifndef MPSD_CLUSTER_EVENT_H
 #define MPSD_CLUSTER_EVENT_H
 
@@ -19,6 +21,7 @@
 #define CE_UUID_MAX 64
 #define CE_FQDN_MAX 255
 #define CE_PORTS_MAX 32
+#define CE_ACCT_LEN 32
 
 enum ce_kind { CE_CONNECT = 1, CE_PORTS, CE_DISCONNECT, CE_DISCONNECT_REQ };
 
@@ -32,6 +35,7 @@ struct cluster_event {
     uint16_t ports[CE_PORTS_MAX];
     size_t nports;
     char from[CE_NODE_MAX + 1]; /* CE_DISCONNECT_REQ: the node that asked */
+    char acct[CE_ACCT_LEN + 1]; /* connect, ports: the account's token; "" when not sent */
 };
 
 /* 0, or -1 with *why set to a static reason. ev is filled only as far as it parsed. */

@@ -64,6 +64,8 @@ cmd_for(struct cr_inst *cr, enum cr_cmd_kind kind, const struct mps_device_info 
     snprintf(c->peer, sizeof(c->peer), "%s",
              dev->peer_addr && ce_token_ok(dev->peer_addr, sizeof(c->peer) - 1) ? dev->peer_addr
                                                                                 : "-");
+    if (kind != CMD_UNREGISTER)
+        cr_account_token(dev, c->acct);
     return c;
 }
 
@@ -73,8 +75,13 @@ cr_on_event(const struct mps_ctx *ctx, enum mps_event ev, const struct mps_devic
     struct cr_inst *cr = ctx->data;
     struct cr_cmd *c =
         cmd_for(cr, ev == MPS_EV_DEVICE_DISCONNECTED ? CMD_UNREGISTER : CMD_REGISTER, dev);
-    if (c)
-        cr_enqueue(cr, c);
+    if (!c)
+        return;
+    if (c->kind == CMD_REGISTER && cr_names_refuse_early(cr, c)) {
+        free(c);
+        return;
+    }
+    cr_enqueue(cr, c);
 }
 
 static void
@@ -260,6 +267,9 @@ results_run(void *arg)
         }
         case RES_NODE_COUNT:
             check_count(cr, r->ev.node, r->ev.session);
+            break;
+        case RES_NAME_CONFLICT:
+            cr_names_refused(cr, r);
             break;
         case RES_SCAN_BEGIN:
             cr->cache.gen++;
@@ -532,6 +542,12 @@ cr_init(const struct mps_ctx *ctx)
 
     cr->api = ctx->api;
     cr->mi = ctx->inst;
+    /* Read once: [core] keys other than TraceLevels change only with a restart. */
+    cr->name_conflict =
+        cr->api->size >= offsetof(struct mps_api, name_conflict) + sizeof(cr->api->name_conflict) &&
+                cr->api->name_conflict
+            ? cr->api->name_conflict(cr->mi)
+            : MPS_NAMES_REPLACE_SAME_DEVICE;
     if ((rc = parse_options(cr)) < 0)
         return rc;
     if ((rc = cr_cache_init(&cr->cache)) < 0)

@@ -40,6 +40,7 @@ struct cr_cmd {
     char ports[CE_PORTS_MAX * 6 + 1];
     char peer[64];
     char node[CE_NODE_MAX + 1]; /* CMD_DISCONNECT_REQ: the node asked */
+    char acct[CE_ACCT_LEN + 1]; /* the device's account token (cluster_names.c) */
 };
 
 /* A result (worker or subscriber -> loop). */
@@ -50,13 +51,19 @@ enum cr_res_kind {
     RES_NODE_GONE,
     RES_SCAN_BEGIN,
     RES_SCAN_END,
-    RES_LEASE_LOST, /* our lease had expired: our entries may be gone, register them again */
-    RES_NODE_COUNT, /* ev.node holds ev.session entries in Redis (its set's SCARD) */
+    RES_LEASE_LOST,    /* our lease had expired: our entries may be gone, register them again */
+    RES_NODE_COUNT,    /* ev.node holds ev.session entries in Redis (its set's SCARD) */
+    RES_NAME_CONFLICT, /* the script refused session ev.session of ev.uuid (ev.fqdn), below */
 };
 struct cr_res {
     struct cr_res *next;
     enum cr_res_kind kind;
     struct cluster_event ev; /* RES_EVENT; RES_NODE_GONE: ev.node */
+    /* RES_NAME_CONFLICT: device holder_uuid of node ev.node (session holder_session) holds
+     * our UUID for another account, or (by_fqdn) our FQDN as another device */
+    char holder_uuid[CE_UUID_MAX + 1];
+    uint64_t holder_session;
+    bool by_fqdn;
 };
 
 struct cr_fifo {
@@ -103,6 +110,8 @@ struct cr_inst {
     long lease_ms, heartbeat_ms, connect_timeout_ms, command_timeout_ms, retry_max_ms;
     long queue_max;
     int tls;
+    enum mps_name_conflict name_conflict; /* the core's NameConflict, applied across nodes */
+    uint64_t refused_session; /* loop only: the last session refused (one WARNING each) */
     char *tls_ca, *tls_cert, *tls_key, *tls_server_name;
     /* derived */
     struct ssl_ctx_st *tls_ctx; /* Tls = yes (redis_tls.c) */
@@ -177,6 +186,17 @@ void cr_tls_free(struct cr_inst *cr);
 struct redisContext *cr_tls_connect(struct cr_inst *cr, const char *host, int port, char *err,
                                     size_t errlen);
 void cr_tls_reap(struct cr_inst *cr, bool all);
+/* cluster_names.c: NameConflict across nodes. The account token a device's entry carries;
+ * the check of a local registration against the cache (true: refused, the device is being
+ * disconnected, register nothing); the same outcome when the registration script refused. */
+void cr_account_token(const struct mps_device_info *dev, char out[CE_ACCT_LEN + 1]);
+bool cr_names_refuse_early(struct cr_inst *cr, const struct cr_cmd *c);
+void cr_names_refused(struct cr_inst *cr, const struct cr_res *r);
+const char *cr_names_policy(const struct cr_inst *cr); /* "keep", ... as ARGV and logs */
+/* cluster_cache.c: another node's entry that a registration of (uuid, fqdn, acct) may not
+ * take (the script's rule, cr_register_lua); NULL when none. *by_fqdn: the FQDN's holder. */
+const struct cluster_event *cr_cache_conflict(struct cr_cache *c, const char *uuid,
+                                              const char *fqdn, const char *acct, bool *by_fqdn);
 /* redis_scripts.c: registration and unregistration, run with EVALSHA (texts for SCRIPT LOAD) */
 extern const char cr_register_lua[];
 extern const char cr_unregister_lua[];

@@ -5,15 +5,36 @@
 #include "cluster_redis.h"
 
 /* Register one device: KEYS dev key, fqdn key ("" when none); ARGV uuid, fqdn ("-"), ports,
- * node, session, connected_ms, peer, lease_ms (not used any more), prefix, channel. The entry
- * is taken over only by a newer session (connected_ms, then node and session) or when its
- * node's lease is gone; returns {status, old node, old session}, status
- * new|refresh|ports|supersede|stale. Changes are published on the channel in the same atomic
- * step. Entries have no expiry of their own: they live as long as their node's lease (the
- * node's set <prefix>nodedevs:<node> lists them for the cleanup once it is gone), so a
- * heartbeat costs one command per node, not one per device. */
+ * node, session, connected_ms, peer, lease_ms (not used any more), prefix, channel, account
+ * token ("-": none), NameConflict policy. Unless the policy is "latest", another node's entry
+ * whose node holds its lease is never taken by another account (same UUID) or by another
+ * device (same FQDN): {'conflict', node, session, 'uuid'|'fqdn', holder uuid}, nothing
+ * written (docs/cluster.md). Otherwise an entry is taken over only by a newer session
+ * (connected_ms, then node and session) or when its node's lease is gone; returns {status,
+ * old node, old session}, status new|refresh|ports|supersede|stale. Changes are published on
+ * the channel in the same atomic step. Entries have no expiry of their own: they live as long
+ * as their node's lease (the node's set <prefix>nodedevs:<node> lists them for the cleanup
+ * once it is gone), so a heartbeat costs one command per node, not one per device. */
 const char cr_register_lua[] =
-    "local cur = redis.call('HMGET', KEYS[1], 'node', 'session', 'connected_ms', 'fqdn', 'ports')\n"
+    "local function live(node)\n"
+    "  return redis.call('EXISTS', ARGV[9] .. 'node:' .. node) == 1\n"
+    "end\n"
+    "local strict = ARGV[12] ~= 'latest'\n"
+    "local cur = redis.call('HMGET', KEYS[1], 'node', 'session', 'connected_ms', 'fqdn', 'ports',\n"
+    "  'acct')\n"
+    "if strict and cur[1] and cur[1] ~= ARGV[4] and cur[6] and ARGV[11] ~= '-' and\n"
+    "   cur[6] ~= ARGV[11] and live(cur[1]) then\n"
+    "  return {'conflict', cur[1], cur[2], 'uuid', ARGV[1]}\n"
+    "end\n"
+    "if strict and ARGV[2] ~= '-' then\n"
+    "  local other = redis.call('GET', KEYS[2])\n"
+    "  if other and other ~= ARGV[1] then\n"
+    "    local o = redis.call('HMGET', ARGV[9] .. 'dev:' .. other, 'node', 'session')\n"
+    "    if o[1] and o[1] ~= ARGV[4] and live(o[1]) then\n"
+    "      return {'conflict', o[1], o[2], 'fqdn', other}\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
     "local st = 'new'\n"
     "if cur[1] then\n"
     "  if cur[1] == ARGV[4] and cur[2] == ARGV[5] then\n"
@@ -22,7 +43,7 @@ const char cr_register_lua[] =
     "    local mine, theirs = tonumber(ARGV[6]), tonumber(cur[3]) or 0\n"
     "    local newer = mine > theirs or (mine == theirs and\n"
     "      ARGV[4] .. ' ' .. ARGV[5] > cur[1] .. ' ' .. cur[2])\n"
-    "    if not newer and redis.call('EXISTS', ARGV[9] .. 'node:' .. cur[1]) == 1 then\n"
+    "    if not newer and live(cur[1]) then\n"
     "      return {'stale', cur[1], cur[2]}\n"
     "    end\n"
     "    st = 'supersede'\n"
@@ -46,12 +67,15 @@ const char cr_register_lua[] =
     "redis.call('HSET', KEYS[1], 'uuid', ARGV[1], 'fqdn', ARGV[2], 'ports', ARGV[3],\n"
     "  'node', ARGV[4], 'session', ARGV[5], 'connected_ms', ARGV[6], 'peer', ARGV[7],\n"
     "  'stamp', ARGV[6] .. '.' .. ARGV[5])\n"
+    "if ARGV[11] ~= '-' then redis.call('HSET', KEYS[1], 'acct', ARGV[11])\n"
+    "else redis.call('HDEL', KEYS[1], 'acct') end\n"
     "redis.call('SADD', ARGV[9] .. 'nodedevs:' .. ARGV[4], ARGV[1])\n"
     "if st ~= 'refresh' then\n"
-    "  local kind = 'connect'\n"
+    "  local kind, acct = 'connect', ''\n"
     "  if st == 'ports' then kind = 'ports' end\n"
+    "  if ARGV[11] ~= '-' then acct = ' ' .. ARGV[11] end\n"
     "  redis.call('PUBLISH', ARGV[10], kind .. ' ' .. ARGV[4] .. ' ' .. ARGV[5] .. ' ' ..\n"
-    "    ARGV[1] .. ' ' .. ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. ARGV[6])\n"
+    "    ARGV[1] .. ' ' .. ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. ARGV[6] .. acct)\n"
     "end\n"
     "return {st, cur[1] or '', cur[2] or ''}\n";
 

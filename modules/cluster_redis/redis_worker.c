@@ -225,10 +225,11 @@ append_cmd(struct conn *k, const struct cr_cmd *c, bool noscript_retry)
                               c->uuid,   c->fqdn, cr->node, sess,    cr->channel};
         redisAppendCommandArgv(k->c, 11, argv, NULL);
     } else {
-        const char *argv[] = {"EVALSHA", sha,     "2",      dev_key,    fqdn_key,
-                              c->uuid,   c->fqdn, c->ports, cr->node,   sess,
-                              cms,       c->peer, lease,    cr->prefix, cr->channel};
-        redisAppendCommandArgv(k->c, 15, argv, NULL);
+        const char *acct = c->acct[0] ? c->acct : "-", *policy = cr_names_policy(cr);
+        const char *argv[] = {"EVALSHA", sha,        "2",         dev_key, fqdn_key, c->uuid,
+                              c->fqdn,   c->ports,   cr->node,    sess,    cms,      c->peer,
+                              lease,     cr->prefix, cr->channel, acct,    policy};
+        redisAppendCommandArgv(k->c, 17, argv, NULL);
     }
 }
 
@@ -237,6 +238,27 @@ struct batch_tally {
     uint64_t disconnect_sent;
     size_t lines; /* per-device INFO lines so far in this batch */
 };
+
+/* The script refused our registration (NameConflict across nodes): the loop disconnects the
+ * device (cr_names_refused). {'conflict', node, session, 'uuid'|'fqdn', holder uuid}. */
+static void
+post_conflict(struct cr_inst *cr, const struct cr_cmd *c, const redisReply *r)
+{
+    struct cr_res *res;
+
+    if (r->elements != 5 || r->element[3]->type != REDIS_REPLY_STRING ||
+        r->element[4]->type != REDIS_REPLY_STRING || !(res = calloc(1, sizeof(*res))))
+        return;
+    res->kind = RES_NAME_CONFLICT;
+    res->ev.session = c->session;
+    snprintf(res->ev.uuid, sizeof(res->ev.uuid), "%s", c->uuid);
+    snprintf(res->ev.fqdn, sizeof(res->ev.fqdn), "%s", strcmp(c->fqdn, "-") ? c->fqdn : "");
+    snprintf(res->ev.node, sizeof(res->ev.node), "%s", r->element[1]->str);
+    res->holder_session = strtoull(r->element[2]->str, NULL, 10);
+    res->by_fqdn = !strcmp(r->element[3]->str, "fqdn");
+    snprintf(res->holder_uuid, sizeof(res->holder_uuid), "%s", r->element[4]->str);
+    cr_post(cr, res);
+}
 
 static void
 account_reply(struct conn *k, const struct cr_cmd *c, const redisReply *r, struct batch_tally *t,
@@ -267,11 +289,14 @@ account_reply(struct conn *k, const struct cr_cmd *c, const redisReply *r, struc
         }
         return;
     }
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
-        r->element[0]->type != REDIS_REPLY_STRING)
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 3 ||
+        r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_STRING ||
+        r->element[2]->type != REDIS_REPLY_STRING)
         return;
     const char *st = r->element[0]->str, *onode = r->element[1]->str;
-    if (!strcmp(st, "refresh")) {
+    if (!strcmp(st, "conflict")) {
+        post_conflict(cr, c, r);
+    } else if (!strcmp(st, "refresh")) {
         t->refreshes++;
     } else if (!strcmp(st, "stale")) {
         t->stale++;
@@ -543,10 +568,10 @@ scan_page(struct conn *k, const redisReply *keys, uint64_t *garbled)
 
     for (size_t i = 0; i < keys->elements; i++) {
         const redisReply *kr = keys->element[i];
-        const char *argv[] = {"HMGET", kr->str, "node",  "session",
-                              "uuid",  "fqdn",  "ports", "connected_ms"};
-        size_t lens[] = {5, kr->len, 4, 7, 4, 4, 5, 12};
-        redisAppendCommandArgv(k->c, 8, argv, lens);
+        const char *argv[] = {"HMGET", kr->str, "node",         "session", "uuid",
+                              "fqdn",  "ports", "connected_ms", "acct"};
+        size_t lens[] = {5, kr->len, 4, 7, 4, 4, 5, 12, 4};
+        redisAppendCommandArgv(k->c, 9, argv, lens);
     }
     for (size_t i = 0; i < keys->elements; i++) {
         redisReply *r = NULL;
@@ -557,14 +582,16 @@ scan_page(struct conn *k, const redisReply *keys, uint64_t *garbled)
             }
             return false;
         }
-        char f[6][260], line[1400];
+        char f[7][260], line[1400];
         const char *why;
         struct cr_res *res = calloc(1, sizeof(*res));
         if (r->type == REDIS_REPLY_ARRAY && res) {
-            int w =
-                snprintf(line, sizeof(line), "connect %s %s %s %s %s %s", field(r, 0, f[0], 260),
-                         field(r, 1, f[1], 260), field(r, 2, f[2], 260), field(r, 3, f[3], 260),
-                         field(r, 4, f[4], 260), field(r, 5, f[5], 260));
+            /* the account token; none from nodes before it */
+            const char *acct = field(r, 6, f[6], 260);
+            int w = snprintf(line, sizeof(line), "connect %s %s %s %s %s %s%s%s",
+                             field(r, 0, f[0], 260), field(r, 1, f[1], 260), field(r, 2, f[2], 260),
+                             field(r, 3, f[3], 260), field(r, 4, f[4], 260), field(r, 5, f[5], 260),
+                             *acct ? " " : "", acct);
             /* An entry that expired between SCAN and HMGET reads as all nil: not garbled. */
             if (!f[0][0] && r->elements && r->element[0]->type == REDIS_REPLY_NIL) {
                 free(res);

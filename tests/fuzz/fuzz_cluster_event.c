@@ -4,8 +4,9 @@
  *
  * Checked: the input is read only within its size (no NUL needed); on success every name is
  * a token (printable, no blank, within its bound), the UUID and FQDN are lower case, the ports
- * are 1..65535 and at most CE_PORTS_MAX; and the line rebuilt from the parsed event parses
- * again to the same event (what a node publishes, another reads back unchanged). */
+ * are 1..65535 and at most CE_PORTS_MAX, an account token is 32 lower-case hex digits; and the line
+ * rebuilt from the parsed event parses again to the same event (what a node publishes, another
+ * reads back unchanged). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,16 +61,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else if (*ev.from) {
         abort();
     }
+    /* The account token: none, or exactly CE_ACCT_LEN lower-case hex digits (connect, ports) */
+    if (*ev.acct) {
+        if (strlen(ev.acct) != CE_ACCT_LEN || strspn(ev.acct, "0123456789abcdef") != CE_ACCT_LEN ||
+            ev.kind == CE_DISCONNECT || ev.kind == CE_DISCONNECT_REQ)
+            abort();
+    }
     int n = ev.kind == CE_DISCONNECT_REQ
                 ? snprintf(line, sizeof(line), "disconnect-request %s %llu %s %s", ev.node,
                            (unsigned long long)ev.session, ev.uuid, ev.from)
             : ev.kind == CE_DISCONNECT
                 ? snprintf(line, sizeof(line), "disconnect %s %llu %s %s", ev.node,
                            (unsigned long long)ev.session, ev.uuid, *ev.fqdn ? ev.fqdn : "-")
-                : snprintf(line, sizeof(line), "%s %s %llu %s %s %s %lld",
+                : snprintf(line, sizeof(line), "%s %s %llu %s %s %s %lld%s%s",
                            ev.kind == CE_CONNECT ? "connect" : "ports", ev.node,
                            (unsigned long long)ev.session, ev.uuid, *ev.fqdn ? ev.fqdn : "-", ports,
-                           (long long)ev.connected_ms);
+                           (long long)ev.connected_ms, *ev.acct ? " " : "", ev.acct);
     if (n < 0 || (size_t)n >= sizeof(line) || ce_parse(line, (size_t)n, &again, &why) < 0)
         abort();
     if (memcmp(&ev, &again, sizeof(ev)) != 0)
