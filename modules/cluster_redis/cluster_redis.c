@@ -465,15 +465,20 @@ parse_options(struct cr_inst *cr)
         CR_LOG(cr, MPS_LOG_ERROR, "Server is empty (host:port or unix:/path)");
         return -EINVAL;
     }
-    if (cr->nsentinels) {
-        size_t n = (size_t)snprintf(cr->target, sizeof(cr->target), "master \"%s\" through",
-                                    cr->sentinel_master);
-        for (size_t i = 0; i < cr->nsentinels && n < sizeof(cr->target); i++)
-            n += (size_t)snprintf(cr->target + n, sizeof(cr->target) - n, " %s",
-                                  cr->sentinel[i].name);
-    } else {
-        snprintf(cr->target, sizeof(cr->target), "%s", cr->server);
+    if (cr->cluster && cr->nsentinels) {
+        CR_LOG(cr, MPS_LOG_ERROR,
+               "Cluster = yes and Sentinels exclude each other (a Redis "
+               "Cluster fails over by itself)");
+        return -EINVAL;
     }
+    if (cr->cluster && cr_seeds_parse(cr, err, sizeof(err)) < 0) {
+        CR_LOG(cr, MPS_LOG_ERROR,
+               "Server: %s (with Cluster = yes: nodes of the Redis Cluster as host:port or "
+               "[IPv6]:port, blank-separated)",
+               err);
+        return -EINVAL;
+    }
+    cr_describe_target(cr);
     if (*cr->node_opt) {
         snprintf(cr->node, sizeof(cr->node), "%s", cr->node_opt);
         if (strlen(cr->node_opt) > CE_NODE_MAX || !ce_token_ok(cr->node, CE_NODE_MAX)) {
@@ -489,9 +494,24 @@ parse_options(struct cr_inst *cr)
     }
     size_t plen = strlen(cr->prefix);
     if (plen > 64 || strspn(cr->prefix, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                        "0123456789_.:-") != plen) {
-        CR_LOG(cr, MPS_LOG_ERROR, "Prefix \"%s\": at most 64 of A-Z a-z 0-9 _ . : -", cr->prefix);
+                                        "0123456789_.:-{}") != plen) {
+        CR_LOG(cr, MPS_LOG_ERROR, "Prefix \"%s\": at most 64 of A-Z a-z 0-9 _ . : - { }",
+               cr->prefix);
         return -EINVAL;
+    }
+    /* A Redis Cluster runs a script only when every key it touches is in one slot: the
+     * prefix's hash tag puts them all there (docs/cluster.md). */
+    const char *tag = strchr(cr->prefix, '{'), *tag_end = tag ? strchr(tag + 1, '}') : NULL;
+    if (cr->cluster && !strcmp(cr->prefix, "mpsd:")) {
+        snprintf(cr->kprefix, sizeof(cr->kprefix), "{mpsd}:");
+    } else if (cr->cluster && !(tag_end && tag_end > tag + 1)) {
+        CR_LOG(cr, MPS_LOG_ERROR,
+               "Prefix \"%s\": with Cluster = yes it must hold a hash tag, such as {mpsd}:, "
+               "so that every key is in one slot",
+               cr->prefix);
+        return -EINVAL;
+    } else {
+        snprintf(cr->kprefix, sizeof(cr->kprefix), "%s", cr->prefix);
     }
     if (!cr->heartbeat_ms)
         cr->heartbeat_ms = cr->lease_ms / 3;
@@ -502,7 +522,7 @@ parse_options(struct cr_inst *cr)
                cr->heartbeat_ms, cr->lease_ms);
         return -EINVAL;
     }
-    snprintf(cr->channel, sizeof(cr->channel), "%sevents", cr->prefix);
+    snprintf(cr->channel, sizeof(cr->channel), "%sevents", cr->kprefix);
     return 0;
 }
 
@@ -588,7 +608,7 @@ cr_init(const struct mps_ctx *ctx)
     }
     CR_LOG(cr, MPS_LOG_INFO,
            "node %s, redis %s, prefix \"%s\", lease %ld ms, heartbeat %ld ms, queue %ld", cr->node,
-           cr->target, cr->prefix, cr->lease_ms, cr->heartbeat_ms, cr->queue_max);
+           cr->target, cr->kprefix, cr->lease_ms, cr->heartbeat_ms, cr->queue_max);
     return 0;
 }
 
@@ -632,7 +652,8 @@ static const struct mps_option cr_options[] = {
      .type = MPS_OPT_STR,
      .offset = CR_OFF(server),
      .dflt = "127.0.0.1:6379",
-     .help = "redis address: host:port, [v6addr]:port or unix:/path/to/socket"},
+     .help = "redis address: host:port, [v6addr]:port or unix:/path/to/socket (with "
+             "Cluster = yes: nodes of the Redis Cluster, blank-separated)"},
     {.name = "Password",
      .type = MPS_OPT_STR,
      .offset = CR_OFF(password),
@@ -670,6 +691,13 @@ static const struct mps_option cr_options[] = {
      .dflt = "",
      .help = "the name (or IP address) Redis's certificate must carry (empty: the host "
              "connected to)"},
+    {.name = "Cluster",
+     .type = MPS_OPT_BOOL,
+     .offset = CR_OFF(cluster),
+     .dflt = "no",
+     .help = "Server names nodes of a Redis Cluster (blank-separated): the node serving the "
+             "directory's slot is found and followed (Prefix must hold a hash tag; default "
+             "{mpsd}:)"},
     {.name = "Sentinels",
      .type = MPS_OPT_STR,
      .offset = CR_OFF(sentinels),

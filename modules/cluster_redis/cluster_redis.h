@@ -110,6 +110,7 @@ struct cr_inst {
     long lease_ms, heartbeat_ms, connect_timeout_ms, command_timeout_ms, retry_max_ms;
     long queue_max;
     int tls;
+    int cluster; /* Cluster = yes: Server lists seed nodes of a Redis Cluster */
     enum mps_name_conflict name_conflict; /* the core's NameConflict, applied across nodes */
     uint64_t refused_session; /* loop only: the last session refused (one WARNING each) */
     char *tls_ca, *tls_cert, *tls_key, *tls_server_name;
@@ -117,7 +118,10 @@ struct cr_inst {
     struct ssl_ctx_st *tls_ctx; /* Tls = yes (redis_tls.c) */
     char node[CE_NODE_MAX + 1];
     struct cr_sentinel sentinel[CR_SENTINELS_MAX];
-    size_t nsentinels;              /* 0: Server is the master */
+    size_t nsentinels;                         /* 0: Server is the master */
+    struct cr_sentinel seed[CR_SENTINELS_MAX]; /* Cluster = yes: Server's addresses */
+    size_t nseeds;
+    char kprefix[65]; /* every key's prefix: Prefix, or {mpsd}: by default in a Cluster */
     char target[CR_ADDR_MAX + 160]; /* Server, or the master's name and the sentinels (logs) */
     char channel[160];
     mps_timer *heartbeat;
@@ -178,6 +182,10 @@ int cr_sentinel_master(struct cr_inst *cr, char *addr, size_t addrlen, char *via
                        char *err, size_t errlen);
 /* Parse the Sentinels option into cr->sentinel; -1 with err filled. */
 int cr_sentinels_parse(struct cr_inst *cr, char *err, size_t errlen);
+/* Cluster = yes: parse Server's seed addresses into cr->seed; -1 with err filled. */
+int cr_seeds_parse(struct cr_inst *cr, char *err, size_t errlen);
+/* cr->target, for logs: Server, the sentinels and master name, or the cluster's nodes. */
+void cr_describe_target(struct cr_inst *cr);
 /* redis_tls.c: Tls = yes. setup checks the options and builds the context (0, or -1 with
  * err); connect opens a verified TLS connection hiredis talks to through a pump thread;
  * reap joins the pumps that have finished (all: every one, at stop). */

@@ -7,8 +7,10 @@
  * get-master-addr-by-name), and the server it names must say it is a master (ROLE) before it
  * is used: a sentinel that has not yet seen a failover names a server that is a replica now,
  * or one that is down; the next sentinel, or the worker's next attempt after its backoff, finds
- * the new master. Only the module's two Redis threads call this (blocking calls bounded by
- * ConnectTimeout and CommandTimeout), never the loop. */
+ * the new master. In a Redis Cluster (Cluster = yes) the nodes Server lists are asked in turn
+ * which master serves the directory's one slot (CLUSTER KEYSLOT, CLUSTER SLOTS): hiredis 0.14
+ * has no Cluster client either. Only the module's two Redis threads call this (blocking calls
+ * bounded by ConnectTimeout and CommandTimeout), never the loop. */
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
@@ -207,6 +209,121 @@ open_through_sentinels(struct cr_inst *cr, struct cr_where *where, char *err, si
     return NULL;
 }
 
+/* The master serving slot in a CLUSTER SLOTS reply ([start, end, [host, port, id], replicas
+ * ...] per range): 0 with host and port, -1 when no range holds it. An empty host (the node
+ * does not know its own address) means the node asked. */
+static int
+slot_master(const redisReply *r, long long slot, char *host, size_t hostlen, int *port)
+{
+    for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+        const redisReply *e = r->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements < 3 ||
+            e->element[0]->type != REDIS_REPLY_INTEGER ||
+            e->element[1]->type != REDIS_REPLY_INTEGER ||
+            e->element[2]->type != REDIS_REPLY_ARRAY || e->element[2]->elements < 2 ||
+            e->element[2]->element[0]->type != REDIS_REPLY_STRING ||
+            e->element[2]->element[1]->type != REDIS_REPLY_INTEGER ||
+            e->element[2]->element[1]->integer < 1 || e->element[2]->element[1]->integer > 65535)
+            continue;
+        if (slot < e->element[0]->integer || slot > e->element[1]->integer)
+            continue;
+        const redisReply *m = e->element[2];
+        snprintf(host, hostlen, "%s", strcmp(m->element[0]->str, "?") ? m->element[0]->str : "");
+        *port = (int)m->element[1]->integer;
+        return 0;
+    }
+    return -1;
+}
+
+/* What went wrong with a command: the connection's error, Redis's, or a reply of the wrong
+ * type. */
+static const char *
+reply_trouble(const redisContext *c, const redisReply *r)
+{
+    if (!r)
+        return c->errstr[0] ? c->errstr : "no answer";
+    return r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply";
+}
+
+/* Ask a cluster node which master serves the directory's slot (every key shares the hash
+ * tag of the prefix, so one slot). 0 with host and port, or -1 with why. */
+static int
+ask_cluster(struct cr_inst *cr, redisContext *c, char *host, size_t hostlen, int *port, char *why,
+            size_t whylen)
+{
+    char key[96];
+    long long slot = -1;
+    int rc = -1;
+
+    snprintf(key, sizeof(key), "%snode", cr->kprefix);
+    redisReply *r = redisCommand(c, "CLUSTER KEYSLOT %s", key);
+    if (r && r->type == REDIS_REPLY_INTEGER)
+        slot = r->integer;
+    else
+        snprintf(why, whylen, "CLUSTER KEYSLOT: %s", reply_trouble(c, r));
+    if (r)
+        freeReplyObject(r);
+    if (slot < 0)
+        return -1;
+    r = redisCommand(c, "CLUSTER SLOTS");
+    if (!r || r->type != REDIS_REPLY_ARRAY)
+        snprintf(why, whylen, "CLUSTER SLOTS: %s", reply_trouble(c, r));
+    else if ((rc = slot_master(r, slot, host, hostlen, port)) < 0)
+        snprintf(why, whylen, "no node serves slot %lld (the cluster is not ready)", slot);
+    if (r)
+        freeReplyObject(r);
+    return rc;
+}
+
+/* The first seed, in the order of Server, that names the master of the directory's slot, and
+ * a connection to that master, confirmed with ROLE. A master that fails over moves the slot:
+ * its writes answer MOVED or READONLY and the worker comes back here (redis_worker.c). */
+static redisContext *
+open_in_cluster(struct cr_inst *cr, struct cr_where *where, char *err, size_t errlen)
+{
+    char host[CR_HOST_MAX + 1], why[300], addr[CR_ADDR_MAX];
+    int port;
+
+    err[0] = '\0';
+    for (size_t i = 0; i < cr->nseeds; i++) {
+        const struct cr_sentinel *s = &cr->seed[i];
+        redisContext *c = connect_to(cr, s->host, s->port, why, sizeof(why));
+        if (c && authenticate(c, cr->user, cr->password, why, sizeof(why)) < 0) {
+            redisFree(c);
+            c = NULL;
+        }
+        if (!c || ask_cluster(cr, c, host, sizeof(host), &port, why, sizeof(why)) < 0) {
+            add_reason(err, errlen, "node %s: %s", s->name, why);
+            if (c)
+                redisFree(c);
+            continue;
+        }
+        if (!*host)
+            snprintf(host, sizeof(host), "%s", s->host);
+        format_addr(addr, sizeof(addr), host, port);
+        if (strcmp(addr, s->name)) {
+            redisFree(c);
+            c = connect_to(cr, host, port, why, sizeof(why));
+            if (c && authenticate(c, cr->user, cr->password, why, sizeof(why)) < 0) {
+                redisFree(c);
+                c = NULL;
+            }
+        }
+        if (c && confirm_master(c, why, sizeof(why)) < 0) {
+            redisFree(c);
+            c = NULL;
+        }
+        if (!c) {
+            add_reason(err, errlen, "node %s names %s: %s", s->name, addr, why);
+            continue;
+        }
+        snprintf(where->addr, sizeof(where->addr), "%s", addr);
+        snprintf(where->via, sizeof(where->via), "%s", s->name);
+        return c;
+    }
+    return NULL;
+}
+
 redisContext *
 cr_open_context(struct cr_inst *cr, struct cr_where *where, char *err, size_t errlen)
 {
@@ -214,6 +331,8 @@ cr_open_context(struct cr_inst *cr, struct cr_where *where, char *err, size_t er
 
     if (cr->nsentinels)
         return open_through_sentinels(cr, where, err, errlen);
+    if (cr->cluster)
+        return open_in_cluster(cr, where, err, errlen);
     snprintf(where->addr, sizeof(where->addr), "%s", cr->server);
     where->via[0] = '\0';
     if (!strncmp(cr->server, "unix:", 5)) {
@@ -239,6 +358,25 @@ cr_open_context(struct cr_inst *cr, struct cr_where *where, char *err, size_t er
 
 /* ------------------------------------------------------------------ configuration */
 
+void
+cr_describe_target(struct cr_inst *cr)
+{
+    const struct cr_sentinel *list = cr->cluster ? cr->seed : cr->sentinel;
+    size_t nlist = cr->cluster ? cr->nseeds : cr->nsentinels, n;
+
+    if (!nlist) {
+        snprintf(cr->target, sizeof(cr->target), "%s", cr->server);
+        return;
+    }
+    if (cr->cluster)
+        n = (size_t)snprintf(cr->target, sizeof(cr->target), "cluster through");
+    else
+        n = (size_t)snprintf(cr->target, sizeof(cr->target), "master \"%s\" through",
+                             cr->sentinel_master);
+    for (size_t i = 0; i < nlist && n < sizeof(cr->target); i++)
+        n += (size_t)snprintf(cr->target + n, sizeof(cr->target) - n, " %s", list[i].name);
+}
+
 static bool
 host_char_ok(unsigned char ch, bool bracketed)
 {
@@ -247,9 +385,11 @@ host_char_ok(unsigned char ch, bool bracketed)
     return isalnum(ch) || ch == '.' || ch == '-' || ch == '_';
 }
 
-/* One address: host[:port], [v6addr][:port]; the port defaults to Sentinel's 26379. */
+/* One address: host[:port], [v6addr][:port]; the port defaults to dflt_port (Sentinel's
+ * 26379, Redis's 6379). */
 static int
-parse_sentinel(const char *tok, size_t len, struct cr_sentinel *s, char *err, size_t errlen)
+parse_address(const char *tok, size_t len, int dflt_port, struct cr_sentinel *s, char *err,
+              size_t errlen)
 {
     const char *host = tok, *end = tok + len, *port = NULL;
     size_t hl;
@@ -290,7 +430,7 @@ parse_sentinel(const char *tok, size_t len, struct cr_sentinel *s, char *err, si
             return -1;
         }
     }
-    s->port = SENTINEL_PORT;
+    s->port = dflt_port;
     if (port) {
         long p = 0;
         const char *q = port;
@@ -308,27 +448,52 @@ parse_sentinel(const char *tok, size_t len, struct cr_sentinel *s, char *err, si
     return 0;
 }
 
-int
-cr_sentinels_parse(struct cr_inst *cr, char *err, size_t errlen)
+/* A blank- or comma-separated list of addresses into out (at most CR_SENTINELS_MAX). */
+static int
+parse_addresses(const char *p, int dflt_port, struct cr_sentinel *out, size_t *n, char *err,
+                size_t errlen)
 {
-    const char *p = cr->sentinels;
-    size_t mlen = strlen(cr->sentinel_master);
-
-    cr->nsentinels = 0;
+    *n = 0;
     for (;;) {
         p += strspn(p, " \t,");
         if (!*p)
-            break;
+            return 0;
         size_t len = strcspn(p, " \t,");
-        if (cr->nsentinels == CR_SENTINELS_MAX) {
+        if (*n == CR_SENTINELS_MAX) {
             snprintf(err, errlen, "more than %d addresses", CR_SENTINELS_MAX);
             return -1;
         }
-        if (parse_sentinel(p, len, &cr->sentinel[cr->nsentinels], err, errlen) < 0)
+        if (parse_address(p, len, dflt_port, &out[*n], err, errlen) < 0)
             return -1;
-        cr->nsentinels++;
+        (*n)++;
         p += len;
     }
+}
+
+int
+cr_seeds_parse(struct cr_inst *cr, char *err, size_t errlen)
+{
+    if (!strncmp(cr->server, "unix:", 5)) {
+        snprintf(err, errlen, "a Redis Cluster is reached over TCP, not %s", cr->server);
+        return -1;
+    }
+    if (parse_addresses(cr->server, 6379, cr->seed, &cr->nseeds, err, errlen) < 0)
+        return -1;
+    if (!cr->nseeds) {
+        snprintf(err, errlen, "no address");
+        return -1;
+    }
+    return 0;
+}
+
+int
+cr_sentinels_parse(struct cr_inst *cr, char *err, size_t errlen)
+{
+    size_t mlen = strlen(cr->sentinel_master);
+
+    if (parse_addresses(cr->sentinels, SENTINEL_PORT, cr->sentinel, &cr->nsentinels, err, errlen) <
+        0)
+        return -1;
     if (!cr->nsentinels)
         return 0;
     if (!mlen || mlen > 128 || !ce_token_ok(cr->sentinel_master, 128)) {

@@ -102,23 +102,36 @@ drop_conn(struct conn *k, const char *why)
     cr_set_error(cr, why);
 }
 
-/* A write refused as on a replica: the master was demoted, or Server names a replica. */
+/* A write refused as on a replica (the master was demoted, or Server names a replica), or in
+ * a Redis Cluster by a node that no longer serves the directory's slot (failover, resharding)
+ * or a cluster that is down. */
+static bool
+moved_error(const char *s)
+{
+    return !strncmp(s, "MOVED ", 6) || !strncmp(s, "ASK ", 4) || !strncmp(s, "CLUSTERDOWN", 11) ||
+           !strncmp(s, "TRYAGAIN", 8);
+}
+
 static bool
 is_readonly(const redisReply *r)
 {
     return r->type == REDIS_REPLY_ERROR &&
-           (!strncmp(r->str, "READONLY", 8) || strstr(r->str, "-READONLY"));
+           (!strncmp(r->str, "READONLY", 8) || strstr(r->str, "-READONLY") || moved_error(r->str));
 }
 
-/* Drop a connection to a server that is a replica now: with Sentinel the reconnect finds the
- * new master; a Server that stays a replica is retried with the usual backoff, not at once. */
+/* Drop a connection to a server that is a replica now (or in a Cluster, no longer the slot's
+ * master): with Sentinel or Cluster the reconnect finds the new master; a Server that stays
+ * a replica is retried with the usual backoff, not at once. */
 static void
 drop_readonly(struct conn *k, const char *reply)
 {
     char why[CR_ADDR_MAX + 200];
     long b = 1000;
 
-    snprintf(why, sizeof(why), "%s is a replica now (%.100s)", k->where.addr, reply);
+    snprintf(why, sizeof(why),
+             moved_error(reply) ? "%s no longer serves the directory's slot (%.100s)"
+                                : "%s is a replica now (%.100s)",
+             k->where.addr, reply);
     drop_conn(k, why);
     for (unsigned i = 0; i < k->demoted && b < k->cr->retry_max_ms; i++)
         b *= 2;
@@ -172,6 +185,11 @@ ensure_conn(struct conn *k)
         CR_LOG(cr, MPS_LOG_INFO,
                "connected to redis master %s (named by sentinel %s for \"%s\") as node %s",
                k->where.addr, k->where.via, cr->sentinel_master, cr->node);
+    else if (cr->cluster)
+        CR_LOG(cr, MPS_LOG_INFO,
+               "connected to redis cluster master %s (serving the slot of %s, named by node "
+               "%s) as node %s",
+               k->where.addr, cr->kprefix, k->where.via, cr->node);
     else
         CR_LOG(cr, MPS_LOG_INFO, "connected to redis %s as node %s", cr->server, cr->node);
     pthread_mutex_lock(&cr->mu);
@@ -201,7 +219,7 @@ static void
 append_cmd(struct conn *k, const struct cr_cmd *c, bool noscript_retry)
 {
     struct cr_inst *cr = k->cr;
-    char dev_key[256], fqdn_key[320], sess[24], cms[24], lease[24];
+    char dev_key[256], fqdn_key[340], sess[24], cms[24], lease[24];
     const char *sha = c->kind == CMD_UNREGISTER ? k->sha_unreg : k->sha_reg;
 
     (void)noscript_retry;
@@ -213,22 +231,22 @@ append_cmd(struct conn *k, const struct cr_cmd *c, bool noscript_retry)
         redisAppendCommandArgv(k->c, 3, argv, NULL);
         return;
     }
-    snprintf(dev_key, sizeof(dev_key), "%sdev:%s", cr->prefix, c->uuid);
-    snprintf(fqdn_key, sizeof(fqdn_key), "%sfqdn:%s", cr->prefix, c->fqdn);
+    snprintf(dev_key, sizeof(dev_key), "%sdev:%s", cr->kprefix, c->uuid);
+    snprintf(fqdn_key, sizeof(fqdn_key), "%sfqdn:%s", cr->kprefix, c->fqdn);
     snprintf(sess, sizeof(sess), "%llu", (unsigned long long)c->session);
     snprintf(cms, sizeof(cms), "%lld", (long long)c->connected_ms);
     snprintf(lease, sizeof(lease), "%ld", cr->lease_ms);
     if (c->kind == CMD_UNREGISTER) {
         char set_key[256];
-        snprintf(set_key, sizeof(set_key), "%snodedevs:%s", cr->prefix, cr->node);
+        snprintf(set_key, sizeof(set_key), "%snodedevs:%s", cr->kprefix, cr->node);
         const char *argv[] = {"EVALSHA", sha,     "3",      dev_key, fqdn_key,   set_key,
                               c->uuid,   c->fqdn, cr->node, sess,    cr->channel};
         redisAppendCommandArgv(k->c, 11, argv, NULL);
     } else {
         const char *acct = c->acct[0] ? c->acct : "-", *policy = cr_names_policy(cr);
-        const char *argv[] = {"EVALSHA", sha,        "2",         dev_key, fqdn_key, c->uuid,
-                              c->fqdn,   c->ports,   cr->node,    sess,    cms,      c->peer,
-                              lease,     cr->prefix, cr->channel, acct,    policy};
+        const char *argv[] = {"EVALSHA", sha,         "2",         dev_key, fqdn_key, c->uuid,
+                              c->fqdn,   c->ports,    cr->node,    sess,    cms,      c->peer,
+                              lease,     cr->kprefix, cr->channel, acct,    policy};
         redisAppendCommandArgv(k->c, 17, argv, NULL);
     }
 }
@@ -448,7 +466,7 @@ static bool
 cleanup_node(struct conn *k, const char *node)
 {
     struct cr_inst *cr = k->cr;
-    const char *argv[] = {"EVALSHA", k->sha_clean, "0", cr->prefix, node, cr->channel};
+    const char *argv[] = {"EVALSHA", k->sha_clean, "0", cr->kprefix, node, cr->channel};
     redisReply *r = redisCommandArgv(k->c, 6, argv, NULL);
     if (!r) {
         char eb[200];
@@ -486,7 +504,7 @@ heartbeat(struct conn *k)
     size_t n, ngone = 0;
     bool lost = false;
 
-    snprintf(key, sizeof(key), "%snode:%s", cr->prefix, cr->node);
+    snprintf(key, sizeof(key), "%snode:%s", cr->kprefix, cr->node);
     snprintf(lease, sizeof(lease), "%ld", cr->lease_ms);
     pthread_mutex_lock(&cr->mu);
     snprintf(val, sizeof(val), "%lld%s%s", (long long)time(NULL), cr->link[0] ? " " : "", cr->link);
@@ -500,11 +518,11 @@ heartbeat(struct conn *k)
     redisAppendCommandArgv(k->c, 5, argv, NULL);
     for (size_t i = 0; i < n; i++) {
         char nk[256], sk[256];
-        snprintf(nk, sizeof(nk), "%snode:%s", cr->prefix, nodes[i]);
+        snprintf(nk, sizeof(nk), "%snode:%s", cr->kprefix, nodes[i]);
         const char *a[] = {"GET", nk};
         redisAppendCommandArgv(k->c, 2, a, NULL);
         /* how many entries it holds: the loop compares that with its cache */
-        snprintf(sk, sizeof(sk), "%snodedevs:%s", cr->prefix, nodes[i]);
+        snprintf(sk, sizeof(sk), "%snodedevs:%s", cr->kprefix, nodes[i]);
         const char *b[] = {"SCARD", sk};
         redisAppendCommandArgv(k->c, 2, b, NULL);
     }
@@ -623,7 +641,7 @@ full_scan(struct conn *k)
     char match[200], cursor[32] = "0";
     uint64_t garbled = 0;
 
-    snprintf(match, sizeof(match), "%sdev:*", cr->prefix);
+    snprintf(match, sizeof(match), "%sdev:*", cr->kprefix);
     cr_post_kind(cr, RES_SCAN_BEGIN, NULL);
     do {
         const char *argv[] = {"SCAN", cursor, "MATCH", match, "COUNT", SCAN_COUNT};
