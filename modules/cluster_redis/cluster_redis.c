@@ -153,6 +153,7 @@ held_cb(void *arg, const struct mps_device_info *dev)
 static void
 act_on_request(struct cr_inst *cr, const struct cluster_event *ev)
 {
+    static const char kind_ignored[] = "cluster: disconnect request ignored";
     struct held h = {0};
     char why[CE_NODE_MAX + 64];
     bool acted = false;
@@ -171,15 +172,19 @@ act_on_request(struct cr_inst *cr, const struct cluster_event *ev)
     if (acted)
         CR_LOG(cr, MPS_LOG_INFO, "node %s asked to disconnect %s session %llu: disconnected",
                ev->from, ev->uuid, (unsigned long long)ev->session);
+    /* Anyone who can PUBLISH on the channel can send requests that are ignored: those lines
+     * are rate-limited. */
     else if (h.found)
-        CR_LOG(cr, MPS_LOG_INFO,
-               "node %s asked to disconnect %s session %llu: ignored, session %llu holds it "
-               "now",
-               ev->from, ev->uuid, (unsigned long long)ev->session, (unsigned long long)h.session);
+        cr->api->log_peer(cr->mi, NULL, MPS_LOG_INFO, kind_ignored,
+                          "cluster: node %s asked to disconnect %s session %llu: ignored, session "
+                          "%llu holds it now",
+                          ev->from, ev->uuid, (unsigned long long)ev->session,
+                          (unsigned long long)h.session);
     else
-        CR_LOG(cr, MPS_LOG_INFO,
-               "node %s asked to disconnect %s session %llu: ignored, not connected here", ev->from,
-               ev->uuid, (unsigned long long)ev->session);
+        cr->api->log_peer(cr->mi, NULL, MPS_LOG_INFO, kind_ignored,
+                          "cluster: node %s asked to disconnect %s session %llu: ignored, not "
+                          "connected here",
+                          ev->from, ev->uuid, (unsigned long long)ev->session);
 }
 
 /* ------------------------------------------------------------------------ results */
