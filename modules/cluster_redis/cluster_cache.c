@@ -1,9 +1,11 @@
 /* cluster_cache.c - the loop's cache of the other nodes' devices, by UUID and by FQDN.
  * SPDX-License-Identifier: Apache-2.0
  *
- * Fed by the events channel and by a full SCAN after every (re)connect. The newer session
- * wins, as in the registration script: a late "connect" of an older session never replaces
- * a newer one, and a "disconnect" removes an entry only when node and session match. */
+ * Fed by the events channel and by a full SCAN after every (re)connect. An entry is a device
+ * by UUID and FQDN together, as in Redis: machines that share a UUID are separate entries, and
+ * a lookup by that UUID answers with the newest. The newer session wins, as in the
+ * registration script: a late "connect" of an older session never replaces a newer one, and a
+ * "disconnect" removes an entry only when node and session match. */
 #include "cluster_redis.h"
 
 #include <errno.h>
@@ -108,12 +110,16 @@ cr_cache_node_count(const struct cr_cache *c, const char *node)
     return k ? k->n : 0;
 }
 
+/* The link to the entry of (uuid, fqdn) in its UUID chain (fqdn NULL: the first entry with
+ * that UUID; which: exactly that entry); it points at NULL when there is none. */
 static struct cr_entry **
-uuid_slot(struct cr_cache *c, const char *uuid)
+uuid_slot(struct cr_cache *c, const char *uuid, const char *fqdn, const struct cr_entry *which)
 {
     struct cr_entry **pp = &c->by_uuid[hash_name(uuid) & (c->nbuckets - 1)];
 
-    while (*pp && strcasecmp((*pp)->ev.uuid, uuid))
+    while (*pp && (which ? *pp != which
+                         : strcasecmp((*pp)->ev.uuid, uuid) != 0 ||
+                               (fqdn && strcasecmp((*pp)->ev.fqdn, fqdn) != 0)))
         pp = &(*pp)->next_uuid;
     return pp;
 }
@@ -146,7 +152,7 @@ link_entry(struct cr_cache *c, struct cr_entry *e)
 static void
 unlink_entry(struct cr_cache *c, struct cr_entry *e)
 {
-    struct cr_entry **pp = uuid_slot(c, e->ev.uuid);
+    struct cr_entry **pp = uuid_slot(c, e->ev.uuid, NULL, e);
 
     if (*pp == e)
         *pp = e->next_uuid;
@@ -190,6 +196,27 @@ grow(struct cr_cache *c)
     }
 }
 
+static void remove_entry(struct cr_cache *c, struct cr_entry *e);
+
+/* A session that registers another FQDN leaves its entry under the old one (the registration
+ * script drops it from Redis the same way). */
+static void
+forget_renamed(struct cr_inst *cr, const struct cluster_event *ev)
+{
+    struct cr_cache *c = &cr->cache;
+    struct cr_entry **pp = uuid_slot(c, ev->uuid, NULL, NULL);
+
+    while (*pp) {
+        struct cr_entry *e = *pp;
+        if (!strcasecmp(e->ev.uuid, ev->uuid) && strcasecmp(e->ev.fqdn, ev->fqdn) &&
+            e->ev.session == ev->session && !strcmp(e->ev.node, ev->node)) {
+            remove_entry(c, e); /* unlinks e: *pp is its successor now */
+            continue;
+        }
+        pp = &e->next_uuid;
+    }
+}
+
 /* Whether a (node, session, connected_ms) is newer than e's: the registration script's order. */
 static int
 newer_than(const struct cluster_event *ev, const struct cr_entry *e)
@@ -230,11 +257,13 @@ int
 cr_cache_apply(struct cr_inst *cr, const struct cluster_event *ev)
 {
     struct cr_cache *c = &cr->cache;
-    struct cr_entry **pp = uuid_slot(c, ev->uuid), *e = *pp;
+    struct cr_entry *e = *uuid_slot(c, ev->uuid, ev->fqdn, NULL);
 
+    if (ev->kind != CE_DISCONNECT)
+        forget_renamed(cr, ev);
     if (!strcmp(ev->node, cr->node)) {
         /* Our own registration, echoed: it superseded the entry of another node (a device
-         * that moved here, a duplicate UUID); that node sends no disconnect for it. */
+         * that moved here); that node sends no disconnect for it. */
         if (!e || ev->kind == CE_DISCONNECT)
             return 0;
         cr->api->log(cr->mi, MPS_LOG_DEBUG, "cluster: %s (%s) moved from node %s to this node",
@@ -362,10 +391,23 @@ fqdn_newest(struct cr_cache *c, const char *fqdn)
     return best;
 }
 
+/* Of the entries with uuid (several when machines share a UUID and registered different
+ * names), the newest, as the core routes a shared UUID on one node. */
+static struct cr_entry *
+uuid_newest(struct cr_cache *c, const char *uuid)
+{
+    struct cr_entry *best = NULL;
+
+    for (struct cr_entry *e = *uuid_slot(c, uuid, NULL, NULL); e; e = e->next_uuid)
+        if (!strcasecmp(e->ev.uuid, uuid) && (!best || newer_than(&e->ev, best)))
+            best = e;
+    return best;
+}
+
 int
 cr_cache_lookup(struct cr_cache *c, const char *name, cluster_device_cb cb, void *arg)
 {
-    struct cr_entry *e = *uuid_slot(c, name);
+    struct cr_entry *e = uuid_newest(c, name);
 
     if (!e && *name)
         e = fqdn_newest(c, name);
@@ -383,11 +425,12 @@ const struct cluster_event *
 cr_cache_conflict(struct cr_cache *c, const char *uuid, const char *fqdn, const char *acct,
                   bool *by_fqdn)
 {
-    const struct cr_entry *e = *uuid_slot(c, uuid);
+    const struct cr_entry *e;
 
     *by_fqdn = false;
-    if (e && e->ev.acct[0] && acct[0] && strcmp(e->ev.acct, acct))
-        return &e->ev;
+    for (e = *uuid_slot(c, uuid, NULL, NULL); e; e = e->next_uuid)
+        if (!strcasecmp(e->ev.uuid, uuid) && e->ev.acct[0] && acct[0] && strcmp(e->ev.acct, acct))
+            return &e->ev;
     if (!*fqdn)
         return NULL;
     for (e = *fqdn_slot(c, fqdn, NULL); e; e = e->next_fqdn)

@@ -131,62 +131,6 @@ heartbeat_run(void *arg)
     heartbeat_send(cr, again);
 }
 
-/* ------------------------------------------------------------- disconnect requests */
-
-struct held {
-    uint64_t session;
-    bool found;
-};
-
-static void
-held_cb(void *arg, const struct mps_device_info *dev)
-{
-    struct held *h = arg;
-
-    h->found = true;
-    h->session = dev->session;
-}
-
-/* A request addressed to this node: end the session it names if that session still holds the
- * device (the newest session of that UUID here). A stale or repeated request, or one for a
- * device that reconnected since, is ignored: a request never ends a newer session. */
-static void
-act_on_request(struct cr_inst *cr, const struct cluster_event *ev)
-{
-    static const char kind_ignored[] = "cluster: disconnect request ignored";
-    struct held h = {0};
-    char why[CE_NODE_MAX + 64];
-    bool acted = false;
-
-    if (cr->api->device_find(cr->mi, ev->uuid, held_cb, &h) == 0 && h.found &&
-        h.session == ev->session) {
-        snprintf(why, sizeof(why), "cluster: disconnect requested by node %s", ev->from);
-        acted = cr->api->device_disconnect(cr->mi, ev->session, why) == 0;
-    }
-    pthread_mutex_lock(&cr->mu);
-    if (acted)
-        cr->ctr.disconnect_acted++;
-    else
-        cr->ctr.disconnect_ignored++;
-    pthread_mutex_unlock(&cr->mu);
-    if (acted)
-        CR_LOG(cr, MPS_LOG_INFO, "node %s asked to disconnect %s session %llu: disconnected",
-               ev->from, ev->uuid, (unsigned long long)ev->session);
-    /* Anyone who can PUBLISH on the channel can send requests that are ignored: those lines
-     * are rate-limited. */
-    else if (h.found)
-        cr->api->log_peer(cr->mi, NULL, MPS_LOG_INFO, kind_ignored,
-                          "cluster: node %s asked to disconnect %s session %llu: ignored, session "
-                          "%llu holds it now",
-                          ev->from, ev->uuid, (unsigned long long)ev->session,
-                          (unsigned long long)h.session);
-    else
-        cr->api->log_peer(cr->mi, NULL, MPS_LOG_INFO, kind_ignored,
-                          "cluster: node %s asked to disconnect %s session %llu: ignored, not "
-                          "connected here",
-                          ev->from, ev->uuid, (unsigned long long)ev->session);
-}
-
 /* ------------------------------------------------------------------------ results */
 
 /* Another node's count of entries in Redis against the cache's: equal, or different at two
@@ -260,7 +204,7 @@ results_run(void *arg)
             break; /* the cache keeps its last state; the worker logged the outage */
         case RES_EVENT:
             if (r->ev.kind == CE_DISCONNECT_REQ)
-                act_on_request(cr, &r->ev);
+                cr_act_on_request(cr, &r->ev);
             else
                 cr_cache_apply(cr, &r->ev);
             break;

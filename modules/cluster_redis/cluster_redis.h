@@ -194,6 +194,8 @@ void cr_tls_free(struct cr_inst *cr);
 struct redisContext *cr_tls_connect(struct cr_inst *cr, const char *host, int port, char *err,
                                     size_t errlen);
 void cr_tls_reap(struct cr_inst *cr, bool all);
+/* cluster_requests.c: act on a disconnect request addressed to this node (loop). */
+void cr_act_on_request(struct cr_inst *cr, const struct cluster_event *ev);
 /* cluster_names.c: NameConflict across nodes. The account token a device's entry carries;
  * the check of a local registration against the cache (true: refused, the device is being
  * disconnected, register nothing); the same outcome when the registration script refused. */

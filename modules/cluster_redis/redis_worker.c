@@ -219,7 +219,7 @@ static void
 append_cmd(struct conn *k, const struct cr_cmd *c, bool noscript_retry)
 {
     struct cr_inst *cr = k->cr;
-    char dev_key[256], fqdn_key[340], sess[24], cms[24], lease[24];
+    char dev_key[400], fqdn_key[340], sess[24], cms[24], lease[24];
     const char *sha = c->kind == CMD_UNREGISTER ? k->sha_unreg : k->sha_reg;
 
     (void)noscript_retry;
@@ -231,17 +231,18 @@ append_cmd(struct conn *k, const struct cr_cmd *c, bool noscript_retry)
         redisAppendCommandArgv(k->c, 3, argv, NULL);
         return;
     }
-    snprintf(dev_key, sizeof(dev_key), "%sdev:%s", cr->kprefix, c->uuid);
+    snprintf(dev_key, sizeof(dev_key), "%sdev:%s:%s", cr->kprefix, c->uuid, c->fqdn);
     snprintf(fqdn_key, sizeof(fqdn_key), "%sfqdn:%s", cr->kprefix, c->fqdn);
     snprintf(sess, sizeof(sess), "%llu", (unsigned long long)c->session);
     snprintf(cms, sizeof(cms), "%lld", (long long)c->connected_ms);
     snprintf(lease, sizeof(lease), "%ld", cr->lease_ms);
     if (c->kind == CMD_UNREGISTER) {
-        char set_key[256];
+        char set_key[256], uuid_key[160];
         snprintf(set_key, sizeof(set_key), "%snodedevs:%s", cr->kprefix, cr->node);
-        const char *argv[] = {"EVALSHA", sha,     "3",      dev_key, fqdn_key,   set_key,
-                              c->uuid,   c->fqdn, cr->node, sess,    cr->channel};
-        redisAppendCommandArgv(k->c, 11, argv, NULL);
+        snprintf(uuid_key, sizeof(uuid_key), "%suuid:%s", cr->kprefix, c->uuid);
+        const char *argv[] = {"EVALSHA", sha,     "4",     dev_key,  fqdn_key, set_key,
+                              uuid_key,  c->uuid, c->fqdn, cr->node, sess,     cr->channel};
+        redisAppendCommandArgv(k->c, 12, argv, NULL);
     } else {
         const char *acct = c->acct[0] ? c->acct : "-", *policy = cr_names_policy(cr);
         const char *argv[] = {"EVALSHA", sha,         "2",         dev_key, fqdn_key, c->uuid,

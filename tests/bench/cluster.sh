@@ -311,17 +311,18 @@ log "redis: used_memory $MEM0 -> $MEM1 bytes, $PER_DEV bytes per device ($KEYS0 
 
 # ------------------------------------------------------------------------- failover
 # A device of the victim, to be reached through the node that takes it over.
-probe_uuid=$(rcli EVAL "local c = '0'
+# Its entry's key: the device's UUID and FQDN.
+probe_key=$(rcli EVAL "local c = '0'
 repeat
   local r = redis.call('SCAN', c, 'MATCH', ARGV[1], 'COUNT', 1000)
   c = r[1]
   for _, k in ipairs(r[2]) do
-    if redis.call('HGET', k, 'node') == ARGV[2] then return redis.call('HGET', k, 'uuid') end
+    if redis.call('HGET', k, 'node') == ARGV[2] then return k end
   end
 until c == '0'
 return ''" 0 "${PREFIX}dev:*" "node$VICTIM")
-[ -n "$probe_uuid" ] || die "node $VICTIM holds no device"
-probe_fqdn=$(rcli HGET "${PREFIX}dev:$probe_uuid" fqdn)
+[ -n "$probe_key" ] || die "node $VICTIM holds no device"
+probe_fqdn=$(rcli HGET "$probe_key" fqdn)
 # reach FQDN NODE: an HTTP request to the device's port 16992 through NODE's http_proxy
 reach() {
     curl -sf --max-time 10 -x "http://127.0.0.1:${NHTTP[$2]}" "http://$1:16992/cluster-bench" |
@@ -362,7 +363,7 @@ while [ -z "$t_fwd" ] || [ -z "$t_reg" ] || [ -z "$t_lease" ] || [ -z "$t_dirs" 
     sleep 0.5
 done
 [ -n "$t_drop" ] || die "the victim's devices were never seen leaving"
-new_node=$(rcli HGET "${PREFIX}dev:$probe_uuid" node)
+new_node=$(rcli HGET "$probe_key" node)
 new_node=${new_node#node}
 reach "$probe_fqdn" "$new_node" ||
     die "$probe_fqdn (node $VICTIM's) not reachable through node $new_node, which holds it in redis"

@@ -69,8 +69,8 @@ expect_json() { # expect_json EXPR WANT WHAT
     got=$(jget "$1") || fail "$3: not JSON: $(head -c 300 "$TMPD/b")"
     [ "$got" = "$2" ] || fail "$3: $1 = '$got', expected '$2': $(head -c 400 "$TMPD/b")"
 }
-session_of() { rcli HGET "mpsd:dev:$1" session; }
-session_not() { local s; s=$(session_of "$1"); [ -n "$s" ] && [ "$s" != "$2" ]; }
+session_of() { entry "$1" "$2" session; } # session_of UUID FQDN
+session_not() { local s; s=$(session_of "$1" "$2"); [ -n "$s" ] && [ "$s" != "$3" ]; }
 
 start_node A 1
 start_node B 1
@@ -123,7 +123,7 @@ expect_code 404 "GET unknown" A /api/v1/devices/nowhere.example.com
 log "GET of a device on B through A: its entry with node nodeB"
 
 # ------------------------------------------------ DELETE of a device on B through A
-s_e=$(session_of $UE)
+s_e=$(session_of $UE e0.example.com)
 expect_code 202 "DELETE e0 through A" A -X DELETE /api/v1/devices/e0.example.com
 expect_json "(j['node'], j['requested'], j['session'])" "('nodeB', True, $s_e)" "the 202 body"
 bg_wait "$SIM_E" $((20 * SLOW)) || fail "e0 did not get APF DISCONNECT 11: $(cat "$TMPD/sim.e.out" "$TMPD/sim.e.err")"
@@ -131,7 +131,7 @@ wait_node_log B "cluster: node nodeA asked to disconnect $UE session $s_e: disco
 wait_node_log A "cluster: asked node nodeB to disconnect $UE session $s_e"
 log "DELETE e0 through A: 202 naming nodeB; e0 got APF DISCONNECT 11 from B"
 
-s_d=$(session_of $UD)
+s_d=$(session_of $UD d0.example.com)
 # through mpsctl on A's control socket when it was built (202: exit 0, "asked node nodeB")
 MPSCTL="$top_builddir/contrib/mpsctl/mpsctl"
 if [ -x "$MPSCTL" ]; then
@@ -158,8 +158,8 @@ else
     expect_code 202 "DELETE d0 through A" A -X DELETE /api/v1/devices/d0.example.com
 fi
 wait_node_log B "cluster: node nodeA asked to disconnect $UD session $s_d: disconnected"
-wait_for $((10 * SLOW)) "d0 registered again in a new session" session_not $UD "$s_d"
-s_d2=$(session_of $UD)
+wait_for $((10 * SLOW)) "d0 registered again in a new session" session_not $UD d0.example.com "$s_d"
+s_d2=$(session_of $UD d0.example.com)
 for i in 0 1; do
     expect_code 200 "b$i still on B" B /api/v1/devices/b$i.example.com
 done
@@ -170,7 +170,7 @@ rcli PUBLISH mpsd:events "disconnect-request nodeB $s_d $UD tester" >/dev/null
 wait_node_log B "cluster: node tester asked to disconnect $UD session $s_d: ignored, session $s_d2 holds it now"
 rcli PUBLISH mpsd:events "disconnect-request nodeA 99999 $UD tester" >/dev/null
 wait_node_log A "cluster: node tester asked to disconnect $UD session 99999: ignored, not connected here"
-[ "$(session_of $UD)" = "$s_d2" ] || fail "the stale request changed d0's session"
+[ "$(session_of $UD d0.example.com)" = "$s_d2" ] || fail "the stale request changed d0's session"
 sim_ready d 1 || fail "d0 is not forwarding after the stale request"
 expect_code 200 "d0 still on B" B /api/v1/devices/d0.example.com
 expect_json "j['session']" "$s_d2" "d0's session on B"

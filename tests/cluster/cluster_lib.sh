@@ -58,12 +58,14 @@ uuid_of() {
 }
 
 dev_keys() { rcli --scan --pattern 'mpsd:dev:*' | wc -l; }
+# entry UUID FQDN FIELD: a field of the device's entry (entries are keyed by UUID and FQDN)
+entry() { rcli HGET "mpsd:dev:$1:$2" "$3"; }
 dev_keys_are() { [ "$(dev_keys)" = "$1" ]; }
 # owner FQDN: the node Redis has for the device (through its fqdn key)
 owner() {
     local uuid
     uuid=$(rcli GET "mpsd:fqdn:$1")
-    [ -n "$uuid" ] && rcli HGET "mpsd:dev:$uuid" node
+    [ -n "$uuid" ] && rcli HGET "mpsd:dev:$uuid:$1" node
 }
 owner_is() { [ "$(owner "$1")" = "$2" ]; }
 

@@ -17,6 +17,10 @@
 #   4  the victim's own account and UUID on B (the device moved): registered, superseding A.
 #   5  NameConflict = latest (node C): the newest registration takes the name, as the
 #      reference MPS did.
+#   6  (before 5's device) two machines sharing a UUID (one account) on nodes A and B with
+#      their own FQDNs: both in the directory, each reached by name through every node, the
+#      newest by the UUID through node C (entries are UUID and FQDN together); with a third on
+#      node A, a cluster-wide DELETE of the first ends that machine's session only.
 # Counters: mpsd_cluster_names_refused_total on B. Every node stops cleanly.
 . "$(dirname "$0")/../integration/lib.sh"
 . "$(dirname "$0")/cluster_lib.sh"
@@ -89,8 +93,8 @@ attacker() {
         --user otheruser --pass '0th3r!' --keepalive 5 "$@"
     eval "ATT_$name=\$BG_PID"
 }
-node_uuid() { rcli HGET "mpsd:dev:$1" node; }
-node_uuid_is() { [ "$(node_uuid "$1")" = "$2" ]; }
+node_uuid() { entry "$1" "$2" node; } # node_uuid UUID FQDN
+node_uuid_is() { [ "$(node_uuid "$1" "$2")" = "$3" ]; }
 refused_on() { # refused_on NODE COUNT: NODE has logged COUNT refusals (at least)
     [ "$(node_log_count "$1" 'cluster: device .* refused.*NameConflict = replace-same-device')" -ge "$2" ]
 }
@@ -110,7 +114,7 @@ attacker fq B v0.example.com "$UX"
 wait_node_log B "cluster: device $UX (v0.example.com) session [0-9]* asked for FQDN v0.example.com, which device $UV (another device) holds on node nodeA session [0-9]*: refused (NameConflict = replace-same-device), disconnecting it"
 wait_node_log B "disconnect.*its FQDN is held by another device on node nodeA"
 owner_is v0.example.com nodeA || fail "redis routes v0.example.com to $(owner v0.example.com)"
-[ -z "$(rcli HGET "mpsd:dev:$UX" node)" ] || fail "the refused device is in redis"
+[ -z "$(rcli KEYS "mpsd:dev:$UX:*")" ] || fail "the refused device is in redis"
 reaches B v0.example.com v0.example.com "$UV"
 reaches A v0.example.com v0.example.com "$UV"
 kill "$ATT_fq" 2>/dev/null || true
@@ -119,8 +123,8 @@ log "1: another account's device asking node B for v0's FQDN: refused, disconnec
 # ------------------------------------------------ 2: another account's device, the UUID
 attacker uu B x0.example.com "$UV"
 wait_node_log B "cluster: device $UV (x0.example.com) session [0-9]* asked for UUID $UV, which device $UV (another account) holds on node nodeA session [0-9]*: refused"
-node_uuid_is "$UV" nodeA || fail "redis has $UV on $(node_uuid "$UV")"
-[ "$(rcli HGET "mpsd:dev:$UV" fqdn)" = v0.example.com ] || fail "the victim's entry changed"
+node_uuid_is "$UV" v0.example.com nodeA || fail "redis has $UV on $(node_uuid "$UV" v0.example.com)"
+[ -z "$(rcli KEYS "mpsd:dev:$UV:x0.example.com")" ] || fail "the refused device is in redis"
 reaches B "$UV" v0.example.com "$UV"
 reaches A "$UV" v0.example.com "$UV"
 kill "$ATT_uu" 2>/dev/null || true
@@ -130,11 +134,12 @@ log "2: another account's device asking node B for the victim's UUID: refused; t
 # A holder B has not heard of: node Z's entry written without its event, Z's lease alive.
 UZ=11111111-2222-3333-4444-00000000d000
 rcli SET mpsd:node:nodeZ "$(date +%s) -" PX $((120000 * SLOW)) >/dev/null
-rcli HSET "mpsd:dev:$UZ" uuid "$UZ" fqdn z0.example.com ports 16992 node nodeZ session 7 \
+rcli HSET "mpsd:dev:$UZ:z0.example.com" uuid "$UZ" fqdn z0.example.com ports 16992 node nodeZ session 7 \
     connected_ms "$(date +%s%3N)" peer 127.0.0.1:1 stamp x acct 0123456789abcdef0123456789abcdef \
     >/dev/null
 rcli SET mpsd:fqdn:z0.example.com "$UZ" >/dev/null
-rcli SADD mpsd:nodedevs:nodeZ "$UZ" >/dev/null
+rcli SADD mpsd:nodedevs:nodeZ "$UZ:z0.example.com" >/dev/null
+rcli HSET "mpsd:uuid:$UZ" z0.example.com nodeZ >/dev/null
 before=$(node_log_count B "refused by the registration in redis")
 attacker zf B z0.example.com "$UX"
 wait_node_log B "cluster: device $UX (z0.example.com) session [0-9]* asked for FQDN z0.example.com, which device $UZ (another device) holds on node nodeZ session 7: refused"
@@ -144,9 +149,10 @@ wait_node_log B "cluster: device $UZ (y0.example.com) session [0-9]* asked for U
 kill "$ATT_zu" 2>/dev/null || true
 [ "$(node_log_count B "refused by the registration in redis")" -gt "$before" ] ||
     fail "no refusal came from the registration script"
-node_uuid_is "$UZ" nodeZ || fail "node Z's entry was taken"
+node_uuid_is "$UZ" z0.example.com nodeZ || fail "node Z's entry was taken"
 [ "$(rcli GET mpsd:fqdn:z0.example.com)" = "$UZ" ] || fail "node Z's FQDN was taken"
-rcli DEL mpsd:node:nodeZ "mpsd:dev:$UZ" mpsd:fqdn:z0.example.com mpsd:nodedevs:nodeZ >/dev/null
+rcli DEL mpsd:node:nodeZ "mpsd:dev:$UZ:z0.example.com" mpsd:fqdn:z0.example.com mpsd:nodedevs:nodeZ \
+    "mpsd:uuid:$UZ" >/dev/null
 log "3: refusals decided in redis for a holder node B's directory did not know (FQDN and UUID)"
 
 # ------------------------------------------------ counters
@@ -163,6 +169,40 @@ log "4: the victim's own account on node B supersedes its entry on A (a device t
 # ------------------------------------------------ 5: NameConflict = latest
 start_node C latest
 wait_node_log C "cluster: v0.example.com ($UV) is on node nodeB"
+
+# ------------------------------------------------ 6: machines that share a UUID
+# Some OEMs ship one UUID in many machines, provisioned under one account: an entry is a
+# device by UUID and FQDN, so both are in the directory and reached by name through every node.
+UP=11111111-2222-3333-4444-00000000e000
+devices p A 'p%d.example.com' 1 $UP
+devices q B 'q%d.example.com' 1 $UP
+wait_for $((10 * SLOW)) "p0 and q0 in redis" sh -c \
+    "[ \"\$(redis-cli -s '$SOCK' HGET mpsd:dev:$UP:p0.example.com node)\" = nodeA ] &&
+     [ \"\$(redis-cli -s '$SOCK' HGET mpsd:dev:$UP:q0.example.com node)\" = nodeB ]"
+wait_node_log C "cluster: p0.example.com ($UP) is on node nodeA"
+wait_node_log C "cluster: q0.example.com ($UP) is on node nodeB"
+for n in A B C; do
+    reaches $n p0.example.com p0.example.com "$UP"
+    reaches $n q0.example.com q0.example.com "$UP"
+done
+# by the shared UUID, through a node holding neither: the newest, as one node routes it
+reaches C "$UP" q0.example.com "$UP"
+# a third on node A (newest there): a cluster-wide DELETE of p0 through node C ends p0's
+# session on A, not the one that routes the UUID on A
+devices r A 'r%d.example.com' 1 $UP
+wait_node_log C "cluster: r0.example.com ($UP) is on node nodeA"
+s_p=$(entry "$UP" p0.example.com session)
+st=$(curl -q -s -o "$TMPD/b" -w '%{http_code}' --max-time "$T" -X DELETE "${NADM[C]}/api/v1/devices/p0.example.com")
+[ "$st" = 202 ] || fail "DELETE p0 through C: $st $(head -c 300 "$TMPD/b")"
+wait_node_log A "cluster: node nodeC asked to disconnect $UP session $s_p: disconnected"
+wait_for $((10 * SLOW)) "p0's entry gone" sh -c "[ -z \"\$(redis-cli -s '$SOCK' HGET mpsd:dev:$UP:p0.example.com node)\" ]"
+[ "$(entry "$UP" r0.example.com node)" = nodeA ] || fail "r0 went with p0"
+reaches C r0.example.com r0.example.com "$UP"
+kill "$SIM_p" "$SIM_q" "$SIM_r" 2>/dev/null || true
+wait_for $((10 * SLOW)) "p0 and q0 unregistered" sh -c \
+    "[ -z \"\$(redis-cli -s '$SOCK' HKEYS mpsd:uuid:$UP)\" ]"
+log "6: machines sharing a UUID under one account on two nodes: each reached by name through every node; a DELETE ends the one it names"
+
 attacker lt C v0.example.com "$UX"
 wait_for $((10 * SLOW)) "latest: C's device takes v0" owner_is v0.example.com nodeC
 [ "$(node_log_count C 'cluster: device .* refused')" = 0 ] || fail "node C (latest) refused a name"

@@ -73,7 +73,8 @@ for i in 1 2 3 4 5 6; do wait_for $((20 * SLOW)) "replication on node $i" synced
 log "a Redis Cluster of three masters and three replicas"
 # ccli: redis-cli following the cluster's redirections
 ccli() { redis-cli -c -p "${RPORT[2]}" "$@"; }
-dev_in_cluster() { [ "$(ccli HGET "{mpsd}:dev:$1" node 2>/dev/null)" = "$2" ]; }
+# dev_in_cluster UUID FQDN NODE: the device's entry names NODE
+dev_in_cluster() { [ "$(ccli HGET "{mpsd}:dev:$1:$2" node 2>/dev/null)" = "$3" ]; }
 
 start_node() { # start_node NAME
     local n=$1
@@ -107,8 +108,10 @@ UA=11111111-2222-3333-4444-00000000a000
 UB=11111111-2222-3333-4444-00000000b000
 devices a A 'a%d.example.com' 2 $UA
 devices b B 'b%d.example.com' 2 $UB
-for d in "$(uuid_of $UA 0):nodeA" "$(uuid_of $UA 1):nodeA" "$(uuid_of $UB 0):nodeB" "$(uuid_of $UB 1):nodeB"; do
-    wait_for $((10 * SLOW)) "${d%%:*} in the cluster" dev_in_cluster "${d%%:*}" "${d#*:}"
+for d in "$(uuid_of $UA 0) a0 nodeA" "$(uuid_of $UA 1) a1 nodeA" "$(uuid_of $UB 0) b0 nodeB" \
+    "$(uuid_of $UB 1) b1 nodeB"; do
+    set -- $d
+    wait_for $((10 * SLOW)) "$2 in the cluster" dev_in_cluster "$1" "$2.example.com" "$3"
 done
 [ "$(ccli GET '{mpsd}:fqdn:b1.example.com')" = "$(uuid_of $UB 1)" ] || fail "b1's FQDN key"
 wait_node_log A "directory: 2 remote devices on 1 other node"
@@ -125,8 +128,10 @@ for n in A B; do
     grep "$CONNECTED" "${NLOG[$n]}" | tail -n 1 | grep -q "master 127.0.0.1:$MASTER " &&
         fail "node $n reconnected to the dead master"
 done
-for d in "$(uuid_of $UA 0):nodeA" "$(uuid_of $UA 1):nodeA" "$(uuid_of $UB 0):nodeB" "$(uuid_of $UB 1):nodeB"; do
-    wait_for $((10 * SLOW)) "${d%%:*} in the cluster after the failover" dev_in_cluster "${d%%:*}" "${d#*:}"
+for d in "$(uuid_of $UA 0) a0 nodeA" "$(uuid_of $UA 1) a1 nodeA" "$(uuid_of $UB 0) b0 nodeB" \
+    "$(uuid_of $UB 1) b1 nodeB"; do
+    set -- $d
+    wait_for $((10 * SLOW)) "$2 in the cluster after the failover" dev_in_cluster "$1" "$2.example.com" "$3"
 done
 devices c A 'c%d.example.com' 1 11111111-2222-3333-4444-00000000c000
 wait_node_log B "cluster: c0.example.com (11111111-2222-3333-4444-00000000c000) is on node nodeA"
@@ -157,7 +162,7 @@ for n in A B; do
 done
 devices d B 'd%d.example.com' 1 11111111-2222-3333-4444-00000000d000
 wait_node_log A "cluster: d0.example.com (11111111-2222-3333-4444-00000000d000) is on node nodeB"
-dev_in_cluster "$(uuid_of $UA 0)" nodeA || fail "a0 lost in the manual failover"
+dev_in_cluster "$(uuid_of $UA 0)" a0.example.com nodeA || fail "a0 lost in the manual failover"
 log "a manual failover back: both nodes got MOVED and followed the slot; registrations go on"
 
 # ------------------------------------------------------------ a node dies: the cleanup
@@ -167,10 +172,10 @@ kill -9 "${NPID[B]}"
 wait "${NPID[B]}" 2>/dev/null || true
 kill "$SIM_b" "$SIM_d" 2>/dev/null || true
 wait_node_log A "cluster: node nodeB: [0-9]* of its entries removed from redis" $((20 * SLOW))
-gone_from_cluster() { [ -z "$(ccli HGET "{mpsd}:dev:$1" node 2>/dev/null)" ]; }
-wait_for $((10 * SLOW)) "b0 removed" gone_from_cluster "$(uuid_of $UB 0)"
+gone_from_cluster() { [ -z "$(ccli HGET "{mpsd}:dev:$1:$2" node 2>/dev/null)" ]; }
+wait_for $((10 * SLOW)) "b0 removed" gone_from_cluster "$(uuid_of $UB 0)" b0.example.com
 [ -z "$(ccli GET '{mpsd}:fqdn:b0.example.com')" ] || fail "b0's FQDN key left behind"
-dev_in_cluster "$(uuid_of $UA 0)" nodeA || fail "node A's entries went with node B's"
+dev_in_cluster "$(uuid_of $UA 0)" a0.example.com nodeA || fail "node A's entries went with node B's"
 log "node B killed -9: node A removed its entries from the cluster once its lease was gone"
 
 use_node A

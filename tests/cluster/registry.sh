@@ -52,9 +52,10 @@ for n in A B C; do
     rcli EXISTS "mpsd:node:node$n" | grep -qx 1 || fail "node$n has no lease key"
 done
 ua0=$(rcli GET mpsd:fqdn:a0.example.com)
-ttl=$(rcli PTTL "mpsd:dev:$ua0")
+ttl=$(rcli PTTL "mpsd:dev:$ua0:a0.example.com")
 [ "$ttl" = -1 ] || fail "device key PTTL $ttl: entries live as long as their node's lease"
-[ "$(rcli SISMEMBER mpsd:nodedevs:nodeA "$ua0")" = 1 ] || fail "a0 is not in nodeA's set"
+[ "$(rcli SISMEMBER mpsd:nodedevs:nodeA "$ua0:a0.example.com")" = 1 ] || fail "a0 is not in nodeA's set"
+[ "$(rcli HEXISTS "mpsd:uuid:$ua0" a0.example.com)" = 1 ] || fail "a0 is not in its UUID's hash"
 lttl=$(rcli PTTL mpsd:node:nodeA)
 [ "$lttl" -gt 0 ] && [ "$lttl" -le $((LEASE * 1000)) ] || fail "lease PTTL $lttl, lease ${LEASE}s"
 log "6 devices registered, each under its node and in its node's set (lease PTTL $lttl ms)"
@@ -81,7 +82,7 @@ wait_node_log A "directory: 2 remote devices on 1 other node" $((LEASE * 2 * SLO
 log "C's lease expired after $((SECONDS - t0)) s; survivors dropped node C"
 # what C left behind (x0, which did not come back) is removed from Redis by a survivor
 wait_for $((5 * SLOW)) "x0's entry removed" sh -c \
-    "[ \"\$(redis-cli -s '$SOCK' EXISTS mpsd:dev:$UX mpsd:fqdn:x0.example.com mpsd:nodedevs:nodeC)\" = 0 ]"
+    "[ \"\$(redis-cli -s '$SOCK' EXISTS mpsd:dev:$UX:x0.example.com mpsd:fqdn:x0.example.com mpsd:nodedevs:nodeC mpsd:uuid:$UX)\" = 0 ]"
 node_log_has A "cluster: node nodeC: 1 of its entries removed from redis" ||
     node_log_has B "cluster: node nodeC: 1 of its entries removed from redis" ||
     fail "no survivor logged the removal of node C's entries"
@@ -133,16 +134,17 @@ log "redis restarted: both nodes reconnected and re-registered all 7 devices"
 # An entry of node B written without its event (as if A's subscriber had missed it): at the
 # next heartbeats A finds B's count in Redis (its set) differ from its directory and rescans.
 UL=11111111-2222-3333-4444-00000000e0e0
-rcli HSET "mpsd:dev:$UL" uuid "$UL" fqdn lost0.example.com ports 16992 node nodeB session 999 \
+rcli HSET "mpsd:dev:$UL:lost0.example.com" uuid "$UL" fqdn lost0.example.com ports 16992 node nodeB session 999 \
     connected_ms "$(date +%s%3N)" peer 127.0.0.1:1 stamp "x" >/dev/null
 rcli SET mpsd:fqdn:lost0.example.com "$UL" >/dev/null
-rcli SADD mpsd:nodedevs:nodeB "$UL" >/dev/null
+rcli SADD mpsd:nodedevs:nodeB "$UL:lost0.example.com" >/dev/null
+rcli HSET "mpsd:uuid:$UL" lost0.example.com nodeB >/dev/null
 wait_node_log A "cluster: node nodeB holds [0-9]* entries in redis, this node's directory [0-9]*: rescanning" $((5 * SLOW))
 use_node A
 wait_for $((5 * SLOW)) "lost0 in A's directory" sh -c \
     "grep -q 'cluster: lost0.example.com ($UL) is on node nodeB' '$MPSD_LOG'"
-rcli DEL "mpsd:dev:$UL" mpsd:fqdn:lost0.example.com >/dev/null
-rcli SREM mpsd:nodedevs:nodeB "$UL" >/dev/null
+rcli DEL "mpsd:dev:$UL:lost0.example.com" mpsd:fqdn:lost0.example.com "mpsd:uuid:$UL" >/dev/null
+rcli SREM mpsd:nodedevs:nodeB "$UL:lost0.example.com" >/dev/null
 log "an entry whose event was lost: A's heartbeat count check found it and rescanned"
 
 # ------------------------------------------------ garbled events

@@ -240,8 +240,8 @@ wait "$SIM_b" 2>/dev/null || true
 expect_s5 "reply 0x04 closed" A request --device b0.example.com --dport 16994
 devices b2 C 'b%d.example.com' 2 $UB
 wait_for $((10 * SLOW)) "b0 and b1 now on node C" sh -c \
-    "[ \"\$(redis-cli -s '$SOCK' HGET mpsd:dev:$(uuid_of $UB 0) node)\" = nodeC ] &&
-     [ \"\$(redis-cli -s '$SOCK' HGET mpsd:dev:$(uuid_of $UB 1) node)\" = nodeC ]"
+    "[ \"\$(redis-cli -s '$SOCK' HGET mpsd:dev:$(uuid_of $UB 0):b0.example.com node)\" = nodeC ] &&
+     [ \"\$(redis-cli -s '$SOCK' HGET mpsd:dev:$(uuid_of $UB 1):b1.example.com node)\" = nodeC ]"
 # A learns each moved device from its own registration event: wait for both, in any order
 for i in 0 1; do
     wait_for $((10 * SLOW)) "A reaches b$i on C" sh -c \
