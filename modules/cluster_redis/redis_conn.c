@@ -118,6 +118,21 @@ confirm_master(redisContext *c, char *err, size_t errlen)
     return rc;
 }
 
+/* A connection to a data node (not a sentinel): connected, authenticated as User/Password
+ * and, with master, confirmed as a master. NULL with err filled. */
+static redisContext *
+connect_data(struct cr_inst *cr, const char *host, int port, bool master, char *err, size_t errlen)
+{
+    redisContext *c = connect_to(cr, host, port, err, errlen);
+
+    if (c && (authenticate(c, cr->user, cr->password, err, errlen) < 0 ||
+              (master && confirm_master(c, err, errlen) < 0))) {
+        redisFree(c);
+        c = NULL;
+    }
+    return c;
+}
+
 /* Ask sentinel s for the master's address; -1 with err. */
 static int
 ask_sentinel(struct cr_inst *cr, const struct cr_sentinel *s, char *host, size_t hostlen, int *port,
@@ -192,12 +207,7 @@ open_through_sentinels(struct cr_inst *cr, struct cr_where *where, char *err, si
             continue;
         }
         format_addr(addr, sizeof(addr), host, port);
-        redisContext *c = connect_to(cr, host, port, why, sizeof(why));
-        if (c && (authenticate(c, cr->user, cr->password, why, sizeof(why)) < 0 ||
-                  confirm_master(c, why, sizeof(why)) < 0)) {
-            redisFree(c);
-            c = NULL;
-        }
+        redisContext *c = connect_data(cr, host, port, true, why, sizeof(why));
         if (!c) {
             add_reason(err, errlen, "sentinel %s names %s: %s", s->name, addr, why);
             continue;
@@ -287,11 +297,7 @@ open_in_cluster(struct cr_inst *cr, struct cr_where *where, char *err, size_t er
     err[0] = '\0';
     for (size_t i = 0; i < cr->nseeds; i++) {
         const struct cr_sentinel *s = &cr->seed[i];
-        redisContext *c = connect_to(cr, s->host, s->port, why, sizeof(why));
-        if (c && authenticate(c, cr->user, cr->password, why, sizeof(why)) < 0) {
-            redisFree(c);
-            c = NULL;
-        }
+        redisContext *c = connect_data(cr, s->host, s->port, false, why, sizeof(why));
         if (!c || ask_cluster(cr, c, host, sizeof(host), &port, why, sizeof(why)) < 0) {
             add_reason(err, errlen, "node %s: %s", s->name, why);
             if (c)
@@ -303,13 +309,8 @@ open_in_cluster(struct cr_inst *cr, struct cr_where *where, char *err, size_t er
         format_addr(addr, sizeof(addr), host, port);
         if (strcmp(addr, s->name)) {
             redisFree(c);
-            c = connect_to(cr, host, port, why, sizeof(why));
-            if (c && authenticate(c, cr->user, cr->password, why, sizeof(why)) < 0) {
-                redisFree(c);
-                c = NULL;
-            }
-        }
-        if (c && confirm_master(c, why, sizeof(why)) < 0) {
+            c = connect_data(cr, host, port, true, why, sizeof(why));
+        } else if (confirm_master(c, why, sizeof(why)) < 0) {
             redisFree(c);
             c = NULL;
         }
@@ -336,7 +337,7 @@ cr_open_context(struct cr_inst *cr, struct cr_where *where, char *err, size_t er
     snprintf(where->addr, sizeof(where->addr), "%s", cr->server);
     where->via[0] = '\0';
     if (!strncmp(cr->server, "unix:", 5)) {
-        c = connect_to(cr, cr->server + 5, 0, err, errlen);
+        c = connect_data(cr, cr->server + 5, 0, false, err, errlen);
     } else {
         char host[CR_HOST_MAX + 1];
         const char *colon = strrchr(cr->server, ':');
@@ -347,11 +348,7 @@ cr_open_context(struct cr_inst *cr, struct cr_where *where, char *err, size_t er
             hl -= 2;
         }
         snprintf(host, sizeof(host), "%.*s", (int)hl, h);
-        c = connect_to(cr, host, colon ? atoi(colon + 1) : 6379, err, errlen);
-    }
-    if (c && authenticate(c, cr->user, cr->password, err, errlen) < 0) {
-        redisFree(c);
-        c = NULL;
+        c = connect_data(cr, host, colon ? atoi(colon + 1) : 6379, false, err, errlen);
     }
     return c;
 }

@@ -18,7 +18,33 @@ done
     exit 77
 }
 
-declare -A NPID NLOG NAMT NS5
+declare -A NPID NLOG NAMT NS5 NCON NHP
+# use_node NAME: lib.sh's helpers (log checks, apf, stop_mpsd) act on node NAME
+use_node() {
+    MPSD_PID=${NPID[$1]} MPSD_LOG=${NLOG[$1]} AMT_PORT=${NAMT[$1]}
+    [ -z "${NCON[$1]:-}" ] || CONSOLE_PORT=${NCON[$1]}
+}
+# via NODE KIND URL: the body curl gets through NODE's http proxy (KIND http, port NHP) or
+# SOCKS5 (socks, port NS5), every wait bounded by T
+via() {
+    local n=$1 kind=$2 url=$3
+    if [ "$kind" = http ]; then
+        curl -q -sS --max-time "$T" -x "http://127.0.0.1:${NHP[$n]}" "$url"
+    else
+        curl -q -sS --max-time "$T" --socks5-hostname "127.0.0.1:${NS5[$n]}" "$url"
+    fi
+}
+# bad_conf EXPECTED-REASON OPTION-LINES...: `mpsd -t` refuses a [module cluster_redis] of
+# those lines, saying EXPECTED-REASON
+bad_conf() {
+    local want=$1 rc=0 out
+    shift
+    CONF_EXTRA="[module cluster_redis]
+$(printf '%s\n' "$@")" write_conf "$TMPD/bad.conf"
+    out=$("$MPSD" -t -c "$TMPD/bad.conf" 2>&1) || rc=$?
+    [ "$rc" != 0 ] || fail "mpsd -t accepted: $*"
+    grep -q -e "$want" <<<"$out" || fail "mpsd -t on '$*': $out"
+}
 SOCK="$TMPD/redis.sock"
 REDIS_PID=""
 rcli() { redis-cli -s "$SOCK" "$@"; }

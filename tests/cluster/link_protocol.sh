@@ -71,7 +71,6 @@ wait_node_log A "link from node nodeX: malformed frame"
 expect_lc closed unknown-chan
 wait_node_log A "link from node nodeX: frame 13 for channel 77, which is not open"
 
-use_node() { MPSD_PID=${NPID[$1]} MPSD_LOG=${NLOG[$1]} AMT_PORT=${NAMT[$1]}; }
 use_node A
 require_alive
 out=$(python3 "$top_srcdir/tests/integration/socks5client.py" --port "$S5_PORT" --timeout "$T" \

@@ -37,7 +37,7 @@ KEY="$TMPD/cluster.key"
 openssl rand -hex 32 >"$KEY"
 chmod 600 "$KEY"
 
-declare -A NHP NADM
+declare -A NADM
 start_node() { # start_node NAME [NAMECONFLICT]
     local n=$1
     CORE_EXTRA="${2:+NameConflict = $2}" CONF_EXTRA="[module cluster_redis]
@@ -66,15 +66,6 @@ Listen = 127.0.0.1:0" CONTROL_SOCKET="$TMPD/control.$n" write_conf "$TMPD/mps.$n
     NADM[$n]="http://127.0.0.1:$(ready_port admin_http)"
     BG_PIDS+=("$MPSD_PID")
     MPSD_PID=""
-}
-use_node() { MPSD_PID=${NPID[$1]} MPSD_LOG=${NLOG[$1]} AMT_PORT=${NAMT[$1]}; }
-via() { # via NODE http|socks URL: the body a console gets through NODE
-    local n=$1 kind=$2 url=$3
-    if [ "$kind" = http ]; then
-        curl -q -sS --max-time "$T" -x "http://127.0.0.1:${NHP[$n]}" "$url"
-    else
-        curl -q -sS --max-time "$T" --socks5-hostname "127.0.0.1:${NS5[$n]}" "$url"
-    fi
 }
 # reaches NODE HOST WANT_FQDN WANT_UUID: through both of NODE's proxies HOST answers as that
 # device

@@ -17,15 +17,6 @@
 . "$(dirname "$0")/cluster_lib.sh"
 
 # ------------------------------------------------------------ mpsd -t checks the options
-bad_conf() { # bad_conf EXPECTED-REASON OPTION-LINES...
-    local want=$1 rc=0 out
-    shift
-    CONF_EXTRA="[module cluster_redis]
-$(printf '%s\n' "$@")" write_conf "$TMPD/bad.conf"
-    out=$("$MPSD" -t -c "$TMPD/bad.conf" 2>&1) || rc=$?
-    [ "$rc" != 0 ] || fail "mpsd -t accepted: $*"
-    grep -q -e "$want" <<<"$out" || fail "mpsd -t on '$*': $out"
-}
 bad_conf "Cluster = yes and Sentinels exclude each other" "Cluster = yes" \
     "Sentinels = 127.0.0.1:26379"
 bad_conf "a Redis Cluster is reached over TCP" "Cluster = yes" "Server = unix:$SOCK"
@@ -91,7 +82,6 @@ ConnectTimeout = $((2 * SLOW))s" write_conf "$TMPD/mps.$n.conf"
     BG_PIDS+=("$MPSD_PID")
     MPSD_PID=""
 }
-use_node() { MPSD_PID=${NPID[$1]} MPSD_LOG=${NLOG[$1]} AMT_PORT=${NAMT[$1]}; }
 CONNECTED="connected to redis cluster master 127.0.0.1:[0-9]* (serving the slot of {mpsd}:, named by node 127.0.0.1:[0-9]*) as node"
 
 start_node A

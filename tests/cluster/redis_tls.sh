@@ -20,15 +20,6 @@ command -v openssl >/dev/null 2>&1 || { echo "SKIP: openssl is missing"; exit 77
 # ------------------------------------------------------------ mpsd -t checks the options
 make_certs
 tls_issue client nodeA 30 "$CERTS/nodeA"
-bad_conf() { # bad_conf EXPECTED-REASON OPTION-LINES...
-    local want=$1 rc=0 out
-    shift
-    CONF_EXTRA="[module cluster_redis]
-$(printf '%s\n' "$@")" write_conf "$TMPD/bad.conf"
-    out=$("$MPSD" -t -c "$TMPD/bad.conf" 2>&1) || rc=$?
-    [ "$rc" != 0 ] || fail "mpsd -t accepted: $*"
-    grep -q -e "$want" <<<"$out" || fail "mpsd -t on '$*': $out"
-}
 bad_conf "Tls = yes needs a TCP Server" "Server = unix:$SOCK" "Tls = yes"
 bad_conf "TlsCertFile and TlsKeyFile go together" "Server = 127.0.0.1:1" "Tls = yes" \
     "TlsCAFile = $CERTS/ca.pem" "TlsCertFile = $CERTS/nodeA.pem"
@@ -64,7 +55,6 @@ tls_redis_ready() { # a redis-server built without TLS refuses the options and e
 }
 start_tls_redis
 
-declare -A NCON
 start_node() { # start_node NAME SERVER-HOST [OPTION-LINES...]
     local n=$1 host=$2
     shift 2
@@ -81,9 +71,6 @@ $(printf '%s\n' "$@")" write_conf "$TMPD/mps.$n.conf"
     NPID[$n]=$MPSD_PID NLOG[$n]=$MPSD_LOG NAMT[$n]=$AMT_PORT NCON[$n]=$CONSOLE_PORT
     BG_PIDS+=("$MPSD_PID")
     MPSD_PID=""
-}
-use_node() {
-    MPSD_PID=${NPID[$1]} MPSD_LOG=${NLOG[$1]} AMT_PORT=${NAMT[$1]} CONSOLE_PORT=${NCON[$1]}
 }
 
 start_node A 127.0.0.1 "TlsCAFile = $CERTS/ca.pem" "TlsCertFile = $CERTS/nodeA.pem" \

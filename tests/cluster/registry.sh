@@ -17,7 +17,6 @@
 LEASE=3
 
 # ---------------------------------------------------------------- three nodes
-declare -A NCON
 start_node() { # start_node NAME
     local n=$1
     CONF_EXTRA="[module cluster_redis]
@@ -30,9 +29,6 @@ RetryMax = 1s" write_conf "$TMPD/mps.$n.conf"
     NPID[$n]=$MPSD_PID NLOG[$n]=$MPSD_LOG NAMT[$n]=$AMT_PORT NCON[$n]=$CONSOLE_PORT
     BG_PIDS+=("$MPSD_PID")
     MPSD_PID=""
-}
-use_node() { # lib.sh's helpers (log checks, apf, stop_mpsd) act on node NAME
-    MPSD_PID=${NPID[$1]} MPSD_LOG=${NLOG[$1]} AMT_PORT=${NAMT[$1]} CONSOLE_PORT=${NCON[$1]}
 }
 
 start_redis

@@ -32,7 +32,7 @@ openssl rand -hex 32 >"$KEY"
 chmod 600 "$KEY"
 OPEN_TIMEOUT=$((3 * SLOW))
 
-declare -A NHP NADM
+declare -A NADM
 PROMTOOL=$(command -v promtool || true)
 start_node() { # start_node NAME [KEYFILE]
     local n=$1 key=${2:-$KEY}
@@ -66,17 +66,7 @@ Listen = 127.0.0.1:0" CONTROL_SOCKET="$TMPD/control.$n" write_conf "$TMPD/mps.$n
     BG_PIDS+=("$MPSD_PID")
     MPSD_PID=""
 }
-use_node() { MPSD_PID=${NPID[$1]} MPSD_LOG=${NLOG[$1]} AMT_PORT=${NAMT[$1]}; }
 
-# via NODE KIND URL: the body curl gets through NODE's http proxy (KIND http) or SOCKS5 (socks)
-via() {
-    local n=$1 kind=$2 url=$3
-    if [ "$kind" = http ]; then
-        curl -q -sS --max-time "$T" -x "http://127.0.0.1:${NHP[$n]}" "$url"
-    else
-        curl -q -sS --max-time "$T" --socks5-hostname "127.0.0.1:${NS5[$n]}" "$url"
-    fi
-}
 hp_code() { # hp_code NODE URL: the status through NODE's http proxy (body in $TMPD/b)
     curl -q -s -o "$TMPD/b" -w '%{http_code}' --max-time "$T" -x "http://127.0.0.1:${NHP[$1]}" \
         "$2" || true

@@ -75,7 +75,6 @@ Listen = 127.0.0.1:0" write_conf "$TMPD/mps.$n.conf"
     BG_PIDS+=("$MPSD_PID")
     MPSD_PID=""
 }
-use_node() { MPSD_PID=${NPID[$1]} MPSD_LOG=${NLOG[$1]} AMT_PORT=${NAMT[$1]}; }
 
 start_node A yes
 start_node B yes

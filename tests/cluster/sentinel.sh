@@ -92,7 +92,6 @@ wait_for $((10 * SLOW)) "the sentinel monitoring the master" sentinel_ready
 log "master :$MPORT, replica :$RPORT, sentinel :$SPORT"
 
 # --------------------------------------------------------------- two nodes
-declare -A NCON
 start_node() { # start_node NAME SENTINELS
     CONF_EXTRA="[module cluster_redis]
 Sentinels = $2
@@ -104,9 +103,6 @@ RetryMax = 1s" write_conf "$TMPD/mps.$1.conf"
     NPID[$1]=$MPSD_PID NLOG[$1]=$MPSD_LOG NAMT[$1]=$AMT_PORT NCON[$1]=$CONSOLE_PORT
     BG_PIDS+=("$MPSD_PID")
     MPSD_PID=""
-}
-use_node() {
-    MPSD_PID=${NPID[$1]} MPSD_LOG=${NLOG[$1]} AMT_PORT=${NAMT[$1]} CONSOLE_PORT=${NCON[$1]}
 }
 start_node A "127.0.0.1:$SPORT"
 start_node B "127.0.0.1:$DEAD $V6NAME:$SPORT"
