@@ -52,9 +52,9 @@ struct xloop_end {
     struct xloop_end *peer;
     struct xring *in, *out; /* in: the peer writes, we read; out: the other way */
     uv_async_t async;
-    bool async_open;                   /* under x->lock: wakeups may be sent to async */
-    _Atomic uint64_t wakeups;          /* sent to us (statistics) */
-    struct xchunk *head, **tail;       /* written, not yet in out's ring */
+    bool async_open;             /* under x->lock: wakeups may be sent to async */
+    _Atomic uint64_t wakeups;    /* sent to us (statistics) */
+    struct xchunk *head, **tail; /* written, not yet in out's ring */
     bool reading;
     bool shut;          /* shutdown or close: EOF once the queue is in the ring */
     bool eof_published; /* out->eof is set */

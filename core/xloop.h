@@ -68,8 +68,7 @@ void xloop_discard(struct xloop *x);
 /* Both ends at once, when neither loop runs in another thread yet (setup before the loop
  * threads start, or a == b): xloop_new followed by xloop_attach. On failure nothing is
  * returned; a half-made pair is closed on loop a, which must run to free it. */
-int xloop_pair_new(uv_loop_t *a, uv_loop_t *b, size_t window, mps_stream **a_r,
-                   mps_stream **b_r);
+int xloop_pair_new(uv_loop_t *a, uv_loop_t *b, size_t window, mps_stream **a_r, mps_stream **b_r);
 
 /* Any thread: how many wakeups (uv_async_send calls) the peer has sent to this end so far.
  * s must not be freed yet (call it from s's thread before or inside its close callback). */

@@ -25,12 +25,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#define CHECK(c)                                                                                \
-    do {                                                                                        \
-        if (!(c)) {                                                                             \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c);               \
-            abort();                                                                            \
-        }                                                                                       \
+#define CHECK(c)                                                                                   \
+    do {                                                                                           \
+        if (!(c)) {                                                                                \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c);                  \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 #define KIB 1024u
@@ -107,8 +107,8 @@ struct side {
     size_t rx_total, rx_done;
     bool eof;
     int closed;
-    uint64_t wakeups;   /* xloop_wakeups of our end when it closed */
-    _Atomic int flag;   /* scenario steps the other thread waits for */
+    uint64_t wakeups; /* xloop_wakeups of our end when it closed */
+    _Atomic int flag; /* scenario steps the other thread waits for */
     int write_status[4];
     int write_cbs;
     bool hold;                       /* do not close at EOF: the scenario closes */
@@ -129,18 +129,13 @@ side_poked(uv_async_t *h)
         sd->on_poke(sd);
 }
 
-static void
-side_handles_closed(uv_handle_t *h)
-{
-    (void)h;
-}
-
 /* The scenario is over for this side: its loop ends once its end has finished too. */
 static void
 side_done(struct side *sd)
 {
-    uv_close((uv_handle_t *)&sd->poke, side_handles_closed);
-    uv_close((uv_handle_t *)&sd->timer, side_handles_closed);
+    uv_close((uv_handle_t *)&sd->poke, NULL);
+    uv_close((uv_handle_t *)&sd->timer, NULL);
+    uv_close((uv_handle_t *)&sd->idle, NULL);
 }
 
 static void
@@ -171,6 +166,8 @@ sides_setup(void)
         sd->poke.data = sd;
         uv_timer_init(&sd->loop, &sd->timer);
         sd->timer.data = sd;
+        uv_idle_init(&sd->loop, &sd->idle);
+        sd->idle.data = sd;
         sd->buf = malloc(100 * KIB);
         sd->expect = malloc(100 * KIB);
         assert_non_null(sd->buf);
@@ -323,8 +320,7 @@ test_bulk_both_ways(void **state)
 {
     (void)state;
     sides_setup();
-    assert_int_equal(xloop_pair_new(&S[0].loop, &S[1].loop, XLOOP_WINDOW_DEFAULT, &S[0].s,
-                                    &S[1].s),
+    assert_int_equal(xloop_pair_new(&S[0].loop, &S[1].loop, XLOOP_WINDOW_DEFAULT, &S[0].s, &S[1].s),
                      0);
     for (int i = 0; i < 2; i++)
         S[i].start = bulk_start;
@@ -427,7 +423,6 @@ test_backpressure(void **state)
     assert_true(S[1].eof && S[0].eof);
     assert_int_equal(S[0].closed + S[1].closed, 2);
 }
-
 
 /* ------------------------------------- (3) shutdown from A, then B answers and stops */
 
@@ -623,10 +618,8 @@ race_b_poked(struct side *b)
 {
     struct xloop *x = atomic_exchange(&handoff, NULL);
     if (!x) {
-        if (atomic_load(&race_ready) == RACE_DONE) {
-            uv_close((uv_handle_t *)&b->idle, side_handles_closed);
+        if (atomic_load(&race_ready) == RACE_DONE)
             side_done(b);
-        }
         return;
     }
     CHECK(xloop_attach(x, &b->loop, &b->s) == 0);
@@ -637,21 +630,6 @@ race_b_poked(struct side *b)
 }
 
 static void
-race_b_start(struct side *b)
-{
-    uv_idle_init(&b->loop, &b->idle);
-    b->idle.data = b;
-    gen_init(&b->sizes, 77);
-}
-
-static void
-race_a_start(struct side *a)
-{
-    gen_init(&a->sizes, 78);
-    race_a_round(a);
-}
-
-static void
 test_close_race(void **state)
 {
     (void)state;
@@ -659,10 +637,11 @@ test_close_race(void **state)
     assert_int_equal(uv_barrier_init(&barrier, 2), 0);
     atomic_store(&race_ready, 0);
     atomic_store(&race_b_closed, -1);
-    S[0].start = race_a_start;
+    gen_init(&S[0].sizes, 78);
+    gen_init(&S[1].sizes, 77);
+    S[0].start = race_a_round;
     S[0].on_poke = race_a_poked;
     S[0].on_eof = race_no_eof;
-    S[1].start = race_b_start;
     S[1].on_poke = race_b_poked;
     S[1].on_eof = race_no_eof;
     sides_run();
