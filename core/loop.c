@@ -3,13 +3,43 @@
 #include "loop.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 
 struct loop_support {
     uv_idle_t idle; /* active only while calls are queued, so an idle loop sleeps */
     struct loop_call *head, **tail;
     struct loop_call *batch; /* the rest of the batch being run: cancellable too */
+    pthread_t thread;        /* the loop's thread */
+    /* The inbox: other threads append under lock and wake the loop through async. */
+    uv_async_t async;
+    pthread_mutex_t lock;
+    struct loop_msg *in_head, **in_tail;
+    unsigned closing; /* fini: handles whose close has not completed */
 };
+
+/* What is in the inbox now, in posting order; messages they post run on a later turn. */
+static void
+loop_run_inbox(struct loop_support *ls)
+{
+    pthread_mutex_lock(&ls->lock);
+    struct loop_msg *m = ls->in_head;
+    ls->in_head = NULL;
+    ls->in_tail = &ls->in_head;
+    pthread_mutex_unlock(&ls->lock);
+    while (m) {
+        struct loop_msg *next = m->next;
+        m->next = NULL;
+        m->fn(m); /* owns m now */
+        m = next;
+    }
+}
+
+static void
+loop_inbox_wakeup(uv_async_t *a)
+{
+    loop_run_inbox(a->data);
+}
 
 static void
 loop_run_queued(uv_idle_t *idle)
@@ -35,6 +65,16 @@ loop_support_init(uv_loop_t *loop)
     struct loop_support *ls = calloc(1, sizeof(*ls));
     if (!ls)
         return -ENOMEM;
+    int rc = uv_async_init(loop, &ls->async, loop_inbox_wakeup);
+    if (rc < 0) {
+        free(ls);
+        return rc;
+    }
+    uv_unref((uv_handle_t *)&ls->async);
+    ls->async.data = ls;
+    pthread_mutex_init(&ls->lock, NULL);
+    ls->in_tail = &ls->in_head;
+    ls->thread = pthread_self();
     uv_idle_init(loop, &ls->idle);
     ls->idle.data = ls;
     ls->tail = &ls->head;
@@ -42,10 +82,82 @@ loop_support_init(uv_loop_t *loop)
     return 0;
 }
 
+void
+loop_support_bind_thread(uv_loop_t *loop)
+{
+    struct loop_support *ls = loop->data;
+    ls->thread = pthread_self();
+}
+
+bool
+loop_is_current(const uv_loop_t *loop)
+{
+    const struct loop_support *ls = loop->data;
+    return ls && pthread_equal(ls->thread, pthread_self());
+}
+
+void
+loop_post(uv_loop_t *loop, struct loop_msg *m)
+{
+    struct loop_support *ls = loop->data;
+    m->next = NULL;
+    pthread_mutex_lock(&ls->lock);
+    bool was_empty = !ls->in_head;
+    *ls->in_tail = m;
+    ls->in_tail = &m->next;
+    /* One wakeup per batch: the loop takes the whole list when it runs. */
+    if (was_empty)
+        uv_async_send(&ls->async);
+    pthread_mutex_unlock(&ls->lock);
+}
+
+struct sync_call {
+    struct loop_msg msg;
+    void (*fn)(void *arg);
+    void *arg;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool done;
+};
+
+static void
+sync_call_run(struct loop_msg *m)
+{
+    struct sync_call *sc = loop_container_of(m, struct sync_call, msg);
+    sc->fn(sc->arg);
+    pthread_mutex_lock(&sc->lock);
+    sc->done = true;
+    pthread_cond_signal(&sc->cond);
+    pthread_mutex_unlock(&sc->lock); /* sc lives on the waiter's stack: not touched after */
+}
+
+void
+loop_run_sync(uv_loop_t *loop, void (*fn)(void *arg), void *arg)
+{
+    if (loop_is_current(loop)) {
+        fn(arg);
+        return;
+    }
+    struct sync_call sc = {.msg = {.fn = sync_call_run}, .fn = fn, .arg = arg};
+    pthread_mutex_init(&sc.lock, NULL);
+    pthread_cond_init(&sc.cond, NULL);
+    loop_post(loop, &sc.msg);
+    pthread_mutex_lock(&sc.lock);
+    while (!sc.done)
+        pthread_cond_wait(&sc.cond, &sc.lock);
+    pthread_mutex_unlock(&sc.lock);
+    pthread_cond_destroy(&sc.cond);
+    pthread_mutex_destroy(&sc.lock);
+}
+
 static void
 loop_support_closed(uv_handle_t *h)
 {
-    free(h->data);
+    struct loop_support *ls = h->data;
+    if (--ls->closing > 0)
+        return; /* both handles live in ls */
+    pthread_mutex_destroy(&ls->lock);
+    free(ls);
 }
 
 void
@@ -54,11 +166,17 @@ loop_support_fini(uv_loop_t *loop)
     struct loop_support *ls = loop->data;
     if (!ls)
         return;
-    /* Whatever is still queued belongs to objects that are gone or going: run it now. */
-    while (ls->head)
-        loop_run_queued(&ls->idle);
+    /* Whatever is still queued belongs to objects that are gone or going: run it now (a
+     * message may queue a call and a call may post a message). */
+    while (ls->head || ls->in_head) {
+        loop_run_inbox(ls);
+        while (ls->head)
+            loop_run_queued(&ls->idle);
+    }
     loop->data = NULL;
+    ls->closing = 2;
     uv_close((uv_handle_t *)&ls->idle, loop_support_closed);
+    uv_close((uv_handle_t *)&ls->async, loop_support_closed);
 }
 
 void

@@ -760,7 +760,7 @@ server_run(const char *conf_path)
     if (srv->loop.data)
         loop_support_fini(&srv->loop);
     uv_run(&srv->loop, UV_RUN_DEFAULT);
-    tcp_stream_spares_free();
+    tcp_stream_thread_free();
     if (uv_loop_close(&srv->loop) != 0)
         log_error("internal: handles left open at exit");
     service_pidfile_remove();

@@ -153,7 +153,8 @@ mps_stream *mod_stream_new(uv_loop_t *loop, const struct mps_stream_impl *impl, 
 void mod_stream_discard(mps_stream *s);
 
 /* TCP (stream_tcp.c). */
-void tcp_stream_spares_free(void); /* at exit: the recycled write buffers */
+/* When a loop thread ends (and at exit): its read buffer and recycled write buffers. */
+void tcp_stream_thread_free(void);
 /* A stream around fd, an accepted and connected socket (the listener's): peer is sa, conn
  * its accounting (the stream takes the reference). NULL (fd closed) when out of memory. */
 mps_stream *tcp_stream_accepted(uv_loop_t *loop, int fd, const struct sockaddr *sa,

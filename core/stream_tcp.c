@@ -12,10 +12,15 @@
 
 /* ------------------------------------------------------------------------ TCP */
 
-/* One read buffer for the whole loop: a read callback consumes or copies its data before
- * returning, so idle connections hold no receive buffer at all. */
-static char tcp_read_buf[65536];
-static bool tcp_read_buf_busy;
+/* One read buffer per loop thread: a read callback consumes or copies its data before
+ * returning, so idle connections hold no receive buffer at all. Allocated by the first read
+ * of a thread (threads that never run a loop, such as auth workers, hold none); the discard
+ * buffer of lingering closes shares the allocation. Every loop runs in its own thread
+ * (Workers, docs/workers.md), so this state, the batch and the spares are thread-local. */
+#define TCP_READ_BUF 65536
+#define TCP_DISCARD_BUF 4096
+static _Thread_local char *tcp_read_buf; /* TCP_READ_BUF + TCP_DISCARD_BUF bytes */
+static _Thread_local bool tcp_read_buf_busy;
 
 struct tcp_stream {
     mps_stream base;
@@ -38,17 +43,17 @@ struct tcp_stream {
  * share goes out in one send when the handler returns. One tunnel read carries many APF
  * messages and one console read becomes several CHANNEL_DATA: sent one by one, each would
  * cost a syscall, a packet and a wakeup of the peer (tests/bench/README.md has the numbers). */
-static bool tcp_batching;
-static struct tcp_stream *tcp_batch;
+static _Thread_local bool tcp_batching;
+static _Thread_local struct tcp_stream *tcp_batch;
 /* Gather buffers are recycled: a batch usually touches a console and a tunnel, and a fresh
  * buffer per stream and read would cost a 64-byte round trip more than the send it saves. */
 #define TCP_SPARES 4
 #define TCP_SPARE_MAX (256 * 1024)
-static struct {
+static _Thread_local struct {
     char *p;
     size_t cap;
 } tcp_spare[TCP_SPARES];
-static unsigned tcp_nspare;
+static _Thread_local unsigned tcp_nspare;
 
 /* A closing connection first sends what is queued and its FIN, then reads and discards until
  * the peer's FIN: closing a socket with unread input makes the kernel send RST, and the peer
@@ -57,7 +62,15 @@ static unsigned tcp_nspare;
  * TCP_LINGER_FIN_MS. */
 #define TCP_LINGER_MS 10000
 #define TCP_LINGER_FIN_MS 2000
-static char tcp_discard_buf[4096];
+
+/* This thread's read buffer (the discard buffer follows it), or NULL on ENOMEM. */
+static char *
+tcp_thread_buf(void)
+{
+    if (!tcp_read_buf)
+        tcp_read_buf = malloc(TCP_READ_BUF + TCP_DISCARD_BUF);
+    return tcp_read_buf;
+}
 
 struct tcp_write {
     uv_write_t req;
@@ -71,13 +84,15 @@ tcp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     (void)h;
     (void)suggested;
-    if (tcp_read_buf_busy) {
-        /* Reentrant read (a callback ran the loop): cannot happen with libuv, be safe. */
+    char *rb = tcp_thread_buf();
+    if (tcp_read_buf_busy || !rb) {
+        /* A reentrant read (a callback ran the loop: cannot happen with libuv, be safe), or
+         * no memory: libuv reports UV_ENOBUFS to the read callback. */
         *buf = uv_buf_init(NULL, 0);
         return;
     }
     tcp_read_buf_busy = true;
-    *buf = uv_buf_init(tcp_read_buf, sizeof(tcp_read_buf));
+    *buf = uv_buf_init(rb, TCP_READ_BUF);
 }
 
 static void tcp_batch_flush(void);
@@ -184,10 +199,12 @@ tcp_send(mps_stream *s, const struct mps_iov *iov, unsigned n)
 }
 
 void
-tcp_stream_spares_free(void)
+tcp_stream_thread_free(void)
 {
     while (tcp_nspare > 0)
         free(tcp_spare[--tcp_nspare].p);
+    free(tcp_read_buf);
+    tcp_read_buf = NULL;
 }
 
 /* Back to the spares (or freed): 10,000 idle tunnels should hold no buffer. */
@@ -380,7 +397,8 @@ tcp_discard_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     (void)h;
     (void)suggested;
-    *buf = uv_buf_init(tcp_discard_buf, sizeof(tcp_discard_buf));
+    char *rb = tcp_thread_buf();
+    *buf = rb ? uv_buf_init(rb + TCP_READ_BUF, TCP_DISCARD_BUF) : uv_buf_init(NULL, 0);
 }
 
 static void
