@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "loop.h"
+#include "thread_check.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -18,13 +19,6 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c);                  \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 #define SENDERS 3
 #define PER_SENDER 20000

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "loop.h"
+#include "thread_check.h"
 #include "stream.h"
 #include "xloop.h"
 
@@ -25,13 +26,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #c);                  \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 #define KIB 1024u
 #define MIB (1024u * 1024u)
