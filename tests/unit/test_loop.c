@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-
 #define SENDERS 3
 #define PER_SENDER 20000
 
