@@ -38,16 +38,42 @@ host_text(struct apf_str s, char *out, size_t len)
     return s.len > 0 && s.len < len && !strchr(out, '?');
 }
 
+struct allowed_call {
+    const struct apf_env *env;
+    const char *host;
+    uint32_t port;
+    bool allowed;
+};
+
+static void
+allowed_on_main(void *arg)
+{
+    struct allowed_call *c = arg;
+    c->allowed = authorized_allows(c->env->cfg->filter_unauthorized != 0, c->env->authorized,
+                                   c->host, c->port);
+}
+
+/* The list is loop 0's (a reload swaps it there): a worker loop asks loop 0. */
+static bool
+env_allows(const struct apf_env *env, const char *host, uint32_t port)
+{
+    struct allowed_call c = {.env = env->main ? env->main : env, .host = host, .port = port};
+    if (env->main)
+        loop_run_sync(env->main->loop, allowed_on_main, &c);
+    else
+        allowed_on_main(&c);
+    return c.allowed;
+}
+
 bool
 apf_target_allowed(struct apf_tunnel *t, struct apf_str host_str, uint32_t port, char *host,
                    size_t host_len, uint64_t *blocked, const char *action, const char *verdict)
 {
     const struct apf_env *env = apf_tunnel_env(t);
     bool named = host_text(host_str, host, host_len);
-    if (named && port > 0 && port <= 65535 &&
-        authorized_allows(env->cfg->filter_unauthorized != 0, env->authorized, host, port))
+    if (named && port > 0 && port <= 65535 && env_allows(env, host, port))
         return true;
-    (*blocked)++;
+    LOOP_STAT_INC(*blocked);
     /* A device can send these as fast as it likes: the core's limiter keeps a few a minute. */
     /* kind: the counter, one per report field (action may be a caller's buffer). */
     apf_tunnel_log_peer(t, MPS_LOG_INFO, blocked, "%s %s:%u: %s (not an authorized server)",

@@ -116,10 +116,11 @@ chan_detach(struct apf_channel *c)
                  "%s and management console %s closed. Channel ID [%u:%u] %s", hostlen,
                  c->console, apf_tunnel_name(t), c->console, c->local_id, c->remote_id,
                  apf_tunnel_ident(t, id, sizeof(id)));
-        apf_tunnel_env(t)->stats.channels_closed++;
+        LOOP_STAT_INC(apf_tunnel_env(t)->stats.channels_closed);
     }
     table(t)->slot[c->local_id] = NULL;
     table(t)->open--;
+    apf_tunnel_count_channels(t, -1);
     c->t = NULL;
     chan_chunks_free(&c->txq, &c->txq_tail);
 }
@@ -397,13 +398,22 @@ chan_insert(struct apf_tunnel *t, struct apf_channel *c)
 {
     table(t)->slot[c->local_id] = c;
     table(t)->open++;
+    apf_tunnel_count_channels(t, 1);
 }
 
 int
 apf_channel_open(struct apf_env *env, const struct mps_chan_req *req, mps_open_cb cb, void *arg)
 {
     struct apf_tunnel *t = apf_env_find(env, req->device);
-    if (!t || !apf_tunnel_forwarding(t))
+    return t ? apf_channel_open_on(t, req, cb, arg) : -ENOENT;
+}
+
+int
+apf_channel_open_on(struct apf_tunnel *t, const struct mps_chan_req *req, mps_open_cb cb,
+                    void *arg)
+{
+    struct apf_env *env = apf_tunnel_env(t);
+    if (!apf_tunnel_forwarding(t))
         return -ENOENT;
     const struct apf_forward *fw = apf_tunnel_forward(t, req->port);
     if (!fw)
@@ -446,6 +456,7 @@ apf_channel_open(struct apf_env *env, const struct mps_chan_req *req, mps_open_c
     if (!msg) {
         table(t)->slot[id] = NULL;
         table(t)->open--;
+        apf_tunnel_count_channels(t, -1);
         free(c);
         return -ENOMEM;
     }
@@ -473,7 +484,7 @@ direct_connected(void *arg, mps_stream *s, int status)
     struct apf_tunnel *t = c->t; /* set: the tunnel cancels the connect when it goes */
     c->connect = NULL;
     if (status < 0) {
-        apf_tunnel_env(t)->stats.connection_errors++;
+        LOOP_STAT_INC(apf_tunnel_env(t)->stats.connection_errors);
         apf_tunnel_log(t, MPS_LOG_INFO, "asked for a direct-tcpip channel to %s: connect "
                        "failed: %s", c->console, uv_strerror(status));
         send_open_failure(t, c->remote_id, APF_OPEN_CONNECT_FAILED);
@@ -488,7 +499,7 @@ direct_connected(void *arg, mps_stream *s, int status)
                     apf_encode_channel_open_confirmation(msg, c->remote_id, c->local_id,
                                                          (uint32_t)apf_tunnel_env(t)->cfg->channel_window),
                     NULL, 0);
-    apf_tunnel_env(t)->stats.tcp_forwarded++;
+    LOOP_STAT_INC(apf_tunnel_env(t)->stats.tcp_forwarded);
     char id[200];
     log_info("Channel between Intel remote client %s and authorized server %s opened "
              "(direct-tcpip, connected to %s). Channel ID [%u:%u] %s",
@@ -598,7 +609,7 @@ apf_input_channel_open_confirm(struct apf_tunnel *t, const struct apf_msg *m)
     c->state = CHAN_OPEN;
     c->remote_id = m->u.open_confirm.sender;
     c->pwin = m->u.open_confirm.window;
-    apf_tunnel_env(t)->stats.channels_opened++;
+    LOOP_STAT_INC(apf_tunnel_env(t)->stats.channels_opened);
     char id[200];
     log_info("Channel between Intel remote client %s and management console %s opened. "
              "Channel ID [%u:%u] %s",

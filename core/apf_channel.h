@@ -16,6 +16,10 @@
  * forwarded), -EMFILE (channel limit), -ENOMEM; else 0 and cb later. */
 int apf_channel_open(struct apf_env *env, const struct mps_chan_req *req, mps_open_cb cb,
                      void *arg);
+/* The same for tunnel t, found already (req->device is not read), on t's loop (a worker
+ * loop's tunnel is reached from loop 0 through workers_chan_open). */
+int apf_channel_open_on(struct apf_tunnel *t, const struct mps_chan_req *req, mps_open_cb cb,
+                        void *arg);
 
 /* Tunnel input handlers: 0, or an APF DISCONNECT reason (the tunnel disconnects). */
 uint32_t apf_input_channel_open(struct apf_tunnel *t, const struct apf_msg *m);

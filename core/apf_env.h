@@ -16,6 +16,9 @@ struct auth_realm;
 struct authorized_list;
 struct outbound;
 struct route;
+struct worker;
+struct worker_device;
+struct workers;
 
 struct apf_stats { /* the reference statistics report's counters that the core can see */
     uint64_t devices_opened, devices_closed; /* logged in / ended orderly (apf_login.c) */
@@ -55,6 +58,18 @@ struct apf_env {
     /* The descriptors of devices' direct-tcpip connections (outbound_set_budget); NULL:
      * not charged. The server sets listener_outbound_conn. */
     struct stream_conn *(*outbound_budget)(void);
+    /* Workers (workers.c, docs/workers.md). In a worker loop's env, main is loop 0's: the
+     * route table, the AMT realm, the authorized servers and the device events belong to it
+     * and are reached with loop_run_sync; route and realm here are loop 0's pointers, never
+     * used outside such a call. NULL in loop 0's env (and in unit tests' envs). */
+    struct apf_env *main;
+    struct worker *worker; /* the worker owning this env (NULL: loop 0) */
+    struct apf_tunnel *event_tunnel; /* a worker's: whose event on_event delivers now */
+    struct workers *workers;         /* loop 0's: the worker loops (NULL: none) */
+    /* Loop 0 only: the devices of the worker loops, as their events described them (oldest
+     * first), for listings, lookups and disconnects. */
+    struct worker_device *remote_head, *remote_tail;
+    size_t nremote;
 };
 
 #endif

@@ -21,17 +21,6 @@ name_in_use(const struct apf_tunnel *t, const char *name)
     return false;
 }
 
-static void
-tunnel_set_fqdn(struct apf_tunnel *t, const char *name)
-{
-    if (t->fqdn && strcmp(t->fqdn, name) == 0)
-        return;
-    char *n = strdup(name);
-    if (!n)
-        return;
-    free(t->fqdn);
-    t->fqdn = n;
-}
 
 static void
 maybe_send_keepalive_options(struct apf_tunnel *t, uint16_t port)
@@ -98,7 +87,7 @@ input_tcpip_forward(struct apf_tunnel *t, const struct apf_msg *m)
             apf_tunnel_send(t, msg, apf_encode_request_failure(msg), NULL, 0);
         return 0;
     }
-    tunnel_set_fqdn(t, addr);
+    apf_names_set_fqdn(t, addr);
     if (m->u.global.want_reply)
         apf_tunnel_send(t, msg, apf_encode_request_success(msg, true, port), NULL, 0);
     char id[400];
@@ -106,7 +95,7 @@ input_tcpip_forward(struct apf_tunnel *t, const struct apf_msg *m)
              port, apf_tunnel_ident(t, id, sizeof(id)));
     apf_tunnel_log(t, MPS_LOG_DEBUG, "forwards %zu ports", t->nforwards);
     if (!t->connected_event)
-        t->env->ndevices++;
+        LOOP_STAT_INC(t->env->ndevices);
     apf_tunnel_event(t, t->connected_event ? MPS_EV_PORTS_CHANGED : MPS_EV_DEVICE_CONNECTED);
     t->connected_event = true;
     maybe_send_keepalive_options(t, (uint16_t)port);

@@ -27,6 +27,8 @@ struct apf_forward {
 struct apf_env *apf_tunnel_env(const struct apf_tunnel *t);
 /* The tunnel's slot for its channel table: apf_channel.c creates and frees what it points to. */
 struct apf_chan_table **apf_tunnel_chan_table(struct apf_tunnel *t);
+/* The channels open changed by delta: the count listings read from loop 0 (Workers). */
+void apf_tunnel_count_channels(struct apf_tunnel *t, int delta);
 
 /* Send one message the caller encoded (or header + payload). 0 or -errno. */
 int apf_tunnel_send(struct apf_tunnel *t, const uint8_t *msg, size_t len, const void *payload,

@@ -71,7 +71,7 @@ apf_login_announce(struct apf_tunnel *t)
     if (t->announced)
         return;
     t->announced = true;
-    t->env->stats.devices_opened++;
+    LOOP_STAT_INC(t->env->stats.devices_opened);
     log_info("Intel remote client %s is now connected. %s", t->uuid_text,
              apf_tunnel_ident(t, id, sizeof(id)));
 }
@@ -83,12 +83,12 @@ apf_login_report_end(struct apf_tunnel *t)
     struct apf_stats *st = &t->env->stats;
     const char *why = t->end_set ? t->end_why : "closed";
     if (t->end_unexpected)
-        st->connection_errors++;
+        LOOP_STAT_INC(st->connection_errors);
     if (t->announced) {
         if (t->end_unexpected)
-            st->devices_lost++;
+            LOOP_STAT_INC(st->devices_lost);
         else
-            st->devices_closed++;
+            LOOP_STAT_INC(st->devices_closed);
         log_info("[%s] Intel remote client has disconnected%s (%s) %s", apf_tunnel_name(t),
                  t->end_unexpected ? " unexpectedly" : "", why,
                  apf_tunnel_ident(t, id, sizeof(id)));
@@ -124,7 +124,7 @@ tunnel_authenticated(struct apf_tunnel *t, const char *how)
     apf_tunnel_log(t, MPS_LOG_DEBUG, "authenticated (%s)", how);
     stream_established(t->stream); /* no longer one of the listener's pending connections */
     /* The device was not read while its realm decided: that silence is ours, not its. */
-    t->last_rx_ms = uv_now(t->env->loop);
+    __atomic_store_n(&t->last_rx_ms, uv_now(t->env->loop), __ATOMIC_RELAXED);
     t->probe_sent = false;
     apf_tunnel_arm_timer(t);
 }
@@ -134,7 +134,7 @@ tunnel_auth_failed(struct apf_tunnel *t, const char *why)
 {
     uint8_t msg[16];
     t->auth_failures++;
-    t->env->stats.auth_failures++;
+    LOOP_STAT_INC(t->env->stats.auth_failures);
     apf_tunnel_send(t, msg, apf_encode_userauth_failure(msg, "password"), NULL, 0);
     /* The reference logs "authentication SUCCESS"; its failure line counts in the report's
      * "Intel AMT authentication failure" (contrib/mpsd-stats). */
@@ -175,6 +175,113 @@ tunnel_auth_done(void *arg, int result, const char *msg)
     t->auth_paused = false;
     tunnel_auth_result(t, result, msg);
     apf_tunnel_resume(t); /* what the device pipelined behind its USERAUTH_REQUEST */
+}
+
+/* ------------------------------------------------ a worker loop's tunnel (Workers) */
+
+/* The AMT realm is loop 0's: a tunnel of a worker loop starts its check there while it
+ * waits (loop_run_sync), and loop 0 posts the answer back. The request is this struct,
+ * which t->auth_req points to. */
+struct cross_auth {
+    struct loop_msg answer;
+    struct apf_tunnel *t; /* worker loop: NULL once the tunnel has cancelled */
+    uv_loop_t *loop;      /* the worker's, where the answer goes */
+    mps_auth_req *req;    /* loop 0: the realm's request while it decides */
+    bool answered;        /* loop 0: the realm answered, the answer is posted */
+    bool cancelled;       /* set by the cancel on loop 0 before an answer: free it */
+    int result;
+    char msg[256];
+};
+
+struct cross_auth_start {
+    struct apf_tunnel *t;
+    const struct mps_cred *cred;
+    struct cross_auth *ca;
+    int rc;
+    char *why;
+    size_t why_len;
+};
+
+static void
+cross_auth_answer(struct loop_msg *m)
+{
+    struct cross_auth *ca = loop_container_of(m, struct cross_auth, answer);
+    struct apf_tunnel *t = ca->t;
+    if (t)
+        tunnel_auth_done(t, ca->result, ca->msg[0] ? ca->msg : NULL);
+    free(ca);
+}
+
+/* Loop 0: the realm's answer to a pending check. */
+static void
+cross_auth_done(void *arg, int result, const char *msg)
+{
+    struct cross_auth *ca = arg;
+    ca->req = NULL;
+    ca->answered = true;
+    ca->result = result;
+    snprintf(ca->msg, sizeof(ca->msg), "%s", msg ? msg : "");
+    loop_post(ca->loop, &ca->answer);
+}
+
+static void
+cross_auth_start_on_main(void *arg)
+{
+    struct cross_auth_start *a = arg;
+    const char *why = NULL;
+    a->rc = auth_check_device(a->t->env->realm, a->cred, a->t->uuid_text, cross_auth_done, a->ca,
+                              &a->ca->req, &why);
+    /* A synchronous answer's message lives until the realm's next check: copy it now. */
+    snprintf(a->why, a->why_len, "%s", why ? why : "");
+}
+
+static int
+cross_auth_start(struct apf_tunnel *t, const struct mps_cred *cred, char *why, size_t why_len,
+                 const char **why_r)
+{
+    struct cross_auth *ca = calloc(1, sizeof(*ca));
+    if (!ca) {
+        *why_r = "out of memory";
+        return MPS_AUTH_ERROR;
+    }
+    ca->answer.fn = cross_auth_answer;
+    ca->t = t;
+    ca->loop = t->env->loop;
+    struct cross_auth_start a = {.t = t, .cred = cred, .ca = ca, .why = why, .why_len = why_len};
+    loop_run_sync(t->env->main->loop, cross_auth_start_on_main, &a);
+    if (a.rc == MPS_AUTH_PENDING) {
+        t->auth_req = (mps_auth_req *)ca;
+    } else {
+        free(ca);
+        t->auth_req = NULL;
+        *why_r = why[0] ? why : NULL;
+    }
+    return a.rc;
+}
+
+static void
+cross_auth_cancel_on_main(void *arg)
+{
+    struct cross_auth *ca = arg;
+    if (ca->answered)
+        return; /* the answer is on its way to the worker loop, which frees it */
+    auth_check_cancel(ca->req);
+    ca->cancelled = true;
+}
+
+void
+apf_login_cancel_auth(struct apf_tunnel *t)
+{
+    if (!t->env->main) {
+        auth_check_cancel(t->auth_req);
+        return;
+    }
+    struct cross_auth *ca = (struct cross_auth *)t->auth_req;
+    loop_run_sync(t->env->main->loop, cross_auth_cancel_on_main, ca);
+    if (ca->cancelled)
+        free(ca);
+    else
+        ca->t = NULL; /* the posted answer arrives on this loop later and frees it */
 }
 
 uint32_t
@@ -246,8 +353,10 @@ apf_login_input_userauth(struct apf_tunnel *t, const struct apf_msg *m)
     const char *why = NULL;
     /* The device's UUID (PROTOCOLVERSION comes first) makes a known (device, user) pair
      * evidence the throttle trusts, so a flood from elsewhere cannot lock the device out. */
-    int rc = auth_check_device(t->env->realm, &cred, t->uuid_text, tunnel_auth_done, t,
-                               &t->auth_req, &why);
+    char why_copy[256];
+    int rc = t->env->main ? cross_auth_start(t, &cred, why_copy, sizeof(why_copy), &why)
+                          : auth_check_device(t->env->realm, &cred, t->uuid_text,
+                                              tunnel_auth_done, t, &t->auth_req, &why);
     explicit_bzero(password, sizeof(password));
     if (rc == MPS_AUTH_PENDING) {
         t->auth_paused = true;

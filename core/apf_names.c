@@ -2,9 +2,11 @@
  * SPDX-License-Identifier: Apache-2.0 */
 #include "apf_names.h"
 #include "log.h"
+#include "route.h"
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -130,13 +132,13 @@ refuse(struct apf_tunnel *t, const void *kind, const char *fmt, ...)
     va_end(ap);
     struct netaddr_key key;
     stream_peer_key(t->stream, &key);
-    t->env->stats.names_refused++;
+    LOOP_STAT_INC(t->env->stats.names_refused);
     log_peer(MPS_LOG_WARNING, &key, kind, "Intel remote client %s (account %s) %s %s",
              t->uuid_text, account_of(t), msg, apf_tunnel_ident(t, id, sizeof(id)));
 }
 
-int
-apf_names_claim(struct apf_tunnel *t, const char *name)
+static int
+names_claim(struct apf_tunnel *t, const char *name)
 {
     static const char kind_scope[] = "scope", kind_conflict[] = "conflict";
     struct route *r = t->env->route;
@@ -157,7 +159,8 @@ apf_names_claim(struct apf_tunnel *t, const char *name)
         if (same) {
             apf_tunnel_log(holder, MPS_LOG_INFO, "replaced by a new connection from %s",
                            t->stream->peer);
-            apf_tunnel_disconnect(holder, APF_DISC_BY_APPLICATION, "replaced by a new connection");
+            apf_tunnel_disconnect_anywhere(holder, APF_DISC_BY_APPLICATION,
+                                           "replaced by a new connection");
         } else {
             apf_tunnel_log(t, MPS_LOG_WARNING,
                            "registered %s, which device %s (account %s, %s) had registered: "
@@ -175,14 +178,8 @@ apf_names_claim(struct apf_tunnel *t, const char *name)
     return -EPERM;
 }
 
-void
-apf_names_release(struct apf_tunnel *t, const char *name)
-{
-    route_name_remove(t->env->route, name, t);
-}
-
-int
-apf_names_add_uuid(struct apf_tunnel *t)
+static int
+names_add_uuid(struct apf_tunnel *t)
 {
     struct route *r = t->env->route;
     size_t holders = 0;
@@ -203,4 +200,98 @@ apf_names_add_uuid(struct apf_tunnel *t)
         apf_tunnel_log(t, MPS_LOG_WARNING, "shares its UUID with %zu other connected device(s): "
                        "consoles should address it by FQDN", holders);
     return 0;
+}
+
+/* ------------------------------------------------------------ from a worker loop */
+
+struct names_call {
+    struct apf_tunnel *t;
+    const char *name;
+    int rc;
+};
+
+static void
+claim_on_main(void *arg)
+{
+    struct names_call *c = arg;
+    c->rc = names_claim(c->t, c->name);
+}
+
+static void
+release_on_main(void *arg)
+{
+    struct names_call *c = arg;
+    route_name_remove(c->t->env->route, c->name, c->t);
+}
+
+static void
+add_uuid_on_main(void *arg)
+{
+    struct names_call *c = arg;
+    c->rc = names_add_uuid(c->t);
+}
+
+/* Loop 0 reads the FQDN of a worker loop's tunnel in its log lines (a name conflict): it is
+ * only ever changed on loop 0, while the worker waits. */
+static void
+set_fqdn_on_main(void *arg)
+{
+    struct names_call *c = arg;
+    struct apf_tunnel *t = c->t;
+    if (t->fqdn && strcmp(t->fqdn, c->name) == 0)
+        return;
+    char *n = strdup(c->name);
+    if (!n)
+        return;
+    free(t->fqdn);
+    t->fqdn = n;
+}
+
+static void
+remove_uuid_on_main(void *arg)
+{
+    struct names_call *c = arg;
+    route_uuid_remove(c->t->env->route, c->t->uuid_text, c->t);
+}
+
+/* Run fn for t on loop 0: at once there, else while t's worker loop waits. */
+static int
+names_on_main(struct apf_tunnel *t, const char *name, void (*fn)(void *arg))
+{
+    struct names_call c = {.t = t, .name = name};
+    if (t->env->main)
+        loop_run_sync(t->env->main->loop, fn, &c);
+    else
+        fn(&c);
+    return c.rc;
+}
+
+int
+apf_names_claim(struct apf_tunnel *t, const char *name)
+{
+    return names_on_main(t, name, claim_on_main);
+}
+
+void
+apf_names_release(struct apf_tunnel *t, const char *name)
+{
+    names_on_main(t, name, release_on_main);
+}
+
+int
+apf_names_add_uuid(struct apf_tunnel *t)
+{
+    return names_on_main(t, NULL, add_uuid_on_main);
+}
+
+void
+apf_names_remove_uuid(struct apf_tunnel *t)
+{
+    names_on_main(t, NULL, remove_uuid_on_main);
+}
+
+void
+apf_names_set_fqdn(struct apf_tunnel *t, const char *name)
+{
+    names_on_main(t, name, set_fqdn_on_main);
 }

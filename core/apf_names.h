@@ -12,7 +12,11 @@
  * A scope ("dev1.example.com *.branch.example.com 8c6a3b2e-...", blank- or comma-separated)
  * restricts what a tunnel may register at all: names must match an entry (exactly, any case,
  * or below a "*." entry); when it lists UUIDs, the device's UUID must be one of them. Refusals
- * are counted (apf_stats.names_refused) and logged rate-limited. Loop thread only. */
+ * are counted (apf_stats.names_refused) and logged rate-limited.
+ * Workers: the route table is loop 0's, the one arbiter for every loop. The functions below
+ * may be called on a worker loop's thread: they then run on loop 0 (loop_run_sync) while the
+ * worker waits, and a holder on another loop that has to go is told with a posted
+ * disconnect. */
 #ifndef MPSD_APF_NAMES_H
 #define MPSD_APF_NAMES_H
 
@@ -36,5 +40,9 @@ void apf_names_release(struct apf_tunnel *t, const char *name);
 /* t reached port forwarding: its UUID routes (first unless another account's device holds
  * it). 0 or -ENOMEM. */
 int apf_names_add_uuid(struct apf_tunnel *t);
+/* The name t goes by (t->fqdn: its latest forward); kept unchanged on ENOMEM. */
+void apf_names_set_fqdn(struct apf_tunnel *t, const char *name);
+/* t is going: its UUID no longer routes to it (the next holder's does). */
+void apf_names_remove_uuid(struct apf_tunnel *t);
 
 #endif

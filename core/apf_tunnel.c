@@ -96,8 +96,8 @@ apf_tunnel_send(struct apf_tunnel *t, const uint8_t *msg, size_t len, const void
         apf_tunnel_log(t, MPS_LOG_WARNING, "write failed: %s", uv_strerror(rc));
         return rc;
     }
-    t->tx_bytes += len + payload_len;
-    t->env->stats.bytes_to_devices += len + payload_len;
+    LOOP_STAT_ADD(t->tx_bytes, len + payload_len);
+    LOOP_STAT_ADD(t->env->stats.bytes_to_devices, len + payload_len);
     /* A device that sends requests but does not read our answers must not make us queue
      * without bound: stop reading it until it catches up. */
     if (!t->input_paused && stream_write_queue_size(t->stream) > TUNNEL_TX_HIGH) {
@@ -234,6 +234,23 @@ apf_tunnel_forward(const struct apf_tunnel *t, uint16_t port)
 }
 
 void
+apf_tunnel_count_channels(struct apf_tunnel *t, int delta)
+{
+    LOOP_STAT_ADD(t->channels_open, (uint32_t)delta);
+}
+
+void
+apf_tunnel_info_live(const struct apf_tunnel *t, struct mps_device_info *dev)
+{
+    uint64_t rx = LOOP_STAT_READ(t->last_rx_ms), ka = LOOP_STAT_READ(t->last_keepalive_ms);
+    dev->last_rx_ms = t->connected_wall_ms + (int64_t)(rx - t->connected_at_ms);
+    dev->last_keepalive_ms = ka ? t->connected_wall_ms + (int64_t)(ka - t->connected_at_ms) : 0;
+    dev->channels_open = LOOP_STAT_READ(t->channels_open);
+    dev->bytes_from_device = LOOP_STAT_READ(t->rx_bytes);
+    dev->bytes_to_device = LOOP_STAT_READ(t->tx_bytes);
+}
+
+void
 apf_tunnel_info(const struct apf_tunnel *t, struct mps_device_info *dev, uint16_t *ports)
 {
     for (size_t i = 0; i < t->nforwards; i++)
@@ -249,14 +266,7 @@ apf_tunnel_info(const struct apf_tunnel *t, struct mps_device_info *dev, uint16_
     dev->auth_method = dev->identity ? "certificate" : t->password_auth ? "password" : "none";
     /* Loop times are monotonic; listings want the wall clock: offset from the accept. */
     dev->connected_ms = t->connected_wall_ms;
-    dev->last_rx_ms = t->connected_wall_ms + (int64_t)(t->last_rx_ms - t->connected_at_ms);
-    dev->last_keepalive_ms =
-        t->last_keepalive_ms
-            ? t->connected_wall_ms + (int64_t)(t->last_keepalive_ms - t->connected_at_ms)
-            : 0;
-    dev->channels_open = apf_channels_in_use(t);
-    dev->bytes_from_device = t->rx_bytes;
-    dev->bytes_to_device = t->tx_bytes;
+    apf_tunnel_info_live(t, dev);
     dev->tls_version = t->stream ? stream_tls_version(t->stream) : NULL;
     dev->tls_cipher = t->stream ? stream_tls_cipher(t->stream) : NULL;
 }
@@ -283,7 +293,9 @@ apf_tunnel_event(struct apf_tunnel *t, enum mps_event ev)
     uint16_t ports[256];
     struct mps_device_info dev;
     apf_tunnel_info(t, &dev, ports);
+    env->event_tunnel = t;
     env->on_event(env->event_arg, ev, &dev);
+    env->event_tunnel = NULL;
 }
 
 /* Handle one decoded message: 0, or the DISCONNECT reason the tunnel must end with. */
@@ -309,12 +321,12 @@ tunnel_input(struct apf_tunnel *t, const struct apf_msg *m)
     case APF_USERAUTH_REQUEST:
         return apf_login_input_userauth(t, m);
     case APF_KEEPALIVE_REQUEST:
-        t->last_keepalive_ms = uv_now(t->env->loop);
+        __atomic_store_n(&t->last_keepalive_ms, uv_now(t->env->loop), __ATOMIC_RELAXED);
         send_simple(t, apf_encode_keepalive_reply, m->u.keepalive.cookie);
         return 0;
     case APF_KEEPALIVE_REPLY:
         /* Any input proves the tunnel alive; the cookie adds nothing. */
-        t->last_keepalive_ms = uv_now(t->env->loop);
+        __atomic_store_n(&t->last_keepalive_ms, uv_now(t->env->loop), __ATOMIC_RELAXED);
         return 0;
     case APF_KEEPALIVE_OPTIONS_REQUEST: {
         uint8_t msg[16];
@@ -379,14 +391,14 @@ tunnel_process(struct apf_tunnel *t)
         if (st == APF_DECODE_NEED_MORE)
             break;
         if (st == APF_DECODE_MALFORMED) {
-            t->env->stats.protocol_errors++;
+            LOOP_STAT_INC(t->env->stats.protocol_errors);
             apf_tunnel_disconnect(t, APF_DISC_PROTOCOL_ERROR, why);
             break;
         }
         off += len;
         uint32_t reason = tunnel_input(t, &m);
         if (reason) {
-            t->env->stats.protocol_errors += reason == APF_DISC_PROTOCOL_ERROR;
+            LOOP_STAT_ADD(t->env->stats.protocol_errors, reason == APF_DISC_PROTOCOL_ERROR);
             apf_tunnel_disconnect(t, reason, NULL);
         }
     }
@@ -440,11 +452,11 @@ tunnel_on_read(void *arg, mps_stream *s, const struct mps_iov *data, int status)
         tunnel_close(t);
         return;
     }
-    t->rx_bytes += data->len;
-    t->env->stats.bytes_from_devices += data->len;
+    LOOP_STAT_ADD(t->rx_bytes, data->len);
+    LOOP_STAT_ADD(t->env->stats.bytes_from_devices, data->len);
     if (t->state == TUNNEL_CLOSING)
         return;
-    t->last_rx_ms = uv_now(t->env->loop);
+    __atomic_store_n(&t->last_rx_ms, uv_now(t->env->loop), __ATOMIC_RELAXED);
     t->probe_sent = false;
     /* A well-formed message is never longer than max_msg, and we stop reading while auth
      * decides, so more than that plus one read means a peer ignoring the protocol. */
@@ -523,17 +535,17 @@ tunnel_close(struct apf_tunnel *t)
     t->state = TUNNEL_CLOSING;
     struct apf_env *env = t->env;
     if (t->auth_req) {
-        auth_check_cancel(t->auth_req);
+        apf_login_cancel_auth(t);
         t->auth_req = NULL;
     }
     for (size_t i = 0; i < t->nforwards; i++)
         apf_names_release(t, t->forwards[i].address);
     if (t->uuid_registered)
-        route_uuid_remove(env->route, t->uuid_text, t);
+        apf_names_remove_uuid(t);
     apf_channels_tunnel_gone(t);
     apf_login_report_end(t);
     if (t->connected_event) {
-        env->ndevices--;
+        LOOP_STAT_DEC(env->ndevices);
         apf_tunnel_event(t, MPS_EV_DEVICE_DISCONNECTED);
     }
     if (t->prev)
@@ -542,9 +554,10 @@ tunnel_close(struct apf_tunnel *t)
         env->tunnels = t->next;
     if (t->next)
         t->next->prev = t->prev;
-    env->ntunnels--;
-    env->stats.tunnels_by_tls[t->tls_class]--;
-    heap_tunnel_closed(env->loop, env->ntunnels, env->stopping);
+    LOOP_STAT_DEC(env->ntunnels);
+    LOOP_STAT_DEC(env->stats.tunnels_by_tls[t->tls_class]);
+    if (!env->main) /* the heap is the process's: loop 0 decides when to trim it */
+        heap_tunnel_closed(env->loop, env->ntunnels, env->stopping);
     uv_timer_stop(&t->timer);
     uv_close((uv_handle_t *)&t->timer, tunnel_timer_closed);
     stream_close(t->stream, tunnel_stream_closed, t);
@@ -569,6 +582,45 @@ apf_tunnel_disconnect(struct apf_tunnel *t, uint32_t reason, const char *why)
                    apf_disconnect_reason_name(reason));
     apf_tunnel_send(t, msg, apf_encode_disconnect(msg, reason), NULL, 0);
     tunnel_close(t);
+}
+
+struct remote_disconnect {
+    struct loop_msg msg;
+    struct apf_env *env;
+    uint64_t session;
+    uint32_t reason;
+    char why[200];
+};
+
+static void
+remote_disconnect_run(struct loop_msg *m)
+{
+    struct remote_disconnect *d = loop_container_of(m, struct remote_disconnect, msg);
+    struct apf_tunnel *t = apf_env_find_session(d->env, d->session);
+    if (t)
+        apf_tunnel_disconnect(t, d->reason, d->why[0] ? d->why : NULL);
+    free(d);
+}
+
+void
+apf_tunnel_disconnect_anywhere(struct apf_tunnel *t, uint32_t reason, const char *why)
+{
+    if (loop_is_current(t->env->loop)) {
+        apf_tunnel_disconnect(t, reason, why);
+        return;
+    }
+    struct remote_disconnect *d = malloc(sizeof(*d));
+    if (!d) {
+        log_error("out of memory: session %llu on another loop stays connected (%s)",
+                  (unsigned long long)t->session, why ? why : "");
+        return;
+    }
+    d->msg.fn = remote_disconnect_run;
+    d->env = t->env;
+    d->session = t->session;
+    d->reason = reason;
+    snprintf(d->why, sizeof(d->why), "%s", why ? why : "");
+    loop_post(t->env->loop, &d->msg);
 }
 
 int
@@ -604,7 +656,9 @@ apf_tunnel_new(struct apf_env *env, mps_stream *stream, struct apf_tunnel **t_r)
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     t->connected_wall_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-    t->session = ++env->last_session;
+    /* One sequence for every loop of the process (Workers): sessions are never reused. */
+    t->session = __atomic_add_fetch(&(env->main ? env->main : env)->last_session, 1,
+                                    __ATOMIC_RELAXED);
     size_t data_max = (size_t)(env->cfg->channel_window + env->cfg->window_tolerance);
     /* The largest legal message: channel data within window and tolerance, or a UDP alert
      * (under 64 KiB of data plus its addresses). */
@@ -613,9 +667,9 @@ apf_tunnel_new(struct apf_env *env, mps_stream *stream, struct apf_tunnel **t_r)
     if (t->next)
         t->next->prev = t;
     env->tunnels = t;
-    env->ntunnels++;
+    LOOP_STAT_INC(env->ntunnels);
     t->tls_class = tls_class_of(stream);
-    env->stats.tunnels_by_tls[t->tls_class]++;
+    LOOP_STAT_INC(env->stats.tunnels_by_tls[t->tls_class]);
 
     /* "Both sides send PROTOCOLVERSION first, once" (apf-reference.md, 5.2): AMT waits for
      * ours. A listener with SendProtocolVersion = no serves clients that treat it as an

@@ -67,6 +67,10 @@ struct apf_tunnel {
     uint64_t last_rx_ms;        /* uv_now of the latest input */
     uint64_t last_keepalive_ms; /* uv_now of the device's latest keepalive; 0: none */
     uint64_t rx_bytes, tx_bytes; /* read from / written to the device's stream */
+    /* last_rx_ms, last_keepalive_ms, rx_bytes, tx_bytes and channels_open are stored with
+     * LOOP_STAT_*: loop 0 reads them for listings while a worker loop runs the tunnel. */
+    uint32_t channels_open;
+    struct worker_device *remote; /* loop 0 only: its directory entry (worker loops' tunnels) */
     uint8_t tls_class;          /* apf_stats.tunnels_by_tls index, fixed at accept */
     /* Input not yet parsed (a message split across reads, or parked during auth). */
     uint8_t *inbuf;
@@ -85,9 +89,15 @@ void apf_env_shutdown(struct apf_env *env);
 
 /* Fill dev for events and listings; ports points into storage (at least nforwards). */
 void apf_tunnel_info(const struct apf_tunnel *t, struct mps_device_info *dev, uint16_t *ports);
+/* Only the members that change while the tunnel runs (last_rx_ms, last_keepalive_ms,
+ * channels_open, the byte counts): safe from loop 0 for a worker loop's live tunnel. */
+void apf_tunnel_info_live(const struct apf_tunnel *t, struct mps_device_info *dev);
 
 /* The live tunnel with this session id, or NULL. */
 struct apf_tunnel *apf_env_find_session(struct apf_env *env, uint64_t session);
+/* apf_tunnel_disconnect from any loop: at once on t's own loop, else posted to it (by
+ * session: a tunnel that is gone by then is left alone). Loop 0 or t's loop only. */
+void apf_tunnel_disconnect_anywhere(struct apf_tunnel *t, uint32_t reason, const char *why);
 
 /* Between the tunnel and its login phase (apf_login.c). The inputs return 0 or the
  * DISCONNECT reason the tunnel must end with. */
@@ -102,6 +112,8 @@ void apf_tunnel_end(struct apf_tunnel *t, bool unexpected, const char *fmt, ...)
 /* The reference's "Intel remote client UUID is now connected." and its end line, with the
  * counters they stand for (apf_login.c). */
 void apf_login_announce(struct apf_tunnel *t);
+/* Cancel the password check under way (t->auth_req), on loop 0's realm for a worker loop. */
+void apf_login_cancel_auth(struct apf_tunnel *t);
 void apf_login_report_end(struct apf_tunnel *t);
 void apf_tunnel_resume(struct apf_tunnel *t);    /* after auth: read and parse again */
 /* Between the tunnel and its global requests (apf_forward.c). */

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "modload.h"
 #include "splice.h"
+#include "workers.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -130,6 +131,16 @@ api_peer_port(const mps_stream *s)
 
 /* ----------------------------------------------------------------------- channels */
 
+/* The device's tunnel, on loop 0 or on a worker loop (Workers: crossing through a pair). */
+static int
+chan_open_any(const struct mps_chan_req *r, mps_open_cb cb, void *arg)
+{
+    struct apf_tunnel *t = apf_env_find(ctx.env, r->device);
+    if (t && t->env != ctx.env)
+        return workers_chan_open(t, r, cb, arg);
+    return t ? apf_channel_open_on(t, r, cb, arg) : -ENOENT;
+}
+
 static int
 api_chan_open(mps_inst *mi, const struct mps_chan_req *req, mps_open_cb cb, void *arg)
 {
@@ -138,14 +149,14 @@ api_chan_open(mps_inst *mi, const struct mps_chan_req *req, mps_open_cb cb, void
     if (!ctx.env || !req || !r.device || !cb)
         return -EINVAL;
     if (!mi)
-        return apf_channel_open(ctx.env, &r, cb, arg);
+        return chan_open_any(&r, cb, arg);
     struct inst_chan *c = inst_chan_new(mi, cb, arg);
     if (!c)
         return -ENOMEM;
     mps_open_cb tcb;
     void *targ;
     inst_chan_callback(c, &tcb, &targ);
-    int rc = apf_channel_open(ctx.env, &r, tcb, targ);
+    int rc = chan_open_any(&r, tcb, targ);
     if (rc == -ENOENT) /* not held here: maybe by another node */
         rc = api_chan_route(mi, &r, tcb, targ);
     if (rc < 0)
@@ -399,23 +410,7 @@ static size_t
 api_devices_foreach(mps_inst *mi, mps_device_cb cb, void *arg)
 {
     (void)mi;
-    if (!ctx.env)
-        return 0;
-    /* env->tunnels is newest first; listings read better oldest first. */
-    struct apf_tunnel *last = NULL;
-    for (struct apf_tunnel *t = ctx.env->tunnels; t; t = t->next)
-        last = t;
-    size_t n = 0;
-    for (struct apf_tunnel *t = last; t; t = t->prev) {
-        if (!t->connected_event || t->state == TUNNEL_CLOSING)
-            continue;
-        uint16_t ports[256];
-        struct mps_device_info dev;
-        apf_tunnel_info(t, &dev, ports);
-        cb(arg, &dev);
-        n++;
-    }
-    return n;
+    return ctx.env ? workers_devices_foreach(ctx.env, cb, arg) : 0; /* every loop's */
 }
 
 static int
@@ -423,6 +418,8 @@ api_device_find(mps_inst *mi, const char *name, mps_device_cb cb, void *arg)
 {
     (void)mi;
     struct apf_tunnel *t = ctx.env && name ? apf_env_find(ctx.env, name) : NULL;
+    if (t && t->env != ctx.env) /* a worker loop's (Workers) */
+        return workers_device_describe(t, cb, arg);
     if (!t || !t->connected_event || t->state == TUNNEL_CLOSING)
         return -ENOENT;
     uint16_t ports[256];
@@ -453,15 +450,19 @@ device_disconnect_now(struct loop_call *call)
 static int
 api_device_disconnect(mps_inst *mi, uint64_t session, const char *why)
 {
-    struct apf_tunnel *t = ctx.env ? apf_env_find_session(ctx.env, session) : NULL;
-    if (!t)
+    if (!ctx.env)
         return -ENOENT;
+    char text[200];
+    snprintf(text, sizeof(text), "%s%s%s", mi && mi->label ? mi->label : "module",
+             why && *why ? ": " : "", why ? why : "");
+    struct apf_tunnel *t = apf_env_find_session(ctx.env, session);
+    if (!t) /* on a worker loop, whose disconnect is posted (never inside this call) */
+        return workers_device_disconnect(ctx.env, session, text);
     struct deferred_disconnect *d = malloc(sizeof(*d));
     if (!d)
         return -ENOMEM;
     d->session = session;
-    snprintf(d->why, sizeof(d->why), "%s%s%s", mi && mi->label ? mi->label : "module",
-             why && *why ? ": " : "", why ? why : "");
+    snprintf(d->why, sizeof(d->why), "%s", text);
     loop_call_init(&d->call, device_disconnect_now);
     loop_call_queue(ctx.env->loop, &d->call);
     return 0;
@@ -471,8 +472,13 @@ void
 api_stats_fill(struct mps_stats *st)
 {
     struct mps_stats all = {.size = sizeof(all)};
+    struct apf_stats every = {0};
     if (ctx.env) {
-        const struct apf_stats *a = &ctx.env->stats;
+        every = ctx.env->stats;
+        all.devices_now = ctx.env->ndevices;
+        all.tunnels_now = ctx.env->ntunnels;
+        workers_stats_add(ctx.env, &every, &all.devices_now, &all.tunnels_now);
+        const struct apf_stats *a = &every;
         all.devices_opened = a->devices_opened;
         all.devices_closed = a->devices_closed;
         all.devices_lost = a->devices_lost;
@@ -485,8 +491,6 @@ api_stats_fill(struct mps_stats *st)
         all.tcp_forwarded = a->tcp_forwarded;
         all.connection_errors = a->connection_errors;
         all.names_refused = a->names_refused;
-        all.devices_now = ctx.env->ndevices;
-        all.tunnels_now = ctx.env->ntunnels;
         all.consoles_now = a->channels_opened - a->channels_closed;
     }
     struct auth_realm *realms[2];
@@ -498,7 +502,7 @@ api_stats_fill(struct mps_stats *st)
         all.throttled_sources += auth_realm_delayed_sources(realms[i]);
     }
     if (ctx.env) {
-        const struct apf_stats *a = &ctx.env->stats;
+        const struct apf_stats *a = &every;
         all.bytes_from_devices = a->bytes_from_devices;
         all.bytes_to_devices = a->bytes_to_devices;
         memcpy(all.tunnels_by_tls, a->tunnels_by_tls, sizeof(all.tunnels_by_tls));

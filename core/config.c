@@ -91,6 +91,10 @@ const struct mps_option config_core_options[] = {
      .help = "a device name held by a live tunnel goes to another: keep (never), "
              "replace-same-device (the same UUID and account or certificate: a reconnect) or "
              "latest (anyone)"},
+    CORE_OPT("Workers", MPS_OPT_STR, workers, "auto",
+             "event loops in threads of their own (1..64, or auto: one per CPU); device "
+             "connections of the core's listener are handed to them in turn, each owns its "
+             "tunnels, consoles and modules stay on the first (docs/workers.md)"),
     CORE_OPTR("ConsoleDescriptorShare", MPS_OPT_INT, console_fd_share, "25", 1, 100,
               "percent of the descriptor limit console and admin listeners may hold together; "
               "the rest is kept for AMT devices"),
@@ -331,6 +335,17 @@ check_core(struct loader *ld, const struct conf_section *sec)
                     "drops healthy tunnels in a loop",
                     c->keepalive_timeout_ms, c->keepalive_interval_ms);
     }
+
+    char *end;
+    long workers = strtol(c->workers, &end, 10);
+    if (strcasecmp(c->workers, "auto") == 0)
+        ld->cfg->workers = WORKERS_AUTO;
+    else if (end != c->workers && !*end && workers >= 1 && workers <= WORKERS_MAX)
+        ld->cfg->workers = (unsigned)workers;
+    else
+        LFAIL(ld, config_key_line(sec, "Workers"),
+              "Workers: expected a number of event loops from 1 to %d, or auto, got '%s'",
+              WORKERS_MAX, c->workers);
 
     if (!*c->log_file)
         LFAIL(ld, config_key_line(sec, "LogFile"), "LogFile must be stderr, syslog or a path");

@@ -27,6 +27,9 @@ enum log_numbering { /* [core] LogFileNumbering, the order of its choices */
     LOG_NUMBERING_CYCLIC,
 };
 
+#define WORKERS_MAX 64
+#define WORKERS_AUTO 0u
+
 struct core_config { /* [core]; names are the reference MPS's where it had one */
     char *module_path;            /* ModulePath = $(pkglibdir) */
     char *trace_levels;           /* TraceLevels = INFO|ERROR|WARNING */
@@ -57,6 +60,7 @@ struct core_config { /* [core]; names are the reference MPS's where it had one *
     char *control_socket;         /* ControlSocket = auto | none | path */
     char *control_serve;          /* ControlServe = admin_http */
     int allow_root;               /* AllowRoot = false (refuse to keep running as root) */
+    char *workers;                /* Workers = auto | N (event loops; docs/workers.md) */
 };
 
 struct realm_plugin {      /* one `Plugin =` line of a realm and its `PluginParameters =` */
@@ -100,6 +104,7 @@ struct config {
     struct listen_table *device_table;
     struct listen_directives device;
     enum keepalive_options_mode keepalive_mode;
+    unsigned workers; /* Workers: 1..WORKERS_MAX, or WORKERS_AUTO (one per CPU) */
     unsigned trace_mask;
     struct realm_config amt;     /* [AMT_Authenticate] */
     struct realm_config console; /* [Socks_Authenticate] */

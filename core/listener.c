@@ -49,6 +49,9 @@ struct listen_group {
     void *arg;
     struct stream_owner *owner;
     bool marks_established; /* the target calls stream_established itself */
+    /* Workers: another loop may take an accepted connection before any stream exists. */
+    listen_spread_fn spread;
+    void *spread_arg;
     const void *busy_reply;
     size_t busy_len;
     char busy_what[16]; /* ": 503" for an HTTP reply: the log says what the client got */
@@ -257,6 +260,13 @@ startups_drop(const struct listen_group *g)
 /* --------------------------------------------------------------------- hand-over */
 
 void
+listen_group_set_spread(struct listen_group *g, listen_spread_fn fn, void *arg)
+{
+    g->spread = fn;
+    g->spread_arg = arg;
+}
+
+void
 listen_group_deliver(struct listen_group *g, mps_stream *s)
 {
     stream_set_owner(s, g->owner);
@@ -355,6 +365,8 @@ group_admit(struct listen_group *g, int fd, const struct sockaddr *sa)
         lc->key = key;
         lc->source_counted = true;
     }
+    if (!sp->proxy_protocol && g->spread && g->spread(g->spread_arg, fd, sa, &lc->base))
+        return; /* another loop serves it; its counts stay here */
     mps_stream *s = tcp_stream_accepted(g->loop, fd, sa, &lc->base);
     if (!s) {
         lconn_closed(&lc->base);

@@ -52,6 +52,13 @@ void listen_group_free(struct listen_group *g);
 const struct mps_listen_conf *listen_group_conf(const struct listen_group *g);
 /* The addresses the group listens on, "127.0.0.1:16982, [::1]:16982", or "" (none). */
 void listen_group_addresses(const struct listen_group *g, char *out, size_t len);
+/* Workers: fn may take an accepted descriptor with its accounting (conn, one reference)
+ * before the group makes a stream of it, to serve it on another loop (true), or leave it
+ * (false). Connections that carry a PROXY header never go to fn. The target's stream_conn
+ * operations must then come back to this loop. */
+typedef bool (*listen_spread_fn)(void *arg, int fd, const struct sockaddr *sa,
+                                 struct stream_conn *conn);
+void listen_group_set_spread(struct listen_group *g, listen_spread_fn fn, void *arg);
 /* Hand a stream that did not come from a socket of g (a layer served it) to g's target. */
 void listen_group_deliver(struct listen_group *g, mps_stream *s);
 

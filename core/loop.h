@@ -25,6 +25,14 @@ struct loop_call {
     bool queued;
 };
 
+/* A counter that only its loop's thread writes and another loop may read at any time
+ * (Workers: loop 0 sums every loop's statistics): the writer stores its own reading plus n,
+ * relaxed (a plain store, no locked instruction); readers load relaxed. */
+#define LOOP_STAT_ADD(lv, n) __atomic_store_n(&(lv), (lv) + (n), __ATOMIC_RELAXED)
+#define LOOP_STAT_INC(lv) LOOP_STAT_ADD(lv, 1)
+#define LOOP_STAT_DEC(lv) __atomic_store_n(&(lv), (lv)-1, __ATOMIC_RELAXED)
+#define LOOP_STAT_READ(lv) __atomic_load_n(&(lv), __ATOMIC_RELAXED)
+
 #define loop_container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 /* Once per loop before any object uses it, and after every object is gone, before

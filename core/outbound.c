@@ -26,7 +26,7 @@ static void
 count(uint64_t *counter)
 {
     if (counter)
-        (*counter)++;
+        LOOP_STAT_INC(*counter);
 }
 
 /* A resolve (UDP or TCP) and, for TCP, the connect attempts that follow it. */

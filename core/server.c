@@ -14,6 +14,7 @@
 #include "route.h"
 #include "service.h"
 #include "stream.h"
+#include "workers.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -47,6 +48,7 @@ struct server {
     uv_timer_t stop_timer; /* bounds a shutdown that modules hold up */
     uv_timer_t flush_timer; /* a minute: summaries of rate-limited log lines */
     bool stopping;
+    bool stop_failed; /* the stop unwinds a failed start: no statistics */
 };
 
 /* Modules still holding streams this long after the stop: finish them anyway. */
@@ -357,6 +359,29 @@ device_group(struct server *srv, struct listen_spec *spec)
     return 0;
 }
 
+/* [core] Workers: loops 1..N-1 take turns with loop 0 at the device listener's connections. */
+static int
+start_workers(struct server *srv)
+{
+    unsigned n = srv->cfg.workers == WORKERS_AUTO ? uv_available_parallelism() : srv->cfg.workers;
+    if (n > WORKERS_MAX)
+        n = WORKERS_MAX;
+    if (n <= 1)
+        return 0;
+    int rc = workers_start(&srv->env, n);
+    if (rc < 0) {
+        log_error("Workers = %u: %s", n, strerror(-rc));
+        return -1;
+    }
+    listen_group_set_spread(srv->devices, workers_spread, srv->env.workers);
+    log_info("Workers = %u: %u event loops%s", n, n,
+             listen_group_conf(srv->devices)->proxy_protocol
+                 ? " (the device listener takes the PROXY protocol: its connections stay on "
+                   "loop 0)"
+                 : "");
+    return 0;
+}
+
 /* ------------------------------------------------------------------------ signals */
 
 static void
@@ -364,6 +389,10 @@ server_log_stats(struct server *srv)
 {
     struct mps_stats st = {.size = sizeof(st)};
     api_stats_fill(&st);
+    struct apf_stats every = srv->env.stats;
+    uint64_t ignored = 0;
+    workers_stats_add(&srv->env, &every, &ignored, &ignored);
+    uint64_t protocol_errors = every.protocol_errors;
     const struct auth_counters *a = srv->amt_realm ? auth_realm_counters(srv->amt_realm) : NULL;
     /* The reference statistics report's fields first (its Appendix B), then ours. */
     log_info("statistics: Intel client connections opened %llu, closed %llu, shut down "
@@ -383,12 +412,13 @@ server_log_stats(struct server *srv)
              (unsigned long long)st.general_errors, (unsigned long long)st.udp_forwarded,
              (unsigned long long)st.tcp_forwarded, (unsigned long long)st.devices_now,
              (unsigned long long)st.tunnels_now, (unsigned long long)st.consoles_now,
-             (unsigned long long)srv->env.stats.protocol_errors,
+             (unsigned long long)protocol_errors,
              a ? (unsigned long long)a->ok : 0, a ? (unsigned long long)a->deny : 0,
              a ? (unsigned long long)a->error : 0, a ? (unsigned long long)a->timeout : 0,
              a ? (unsigned long long)a->throttled : 0, (unsigned long long)st.refused_acl,
              (unsigned long long)st.refused_limit, (unsigned long long)st.refused_startups,
              (unsigned long long)st.accept_paused, (unsigned long long)st.names_refused);
+    workers_log_loops(&srv->env);
 }
 
 static size_t
@@ -472,6 +502,8 @@ stop_overdue(uv_timer_t *t)
     uv_stop(&srv->loop);
 }
 
+static void server_stop_finish(void *arg);
+
 /* A stop (SIGTERM) or the unwinding of a start that failed part way (failed: no shutdown
  * line, no statistics): either way every handle that keeps the loop running goes. */
 static void
@@ -498,7 +530,20 @@ server_stop(struct server *srv, bool failed)
     srv->stop_timer.data = srv;
     uv_unref((uv_handle_t *)&srv->stop_timer);
     uv_timer_start(&srv->stop_timer, stop_overdue, SHUTDOWN_GRACE_MS, 0);
-    if (!failed)
+    for (size_t i = 0; i < sizeof(srv->sig) / sizeof(srv->sig[0]); i++)
+        if (srv->sig[i].data)
+            uv_close((uv_handle_t *)&srv->sig[i], NULL);
+    /* The worker loops' tunnels still use the realm and the route table as they end. */
+    srv->stop_failed = failed;
+    workers_stop(&srv->env, server_stop_finish, srv);
+}
+
+/* Once every loop's tunnels are gone (at once without worker loops). */
+static void
+server_stop_finish(void *arg)
+{
+    struct server *srv = arg;
+    if (!srv->stop_failed)
         server_log_stats(srv); /* while the realms and their counters still exist */
     api_forget_console_realm();
     if (srv->amt_realm)
@@ -509,9 +554,6 @@ server_stop(struct server *srv, bool failed)
     if (srv->pool)
         auth_pool_free(srv->pool);
     srv->pool = NULL;
-    for (size_t i = 0; i < sizeof(srv->sig) / sizeof(srv->sig[0]); i++)
-        if (srv->sig[i].data)
-            uv_close((uv_handle_t *)&srv->sig[i], NULL);
 }
 
 static void
@@ -726,6 +768,8 @@ server_start(struct server *srv)
     if (service_watchdog_start(&srv->loop) < 0 ||
         service_status_start(&srv->loop, server_devices_now, srv) < 0)
         return -1;
+    if (start_workers(srv) < 0)
+        return -1;
     log_set_levels(srv->cfg.trace_mask);
     log_info("Intel (R) Management Presence Server has started");
     log_info("mpsd %s (module ABI %d.%d) listening for Intel AMT devices on %s%s; "
@@ -753,6 +797,14 @@ server_run(const char *conf_path)
         server_stop(srv, true); /* unwind what was started, as a normal stop does */
     }
     uv_run(&srv->loop, UV_RUN_DEFAULT);
+    if (workers_running(&srv->env)) {
+        /* The stop was forced (stop_overdue) while worker loops still ran: what they use
+         * cannot be freed under them. The process ends here. */
+        log_error("shutdown: worker loops still running: exiting without cleanup");
+        log_close();
+        return 1;
+    }
+    workers_free(&srv->env);
     /* Modules are finished (fini) only now: every stream they owned has closed. */
     server_cleanup(srv);
     if (srv->stopping && srv->stop_timer.data)

@@ -20,7 +20,7 @@ static void splice_on_read(void *arg, mps_stream *s, const struct mps_iov *data,
 static bool
 is_channel(const mps_stream *s)
 {
-    return strcmp(s->ops->kind, "channel") == 0;
+    return s->no_half_close || strcmp(s->ops->kind, "channel") == 0;
 }
 
 static int

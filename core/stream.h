@@ -77,6 +77,9 @@ struct mps_stream {
     bool unread_queued; /* the delivery of unread is queued */
     bool free_deferred; /* closed while unread_queued: that call frees */
     bool local;         /* came through the control socket (api->stream_local) */
+    /* Its end of stream ends it both ways, as an APF channel's does (APF has no half-close):
+     * a channel, or a stream standing for one on another loop (workers.c). */
+    bool no_half_close;
     uint8_t *unread;    /* bytes to deliver before the implementation's (stream_unread) */
     size_t unread_len;
     char *identity;     /* verified peer identity (TLS client certificate subject) or NULL */

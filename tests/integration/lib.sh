@@ -149,6 +149,10 @@ write_conf() {
         if [ -n "${CORE_EXTRA:-}" ]; then
             printf '%s\n' "$CORE_EXTRA"
         fi
+        # The whole suite can run with device tunnels on several loops (docs/workers.md).
+        if [ -n "${MPSD_TEST_WORKERS:-}" ]; then
+            echo "Workers = $MPSD_TEST_WORKERS"
+        fi
         # admin_http serves the control socket; the default path is shared by every daemon.
         case "${CONF_EXTRA:-}" in
         *"[module admin_http]"*) echo "ControlSocket = ${CONTROL_SOCKET:-$TMPD/control}" ;;
