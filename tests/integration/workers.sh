@@ -304,11 +304,11 @@ head -c "$MIB" /dev/urandom >"$TMPD/mib"
 for d in $A $B; do
     bg "bulk$d" python3 "$S5CLIENT" bulk --port "$SP" --timeout "$T" \
         --device "dev$d.example.com" --dport 16994 --bytes "$MIB" --seed "$d"
-    BULK_PID[$d]=$BG_PID
+    BULK_PID[d]=$BG_PID
     bg "post$d" curl -q -sS --max-time "$T" -x "http://127.0.0.1:$HP" --data-binary "@$TMPD/mib" \
         -H 'Content-Type: application/octet-stream' -o "$TMPD/mib.$d" \
         "http://dev$d.example.com:16992/big"
-    POST_PID[$d]=$BG_PID
+    POST_PID[d]=$BG_PID
 done
 for d in $A $B; do
     bg_wait "${BULK_PID[$d]}" "$T" || fail "SOCKS5 1 MiB to dev$d: $(cat "$TMPD/bulk$d.err")"
@@ -376,7 +376,7 @@ for d in $A $B; do
     before=$(grep -c "CONNECT dev$d\.example\.com:16994 established" "$MPSD_LOG" || true)
     bg "long$d" python3 "$S5CLIENT" bulk --port "$SP" --timeout "$T" \
         --device "dev$d.example.com" --dport 16994 --bytes "$BIG" --seed "$d"
-    LONG_PID[$d]=$BG_PID
+    LONG_PID[d]=$BG_PID
     wait_for $((10 * SLOW)) "the long transfer to dev$d" established "$d" "$before"
 done
 wait_for $((20 * SLOW)) "8 MiB more sent to devices" bytes_moved "$b0"
