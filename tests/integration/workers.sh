@@ -114,14 +114,17 @@ start_workers() {
 
 # ------------------------------------------------------------------- per-loop statistics
 # loop_stats: SIGUSR1; wait for the statistics line and W new loop lines; LD[k] and LT[k]
-# are loop k's devices and tunnels, LD_SUM their sum. The previous values go to PD.
-declare -a LD LT PD
+# are loop k's devices (forwarding) and tunnels (every logged-in connection, also one whose
+# names were all refused), LD_SUM and LT_SUM their sums. The previous values go to PD and PT.
+declare -a LD LT PD PT
 LD_SUM=0
+LT_SUM=0
 _loops_more() {
     _stats_more "$1" && [ "$(grep -c -e "$LOOP_RE" "$MPSD_LOG" || true)" -ge "$2" ]
 }
 loop_stats() {
     PD=("${LD[@]}")
+    PT=("${LT[@]}")
     local before_s before_l
     before_s=$(grep -c '\] statistics: ' "$MPSD_LOG" || true)
     before_l=$(grep -c -e "$LOOP_RE" "$MPSD_LOG" || true)
@@ -130,7 +133,9 @@ loop_stats() {
         wait_for $((5 * SLOW)) "the statistics line" _stats_more "$before_s"
         STATS=$(grep '\] statistics: ' "$MPSD_LOG" | tail -n 1)
         LD[0]=$(stats_value "now")
+        LT[0]=$(stats_value "devices,")
         LD_SUM=${LD[0]}
+        LT_SUM=${LT[0]}
         return
     fi
     wait_for $((5 * SLOW)) "the statistics line and $W loop lines" _loops_more "$before_s" \
@@ -142,6 +147,7 @@ loop_stats() {
 read_loop_lines() {
     local k d t seen=""
     LD_SUM=0
+    LT_SUM=0
     while read -r k d t; do
         [ "$k" -lt "$W" ] || fail "a line for loop $k with Workers = $W: $1"
         case " $seen " in *" $k "*) fail "loop $k twice in one report: $1" ;; esac
@@ -149,22 +155,26 @@ read_loop_lines() {
         LD[k]=$d
         LT[k]=$t
         LD_SUM=$((LD_SUM + d))
+        LT_SUM=$((LT_SUM + t))
     done < <(sed -n "$LOOP_SED" <<<"$1")
     [ "$(wc -w <<<"$seen")" = "$W" ] || fail "not one line per loop: $1"
 }
 # loops_settle WHAT PRED: a device leaving is counted when its loop has closed it, a moment
-# after the device got its DISCONNECT: repeat loop_stats until PRED (a command reading PD, the
-# counts before, and LD) holds. PD stays the counts of the first report.
+# after the device got its DISCONNECT: repeat loop_stats until PRED (a command reading PD and
+# PT, the counts before, and LD and LT) holds. PD and PT stay the counts of the first report.
 loops_settle() {
-    local what=$1 end=$((SECONDS + 10 * SLOW)) first
+    local what=$1 end=$((SECONDS + 10 * SLOW)) first_d first_t
     shift
     loop_stats
-    first=("${PD[@]}")
+    first_d=("${PD[@]}")
+    first_t=("${PT[@]}")
     until "$@"; do
-        [ "$SECONDS" -lt "$end" ] || fail "$what: before ${first[*]}, now ${LD[*]}"
+        [ "$SECONDS" -lt "$end" ] || fail "$what: before ${first_d[*]} devices," \
+            "${first_t[*]} tunnels; now $(loops_text)"
         sleep 0.1
         loop_stats
-        PD=("${first[@]}")
+        PD=("${first_d[@]}")
+        PT=("${first_t[@]}")
     done
 }
 loops_text() {
@@ -173,21 +183,21 @@ loops_text() {
     echo "${s%; }"
 }
 
-# placed WHAT: after a new device: the loop whose count grew by one, all others unchanged
-# (PD before, LD now); sets LOOP_OF. Plumbing: 0.
+# placed WHAT: after a new connection logged in: the loop whose tunnels grew by one, all
+# others unchanged (PT before, LT now); sets LOOP_OF. Plumbing: 0.
 placed() {
     local k grew=""
     LOOP_OF=0
     [ "$HAVE_W" = 1 ] || return 0
     for ((k = 0; k < W; k++)); do
-        if [ "${LD[k]}" = $((PD[k] + 1)) ]; then
-            [ -z "$grew" ] || fail "$1: two loops grew: before ${PD[*]}, now ${LD[*]}"
+        if [ "${LT[k]}" = $((PT[k] + 1)) ]; then
+            [ -z "$grew" ] || fail "$1: two loops grew: before ${PT[*]}, now ${LT[*]} tunnels"
             grew=$k
-        elif [ "${LD[k]}" != "${PD[k]}" ]; then
-            fail "$1: loop $k went from ${PD[k]} to ${LD[k]} devices"
+        elif [ "${LT[k]}" != "${PT[k]}" ]; then
+            fail "$1: loop $k went from ${PT[k]} to ${LT[k]} tunnels"
         fi
     done
-    [ -n "$grew" ] || fail "$1: no loop grew: before ${PD[*]}, now ${LD[*]}"
+    [ -n "$grew" ] || fail "$1: no loop grew: before ${PT[*]}, now ${LT[*]} tunnels"
     LOOP_OF=$grew
 }
 
@@ -323,10 +333,13 @@ done
 # 3. REST: every loop's devices; DELETE of a device on loop 1; it comes back.
 rest "$URL/api/v1/devices?limit=1000" >"$TMPD/code" || true
 [ "$(cat "$TMPD/code")" = 200 ] || fail "GET /api/v1/devices: $(cat "$TMPD/code") $(head -c 200 "$TMPD/b")"
-jget '"\n".join(sorted(d["fqdn"] for d in j["devices"]))' >"$TMPD/got"
-for ((i = 0; i < N; i++)); do echo "dev$i.example.com"; done | sort >"$TMPD/want"
-diff "$TMPD/want" "$TMPD/got" >/dev/null ||
-    fail "the REST list is not the 16 devices: $(diff "$TMPD/want" "$TMPD/got" | head -5)"
+# They connected one at a time, dev0 first: oldest first (the API's order) is dev0..dev15.
+jget '" ".join(d["fqdn"].split(".")[0] for d in j["devices"])' >"$TMPD/got"
+for ((i = 0; i < N; i++)); do printf 'dev%d ' "$i"; done | sed 's/ $/\n/' >"$TMPD/want"
+[ "$(sort <(tr ' ' '\n' <"$TMPD/want"))" = "$(sort <(tr ' ' '\n' <"$TMPD/got"))" ] ||
+    fail "the REST list is not the 16 devices: $(cat "$TMPD/got")"
+cmp -s "$TMPD/want" "$TMPD/got" || fail "the REST list has the 16 devices but not oldest first" \
+    "(they connected one at a time, dev0 first, loops $order): $(cat "$TMPD/got")"
 [ "$(jget 'j["total"]')" = "$N" ] || fail "REST total: $(jget 'j["total"]')"
 timeout "$T" python3 "$RESTCLIENT" "$URL" list --page 5 >"$TMPD/list.py" ||
     fail "rest_client list: $(tail -n 3 "$TMPD/list.py")"
@@ -352,8 +365,9 @@ bg_wait "${SIM_PID[$V]}" $((10 * SLOW)) || fail "amtsim of dev$V did not stop"
 grep -q "disconnected 1" "$TMPD/sim$V.out" || fail "dev$V: $(cat "$TMPD/sim$V.out" "$TMPD/sim$V.err")"
 assert_log "DELETE device dev$V\.example\.com (session $session): disconnected"
 one_less_on_1() {
-    [ "$LD_SUM" = $((N - 1)) ] || return 1
-    [ "$HAVE_W" = 0 ] || { [ "${LD[1]}" = $((PD[1] - 1)) ] && [ "${LD[0]}" = "${PD[0]}" ]; }
+    [ "$LD_SUM" = $((N - 1)) ] && [ "$LT_SUM" = $((N - 1)) ] || return 1
+    [ "$HAVE_W" = 0 ] || { [ "${LD[1]}" = $((PD[1] - 1)) ] && [ "${LD[0]}" = "${PD[0]}" ] &&
+        [ "${LT[1]}" = $((PT[1] - 1)) ] && [ "${LT[0]}" = "${PT[0]}" ]; }
 }
 loops_settle "loop 1 to count one device less after the DELETE of dev$V" one_less_on_1
 out=$(s5 echo --device "dev$V.example.com" --dport 16994 --bytes 100)
@@ -474,7 +488,7 @@ claim X2 x.example.com "$UX" amtuser 'P@ssw0rd'
 bg_wait "${DEV_PID[X]}" $((10 * SLOW)) || fail "the replaced session X is still up"
 [ "$(cat "$TMPD/X.out")" = "disconnect 11" ] || fail "X ended with '$(cat "$TMPD/X.out")'"
 wait_log "$(replaced_re x.example.com)"
-# X left its loop, X2 joined another: that loop +1, X's -1.
+# X left its loop, X2 joined another: that loop +1, X's -1, in devices and in tunnels.
 x=${DEV_LOOP[X]}
 x2=""
 moved() {
@@ -482,9 +496,9 @@ moved() {
     x2=""
     for ((k = 0; k < W; k++)); do
         [ "$k" = "$x" ] && continue
-        [ "${LD[k]}" = $((PD[k] + 1)) ] && x2=$k
+        [ "${LD[k]}" = $((PD[k] + 1)) ] && [ "${LT[k]}" = $((PT[k] + 1)) ] && x2=$k
     done
-    [ -n "$x2" ] && [ "${LD[x]}" = $((PD[x] - 1)) ]
+    [ -n "$x2" ] && [ "${LD[x]}" = $((PD[x] - 1)) ] && [ "${LT[x]}" = $((PT[x] - 1)) ]
 }
 if [ "$HAVE_W" = 1 ]; then
     loops_settle "X2 on another loop than X ($x), X gone from it" moved
