@@ -695,11 +695,12 @@ workers_start(struct apf_env *main, unsigned n)
         ws->running++;
     }
     if (rc < 0) {
-        /* The loops that run stop at once; the others never ran. */
+        /* The loops that never ran close here; those that run end with the daemon's stop
+         * (workers_stop), which the failed start leads to. */
         for (unsigned i = 0; i < n - 1; i++)
             if (!ws->w[i].thread_started)
                 worker_discard(&ws->w[i]);
-        workers_stop(main, NULL, NULL);
+        ws->n = 1 + ws->running; /* the spread hook is not set: no connection goes to them */
         return rc;
     }
     return 0;

@@ -79,9 +79,11 @@ def main():
         out.append("| " + " | ".join(cells) + " |")
     out.append("")
     if "haproxy-1t" in paths and mpsd_paths:
-        # mpsd runs one event loop: HAProxy on one thread is the like-for-like engine comparison
-        out.append("The same ratios against HAProxy with `nbthread 1` (mpsd runs one event loop; "
-                   "the targets are set against HAProxy as packaged, above):")
+        # HAProxy on one thread against mpsd's loops: how much the second CPU is worth
+        loops = meta.get("mpsd_loops", "1")
+        out.append(f"The same ratios against HAProxy with `nbthread 1` (mpsd ran {loops} event "
+                   f"loop{'' if loops == '1' else 's'}, `[core] Workers`; the targets are set "
+                   "against HAProxy as packaged, above):")
         out.append("")
         out.append("| measurement | " + " | ".join(f"{PATH_TITLES[p].split()[1]} / HAProxy "
                                                    "1 thread" for p in mpsd_paths) + " |")
@@ -162,7 +164,8 @@ def main():
     out.append("- **HAProxy**: relaybench → haproxy (`mode tcp`) → echod. One relay hop. Run "
                f"twice: as packaged ({meta.get('haproxy_threads', '?')} threads here, one per "
                "CPU) and with `nbthread 1`.")
-    out.append("- **mpsd**: relaybench → mpsd (SOCKS5 or HTTP CONNECT handshake first) → APF "
+    out.append(f"- **mpsd** ({meta.get('mpsd_loops', '1')} event loops, `[core] Workers`): "
+               "relaybench → mpsd (SOCKS5 or HTTP CONNECT handshake first) → APF "
                "channel in the device's CIRA tunnel → amtsim, which decodes APF and echoes in "
                "CHANNEL_DATA within the channel windows. Also one relay hop, but the far end "
                "is not a plain echo server: amtsim does APF framing and flow control, the work "

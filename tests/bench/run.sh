@@ -212,8 +212,10 @@ wait "$MPSD_PID" || rc=$?
 check_mpsd_log "$TMPD/mpsd.log"
 
 # ------------------------------------------------------------------------- report
+# The event loops mpsd ran ([core] Workers, default one per CPU): logged at start when more than one.
+MPSD_LOOPS=$(sed -n 's/.*Workers = [0-9]*: \([0-9]*\) event loops.*/\1/p' "$TMPD/mpsd.log" | head -n 1)
 write_report report.py \
-    "haproxy_threads=$HAPROXY_THREADS" \
+    "haproxy_threads=$HAPROXY_THREADS" "mpsd_loops=${MPSD_LOOPS:-1}" \
     "libuv=$(pkg-config --modversion libuv 2>/dev/null || echo '?')" \
     "rounds=$ROUNDS" "mib=$MIB" "conns=$CONNS" "lat_count=$LAT_COUNT" "lat_conns=$LAT_CONNS" \
     "devices=$DEVICES" "amtsim_args=$AMTSIM_ARGS" "mpsd_core=${BENCH_MPSD_CORE:-}" \
