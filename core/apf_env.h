@@ -69,7 +69,6 @@ struct apf_env {
     /* Loop 0 only: the devices of the worker loops, as their events described them (oldest
      * first), for listings, lookups and disconnects. */
     struct worker_device *remote_head, *remote_tail;
-    size_t nremote;
 };
 
 #endif

@@ -125,7 +125,6 @@ directory_remove(struct apf_env *main, struct worker_device *d)
         d->next->prev = d->prev;
     else
         main->remote_tail = d->prev;
-    main->nremote--;
     d->t->remote = NULL;
     device_strings_free(d);
     free(d);
@@ -165,7 +164,6 @@ directory_update(struct apf_env *main, struct apf_tunnel *t, enum mps_event ev,
             after->next = d;
         else
             main->remote_head = d;
-        main->nremote++;
         t->remote = d;
     }
     if (!device_copy(d, dev))
@@ -739,12 +737,6 @@ bool
 workers_running(const struct apf_env *main)
 {
     return main->workers && main->workers->running > 0;
-}
-
-unsigned
-workers_loops(const struct apf_env *main)
-{
-    return main->workers ? main->workers->n : 1;
 }
 
 /* ------------------------------------------------------------------ statistics */

@@ -37,8 +37,6 @@ void workers_stop(struct apf_env *main, void (*done)(void *arg), void *arg);
 void workers_free(struct apf_env *main);
 /* Whether worker threads have not all ended yet. */
 bool workers_running(const struct apf_env *main);
-/* How many loops run (1 without workers). */
-unsigned workers_loops(const struct apf_env *main);
 
 /* Statistics: the worker loops' counters added to sum (relaxed reads of live counters). */
 void workers_stats_add(const struct apf_env *main, struct apf_stats *sum, uint64_t *ndevices,
