@@ -276,32 +276,40 @@ listen_group_deliver(struct listen_group *g, mps_stream *s)
 }
 
 /* The PROXY header named the client: the checks that depend on it, then the target. */
+bool
+listen_group_check_proxied(struct listen_group *g, struct stream_conn *conn,
+                           const struct sockaddr *sa)
+{
+    struct lconn *lc = (struct lconn *)conn;
+    const char *why;
+    if (sa->sa_family == AF_UNSPEC)
+        return true;
+    if (!acl_allows(g, sa, &why)) {
+        refuse(g, &L.refused_acl, refuse_kind_acl, sa, "%s", why);
+        return false;
+    }
+    struct netaddr_key key;
+    netaddr_key(sa, &key);
+    if (g->spec.max_per_source &&
+        src_counts_get(&g->src, &key) >= (uint32_t)g->spec.max_per_source) {
+        refuse(g, &L.refused_limit, refuse_kind_limit, sa, "MaxConnectionsPerSource (%ld) reached",
+               g->spec.max_per_source);
+        return false;
+    }
+    if (lc && src_counts_inc(&g->src, &key) == 0) {
+        lc->key = key;
+        lc->source_counted = true;
+    }
+    return true;
+}
+
 static void
 group_after_proxy(void *arg, mps_stream *s)
 {
     struct listen_group *g = arg;
-    struct lconn *lc = (struct lconn *)s->conn;
-    const struct sockaddr *sa = &s->peer_sa.sa;
-    const char *why;
-    if (sa->sa_family != AF_UNSPEC) {
-        if (!acl_allows(g, sa, &why)) {
-            refuse(g, &L.refused_acl, refuse_kind_acl, sa, "%s", why);
-            stream_close(s, NULL, NULL);
-            return;
-        }
-        struct netaddr_key key;
-        netaddr_key(sa, &key);
-        if (g->spec.max_per_source &&
-            src_counts_get(&g->src, &key) >= (uint32_t)g->spec.max_per_source) {
-            refuse(g, &L.refused_limit, refuse_kind_limit, sa,
-                   "MaxConnectionsPerSource (%ld) reached", g->spec.max_per_source);
-            stream_close(s, NULL, NULL);
-            return;
-        }
-        if (lc && src_counts_inc(&g->src, &key) == 0) {
-            lc->key = key;
-            lc->source_counted = true;
-        }
+    if (!listen_group_check_proxied(g, s->conn, &s->peer_sa.sa)) {
+        stream_close(s, NULL, NULL);
+        return;
     }
     listen_group_deliver(g, s);
 }
@@ -365,7 +373,7 @@ group_admit(struct listen_group *g, int fd, const struct sockaddr *sa)
         lc->key = key;
         lc->source_counted = true;
     }
-    if (!sp->proxy_protocol && g->spread && g->spread(g->spread_arg, fd, sa, &lc->base))
+    if (g->spread && g->spread(g->spread_arg, fd, sa, &lc->base))
         return; /* another loop serves it; its counts stay here */
     mps_stream *s = tcp_stream_accepted(g->loop, fd, sa, &lc->base);
     if (!s) {

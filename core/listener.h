@@ -54,11 +54,18 @@ const struct mps_listen_conf *listen_group_conf(const struct listen_group *g);
 void listen_group_addresses(const struct listen_group *g, char *out, size_t len);
 /* Workers: fn may take an accepted descriptor with its accounting (conn, one reference)
  * before the group makes a stream of it, to serve it on another loop (true), or leave it
- * (false). Connections that carry a PROXY header never go to fn. The target's stream_conn
- * operations must then come back to this loop. */
+ * (false). The target's stream_conn operations must then come back to this loop. On a
+ * listener with the PROXY protocol the taker reads the header and has this loop run
+ * listen_group_check_proxied before it serves the connection. */
 typedef bool (*listen_spread_fn)(void *arg, int fd, const struct sockaddr *sa,
                                  struct stream_conn *conn);
 void listen_group_set_spread(struct listen_group *g, listen_spread_fn fn, void *arg);
+/* The checks that wait for a PROXY header, against the client it names (sa; AF_UNSPEC for
+ * a LOCAL header: none): AllowFrom/DenyFrom and MaxConnectionsPerSource, counting the source
+ * against conn (the group's accounting of that connection). false: refused and logged;
+ * close the connection. g's loop only. */
+bool listen_group_check_proxied(struct listen_group *g, struct stream_conn *conn,
+                                const struct sockaddr *sa);
 /* Hand a stream that did not come from a socket of g (a layer served it) to g's target. */
 void listen_group_deliver(struct listen_group *g, mps_stream *s);
 

@@ -373,7 +373,8 @@ static bool
 spread_group(struct server *srv, struct listen_group *g, void (*accept)(void *, mps_stream *),
              void *arg, bool marks_established)
 {
-    void *target = workers_target(&srv->env, accept, arg, marks_established);
+    void *target = workers_target(&srv->env, accept, arg, marks_established,
+                                  listen_group_conf(g)->proxy_protocol ? g : NULL);
     if (!target)
         return false;
     listen_group_set_spread(g, workers_spread, target);
@@ -381,8 +382,8 @@ spread_group(struct server *srv, struct listen_group *g, void (*accept)(void *, 
 }
 
 /* [core] Workers: loops 1..N-1 take turns with loop 0 at the connections of the core's
- * device listener and of the device listeners of MPS_F_ANY_LOOP instances (tls). Connections
- * behind the PROXY protocol stay on loop 0 (listener.c reads the header there). */
+ * device listener and of the device listeners of MPS_F_ANY_LOOP instances (tls), PROXY
+ * protocol or not. */
 static int
 start_workers(struct server *srv)
 {
@@ -396,18 +397,12 @@ start_workers(struct server *srv)
     }
     if (!spread_group(srv, srv->devices, NULL, NULL, true))
         log_warn("Workers: out of memory: the core's device connections stay on loop 0");
-    log_info("Workers = %u: %u event loops%s", n, n,
-             listen_group_conf(srv->devices)->proxy_protocol
-                 ? " (the device listener takes the PROXY protocol: its connections stay on "
-                   "loop 0)"
-                 : "");
+    log_info("Workers = %u: %u event loops", n, n);
     for (struct mps_inst *mi = srv->modules; mi; mi = mi->next) {
         if (!mi->listen_group || !api_inst_any_loop(mi))
             continue;
         if (!spread_group(srv, mi->listen_group, api_inst_accept, mi, mi->minor >= 1))
             log_warn("[%s] Workers: out of memory: its connections stay on loop 0", mi->label);
-        else if (listen_group_conf(mi->listen_group)->proxy_protocol)
-            log_info("[%s] takes the PROXY protocol: its connections stay on loop 0", mi->label);
         else
             log_info("[%s] device connections go to the %u event loops in turn", mi->label, n);
     }

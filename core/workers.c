@@ -3,7 +3,9 @@
 #include "workers.h"
 #include "apf_channel.h"
 #include "apf_tunnel.h"
+#include "listener.h"
 #include "log.h"
+#include "proxy_accept.h"
 #include "splice.h"
 #include "xloop.h"
 
@@ -26,12 +28,23 @@ struct worker {
     struct loop_msg done_msg; /* worker -> loop 0, its last message */
 };
 
+struct worker_target;
+
+/* A worker loop's PROXY header reader for one listener. */
+struct worker_gate {
+    struct proxy_gate gate; /* on the worker's loop */
+    struct worker_target *target;
+    struct worker *w;
+};
+
 /* A listener whose connections the loops take in turn (workers_target). */
 struct worker_target {
     struct workers *ws;
     void (*accept)(void *arg, mps_stream *s); /* NULL: an APF tunnel */
     void *arg;
     bool marks_established;
+    struct listen_group *proxied; /* a listener with the PROXY protocol, else NULL */
+    struct worker_gate *gates;    /* with proxied: one per worker loop */
     struct worker_target *next;
 };
 
@@ -413,6 +426,48 @@ struct handoff {
     struct worker_conn *conn;
 };
 
+/* s, taken over by w's loop, goes to what its listener serves. */
+static void
+target_deliver(const struct worker_target *target, struct worker *w, mps_stream *s)
+{
+    if (!target->accept) {
+        apf_tunnel_new(&w->env, s, NULL); /* closes s itself on error */
+        return;
+    }
+    if (!target->marks_established)
+        stream_established(s);
+    target->accept(target->arg, s); /* owns s */
+}
+
+struct proxied_check {
+    struct listen_group *g;
+    struct stream_conn *conn; /* loop 0's accounting of the connection */
+    const struct sockaddr *sa;
+    bool ok;
+};
+
+static void
+proxied_check_on_main(void *arg)
+{
+    struct proxied_check *c = arg;
+    c->ok = listen_group_check_proxied(c->g, c->conn, c->sa);
+}
+
+/* A worker's gate read the PROXY header: loop 0 checks the client it names. */
+static void
+worker_gate_passed(void *arg, mps_stream *s)
+{
+    struct worker_gate *wg = arg;
+    struct worker_conn *wc = (struct worker_conn *)s->conn;
+    struct proxied_check c = {wg->target->proxied, wc->real, &s->peer_sa.sa, false};
+    loop_run_sync(wg->w->all->main->loop, proxied_check_on_main, &c);
+    if (!c.ok) {
+        stream_close(s, NULL, NULL);
+        return;
+    }
+    target_deliver(wg->target, wg->w, s);
+}
+
 static void
 handoff_run(struct loop_msg *m)
 {
@@ -424,25 +479,31 @@ handoff_run(struct loop_msg *m)
         log_error("loop %u: out of memory taking over a device connection", w->index);
         wconn_closed(&h->conn->base);
         wconn_free(&h->conn->base);
-    } else if (!h->target->accept) {
-        apf_tunnel_new(&w->env, s, NULL); /* closes s itself on error */
+    } else if (h->target->proxied) {
+        proxy_gate_accept(&h->target->gates[w->index - 1].gate, s);
     } else {
-        if (!h->target->marks_established)
-            stream_established(s);
-        h->target->accept(h->target->arg, s); /* owns s */
+        target_deliver(h->target, w, s);
     }
     free(h);
 }
 
 void *
 workers_target(struct apf_env *main, void (*accept)(void *arg, mps_stream *s), void *arg,
-               bool marks_established)
+               bool marks_established, struct listen_group *proxied)
 {
     struct workers *ws = main->workers;
     struct worker_target *t = ws ? calloc(1, sizeof(*t)) : NULL;
-    if (!t)
+    struct worker_gate *gates = t && proxied ? calloc(ws->n - 1, sizeof(*gates)) : NULL;
+    if (!t || (proxied && !gates)) {
+        free(t);
         return NULL;
-    *t = (struct worker_target){ws, accept, arg, marks_established, ws->targets};
+    }
+    *t = (struct worker_target){ws, accept, arg, marks_established, proxied, gates, ws->targets};
+    for (unsigned i = 0; gates && i < ws->n - 1; i++) {
+        gates[i].target = t;
+        gates[i].w = &ws->w[i];
+        proxy_gate_init(&gates[i].gate, &ws->w[i].loop, worker_gate_passed, &gates[i]);
+    }
     ws->targets = t;
     return t;
 }
@@ -634,7 +695,12 @@ static void
 worker_stop_run(struct loop_msg *m)
 {
     struct worker *w = loop_container_of(m, struct worker, stop_msg);
-    if (w->all->loop_stop) /* connections still in a module's hands (a TLS handshake) */
+    /* Connections not served yet: waiting for their PROXY header, in a module's hands (a
+     * TLS handshake). */
+    for (struct worker_target *t = w->all->targets; t; t = t->next)
+        if (t->gates)
+            proxy_gate_close(&t->gates[w->index - 1].gate);
+    if (w->all->loop_stop)
         w->all->loop_stop();
     apf_env_shutdown(&w->env);
     uv_close((uv_handle_t *)&w->keep, NULL);
@@ -778,6 +844,7 @@ workers_free(struct apf_env *main)
     for (struct worker_target *t = main->workers ? main->workers->targets : NULL, *next; t;
          t = next) {
         next = t->next;
+        free(t->gates);
         free(t);
     }
     free(main->workers);

@@ -31,9 +31,12 @@ int workers_start(struct apf_env *main, unsigned n, void (*loop_stop)(void));
 /* What a listener's connections become on the loop that takes them: accept NULL for the
  * core's device listener (an APF tunnel), else accept(arg, stream) on that loop's thread,
  * marking the stream established first unless marks_established (the target says so
- * itself). The handle is the arg of workers_spread; NULL on ENOMEM. Freed by workers_free. */
+ * itself). proxied: the listener (takes the PROXY protocol), whose header the taking loop
+ * reads and whose checks on the client it names loop 0 makes; else NULL. The handle is the
+ * arg of workers_spread; NULL on ENOMEM. Freed by workers_free. */
+struct listen_group;
 void *workers_target(struct apf_env *main, void (*accept)(void *arg, mps_stream *s), void *arg,
-                     bool marks_established);
+                     bool marks_established, struct listen_group *proxied);
 /* A listener's spread hook (listen_group_set_spread, arg from workers_target): the next loop
  * in turn takes the accepted descriptor and its accounting (true), or loop 0 keeps it. */
 bool workers_spread(void *arg, int fd, const struct sockaddr *sa, struct stream_conn *conn);
