@@ -49,6 +49,7 @@ struct apf_env {
     struct apf_tunnel *tunnels; /* every live tunnel, newest first, for shutdown and listing */
     size_t ntunnels;
     size_t ndevices;            /* tunnels that delivered DEVICE_CONNECTED */
+    size_t consoles_moved;      /* Workers: console sockets moved to this loop (workers_move.c) */
     uint64_t last_session;      /* session ids are handed out in order, never reused */
     bool stopping;
     /* Where devices may send alerts and open direct-tcpip channels (authorized.h): NULL is an

@@ -167,7 +167,8 @@ api_chan_open(mps_inst *mi, const struct mps_chan_req *req, mps_open_cb cb, void
 static int
 api_splice(mps_stream *a, mps_stream *b)
 {
-    int rc = splice_streams(a, b);
+    /* A console of loop 0 and a device on a worker loop: served on the device's loop. */
+    int rc = ctx.env && workers_splice_move(ctx.env, a, b) ? 0 : splice_streams(a, b);
     if (rc == 0) { /* the core's from now on */
         stream_set_owner(a, NULL);
         stream_set_owner(b, NULL);

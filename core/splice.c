@@ -89,6 +89,23 @@ splice_on_read(void *arg, mps_stream *s, const struct mps_iov *data, int status)
     }
 }
 
+mps_stream *
+splice_undo(mps_stream *s)
+{
+    struct splice *sp = s->drain_cb == splice_drained ? s->drain_arg : NULL;
+    if (!sp || sp->closing || sp->eof[0] || sp->eof[1] || sp->paused[0] || sp->paused[1])
+        return NULL;
+    mps_stream *other = sp->side[1 - side_of(sp, s)];
+    for (int i = 0; i < 2; i++) {
+        stream_read_stop(sp->side[i]);
+        sp->side[i]->read_cb = NULL; /* nothing may reach sp any more */
+        sp->side[i]->read_arg = NULL;
+        stream_set_drain(sp->side[i], 0, NULL, NULL);
+    }
+    free(sp);
+    return other;
+}
+
 int
 splice_streams(mps_stream *a, mps_stream *b)
 {

@@ -14,5 +14,9 @@
 #define SPLICE_HIGH_WATER (256 * 1024)
 
 int splice_streams(mps_stream *a, mps_stream *b); /* 0 or -errno (then the caller keeps both) */
+/* Workers: undo the splice s is in and return the stream it was joined to; neither is read
+ * any more and both are the caller's again. NULL, and nothing changed, when s is in no
+ * splice or in one that has seen an end or a close or is paused by backpressure. */
+mps_stream *splice_undo(mps_stream *s);
 
 #endif

@@ -160,6 +160,11 @@ void mod_stream_discard(mps_stream *s);
 void tcp_stream_thread_free(void);
 /* A stream around fd, an accepted and connected socket (the listener's): peer is sa, conn
  * its accounting (the stream takes the reference). NULL (fd closed) when out of memory. */
+/* Workers: take s's socket away from it to serve it on another loop: a duplicate of its
+ * descriptor (the caller's), with its accounting in *conn_r (one reference, the caller's);
+ * s is closed without a FIN. -EBUSY (nothing changed) unless s is an open TCP stream with
+ * nothing queued, unread or ended; else -errno. */
+int tcp_stream_detach(mps_stream *s, struct stream_conn **conn_r);
 mps_stream *tcp_stream_accepted(uv_loop_t *loop, int fd, const struct sockaddr *sa,
                                 struct stream_conn *conn);
 

@@ -5,6 +5,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -553,6 +554,36 @@ tcp_connect_cancel(struct tcp_connect *c)
 }
 
 /* ------------------------------------------------------------------------ accepted */
+
+int
+tcp_stream_detach(mps_stream *s, struct stream_conn **conn_r)
+{
+    struct tcp_stream *ts = (struct tcp_stream *)s;
+    if (s->ops != &tcp_ops || s->closing || s->local || ts->shut || ts->eof || s->unread_len ||
+        s->marks)
+        return -EBUSY;
+    tcp_gather_send(ts);
+    if (ts->send_error || stream_write_queue_size(s) > 0)
+        return -EBUSY;
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&ts->handle, &fd) < 0)
+        return -EBADF;
+    int dup_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (dup_fd < 0)
+        return -errno;
+    *conn_r = s->conn; /* the connection lives on in dup_fd: so does its accounting */
+    s->conn = NULL;
+    /* As stream_close, but the handle goes at once: no FIN, no lingering (the socket stays
+     * open through dup_fd), and libuv takes the descriptor out of this loop's epoll first. */
+    s->closing = true;
+    s->read_cb = NULL;
+    s->drain_cb = NULL;
+    s->close_cb = NULL;
+    stream_set_owner(s, NULL);
+    ts->eof = true;
+    tcp_close_now(ts);
+    return dup_fd;
+}
 
 mps_stream *
 tcp_stream_accepted(uv_loop_t *loop, int fd, const struct sockaddr *sa, struct stream_conn *conn)

@@ -1,6 +1,7 @@
 /* workers.c - device tunnels on N event loops (workers.h, docs/workers.md).
  * SPDX-License-Identifier: Apache-2.0 */
 #include "workers.h"
+#include "workers_internal.h"
 #include "apf_channel.h"
 #include "apf_tunnel.h"
 #include "listener.h"
@@ -15,52 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-struct worker {
-    struct workers *all;
-    unsigned index; /* 1..n-1: loop 0 is the daemon's */
-    pthread_t thread;
-    bool thread_started;
-    uv_loop_t loop;
-    uv_async_t keep; /* never sent: holds the loop open until the stop closes it */
-    struct apf_env env;
-    struct loop_msg stop_msg; /* loop 0 -> worker */
-    struct loop_msg done_msg; /* worker -> loop 0, its last message */
-};
-
-struct worker_target;
-
-/* A worker loop's PROXY header reader for one listener. */
-struct worker_gate {
-    struct proxy_gate gate; /* on the worker's loop */
-    struct worker_target *target;
-    struct worker *w;
-};
-
-/* A listener whose connections the loops take in turn (workers_target). */
-struct worker_target {
-    struct workers *ws;
-    void (*accept)(void *arg, mps_stream *s); /* NULL: an APF tunnel */
-    void *arg;
-    bool marks_established;
-    struct listen_group *proxied; /* a listener with the PROXY protocol, else NULL */
-    struct worker_gate *gates;    /* with proxied: one per worker loop */
-    struct worker_target *next;
-};
-
-struct workers {
-    struct apf_env *main;
-    struct worker_target *targets;
-    void (*loop_stop)(void); /* each worker loop's thread, as it stops */
-    unsigned n;       /* loops, loop 0 included */
-    unsigned next;    /* round robin over 0..n-1 */
-    unsigned running; /* worker threads not yet joined */
-    uv_async_t alive; /* loop 0: holds its loop open until every worker has ended */
-    bool stopping;
-    void (*done)(void *arg);
-    void *done_arg;
-    struct worker w[]; /* n - 1 */
-};
 
 /* The worker whose thread this is (outbound_budget takes no argument). */
 static _Thread_local struct worker *current_worker;
@@ -294,16 +249,6 @@ worker_on_event(void *arg, enum mps_event ev, const struct mps_device_info *dev)
 
 /* ------------------------------------------------- accounting of a handed connection */
 
-/* The listener's accounting of a connection stays on loop 0; the streams on the worker loop
- * hold this proxy, which posts what they report. Each operation happens at most once, so each
- * has its message; free is the last and frees the proxy on loop 0. */
-struct worker_conn {
-    struct stream_conn base;
-    struct stream_conn *real;
-    uv_loop_t *main_loop;
-    bool established, closed;
-    struct loop_msg established_msg, closed_msg, free_msg;
-};
 
 static void
 wconn_established_run(struct loop_msg *m)
@@ -338,7 +283,7 @@ wconn_established(struct stream_conn *c)
     loop_post(wc->main_loop, &wc->established_msg);
 }
 
-static void
+void
 wconn_closed(struct stream_conn *c)
 {
     struct worker_conn *wc = (struct worker_conn *)c;
@@ -348,7 +293,7 @@ wconn_closed(struct stream_conn *c)
     loop_post(wc->main_loop, &wc->closed_msg);
 }
 
-static void
+void
 wconn_free(struct stream_conn *c)
 {
     struct worker_conn *wc = (struct worker_conn *)c;
@@ -362,7 +307,7 @@ static const struct stream_conn_ops wconn_ops = {
 };
 
 /* A proxy for real (its reference is the proxy's now); NULL on ENOMEM. */
-static struct worker_conn *
+struct worker_conn *
 wconn_new(uv_loop_t *main_loop, struct stream_conn *real)
 {
     struct worker_conn *wc = calloc(1, sizeof(*wc));
@@ -890,6 +835,7 @@ workers_log_loops(const struct apf_env *main)
     log_info("loop 0: %zu devices, %zu tunnels", LOOP_STAT_READ(main->ndevices),
              LOOP_STAT_READ(main->ntunnels));
     for (unsigned i = 0; i < ws->n - 1; i++)
-        log_info("loop %u: %zu devices, %zu tunnels", ws->w[i].index,
-                 LOOP_STAT_READ(ws->w[i].env.ndevices), LOOP_STAT_READ(ws->w[i].env.ntunnels));
+        log_info("loop %u: %zu devices, %zu tunnels, %zu consoles moved here", ws->w[i].index,
+                 LOOP_STAT_READ(ws->w[i].env.ndevices), LOOP_STAT_READ(ws->w[i].env.ntunnels),
+                 LOOP_STAT_READ(ws->w[i].env.consoles_moved));
 }

@@ -40,6 +40,11 @@ void *workers_target(struct apf_env *main, void (*accept)(void *arg, mps_stream 
 /* A listener's spread hook (listen_group_set_spread, arg from workers_target): the next loop
  * in turn takes the accepted descriptor and its accounting (true), or loop 0 keeps it. */
 bool workers_spread(void *arg, int fd, const struct sockaddr *sa, struct stream_conn *conn);
+/* api->splice on loop 0 of a plain TCP console and the pair end of a device on a worker loop
+ * (either order): the console's socket moves to the device's loop and is spliced to the
+ * channel there (workers_move.c), or, when that cannot be, the two are spliced as asked.
+ * true: taken (both streams are the core's); false: splice them yourself. */
+bool workers_splice_move(struct apf_env *main, mps_stream *a, mps_stream *b);
 /* The calling thread's worker loop: its env and index (NULL and 0 on loop 0's thread). */
 struct apf_env *workers_env_current(void);
 unsigned workers_index_current(void);

@@ -513,6 +513,25 @@ xloop_pair_new(uv_loop_t *a, uv_loop_t *b, size_t window, mps_stream **a_r, mps_
     return rc;
 }
 
+mps_stream *
+xloop_peer(mps_stream *s)
+{
+    return &((struct xloop_end *)s)->peer->base;
+}
+
+bool
+xloop_idle(mps_stream *s)
+{
+    struct xloop_end *e = (struct xloop_end *)s;
+    if (e->head || e->shut || e->eof_published || e->eof_delivered || e->peer_gone)
+        return false;
+    /* Our ring's head is ours; its tail and the other ring's head are the peer's. */
+    return atomic_load_explicit(&e->out->tail, ACQ) == atomic_load_explicit(&e->out->head, RLX) &&
+           atomic_load_explicit(&e->in->head, ACQ) == atomic_load_explicit(&e->in->tail, RLX) &&
+           !atomic_load_explicit(&e->in->eof, ACQ) &&
+           !atomic_load_explicit(&e->out->reader_gone, ACQ);
+}
+
 uint64_t
 xloop_wakeups(const mps_stream *s)
 {

@@ -73,5 +73,10 @@ int xloop_pair_new(uv_loop_t *a, uv_loop_t *b, size_t window, mps_stream **a_r, 
 /* Any thread: how many wakeups (uv_async_send calls) the peer has sent to this end so far.
  * s must not be freed yet (call it from s's thread before or inside its close callback). */
 uint64_t xloop_wakeups(const mps_stream *s);
+/* The other end of s's pair: a pointer for its own loop, not to be used on s's. */
+mps_stream *xloop_peer(mps_stream *s);
+/* On s's loop: nothing is in flight either way (every byte written by either end has been
+ * taken by its reader), and neither end has shut down or closed. */
+bool xloop_idle(mps_stream *s);
 
 #endif

@@ -19,6 +19,7 @@
 #   CLUSTER_HEARTBEAT  HeartbeatSeconds (2)
 #   CLUSTER_TLS        the devices' TLS version (1.2, what AMT firmware speaks)
 #   CLUSTER_REPORT     the markdown report ($top_builddir/tests/bench/REPORT-CLUSTER.md)
+#   CLUSTER_WORKERS    each node's [core] Workers (auto: one event loop per CPU)
 #   KEEP=1             keep the temp dir (configs, logs, raw results)
 # Exit status: 0 done (targets missed are reported, not failed), 1 failure.
 
@@ -39,6 +40,7 @@ LEASE=${CLUSTER_LEASE:-6}
 HEARTBEAT=${CLUSTER_HEARTBEAT:-2}
 TLSV=${CLUSTER_TLS:-1.2}
 REPORT=${CLUSTER_REPORT:-$top_builddir/tests/bench/REPORT-CLUSTER.md}
+WORKERS=${CLUSTER_WORKERS:-auto}
 LIMIT=$(ulimit -n)
 ASKED=$N
 # after the kill a survivor may hold two nodes' devices
@@ -121,7 +123,8 @@ for n in "${NODES[@]}"; do
     write_mpsd_conf "node$n" "$TLS_LINES"
     # AllowRoot: the bench needs no root but may run as it; no control socket: three nodes
     # would share the default path
-    sed -i 's/^\[core\]$/[core]\nAllowRoot = true\nControlSocket = none/' "$TMPD/node$n.conf"
+    sed -i "s/^\\[core\\]\$/[core]\\nAllowRoot = true\\nControlSocket = none\\nWorkers = $WORKERS/" \
+        "$TMPD/node$n.conf"
     cat >>"$TMPD/node$n.conf" <<EOF
 [module cluster_redis]
 Server = unix:$SOCK
@@ -143,6 +146,9 @@ node_connected() { grep -q "cluster: connected to redis" "${NLOG[$1]}"; }
 for n in "${NODES[@]}"; do
     wait_for 20 "node $n to reach redis" node_connected "$n"
 done
+# The start line ("Workers = N: N event loops") is written before the node serves.
+LOOPS=$(sed -n 's/.*Workers = [0-9]*: \([0-9]*\) event loops.*/\1/p' "${NLOG[A]}" | head -1)
+LOOPS=${LOOPS:-1}
 all_subscribed() { [ "$(rcli PUBSUB NUMSUB "${PREFIX}events" | tail -n 1)" = "${#NODES[@]}" ]; }
 wait_for 20 "every node to subscribe to ${PREFIX}events" all_subscribed
 # the node's directory: every device it knows of, its own included (devices_by_node)
@@ -426,7 +432,7 @@ see tests/bench/README.md (Cluster) for the method. All processes on this one ma
 - mpsd: $("$MPSD" -V | head -n 1), commit $(git -C "$top_srcdir" rev-parse --short HEAD 2>/dev/null || echo '?')$(
     git -C "$top_srcdir" diff --quiet HEAD -- core modules 2>/dev/null || echo ' (+ local changes)')
 - $(redis-server --version | cut -d' ' -f1-3) on a UNIX socket; 3 × $(haproxy -v | head -n 1 | cut -d' ' -f1-3) (mode tcp, leastconn over the 3 nodes, send-proxy-v2, httpchk /readyz every 1 s); $(openssl version | cut -d' ' -f1-2)
-- 3 nodes (tls with ProxyProtocol, cluster_redis, admin_http, socks5, http_proxy), each its own process under the descriptor limit; LeaseSeconds $LEASE, HeartbeatSeconds $HEARTBEAT
+- 3 nodes (tls with ProxyProtocol, cluster_redis, admin_http, socks5, http_proxy), each its own process under the descriptor limit, Workers = $WORKERS ($LOOPS event loop$([ "$LOOPS" = 1 ] || echo s) each); LeaseSeconds $LEASE, HeartbeatSeconds $HEARTBEAT
 - devices: 3 amtsim processes of $N (TLS $TLSV verified against the dev CA, password login, two forwarded ports, keepalive 30 s, --reconnect 1 s after a disconnect), $RATE connections a second each, each group through its own HAProxy (one process holds two descriptors per device; nothing may raise the hard limit here) balancing over all 3 nodes. $CAPPED
 
 ## Cold start: $TOTAL devices

@@ -305,6 +305,15 @@ log "every device: GET and a WS-Man POST (6 KB, echoed byte-exact) through the h
 out=$(s5 multi --device 'dev%d.example.com' --devices "$N" --conns $((4 * N)) --bytes 8192)
 [ "${out%% *}" = ok ] || fail "64 SOCKS5 consoles at once to the 16 devices: $out"
 log "64 SOCKS5 consoles at once, 4 a device, each echoing 8 KiB: $out"
+# A SOCKS5 console answered before its device sent anything moves to the device's loop
+# (workers_move.c): at least the 32 of those 64 whose device is on loop 1.
+if [ "$HAVE_W" = 1 ]; then
+    loop_stats
+    moved=$(grep -e "$LOOP_RE" "$MPSD_LOG" | tail -n 1 | sed -n 's/.* \([0-9]*\) consoles moved here.*/\1/p')
+    [ "${moved:-0}" -ge $((2 * N)) ] ||
+        fail "consoles moved to loop 1: '${moved}', expected at least $((2 * N)): $(grep -e "$LOOP_RE" "$MPSD_LOG" | tail -n 1)"
+    log "SIGUSR1: $moved consoles moved to loop 1 (their sockets, spliced to the channel there)"
+fi
 
 # 1 MiB both ways, through SOCKS5 and through the http_proxy, to a device of each loop, all at
 # the same time (the device's 32 KiB window paces each console).
