@@ -59,7 +59,7 @@ api_set_serving(bool on)
 void
 api_stop(void)
 {
-    ctx.stopping = true;
+    __atomic_store_n(&ctx.stopping, true, __ATOMIC_RELAXED);
     serving = false;
     api_net_stop();
 }
@@ -297,6 +297,13 @@ api_listen_conf(mps_inst *mi)
 
 /* ---------------------------------------------------------------------- streams */
 
+/* Loop 0's (the daemon's) rather than a worker loop's (Workers, MPS_F_ANY_LOOP). */
+static bool
+stream_on_main_loop(const mps_stream *s)
+{
+    return !ctx.env || s->loop == ctx.env->loop;
+}
+
 static mps_stream *
 api_stream_new(mps_inst *mi, const struct mps_stream_impl *impl, void *arg, const char *peer)
 {
@@ -324,14 +331,15 @@ api_layer_new(mps_inst *mi, const struct mps_stream_impl *impl, void *arg, mps_s
 {
     struct mps_stream_impl i;
     abi_import(ABI_STREAM_IMPL, minor_of(mi), &i, sizeof(i), impl);
-    mps_stream *s = ctx.env && impl && lower ? mod_stream_new(ctx.env->loop, &i, arg) : NULL;
+    /* On lower's loop: a worker loop's for an MPS_F_ANY_LOOP instance's connection there. */
+    mps_stream *s = ctx.env && impl && lower ? mod_stream_new(lower->loop, &i, arg) : NULL;
     if (!s)
         return NULL;
     if (stream_inherit_peer(s, lower) < 0) {
         mod_stream_discard(s);
         return NULL;
     }
-    if (mi)
+    if (mi && stream_on_main_loop(lower)) /* the instance's records are loop 0's */
         stream_set_owner(s, &mi->res.streams);
     return s;
 }
@@ -345,18 +353,12 @@ api_find_service(const char *service)
     return NULL;
 }
 
-static void
-serve_apf(void *arg, mps_stream *s)
-{
-    (void)arg;
-    apf_tunnel_new(ctx.env, s, NULL);
-}
-
 void
 api_inst_accept(void *arg, mps_stream *s)
 {
     struct mps_inst *mi = arg;
-    if (ctx.stopping) { /* the promise to modules: no accept after stop */
+    /* The promise to modules: no accept after stop, on any loop. */
+    if (__atomic_load_n(&ctx.stopping, __ATOMIC_RELAXED)) {
         stream_close(s, NULL, NULL);
         return;
     }
@@ -380,14 +382,55 @@ api_serve(mps_inst *mi, const char *service, mps_stream *s)
     }
     if (apf) {
         stream_set_owner(s, NULL);
-        serve_apf(NULL, s);
+        /* The tunnel lives on the stream's loop: a worker's for a device its loop took. */
+        struct apf_env *env = stream_on_main_loop(s) ? ctx.env : workers_env_current();
+        if (!env) {
+            stream_close(s, NULL, NULL);
+            return -EINVAL;
+        }
+        apf_tunnel_new(env, s, NULL);
         return 0;
+    }
+    if (!stream_on_main_loop(s)) { /* only devices are served on a worker loop */
+        api_log(mi, MPS_LOG_ERROR, "cannot serve %s from event loop %u: only apf", service,
+                workers_index_current());
+        stream_close(s, NULL, NULL);
+        return -EINVAL;
     }
     stream_set_owner(s, &target->res.streams);
     if (target->minor == 0) /* a 1.0 module never says so itself */
         stream_established(s);
     api_inst_accept(target, s);
     return 0;
+}
+
+bool
+api_inst_any_loop(const struct mps_inst *mi)
+{
+    return mi->minor >= 1 && (mi->mod->flags & MPS_F_ANY_LOOP) && mi->mod->accept &&
+           mi->serves_devices;
+}
+
+void
+api_loop_stop(void)
+{
+    for (struct mps_inst *mi = ctx.modules ? *ctx.modules : NULL; mi; mi = mi->next)
+        if (mi->initialised && api_inst_any_loop(mi) && mi->mod->loop_stop)
+            mi->mod->loop_stop(&mi->ctx);
+}
+
+static unsigned
+api_loop_index(mps_inst *mi)
+{
+    (void)mi;
+    return workers_index_current();
+}
+
+static unsigned
+api_loops(mps_inst *mi)
+{
+    (void)mi;
+    return ctx.loops ? ctx.loops : 1;
 }
 
 /* ------------------------------------------------------------------ device registry */
@@ -707,4 +750,6 @@ const struct mps_api core_api = {
     .connect = api_connect,
     .chan_router = api_chan_router,
     .name_conflict = api_name_conflict,
+    .loop_index = api_loop_index,
+    .loops = api_loops,
 };

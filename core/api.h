@@ -19,7 +19,8 @@ struct api_context {
     void *reload_arg;
     struct mps_inst *const *modules; /* the loaded instances (serve's targets) */
     int64_t started_ms;              /* wall clock at start, for the statistics */
-    bool stopping;                   /* api_stop() was called */
+    bool stopping;                   /* api_stop() was called (read by worker loops too) */
+    unsigned loops;                  /* [core] Workers: the event loops (api->loops) */
 };
 
 extern const struct mps_api core_api;
@@ -35,8 +36,13 @@ void api_close_listeners(void);
 void api_listeners_free(void);
 /* Before an instance's fini: withdraw its published interfaces. */
 void api_iface_withdraw(mps_inst *mi);
-/* A listener group's target for an instance with the listener role: its accept hook. */
+/* A listener group's target for an instance with the listener role: its accept hook, on the
+ * calling loop (a worker loop's for an MPS_F_ANY_LOOP instance's handed-over connection). */
 void api_inst_accept(void *arg, mps_stream *s);
+/* Whether the instance's device connections may go to every loop (MPS_F_ANY_LOOP). */
+bool api_inst_any_loop(const struct mps_inst *mi);
+/* A worker loop stops (on its thread): the loop_stop hooks of the MPS_F_ANY_LOOP instances. */
+void api_loop_stop(void);
 /* api_net.c: module connects and the channel router. */
 void api_net_init(uv_loop_t *loop);
 void api_net_stop(void); /* pending connects answer -ECANCELED */

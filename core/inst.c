@@ -2,6 +2,7 @@
  * SPDX-License-Identifier: Apache-2.0 */
 #include "inst.h"
 #include "log.h"
+#include "loop.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -74,12 +75,18 @@ timer_fired(uv_timer_t *h)
 mps_timer *
 inst_timer_start(mps_inst *mi, uint64_t ms, void (*cb)(void *arg), void *arg)
 {
-    if (!inst_loop || !cb)
+    /* A worker loop's thread (an MPS_F_ANY_LOOP module's connection there) gets a timer on
+     * its own loop, which the instance's list on loop 0 cannot record: the module stops it in
+     * its loop_stop hook at the latest. */
+    uv_loop_t *loop = loop_of_thread();
+    if (!loop)
+        loop = inst_loop;
+    if (!loop || !cb)
         return NULL;
     struct mps_timer *t = calloc(1, sizeof(*t));
     if (!t)
         return NULL;
-    uv_timer_init(inst_loop, &t->handle);
+    uv_timer_init(loop, &t->handle);
     /* A module's timer never holds the daemon up at shutdown: what matters then are the
      * streams still closing (a timer left behind is closed by the sweep at fini). */
     uv_unref((uv_handle_t *)&t->handle);
@@ -87,8 +94,8 @@ inst_timer_start(mps_inst *mi, uint64_t ms, void (*cb)(void *arg), void *arg)
     t->cb = cb;
     t->arg = arg;
     t->once = mi && mi->minor == 0;
-    t->owner = mi;
-    if (mi)
+    t->owner = loop == inst_loop ? mi : NULL;
+    if (t->owner)
         LIST_LINK(mi->res.timers, t);
     uv_timer_start(&t->handle, timer_fired, ms, 0);
     return t;

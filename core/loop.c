@@ -82,11 +82,21 @@ loop_support_init(uv_loop_t *loop)
     return 0;
 }
 
+/* The loop this thread was bound to (loop_support_bind_thread): a worker loop's thread. */
+static __thread uv_loop_t *bound_loop;
+
 void
 loop_support_bind_thread(uv_loop_t *loop)
 {
     struct loop_support *ls = loop->data;
     ls->thread = pthread_self();
+    bound_loop = loop;
+}
+
+uv_loop_t *
+loop_of_thread(void)
+{
+    return bound_loop;
 }
 
 bool

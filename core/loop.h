@@ -44,6 +44,9 @@ int loop_support_init(uv_loop_t *loop);
 void loop_support_fini(uv_loop_t *loop);
 /* Call from the thread that runs loop, before it runs it. */
 void loop_support_bind_thread(uv_loop_t *loop);
+/* The loop the calling thread was bound to with loop_support_bind_thread, else NULL (the
+ * main thread, which runs loop 0, is never bound). */
+uv_loop_t *loop_of_thread(void);
 /* Whether the calling thread is loop's. */
 bool loop_is_current(const uv_loop_t *loop);
 

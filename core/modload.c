@@ -447,11 +447,9 @@ modload_list_options(const char *module_path, const char *name_or_path)
            MPS_ABI_MAJOR_OF(mod->abi), MPS_ABI_MINOR_OF(mod->abi));
     if (mod->description)
         printf("  %s\n", mod->description);
-    printf("  flags: %s\n", (f & MPS_F_BLOCKING) && (f & MPS_F_THREAD_UNSAFE)
-                                ? "BLOCKING THREAD_UNSAFE"
-                                : f & MPS_F_BLOCKING ? "BLOCKING"
-                                : f & MPS_F_THREAD_UNSAFE ? "THREAD_UNSAFE"
-                                : "none");
+    printf("  flags:%s%s%s%s\n", f & MPS_F_BLOCKING ? " BLOCKING" : "",
+           f & MPS_F_THREAD_UNSAFE ? " THREAD_UNSAFE" : "", f & MPS_F_ANY_LOOP ? " ANY_LOOP" : "",
+           f & (MPS_F_BLOCKING | MPS_F_THREAD_UNSAFE | MPS_F_ANY_LOOP) ? "" : " none");
     printf("  roles:%s%s%s%s%s\n", mod->auth ? " auth" : "", mod->events ? " events" : "",
            mod->listen ? " listener" : "", mod->accept && !mod->listen ? " served" : "",
            !mod->auth && !mod->events && !mod->accept ? " none" : "");

@@ -49,6 +49,7 @@ struct server {
     uv_timer_t flush_timer; /* a minute: summaries of rate-limited log lines */
     bool stopping;
     bool stop_failed; /* the stop unwinds a failed start: no statistics */
+    unsigned nloops;  /* [core] Workers resolved: the event loops, loop 0 included */
 };
 
 /* Modules still holding streams this long after the stop: finish them anyway. */
@@ -360,25 +361,56 @@ device_group(struct server *srv, struct listen_spec *spec)
 }
 
 /* [core] Workers: loops 1..N-1 take turns with loop 0 at the device listener's connections. */
+static unsigned
+workers_wanted(const struct server *srv)
+{
+    unsigned n = srv->cfg.workers == WORKERS_AUTO ? uv_available_parallelism() : srv->cfg.workers;
+    return n < 1 ? 1 : n > WORKERS_MAX ? WORKERS_MAX : n;
+}
+
+/* The loops take turns at g's connections; false (and loop 0 keeps them all) on ENOMEM. */
+static bool
+spread_group(struct server *srv, struct listen_group *g, void (*accept)(void *, mps_stream *),
+             void *arg, bool marks_established)
+{
+    void *target = workers_target(&srv->env, accept, arg, marks_established);
+    if (!target)
+        return false;
+    listen_group_set_spread(g, workers_spread, target);
+    return true;
+}
+
+/* [core] Workers: loops 1..N-1 take turns with loop 0 at the connections of the core's
+ * device listener and of the device listeners of MPS_F_ANY_LOOP instances (tls). Connections
+ * behind the PROXY protocol stay on loop 0 (listener.c reads the header there). */
 static int
 start_workers(struct server *srv)
 {
-    unsigned n = srv->cfg.workers == WORKERS_AUTO ? uv_available_parallelism() : srv->cfg.workers;
-    if (n > WORKERS_MAX)
-        n = WORKERS_MAX;
+    unsigned n = srv->nloops;
     if (n <= 1)
         return 0;
-    int rc = workers_start(&srv->env, n);
+    int rc = workers_start(&srv->env, n, api_loop_stop);
     if (rc < 0) {
         log_error("Workers = %u: %s", n, strerror(-rc));
         return -1;
     }
-    listen_group_set_spread(srv->devices, workers_spread, srv->env.workers);
+    if (!spread_group(srv, srv->devices, NULL, NULL, true))
+        log_warn("Workers: out of memory: the core's device connections stay on loop 0");
     log_info("Workers = %u: %u event loops%s", n, n,
              listen_group_conf(srv->devices)->proxy_protocol
                  ? " (the device listener takes the PROXY protocol: its connections stay on "
                    "loop 0)"
                  : "");
+    for (struct mps_inst *mi = srv->modules; mi; mi = mi->next) {
+        if (!mi->listen_group || !api_inst_any_loop(mi))
+            continue;
+        if (!spread_group(srv, mi->listen_group, api_inst_accept, mi, mi->minor >= 1))
+            log_warn("[%s] Workers: out of memory: its connections stay on loop 0", mi->label);
+        else if (listen_group_conf(mi->listen_group)->proxy_protocol)
+            log_info("[%s] takes the PROXY protocol: its connections stay on loop 0", mi->label);
+        else
+            log_info("[%s] device connections go to the %u event loops in turn", mi->label, n);
+    }
     return 0;
 }
 
@@ -719,6 +751,7 @@ server_start(struct server *srv)
                        srv->console_plugins.n, &srv->console_realm) < 0)
         return -1;
     srv->env.realm = srv->amt_realm;
+    srv->nloops = workers_wanted(srv);
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     struct api_context actx = {.env = &srv->env,
@@ -727,6 +760,7 @@ server_start(struct server *srv)
                                .reload = server_reload_cb,
                                .reload_arg = srv,
                                .modules = &srv->modules,
+                               .loops = srv->nloops,
                                .started_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000};
     api_set_context(&actx);
     if (load_modules(srv, true) < 0)

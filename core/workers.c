@@ -26,8 +26,19 @@ struct worker {
     struct loop_msg done_msg; /* worker -> loop 0, its last message */
 };
 
+/* A listener whose connections the loops take in turn (workers_target). */
+struct worker_target {
+    struct workers *ws;
+    void (*accept)(void *arg, mps_stream *s); /* NULL: an APF tunnel */
+    void *arg;
+    bool marks_established;
+    struct worker_target *next;
+};
+
 struct workers {
     struct apf_env *main;
+    struct worker_target *targets;
+    void (*loop_stop)(void); /* each worker loop's thread, as it stops */
     unsigned n;       /* loops, loop 0 included */
     unsigned next;    /* round robin over 0..n-1 */
     unsigned running; /* worker threads not yet joined */
@@ -396,6 +407,7 @@ worker_outbound_budget(void)
 struct handoff {
     struct loop_msg msg;
     struct worker *w;
+    const struct worker_target *target;
     int fd;
     struct sockaddr_storage sa;
     struct worker_conn *conn;
@@ -412,16 +424,46 @@ handoff_run(struct loop_msg *m)
         log_error("loop %u: out of memory taking over a device connection", w->index);
         wconn_closed(&h->conn->base);
         wconn_free(&h->conn->base);
-    } else {
+    } else if (!h->target->accept) {
         apf_tunnel_new(&w->env, s, NULL); /* closes s itself on error */
+    } else {
+        if (!h->target->marks_established)
+            stream_established(s);
+        h->target->accept(h->target->arg, s); /* owns s */
     }
     free(h);
+}
+
+void *
+workers_target(struct apf_env *main, void (*accept)(void *arg, mps_stream *s), void *arg,
+               bool marks_established)
+{
+    struct workers *ws = main->workers;
+    struct worker_target *t = ws ? calloc(1, sizeof(*t)) : NULL;
+    if (!t)
+        return NULL;
+    *t = (struct worker_target){ws, accept, arg, marks_established, ws->targets};
+    ws->targets = t;
+    return t;
+}
+
+struct apf_env *
+workers_env_current(void)
+{
+    return current_worker ? &current_worker->env : NULL;
+}
+
+unsigned
+workers_index_current(void)
+{
+    return current_worker ? current_worker->index : 0;
 }
 
 bool
 workers_spread(void *arg, int fd, const struct sockaddr *sa, struct stream_conn *conn)
 {
-    struct workers *ws = arg;
+    const struct worker_target *target = arg;
+    struct workers *ws = target->ws;
     unsigned k = ws->next;
     ws->next = (ws->next + 1) % ws->n;
     if (k == 0 || ws->stopping)
@@ -438,6 +480,7 @@ workers_spread(void *arg, int fd, const struct sockaddr *sa, struct stream_conn 
     memcpy(&h->sa, sa, salen);
     h->msg.fn = handoff_run;
     h->w = w;
+    h->target = target;
     h->fd = fd;
     h->conn = wc;
     loop_post(&w->loop, &h->msg);
@@ -591,6 +634,8 @@ static void
 worker_stop_run(struct loop_msg *m)
 {
     struct worker *w = loop_container_of(m, struct worker, stop_msg);
+    if (w->all->loop_stop) /* connections still in a module's hands (a TLS handshake) */
+        w->all->loop_stop();
     apf_env_shutdown(&w->env);
     uv_close((uv_handle_t *)&w->keep, NULL);
 }
@@ -663,12 +708,13 @@ worker_discard(struct worker *w)
 }
 
 int
-workers_start(struct apf_env *main, unsigned n)
+workers_start(struct apf_env *main, unsigned n, void (*loop_stop)(void))
 {
     struct workers *ws = calloc(1, sizeof(*ws) + (n - 1) * sizeof(struct worker));
     if (!ws)
         return -ENOMEM;
     ws->main = main;
+    ws->loop_stop = loop_stop;
     ws->n = n;
     unsigned ready = 0;
     int rc = 0;
@@ -729,6 +775,11 @@ workers_stop(struct apf_env *main, void (*done)(void *arg), void *arg)
 void
 workers_free(struct apf_env *main)
 {
+    for (struct worker_target *t = main->workers ? main->workers->targets : NULL, *next; t;
+         t = next) {
+        next = t->next;
+        free(t);
+    }
     free(main->workers);
     main->workers = NULL;
 }

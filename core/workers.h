@@ -25,11 +25,21 @@
 struct workers;
 
 /* Start n - 1 worker loops (2 <= n <= WORKERS_MAX) beside main's, each with an env like
- * main's; main->workers is set. 0 or -errno (nothing started). */
-int workers_start(struct apf_env *main, unsigned n);
-/* The core device listener's spread hook (listen_group_set_spread): the next loop in turn
- * takes the accepted descriptor and its accounting (true), or loop 0 keeps it (false). */
+ * main's; main->workers is set. loop_stop (may be NULL) runs on each worker loop's thread
+ * first when it stops (the modules' loop_stop hooks). 0 or -errno (nothing started). */
+int workers_start(struct apf_env *main, unsigned n, void (*loop_stop)(void));
+/* What a listener's connections become on the loop that takes them: accept NULL for the
+ * core's device listener (an APF tunnel), else accept(arg, stream) on that loop's thread,
+ * marking the stream established first unless marks_established (the target says so
+ * itself). The handle is the arg of workers_spread; NULL on ENOMEM. Freed by workers_free. */
+void *workers_target(struct apf_env *main, void (*accept)(void *arg, mps_stream *s), void *arg,
+                     bool marks_established);
+/* A listener's spread hook (listen_group_set_spread, arg from workers_target): the next loop
+ * in turn takes the accepted descriptor and its accounting (true), or loop 0 keeps it. */
 bool workers_spread(void *arg, int fd, const struct sockaddr *sa, struct stream_conn *conn);
+/* The calling thread's worker loop: its env and index (NULL and 0 on loop 0's thread). */
+struct apf_env *workers_env_current(void);
+unsigned workers_index_current(void);
 /* Every worker loop disconnects its tunnels and ends; done(arg) runs on loop 0 once the
  * last one has ended and its thread is joined (at once without workers). */
 void workers_stop(struct apf_env *main, void (*done)(void *arg), void *arg);

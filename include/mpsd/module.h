@@ -2,8 +2,10 @@
  * SPDX-License-Identifier: Apache-2.0
  *
  * Rules that hold for every module:
- *  - Every hook runs on the loop thread, except authenticate() of a module flagged
- *    MPS_F_BLOCKING, which the core calls on its own auth worker threads.
+ *  - Every hook runs on the loop thread (loop 0's), except authenticate() of a module flagged
+ *    MPS_F_BLOCKING, which the core calls on its own auth worker threads, and the connections
+ *    of a module flagged MPS_F_ANY_LOOP, which live on the worker loop that accepted them
+ *    ([core] Workers, see MPS_F_ANY_LOOP).
  *  - Hooks never block. Pointers handed to a hook are valid only during that call.
  *  - Objects the core hands out (streams, timers, auth requests, wakeups) are freed only by the
  *    core. Each is recorded against the instance that holds it: what an instance still holds
@@ -46,7 +48,8 @@
  *        listen_addrs (another instance's bound listen addresses). Scale out (issue 15):
  *        connect (outbound TCP for modules), chan_router (chan_open's fallback for devices
  *        held by other nodes) and name_conflict (the [core] NameConflict policy, which a
- *        cluster applies across its nodes too).
+ *        cluster applies across its nodes too). Workers (issue 15): loop_index and loops,
+ *        MPS_F_ANY_LOOP and the loop_stop hook (device layers such as TLS run on every loop).
  */
 #ifndef MPS_MODULE_H
 #define MPS_MODULE_H
@@ -430,6 +433,12 @@ struct mps_api { /* core services; append-only: check size before using newer me
      * (mps.conf(5)). A directory shared by several nodes applies the same rule to the
      * names other nodes hold. */
     enum mps_name_conflict (*name_conflict)(mps_inst *mi);
+    /* [core] Workers (1.1, issue 15): the event loop the calling thread runs, 0 for loop 0
+     * and for threads that run none; and how many loops the daemon runs (known from init on).
+     * An MPS_F_ANY_LOOP module keeps the state its connections share per loop, indexed by
+     * loop_index. */
+    unsigned (*loop_index)(mps_inst *mi);
+    unsigned (*loops)(mps_inst *mi);
 };
 
 struct mps_ctx { /* passed to every hook */
@@ -545,6 +554,13 @@ struct mps_listen_conf {
 #define MPS_F_BLOCKING 0x1u      /* authenticate() may block: the core calls it on its pool */
 #define MPS_F_THREAD_UNSAFE 0x2u /* with BLOCKING: one call at a time in the whole process, across
                                  * every instance of the module (old vendor libs) */
+/* 1.1 (Workers): an instance that serves devices (serve "apf") may take its connections on
+ * every event loop: loop 0 accepts and checks them, and hands each to the next loop in turn,
+ * whose thread then runs accept() and every callback of that connection (stream and timer
+ * callbacks, layer_new, serve to "apf"). On a worker loop only the stream, timer, layer_new,
+ * serve("apf"), log, peer and loop_index calls may be made. State those connections share
+ * is kept per loop (api->loop_index) or atomic; loop_stop ends a worker loop's share. */
+#define MPS_F_ANY_LOOP 0x4u
 
 struct mps_module {
     uint32_t abi;  /* MPS_ABI_VERSION, via MPS_MODULE_HEADER */
@@ -571,6 +587,10 @@ struct mps_module {
     int (*check)(const struct mps_ctx *ctx);
     /* 1.1 */
     const struct mps_listen_role *listen; /* NULL: the core opens no listener for it */
+    /* With MPS_F_ANY_LOOP: each worker loop stops (after stop() ran on loop 0), on that
+     * loop's thread: close this loop's connections not handed to a service yet, stop its
+     * timers. The loop ends once nothing of it is left. May be NULL. */
+    void (*loop_stop)(const struct mps_ctx *ctx);
 };
 #define MPS_MODULE_HEADER .abi = MPS_ABI_VERSION, .size = sizeof(struct mps_module)
 /* The one exported symbol of a module: mps_module_<name>, returning its descriptor. */

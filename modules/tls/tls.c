@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <openssl/crypto.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #ifndef PACKAGE_VERSION
@@ -34,8 +35,10 @@ stats_list(void *obj, void (*cb)(void *arg, const struct tls_instance_stats *st)
     size_t n = 0;
     struct tls_inst *ti;
     LIST_FOREACH(ti, &all_instances, all) {
-        struct tls_instance_stats st = {.instance = ti->label, .handshakes_ok = ti->handshakes_ok};
-        memcpy(st.failures, ti->failures, sizeof(st.failures));
+        struct tls_instance_stats st = {.instance = ti->label,
+                                        .handshakes_ok = TLS_READ(ti->handshakes_ok)};
+        for (size_t k = 0; k < TLS_FAIL_KINDS; k++)
+            st.failures[k] = TLS_READ(ti->failures[k]);
         cb(arg, &st);
         n++;
     }
@@ -123,12 +126,16 @@ tls_init(const struct mps_ctx *ctx)
     ti->api = ctx->api;
     ti->inst = ctx->inst;
     ti->handshake_ms = ctx->api->listen_conf(ctx->inst)->head_timeout_ms;
+    pthread_mutex_init(&ti->ctx_lock, NULL);
     int rc = check_serve(ti);
     if (rc < 0)
         return rc;
-    if (tls_conn_global_init() < 0 || tls_crl_global_init() < 0)
+    if (tls_conn_global_init(ti->api, ti->inst) < 0 || tls_crl_global_init() < 0)
         return -ENOMEM;
     live_instances++;
+    ti->conns = calloc(tls_conn_loops(), sizeof(*ti->conns));
+    if (!ti->conns)
+        return -ENOMEM;
     ti->ctx = tls_ctx_build(ti);
     if (!ti->ctx)
         return -EINVAL;
@@ -164,8 +171,11 @@ tls_reload(const struct mps_ctx *ctx)
                      "above)");
         return -EINVAL;
     }
-    SSL_CTX_free(ti->ctx);
+    pthread_mutex_lock(&ti->ctx_lock);
+    SSL_CTX *old = ti->ctx;
     ti->ctx = fresh;
+    pthread_mutex_unlock(&ti->ctx_lock);
+    SSL_CTX_free(old); /* its connections hold references of their own */
     SSL_CTX_free(ti->client_ctx); /* the next dial builds it from the files just read */
     ti->client_ctx = NULL;
     if (ti->crl_count)
@@ -183,11 +193,28 @@ tls_stop(const struct mps_ctx *ctx)
 {
     struct tls_inst *ti = ctx->data;
     ti->stopping = true;
-    tls_conn_close_all(ti); /* established ones belong to their service, which closes them */
-    tls_conn_settle_cancel();
+    /* Loop 0's connections still in their handshake; established ones belong to their
+     * service, which closes them. Each worker loop does the same in loop_stop. */
+    tls_conn_loop_stop(ti);
     ti->api->log(ti->inst, MPS_LOG_INFO, "%llu handshakes completed, %llu failed",
-                 (unsigned long long)ti->handshakes_ok,
-                 (unsigned long long)ti->handshakes_failed);
+                 (unsigned long long)TLS_READ(ti->handshakes_ok),
+                 (unsigned long long)TLS_READ(ti->handshakes_failed));
+}
+
+/* [core] Workers: a worker loop stops (on its thread). */
+static void
+tls_loop_stop(const struct mps_ctx *ctx)
+{
+    tls_conn_loop_stop(ctx->data);
+}
+
+SSL *
+tls_ssl_new(struct tls_inst *ti)
+{
+    pthread_mutex_lock(&ti->ctx_lock);
+    SSL *ssl = SSL_new(ti->ctx); /* takes its own reference to the context */
+    pthread_mutex_unlock(&ti->ctx_lock);
+    return ssl;
 }
 
 static void
@@ -199,6 +226,9 @@ tls_fini(const struct mps_ctx *ctx)
     SSL_CTX_free(ti->ctx);
     SSL_CTX_free(ti->client_ctx);
     ti->ctx = ti->client_ctx = NULL;
+    free(ti->conns);
+    ti->conns = NULL;
+    pthread_mutex_destroy(&ti->ctx_lock);
     if (ti->api && live_instances > 0 && --live_instances == 0)
         tls_conn_global_fini();
 }
@@ -263,6 +293,8 @@ static const struct mps_module tls_module = {
     .name = "tls",
     .version = PACKAGE_VERSION,
     .description = "TLS termination (OpenSSL) for AMT devices and console listeners",
+    /* A device's connection lives on the event loop that took it ([core] Workers). */
+    .flags = MPS_F_ANY_LOOP,
     .inst_size = sizeof(struct tls_inst),
     .options = tls_options,
     .init = tls_init,
@@ -272,6 +304,7 @@ static const struct mps_module tls_module = {
     .accept = tls_conn_accept,
     .check = tls_check,
     .listen = &tls_listen,
+    .loop_stop = tls_loop_stop,
 };
 
 MPS_MODULE_EXPORT(tls, tls_module)

@@ -10,6 +10,7 @@
 #include <mpsd/module.h>
 
 #include <openssl/ssl.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <sys/queue.h> /* LIST_*: the connection lists */
 #include <stdint.h>
@@ -43,17 +44,28 @@ struct tls_inst {
     mps_inst *inst;
     long handshake_ms;    /* the listener's HeadTimeout (HandshakeTimeout) */
     bool require_names;   /* devices register only names their certificate carries */
-    SSL_CTX *ctx; /* replaced on reload; connections keep a reference to theirs */
+    /* Replaced on reload (loop 0) while worker loops start handshakes with it (tls_ssl_new):
+     * ctx_lock covers the pointer; connections keep a reference to theirs. */
+    SSL_CTX *ctx;
+    pthread_mutex_t ctx_lock;
     SSL_CTX *client_ctx; /* dialling (tls_client.h): built at the first open, dropped on reload */
     struct tls_client_iface client_iface;
     char client_name[160]; /* the interface's published name */
-    LIST_HEAD(, tls_conn) conns; /* every connection, handshaking or established */
-    bool stopping;
+    /* Every connection, handshaking or established, by the loop it lives on (api->loops). */
+    LIST_HEAD(tls_conn_list, tls_conn) *conns;
+    bool stopping; /* loop 0's stop() ran: no more dialling */
+    /* Counted by every loop (TLS_COUNT), read with TLS_READ. */
     uint64_t handshakes_ok, handshakes_failed;
     uint64_t failures[TLS_FAIL_KINDS]; /* handshakes_failed by kind (tls_stats.h) */
     char label[96];                    /* for the statistics: "apf 127.0.0.1:4433" */
     LIST_ENTRY(tls_inst) all;          /* every instance, for TLS_STATS_IFACE */
 };
+
+#define TLS_COUNT(counter) __atomic_fetch_add(&(counter), 1, __ATOMIC_RELAXED)
+#define TLS_READ(counter) __atomic_load_n(&(counter), __ATOMIC_RELAXED)
+
+/* tls.c: a server-side SSL from the instance's context in use (any loop); NULL on ENOMEM. */
+SSL *tls_ssl_new(struct tls_inst *ti);
 
 /* tls_ctx.c: a context for the instance's options and files. NULL with the reason logged. */
 SSL_CTX *tls_ctx_build(struct tls_inst *ti);
@@ -81,13 +93,16 @@ enum tls_failure tls_failure_reason(SSL *ssl, int ssl_error, bool not_handshake,
 
 /* tls_conn.c */
 int tls_conn_on_client_hello(SSL *ssl, int *alert, void *arg); /* records what was offered */
-int tls_conn_global_init(void);  /* the BIO method shared by every instance; 0 or -ENOMEM */
+/* What every instance shares: the BIO method and each loop's state; 0 or -ENOMEM. */
+int tls_conn_global_init(const struct mps_api *api, mps_inst *inst);
 void tls_conn_global_fini(void);
+unsigned tls_conn_loops(void); /* the loops it was set up for: ti->conns has as many lists */
 void tls_conn_accept(const struct mps_ctx *ctx, mps_stream *lower); /* the accept hook */
 /* tls_client.h's open on ti (client_ctx built): 0 and cb later, or -errno (lower closed). */
 int tls_conn_client_open(struct tls_inst *ti, mps_stream *lower, uint64_t timeout_ms,
                          tls_client_cb cb, void *arg);
-void tls_conn_close_all(struct tls_inst *ti);       /* stop: close connections still in handshake */
-void tls_conn_settle_cancel(void);                  /* stop: no heap trim pending */
+/* Stop on the calling thread's loop (stop, loop_stop): accept no more, close that loop's
+ * connections still in their handshake, cancel its heap trim. */
+void tls_conn_loop_stop(struct tls_inst *ti);
 
 #endif

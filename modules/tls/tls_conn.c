@@ -22,14 +22,32 @@
 #include <malloc.h> /* malloc_trim */
 #endif
 
+#define PLAIN_MAX 16384 /* one record at most: SSL_read consumes whole records */
+
 struct sent_mark { /* plaintext bytes whose ciphertext is queued below */
     size_t len;
     struct sent_mark *next;
 };
 
+/* What the connections of one event loop share. The module is MPS_F_ANY_LOOP: with
+ * [core] Workers = N a device's connection lives on the loop that took it, so each loop has
+ * its own, touched by that loop's thread only. */
+struct tls_loop {
+    /* One BIO serves every connection of the loop: the loop makes one OpenSSL call at a
+     * time, and conn_ssl() tells the BIO whose stream that call works on. A BIO of its own
+     * would cost each connection about 200 bytes (the BIO and its lock) for as long as it
+     * lives. */
+    BIO *bio;
+    unsigned handshaking, handshakes_since_settle;
+    mps_timer *settle_timer;
+    bool stopping;
+    uint8_t plain[PLAIN_MAX];
+};
+
 struct tls_conn {
     struct tls_inst *ti;
-    LIST_ENTRY(tls_conn) link; /* ti->conns */
+    struct tls_loop *lp;       /* the loop it lives on */
+    LIST_ENTRY(tls_conn) link; /* ti->conns[its loop] */
     mps_stream *lower, *upper;
     SSL *ssl;
     mps_timer *timer;  /* the handshake deadline */
@@ -53,10 +71,9 @@ struct tls_conn {
 };
 
 static BIO_METHOD *stream_bio_method;
-/* One BIO serves every connection: the loop makes one OpenSSL call at a time, and conn_ssl()
- * tells the BIO whose stream that call works on. A BIO of its own would cost each connection
- * about 200 bytes (the BIO and its lock) for as long as it lives. */
-static BIO *stream_bio;
+static struct tls_loop *loops; /* api->loops() of them, from the first instance's init */
+static unsigned nloops;
+static const struct mps_api *module_api;
 
 /* A burst of handshakes leaves the heap full of holes between the small objects each
  * surviving connection keeps (the handshake's key shares, transcript and certificate
@@ -65,10 +82,6 @@ static BIO *stream_bio;
  * its top). */
 #define SETTLE_AFTER 256     /* handshakes since the last trim */
 #define SETTLE_DELAY_MS 1000 /* time without a handshake ending before trimming */
-static unsigned handshaking, handshakes_since_settle;
-static mps_timer *settle_timer;
-static const struct mps_api *settle_api;
-static uint8_t plain_buf[16384]; /* one record at most: SSL_read consumes whole records */
 
 /* --------------------------------------------------------------------- the BIO */
 
@@ -116,37 +129,60 @@ bio_ctrl(BIO *b, int cmd, long num, void *ptr)
 }
 
 int
-tls_conn_global_init(void)
+tls_conn_global_init(const struct mps_api *api, mps_inst *inst)
 {
     if (stream_bio_method)
         return 0;
+    unsigned n = api->loops(inst);
     stream_bio_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "mpsd stream");
-    if (!stream_bio_method || !BIO_meth_set_read_ex(stream_bio_method, bio_read) ||
+    loops = calloc(n, sizeof(*loops));
+    if (!stream_bio_method || !loops || !BIO_meth_set_read_ex(stream_bio_method, bio_read) ||
         !BIO_meth_set_write_ex(stream_bio_method, bio_write) ||
-        !BIO_meth_set_ctrl(stream_bio_method, bio_ctrl) ||
-        !(stream_bio = BIO_new(stream_bio_method))) {
-        BIO_meth_free(stream_bio_method);
-        stream_bio_method = NULL;
-        return -ENOMEM;
+        !BIO_meth_set_ctrl(stream_bio_method, bio_ctrl))
+        goto nomem;
+    for (nloops = 0; nloops < n; nloops++) {
+        if (!(loops[nloops].bio = BIO_new(stream_bio_method)))
+            goto nomem;
+        BIO_set_init(loops[nloops].bio, 1);
     }
-    BIO_set_init(stream_bio, 1);
+    module_api = api;
     return 0;
+nomem:
+    tls_conn_global_fini();
+    return -ENOMEM;
 }
 
 void
 tls_conn_global_fini(void)
 {
-    BIO_free(stream_bio); /* each SSL held references of its own: all are gone */
-    stream_bio = NULL;
+    for (unsigned i = 0; i < nloops; i++)
+        BIO_free(loops[i].bio); /* each SSL held references of its own: all are gone */
+    free(loops);
+    loops = NULL;
+    nloops = 0;
     BIO_meth_free(stream_bio_method);
     stream_bio_method = NULL;
 }
 
-/* c->ssl, with the shared BIO pointing at c: before every call that may read or write. */
+unsigned
+tls_conn_loops(void)
+{
+    return nloops;
+}
+
+/* The calling thread's loop's share. */
+static struct tls_loop *
+loop_here(const struct tls_inst *ti)
+{
+    unsigned i = ti->api->loop_index(ti->inst);
+    return &loops[i < nloops ? i : 0];
+}
+
+/* c->ssl, with its loop's BIO pointing at c: before every call that may read or write. */
 static SSL *
 conn_ssl(struct tls_conn *c)
 {
-    BIO_set_data(stream_bio, c);
+    BIO_set_data(c->lp->bio, c);
     return c->ssl;
 }
 
@@ -197,13 +233,21 @@ client_report(struct tls_conn *c, mps_stream *s, int status, const char *reason)
 static void
 heap_settle(void *arg)
 {
-    (void)arg;
-    settle_api->timer_stop(settle_timer);
-    settle_timer = NULL;
-    handshakes_since_settle = 0;
+    struct tls_loop *lp = arg;
+    module_api->timer_stop(lp->settle_timer);
+    lp->settle_timer = NULL;
+    lp->handshakes_since_settle = 0;
 #ifdef __GLIBC__
     malloc_trim(0);
 #endif
+}
+
+static void
+settle_cancel(struct tls_loop *lp)
+{
+    if (lp->settle_timer)
+        module_api->timer_stop(lp->settle_timer);
+    lp->settle_timer = NULL;
 }
 
 /* c's handshake is over (done, failed or abandoned). */
@@ -212,24 +256,16 @@ handshake_over(struct tls_conn *c)
 {
     if (!c->handshaking)
         return;
+    struct tls_loop *lp = c->lp;
     c->handshaking = false;
-    handshaking--;
-    handshakes_since_settle++;
+    lp->handshaking--;
+    lp->handshakes_since_settle++;
     /* Trimming in the middle of a burst only makes the next handshakes fault the pages in
      * again (20% more CPU per handshake): wait for a quiet second after the last one. */
-    if (handshakes_since_settle >= SETTLE_AFTER && !c->ti->stopping) {
-        tls_conn_settle_cancel();
-        settle_api = c->ti->api;
-        settle_timer = settle_api->timer_start(c->ti->inst, SETTLE_DELAY_MS, heap_settle, NULL);
+    if (lp->handshakes_since_settle >= SETTLE_AFTER && !lp->stopping) {
+        settle_cancel(lp);
+        lp->settle_timer = module_api->timer_start(c->ti->inst, SETTLE_DELAY_MS, heap_settle, lp);
     }
-}
-
-void
-tls_conn_settle_cancel(void)
-{
-    if (settle_timer)
-        settle_api->timer_stop(settle_timer);
-    settle_timer = NULL;
 }
 
 static void
@@ -293,10 +329,10 @@ handshake_failed(struct tls_conn *c, enum tls_failure kind, const char *reason)
     struct tls_inst *ti = c->ti;
     const char *peer = ti->api->peer(c->lower);
     c->failed = true;
-    ti->handshakes_failed++;
+    TLS_COUNT(ti->handshakes_failed);
     if (!c->nfirst && kind != TLS_FAIL_TIMEOUT)
         kind = TLS_FAIL_CLOSED; /* connected and left without a byte */
-    ti->failures[kind]++;
+    TLS_COUNT(ti->failures[kind]);
     handshake_over(c);
     if (c->client) {
         /* The dialling module logs it, as its own failure. */
@@ -419,8 +455,8 @@ tls_upper_write(void *impl, const struct mps_iov *iov, unsigned n)
     for (unsigned i = 0; i < n; i++)
         total += iov[i].len;
     /* Small pieces (an APF header and its payload) go out as one record. */
-    if (n > 1 && total <= sizeof(plain_buf)) {
-        uint8_t one[sizeof(plain_buf)];
+    if (n > 1 && total <= PLAIN_MAX) {
+        uint8_t one[PLAIN_MAX];
         size_t off = 0;
         for (unsigned i = 0; i < n; i++) {
             memcpy(one + off, iov[i].base, iov[i].len);
@@ -510,7 +546,7 @@ handshake_done(struct tls_conn *c)
     free(c->hello);
     c->hello = NULL;
     c->established = true;
-    ti->handshakes_ok++;
+    TLS_COUNT(ti->handshakes_ok);
     handshake_over(c);
     c->upper = api->layer_new(ti->inst, &tls_upper_impl, c, c->lower);
     if (!c->upper) {
@@ -563,9 +599,9 @@ conn_pump(struct tls_conn *c)
             return;
     }
     while (c->upper_reading && !c->closing && !c->eof_delivered) {
-        int n = SSL_read(conn_ssl(c), plain_buf, sizeof(plain_buf));
+        int n = SSL_read(conn_ssl(c), c->lp->plain, sizeof(c->lp->plain));
         if (n > 0) {
-            c->ti->api->stream_deliver(c->upper, plain_buf, (size_t)n, 0);
+            c->ti->api->stream_deliver(c->upper, c->lp->plain, (size_t)n, 0);
             continue;
         }
         int err = SSL_get_error(c->ssl, n);
@@ -720,12 +756,12 @@ lower_read(void *arg, mps_stream *s, const struct mps_iov *data, int status)
 static int
 conn_start_ssl(struct tls_conn *c)
 {
-    SSL *ssl = SSL_new(c->ti->ctx);
-    if (!ssl || !BIO_up_ref(stream_bio)) {
+    SSL *ssl = tls_ssl_new(c->ti);
+    if (!ssl || !BIO_up_ref(c->lp->bio)) {
         SSL_free(ssl);
         return -ENOMEM;
     }
-    SSL_set_bio(ssl, stream_bio, stream_bio); /* takes the reference above and one more */
+    SSL_set_bio(ssl, c->lp->bio, c->lp->bio); /* takes the reference above and one more */
     SSL_set_accept_state(ssl);
     c->ssl = ssl;
     return 0;
@@ -736,17 +772,19 @@ tls_conn_accept(const struct mps_ctx *ctx, mps_stream *lower)
 {
     struct tls_inst *ti = ctx->data;
     const struct mps_api *api = ti->api;
-    struct tls_conn *c = ti->stopping ? NULL : calloc(1, sizeof(*c));
+    struct tls_loop *lp = loop_here(ti); /* a worker loop's with [core] Workers */
+    struct tls_conn *c = lp->stopping ? NULL : calloc(1, sizeof(*c));
     if (!c) {
         api->close(lower, NULL, NULL);
         return;
     }
     c->ti = ti;
+    c->lp = lp;
     c->lower = lower;
     c->marks_tail = &c->marks;
     c->handshaking = true;
-    handshaking++;
-    LIST_INSERT_HEAD(&ti->conns, c, link);
+    lp->handshaking++;
+    LIST_INSERT_HEAD(&ti->conns[lp - loops], c, link);
     c->timer = api->timer_start(ti->inst, (uint64_t)ti->handshake_ms, handshake_timeout, c);
     if (!c->timer || api->read_start(lower, lower_read, c) < 0)
         conn_close_lower(c);
@@ -757,21 +795,22 @@ tls_conn_client_open(struct tls_inst *ti, mps_stream *lower, uint64_t timeout_ms
                      tls_client_cb cb, void *arg)
 {
     const struct mps_api *api = ti->api;
-    struct tls_conn *c = ti->stopping ? NULL : calloc(1, sizeof(*c));
+    struct tls_loop *lp = loop_here(ti);
+    struct tls_conn *c = lp->stopping ? NULL : calloc(1, sizeof(*c));
     SSL *ssl = c ? SSL_new(ti->client_ctx) : NULL;
-    if (!ssl || !BIO_up_ref(stream_bio)) {
+    if (!ssl || !BIO_up_ref(lp->bio)) {
         SSL_free(ssl);
         free(c);
         api->close(lower, NULL, NULL);
-        return ti->stopping ? -ECANCELED : -ENOMEM;
+        return lp->stopping ? -ECANCELED : -ENOMEM;
     }
-    SSL_set_bio(ssl, stream_bio, stream_bio); /* as in conn_start_ssl */
+    SSL_set_bio(ssl, lp->bio, lp->bio); /* as in conn_start_ssl */
     SSL_set_connect_state(ssl);
-    *c = (struct tls_conn){.ti = ti, .lower = lower, .ssl = ssl, .client = true,
+    *c = (struct tls_conn){.ti = ti, .lp = lp, .lower = lower, .ssl = ssl, .client = true,
                            .client_cb = cb, .client_arg = arg, .handshaking = true};
     c->marks_tail = &c->marks;
-    handshaking++;
-    LIST_INSERT_HEAD(&ti->conns, c, link);
+    lp->handshaking++;
+    LIST_INSERT_HEAD(&ti->conns[lp - loops], c, link);
     /* The ClientHello goes out from the loop: cb never runs inside this call. */
     c->timer = api->timer_start(ti->inst, timeout_ms, handshake_timeout, c);
     c->resume = c->timer ? api->timer_start(ti->inst, 0, resume_fired, c) : NULL;
@@ -784,10 +823,13 @@ tls_conn_client_open(struct tls_inst *ti, mps_stream *lower, uint64_t timeout_ms
 }
 
 void
-tls_conn_close_all(struct tls_inst *ti)
+tls_conn_loop_stop(struct tls_inst *ti)
 {
+    struct tls_loop *lp = loop_here(ti);
+    lp->stopping = true;
+    settle_cancel(lp);
     struct tls_conn *c;
-    LIST_FOREACH(c, &ti->conns, link)
+    LIST_FOREACH(c, &ti->conns[lp - loops], link)
         if (!c->established && !c->closing)
             conn_close_lower(c);
 }
