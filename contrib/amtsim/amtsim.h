@@ -48,6 +48,7 @@ struct options {
     unsigned keepalive;
     uint32_t window;
     uint32_t max_data; /* largest CHANNEL_DATA payload we send */
+    const char *greeting; /* sent on every echo channel as soon as it opens (or NULL) */
     unsigned connect_rate;
     unsigned duration;
     bool duration_set;
@@ -127,6 +128,7 @@ struct channel {
     uint64_t tx_credit;          /* bytes the server still lets us send */
     uint32_t rx_left;            /* bytes the server may still send us */
     uint32_t owed;               /* consumed bytes not yet returned with WINDOW_ADJUST */
+    size_t greeting_left;        /* of out: the greeting's bytes, which no input paid for */
     struct buf out;              /* bytes waiting for tx_credit */
     struct http_responder *http; /* CHAN_HTTP only */
 };

@@ -54,6 +54,8 @@ usage(FILE *f)
           "  --keepalive SECONDS    KEEPALIVE_REQUEST interval, 0 = never (default 30)\n"
           "  --window BYTES         receive window announced per channel (default 32768)\n"
           "  --max-data BYTES       largest CHANNEL_DATA payload sent (default 4096)\n"
+          "  --greeting TEXT        send TEXT on every echo channel as soon as it opens,\n"
+          "                         before any byte arrives (a device that speaks first)\n"
           "  --connect-rate N       connections started per second, 0 = all at once\n"
           "                         (default 0)\n"
           "  --duration SECONDS     stop after this long, 0 = until SIGINT/SIGTERM\n"
@@ -202,6 +204,7 @@ enum {
     OPT_KEEPALIVE,
     OPT_WINDOW,
     OPT_MAX_DATA,
+    OPT_GREETING,
     OPT_RATE,
     OPT_DURATION,
     OPT_READY_FILE,
@@ -237,6 +240,7 @@ static const struct option long_opts[] = {
     {"keepalive", required_argument, NULL, OPT_KEEPALIVE},
     {"window", required_argument, NULL, OPT_WINDOW},
     {"max-data", required_argument, NULL, OPT_MAX_DATA},
+    {"greeting", required_argument, NULL, OPT_GREETING},
     {"connect-rate", required_argument, NULL, OPT_RATE},
     {"duration", required_argument, NULL, OPT_DURATION},
     {"ready-file", required_argument, NULL, OPT_READY_FILE},
@@ -337,6 +341,11 @@ parse_args(int argc, char **argv)
             if (!parse_uint(a, 1u << 20, &v) || v == 0)
                 return bad_arg("max-data", a);
             opt.max_data = (uint32_t)v;
+            break;
+        case OPT_GREETING:
+            if (!*a || strlen(a) > 4096)
+                return bad_arg("greeting", a);
+            opt.greeting = a;
             break;
         case OPT_RATE:
             if (!parse_uint(a, 1000000, &v))

@@ -103,8 +103,11 @@ chan_pump(struct device *d, struct channel *c)
                 buf_consume(&c->out, k);
                 c->tx_credit -= k;
                 n -= k;
-                if (!c->http) /* echo: the bytes are consumed once they are sent back */
-                    c->owed += (uint32_t)k;
+                if (!c->http) { /* echo: the bytes are consumed once they are sent back */
+                    size_t greeted = k < c->greeting_left ? k : c->greeting_left;
+                    c->greeting_left -= greeted;
+                    c->owed += (uint32_t)(k - greeted);
+                }
             }
         }
         if (!progress)
@@ -172,6 +175,11 @@ input_channel_open(struct device *d, const struct apf_msg *m)
     }
     d->chans[id] = c;
     BUF_ENCODE(device_tx(d), apf_encode_channel_open_confirmation, sender, id, opt.window);
+    if (c->kind == CHAN_ECHO && opt.greeting) { /* it speaks first */
+        c->greeting_left = strlen(opt.greeting);
+        buf_append(&c->out, opt.greeting, c->greeting_left);
+        chan_pump(d, c);
+    }
     dlog(d, 2,
          "channel %" PRIu32 " opened to port %" PRIu32 " (%s) from %s:%" PRIu32
          ", server window %" PRIu32,

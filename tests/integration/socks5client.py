@@ -335,6 +335,21 @@ def sc_silent(a: argparse.Namespace) -> str:
     return (f"got {got.hex()} " if got else "") + f"closed {time.monotonic() - t0:.1f}"
 
 
+def expect_first(s: socket.socket, want: bytes, timeout: float) -> str:
+    """What a device that speaks first sends before it reads anything: exactly want."""
+    s.settimeout(timeout)
+    got = bytearray()
+    try:
+        while len(got) < len(want):
+            b = s.recv(len(want) - len(got))
+            if not b:
+                return f"eof after {len(got)} bytes of the device's greeting"
+            got += b
+    except OSError as e:
+        return f"recv after {len(got)} bytes of the device's greeting: {e}"
+    return "ok" if got == want else f"greeting {bytes(got)!r}, expected {want!r}"
+
+
 def sc_echo(a: argparse.Namespace) -> str:
     c = Client(a.port, a.host, a.timeout)
     data = random_bytes(a.bytes, a.seed)
@@ -365,6 +380,10 @@ def sc_echo(a: argparse.Namespace) -> str:
         res = c.negotiate(device_bytes(a), a.dport, methods, user, password)
         if res != "reply 0x00":
             return res
+        if a.expect_first:
+            res = expect_first(c.sock, a.expect_first.encode(), a.timeout)
+            if res != "ok":
+                return res
         res = echo_check(c.sock, data, False, a.timeout)
     if res == "ok" and a.half_close:
         # Everything was echoed; our EOF must reach the device and end the stream.
@@ -626,6 +645,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--pipelined", action="store_true", help="echo/send: data in the first send()")
     p.add_argument("--half-close", action="store_true", help="echo: SHUT_WR after the echo")
+    p.add_argument("--expect-first", default="",
+                   help="echo: the device sends this before it reads (amtsim --greeting)")
     p.add_argument("--eof-first", action="store_true",
                    help="echo: send, SHUT_WR, then read the echo and the end of stream")
     p.add_argument("--early-eof", action="store_true",

@@ -12,7 +12,8 @@
 #   1  Workers = 2, socks5 + http_proxy + admin_http, 16 amtsim devices connected one by one:
 #      the start line, placement alternating 0,1,0,1..., the loop lines summing to 16; every
 #      device through the http_proxy (GET and a WS-Man POST echoed byte-exact) and SOCKS5 (curl
-#      GET, 64 consoles echoing at once); 1 MiB both ways through SOCKS5 and through the
+#      GET, 64 consoles echoing at once; the SOCKS5 consoles of loop-1 devices moved there);
+#      1 MiB both ways through SOCKS5 and through the
 #      http_proxy on a device of each loop at the same time; REST: 16 listed, devices_now 16,
 #      DELETE of a loop-1 device (loop 1's count drops, the device got DISCONNECT 11), the
 #      device back on a new connection; SIGTERM while a SOCKS5 transfer runs to a device on
@@ -23,6 +24,8 @@
 #      and account) lands on the other loop and replaces the old session (DISCONNECT 11).
 #   3  Workers = auto: the start line with the CPU count, 4 devices, a console round trip
 #      to each.
+#   4  a device on loop 1 that speaks first (amtsim --greeting): its SOCKS5 consoles get the
+#      greeting, then their echo, through the pair; none moves.
 # WORKERS_PLUMBING=1 runs the scenarios against an mpsd without the Workers key (no Workers
 # line, no loop checks) to exercise the test's own plumbing; it always ends in FAIL.
 . "$(dirname "$0")/lib.sh"
@@ -538,6 +541,32 @@ for ((i = 0; i < 4; i++)); do
 done
 log "Workers = auto ($CPUS CPUs): $(loops_text); a SOCKS5 echo to each of the 4 devices"
 stop_mpsd
+
+# ============================================ 4. a device that speaks first, on loop 1
+# Its console cannot move (the device's bytes are in the pair before the splice): it stays on
+# loop 0 and crosses through the pair, and the greeting arrives before the echo, byte-exact.
+if [ "$HAVE_W" = 1 ]; then
+    GREETING="HELLO from a device that speaks first"
+    workers_conf 2 "$CONSOLES"
+    start_workers 2
+    device 20
+    device 21 --greeting "$GREETING"
+    [ "${DEV_LOOP[21]}" = 1 ] || fail "dev21 is on loop ${DEV_LOOP[21]}, not 1: $(loops_text)"
+    for ((k = 0; k < 3; k++)); do
+        out=$(s5 echo --device dev21.example.com --dport 16994 --bytes 30000 --seed "$k" \
+            --expect-first "$GREETING")
+        [ "$out" = ok ] || fail "SOCKS5 to dev21, which speaks first: $out"
+    done
+    out=$(s5 echo --device dev20.example.com --dport 16994 --bytes 30000)
+    [ "$out" = ok ] || fail "SOCKS5 echo to dev20: $out"
+    loop_stats
+    moved=$(grep -e "$LOOP_RE" "$MPSD_LOG" | tail -n 1 |
+        sed -n 's/.* \([0-9]*\) consoles moved here.*/\1/p')
+    [ "${moved:-x}" = 0 ] || fail "consoles moved to loop 1: '$moved', expected 0 (dev21 spoke first)"
+    log "dev21 on loop 1 speaks first: 3 SOCKS5 consoles got its greeting, then a 30000-byte" \
+        "echo, through the pair (0 consoles moved); $(loops_text)"
+    stop_mpsd
+fi
 
 if [ "$HAVE_W" = 0 ]; then
     fail "plumbing run only (WORKERS_PLUMBING=1): this mpsd has no Workers key"
