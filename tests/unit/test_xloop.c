@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "loop.h"
+#include "splice.h"
 #include "thread_check.h"
 #include "stream.h"
 #include "xloop.h"
@@ -804,12 +805,121 @@ test_discard(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* ------------- what the console move relies on (workers_move.c): idle, peer, undo */
+
+static size_t idle_got;
+
+static void
+idle_read(void *arg, mps_stream *s, const struct mps_iov *data, int status)
+{
+    (void)arg;
+    (void)s;
+    if (status == 0)
+        idle_got += data->len;
+}
+
+static void
+run_a_little(uv_loop_t *loop)
+{
+    for (int i = 0; i < 20; i++)
+        uv_run(loop, UV_RUN_NOWAIT);
+}
+
+/* Both ends on one loop: xloop_idle is a statement about the rings, not about threads. */
+static void
+test_idle_and_peer(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    assert_int_equal(loop_support_init(&loop), 0);
+    mps_stream *a, *b;
+    assert_int_equal(xloop_pair_new(&loop, &loop, XLOOP_WINDOW_MIN, &a, &b), 0);
+    assert_ptr_equal(xloop_peer(a), b);
+    assert_ptr_equal(xloop_peer(b), a);
+    assert_true(xloop_idle(b));
+    uint8_t bytes[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+    struct mps_iov iov = {bytes, sizeof(bytes)};
+    /* A -> B, not read yet: in flight. */
+    assert_int_equal(stream_write(a, &iov, 1, NULL, NULL), 0);
+    assert_false(xloop_idle(b));
+    assert_int_equal(stream_read_start(b, idle_read, NULL), 0);
+    run_a_little(&loop);
+    assert_int_equal(idle_got, sizeof(bytes));
+    assert_true(xloop_idle(b));
+    /* B -> A (a device that speaks first): in flight until A has taken it. */
+    assert_int_equal(stream_write(b, &iov, 1, NULL, NULL), 0);
+    assert_false(xloop_idle(b));
+    idle_got = 0;
+    assert_int_equal(stream_read_start(a, idle_read, NULL), 0);
+    run_a_little(&loop);
+    assert_int_equal(idle_got, sizeof(bytes));
+    assert_true(xloop_idle(b));
+    /* An end that shut down is never idle. */
+    assert_int_equal(stream_shutdown(a), 0);
+    run_a_little(&loop);
+    assert_false(xloop_idle(b));
+    stream_close(a, NULL, NULL);
+    stream_close(b, NULL, NULL);
+    loop_support_fini(&loop);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static size_t undo_got;
+
+static void
+undo_read(void *arg, mps_stream *s, const struct mps_iov *data, int status)
+{
+    (void)arg;
+    (void)s;
+    if (status == 0)
+        undo_got += data->len;
+}
+
+/* splice_undo hands both streams back unread; a new splice carries bytes again. */
+static void
+test_splice_undo(void **state)
+{
+    (void)state;
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    assert_int_equal(loop_support_init(&loop), 0);
+    mps_stream *a1, *b1, *a2, *b2;
+    assert_int_equal(mem_stream_pair(&loop, &a1, &b1), 0);
+    assert_int_equal(mem_stream_pair(&loop, &a2, &b2), 0);
+    assert_null(splice_undo(b1)); /* in no splice */
+    assert_int_equal(splice_streams(b1, a2), 0);
+    assert_int_equal(stream_read_start(b2, undo_read, NULL), 0);
+    uint8_t bytes[100] = {0};
+    struct mps_iov iov = {bytes, sizeof(bytes)};
+    assert_int_equal(stream_write(a1, &iov, 1, NULL, NULL), 0);
+    run_a_little(&loop);
+    assert_int_equal(undo_got, sizeof(bytes)); /* a1 -> b1 = a2 -> b2 */
+    assert_ptr_equal(splice_undo(b1), a2);
+    assert_null(splice_undo(a2)); /* undone once */
+    assert_int_equal(stream_write(a1, &iov, 1, NULL, NULL), 0);
+    run_a_little(&loop);
+    assert_int_equal(undo_got, sizeof(bytes)); /* nobody reads b1 now */
+    assert_int_equal(splice_streams(b1, a2), 0); /* what waited in b1 goes on */
+    run_a_little(&loop);
+    assert_int_equal(undo_got, 2 * sizeof(bytes));
+    stream_close(a1, NULL, NULL);
+    stream_close(b2, NULL, NULL);
+    run_a_little(&loop);
+    loop_support_fini(&loop);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int
 main(void)
 {
     alarm(600); /* a hang is a failure, even under ThreadSanitizer */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_discard),
+        cmocka_unit_test(test_idle_and_peer),
+        cmocka_unit_test(test_splice_undo),
         cmocka_unit_test(test_backpressure),
         cmocka_unit_test(test_shutdown_then_answer),
         cmocka_unit_test(test_close_with_queues_read),
