@@ -486,6 +486,13 @@ cluster_metrics(const struct rest_inst *ri, struct rest_buf *b)
         single(b, "mpsd_cluster_links_up", "gauge", "Inter-node links up", lk.links_up);
         single(b, "mpsd_cluster_link_channels", "gauge", "Channels open on inter-node links",
                lk.channels);
+        if (lk.size >= offsetof(struct cluster_link_counters, writes) + sizeof(lk.writes)) {
+            single(b, "mpsd_cluster_link_frames_out_total", "counter",
+                   "Frames sent over inter-node links", lk.frames_out);
+            single(b, "mpsd_cluster_link_writes_total", "counter",
+                   "Writes that carried them: the frames ready in one loop turn go in one",
+                   lk.writes);
+        }
     }
     if (k.size >= offsetof(struct cluster_counters, names_refused) + sizeof(k.names_refused))
         single(b, "mpsd_cluster_names_refused_total", "counter",

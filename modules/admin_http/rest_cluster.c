@@ -208,6 +208,10 @@ rest_cluster_status(struct rest_conn *c)
                         "bytes_in", (json_int_t)lk.bytes_in, "up", (json_int_t)lk.links_up,
                         "channels", (json_int_t)lk.channels)
             : json_null();
+    if (links && lk.size >= offsetof(struct cluster_link_counters, writes) + sizeof(lk.writes)) {
+        json_object_set_new(links, "frames_out", json_integer((json_int_t)lk.frames_out));
+        json_object_set_new(links, "writes", json_integer((json_int_t)lk.writes));
+    }
     k.last_error[sizeof(k.last_error) - 1] = '\0';
     rest_respond_json(
         c, 200,

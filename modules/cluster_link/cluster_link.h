@@ -73,6 +73,11 @@ struct link {
     uint8_t my_nonce[LINK_NONCE_LEN], peer_nonce[LINK_NONCE_LEN];
     struct link_reader rd;
     mps_timer *timer; /* resolve retries, handshake deadline, then keepalive */
+    /* frames not written yet: they go at the end of the loop turn (link_send) */
+    uint8_t *tx;
+    size_t tx_len, tx_cap;
+    mps_timer *flush_timer;
+    bool flush_armed;
     long waited_ms;   /* resolving */
     unsigned missed;
     bool rx_seen;

@@ -24,6 +24,9 @@ struct cluster_link_counters {
     uint64_t bytes_out, bytes_in; /* channel payload over all links */
     uint64_t links_up;            /* gauge */
     uint64_t channels;            /* gauge: channels open on all links */
+    /* 0.1.0 development: frames sent over all links, and the writes that carried them (the
+     * frames that became ready in one loop turn go out in one write) */
+    uint64_t frames_out, writes;
 };
 #define CLUSTER_LINK_IFACE "cluster.link"
 struct cluster_link_iface {

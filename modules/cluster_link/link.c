@@ -28,6 +28,9 @@ link_free(struct link *l)
 {
     if (l->timer)
         l->ci->api->timer_stop(l->timer);
+    if (l->flush_timer)
+        l->ci->api->timer_stop(l->flush_timer);
+    free(l->tx);
     link_reader_free(&l->rd);
     free(l->chans);
     free(l);
@@ -80,6 +83,10 @@ link_fail(struct link *l, int status, const char *fmt, ...)
         ci->api->timer_stop(l->timer);
         l->timer = NULL;
     }
+    if (l->flush_timer) {
+        ci->api->timer_stop(l->flush_timer);
+        l->flush_timer = NULL;
+    }
     /* Every channel ends now; each is freed by its own owner's path. */
     for (uint32_t i = 0; i < l->cap; i++) {
         struct lchan *c = l->chans[i];
@@ -106,16 +113,68 @@ link_close_all(struct cl_inst *ci)
 
 /* ------------------------------------------------------------------------ frames out */
 
+/* Frames a link carries are written when the loop has handled the events of its turn, all
+ * at once: a link multiplexes every relayed console of two nodes, and the replies of several
+ * devices (or the requests of several consoles) usually become ready in the same turn. One
+ * write each would cost a syscall, a segment and a wakeup of the other node per frame
+ * (tests/bench/REPORT-RELAY.md). Past LINK_TX_FLUSH bytes they go at once: bulk transfers
+ * gain nothing from waiting, and the buffer stays small. */
+#define LINK_TX_FLUSH (64 * 1024)
+#define LINK_TX_KEEP (256 * 1024) /* a buffer grown past this is freed once sent */
+
+static void
+link_flush(struct link *l)
+{
+    if (!l->tx_len || l->state == LS_DEAD || !l->s)
+        return;
+    struct mps_iov iov = {l->tx, l->tx_len};
+    l->tx_len = 0;
+    int rc = l->ci->api->write(l->s, &iov, 1, NULL, NULL); /* copies what cannot go at once */
+    l->ci->ctr.writes++;
+    if (l->tx_cap > LINK_TX_KEEP) {
+        free(l->tx);
+        l->tx = NULL;
+        l->tx_cap = 0;
+    }
+    if (rc < 0)
+        link_fail(l, -ECONNABORTED, "the connection failed");
+}
+
+static void
+link_flush_due(void *arg)
+{
+    struct link *l = arg;
+    l->flush_armed = false;
+    link_flush(l);
+}
+
 void
 link_send(struct link *l, uint8_t type, uint32_t chan, const void *p, size_t len)
 {
     if (l->state == LS_DEAD || !l->s)
         return;
-    uint8_t hdr[LINK_HDR_LEN];
-    link_hdr_encode(hdr, type, chan, (uint32_t)len);
-    struct mps_iov iov[2] = {{hdr, sizeof(hdr)}, {p, len}};
-    if (l->ci->api->write(l->s, iov, len ? 2 : 1, NULL, NULL) < 0)
-        link_fail(l, -ECONNABORTED, "the connection failed");
+    size_t need = l->tx_len + LINK_HDR_LEN + len;
+    if (need > l->tx_cap) {
+        size_t cap = l->tx_cap ? l->tx_cap : 4096;
+        while (cap < need)
+            cap *= 2;
+        uint8_t *tx = realloc(l->tx, cap);
+        if (!tx)
+            return link_fail(l, -ENOMEM, "out of memory for frames");
+        l->tx = tx;
+        l->tx_cap = cap;
+    }
+    link_hdr_encode(l->tx + l->tx_len, type, chan, (uint32_t)len);
+    if (len)
+        memcpy(l->tx + l->tx_len + LINK_HDR_LEN, p, len);
+    l->tx_len = need;
+    l->ci->ctr.frames_out++;
+    if (l->tx_len >= LINK_TX_FLUSH)
+        return link_flush(l);
+    if (!l->flush_armed) {
+        l->flush_armed = true;
+        l->ci->api->timer_restart(l->flush_timer, 0);
+    }
 }
 
 void
@@ -494,7 +553,10 @@ link_new(struct cl_inst *ci, bool dialled)
     l->ci = ci;
     l->dialled = dialled;
     if (link_reader_init(&l->rd) < 0 ||
-        !(l->timer = ci->api->timer_start(ci->mi, 3600000, link_timer_fired, l))) {
+        !(l->timer = ci->api->timer_start(ci->mi, 3600000, link_timer_fired, l)) ||
+        !(l->flush_timer = ci->api->timer_start(ci->mi, 3600000, link_flush_due, l))) {
+        if (l->timer)
+            ci->api->timer_stop(l->timer);
         link_reader_free(&l->rd);
         free(l);
         return NULL;

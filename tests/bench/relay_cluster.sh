@@ -201,8 +201,9 @@ test_args() {
     esac
 }
 TESTS=(lat1 latN tput1 tputN)
-# link_bytes: the payload node B's links carried so far, both ways
-link_bytes() { cluster B "c['bytes_in'] + c['bytes_out']"; }
+# link_counts: the payload node B's links carried so far (both ways), the frames B sent and
+# the writes that carried them
+link_counts() { cluster B "'%d %d %d' % (c['bytes_in'] + c['bytes_out'], c['frames_out'], c['writes'])"; }
 
 RESULTS=$TMPD/results.txt
 : >"$RESULTS"
@@ -210,11 +211,12 @@ RESULTS=$TMPD/results.txt
 # with the round, path, test, the CPU each mpsd and each amtsim used meanwhile and the bytes
 # node B's link carried meanwhile, goes to RESULTS.
 measure() {
-    local round=$1 path=$2 test=$3 p out rc=0 l0 l1 h0=0 h1=0
+    local round=$1 path=$2 test=$3 p out rc=0 l0 l1 h0=0 h1=0 b0 f0 w0 b1 f1 w1
     local -A c0 c1
     for p in "${NPID[A]}" "${NPID[B]}" "${SIMPID[A]}" "${SIMPID[B]}"; do c0[$p]=$(cpu_ms "$p"); done
     [ -z "$HOP_PID" ] || h0=$(cpu_ms "$HOP_PID")
-    l0=$(link_bytes) || die "node B's /api/v1/cluster did not answer"
+    l0=$(link_counts) || die "node B's /api/v1/cluster did not answer"
+    read -r b0 f0 w0 <<<"$l0"
     # shellcheck disable=SC2046 # word splitting of the option list is intended
     out=$("$RELAYBENCH" --socks5 "$(path_socks "$path")" --target "$(path_target "$path")" \
         --spread "$DEVICES" $(test_args "$test") --label "$path" --quiet --timeout 60 \
@@ -222,17 +224,19 @@ measure() {
     [ "$rc" = 0 ] || die "$path $test (round $round): $(cat "$TMPD/relaybench.err")"
     for p in "${NPID[A]}" "${NPID[B]}" "${SIMPID[A]}" "${SIMPID[B]}"; do c1[$p]=$(cpu_ms "$p"); done
     [ -z "$HOP_PID" ] || h1=$(cpu_ms "$HOP_PID")
-    l1=$(link_bytes) || die "node B's /api/v1/cluster did not answer"
+    l1=$(link_counts) || die "node B's /api/v1/cluster did not answer"
+    read -r b1 f1 w1 <<<"$l1"
     local dev=${SIMPID[A]}
     [ "$path" != relayed ] || dev=${SIMPID[B]}
     echo "round=$round path=$path test=$test" \
         "a_cpu_ms=$((c1[${NPID[A]}] - c0[${NPID[A]}]))" \
         "b_cpu_ms=$((c1[${NPID[B]}] - c0[${NPID[B]}]))" \
-        "dev_cpu_ms=$((c1[$dev] - c0[$dev]))" "hop_cpu_ms=$((h1 - h0))" "link_bytes=$((l1 - l0)) $out" >>"$RESULTS"
+        "dev_cpu_ms=$((c1[$dev] - c0[$dev]))" "hop_cpu_ms=$((h1 - h0))" "link_bytes=$((b1 - b0))" \
+        "link_frames=$((f1 - f0)) link_writes=$((w1 - w0)) $out" >>"$RESULTS"
     printf '  %-8s %-6s %s %s\n' "$path" "$test" \
         "$(echo "$out" | sed -e 's/.*mibps=\([0-9.]*\).*/\1 MiB\/s/' \
             -e 's/.* p50_us=\([0-9.]*\).* p99_us=\([0-9.]*\).*/p50 \1 us, p99 \2 us/')" \
-        "(link $((l1 - l0)) bytes)"
+        "(link $((b1 - b0)) bytes)"
 }
 
 # Warm-up, not counted: every path carries echoed bytes once (and is checked), which also
@@ -246,7 +250,7 @@ done
 LINKS_BEFORE=$(cluster B "'served=%d bytes_in=%d bytes_out=%d' % (c['served'], c['bytes_in'], c['bytes_out'])")
 
 measure_rounds
-LINKS_AFTER=$(cluster B "'served=%d bytes_in=%d bytes_out=%d up=%d failed=%d serve_refused=%d' % (c['served'], c['bytes_in'], c['bytes_out'], c['up'], c['failed'], c['serve_refused'])")
+LINKS_AFTER=$(cluster B "'served=%d bytes_in=%d bytes_out=%d up=%d failed=%d serve_refused=%d frames_out=%d writes=%d' % (c['served'], c['bytes_in'], c['bytes_out'], c['up'], c['failed'], c['serve_refused'], c['frames_out'], c['writes'])")
 ROUTED_A=$(cluster A "'routed=%d route_failed=%d' % (c['routed'], c['route_failed'])")
 
 # ------------------------------------------------------------------- stop and check

@@ -98,14 +98,19 @@ def main():
     out.append("Payload bytes node B's links carried during each measurement (both directions, "
                "from B's admin_http `/api/v1/cluster`, `links.bytes_in + bytes_out`), "
                "median of the rounds: zero on the same-node paths, twice the payload echoed "
-               "on the relayed one (uncounted warm-up round trips included).")
+               "on the relayed one (uncounted warm-up round trips included). The last column: "
+               "the frames node B sent over its links per write on the relayed path (frames "
+               "that become ready in the same loop turn share a write).")
     out.append("")
-    out.append("| test | " + " | ".join(paths) + " |")
-    out.append("|---|" + "---:|" * len(paths))
+    out.append("| test | " + " | ".join(paths) + " | frames per write (relayed) |")
+    out.append("|---|" + "---:|" * (len(paths) + 1))
     for test in ("lat1", "latN", "tput1", "tputN"):
+        frames = med(rows, "link_frames", path="relayed", test=test)
+        writes = med(rows, "link_writes", path="relayed", test=test)
+        per = f"{frames / writes:.2f}" if frames is not None and writes else "—"
         out.append(f"| {test} | "
                    + " | ".join(fmt(med(rows, "link_bytes", path=p, test=test)) for p in paths)
-                   + " |")
+                   + f" | {per} |")
     out.append("")
     out.append(f"Node B's link counters after the warm-up: `{meta.get('links_before', '?')}`; "
                f"after the rounds: `{meta.get('links_after', '?')}`. Node A: "

@@ -145,14 +145,16 @@ links_json() { # links_json NODE EXPR: a Python expression over /api/v1/cluster'
     curl -q -s --max-time "$T" "${NADM[$1]}/api/v1/cluster" |
         python3 -c 'import json,sys; l=json.load(sys.stdin)["links"]; print(eval(sys.argv[1]))' "$2"
 }
-got=$(links_json B "(l['served'] >= 9, l['routed'] >= 20, l['accepted'] >= 2, l['dialled'] >= 2, l['bytes_in'] > 0, l['bytes_out'] > 0, l['up'] >= 3)")
-[ "$got" = "(True, True, True, True, True, True, True)" ] || fail "node B's link counters: $got ($(curl -s "${NADM[B]}/api/v1/cluster"))"
+got=$(links_json B "(l['served'] >= 9, l['routed'] >= 20, l['accepted'] >= 2, l['dialled'] >= 2, l['bytes_in'] > 0, l['bytes_out'] > 0, l['up'] >= 3, 0 < l['writes'] <= l['frames_out'])")
+[ "$got" = "(True, True, True, True, True, True, True, True)" ] || fail "node B's link counters: $got ($(curl -s "${NADM[B]}/api/v1/cluster"))"
 [ "$(links_json A "l['routed'] >= 10 and l['route_failed'] == 0")" = True ] ||
     fail "node A's link counters: $(links_json A l)"
 curl -q -s --max-time "$T" "${NADM[A]}/metrics" >"$TMPD/metrics.A"
 grep -q '^mpsd_cluster_link_channels_total{what="routed"} [1-9]' "$TMPD/metrics.A" ||
     fail "no routed channels in A's /metrics: $(grep cluster_link "$TMPD/metrics.A")"
 grep -q '^mpsd_cluster_links_up [1-9]' "$TMPD/metrics.A" || fail "no links up in A's /metrics"
+grep -q '^mpsd_cluster_link_writes_total [1-9]' "$TMPD/metrics.A" ||
+    fail "no link writes in A's /metrics: $(grep cluster_link "$TMPD/metrics.A")"
 if [ -n "$PROMTOOL" ]; then
     "$PROMTOOL" check metrics <"$TMPD/metrics.A" >"$TMPD/promtool.out" 2>&1 ||
         fail "promtool check metrics: $(cat "$TMPD/promtool.out")"
