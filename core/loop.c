@@ -4,7 +4,13 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
+#ifdef __linux__
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 struct loop_support {
     uv_idle_t idle; /* active only while calls are queued, so an idle loop sleeps */
@@ -121,13 +127,22 @@ loop_post(uv_loop_t *loop, struct loop_msg *m)
     pthread_mutex_unlock(&ls->lock);
 }
 
+/* A blocking call's rendezvous. On Linux the waiter sleeps on `done` itself (a futex): the
+ * loop's store and wake are its last touch, one wakeup in all. With a mutex and a condition
+ * variable the waiter, woken while the loop still holds the mutex, would block on it once
+ * more: two wakeups and two context switches per call, and a worker loop makes several per
+ * device it accepts (docs/workers.md). */
 struct sync_call {
     struct loop_msg msg;
     void (*fn)(void *arg);
     void *arg;
+#ifdef __linux__
+    uint32_t done;
+#else
     pthread_mutex_t lock;
     pthread_cond_t cond;
     bool done;
+#endif
 };
 
 static void
@@ -135,10 +150,19 @@ sync_call_run(struct loop_msg *m)
 {
     struct sync_call *sc = loop_container_of(m, struct sync_call, msg);
     sc->fn(sc->arg);
+#ifdef __linux__
+    /* Once done is stored the waiter may return and its stack (sc) be reused: the wake only
+     * names the address, and a waiter that a stale wake reaches finds done unset and sleeps
+     * again. */
+    uint32_t *done = &sc->done;
+    __atomic_store_n(done, 1, __ATOMIC_RELEASE);
+    syscall(SYS_futex, done, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+#else
     pthread_mutex_lock(&sc->lock);
     sc->done = true;
     pthread_cond_signal(&sc->cond);
     pthread_mutex_unlock(&sc->lock); /* sc lives on the waiter's stack: not touched after */
+#endif
 }
 
 void
@@ -149,6 +173,12 @@ loop_run_sync(uv_loop_t *loop, void (*fn)(void *arg), void *arg)
         return;
     }
     struct sync_call sc = {.msg = {.fn = sync_call_run}, .fn = fn, .arg = arg};
+#ifdef __linux__
+    loop_post(loop, &sc.msg);
+    /* EINTR, or EAGAIN (done was set before the wait began): look again */
+    while (!__atomic_load_n(&sc.done, __ATOMIC_ACQUIRE))
+        syscall(SYS_futex, &sc.done, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+#else
     pthread_mutex_init(&sc.lock, NULL);
     pthread_cond_init(&sc.cond, NULL);
     loop_post(loop, &sc.msg);
@@ -158,6 +188,7 @@ loop_run_sync(uv_loop_t *loop, void (*fn)(void *arg), void *arg)
     pthread_mutex_unlock(&sc.lock);
     pthread_cond_destroy(&sc.cond);
     pthread_mutex_destroy(&sc.lock);
+#endif
 }
 
 static void
