@@ -253,8 +253,12 @@ while [ -z "$t_dir" ]; do
         "$(forwarding) forwarding, $(dev_keys) in redis (of $TOTAL)"
     [ -n "$t_fwd" ] || [ "$(forwarding)" != "$TOTAL" ] || t_fwd=$(now_ms)
     [ -n "$t_reg" ] || [ "$(dev_keys)" != "$TOTAL" ] || t_reg=$(now_ms)
-    all=1
+    # A node's directory learns a device from its registration's event, so none is complete
+    # before Redis is; until then the curl and jq of asking would only take CPU from the start.
+    all=0
+    [ -z "$t_reg" ] || all=1
     for n in "${NODES[@]}"; do
+        [ -n "$t_reg" ] || break
         [ -z "${T_DIR[$n]:-}" ] || continue
         if [ "$(dir_total "$n")" = "$TOTAL" ]; then T_DIR[$n]=$(now_ms); else all=0; fi
     done
