@@ -52,7 +52,9 @@ struct src { /* one source address (or IPv6 /64) */
 struct user {
     uint64_t key; /* 0: free */
     uint64_t tat;
-    bool logged; /* "budget used up" said since it was last full */
+    uint32_t held; /* its tokens reserved by checks still running */
+    bool logged;   /* "budget used up" said since it was last full */
+    bool busy_logged; /* "checks at once" said since then */
 };
 
 struct dev {
@@ -70,7 +72,8 @@ struct auth_throttle {
     unsigned failure_free, queue_max;
     struct rate realm_rate, user_rate, trust_rate, dev_rate;
     uint64_t realm_tat;
-    bool realm_logged;
+    uint32_t realm_held; /* the realm's tokens reserved by checks still running */
+    bool realm_logged, realm_busy_logged;
     size_t nline;       /* tickets in the line */
     struct src *cursor; /* in the ring: the source served next */
     struct src *srcs;
@@ -308,8 +311,9 @@ evidence_take(struct auth_throttle *t, struct auth_ticket *tk, struct src *s, ui
 }
 
 /* Both the realm's and the user's budget have a token: take them. Otherwise lower *wake to
- * when both will have one, and say once per spell that a budget is used up (by denials, or
- * reserved by checks still running). */
+ * when both will have one, and say once per spell why: a WARNING when denials spent the
+ * budget (no check holds a token of it any more), an INFO when checks still running hold
+ * its tokens (a fleet logging in at once as one user, before any success is evidence). */
 static bool
 budgets_take(struct auth_throttle *t, struct auth_ticket *tk, uint64_t now, uint64_t *wake)
 {
@@ -322,15 +326,17 @@ budgets_take(struct auth_throttle *t, struct auth_ticket *tk, uint64_t now, uint
     if (realm_ok && user_ok) {
         if (rr->burst) {
             if (t->realm_tat <= now)
-                t->realm_logged = false;
+                t->realm_logged = t->realm_busy_logged = false;
             bucket_take(rr, &t->realm_tat, now);
             tk->held |= HELD_REALM;
+            t->realm_held++;
         }
         if (u) {
             if (u->tat <= now)
-                u->logged = false;
+                u->logged = u->busy_logged = false;
             bucket_take(ur, &u->tat, now);
             tk->held |= HELD_USER;
+            u->held++;
         }
         return true;
     }
@@ -339,20 +345,44 @@ budgets_take(struct auth_throttle *t, struct auth_ticket *tk, uint64_t now, uint
         when = max_u64(when, bucket_when(ur, u->tat));
     if (when < *wake)
         *wake = when;
-    if (!realm_ok && !t->realm_logged) {
+    if (!realm_ok && !t->realm_held && !t->realm_logged) {
         t->realm_logged = true;
         log_warn("auth[%s]: the realm's failure budget is used up (%llu at once, one more per "
                  "%llu ms): checks without known-good evidence wait in the slow lane",
                  t->name, (unsigned long long)rr->burst, (unsigned long long)rr->interval_ms);
+    } else if (!realm_ok && t->realm_held && !t->realm_busy_logged) {
+        t->realm_busy_logged = true;
+        log_info("auth[%s]: %u checks without known-good evidence running at once (the realm's "
+                 "failure budget): the others wait in the slow lane for them",
+                 t->name, (unsigned)t->realm_held);
     }
-    if (!user_ok && !u->logged) {
+    if (!user_ok && !u->held && !u->logged) {
         u->logged = true;
         auth_log_safe(user, sizeof(user), tk->user_name);
         log_warn("auth[%s]: user \"%s\": failure budget used up (%llu at once, one more per "
                  "%llu ms): its checks without known-good evidence wait in the slow lane",
                  t->name, user, (unsigned long long)ur->burst, (unsigned long long)ur->interval_ms);
+    } else if (!user_ok && u->held && !u->busy_logged) {
+        u->busy_logged = true;
+        auth_log_safe(user, sizeof(user), tk->user_name);
+        log_info("auth[%s]: user \"%s\": %u checks without known-good evidence running at once "
+                 "(its failure budget): the others wait in the slow lane for them",
+                 t->name, user, (unsigned)u->held);
     }
     return false;
+}
+
+/* The check no longer runs: its tokens are not reserved any more (spent or given back). */
+static void
+holds_release(struct auth_throttle *t, const struct auth_ticket *tk)
+{
+    struct user *u;
+
+    if ((tk->held & HELD_REALM) && t->realm_held)
+        t->realm_held--;
+    /* an entry evicted and made again meanwhile starts at 0: never below */
+    if ((tk->held & HELD_USER) && (u = user_find(t, tk->user, false)) && u->held)
+        u->held--;
 }
 
 static void
@@ -362,6 +392,7 @@ refund(struct auth_throttle *t, struct auth_ticket *tk, uint64_t now)
     struct src *s;
     struct dev *d;
 
+    holds_release(t, tk);
     if ((tk->held & HELD_REALM))
         bucket_refund(&t->realm_rate, &t->realm_tat, now);
     if ((tk->held & HELD_USER) && (u = user_find(t, tk->user, false)))
@@ -704,6 +735,7 @@ auth_throttle_done(struct auth_throttle *t, struct auth_ticket *tk, int result)
     if (result == MPS_AUTH_DENY) {
         if ((s = src_find(t, &tk->src, true, now)))
             src_denied(t, s, tk, now);
+        holds_release(t, tk);
         tk->held = 0; /* spent: that is what the budgets count */
         return;
     }

@@ -1422,8 +1422,11 @@ test_budget_user(void **state)
     struct realm_config rc = budget_rc(0, 2);
     struct auth_realm *realm = budget_realm(file_plugin(NULL), &rc);
     struct res r = {0};
+    char logpath[300], buf[8192];
 
     (void)state;
+    snprintf(logpath, sizeof(logpath), "%s/user.log", tmpdir);
+    assert_int_equal(log_open(logpath, 0, 0), 0);
     assert_int_equal(check_from(realm, "192.0.2.40:1", "alice", "guess", &r, NULL),
                      MPS_AUTH_DENY);
     assert_int_equal(check_from(realm, "192.0.2.41:1", "alice", "guess", &r, NULL),
@@ -1435,6 +1438,12 @@ test_budget_user(void **state)
     assert_int_equal(check_from(realm, "192.0.2.44:1", "bob", "hunter2", &r, NULL), MPS_AUTH_OK);
     assert_int_equal(run_until(&r.called, 1, 3000), 0);
     assert_int_equal(r.result, MPS_AUTH_DENY);
+    log_close();
+    read_file(logpath, buf, sizeof(buf));
+    unlink(logpath);
+    /* Denials spent it: an attack's signature, a WARNING. */
+    assert_non_null(strstr(buf, "[LM WARNING] auth[AMT]: user \"alice\": failure budget used up"));
+    assert_null(strstr(buf, "running at once"));
     auth_realm_free(realm);
 }
 
@@ -1445,9 +1454,12 @@ test_budget_in_flight(void **state)
     struct realm_config rc = budget_rc(2, 0);
     struct auth_realm *realm = budget_realm(slow, &rc);
     static struct res r[6];
+    char logpath[300], buf[8192];
 
     (void)state;
     memset(r, 0, sizeof(r));
+    snprintf(logpath, sizeof(logpath), "%s/in_flight.log", tmpdir);
+    assert_int_equal(log_open(logpath, 0, 0), 0);
     /* A budget is reserved when a check starts: two run, four wait although every one of them
      * will succeed; each OK hands its token to the next. However concurrent the guesses, no
      * more than the budget run. */
@@ -1466,6 +1478,14 @@ test_budget_in_flight(void **state)
                      MPS_AUTH_PENDING);
     assert_int_equal(auth_realm_counters(realm)->slow, 4);
     assert_int_equal(run_until(&r[0].called, 2, 3000), 0);
+    log_close();
+    read_file(logpath, buf, sizeof(buf));
+    unlink(logpath);
+    /* Nothing was denied: a fleet logging in at once is no attack, so no WARNING, but an INFO
+     * line says why checks waited. */
+    assert_non_null(strstr(buf, "[LM INFO] auth[AMT]: 2 checks without known-good evidence "
+                                "running at once (the realm's failure budget)"));
+    assert_null(strstr(buf, "WARNING"));
     auth_realm_free(realm);
 }
 
