@@ -52,8 +52,8 @@ struct src { /* one source address (or IPv6 /64) */
 struct user {
     uint64_t key; /* 0: free */
     uint64_t tat;
-    uint32_t held; /* its tokens reserved by checks still running */
-    bool logged;   /* "budget used up" said since it was last full */
+    uint32_t held;    /* its tokens reserved by checks still running */
+    bool logged;      /* "budget used up" said since it was last full */
     bool busy_logged; /* "checks at once" said since then */
 };
 

@@ -78,7 +78,7 @@ struct link {
     size_t tx_len, tx_cap;
     mps_timer *flush_timer;
     bool flush_armed;
-    long waited_ms;   /* resolving */
+    long waited_ms; /* resolving */
     unsigned missed;
     bool rx_seen;
     struct lchan **chans; /* by id; dialled ids start at 1 */
