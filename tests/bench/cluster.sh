@@ -410,7 +410,7 @@ for n in "${NODES[@]}"; do
     stop_mpsd 'running as root\|cluster: ignoring entry'
     IGNORED="$IGNORED node$n=$(grep -c 'cluster: ignoring entry' "${NLOG[$n]}" || true)"
     THROTTLED="$THROTTLED node$n=$(sed -n 's/.*AMT realm ok \([0-9]*\) .* throttled \([0-9]*\);.*/\2 of \1/p' \
-        "${NLOG[$n]}" | tail -n 1) ($(grep -c 'evidence running at once' "${NLOG[$n]}" || true) notes of checks at once)"
+        "${NLOG[$n]}" | tail -n 1) ($(cat "${NLOG[$n]}"* | grep -c 'evidence running at once' || true) notes of checks at once)"
 done
 result "phase=end auth_throttled:$THROTTLED ignored_entries:$IGNORED"
 
