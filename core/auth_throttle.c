@@ -52,9 +52,9 @@ struct src { /* one source address (or IPv6 /64) */
 struct user {
     uint64_t key; /* 0: free */
     uint64_t tat;
-    uint32_t held;    /* its tokens reserved by checks still running */
-    bool logged;      /* "budget used up" said since it was last full */
-    bool busy_logged; /* "checks at once" said since then */
+    uint64_t busy_said_ms; /* "checks at once" last said (0: never): once a FailureWindow */
+    uint32_t held;         /* its tokens reserved by checks still running */
+    bool logged;           /* "budget used up" said since it was last full */
 };
 
 struct dev {
@@ -73,7 +73,8 @@ struct auth_throttle {
     struct rate realm_rate, user_rate, trust_rate, dev_rate;
     uint64_t realm_tat;
     uint32_t realm_held; /* the realm's tokens reserved by checks still running */
-    bool realm_logged, realm_busy_logged;
+    uint64_t realm_busy_said_ms;
+    bool realm_logged;
     size_t nline;       /* tickets in the line */
     struct src *cursor; /* in the ring: the source served next */
     struct src *srcs;
@@ -310,10 +311,22 @@ evidence_take(struct auth_throttle *t, struct auth_ticket *tk, struct src *s, ui
     return true;
 }
 
+/* Whether to say again that checks running at once hold a budget: a fleet logging in for
+ * minutes would refill and use it up again every second or so. */
+static bool
+busy_say(const struct auth_throttle *t, uint64_t *said_ms, uint64_t now)
+{
+    if (*said_ms && now - *said_ms < t->failure_window_ms)
+        return false;
+    *said_ms = now ? now : 1;
+    return true;
+}
+
 /* Both the realm's and the user's budget have a token: take them. Otherwise lower *wake to
- * when both will have one, and say once per spell why: a WARNING when denials spent the
- * budget (no check holds a token of it any more), an INFO when checks still running hold
- * its tokens (a fleet logging in at once as one user, before any success is evidence). */
+ * when both will have one, and say why: a WARNING once per spell when denials spent the
+ * budget (no check holds a token of it any more), an INFO at most once a FailureWindow when
+ * checks still running hold its tokens (a fleet logging in at once as one user, before any
+ * success is evidence). */
 static bool
 budgets_take(struct auth_throttle *t, struct auth_ticket *tk, uint64_t now, uint64_t *wake)
 {
@@ -326,14 +339,14 @@ budgets_take(struct auth_throttle *t, struct auth_ticket *tk, uint64_t now, uint
     if (realm_ok && user_ok) {
         if (rr->burst) {
             if (t->realm_tat <= now)
-                t->realm_logged = t->realm_busy_logged = false;
+                t->realm_logged = false;
             bucket_take(rr, &t->realm_tat, now);
             tk->held |= HELD_REALM;
             t->realm_held++;
         }
         if (u) {
             if (u->tat <= now)
-                u->logged = u->busy_logged = false;
+                u->logged = false;
             bucket_take(ur, &u->tat, now);
             tk->held |= HELD_USER;
             u->held++;
@@ -350,8 +363,7 @@ budgets_take(struct auth_throttle *t, struct auth_ticket *tk, uint64_t now, uint
         log_warn("auth[%s]: the realm's failure budget is used up (%llu at once, one more per "
                  "%llu ms): checks without known-good evidence wait in the slow lane",
                  t->name, (unsigned long long)rr->burst, (unsigned long long)rr->interval_ms);
-    } else if (!realm_ok && t->realm_held && !t->realm_busy_logged) {
-        t->realm_busy_logged = true;
+    } else if (!realm_ok && t->realm_held && busy_say(t, &t->realm_busy_said_ms, now)) {
         log_info("auth[%s]: %u checks without known-good evidence running at once (the realm's "
                  "failure budget): the others wait in the slow lane for them",
                  t->name, (unsigned)t->realm_held);
@@ -362,8 +374,7 @@ budgets_take(struct auth_throttle *t, struct auth_ticket *tk, uint64_t now, uint
         log_warn("auth[%s]: user \"%s\": failure budget used up (%llu at once, one more per "
                  "%llu ms): its checks without known-good evidence wait in the slow lane",
                  t->name, user, (unsigned long long)ur->burst, (unsigned long long)ur->interval_ms);
-    } else if (!user_ok && u->held && !u->busy_logged) {
-        u->busy_logged = true;
+    } else if (!user_ok && u->held && busy_say(t, &u->busy_said_ms, now)) {
         auth_log_safe(user, sizeof(user), tk->user_name);
         log_info("auth[%s]: user \"%s\": %u checks without known-good evidence running at once "
                  "(its failure budget): the others wait in the slow lane for them",

@@ -1478,6 +1478,17 @@ test_budget_in_flight(void **state)
                      MPS_AUTH_PENDING);
     assert_int_equal(auth_realm_counters(realm)->slow, 4);
     assert_int_equal(run_until(&r[0].called, 2, 3000), 0);
+    /* A second wave fills the line again: the budget ran out once more. */
+    memset(r, 0, sizeof(r));
+    ncalled = 0;
+    for (int i = 0; i < 6; i++) {
+        char peer[32];
+        snprintf(peer, sizeof(peer), "192.0.2.%d:1", 70 + i);
+        assert_int_equal(check_from(realm, peer, "alice", "secret", &r[i], NULL),
+                         MPS_AUTH_PENDING);
+    }
+    assert_int_equal(auth_realm_counters(realm)->slow, 8);
+    assert_int_equal(run_until(&ncalled, 6, 5000), 0);
     log_close();
     read_file(logpath, buf, sizeof(buf));
     unlink(logpath);
@@ -1485,6 +1496,8 @@ test_budget_in_flight(void **state)
      * line says why checks waited. */
     assert_non_null(strstr(buf, "[LM INFO] auth[AMT]: 2 checks without known-good evidence "
                                 "running at once (the realm's failure budget)"));
+    /* Said once in the FailureWindow, although the budget filled and ran out again. */
+    assert_null(strstr(strstr(buf, "running at once") + 1, "running at once"));
     assert_null(strstr(buf, "WARNING"));
     auth_realm_free(realm);
 }
